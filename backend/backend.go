@@ -1,0 +1,106 @@
+// Package backend implements the apikeys secrets engine: a Vault logical
+// backend that issues, rotates, verifies and revokes API keys.
+package backend
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/clock"
+)
+
+// Version is the plugin's semantic version, stamped in at build time with
+// -ldflags "-X github.com/apikeys/vault-plugin-secrets-apikeys/backend.Version=vX.Y.Z".
+// Vault compares it with the version the plugin was registered under.
+var Version = "v0.0.0-dev"
+
+const backendHelp = `
+The apikeys secrets engine issues, rotates, verifies and revokes API keys for
+internal services and external partners.
+
+Clients (API consumers) are written under "clients/", issuance templates and
+policy under "roles/", and keys are issued at "keys/<client>/<name>". Keys are
+stored only as an HMAC, rotate on a schedule with an overlap, and every action
+is recorded in a tamper-evident lifecycle log ("log").
+`
+
+// apikeysBackend is the logical backend of one mount.
+type apikeysBackend struct {
+	*framework.Backend
+
+	clock  clock.Clock
+	logger hclog.Logger
+
+	// locks serialise read-modify-write cycles of clients, roles and keys.
+	locks lockSets
+	// configMu serialises configuration writes.
+	configMu sync.Mutex
+
+	// logMu serialises appends to the lifecycle log's hash chain.
+	logMu sync.Mutex
+
+	cache *mountCache
+
+	// commitHook, when set by a test, runs between the steps of commitKey
+	// to simulate a crash there.
+	commitHook commitHook
+}
+
+// Factory is the plugin's entry point: Vault calls it once per mount.
+func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
+	b := newBackend(clock.Real{})
+	if err := b.Setup(ctx, conf); err != nil {
+		return nil, err
+	}
+	b.logger = conf.Logger
+	return b, nil
+}
+
+// newBackend builds the backend with an injectable clock (tests pass a fake).
+func newBackend(c clock.Clock) *apikeysBackend {
+	b := &apikeysBackend{
+		clock:  c,
+		locks:  newLockSets(),
+		cache:  newMountCache(),
+		logger: hclog.NewNullLogger(),
+	}
+	b.Backend = &framework.Backend{
+		Help:           strings.TrimSpace(backendHelp),
+		BackendType:    logical.TypeLogical,
+		RunningVersion: Version,
+		PathsSpecial: &logical.Paths{
+			SealWrapStorage: []string{storageHMACSecret},
+			Unauthenticated: b.unauthenticatedPaths(),
+		},
+		Paths: framework.PathAppend(
+			b.pathInfo(),
+			b.pathConfig(),
+			b.pathClients(),
+			b.pathRoles(),
+			b.pathKeys(),
+			b.pathKeyOps(),
+			b.pathInventory(),
+			b.pathLog(),
+			b.pathVerify(),
+			b.pathShortLived(),
+			b.pathGovernance(),
+		),
+		Secrets:           b.leaseSecrets(),
+		PeriodicFunc:      b.periodic,
+		InitializeFunc:    b.initialize,
+		Invalidate:        b.invalidate,
+		WALRollback:       b.walRollback,
+		WALRollbackMinAge: walRollbackMinAge,
+	}
+	return b
+}
+
+// invalidate drops cached state that another node of a cluster changed.
+func (b *apikeysBackend) invalidate(_ context.Context, key string) {
+	b.cache.invalidate(key)
+}

@@ -1,0 +1,27 @@
+package backend
+
+import (
+	"sync"
+)
+
+// mountCache holds per-mount state that is read on hot paths and changes
+// rarely: the mount configuration and the HMAC secret. Writers on this node
+// update it after storing; other nodes drop it through Invalidate.
+type mountCache struct {
+	mu         sync.RWMutex
+	config     *Config
+	hmacSecret []byte
+}
+
+func newMountCache() *mountCache { return &mountCache{} }
+
+func (c *mountCache) invalidate(storageKey string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch storageKey {
+	case storageConfig:
+		c.config = nil
+	case storageHMACSecret:
+		c.hmacSecret = nil
+	}
+}

@@ -1,0 +1,199 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scopes"
+)
+
+// issueInput is a validated-shape issuance request.
+type issueInput struct {
+	clientName  string
+	name        string
+	roleName    string
+	scopes      []string
+	scopesGiven bool
+	purpose     string
+	metadata    map[string]string
+	requestID   string
+}
+
+// issueKey checks an issuance against the client and role policy and, if it
+// passes, creates the key. User errors come back as 400 responses and store
+// nothing.
+func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in issueInput) (*logical.Response, error) {
+	if in.roleName == "" {
+		return logical.ErrorResponse("role is required: name the role to issue key %s/%s under", in.clientName, in.name), nil
+	}
+	if err := validateName("role", in.roleName); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	// The client lock covers the max_keys_per_client count and excludes a
+	// concurrent de-provisioning or lock.
+	clock := b.clientLock(in.clientName)
+	clock.Lock()
+	defer clock.Unlock()
+	klock := b.keyLock(in.clientName, in.name)
+	klock.Lock()
+	defer klock.Unlock()
+
+	s := req.Storage
+	cfg, err := b.config(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	client, err := b.getClient(ctx, s, in.clientName)
+	if err != nil {
+		return nil, err
+	}
+	if client == nil {
+		return logical.ErrorResponse("client %q does not exist; create it first at clients/%s", in.clientName, in.clientName), nil
+	}
+	if client.Status != clientActive {
+		return logical.ErrorResponse("client %q is %s; keys cannot be issued to it", in.clientName, client.Status), nil
+	}
+	role, err := b.getRole(ctx, s, in.roleName)
+	if err != nil {
+		return nil, err
+	}
+	if role == nil {
+		return logical.ErrorResponse("role %q does not exist; list roles with: vault list <mount>/roles", in.roleName), nil
+	}
+	existing, err := b.getKey(ctx, s, in.clientName, in.name)
+	if err != nil {
+		return nil, err
+	}
+	if existing != nil {
+		return logical.ErrorResponse("key %s/%s already exists; rotate it at keys/%s/%s/rotate or choose a new name", in.clientName, in.name, in.clientName, in.name), nil
+	}
+	if msg := checkIssuePolicy(role, client, req); msg != "" {
+		return logical.ErrorResponse(msg), nil
+	}
+	keyScopes := role.Scopes
+	if in.scopesGiven {
+		if len(in.scopes) == 0 {
+			return logical.ErrorResponse("scopes, when given, must list at least one scope of role %q (%s)", role.Name, scopes.Join(role.Scopes)), nil
+		}
+		if err := scopes.ValidateAll(in.scopes); err != nil {
+			return logical.ErrorResponse("scopes: %v", err), nil
+		}
+		if outside := scopes.Outside(in.scopes, role.Scopes); len(outside) > 0 {
+			return logical.ErrorResponse("scopes %s are not allowed by role %q, which allows: %s", strings.Join(outside, ", "), role.Name, scopes.Join(role.Scopes)), nil
+		}
+		keyScopes = in.scopes
+	}
+	if role.MaxKeysPerClient > 0 {
+		n, err := b.countClientKeysUnderRole(ctx, s, in.clientName, role.Name)
+		if err != nil {
+			return nil, err
+		}
+		if n >= role.MaxKeysPerClient {
+			return logical.ErrorResponse("client %q already holds %d key(s) under role %q, its max_keys_per_client; revoke one first", in.clientName, n, role.Name), nil
+		}
+	}
+	if role.RequiresApproval {
+		if msg, err := b.consumeApproval(ctx, req, in); err != nil || msg != "" {
+			if err != nil {
+				return nil, err
+			}
+			return logical.ErrorResponse(msg), nil
+		}
+	}
+
+	now := b.clock.Now()
+	plaintext, hmacHex, err := b.generateKey(ctx, s, cfg, role.Environment)
+	if err != nil {
+		return nil, err
+	}
+	keyID, err := newKeyID()
+	if err != nil {
+		return nil, err
+	}
+	retrievable := role.retrievableFor(client.Type)
+	v := &KeyVersion{Version: 1, HMAC: hmacHex, CreatedAt: now}
+	if retrievable {
+		v.Secret = plaintext
+	}
+	k := &Key{
+		KeyID:       keyID,
+		Client:      client.Name,
+		Name:        in.name,
+		Role:        role.Name,
+		Owner:       client.Owner,
+		Scopes:      keyScopes,
+		Environment: role.Environment,
+		Purpose:     in.purpose,
+		Metadata:    in.metadata,
+		Retrievable: retrievable,
+		IssuedBy:    actorFromRequest(req),
+		RequestID:   req.ID,
+		CreatedAt:   now,
+		Versions:    []*KeyVersion{v},
+	}
+	if role.KeyLifetime > 0 {
+		k.ExpiresAt = now.Add(role.KeyLifetime)
+	}
+	k.activate(v, now, 0)
+	k.NextRotationAt = role.rotationPolicy(cfg).Next(now)
+	if err := b.commitKey(ctx, s, k, []*KeyVersion{v}); err != nil {
+		return nil, err
+	}
+	b.scheduleKey(k)
+
+	ev := eventFromRequest(req, eventKeyIssued)
+	ev.Client, ev.Key, ev.KeyID, ev.Role, ev.Version = k.Client, k.Name, k.KeyID, k.Role, v.Version
+	ev.Details = map[string]string{"scopes": scopes.Join(k.Scopes), "environment": k.Environment}
+	if in.requestID != "" {
+		ev.Details["approval_request"] = in.requestID
+	}
+	if err := b.appendEvent(ctx, s, ev); err != nil {
+		return nil, err
+	}
+
+	data := b.keyResponse(cfg, role, k, now)
+	data["key"] = plaintext
+	return &logical.Response{Data: data}, nil
+}
+
+// checkIssuePolicy applies the role's rules about who may get its keys and
+// from where. It returns a message for the caller, or "" if all pass.
+func checkIssuePolicy(role *Role, client *Client, req *logical.Request) string {
+	if len(role.AllowedClientTypes) > 0 && !contains(role.AllowedClientTypes, client.Type) {
+		return fmt.Sprintf("role %q issues keys only to %s clients; client %q is %s", role.Name, strings.Join(role.AllowedClientTypes, " or "), client.Name, client.Type)
+	}
+	if len(client.AllowedEnvironments) > 0 && !contains(client.AllowedEnvironments, role.Environment) {
+		return fmt.Sprintf("client %q may hold keys only for environments %s; role %q is for %q", client.Name, strings.Join(client.AllowedEnvironments, ", "), role.Name, role.Environment)
+	}
+	if len(role.IssueBoundCIDRs) > 0 {
+		remote := ""
+		if req.Connection != nil {
+			remote = req.Connection.RemoteAddr
+		}
+		if !ipAllowed(role.IssueBoundCIDRs, remote) {
+			return fmt.Sprintf("role %q allows issuance only from %s; this request came from %q", role.Name, strings.Join(role.IssueBoundCIDRs, ", "), remote)
+		}
+	}
+	return ""
+}
+
+func (b *apikeysBackend) countClientKeysUnderRole(ctx context.Context, s logical.Storage, client, role string) (int, error) {
+	names, err := b.listClientKeys(ctx, s, client)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, name := range names {
+		k, err := b.getKey(ctx, s, client, name)
+		if err != nil {
+			return 0, err
+		}
+		if k != nil && k.Role == role && !k.Revoked && !k.Leased {
+			n++
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,295 @@
+package backend
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// Key operations shared by the API handlers and background work. req is nil
+// for background work, which is then attributed to "system".
+
+func eventFor(req *logical.Request, typ string, k *Key, version int) Event {
+	ev := systemEvent(typ)
+	if req != nil {
+		ev = eventFromRequest(req, typ)
+	}
+	ev.Client, ev.Key, ev.KeyID, ev.Role, ev.Version = k.Client, k.Name, k.KeyID, k.Role, version
+	return ev
+}
+
+// rotateResult is what a rotation produced.
+type rotateResult struct {
+	key       *Key
+	version   *KeyVersion
+	plaintext string
+}
+
+// rotateKey creates a new version of a key: active at once, or pending when
+// stage is set. The caller must not hold the key's lock.
+func (b *apikeysBackend) rotateKey(ctx context.Context, req *logical.Request, s logical.Storage, client, name string, stage bool) (*rotateResult, error) {
+	clk := b.clientLock(client)
+	clk.RLock()
+	defer clk.RUnlock()
+	lock := b.keyLock(client, name)
+	lock.Lock()
+	defer lock.Unlock()
+	return b.rotateKeyLocked(ctx, req, s, client, name, stage)
+}
+
+func (b *apikeysBackend) rotateKeyLocked(ctx context.Context, req *logical.Request, s logical.Storage, client, name string, stage bool) (*rotateResult, error) {
+	k, role, cfg, err := b.loadKeyForChange(ctx, s, client, name)
+	if err != nil {
+		return nil, err
+	}
+	c, err := b.getClient(ctx, s, client)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil || c.Status == clientDeprovisioned {
+		return nil, userErrorf("client %q is de-provisioned; its keys cannot rotate", client)
+	}
+	now := b.clock.Now()
+	plaintext, hmacHex, err := b.generateKey(ctx, s, cfg, k.Environment)
+	if err != nil {
+		return nil, err
+	}
+	nv := &KeyVersion{Version: k.latestVersion() + 1, HMAC: hmacHex, CreatedAt: now}
+	if k.Retrievable {
+		nv.Secret = plaintext
+	}
+	typ := eventKeyRotated
+	if stage {
+		if err := k.stage(nv); err != nil {
+			return nil, &userError{msg: err.Error()}
+		}
+		typ = eventKeyStaged
+	} else {
+		k.Versions = append(k.Versions, nv)
+		k.activate(nv, now, role.gracePeriod(cfg))
+		k.NextRotationAt = role.rotationPolicy(cfg).Next(now)
+	}
+	if err := b.commitKey(ctx, s, k, []*KeyVersion{nv}); err != nil {
+		return nil, err
+	}
+	b.scheduleKey(k)
+	ev := eventFor(req, typ, k, nv.Version)
+	if !stage {
+		ev.Details = map[string]string{"grace_period": role.gracePeriod(cfg).String()}
+	}
+	if err := b.appendEvent(ctx, s, ev); err != nil {
+		return nil, err
+	}
+	return &rotateResult{key: k, version: nv, plaintext: plaintext}, nil
+}
+
+// loadKeyForChange loads a key that an operation is about to change,
+// refusing keys that are revoked or missing. The caller holds the key lock.
+func (b *apikeysBackend) loadKeyForChange(ctx context.Context, s logical.Storage, client, name string) (*Key, *Role, *Config, error) {
+	k, err := b.getKey(ctx, s, client, name)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if k == nil {
+		return nil, nil, nil, userErrorf("key %s/%s does not exist", client, name)
+	}
+	if k.Revoked {
+		return nil, nil, nil, userErrorf("key %s/%s is revoked; issue a new key instead", client, name)
+	}
+	if k.Leased {
+		return nil, nil, nil, userErrorf("key %s/%s is a leased key; it is managed through its Vault lease", client, name)
+	}
+	cfg, err := b.config(ctx, s)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	role, err := b.getRole(ctx, s, k.Role)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if role == nil {
+		return nil, nil, nil, userErrorf("role %q of key %s/%s no longer exists", k.Role, client, name)
+	}
+	return k, role, cfg, nil
+}
+
+// promoteKey makes the pending version active.
+func (b *apikeysBackend) promoteKey(ctx context.Context, req *logical.Request, client, name string) (*Key, *KeyVersion, error) {
+	return b.changeKey(ctx, req, client, name, eventKeyPromoted, func(k *Key, role *Role, cfg *Config) (*KeyVersion, error) {
+		now := b.clock.Now()
+		v, err := k.promote(now, role.gracePeriod(cfg))
+		if err == nil {
+			k.NextRotationAt = role.rotationPolicy(cfg).Next(now)
+		}
+		return v, err
+	})
+}
+
+// rollbackKey reactivates the previous version.
+func (b *apikeysBackend) rollbackKey(ctx context.Context, req *logical.Request, client, name string) (*Key, *KeyVersion, error) {
+	return b.changeKey(ctx, req, client, name, eventKeyRolledBack, func(k *Key, role *Role, cfg *Config) (*KeyVersion, error) {
+		return k.rollback(b.clock.Now(), role.gracePeriod(cfg))
+	})
+}
+
+// changeKey runs a state transition that adds no version under the locks,
+// then stores the key and logs the event.
+func (b *apikeysBackend) changeKey(ctx context.Context, req *logical.Request, client, name, typ string, change func(*Key, *Role, *Config) (*KeyVersion, error)) (*Key, *KeyVersion, error) {
+	clk := b.clientLock(client)
+	clk.RLock()
+	defer clk.RUnlock()
+	lock := b.keyLock(client, name)
+	lock.Lock()
+	defer lock.Unlock()
+	s := req.Storage
+	k, role, cfg, err := b.loadKeyForChange(ctx, s, client, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := change(k, role, cfg)
+	if err != nil {
+		return nil, nil, &userError{msg: err.Error()}
+	}
+	if err := b.commitKey(ctx, s, k, nil); err != nil {
+		return nil, nil, err
+	}
+	b.scheduleKey(k)
+	if err := b.appendEvent(ctx, s, eventFor(req, typ, k, v.Version)); err != nil {
+		return nil, nil, err
+	}
+	return k, v, nil
+}
+
+// revokeKey revokes one version (version > 0) or the whole key. It returns
+// nil if the key does not exist.
+func (b *apikeysBackend) revokeKey(ctx context.Context, req *logical.Request, client, name string, version int, reason string) (*Key, []int, error) {
+	clk := b.clientLock(client)
+	clk.RLock()
+	defer clk.RUnlock()
+	lock := b.keyLock(client, name)
+	lock.Lock()
+	defer lock.Unlock()
+	return b.revokeKeyLocked(ctx, req, req.Storage, client, name, version, reason)
+}
+
+func (b *apikeysBackend) revokeKeyLocked(ctx context.Context, req *logical.Request, s logical.Storage, client, name string, version int, reason string) (*Key, []int, error) {
+	k, err := b.getKey(ctx, s, client, name)
+	if err != nil || k == nil {
+		return nil, nil, err
+	}
+	if k.Revoked && version == 0 {
+		return k, nil, nil // already revoked: keep the original time and reason
+	}
+	if reason == "" {
+		reason = "unspecified"
+	}
+	actor := Actor{Type: actorSystem}
+	if req != nil {
+		actor = actorFromRequest(req)
+	}
+	now := b.clock.Now()
+	var revoked []int
+	if version > 0 {
+		v := k.version(version)
+		if v == nil {
+			return nil, nil, userErrorf("key %s/%s has no version %d (it has versions 1-%d; old ones may have been dropped)", client, name, version, k.latestVersion())
+		}
+		if k.revokeVersion(v, now, reason, actor) {
+			revoked = []int{version}
+		}
+		// A key left without any version verify could accept is revoked
+		// as a whole, so the inventory says what verify does.
+		if k.current() == nil && k.versionByState(statePrevious) == nil && k.versionByState(statePending) == nil {
+			k.Revoked, k.RevokedAt, k.RevokeReason = true, now, reason
+			k.NextRotationAt = time.Time{}
+		}
+	} else {
+		revoked = k.revokeAll(now, reason, actor)
+	}
+	if err := b.commitKey(ctx, s, k, nil); err != nil {
+		return nil, nil, err
+	}
+	b.scheduleKey(k)
+	if len(revoked) > 0 || version == 0 {
+		ev := eventFor(req, eventKeyRevoked, k, version)
+		ev.Details = map[string]string{"reason": reason, "versions": joinInts(revoked)}
+		if err := b.appendEvent(ctx, s, ev); err != nil {
+			return nil, nil, err
+		}
+		b.onKeyRevoked(k, revoked, now)
+	}
+	return k, revoked, nil
+}
+
+func joinInts(list []int) string {
+	out := ""
+	for i, n := range list {
+		if i > 0 {
+			out += ","
+		}
+		out += strconv.Itoa(n)
+	}
+	return out
+}
+
+// setClientStatus locks, unlocks or de-provisions a client. De-provisioning
+// revokes every key of the client. It returns the number of keys revoked,
+// or -1 if the client does not exist.
+func (b *apikeysBackend) setClientStatus(ctx context.Context, req *logical.Request, name, status, reason string) (int, error) {
+	clk := b.clientLock(name)
+	clk.Lock()
+	defer clk.Unlock()
+	s := req.Storage
+	c, err := b.getClient(ctx, s, name)
+	if err != nil {
+		return 0, err
+	}
+	if c == nil {
+		return -1, nil
+	}
+	if c.Status == clientDeprovisioned {
+		if status == clientDeprovisioned {
+			return 0, nil
+		}
+		return 0, userErrorf("client %q is de-provisioned; its status cannot change", name)
+	}
+	actor := actorFromRequest(req)
+	now := b.clock.Now()
+	c.Status, c.StatusReason, c.StatusChangedAt, c.StatusChangedBy = status, reason, now, &actor
+	c.UpdatedAt = now
+	// The client record changes first: verify checks the client's status,
+	// so from this write on none of its keys verifies.
+	if err := b.putClient(ctx, s, c); err != nil {
+		return 0, err
+	}
+	typ := map[string]string{clientLocked: eventClientLocked, clientActive: eventClientUnlocked, clientDeprovisioned: eventClientDeleted}[status]
+	ev := eventFromRequest(req, typ)
+	ev.Client = name
+	ev.Details = map[string]string{"reason": reason}
+	if err := b.appendEvent(ctx, s, ev); err != nil {
+		return 0, err
+	}
+	if status != clientDeprovisioned {
+		return 0, nil
+	}
+	names, err := b.listClientKeys(ctx, s, name)
+	if err != nil {
+		return 0, err
+	}
+	count := 0
+	for _, kn := range names {
+		lock := b.keyLock(name, kn)
+		lock.Lock()
+		k, _, err := b.revokeKeyLocked(ctx, req, s, name, kn, 0, "client de-provisioned")
+		lock.Unlock()
+		if err != nil {
+			return count, err
+		}
+		if k != nil {
+			count++
+		}
+	}
+	return count, nil
+}

@@ -1,0 +1,153 @@
+package backend
+
+import (
+	"fmt"
+	"time"
+)
+
+// Pure state transitions of a key's versions. They change only the Key in
+// memory; callers persist it with commitKey while holding the key's lock.
+
+// activate makes nv the active version. The old active version becomes
+// previous, accepted until now+grace; a version that was previous before is
+// retired (at most two versions are ever accepted at once).
+func (k *Key) activate(nv *KeyVersion, now time.Time, grace time.Duration) {
+	for _, v := range k.Versions {
+		switch v.State {
+		case statePrevious:
+			v.State = stateRetired
+			v.RetiredAt = now
+		case stateActive:
+			if v != nv {
+				v.State = statePrevious
+				v.GraceEndsAt = now.Add(grace)
+				if grace <= 0 {
+					v.State = stateRetired
+					v.RetiredAt = now
+				}
+			}
+		}
+	}
+	nv.State = stateActive
+	nv.ActivatedAt = now
+	nv.GraceEndsAt = time.Time{}
+	k.LastRotatedAt = now
+}
+
+// stage adds nv as the pending version.
+func (k *Key) stage(nv *KeyVersion) error {
+	if p := k.versionByState(statePending); p != nil {
+		return fmt.Errorf("version %d is already pending; promote it or revoke it before staging another", p.Version)
+	}
+	nv.State = statePending
+	k.Versions = append(k.Versions, nv)
+	return nil
+}
+
+// promote makes the pending version active.
+func (k *Key) promote(now time.Time, grace time.Duration) (*KeyVersion, error) {
+	p := k.versionByState(statePending)
+	if p == nil {
+		return nil, fmt.Errorf("key has no pending version to promote; stage one with rotate stage=true")
+	}
+	k.activate(p, now, grace)
+	return p, nil
+}
+
+// rollback reactivates the previous version while it is still accepted; the
+// version rolled back from becomes previous for the same grace, so a client
+// that already adopted it is not cut off.
+func (k *Key) rollback(now time.Time, grace time.Duration) (*KeyVersion, error) {
+	prev := k.versionByState(statePrevious)
+	if prev == nil {
+		return nil, fmt.Errorf("key has no previous version to roll back to (it is retired, revoked or was never rotated)")
+	}
+	if !now.Before(prev.GraceEndsAt) {
+		return nil, fmt.Errorf("previous version %d is past its grace period and can no longer be reactivated", prev.Version)
+	}
+	cur := k.current()
+	prev.State = stateActive
+	prev.ActivatedAt = now
+	prev.GraceEndsAt = time.Time{}
+	if cur != nil {
+		cur.State = statePrevious
+		cur.GraceEndsAt = now.Add(grace)
+		if grace <= 0 {
+			cur.State = stateRetired
+			cur.RetiredAt = now
+		}
+	}
+	return prev, nil
+}
+
+// revokeVersion revokes one version. Revoked is final.
+func (k *Key) revokeVersion(v *KeyVersion, now time.Time, reason string, by Actor) bool {
+	if v.State == stateRevoked {
+		return false
+	}
+	v.State = stateRevoked
+	v.RevokedAt = now
+	v.RevokeReason = reason
+	v.RevokedBy = &by
+	v.Secret = ""
+	return true
+}
+
+// revokeAll revokes the key and every version that is not already retired
+// or revoked; it returns the versions it revoked.
+func (k *Key) revokeAll(now time.Time, reason string, by Actor) []int {
+	var out []int
+	for _, v := range k.Versions {
+		if v.State == stateRetired {
+			v.Secret = ""
+			continue
+		}
+		if k.revokeVersion(v, now, reason, by) {
+			out = append(out, v.Version)
+		}
+	}
+	k.Revoked = true
+	k.RevokedAt = now
+	k.RevokeReason = reason
+	k.NextRotationAt = time.Time{}
+	return out
+}
+
+// retireExpiredGrace retires previous versions whose grace ended.
+func (k *Key) retireExpiredGrace(now time.Time) []int {
+	var out []int
+	for _, v := range k.Versions {
+		if v.State == statePrevious && !now.Before(v.GraceEndsAt) {
+			v.State = stateRetired
+			v.RetiredAt = now
+			v.Secret = ""
+			out = append(out, v.Version)
+		}
+	}
+	return out
+}
+
+// maxKeptVersions bounds a key record's size: older retired or revoked
+// versions are dropped from it (and from the index) beyond this many.
+const maxKeptVersions = 10
+
+// trimVersions drops the oldest retired/revoked versions beyond the bound
+// and returns their HMACs so the caller can delete their index entries.
+func (k *Key) trimVersions() []string {
+	var dropped []string
+	for len(k.Versions) > maxKeptVersions {
+		idx := -1
+		for i, v := range k.Versions {
+			if v.State == stateRetired || v.State == stateRevoked {
+				idx = i
+				break
+			}
+		}
+		if idx < 0 {
+			break
+		}
+		dropped = append(dropped, k.Versions[idx].HMAC)
+		k.Versions = append(k.Versions[:idx], k.Versions[idx+1:]...)
+	}
+	return dropped
+}

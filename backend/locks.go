@@ -1,0 +1,34 @@
+package backend
+
+import (
+	"github.com/hashicorp/vault/sdk/helper/locksutil"
+)
+
+// Lock order, to rule out deadlocks: client lock, then key lock. Each kind
+// has its own lock set so a client and a key whose names hash alike never
+// share a (non-reentrant) lock.
+type lockSets struct {
+	clients []*locksutil.LockEntry
+	roles   []*locksutil.LockEntry
+	keys    []*locksutil.LockEntry
+}
+
+func newLockSets() lockSets {
+	return lockSets{
+		clients: locksutil.CreateLocks(),
+		roles:   locksutil.CreateLocks(),
+		keys:    locksutil.CreateLocks(),
+	}
+}
+
+func (b *apikeysBackend) clientLock(client string) *locksutil.LockEntry {
+	return locksutil.LockForKey(b.locks.clients, client)
+}
+
+func (b *apikeysBackend) roleLock(role string) *locksutil.LockEntry {
+	return locksutil.LockForKey(b.locks.roles, role)
+}
+
+func (b *apikeysBackend) keyLock(client, name string) *locksutil.LockEntry {
+	return locksutil.LockForKey(b.locks.keys, client+"/"+name)
+}

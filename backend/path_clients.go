@@ -1,0 +1,227 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+const pathClientsHelpSyn = `Manage clients: the API consumers that hold keys.`
+const pathClientsHelpDesc = `
+A client is an internal service or an external partner. Every client has an
+accountable owner. Writing creates or updates the client (only the fields
+given change). Deleting de-provisions it: all its keys are revoked at once and
+the record stays as a tombstone for audit; the name is not reused.
+`
+
+const pathClientsListHelpSyn = `List clients.`
+const pathClientsListHelpDesc = `Lists the names of all clients, including de-provisioned tombstones.`
+
+func clientFields() map[string]*framework.FieldSchema {
+	return map[string]*framework.FieldSchema{
+		"name": {
+			Type:        framework.TypeString,
+			Description: "Name of the client: " + nameRule + ".",
+			Required:    true,
+		},
+		"owner": {
+			Type:        framework.TypeString,
+			Description: "Team or person accountable for the client and its keys. Required when creating.",
+		},
+		"type": {
+			Type:          framework.TypeString,
+			Description:   "internal (a service of this organisation) or external (a partner). Fixed at creation; default internal.",
+			AllowedValues: []interface{}{clientInternal, clientExternal},
+		},
+		"description": {Type: framework.TypeString, Description: "Free-text description."},
+		"contact":     {Type: framework.TypeString, Description: "How to reach the owner in an incident (e-mail, pager, channel)."},
+		"allowed_environments": {
+			Type:        framework.TypeCommaStringSlice,
+			Description: "Environments (e.g. prod, staging) the client may hold keys for; empty allows all.",
+		},
+		"bound_cidrs": {
+			Type:        framework.TypeCommaStringSlice,
+			Description: "CIDR blocks the client's keys may be used from (checked by verify against client_ip); empty allows all.",
+		},
+		"metadata": {
+			Type:        framework.TypeKVPairs,
+			Description: "Arbitrary non-secret key=value pairs.",
+		},
+	}
+}
+
+func (b *apikeysBackend) pathClients() []*framework.Path {
+	return []*framework.Path{
+		{
+			Pattern: "clients/?$",
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: operationPrefix,
+				OperationSuffix: "clients",
+			},
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ListOperation: &framework.PathOperation{Callback: b.pathClientsList},
+			},
+			HelpSynopsis:    pathClientsListHelpSyn,
+			HelpDescription: pathClientsListHelpDesc,
+		},
+		{
+			Pattern: "clients/(?P<name>[^/]+)$",
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: operationPrefix,
+				OperationSuffix: "client",
+			},
+			Fields:         clientFields(),
+			ExistenceCheck: b.clientExists,
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation:   &framework.PathOperation{Callback: b.pathClientRead},
+				logical.CreateOperation: &framework.PathOperation{Callback: b.pathClientWrite},
+				logical.UpdateOperation: &framework.PathOperation{Callback: b.pathClientWrite},
+				logical.DeleteOperation: &framework.PathOperation{
+					Callback:     b.pathClientDelete,
+					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "deprovision"},
+				},
+			},
+			HelpSynopsis:    pathClientsHelpSyn,
+			HelpDescription: pathClientsHelpDesc,
+		},
+	}
+}
+
+func (b *apikeysBackend) clientExists(ctx context.Context, req *logical.Request, d *framework.FieldData) (bool, error) {
+	c, err := b.getClient(ctx, req.Storage, d.Get("name").(string))
+	return c != nil, err
+}
+
+func (b *apikeysBackend) pathClientsList(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	names, err := req.Storage.List(ctx, storageClientPrefix)
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	return logical.ListResponse(names), nil
+}
+
+func (b *apikeysBackend) pathClientRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	name := d.Get("name").(string)
+	if err := validateName("client", name); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	c, err := b.getClient(ctx, req.Storage, name)
+	if err != nil || c == nil {
+		return nil, err
+	}
+	return &logical.Response{Data: c.responseData()}, nil
+}
+
+func (b *apikeysBackend) pathClientWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	name := d.Get("name").(string)
+	if err := validateName("client", name); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	lock := b.clientLock(name)
+	lock.Lock()
+	defer lock.Unlock()
+
+	existing, err := b.getClient(ctx, req.Storage, name)
+	if err != nil {
+		return nil, err
+	}
+	now := b.clock.Now()
+	c := existing
+	if c == nil {
+		c = &Client{Name: name, Type: clientInternal, Status: clientActive, CreatedAt: now, CreatedBy: actorFromRequest(req)}
+	} else if c.Status == clientDeprovisioned {
+		return logical.ErrorResponse("client %q was de-provisioned at %s and its name is kept as a tombstone; choose a new name", name, c.StatusChangedAt.Format("2006-01-02T15:04:05Z")), nil
+	}
+	if v, ok := d.GetOk("owner"); ok {
+		c.Owner = strings.TrimSpace(v.(string))
+	}
+	if c.Owner == "" {
+		return logical.ErrorResponse("owner is required: name the team or person accountable for client %q", name), nil
+	}
+	if v, ok := d.GetOk("type"); ok {
+		t := v.(string)
+		if t != clientInternal && t != clientExternal {
+			return logical.ErrorResponse("type must be %q or %q (got %q)", clientInternal, clientExternal, t), nil
+		}
+		if existing != nil && t != existing.Type {
+			return logical.ErrorResponse("type of client %q is %q and cannot be changed; create a new client instead", name, existing.Type), nil
+		}
+		c.Type = t
+	}
+	if v, ok := d.GetOk("description"); ok {
+		c.Description = v.(string)
+	}
+	if v, ok := d.GetOk("contact"); ok {
+		c.Contact = v.(string)
+	}
+	if v, ok := d.GetOk("allowed_environments"); ok {
+		envs, err := validateEnvironments("allowed_environments", v.([]string))
+		if err != nil {
+			return logical.ErrorResponse(err.Error()), nil
+		}
+		c.AllowedEnvironments = envs
+	}
+	if v, ok := d.GetOk("bound_cidrs"); ok {
+		cidrs, err := parseCIDRs("bound_cidrs", v.([]string))
+		if err != nil {
+			return logical.ErrorResponse(err.Error()), nil
+		}
+		c.BoundCIDRs = cidrs
+	}
+	if v, ok := d.GetOk("metadata"); ok {
+		c.Metadata = v.(map[string]string)
+	}
+	c.UpdatedAt = now
+	if err := b.putClient(ctx, req.Storage, c); err != nil {
+		return nil, err
+	}
+	ev := eventFromRequest(req, eventClientWritten)
+	ev.Client = name
+	ev.Details = map[string]string{"owner": c.Owner, "type": c.Type}
+	if existing == nil {
+		ev.Details["created"] = "true"
+	}
+	if err := b.appendEvent(ctx, req.Storage, ev); err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: c.responseData()}, nil
+}
+
+func (b *apikeysBackend) pathClientDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	name := d.Get("name").(string)
+	if err := validateName("client", name); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	revoked, err := b.setClientStatus(ctx, req, name, clientDeprovisioned, "de-provisioned")
+	if err != nil {
+		return nil, err
+	}
+	if revoked < 0 {
+		return nil, nil // deleting what does not exist is not an error in Vault
+	}
+	return &logical.Response{Data: map[string]interface{}{
+		"client":       name,
+		"status":       clientDeprovisioned,
+		"keys_revoked": revoked,
+	}}, nil
+}
+
+func validateEnvironments(field string, envs []string) ([]string, error) {
+	var out []string
+	for _, e := range envs {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		if err := validateEnvironment(e); err != nil {
+			return nil, fmt.Errorf("%s: %v", field, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}

@@ -1,0 +1,246 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/go-secure-stdlib/parseutil"
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// operationPrefix names this plugin's operations in the OpenAPI document.
+const operationPrefix = "apikeys"
+
+const pathConfigHelpSyn = `Configure the mount: key format, risk tiers, rotation defaults, alerts and token signing.`
+const pathConfigHelpDesc = `
+Mount-wide settings. Writing updates only the fields given; the others keep
+their current (or default) values. Every value is validated and nothing is
+stored if any field is out of range. Deleting the configuration restores the
+defaults.
+
+Key format: keys look like <key_prefix>_<environment>_<random><checksum>,
+where random carries entropy_bits bits (at least 128) and checksum is a
+CRC32 that lets scanners and verify reject mistyped keys without a lookup.
+
+Risk tiers map a tier name to a rotation period, e.g.
+  vault write apikeys/config risk_tiers=low=180d risk_tiers=high=30d
+Roles pick a tier with risk_tier; roles without one use default_risk_tier.
+`
+
+func (b *apikeysBackend) pathConfig() []*framework.Path {
+	return []*framework.Path{{
+		Pattern: "config$",
+		DisplayAttrs: &framework.DisplayAttributes{
+			OperationPrefix: operationPrefix,
+		},
+		Fields: map[string]*framework.FieldSchema{
+			"key_prefix": {
+				Type:        framework.TypeString,
+				Description: "Prefix of every issued key, 1-16 lowercase letters or digits starting with a letter (default \"ak\"). Lets secret scanners recognise the keys.",
+				Default:     "ak",
+			},
+			"entropy_bits": {
+				Type:        framework.TypeInt,
+				Description: "Bits of randomness in each key, between 128 and 1024 (default 256).",
+				Default:     256,
+			},
+			"risk_tiers": {
+				Type:        framework.TypeKVPairs,
+				Description: "Rotation period per risk tier, as tier=duration pairs (e.g. low=180d, critical=7d). Replaces the whole table. Periods between 1m and 3650d. Default low=180d medium=90d high=30d critical=7d.",
+			},
+			"default_risk_tier": {
+				Type:        framework.TypeString,
+				Description: "Tier used by roles that set none; must be one of risk_tiers (default \"medium\").",
+				Default:     "medium",
+			},
+			"default_grace_period": {
+				Type:        framework.TypeDurationSecond,
+				Description: "How long the previous version of a rotated key stays accepted, for roles that set no grace_period (0 to 365d, default 24h).",
+				Default:     "24h",
+			},
+			"default_max_grace_period": {
+				Type:        framework.TypeDurationSecond,
+				Description: "Upper bound on grace when retirement waits for a new version to be adopted (at least default_grace_period, at most 365d, default 7d).",
+				Default:     "168h",
+			},
+			"review_period": {
+				Type:        framework.TypeDurationSecond,
+				Description: "Keys unused this long are flagged for review in the inventory and alerts (0 disables, default 90d).",
+				Default:     "2160h",
+			},
+			"token_ttl": {
+				Type:        framework.TypeDurationSecond,
+				Description: "Lifetime of JWTs issued by the token exchange (10s to 24h, default 5m). Never beyond the exchanged key's own expiry.",
+				Default:     "5m",
+			},
+			"token_issuer": {
+				Type:        framework.TypeString,
+				Description: "The iss claim of exchanged JWTs (default: this mount's API address).",
+			},
+			"signing_key_rotation_period": {
+				Type:        framework.TypeDurationSecond,
+				Description: "How often the token signing key rotates (1m to 3650d, longer than token_ttl; default 30d).",
+				Default:     "720h",
+			},
+			"alert_window": {
+				Type:        framework.TypeDurationSecond,
+				Description: "Window over which verify bursts and failed-verify bursts are counted (1s to 24h, default 1m).",
+				Default:     "1m",
+			},
+			"verify_burst_threshold": {
+				Type:        framework.TypeInt,
+				Description: "Verifies of one key within alert_window that raise a burst alert (at least 1, default 10000).",
+				Default:     10000,
+			},
+			"failed_verify_threshold": {
+				Type:        framework.TypeInt,
+				Description: "Failed verifies (unknown or malformed keys) within alert_window that raise a guessing alert (at least 1, default 20).",
+				Default:     20,
+			},
+		},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.ReadOperation: &framework.PathOperation{
+				Callback:     b.pathConfigRead,
+				DisplayAttrs: &framework.DisplayAttributes{OperationSuffix: "configuration"},
+			},
+			logical.UpdateOperation: &framework.PathOperation{
+				Callback:     b.pathConfigWrite,
+				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "configure"},
+			},
+			logical.CreateOperation: &framework.PathOperation{
+				Callback:     b.pathConfigWrite,
+				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "configure"},
+			},
+			logical.DeleteOperation: &framework.PathOperation{
+				Callback:     b.pathConfigDelete,
+				DisplayAttrs: &framework.DisplayAttributes{OperationSuffix: "configuration"},
+			},
+		},
+		ExistenceCheck:  func(context.Context, *logical.Request, *framework.FieldData) (bool, error) { return true, nil },
+		HelpSynopsis:    pathConfigHelpSyn,
+		HelpDescription: pathConfigHelpDesc,
+	}}
+}
+
+func (b *apikeysBackend) pathConfigRead(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	cfg, err := b.config(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: cfg.responseData()}, nil
+}
+
+func (c *Config) responseData() map[string]interface{} {
+	tiers := make(map[string]int64, len(c.RiskTiers))
+	for name, p := range c.RiskTiers {
+		tiers[name] = int64(p / time.Second)
+	}
+	return map[string]interface{}{
+		"key_prefix":                  c.KeyPrefix,
+		"entropy_bits":                c.EntropyBits,
+		"risk_tiers":                  tiers,
+		"default_risk_tier":           c.DefaultRiskTier,
+		"default_grace_period":        int64(c.DefaultGracePeriod / time.Second),
+		"default_max_grace_period":    int64(c.DefaultMaxGracePeriod / time.Second),
+		"review_period":               int64(c.ReviewPeriod / time.Second),
+		"token_ttl":                   int64(c.TokenTTL / time.Second),
+		"token_issuer":                c.TokenIssuer,
+		"signing_key_rotation_period": int64(c.SigningKeyRotationPeriod / time.Second),
+		"alert_window":                int64(c.AlertWindow / time.Second),
+		"verify_burst_threshold":      c.VerifyBurstThreshold,
+		"failed_verify_threshold":     c.FailedVerifyThreshold,
+	}
+}
+
+func (b *apikeysBackend) pathConfigWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	// Serialise config writes so two concurrent partial updates merge
+	// rather than overwrite each other.
+	b.configMu.Lock()
+	defer b.configMu.Unlock()
+
+	current, err := b.config(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	cfg := current.clone()
+	if err := applyConfigFields(cfg, d); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	if err := cfg.validate(); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	if err := b.checkTiersInUse(ctx, req.Storage, cfg); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	if err := b.putConfig(ctx, req.Storage, cfg); err != nil {
+		return nil, err
+	}
+	if err := b.appendEvent(ctx, req.Storage, eventFromRequest(req, eventConfigUpdated)); err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: cfg.responseData()}, nil
+}
+
+// applyConfigFields copies the fields present in the request onto cfg.
+func applyConfigFields(cfg *Config, d *framework.FieldData) error {
+	if v, ok := d.GetOk("key_prefix"); ok {
+		cfg.KeyPrefix = v.(string)
+	}
+	if v, ok := d.GetOk("entropy_bits"); ok {
+		cfg.EntropyBits = v.(int)
+	}
+	if v, ok := d.GetOk("risk_tiers"); ok {
+		tiers := make(map[string]time.Duration)
+		for name, raw := range v.(map[string]string) {
+			p, err := parseutil.ParseDurationSecond(raw)
+			if err != nil {
+				return fmt.Errorf("risk_tiers: tier %q has an invalid duration %q (use e.g. 90d, 720h or 30m)", name, raw)
+			}
+			tiers[name] = p
+		}
+		cfg.RiskTiers = tiers
+	}
+	if v, ok := d.GetOk("default_risk_tier"); ok {
+		cfg.DefaultRiskTier = v.(string)
+	}
+	durations := map[string]*time.Duration{
+		"default_grace_period":        &cfg.DefaultGracePeriod,
+		"default_max_grace_period":    &cfg.DefaultMaxGracePeriod,
+		"review_period":               &cfg.ReviewPeriod,
+		"token_ttl":                   &cfg.TokenTTL,
+		"signing_key_rotation_period": &cfg.SigningKeyRotationPeriod,
+		"alert_window":                &cfg.AlertWindow,
+	}
+	for field, dst := range durations {
+		if v, ok := d.GetOk(field); ok {
+			*dst = time.Duration(v.(int)) * time.Second
+		}
+	}
+	if v, ok := d.GetOk("token_issuer"); ok {
+		cfg.TokenIssuer = v.(string)
+	}
+	if v, ok := d.GetOk("verify_burst_threshold"); ok {
+		cfg.VerifyBurstThreshold = v.(int)
+	}
+	if v, ok := d.GetOk("failed_verify_threshold"); ok {
+		cfg.FailedVerifyThreshold = v.(int)
+	}
+	return nil
+}
+
+func (b *apikeysBackend) pathConfigDelete(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	b.configMu.Lock()
+	defer b.configMu.Unlock()
+	if err := b.checkTiersInUse(ctx, req.Storage, defaultConfig()); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	if err := b.deleteConfig(ctx, req.Storage); err != nil {
+		return nil, err
+	}
+	if err := b.appendEvent(ctx, req.Storage, eventFromRequest(req, eventConfigUpdated)); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}

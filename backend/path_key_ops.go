@@ -1,0 +1,156 @@
+package backend
+
+import (
+	"context"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+const pathRotateHelpSyn = `Rotate a key now, or stage a new version.`
+const pathRotateHelpDesc = `
+Creates a new version and returns its secret once, as "key". By default the
+new version becomes active at once and the old one stays accepted as
+"previous" for the role's grace_period. With stage=true the new version is
+"pending": verify accepts it only with allow_pending=true, until it is
+promoted with keys/<client>/<name>/promote.
+`
+const pathPromoteHelpSyn = `Make a key's pending version active.`
+const pathPromoteHelpDesc = `The active version becomes "previous" for the role's grace_period.`
+const pathRollbackHelpSyn = `Reactivate a key's previous version.`
+const pathRollbackHelpDesc = `
+Allowed while the previous version is still inside its grace period. The
+version rolled back from becomes "previous" for the grace period, so a client
+that already adopted it is not cut off; revoke it if it must stop at once.
+`
+const pathRevokeHelpSyn = `Revoke a key, or one version of it, at once.`
+const pathRevokeHelpDesc = `
+Without version, every version of the key is revoked and the key can no
+longer rotate. With version, only that version is revoked. verify rejects a
+revoked key from the moment this call returns. The reason is recorded in the
+lifecycle log and on the client's revocation list.
+`
+
+func (b *apikeysBackend) pathKeyOps() []*framework.Path {
+	op := func(suffix, verb, syn, desc string, fields map[string]*framework.FieldSchema, cb framework.OperationFunc) *framework.Path {
+		f := keyPathFields()
+		for k, v := range fields {
+			f[k] = v
+		}
+		return &framework.Path{
+			Pattern: "keys/(?P<client>[^/]+)/(?P<name>[^/]+)/" + suffix + "$",
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: operationPrefix,
+				OperationVerb:   verb,
+				OperationSuffix: "key",
+			},
+			Fields: f,
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.UpdateOperation: &framework.PathOperation{Callback: cb},
+			},
+			HelpSynopsis:    syn,
+			HelpDescription: desc,
+		}
+	}
+	return []*framework.Path{
+		op("rotate", "rotate", pathRotateHelpSyn, pathRotateHelpDesc, map[string]*framework.FieldSchema{
+			"stage": {Type: framework.TypeBool, Description: "Create the new version as pending instead of active."},
+		}, b.pathKeyRotate),
+		op("promote", "promote", pathPromoteHelpSyn, pathPromoteHelpDesc, nil, b.pathKeyPromote),
+		op("rollback", "roll-back", pathRollbackHelpSyn, pathRollbackHelpDesc, nil, b.pathKeyRollback),
+		op("revoke", "revoke", pathRevokeHelpSyn, pathRevokeHelpDesc, map[string]*framework.FieldSchema{
+			"version": {Type: framework.TypeInt, Description: "Version to revoke (default: the whole key)."},
+			"reason":  {Type: framework.TypeString, Description: "Why the key is revoked (recorded in the log and the revocation list)."},
+		}, b.pathKeyRevoke),
+	}
+}
+
+func (b *apikeysBackend) pathKeyRotate(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	client, name, err := keyNames(d)
+	if err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	res, err := b.rotateKey(ctx, req, req.Storage, client, name, d.Get("stage").(bool))
+	if err != nil {
+		return respond(nil, err)
+	}
+	resp, err := b.keyOpResponse(ctx, req, res.key, res.version)
+	if err != nil {
+		return nil, err
+	}
+	resp.Data["key"] = res.plaintext
+	return resp, nil
+}
+
+func (b *apikeysBackend) pathKeyPromote(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	client, name, err := keyNames(d)
+	if err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	k, v, err := b.promoteKey(ctx, req, client, name)
+	if err != nil {
+		return respond(nil, err)
+	}
+	return b.keyOpResponse(ctx, req, k, v)
+}
+
+func (b *apikeysBackend) pathKeyRollback(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	client, name, err := keyNames(d)
+	if err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	k, v, err := b.rollbackKey(ctx, req, client, name)
+	if err != nil {
+		return respond(nil, err)
+	}
+	return b.keyOpResponse(ctx, req, k, v)
+}
+
+func (b *apikeysBackend) pathKeyRevoke(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	client, name, err := keyNames(d)
+	if err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	version := d.Get("version").(int)
+	if version < 0 {
+		return logical.ErrorResponse("version must be a positive version number, or omitted to revoke the whole key"), nil
+	}
+	k, revoked, err := b.revokeKey(ctx, req, client, name, version, d.Get("reason").(string))
+	if err != nil {
+		return respond(nil, err)
+	}
+	if k == nil {
+		return logical.ErrorResponse("key %s/%s does not exist", client, name), nil
+	}
+	return &logical.Response{Data: map[string]interface{}{
+		"key_id":           k.KeyID,
+		"client":           k.Client,
+		"name":             k.Name,
+		"role":             k.Role,
+		"state":            k.state(b.clock.Now()),
+		"revoked_versions": nonNilInts(revoked),
+	}}, nil
+}
+
+func nonNilInts(s []int) []int {
+	if s == nil {
+		return []int{}
+	}
+	return s
+}
+
+// keyOpResponse renders a key after an operation on version v.
+func (b *apikeysBackend) keyOpResponse(ctx context.Context, req *logical.Request, k *Key, v *KeyVersion) (*logical.Response, error) {
+	cfg, err := b.config(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	role, err := b.getRole(ctx, req.Storage, k.Role)
+	if err != nil {
+		return nil, err
+	}
+	data := b.keyResponse(cfg, role, k, b.clock.Now())
+	data["version"] = v.Version
+	data["version_state"] = v.State
+	return &logical.Response{Data: data}, nil
+}

@@ -1,0 +1,308 @@
+package backend
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scopes"
+)
+
+const pathKeysHelpSyn = `Issue, read and revoke a client's managed API key.`
+const pathKeysHelpDesc = `
+Writing to keys/<client>/<name> issues a new key under a role. The secret is
+returned once, as "key"; later reads return it only when the role makes keys
+retrievable (by default for internal clients). Only an HMAC of the key is
+stored for verification.
+
+The key rotates on its role's schedule; reads return "ttl" (seconds until the
+next scheduled rotation) so Vault Agent re-fetches right after a rotation.
+Writing to an existing key updates only purpose and metadata.
+Deleting revokes every version of the key at once; the record is kept for
+audit and the name is not reused.
+`
+
+const pathKeysListHelpSyn = `List a client's keys.`
+const pathKeysListHelpDesc = `Lists the names of the keys of one client, revoked ones included.`
+
+func keyPathFields() map[string]*framework.FieldSchema {
+	return map[string]*framework.FieldSchema{
+		"client": {Type: framework.TypeString, Description: "Name of the client that holds the key.", Required: true},
+		"name":   {Type: framework.TypeString, Description: "Name of the key within the client: " + nameRule + ".", Required: true},
+	}
+}
+
+func (b *apikeysBackend) pathKeys() []*framework.Path {
+	issueFields := keyPathFields()
+	issueFields["role"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Role to issue the key under. Required when issuing."}
+	issueFields["scopes"] = &framework.FieldSchema{Type: framework.TypeCommaStringSlice, Description: "Scopes of the key, a subset of the role's scopes (default: all of the role's scopes)."}
+	issueFields["purpose"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Why the key exists (shown in the inventory)."}
+	issueFields["metadata"] = &framework.FieldSchema{Type: framework.TypeKVPairs, Description: "Arbitrary non-secret key=value pairs."}
+	issueFields["request_id"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Approved request (requests/<id>) for roles with requires_approval."}
+
+	return []*framework.Path{
+		{
+			Pattern: "keys/(?P<client>[^/]+)/?$",
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: operationPrefix,
+				OperationSuffix: "client-keys",
+			},
+			Fields: map[string]*framework.FieldSchema{
+				"client": {Type: framework.TypeString, Description: "Name of the client.", Required: true},
+			},
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ListOperation: &framework.PathOperation{Callback: b.pathKeysList},
+			},
+			HelpSynopsis:    pathKeysListHelpSyn,
+			HelpDescription: pathKeysListHelpDesc,
+		},
+		{
+			Pattern: "keys/(?P<client>[^/]+)/(?P<name>[^/]+)$",
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: operationPrefix,
+				OperationSuffix: "key",
+			},
+			Fields:         issueFields,
+			ExistenceCheck: b.keyExists,
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: &framework.PathOperation{Callback: b.pathKeyRead},
+				logical.CreateOperation: &framework.PathOperation{
+					Callback:     b.pathKeyIssue,
+					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "issue"},
+				},
+				logical.UpdateOperation: &framework.PathOperation{Callback: b.pathKeyUpdate},
+				logical.DeleteOperation: &framework.PathOperation{
+					Callback:     b.pathKeyDelete,
+					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "revoke"},
+				},
+			},
+			HelpSynopsis:    pathKeysHelpSyn,
+			HelpDescription: pathKeysHelpDesc,
+		},
+	}
+}
+
+func (b *apikeysBackend) keyExists(ctx context.Context, req *logical.Request, d *framework.FieldData) (bool, error) {
+	client, name := d.Get("client").(string), d.Get("name").(string)
+	if validateName("client", client) != nil || validateName("key", name) != nil {
+		return false, nil
+	}
+	k, err := b.getKey(ctx, req.Storage, client, name)
+	return k != nil, err
+}
+
+func (b *apikeysBackend) pathKeysList(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	client := d.Get("client").(string)
+	if err := validateName("client", client); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	names, err := b.listClientKeys(ctx, req.Storage, client)
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	return logical.ListResponse(names), nil
+}
+
+// keyNames validates and returns the client and key names of a request.
+func keyNames(d *framework.FieldData) (string, string, error) {
+	client, name := d.Get("client").(string), d.Get("name").(string)
+	if err := validateName("client", client); err != nil {
+		return "", "", err
+	}
+	if err := validateName("key", name); err != nil {
+		return "", "", err
+	}
+	return client, name, nil
+}
+
+func (b *apikeysBackend) pathKeyIssue(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	clientName, name, err := keyNames(d)
+	if err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	in := issueInput{
+		clientName: clientName,
+		name:       name,
+		roleName:   strings.TrimSpace(d.Get("role").(string)),
+		purpose:    d.Get("purpose").(string),
+		requestID:  strings.TrimSpace(d.Get("request_id").(string)),
+	}
+	if v, ok := d.GetOk("scopes"); ok {
+		in.scopes = scopes.Normalize(v.([]string))
+		in.scopesGiven = true
+	}
+	if v, ok := d.GetOk("metadata"); ok {
+		in.metadata = v.(map[string]string)
+	}
+	return b.issueKey(ctx, req, in)
+}
+
+func (b *apikeysBackend) pathKeyRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	client, name, err := keyNames(d)
+	if err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	k, err := b.getKey(ctx, req.Storage, client, name)
+	if err != nil || k == nil {
+		return nil, err
+	}
+	cfg, err := b.config(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	role, err := b.getRole(ctx, req.Storage, k.Role)
+	if err != nil {
+		return nil, err
+	}
+	data := b.keyResponse(cfg, role, k, b.clock.Now())
+	if k.Retrievable {
+		if cur := k.current(); cur != nil && cur.Secret != "" {
+			data["key"] = cur.Secret
+		}
+	}
+	return &logical.Response{Data: data}, nil
+}
+
+// keyResponse renders a key's metadata (never its secret).
+func (b *apikeysBackend) keyResponse(cfg *Config, role *Role, k *Key, now time.Time) map[string]interface{} {
+	versions := make([]map[string]interface{}, 0, len(k.Versions))
+	for _, v := range k.Versions {
+		vm := map[string]interface{}{
+			"version":    v.Version,
+			"state":      v.State,
+			"created_at": v.CreatedAt,
+		}
+		if !v.ActivatedAt.IsZero() {
+			vm["activated_at"] = v.ActivatedAt
+		}
+		if v.State == statePrevious {
+			vm["grace_ends_at"] = v.GraceEndsAt
+		}
+		if !v.RetiredAt.IsZero() {
+			vm["retired_at"] = v.RetiredAt
+		}
+		if v.State == stateRevoked {
+			vm["revoked_at"] = v.RevokedAt
+			vm["revoke_reason"] = v.RevokeReason
+		}
+		versions = append(versions, vm)
+	}
+	data := map[string]interface{}{
+		"key_id":           k.KeyID,
+		"client":           k.Client,
+		"name":             k.Name,
+		"role":             k.Role,
+		"owner":            k.Owner,
+		"scopes":           nonNil(k.Scopes),
+		"environment":      k.Environment,
+		"purpose":          k.Purpose,
+		"metadata":         nonNilMap(k.Metadata),
+		"retrievable":      k.Retrievable,
+		"leased":           k.Leased,
+		"state":            k.state(now),
+		"issued_by":        k.IssuedBy,
+		"request_id":       k.RequestID,
+		"created_at":       k.CreatedAt,
+		"last_rotated_at":  k.LastRotatedAt,
+		"versions":         versions,
+		"expires_at":       optionalTime(k.ExpiresAt),
+		"next_rotation_at": optionalTime(k.NextRotationAt),
+		"last_used_at":     optionalTime(b.lastUsed(k)),
+	}
+	if cur := k.current(); cur != nil {
+		data["version"] = cur.Version
+	} else {
+		data["version"] = k.latestVersion()
+	}
+	if role != nil {
+		data["effective_scopes"] = nonNil(scopes.Intersect(k.Scopes, role.Scopes))
+		data["audiences"] = nonNil(role.Audiences)
+		pol := role.rotationPolicy(cfg)
+		data["rotation_period"] = secs(pol.Period)
+		if pol.Cron != "" {
+			data["rotation_schedule"] = pol.Cron
+		}
+	}
+	// Vault Agent re-renders a secret when its ttl runs out: report the
+	// seconds until the next scheduled rotation.
+	ttl := int64(0)
+	if !k.NextRotationAt.IsZero() && !k.Revoked && !k.Leased {
+		if remaining := k.NextRotationAt.Sub(now); remaining > 0 {
+			ttl = int64((remaining + time.Second - 1) / time.Second)
+		}
+	}
+	data["ttl"] = ttl
+	return data
+}
+
+func optionalTime(t time.Time) interface{} {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
+
+func (b *apikeysBackend) pathKeyUpdate(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	client, name, err := keyNames(d)
+	if err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	for _, f := range []string{"role", "scopes", "request_id"} {
+		if _, ok := d.GetOk(f); ok {
+			return logical.ErrorResponse("key %s/%s already exists: only purpose and metadata can be updated (%s cannot). To replace the secret use keys/%s/%s/rotate; to issue another key choose a new name", client, name, f, client, name), nil
+		}
+	}
+	lock := b.keyLock(client, name)
+	lock.Lock()
+	defer lock.Unlock()
+	k, err := b.getKey(ctx, req.Storage, client, name)
+	if err != nil {
+		return nil, err
+	}
+	if k == nil {
+		return logical.ErrorResponse("key %s/%s does not exist", client, name), nil
+	}
+	if v, ok := d.GetOk("purpose"); ok {
+		k.Purpose = v.(string)
+	}
+	if v, ok := d.GetOk("metadata"); ok {
+		k.Metadata = v.(map[string]string)
+	}
+	if err := b.putKey(ctx, req.Storage, k); err != nil {
+		return nil, err
+	}
+	cfg, err := b.config(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	role, err := b.getRole(ctx, req.Storage, k.Role)
+	if err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: b.keyResponse(cfg, role, k, b.clock.Now())}, nil
+}
+
+func (b *apikeysBackend) pathKeyDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	client, name, err := keyNames(d)
+	if err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	k, revoked, err := b.revokeKey(ctx, req, client, name, 0, "deleted")
+	if err != nil {
+		return nil, err
+	}
+	if k == nil {
+		return nil, nil
+	}
+	return &logical.Response{Data: map[string]interface{}{
+		"key_id":           k.KeyID,
+		"client":           k.Client,
+		"state":            stateRevoked,
+		"revoked_versions": revoked,
+	}}, nil
+}

@@ -1,0 +1,467 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/schedule"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scopes"
+)
+
+const pathRolesHelpSyn = `Manage roles: issuance templates and key policy.`
+const pathRolesHelpDesc = `
+A role says what keys issued under it may do (scopes, audiences, environment)
+and how they are looked after (risk tier, rotation, grace, lifetime, limits).
+Writing creates or updates the role; only the fields given change.
+
+Scopes may end in a wildcard segment, e.g. "orders:*". A key's effective
+scopes are its own scopes intersected with the role's current scopes, so
+narrowing a role takes effect on the next verify, while widening a role never
+widens existing keys.
+
+Rotation: rotation_period or rotation_schedule (5-field cron, with an optional
+rotation_window); without either the role's risk_tier period applies.
+grace_period is how long the previous version stays accepted after rotation;
+retirement may wait up to max_grace_period for the new version to be adopted.
+`
+
+const pathRolesListHelpSyn = `List roles.`
+const pathRolesListHelpDesc = `Lists the names of all roles.`
+
+func roleFields() map[string]*framework.FieldSchema {
+	return map[string]*framework.FieldSchema{
+		"name":        {Type: framework.TypeString, Description: "Name of the role: " + nameRule + ".", Required: true},
+		"description": {Type: framework.TypeString, Description: "Free-text description."},
+		"owner":       {Type: framework.TypeString, Description: "Team accountable for the role (keys take their owner from the client)."},
+		"scopes": {
+			Type:        framework.TypeCommaStringSlice,
+			Description: "API scopes keys of this role may carry, e.g. orders:read,orders:*. Required when creating.",
+		},
+		"audiences": {
+			Type:        framework.TypeCommaStringSlice,
+			Description: "APIs / resource servers that accept keys of this role (checked by verify's audience).",
+		},
+		"environment": {
+			Type:        framework.TypeString,
+			Description: "Environment of the keys (e.g. prod, staging): 1-16 lowercase letters or digits. Part of the key's visible prefix. Required when creating.",
+		},
+		"risk_tier": {
+			Type:        framework.TypeString,
+			Description: "Risk tier from the mount's risk_tiers; sets the rotation period when rotation_period and rotation_schedule are unset. Default: the mount's default_risk_tier.",
+		},
+		"rotation_period": {
+			Type:        framework.TypeDurationSecond,
+			Description: "Rotate keys this long after their last rotation (at least 1m). Overrides the risk tier.",
+		},
+		"rotation_schedule": {
+			Type:        framework.TypeString,
+			Description: "Rotate keys on a standard 5-field cron schedule (e.g. \"0 3 * * 1\"). Exclusive with rotation_period.",
+		},
+		"rotation_window": {
+			Type:        framework.TypeDurationSecond,
+			Description: "With rotation_schedule: how long after a scheduled time a rotation may still start.",
+		},
+		"grace_period": {
+			Type:        framework.TypeDurationSecond,
+			Description: "How long the previous version stays accepted after a rotation. Default: the mount's default_grace_period.",
+		},
+		"max_grace_period": {
+			Type:        framework.TypeDurationSecond,
+			Description: "Longest grace when retirement waits for the new version to be adopted. Default: the mount's default_max_grace_period.",
+		},
+		"key_lifetime": {
+			Type:        framework.TypeDurationSecond,
+			Description: "Hard lifetime of managed keys: they expire this long after issuance whatever the rotation (0: no expiry).",
+		},
+		"ttl": {
+			Type:        framework.TypeDurationSecond,
+			Description: "Default lease TTL of leased keys from creds/ (capped by max_ttl and the mount's).",
+		},
+		"max_ttl": {
+			Type:        framework.TypeDurationSecond,
+			Description: "Maximum lease TTL of leased keys from creds/, renewals included.",
+		},
+		"allowed_client_types": {
+			Type:        framework.TypeCommaStringSlice,
+			Description: "Client types (internal, external) that may hold keys of this role; empty allows both.",
+		},
+		"bound_cidrs": {
+			Type:        framework.TypeCommaStringSlice,
+			Description: "CIDR blocks keys of this role may be used from (checked by verify against client_ip).",
+		},
+		"issue_bound_cidrs": {
+			Type:        framework.TypeCommaStringSlice,
+			Description: "CIDR blocks issuance requests for this role must come from.",
+		},
+		"requires_approval": {
+			Type:        framework.TypeBool,
+			Description: "Issuance needs an approved request (requests/) by a second Vault entity.",
+		},
+		"max_keys_per_client": {
+			Type:        framework.TypeInt,
+			Description: "Most keys (not revoked) one client may hold under this role (0: unlimited).",
+		},
+		"rate_limit": {
+			Type:        framework.TypeInt,
+			Description: "Most verifies per key within rate_limit_window (0: unlimited).",
+		},
+		"rate_limit_window": {
+			Type:        framework.TypeDurationSecond,
+			Description: "Window of rate_limit (default 1m).",
+		},
+		"idle_timeout": {
+			Type:        framework.TypeDurationSecond,
+			Description: "Revoke keys unused this long (0: never).",
+		},
+		"retrievable": {
+			Type:        framework.TypeBool,
+			Description: "Whether the current secret can be read again after issuance. Default: true for internal clients, false for external.",
+		},
+	}
+}
+
+func (b *apikeysBackend) pathRoles() []*framework.Path {
+	return []*framework.Path{
+		{
+			Pattern: "roles/?$",
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: operationPrefix,
+				OperationSuffix: "roles",
+			},
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ListOperation: &framework.PathOperation{Callback: b.pathRolesList},
+			},
+			HelpSynopsis:    pathRolesListHelpSyn,
+			HelpDescription: pathRolesListHelpDesc,
+		},
+		{
+			Pattern: "roles/(?P<name>[^/]+)$",
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: operationPrefix,
+				OperationSuffix: "role",
+			},
+			Fields:         roleFields(),
+			ExistenceCheck: b.roleExists,
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation:   &framework.PathOperation{Callback: b.pathRoleRead},
+				logical.CreateOperation: &framework.PathOperation{Callback: b.pathRoleWrite},
+				logical.UpdateOperation: &framework.PathOperation{Callback: b.pathRoleWrite},
+				logical.DeleteOperation: &framework.PathOperation{Callback: b.pathRoleDelete},
+			},
+			HelpSynopsis:    pathRolesHelpSyn,
+			HelpDescription: pathRolesHelpDesc,
+		},
+	}
+}
+
+func (b *apikeysBackend) roleExists(ctx context.Context, req *logical.Request, d *framework.FieldData) (bool, error) {
+	r, err := b.getRole(ctx, req.Storage, d.Get("name").(string))
+	return r != nil, err
+}
+
+func (b *apikeysBackend) pathRolesList(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	names, err := req.Storage.List(ctx, storageRolePrefix)
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	return logical.ListResponse(names), nil
+}
+
+func (b *apikeysBackend) pathRoleRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	name := d.Get("name").(string)
+	if err := validateName("role", name); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	r, err := b.getRole(ctx, req.Storage, name)
+	if err != nil || r == nil {
+		return nil, err
+	}
+	cfg, err := b.config(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: r.responseData(cfg)}, nil
+}
+
+func secs(d time.Duration) int64 { return int64(d / time.Second) }
+
+func (r *Role) responseData(cfg *Config) map[string]interface{} {
+	pol := r.rotationPolicy(cfg)
+	d := map[string]interface{}{
+		"name":                 r.Name,
+		"description":          r.Description,
+		"owner":                r.Owner,
+		"scopes":               nonNil(r.Scopes),
+		"audiences":            nonNil(r.Audiences),
+		"environment":          r.Environment,
+		"risk_tier":            r.effectiveTier(cfg),
+		"rotation_period":      secs(pol.Period),
+		"rotation_schedule":    r.RotationSchedule,
+		"rotation_window":      secs(r.RotationWindow),
+		"grace_period":         secs(r.gracePeriod(cfg)),
+		"max_grace_period":     secs(r.maxGracePeriod(cfg)),
+		"key_lifetime":         secs(r.KeyLifetime),
+		"ttl":                  secs(r.TTL),
+		"max_ttl":              secs(r.MaxTTL),
+		"allowed_client_types": nonNil(r.AllowedClientTypes),
+		"bound_cidrs":          nonNil(r.BoundCIDRs),
+		"issue_bound_cidrs":    nonNil(r.IssueBoundCIDRs),
+		"requires_approval":    r.RequiresApproval,
+		"max_keys_per_client":  r.MaxKeysPerClient,
+		"rate_limit":           r.RateLimit,
+		"rate_limit_window":    secs(r.rateLimitWindow()),
+		"idle_timeout":         secs(r.IdleTimeout),
+		"created_at":           r.CreatedAt,
+		"updated_at":           r.UpdatedAt,
+	}
+	if r.Retrievable != nil {
+		d["retrievable"] = *r.Retrievable
+	} else {
+		d["retrievable"] = "by client type (internal: true, external: false)"
+	}
+	return d
+}
+
+func (r *Role) rateLimitWindow() time.Duration {
+	if r.RateLimitWindow > 0 {
+		return r.RateLimitWindow
+	}
+	return time.Minute
+}
+
+func (b *apikeysBackend) pathRoleWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	name := d.Get("name").(string)
+	if err := validateName("role", name); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	lock := b.roleLock(name)
+	lock.Lock()
+	defer lock.Unlock()
+
+	cfg, err := b.config(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	existing, err := b.getRole(ctx, req.Storage, name)
+	if err != nil {
+		return nil, err
+	}
+	now := b.clock.Now()
+	r := &Role{Name: name, CreatedAt: now}
+	if existing != nil {
+		cp := *existing
+		r = &cp
+	}
+	if err := applyRoleFields(r, d); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	if err := r.validate(cfg); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	r.UpdatedAt = now
+	if err := b.putRole(ctx, req.Storage, r); err != nil {
+		return nil, err
+	}
+
+	ev := eventFromRequest(req, eventRoleWritten)
+	ev.Role = name
+	ev.Details = map[string]string{"scopes": scopes.Join(r.Scopes), "environment": r.Environment}
+	var widened []string
+	if existing != nil {
+		widened = scopes.Widened(existing.Scopes, r.Scopes)
+		if len(widened) > 0 {
+			ev.Details["widened_scopes"] = scopes.Join(widened)
+		}
+	} else {
+		ev.Details["created"] = "true"
+	}
+	if err := b.appendEvent(ctx, req.Storage, ev); err != nil {
+		return nil, err
+	}
+	resp := &logical.Response{Data: r.responseData(cfg)}
+	if len(widened) > 0 {
+		if err := b.onRoleScopesWidened(ctx, req, r, widened); err != nil {
+			return nil, err
+		}
+		resp.AddWarning(fmt.Sprintf("role %q now allows more scopes (%s); existing keys keep their own scopes and are not widened", name, scopes.Join(widened)))
+	}
+	return resp, nil
+}
+
+// applyRoleFields copies the fields present in the request onto r.
+func applyRoleFields(r *Role, d *framework.FieldData) error {
+	str := func(field string, dst *string) {
+		if v, ok := d.GetOk(field); ok {
+			*dst = strings.TrimSpace(v.(string))
+		}
+	}
+	dur := func(field string, dst *time.Duration) {
+		if v, ok := d.GetOk(field); ok {
+			*dst = time.Duration(v.(int)) * time.Second
+		}
+	}
+	str("description", &r.Description)
+	str("owner", &r.Owner)
+	str("environment", &r.Environment)
+	str("risk_tier", &r.RiskTier)
+	str("rotation_schedule", &r.RotationSchedule)
+	if v, ok := d.GetOk("scopes"); ok {
+		r.Scopes = scopes.Normalize(v.([]string))
+	}
+	if v, ok := d.GetOk("audiences"); ok {
+		r.Audiences = scopes.Normalize(v.([]string))
+	}
+	dur("rotation_period", &r.RotationPeriod)
+	dur("rotation_window", &r.RotationWindow)
+	dur("key_lifetime", &r.KeyLifetime)
+	dur("ttl", &r.TTL)
+	dur("max_ttl", &r.MaxTTL)
+	dur("rate_limit_window", &r.RateLimitWindow)
+	dur("idle_timeout", &r.IdleTimeout)
+	if v, ok := d.GetOk("grace_period"); ok {
+		g := time.Duration(v.(int)) * time.Second
+		r.GracePeriod = &g
+	}
+	if v, ok := d.GetOk("max_grace_period"); ok {
+		g := time.Duration(v.(int)) * time.Second
+		r.MaxGracePeriod = &g
+	}
+	if v, ok := d.GetOk("allowed_client_types"); ok {
+		r.AllowedClientTypes = scopes.Normalize(v.([]string))
+	}
+	var err error
+	if v, ok := d.GetOk("bound_cidrs"); ok {
+		if r.BoundCIDRs, err = parseCIDRs("bound_cidrs", v.([]string)); err != nil {
+			return err
+		}
+	}
+	if v, ok := d.GetOk("issue_bound_cidrs"); ok {
+		if r.IssueBoundCIDRs, err = parseCIDRs("issue_bound_cidrs", v.([]string)); err != nil {
+			return err
+		}
+	}
+	if v, ok := d.GetOk("requires_approval"); ok {
+		r.RequiresApproval = v.(bool)
+	}
+	if v, ok := d.GetOk("max_keys_per_client"); ok {
+		r.MaxKeysPerClient = v.(int)
+	}
+	if v, ok := d.GetOk("rate_limit"); ok {
+		r.RateLimit = v.(int)
+	}
+	if v, ok := d.GetOk("retrievable"); ok {
+		rv := v.(bool)
+		r.Retrievable = &rv
+	}
+	return nil
+}
+
+// validate checks a role against itself and the mount configuration.
+func (r *Role) validate(cfg *Config) error {
+	if len(r.Scopes) == 0 {
+		return fmt.Errorf("scopes is required: list the API scopes keys of role %q may carry, e.g. scopes=orders:read,orders:write", r.Name)
+	}
+	if err := scopes.ValidateAll(r.Scopes); err != nil {
+		return fmt.Errorf("scopes: %v", err)
+	}
+	for _, a := range r.Audiences {
+		if err := scopes.Validate(a); err != nil || strings.HasSuffix(a, "*") {
+			return fmt.Errorf("audiences: %q is not a valid audience (use letters, digits and _ . : / -)", a)
+		}
+	}
+	if r.Environment == "" {
+		return fmt.Errorf("environment is required: name the environment of the keys, e.g. environment=prod")
+	}
+	if err := validateEnvironment(r.Environment); err != nil {
+		return err
+	}
+	if r.RiskTier != "" {
+		if _, ok := cfg.RiskTiers[r.RiskTier]; !ok {
+			return fmt.Errorf("risk_tier %q is not one of the mount's risk_tiers %v", r.RiskTier, cfg.tierNames())
+		}
+	}
+	if r.RotationPeriod != 0 && r.RotationSchedule != "" {
+		return fmt.Errorf("set either rotation_period or rotation_schedule, not both")
+	}
+	if r.RotationPeriod != 0 && (r.RotationPeriod < minRotationPeriod || r.RotationPeriod > maxRotationPeriod) {
+		return fmt.Errorf("rotation_period must be between %s and %s (got %s)", minRotationPeriod, maxRotationPeriod, r.RotationPeriod)
+	}
+	if r.RotationSchedule != "" || r.RotationWindow != 0 {
+		p := schedule.Policy{Cron: r.RotationSchedule, Window: r.RotationWindow, Period: r.RotationPeriod}
+		if r.RotationSchedule == "" && r.RotationWindow != 0 {
+			return fmt.Errorf("rotation_window applies only together with rotation_schedule")
+		}
+		if err := p.Validate(); err != nil {
+			return err
+		}
+	}
+	grace := r.gracePeriod(cfg)
+	if grace < 0 || grace > maxGracePeriod {
+		return fmt.Errorf("grace_period must be between 0 and %s (got %s)", maxGracePeriod, grace)
+	}
+	if r.MaxGracePeriod != nil && (*r.MaxGracePeriod < grace || *r.MaxGracePeriod > maxGracePeriod) {
+		return fmt.Errorf("max_grace_period must be between grace_period (%s) and %s (got %s)", grace, maxGracePeriod, *r.MaxGracePeriod)
+	}
+	if pol := r.rotationPolicy(cfg); pol.Period > 0 && grace >= pol.Period {
+		return fmt.Errorf("grace_period (%s) must be shorter than the rotation period (%s) so at most two versions overlap", grace, pol.Period)
+	}
+	if r.KeyLifetime < 0 {
+		return fmt.Errorf("key_lifetime must not be negative")
+	}
+	if r.TTL < 0 || r.MaxTTL < 0 {
+		return fmt.Errorf("ttl and max_ttl must not be negative")
+	}
+	if r.MaxTTL > 0 && r.TTL > r.MaxTTL {
+		return fmt.Errorf("ttl (%s) must not exceed max_ttl (%s)", r.TTL, r.MaxTTL)
+	}
+	for _, t := range r.AllowedClientTypes {
+		if t != clientInternal && t != clientExternal {
+			return fmt.Errorf("allowed_client_types: %q is not a client type (use internal, external)", t)
+		}
+	}
+	if r.MaxKeysPerClient < 0 {
+		return fmt.Errorf("max_keys_per_client must be 0 (unlimited) or positive (got %d)", r.MaxKeysPerClient)
+	}
+	if r.RateLimit < 0 {
+		return fmt.Errorf("rate_limit must be 0 (unlimited) or positive (got %d)", r.RateLimit)
+	}
+	if r.RateLimitWindow < 0 || r.IdleTimeout < 0 {
+		return fmt.Errorf("rate_limit_window and idle_timeout must not be negative")
+	}
+	return nil
+}
+
+func (b *apikeysBackend) pathRoleDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	name := d.Get("name").(string)
+	if err := validateName("role", name); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	lock := b.roleLock(name)
+	lock.Lock()
+	defer lock.Unlock()
+	r, err := b.getRole(ctx, req.Storage, name)
+	if err != nil || r == nil {
+		return nil, err
+	}
+	inUse, err := b.keysUsingRole(ctx, req.Storage, name, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(inUse) > 0 {
+		return logical.ErrorResponse("role %q still has keys that are not revoked (e.g. %s); revoke them first", name, inUse[0]), nil
+	}
+	if err := req.Storage.Delete(ctx, roleStorageKey(name)); err != nil {
+		return nil, err
+	}
+	b.cache.invalidate(roleStorageKey(name))
+	ev := eventFromRequest(req, eventRoleDeleted)
+	ev.Role = name
+	return nil, b.appendEvent(ctx, req.Storage, ev)
+}

@@ -1,0 +1,35 @@
+package backend
+
+import (
+	"context"
+	"errors"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// periodic is Vault's PeriodicFunc (about once a minute). Background work
+// writes storage, so it runs only where this node may write: not on
+// performance standbys or performance secondaries.
+func (b *apikeysBackend) periodic(ctx context.Context, req *logical.Request) error {
+	if !b.writeSafe() {
+		return nil
+	}
+	return errors.Join(
+		b.flushUsage(ctx, req),
+		b.rotationTick(ctx, req),
+		b.governanceTick(ctx, req),
+	)
+}
+
+// writeSafe reports whether background writes are allowed on this node.
+func (b *apikeysBackend) writeSafe() bool {
+	if b.System() == nil {
+		return true // unit tests without a system view
+	}
+	return b.WriteSafeReplicationState()
+}
+
+// initialize runs once when the mount starts (InitializeFunc).
+func (b *apikeysBackend) initialize(ctx context.Context, req *logical.InitializationRequest) error {
+	return b.initRotation(ctx, req.Storage)
+}

@@ -1,0 +1,154 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/schedule"
+)
+
+const storageRolePrefix = "roles/"
+
+// Role is an issuance template and policy (SPEC §2, §4).
+type Role struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Owner       string   `json:"owner,omitempty"`
+	Scopes      []string `json:"scopes"`
+	Audiences   []string `json:"audiences,omitempty"`
+	Environment string   `json:"environment"`
+	RiskTier    string   `json:"risk_tier,omitempty"`
+
+	// Rotation (SPEC §4). Zero values inherit from the risk tier and the
+	// mount defaults; see effectiveRotation.
+	RotationPeriod   time.Duration  `json:"rotation_period,omitempty"`
+	RotationSchedule string         `json:"rotation_schedule,omitempty"`
+	RotationWindow   time.Duration  `json:"rotation_window,omitempty"`
+	GracePeriod      *time.Duration `json:"grace_period,omitempty"`
+	MaxGracePeriod   *time.Duration `json:"max_grace_period,omitempty"`
+	// KeyLifetime is a hard expiry of managed keys (0: none).
+	KeyLifetime time.Duration `json:"key_lifetime,omitempty"`
+
+	// Leased keys (creds/).
+	TTL    time.Duration `json:"ttl,omitempty"`
+	MaxTTL time.Duration `json:"max_ttl,omitempty"`
+
+	AllowedClientTypes []string      `json:"allowed_client_types,omitempty"`
+	BoundCIDRs         []string      `json:"bound_cidrs,omitempty"`
+	IssueBoundCIDRs    []string      `json:"issue_bound_cidrs,omitempty"`
+	RequiresApproval   bool          `json:"requires_approval"`
+	MaxKeysPerClient   int           `json:"max_keys_per_client,omitempty"`
+	RateLimit          int           `json:"rate_limit,omitempty"`
+	RateLimitWindow    time.Duration `json:"rate_limit_window,omitempty"`
+	IdleTimeout        time.Duration `json:"idle_timeout,omitempty"`
+	// Retrievable nil means: by client type (internal yes, external no).
+	Retrievable *bool `json:"retrievable,omitempty"`
+
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func roleStorageKey(name string) string { return storageRolePrefix + name }
+
+func (b *apikeysBackend) getRole(ctx context.Context, s logical.Storage, name string) (*Role, error) {
+	entry, err := s.Get(ctx, roleStorageKey(name))
+	if err != nil {
+		return nil, fmt.Errorf("reading role: %w", err)
+	}
+	if entry == nil {
+		return nil, nil
+	}
+	var r Role
+	if err := entry.DecodeJSON(&r); err != nil {
+		return nil, fmt.Errorf("decoding role %q: %w", name, err)
+	}
+	return &r, nil
+}
+
+func (b *apikeysBackend) putRole(ctx context.Context, s logical.Storage, r *Role) error {
+	entry, err := logical.StorageEntryJSON(roleStorageKey(r.Name), r)
+	if err != nil {
+		return err
+	}
+	if err := s.Put(ctx, entry); err != nil {
+		return fmt.Errorf("storing role: %w", err)
+	}
+	b.cache.invalidate(roleStorageKey(r.Name))
+	return nil
+}
+
+// retrievableFor says whether keys of this role issued to a client of the
+// given type keep their plaintext for later reads.
+func (r *Role) retrievableFor(clientType string) bool {
+	if r.Retrievable != nil {
+		return *r.Retrievable
+	}
+	return clientType != clientExternal
+}
+
+// effectiveTier is the role's risk tier, or the mount default.
+func (r *Role) effectiveTier(cfg *Config) string {
+	if r.RiskTier != "" {
+		return r.RiskTier
+	}
+	return cfg.DefaultRiskTier
+}
+
+// rotationPolicy is the role's effective rotation policy: its own period or
+// schedule, else its risk tier's period.
+func (r *Role) rotationPolicy(cfg *Config) schedule.Policy {
+	if r.RotationSchedule != "" {
+		return schedule.Policy{Cron: r.RotationSchedule, Window: r.RotationWindow}
+	}
+	if r.RotationPeriod > 0 {
+		return schedule.Policy{Period: r.RotationPeriod}
+	}
+	if p, ok := cfg.RiskTiers[r.effectiveTier(cfg)]; ok {
+		return schedule.Policy{Period: p}
+	}
+	return schedule.Policy{Period: cfg.RiskTiers[cfg.DefaultRiskTier]}
+}
+
+// gracePeriod is how long a previous version stays accepted after rotation.
+func (r *Role) gracePeriod(cfg *Config) time.Duration {
+	if r.GracePeriod != nil {
+		return *r.GracePeriod
+	}
+	return cfg.DefaultGracePeriod
+}
+
+// maxGracePeriod bounds how long retirement may wait for adoption.
+func (r *Role) maxGracePeriod(cfg *Config) time.Duration {
+	g := r.gracePeriod(cfg)
+	m := cfg.DefaultMaxGracePeriod
+	if r.MaxGracePeriod != nil {
+		m = *r.MaxGracePeriod
+	}
+	if m < g {
+		return g
+	}
+	return m
+}
+
+// checkTiersInUse refuses a configuration that drops a tier a role names.
+func (b *apikeysBackend) checkTiersInUse(ctx context.Context, s logical.Storage, cfg *Config) error {
+	names, err := s.List(ctx, storageRolePrefix)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		r, err := b.getRole(ctx, s, n)
+		if err != nil {
+			return err
+		}
+		if r != nil && r.RiskTier != "" {
+			if _, ok := cfg.RiskTiers[r.RiskTier]; !ok {
+				return fmt.Errorf("risk_tiers: tier %q is used by role %q; keep it or change the role first", r.RiskTier, r.Name)
+			}
+		}
+	}
+	return nil
+}

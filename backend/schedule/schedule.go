@@ -1,0 +1,83 @@
+// Package schedule computes when a key is next due for rotation, from a
+// fixed period or a standard 5-field cron schedule with an optional window.
+package schedule
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// cronParser accepts the standard 5-field form (minute hour dom month dow)
+// and descriptors such as @daily, as Vault's own rotation_schedule does.
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// ParseCron validates a 5-field cron expression.
+func ParseCron(spec string) (cron.Schedule, error) {
+	s, err := cronParser.Parse(spec)
+	if err != nil {
+		return nil, fmt.Errorf("rotation_schedule %q is not a valid 5-field cron expression (e.g. \"0 3 * * 1\"): %v", spec, err)
+	}
+	return s, nil
+}
+
+// Policy is a key's effective rotation policy.
+type Policy struct {
+	// Period rotates every Period after the last rotation.
+	Period time.Duration
+	// Cron, when set, rotates at the schedule's times instead of Period.
+	Cron string
+	// Window bounds how late after a scheduled time a rotation may still
+	// start; a missed window waits for the next scheduled time.
+	Window time.Duration
+}
+
+// ErrNoPolicy is returned for a policy with neither a period nor a schedule.
+var ErrNoPolicy = errors.New("rotation policy needs a rotation_period or a rotation_schedule")
+
+// Validate checks the policy's fields.
+func (p Policy) Validate() error {
+	if p.Cron == "" && p.Period <= 0 {
+		return ErrNoPolicy
+	}
+	if p.Cron != "" {
+		if _, err := ParseCron(p.Cron); err != nil {
+			return err
+		}
+	}
+	if p.Window < 0 {
+		return fmt.Errorf("rotation_window must not be negative")
+	}
+	if p.Window > 0 && p.Cron == "" {
+		return fmt.Errorf("rotation_window applies only with rotation_schedule")
+	}
+	return nil
+}
+
+// Next returns when a key last rotated at last is next due.
+func (p Policy) Next(last time.Time) time.Time {
+	if p.Cron != "" {
+		s, err := ParseCron(p.Cron)
+		if err == nil {
+			return s.Next(last)
+		}
+	}
+	if p.Period <= 0 {
+		return time.Time{}
+	}
+	return last.Add(p.Period)
+}
+
+// InWindow reports whether a rotation due at due may run at now. Without a
+// window (or for period-based policies) any time at or after due is fine.
+func (p Policy) InWindow(due, now time.Time) bool {
+	if now.Before(due) {
+		return false
+	}
+	if p.Cron == "" || p.Window == 0 {
+		return true
+	}
+	return now.Sub(due) <= p.Window
+}

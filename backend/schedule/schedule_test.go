@@ -1,0 +1,80 @@
+package schedule
+
+import (
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 27, 10, 30, 0, 0, time.UTC) // a Friday
+
+func TestNext(t *testing.T) {
+	cases := []struct {
+		name string
+		p    Policy
+		last time.Time
+		want time.Time
+	}{
+		{"period", Policy{Period: 90 * 24 * time.Hour}, t0, t0.Add(90 * 24 * time.Hour)},
+		{"one minute", Policy{Period: time.Minute}, t0, t0.Add(time.Minute)},
+		{"cron daily 03:00", Policy{Cron: "0 3 * * *"}, t0, time.Date(2026, 11, 28, 3, 0, 0, 0, time.UTC)},
+		{"cron mondays", Policy{Cron: "0 3 * * 1"}, t0, time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)},
+		{"cron wins over period", Policy{Cron: "@hourly", Period: time.Minute}, t0, time.Date(2026, 11, 27, 11, 0, 0, 0, time.UTC)},
+		{"no policy", Policy{}, t0, time.Time{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.p.Next(tc.last); !got.Equal(tc.want) {
+				t.Fatalf("Next = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	cases := []struct {
+		name string
+		p    Policy
+		ok   bool
+	}{
+		{"period", Policy{Period: time.Hour}, true},
+		{"cron", Policy{Cron: "*/5 * * * *"}, true},
+		{"cron with window", Policy{Cron: "0 3 * * *", Window: time.Hour}, true},
+		{"nothing", Policy{}, false},
+		{"six fields", Policy{Cron: "0 0 3 * * *"}, false},
+		{"garbage", Policy{Cron: "every tuesday"}, false},
+		{"window without cron", Policy{Period: time.Hour, Window: time.Minute}, false},
+		{"negative window", Policy{Cron: "@daily", Window: -time.Second}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.p.Validate(); (err == nil) != tc.ok {
+				t.Fatalf("Validate() = %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+}
+
+func TestInWindow(t *testing.T) {
+	due := t0
+	cases := []struct {
+		name string
+		p    Policy
+		now  time.Time
+		want bool
+	}{
+		{"before due", Policy{Period: time.Hour}, due.Add(-time.Second), false},
+		{"period at due", Policy{Period: time.Hour}, due, true},
+		{"period long after", Policy{Period: time.Hour}, due.Add(100 * time.Hour), true},
+		{"cron inside window", Policy{Cron: "@daily", Window: time.Hour}, due.Add(59 * time.Minute), true},
+		{"cron window edge", Policy{Cron: "@daily", Window: time.Hour}, due.Add(time.Hour), true},
+		{"cron window missed", Policy{Cron: "@daily", Window: time.Hour}, due.Add(61 * time.Minute), false},
+		{"cron without window", Policy{Cron: "@daily"}, due.Add(10 * time.Hour), true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.p.InWindow(due, tc.now); got != tc.want {
+				t.Fatalf("InWindow = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,83 @@
+package backend
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"regexp"
+	"strings"
+
+	"github.com/hashicorp/vault/sdk/framework"
+)
+
+// nameRe bounds client, role and key names: they appear in paths, storage
+// keys and audit logs, so a small safe charset keeps them unambiguous.
+var nameRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$`)
+
+const nameRule = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+
+// namePattern is the path segment regex for names; the handler validates
+// with nameRe so a bad name gets a clear 400 rather than "unsupported path".
+func namePattern(field string) string { return framework.GenericNameRegex(field) }
+
+func validateName(kind, name string) error {
+	if !nameRe.MatchString(name) {
+		return fmt.Errorf("%s name %q is invalid: use %s", kind, name, nameRule)
+	}
+	return nil
+}
+
+// parseCIDRs validates a list of CIDR blocks (a bare IP means a /32 or /128).
+func parseCIDRs(field string, raw []string) ([]string, error) {
+	var out []string
+	for _, s := range raw {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if !strings.Contains(s, "/") {
+			if ip, err := netip.ParseAddr(s); err == nil {
+				out = append(out, netip.PrefixFrom(ip, ip.BitLen()).String())
+				continue
+			}
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q is not a CIDR block (e.g. 10.0.0.0/8 or 192.0.2.7)", field, s)
+		}
+		out = append(out, p.Masked().String())
+	}
+	return out, nil
+}
+
+// ipAllowed reports whether addr lies in one of cidrs; an empty list allows
+// every address. An unparsable address is never allowed by a non-empty list.
+func ipAllowed(cidrs []string, addr string) bool {
+	if len(cidrs) == 0 {
+		return true
+	}
+	host := addr
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		host = h
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, c := range cidrs {
+		if p, err := netip.ParsePrefix(c); err == nil && p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,121 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/mitchellh/mapstructure"
+)
+
+// Crash safety (SPEC §4). A key change that adds versions writes, in order:
+// a WAL entry naming the new HMACs, their index entries, the key record,
+// then deletes the WAL entry. Verify only accepts an index entry whose key
+// record holds a version with that HMAC, so a crash at any point leaves
+// either the old state or the new one as far as verify can tell; the WAL
+// rollback then deletes index entries that the key record never adopted.
+const walKindIndex = "index"
+
+// walRollbackMinAge leaves in-flight changes alone: only WAL entries older
+// than this are treated as interrupted.
+const walRollbackMinAge = 2 * time.Minute
+
+type walIndex struct {
+	Client string   `json:"client" mapstructure:"client"`
+	Name   string   `json:"name" mapstructure:"name"`
+	HMACs  []string `json:"hmacs" mapstructure:"hmacs"`
+}
+
+// commitHook lets tests inject a failure between the steps of commitKey.
+type commitHook func(step string) error
+
+// commitKey persists k after versions were added (added holds them) or
+// dropped, keeping the HMAC index consistent. Callers hold the key's lock.
+func (b *apikeysBackend) commitKey(ctx context.Context, s logical.Storage, k *Key, added []*KeyVersion) error {
+	step := func(name string) error {
+		if b.commitHook != nil {
+			return b.commitHook(name)
+		}
+		return nil
+	}
+	dropped := k.trimVersions()
+	var walID string
+	if len(added) > 0 {
+		w := walIndex{Client: k.Client, Name: k.Name}
+		for _, v := range added {
+			w.HMACs = append(w.HMACs, v.HMAC)
+		}
+		id, err := framework.PutWAL(ctx, s, walKindIndex, &w)
+		if err != nil {
+			return fmt.Errorf("writing WAL: %w", err)
+		}
+		walID = id
+		if err := step("wal"); err != nil {
+			return err
+		}
+		for _, v := range added {
+			if err := b.putIndex(ctx, s, v.HMAC, indexEntry{Client: k.Client, Name: k.Name, KeyID: k.KeyID, Version: v.Version}); err != nil {
+				return fmt.Errorf("writing key index: %w", err)
+			}
+		}
+		if err := step("index"); err != nil {
+			return err
+		}
+	}
+	if err := b.putKey(ctx, s, k); err != nil {
+		return err
+	}
+	if err := step("key"); err != nil {
+		return err
+	}
+	for _, h := range dropped {
+		if err := s.Delete(ctx, indexStorageKey(h)); err != nil {
+			return fmt.Errorf("deleting index entry of a dropped version: %w", err)
+		}
+	}
+	if walID != "" {
+		if err := framework.DeleteWAL(ctx, s, walID); err != nil {
+			return fmt.Errorf("deleting WAL: %w", err)
+		}
+	}
+	return nil
+}
+
+// walRollback undoes an interrupted commitKey: index entries whose HMAC the
+// key record does not hold are deleted.
+func (b *apikeysBackend) walRollback(ctx context.Context, req *logical.Request, kind string, data interface{}) error {
+	if kind != walKindIndex {
+		return fmt.Errorf("unknown WAL kind %q", kind)
+	}
+	var w walIndex
+	if err := mapstructure.Decode(data, &w); err != nil {
+		return err
+	}
+	lock := b.keyLock(w.Client, w.Name)
+	lock.Lock()
+	defer lock.Unlock()
+	k, err := b.getKey(ctx, req.Storage, w.Client, w.Name)
+	if err != nil {
+		return err
+	}
+	for _, h := range w.HMACs {
+		held := false
+		if k != nil {
+			for _, v := range k.Versions {
+				if v.HMAC == h {
+					held = true
+				}
+			}
+		}
+		if held {
+			continue
+		}
+		if err := req.Storage.Delete(ctx, indexStorageKey(h)); err != nil {
+			return err
+		}
+		b.logger.Info("rolled back an index entry of an interrupted key change", "client", w.Client, "key", w.Name)
+	}
+	return nil
+}

@@ -1,0 +1,360 @@
+// Package vaulttest runs a real Vault server (the binary this repository
+// builds in bin/vault) on a free loopback port, with the locally built
+// plugin registered by SHA-256 and version, mounted as users mount it, and a
+// file audit device enabled. Integration tests, the benchmark and the CI
+// example all start Vault through it.
+package vaulttest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+)
+
+// PluginName is the name the plugin is registered under in the catalog.
+const PluginName = "apikeys"
+
+// PluginBinary is the plugin executable's file name.
+const PluginBinary = "vault-plugin-secrets-apikeys"
+
+// RootToken is the dev server's root token.
+const RootToken = "root"
+
+// NonHMACResponseKeys stay readable in the audit log; secrets (key, token)
+// are HMAC'd by the audit device as usual.
+var NonHMACResponseKeys = []string{"key_id", "client", "role", "version", "state", "active", "code"}
+
+// NonHMACRequestKeys stay readable in the audit log's request entries.
+var NonHMACRequestKeys = []string{"client", "role", "name", "scopes", "scope", "audience", "environment", "version", "reason"}
+
+// Options configure Start.
+type Options struct {
+	// RepoRoot is the repository root; found from the working directory if empty.
+	RepoRoot string
+	// VaultBin overrides <root>/bin/vault (env VAULT_BIN also does).
+	VaultBin string
+	// Mount is the path the plugin is mounted at (default "apikeys").
+	Mount string
+	// NoAudit skips enabling the file audit device (benchmarks).
+	NoAudit bool
+	// LogLevel of the server (default "info").
+	LogLevel string
+	// Output, when set, receives the server's log as well as the log file.
+	Output io.Writer
+}
+
+// Server is a running Vault dev server with the plugin mounted.
+type Server struct {
+	Addr          string
+	Token         string
+	Client        *api.Client
+	Dir           string
+	LogPath       string
+	AuditPath     string
+	PluginDir     string
+	PluginVersion string
+	PluginSHA256  string
+	Mount         string
+
+	cmd     *exec.Cmd
+	logFile *os.File
+	done    chan struct{}
+}
+
+// FindRepoRoot walks up from the working directory to the directory holding
+// this module's go.mod.
+func FindRepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && strings.Contains(string(data), "module github.com/apikeys/vault-plugin-secrets-apikeys\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("repository root (go.mod of vault-plugin-secrets-apikeys) not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// PluginVersion reads the VERSION file.
+func PluginVersion(root string) (string, error) {
+	v, err := os.ReadFile(filepath.Join(root, "VERSION"))
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(v)), nil
+}
+
+// BuildPlugin compiles the plugin from the working tree into dir with its
+// version stamped in, and returns its SHA-256. Building here (rather than
+// trusting a binary lying around) guarantees tests load the local code.
+func BuildPlugin(root, dir, version string) (string, error) {
+	out := filepath.Join(dir, PluginBinary)
+	cmd := exec.Command("go", "build", "-trimpath",
+		"-ldflags", "-X github.com/apikeys/vault-plugin-secrets-apikeys/backend.Version="+version,
+		"-o", out, "./cmd/vault-plugin-secrets-apikeys")
+	cmd.Dir = root
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building plugin: %v\n%s", err, msg)
+	}
+	return FileSHA256(out)
+}
+
+// FileSHA256 returns the hex SHA-256 of a file.
+func FileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// freePortPair finds a port p with p+1 also free: a dev server listens on p
+// and its cluster listener on p+1.
+func freePortPair() (int, error) {
+	for i := 0; i < 50; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
+		l.Close()
+		if err == nil {
+			l2.Close()
+			return p, nil
+		}
+	}
+	return 0, errors.New("no free pair of loopback ports")
+}
+
+// Start builds the plugin, starts Vault and mounts the plugin.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	root := opts.RepoRoot
+	if root == "" {
+		r, err := FindRepoRoot()
+		if err != nil {
+			return nil, err
+		}
+		root = r
+	}
+	vaultBin := opts.VaultBin
+	if vaultBin == "" {
+		vaultBin = os.Getenv("VAULT_BIN")
+	}
+	if vaultBin == "" {
+		vaultBin = filepath.Join(root, "bin", "vault")
+	}
+	if _, err := os.Stat(vaultBin); err != nil {
+		return nil, fmt.Errorf("vault binary %s not found: run `make vault` first (%v)", vaultBin, err)
+	}
+	version, err := PluginVersion(root)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "apikeys-vault-")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		Dir:           dir,
+		Token:         RootToken,
+		PluginDir:     filepath.Join(dir, "plugins"),
+		PluginVersion: version,
+		LogPath:       filepath.Join(dir, "vault.log"),
+		AuditPath:     filepath.Join(dir, "audit.log"),
+		Mount:         opts.Mount,
+		done:          make(chan struct{}),
+	}
+	if s.Mount == "" {
+		s.Mount = "apikeys"
+	}
+	if err := os.MkdirAll(s.PluginDir, 0o755); err != nil {
+		return nil, err
+	}
+	if s.PluginSHA256, err = BuildPlugin(root, s.PluginDir, version); err != nil {
+		return nil, err
+	}
+	if err := s.start(ctx, vaultBin, opts); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	if err := s.setup(ctx, opts); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) start(ctx context.Context, vaultBin string, opts Options) error {
+	cfgPath := filepath.Join(s.Dir, "config.hcl")
+	cfg := fmt.Sprintf("plugin_directory = %q\nraw_storage_endpoint = true\ndisable_mlock = true\nui = false\n", s.PluginDir)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return err
+	}
+	level := opts.LogLevel
+	if level == "" {
+		level = "info"
+	}
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		port, err := freePortPair()
+		if err != nil {
+			return err
+		}
+		s.Addr = fmt.Sprintf("http://127.0.0.1:%d", port)
+		logFile, err := os.OpenFile(s.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return err
+		}
+		s.logFile = logFile
+		var out io.Writer = logFile
+		if opts.Output != nil {
+			out = io.MultiWriter(logFile, opts.Output)
+		}
+		cmd := exec.Command(vaultBin, "server", "-dev",
+			"-dev-root-token-id="+RootToken,
+			fmt.Sprintf("-dev-listen-address=127.0.0.1:%d", port),
+			"-config="+cfgPath,
+			"-log-level="+level)
+		cmd.Env = append(os.Environ(), "HOME="+s.Dir, "VAULT_ADDR=", "VAULT_TOKEN=")
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		s.cmd = cmd
+		s.done = make(chan struct{})
+		go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(s.done)
+		if lastErr = s.waitHealthy(ctx, 60*time.Second); lastErr == nil {
+			return nil
+		}
+		s.kill()
+	}
+	return fmt.Errorf("vault did not start: %v (log: %s)", lastErr, s.LogPath)
+}
+
+func (s *Server) waitHealthy(ctx context.Context, timeout time.Duration) error {
+	conf := api.DefaultConfig()
+	conf.Address = s.Addr
+	conf.MaxRetries = 0
+	client, err := api.NewClient(conf)
+	if err != nil {
+		return err
+	}
+	client.SetToken(s.Token)
+	s.Client = client
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.done:
+			return errors.New("vault exited during start-up")
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+		}
+		if h, err := client.Sys().HealthWithContext(ctx); err == nil && h.Initialized && !h.Sealed {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond) // polling for readiness, not timing a test
+	}
+	return errors.New("timed out waiting for vault to become healthy")
+}
+
+func (s *Server) setup(ctx context.Context, opts Options) error {
+	sys := s.Client.Sys()
+	if err := sys.RegisterPluginWithContext(ctx, &api.RegisterPluginInput{
+		Name:    PluginName,
+		Type:    api.PluginTypeSecrets,
+		Command: PluginBinary,
+		SHA256:  s.PluginSHA256,
+		Version: s.PluginVersion,
+	}); err != nil {
+		return fmt.Errorf("registering plugin: %w", err)
+	}
+	if !opts.NoAudit {
+		if err := sys.EnableAuditWithOptionsWithContext(ctx, "file", &api.EnableAuditOptions{
+			Type:    "file",
+			Options: map[string]string{"file_path": s.AuditPath},
+		}); err != nil {
+			return fmt.Errorf("enabling audit device: %w", err)
+		}
+	}
+	return s.MountAt(ctx, s.Mount)
+}
+
+// MountAt mounts the registered plugin at path, pinned to its version, and
+// tunes the audit settings for its non-secret identifiers.
+func (s *Server) MountAt(ctx context.Context, path string) error {
+	sys := s.Client.Sys()
+	if err := sys.MountWithContext(ctx, path, &api.MountInput{
+		Type: PluginName,
+		Config: api.MountConfigInput{
+			PluginVersion:            s.PluginVersion,
+			AuditNonHMACRequestKeys:  NonHMACRequestKeys,
+			AuditNonHMACResponseKeys: NonHMACResponseKeys,
+		},
+	}); err != nil {
+		return fmt.Errorf("mounting plugin at %s: %w", path, err)
+	}
+	return nil
+}
+
+// MountUUID returns the UUID under which a mount's storage lives
+// (sys/raw/logical/<uuid>/...).
+func (s *Server) MountUUID(ctx context.Context, path string) (string, error) {
+	mounts, err := s.Client.Sys().ListMountsWithContext(ctx)
+	if err != nil {
+		return "", err
+	}
+	m, ok := mounts[strings.TrimSuffix(path, "/")+"/"]
+	if !ok {
+		return "", fmt.Errorf("mount %s not found", path)
+	}
+	return m.UUID, nil
+}
+
+// Stop ends the server and removes its directory unless KEEP_VAULT_DIR is set.
+func (s *Server) Stop() {
+	s.kill()
+	if os.Getenv("KEEP_VAULT_DIR") == "" && s.Dir != "" {
+		_ = os.RemoveAll(s.Dir)
+	}
+}
+
+func (s *Server) kill() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-s.done:
+		case <-time.After(10 * time.Second):
+			_ = s.cmd.Process.Kill()
+			<-s.done
+		}
+		s.cmd = nil
+	}
+	if s.logFile != nil {
+		_ = s.logFile.Close()
+		s.logFile = nil
+	}
+}
