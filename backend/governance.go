@@ -27,3 +27,8 @@ func (b *apikeysBackend) onRoleScopesWidened(ctx context.Context, req *logical.R
 
 // governanceTick runs background governance work (idle keys, review, alerts).
 func (b *apikeysBackend) governanceTick(ctx context.Context, req *logical.Request) error { return nil }
+
+// onVerify observes every verify outcome (for alerts and metrics). It runs
+// on the hot path: it must not touch storage; buffer and flush in
+// governanceTick instead.
+func (b *apikeysBackend) onVerify(in verifyInput, res verifyResult) {}
