@@ -48,7 +48,7 @@ func TestValidateName(t *testing.T) {
 	for name, ok := range map[string]bool{
 		"svc-orders": true, "a": true, "A.b_c-9": true,
 		"": false, "-lead": false, "has/slash": false, "has space": false,
-		"x123456789012345678901234567890123456789012345678901234567890123": false,
+		"x1234567890123456789012345678901234567890123456789012345678901234": false,
 	} {
 		if err := validateName("client", name); (err == nil) != ok {
 			t.Errorf("validateName(%q) = %v, want ok=%v", name, err, ok)

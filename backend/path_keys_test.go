@@ -1,0 +1,371 @@
+package backend
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/keyformat"
+)
+
+func TestIssueKey(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"rotation_period": "720h"})
+	resp := e.ok(logical.CreateOperation, "keys/svc/main", map[string]interface{}{
+		"role": "r", "scopes": "orders:read", "purpose": "checkout", "metadata": "team=pay",
+	})
+	key := resp.Data["key"].(string)
+	p, err := keyformat.Parse(key)
+	if err != nil {
+		t.Fatalf("issued key does not parse: %v", err)
+	}
+	if p.Prefix != "ak" || p.Env != "prod" || len(p.Random) != keyformat.RandomLength(256) {
+		t.Fatalf("unexpected key shape: %+v", p)
+	}
+	if resp.Data["version"] != 1 || resp.Data["state"] != stateActive || !strings.HasPrefix(resp.Data["key_id"].(string), "kid_") {
+		t.Fatalf("unexpected response: %v", resp.Data)
+	}
+	if resp.Data["ttl"] != int64(720*3600) || resp.Data["rotation_period"] != int64(720*3600) {
+		t.Fatalf("ttl/rotation_period = %v/%v", resp.Data["ttl"], resp.Data["rotation_period"])
+	}
+	// Issuer identity is recorded.
+	issuer := resp.Data["issued_by"].(Actor)
+	if issuer.EntityID != "entity-alice" || issuer.Accessor != "accessor-alice" || resp.Data["request_id"] == "" {
+		t.Fatalf("issuer not recorded: %+v %v", issuer, resp.Data["request_id"])
+	}
+	// Internal client: retrievable, the read returns the same secret.
+	read := e.ok(logical.ReadOperation, "keys/svc/main", nil)
+	if read.Data["key"] != key {
+		t.Fatal("retrievable key read did not return the current secret")
+	}
+	// The plaintext appears in no storage key, and only the HMAC indexes it.
+	for _, k := range e.storageKeys() {
+		if strings.Contains(k, key) || strings.Contains(k, p.Random) {
+			t.Fatalf("storage key %q contains the plaintext", k)
+		}
+	}
+	secret, _ := e.b.hmacSecret(e.ctx, e.storage)
+	if ie, _ := e.b.getIndex(e.ctx, e.storage, keyHMAC(secret, key)); ie == nil || ie.Client != "svc" || ie.Version != 1 {
+		t.Fatalf("index entry = %+v", ie)
+	}
+}
+
+func TestExternalKeysAreNotRetrievable(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("partner", "external", "r", nil)
+	resp := e.ok(logical.CreateOperation, "keys/partner/k", map[string]interface{}{"role": "r"})
+	key := resp.Data["key"].(string)
+	read := e.ok(logical.ReadOperation, "keys/partner/k", nil)
+	if _, ok := read.Data["key"]; ok {
+		t.Fatal("an external client's key was returned on a later read")
+	}
+	for _, sk := range e.storageKeys() {
+		entry, _ := e.storage.Get(e.ctx, sk)
+		if entry != nil && strings.Contains(string(entry.Value), key) {
+			t.Fatalf("plaintext of a non-retrievable key stored under %q", sk)
+		}
+	}
+}
+
+func TestIssueBadInputsStoreNothing(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"max_keys_per_client": 1})
+	e.ok(logical.CreateOperation, "clients/ext", map[string]interface{}{"owner": "o", "type": "external"})
+	e.ok(logical.CreateOperation, "clients/stg", map[string]interface{}{"owner": "o", "allowed_environments": "staging"})
+	e.ok(logical.CreateOperation, "roles/internal-only", map[string]interface{}{"scopes": "a", "environment": "prod", "allowed_client_types": "internal"})
+	e.ok(logical.CreateOperation, "roles/office", map[string]interface{}{"scopes": "a", "environment": "prod", "issue_bound_cidrs": "192.0.2.0/24"})
+	e.ok(logical.CreateOperation, "roles/approved", map[string]interface{}{"scopes": "a", "environment": "prod", "requires_approval": true})
+	e.ok(logical.CreateOperation, "keys/svc/first", map[string]interface{}{"role": "r"})
+	before := len(e.storageKeys())
+	cases := []struct {
+		name, path string
+		data       map[string]interface{}
+		want       string
+	}{
+		{"no role", "keys/svc/k", map[string]interface{}{}, "role is required"},
+		{"unknown role", "keys/svc/k", map[string]interface{}{"role": "nope"}, "role \"nope\" does not exist"},
+		{"unknown client", "keys/ghost/k", map[string]interface{}{"role": "r"}, "client \"ghost\" does not exist"},
+		{"scopes outside role", "keys/svc/k", map[string]interface{}{"role": "r", "scopes": "orders:read,billing:write"}, "billing:write"},
+		{"bad scope", "keys/svc/k", map[string]interface{}{"role": "r", "scopes": "a b*"}, "scopes"},
+		{"bad key name", "keys/svc/bad name", map[string]interface{}{"role": "r"}, "key name"},
+		{"bad client name", "keys/sv c/k", map[string]interface{}{"role": "r"}, "client name"},
+		{"wrong client type", "keys/ext/k", map[string]interface{}{"role": "internal-only"}, "only to internal clients"},
+		{"environment not allowed", "keys/stg/k", map[string]interface{}{"role": "r"}, "environments staging"},
+		{"over max keys", "keys/svc/second", map[string]interface{}{"role": "r"}, "max_keys_per_client"},
+		{"issue from outside cidr", "keys/svc/k", map[string]interface{}{"role": "office"}, "allows issuance only from"},
+		{"approval required", "keys/svc/k", map[string]interface{}{"role": "approved"}, "approv"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { e.userErr(logical.CreateOperation, tc.path, tc.data, tc.want) })
+	}
+	if after := len(e.storageKeys()); after != before {
+		t.Fatalf("rejected issuances changed storage: %d keys before, %d after", before, after)
+	}
+}
+
+func TestExistingKeyUpdateOnlyMetadata(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("svc", "internal", "r", nil)
+	e.ok(logical.CreateOperation, "keys/svc/k", map[string]interface{}{"role": "r"})
+	e.userErr(logical.UpdateOperation, "keys/svc/k", map[string]interface{}{"role": "r"}, "already exists")
+	resp := e.ok(logical.UpdateOperation, "keys/svc/k", map[string]interface{}{"purpose": "new purpose"})
+	if resp.Data["purpose"] != "new purpose" || resp.Data["version"] != 1 {
+		t.Fatalf("update = %v", resp.Data)
+	}
+}
+
+func keyVersions(t *testing.T, e *testEnv, path string) map[int]string {
+	t.Helper()
+	resp := e.ok(logical.ReadOperation, path, nil)
+	out := map[int]string{}
+	for _, v := range resp.Data["versions"].([]map[string]interface{}) {
+		out[v["version"].(int)] = v["state"].(string)
+	}
+	return out
+}
+
+func TestRotateStagePromoteRollbackRevoke(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"grace_period": "1h"})
+	first := e.ok(logical.CreateOperation, "keys/svc/k", map[string]interface{}{"role": "r"}).Data["key"].(string)
+
+	e.clock.Advance(time.Minute)
+	rot := e.ok(logical.UpdateOperation, "keys/svc/k/rotate", nil)
+	second := rot.Data["key"].(string)
+	if second == first || rot.Data["version"] != 2 {
+		t.Fatalf("rotate = %v", rot.Data)
+	}
+	if got := keyVersions(t, e, "keys/svc/k"); got[1] != statePrevious || got[2] != stateActive {
+		t.Fatalf("after rotate: %v", got)
+	}
+	if e.ok(logical.ReadOperation, "keys/svc/k", nil).Data["key"] != second {
+		t.Fatal("read does not return the new secret")
+	}
+
+	// Stage a third version: the active one stays.
+	staged := e.ok(logical.UpdateOperation, "keys/svc/k/rotate", map[string]interface{}{"stage": true})
+	if staged.Data["version"] != 3 || staged.Data["version_state"] != statePending {
+		t.Fatalf("stage = %v", staged.Data)
+	}
+	e.userErr(logical.UpdateOperation, "keys/svc/k/rotate", map[string]interface{}{"stage": true}, "already pending")
+	if got := keyVersions(t, e, "keys/svc/k"); got[2] != stateActive || got[3] != statePending {
+		t.Fatalf("after stage: %v", got)
+	}
+	e.ok(logical.UpdateOperation, "keys/svc/k/promote", nil)
+	if got := keyVersions(t, e, "keys/svc/k"); got[1] != stateRetired || got[2] != statePrevious || got[3] != stateActive {
+		t.Fatalf("after promote: %v", got)
+	}
+	e.userErr(logical.UpdateOperation, "keys/svc/k/promote", nil, "no pending version")
+
+	// Roll back to version 2 while in grace; 3 stays accepted as previous.
+	e.ok(logical.UpdateOperation, "keys/svc/k/rollback", nil)
+	if got := keyVersions(t, e, "keys/svc/k"); got[2] != stateActive || got[3] != statePrevious {
+		t.Fatalf("after rollback: %v", got)
+	}
+	// Past grace, rollback is refused.
+	e.clock.Advance(2 * time.Hour)
+	e.userErr(logical.UpdateOperation, "keys/svc/k/rollback", nil, "past its grace period")
+
+	// Revoke one version, then the whole key.
+	e.ok(logical.UpdateOperation, "keys/svc/k/revoke", map[string]interface{}{"version": 3, "reason": "test"})
+	if got := keyVersions(t, e, "keys/svc/k"); got[3] != stateRevoked || got[2] != stateActive {
+		t.Fatalf("after version revoke: %v", got)
+	}
+	e.userErr(logical.UpdateOperation, "keys/svc/k/revoke", map[string]interface{}{"version": 9}, "no version 9")
+	resp := e.ok(logical.UpdateOperation, "keys/svc/k/revoke", map[string]interface{}{"reason": "incident"})
+	if resp.Data["state"] != stateRevoked {
+		t.Fatalf("revoke = %v", resp.Data)
+	}
+	read := e.ok(logical.ReadOperation, "keys/svc/k", nil)
+	if _, ok := read.Data["key"]; ok {
+		t.Fatal("a revoked key's secret is still readable")
+	}
+	e.userErr(logical.UpdateOperation, "keys/svc/k/rotate", nil, "revoked")
+}
+
+func TestLifecycleLogChainsAndDetectsTampering(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("svc", "internal", "r", nil)
+	e.ok(logical.CreateOperation, "keys/svc/k", map[string]interface{}{"role": "r"})
+	e.ok(logical.UpdateOperation, "keys/svc/k/rotate", nil)
+	e.ok(logical.UpdateOperation, "keys/svc/k/revoke", map[string]interface{}{"reason": "r"})
+
+	v := e.ok(logical.ReadOperation, "log/verify", nil)
+	if v.Data["valid"] != true || v.Data["entries"] != uint64(5) {
+		t.Fatalf("log/verify = %v", v.Data)
+	}
+	page := e.ok(logical.ReadOperation, "log", map[string]interface{}{"after": 2, "limit": 2})
+	entries := page.Data["entries"].([]map[string]interface{})
+	if len(entries) != 2 || entries[0]["type"] != eventKeyIssued || entries[1]["type"] != eventKeyRotated || page.Data["next_after"] != uint64(4) {
+		t.Fatalf("log page = %v", page.Data)
+	}
+	actor := entries[0]["actor"].(map[string]interface{})
+	if actor["entity_id"] != "entity-alice" || entries[0]["request_id"] == "" || entries[0]["key_id"] == "" {
+		t.Fatalf("issuance entry lacks actor/request/key id: %v", entries[0])
+	}
+
+	// Tamper: change the reason of the revocation entry in storage.
+	entry, _ := e.storage.Get(e.ctx, logEntryKey(5))
+	entry.Value = []byte(strings.Replace(string(entry.Value), `"reason":"r"`, `"reason":"x"`, 1))
+	if !strings.Contains(string(entry.Value), `"reason":"x"`) {
+		t.Fatalf("tamper did not apply: %s", entry.Value)
+	}
+	if err := e.storage.Put(e.ctx, entry); err != nil {
+		t.Fatal(err)
+	}
+	v = e.ok(logical.ReadOperation, "log/verify", nil)
+	if v.Data["valid"] != false || v.Data["broken_at"] != uint64(5) {
+		t.Fatalf("tampering not detected: %v", v.Data)
+	}
+}
+
+func TestConcurrentOperationsOnOneKeyLoseNothing(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"grace_period": "1h"})
+	e.ok(logical.CreateOperation, "keys/svc/k", map[string]interface{}{"role": "r"})
+	const rotations = 40
+	var wg sync.WaitGroup
+	for i := 0; i < rotations; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.ok(logical.UpdateOperation, "keys/svc/k/rotate", nil)
+		}()
+	}
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			e.ok(logical.CreateOperation, fmt.Sprintf("keys/svc/other-%d", i), map[string]interface{}{"role": "r"})
+			e.ok(logical.ReadOperation, "keys/svc/k", nil)
+		}(i)
+	}
+	wg.Wait()
+	k, err := e.b.getKey(e.ctx, e.storage, "svc", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.latestVersion() != rotations+1 {
+		t.Fatalf("latest version %d, want %d: a rotation was lost", k.latestVersion(), rotations+1)
+	}
+	if len(k.Versions) != maxKeptVersions {
+		t.Fatalf("kept %d versions, want %d", len(k.Versions), maxKeptVersions)
+	}
+	active := 0
+	for _, v := range k.Versions {
+		if v.State == stateActive {
+			active++
+		}
+	}
+	if active != 1 {
+		t.Fatalf("%d active versions", active)
+	}
+	// Every index entry points at a version the key record holds.
+	idx, _ := e.storage.List(e.ctx, storageIndexPrefix)
+	held := map[string]bool{}
+	for _, v := range k.Versions {
+		held[v.HMAC] = true
+	}
+	count := 0
+	for _, h := range idx {
+		ie, _ := e.b.getIndex(e.ctx, e.storage, h)
+		if ie.Client == "svc" && ie.Name == "k" {
+			count++
+			if !held[h] {
+				t.Fatalf("orphan index entry for version %d", ie.Version)
+			}
+		}
+	}
+	if count != maxKeptVersions {
+		t.Fatalf("%d index entries for the key, want %d", count, maxKeptVersions)
+	}
+	if v := e.ok(logical.ReadOperation, "log/verify", nil); v.Data["valid"] != true {
+		t.Fatalf("log chain broken under concurrency: %v", v.Data)
+	}
+}
+
+func TestInventoryFilters(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("a", "internal", "r", map[string]interface{}{"rotation_period": "48h"})
+	e.ok(logical.CreateOperation, "clients/b", map[string]interface{}{"owner": "team-b"})
+	e.ok(logical.CreateOperation, "roles/r2", map[string]interface{}{"scopes": "x", "environment": "staging", "rotation_period": "720h"})
+	e.ok(logical.CreateOperation, "keys/a/k1", map[string]interface{}{"role": "r"})
+	e.ok(logical.CreateOperation, "keys/b/k2", map[string]interface{}{"role": "r2"})
+	e.ok(logical.CreateOperation, "keys/b/k3", map[string]interface{}{"role": "r2"})
+	e.ok(logical.UpdateOperation, "keys/b/k3/revoke", nil)
+	count := func(filter map[string]interface{}) int {
+		return e.ok(logical.ReadOperation, "inventory", filter).Data["count"].(int)
+	}
+	cases := []struct {
+		filter map[string]interface{}
+		want   int
+	}{
+		{nil, 3},
+		{map[string]interface{}{"client": "b"}, 2},
+		{map[string]interface{}{"role": "r"}, 1},
+		{map[string]interface{}{"owner": "team-b"}, 2},
+		{map[string]interface{}{"state": "revoked"}, 1},
+		{map[string]interface{}{"state": "active"}, 2},
+		{map[string]interface{}{"expiring_within": "72h"}, 1},
+		{map[string]interface{}{"unused_for": "1h"}, 0},
+	}
+	for _, tc := range cases {
+		if got := count(tc.filter); got != tc.want {
+			t.Errorf("inventory %v: %d keys, want %d", tc.filter, got, tc.want)
+		}
+	}
+	e.clock.Advance(2 * time.Hour)
+	if got := count(map[string]interface{}{"unused_for": "1h"}); got != 3 {
+		t.Errorf("unused_for after 2h: %d keys, want 3", got)
+	}
+	e.userErr(logical.ReadOperation, "inventory", map[string]interface{}{"state": "weird"}, "state must be")
+}
+
+func TestWALRollbackRemovesOrphanIndexEntries(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("svc", "internal", "r", nil)
+	first := e.ok(logical.CreateOperation, "keys/svc/k", map[string]interface{}{"role": "r"}).Data["key"].(string)
+	for _, step := range []string{"wal", "index"} {
+		e.b.commitHook = func(s string) error {
+			if s == step {
+				return fmt.Errorf("injected crash after %s", s)
+			}
+			return nil
+		}
+		if _, err := e.doErr(logical.UpdateOperation, "keys/svc/k/rotate", nil); err == nil {
+			t.Fatalf("crash after %s was not reported", step)
+		}
+		e.b.commitHook = nil
+		// The old state is intact: version 1 active, its index entry valid.
+		k, _ := e.b.getKey(e.ctx, e.storage, "svc", "k")
+		if k.latestVersion() != 1 || k.current().Version != 1 {
+			t.Fatalf("crash after %s changed the key record: %+v", step, k.Versions)
+		}
+		secret, _ := e.b.hmacSecret(e.ctx, e.storage)
+		if ie, _ := e.b.getIndex(e.ctx, e.storage, keyHMAC(secret, first)); ie == nil {
+			t.Fatal("index entry of the current key was lost")
+		}
+		// Roll back every pending WAL entry.
+		ids, _ := e.storage.List(e.ctx, "wal/")
+		if len(ids) != 1 {
+			t.Fatalf("%d WAL entries after crash at %s, want 1", len(ids), step)
+		}
+		w, err := framework.GetWAL(e.ctx, e.storage, ids[0])
+		if err != nil || w == nil {
+			t.Fatalf("reading WAL: %v", err)
+		}
+		if err := e.b.walRollback(e.ctx, &logical.Request{Storage: e.storage}, w.Kind, w.Data); err != nil {
+			t.Fatal(err)
+		}
+		_ = framework.DeleteWAL(e.ctx, e.storage, ids[0])
+		idx, _ := e.storage.List(e.ctx, storageIndexPrefix)
+		if len(idx) != 1 {
+			t.Fatalf("after rollback of crash at %s: %d index entries, want 1 (orphans left)", step, len(idx))
+		}
+	}
+}
