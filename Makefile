@@ -10,7 +10,7 @@ VAULT_SOURCES := bootstrap/vault/go.mod bootstrap/vault/go.sum bootstrap/vault/m
 UNIT_PKGS := ./backend/...
 INTEGRATION_TIMEOUT ?= 40m
 
-.PHONY: all build vault dev test fmt-check vet unit integration bench clean
+.PHONY: all build vault dev test fmt-check vet unit integration bench bench-rotation bench-token clean
 
 all: build
 
@@ -47,6 +47,14 @@ integration: bin/vault
 ## bench: throughput and latency ratios measured side by side in one run.
 bench: bin/vault
 	$(GO) run ./scripts/bench
+
+## bench-token: offline JWT verification (JWKS) vs online verify through Vault.
+bench-token: bin/vault
+	$(GO) run ./scripts/bench-token
+
+## bench-rotation: idle tick cost at 1k vs 100k keys, and time to rotate 10k due keys.
+bench-rotation:
+	set -o pipefail; $(GO) test -run '^$$' -bench '^BenchmarkRotationReport$$' -benchtime=1x -count=1 ./backend/ | grep -E '^(tick_|rebuild_|rotate_|ok|FAIL|---)'
 
 clean:
 	rm -rf bin .dev

@@ -49,6 +49,14 @@ type apikeysBackend struct {
 	// commitHook, when set by a test, runs between the steps of commitKey
 	// to simulate a crash there.
 	commitHook commitHook
+
+	// gov is the in-memory state of governance (alert detection buffers,
+	// serialisation of approvals); its zero value is ready to use.
+	gov govRuntime
+
+	// rot is the scheduled-rotation engine's state (rotation.go); its zero
+	// value is ready to use.
+	rot rotationState
 }
 
 // Factory is the plugin's entry point: Vault calls it once per mount.

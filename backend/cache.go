@@ -11,11 +11,19 @@ type mountCache struct {
 	mu         sync.RWMutex
 	config     *Config
 	hmacSecret []byte
+
+	// Verify hot path (keycache.go, usage.go, ratelimit.go).
+	verify *verifyCache
+	usage  *usageTracker
+	limits *rateLimiter
 }
 
-func newMountCache() *mountCache { return &mountCache{} }
+func newMountCache() *mountCache {
+	return &mountCache{verify: newVerifyCache(), usage: newUsageTracker(), limits: newRateLimiter()}
+}
 
 func (c *mountCache) invalidate(storageKey string) {
+	c.verify.invalidate(storageKey)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch storageKey {

@@ -2,33 +2,90 @@ package backend
 
 import (
 	"context"
+	"errors"
+	"sync"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scopes"
 )
 
-// Governance (SPEC §6, §7): approvals, leaks, alerts, metrics, policy.
-// Owned by the governance work.
+// Governance (SPEC §6, §7): approvals, lock-down, revocation lists, leaks,
+// stale keys, alerts, metrics and the public key policy.
+
+// govRuntime is the node-local, in-memory side of governance.
+type govRuntime struct {
+	// mu guards det, which onVerify updates on the hot path.
+	mu  sync.Mutex
+	det detector
+	// persistMu serialises writes of alerts and of the governance state
+	// (the periodic tick and flushes triggered by reading alerts).
+	persistMu sync.Mutex
+	// requestsMu serialises state changes of approval requests, so an
+	// approval is decided once and used once.
+	requestsMu sync.Mutex
+}
 
 // pathGovernance returns the governance paths.
-func (b *apikeysBackend) pathGovernance() []*framework.Path { return nil }
+func (b *apikeysBackend) pathGovernance() []*framework.Path {
+	return framework.PathAppend(
+		b.pathRequests(),
+		b.pathClientOps(),
+		b.pathLeaks(),
+		b.pathAlerts(),
+		b.pathMetrics(),
+		b.pathPolicy(),
+	)
+}
 
 // consumeApproval checks and uses up the approved request that a role with
 // requires_approval needs. It returns a message for the caller when the
-// issuance must be refused.
+// issuance must be refused. Issuance calls it under the client and key
+// locks.
 func (b *apikeysBackend) consumeApproval(ctx context.Context, req *logical.Request, in issueInput) (string, error) {
-	return "role requires an approved request (requires_approval), and this mount has no approval workflow yet; set requires_approval=false", nil
+	return b.useApproval(ctx, req, in)
 }
 
-// onRoleScopesWidened runs after a role update allowed more scopes.
+// onRoleScopesWidened runs after a role update allowed more scopes: existing
+// keys are not widened, but a wider role is a change a reviewer should see.
 func (b *apikeysBackend) onRoleScopesWidened(ctx context.Context, req *logical.Request, r *Role, widened []string) error {
-	return nil
+	actor := actorFromRequest(req)
+	return b.raiseAlert(ctx, req.Storage, &Alert{
+		Type:     alertRoleWidened,
+		Severity: severityWarning,
+		Role:     r.Name,
+		Message:  "role " + r.Name + " now allows more scopes: " + scopes.Join(widened),
+		Details:  map[string]string{"widened_scopes": scopes.Join(widened), "request_id": req.ID},
+		RaisedBy: &actor,
+	})
 }
 
-// governanceTick runs background governance work (idle keys, review, alerts).
-func (b *apikeysBackend) governanceTick(ctx context.Context, req *logical.Request) error { return nil }
+// governanceTick runs background governance work: it persists the alerts
+// detected by verify since the last tick, revokes idle keys, flags keys due
+// for review or overdue for rotation, and folds new lifecycle-log entries
+// into the persisted metrics.
+func (b *apikeysBackend) governanceTick(ctx context.Context, req *logical.Request) error {
+	s := req.Storage
+	b.gov.persistMu.Lock()
+	defer b.gov.persistMu.Unlock()
+	st, err := loadGovState(ctx, s)
+	if err != nil {
+		return err
+	}
+	errFlush := b.flushDetectionsLocked(ctx, s, st)
+	errScan := b.scanKeys(ctx, s, st)
+	errLog := b.foldLog(ctx, s, st)
+	return errors.Join(errFlush, errScan, errLog, saveGovState(ctx, s, st))
+}
 
 // onVerify observes every verify outcome (for alerts and metrics). It runs
-// on the hot path: it must not touch storage; buffer and flush in
-// governanceTick instead.
-func (b *apikeysBackend) onVerify(in verifyInput, res verifyResult) {}
+// on the hot path: it never touches storage, only bounded in-memory state
+// that governanceTick persists.
+func (b *apikeysBackend) onVerify(in verifyInput, res verifyResult) {
+	th := b.alertThresholds()
+	now := b.clock.Now()
+	b.gov.mu.Lock()
+	b.gov.det.observe(now, th, in, res)
+	b.gov.mu.Unlock()
+}

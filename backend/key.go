@@ -43,6 +43,9 @@ type KeyVersion struct {
 	RevokedAt    time.Time `json:"revoked_at,omitempty"`
 	RevokeReason string    `json:"revoke_reason,omitempty"`
 	RevokedBy    *Actor    `json:"revoked_by,omitempty"`
+	// LastVerifiedAt is the last successful verify of this version as last
+	// flushed to storage (usage.go); rotation's adoption check reads it.
+	LastVerifiedAt time.Time `json:"last_verified_at,omitempty"`
 }
 
 // Key is a credential of one client under one role (SPEC §2).
@@ -76,6 +79,8 @@ type Key struct {
 
 	// LastUsedAt is the last successful verify as last flushed to storage.
 	LastUsedAt time.Time `json:"last_used_at,omitempty"`
+	// Usage is verify usage (counts, sources) as last flushed (usage.go).
+	Usage *KeyUsage `json:"usage,omitempty"`
 
 	Versions []*KeyVersion `json:"versions"`
 }

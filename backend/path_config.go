@@ -77,7 +77,7 @@ func (b *apikeysBackend) pathConfig() []*framework.Path {
 			},
 			"token_issuer": {
 				Type:        framework.TypeString,
-				Description: "The iss claim of exchanged JWTs (default: this mount's API address).",
+				Description: "The iss claim of exchanged JWTs; set it to this mount's API URL, e.g. https://vault.example.com/v1/apikeys (default: vault-plugin-secrets-apikeys/<mount path>, as a plugin cannot learn Vault's external address).",
 			},
 			"signing_key_rotation_period": {
 				Type:        framework.TypeDurationSecond,

@@ -186,6 +186,9 @@ func (b *apikeysBackend) keyResponse(cfg *Config, role *Role, k *Key, now time.T
 		if !v.RetiredAt.IsZero() {
 			vm["retired_at"] = v.RetiredAt
 		}
+		if t := b.versionLastVerified(k, v.Version); !t.IsZero() {
+			vm["last_verified_at"] = t
+		}
 		if v.State == stateRevoked {
 			vm["revoked_at"] = v.RevokedAt
 			vm["revoke_reason"] = v.RevokeReason
@@ -201,7 +204,7 @@ func (b *apikeysBackend) keyResponse(cfg *Config, role *Role, k *Key, now time.T
 		"scopes":           nonNil(k.Scopes),
 		"environment":      k.Environment,
 		"purpose":          k.Purpose,
-		"metadata":         nonNilMap(k.Metadata),
+		"metadata":         metadataPairs(k.Metadata), // a list, not an object: see rotation_agent.go
 		"retrievable":      k.Retrievable,
 		"leased":           k.Leased,
 		"state":            k.state(now),
@@ -213,6 +216,7 @@ func (b *apikeysBackend) keyResponse(cfg *Config, role *Role, k *Key, now time.T
 		"expires_at":       optionalTime(k.ExpiresAt),
 		"next_rotation_at": optionalTime(k.NextRotationAt),
 		"last_used_at":     optionalTime(b.lastUsed(k)),
+		"usage":            b.usageSummary(k),
 	}
 	if cur := k.current(); cur != nil {
 		data["version"] = cur.Version

@@ -2,9 +2,12 @@ package backend
 
 import (
 	"context"
+	"strings"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scopes"
 )
 
 // Verify outcome codes (SPEC §5), RFC 7662-style.
@@ -44,10 +47,131 @@ type verifyResult struct {
 	EffectiveScopes []string
 }
 
-// verifyKey checks a presented key. Owned by the verify work.
-func (b *apikeysBackend) verifyKey(ctx context.Context, s logical.Storage, in verifyInput) (verifyResult, error) {
-	return verifyResult{Code: codeNotFound}, nil
+const pathVerifyHelpSyn = `Verify a presented API key (RFC 7662-style introspection).`
+const pathVerifyHelpDesc = `
+API gateways and resource servers send the key a caller presented, plus what
+the caller wants to do with it, and get an answer in the shape of OAuth token
+introspection (RFC 7662).
+
+An accepted key answers "active": true with key_id, client, role, scope (the
+effective scopes: the key's scopes intersected with its role's current
+scopes, space-separated), aud (the role's audiences), environment, exp (unix
+time the key or, for a previous version, its grace period ends; absent when
+none), iat (unix time the version was created), version and state (active,
+previous, or pending with allow_pending).
+
+A refused key answers "active": false and a machine-readable code, and
+nothing else: malformed (format or checksum wrong; checked without any
+storage access), not_found (also a pending version without allow_pending),
+expired (retired, past its grace period or its hard expiry), revoked (also
+every key of a de-provisioned client), locked (client locked),
+forbidden_environment (environment differs from the key's, or the key's is no
+longer among the client's allowed_environments),
+forbidden_ip (client_ip outside the client's or role's bound_cidrs; when
+either has bound_cidrs, client_ip is required), forbidden_audience (audience
+not among the role's audiences), forbidden_scope (a requested scope is not
+effective), rate_limited (the role's rate_limit per key is used up; counted
+per Vault node). The checks run in this order. Either
+way the HTTP status is 200; only a request without a "key" field is a 400.
+
+Usage (last used, outcome counts, recent client_ip values) is recorded in
+memory and flushed to the key records about once a minute; key reads show
+it at once. A revoke, lock or role change applies to the very next verify:
+the caches behind verify are updated before those calls return.
+`
+
+func (b *apikeysBackend) pathVerify() []*framework.Path {
+	return []*framework.Path{{
+		Pattern: "verify$",
+		DisplayAttrs: &framework.DisplayAttributes{
+			OperationPrefix: operationPrefix,
+			OperationVerb:   "verify",
+			OperationSuffix: "key",
+		},
+		Fields: map[string]*framework.FieldSchema{
+			"key": {
+				Type:        framework.TypeString,
+				Description: "The API key presented by the caller.",
+				Required:    true,
+			},
+			"scope": {
+				Type:        framework.TypeCommaStringSlice,
+				Description: "Scopes the caller needs, separated by spaces or commas; each must be among the key's effective scopes.",
+			},
+			"audience": {
+				Type:        framework.TypeString,
+				Description: "The API / resource server asking; must be one of the role's audiences.",
+			},
+			"environment": {
+				Type:        framework.TypeString,
+				Description: "The environment the key is presented in; must match the key's environment.",
+			},
+			"client_ip": {
+				Type:        framework.TypeString,
+				Description: "Address the caller connected from; checked against the client's and the role's bound_cidrs.",
+			},
+			"allow_pending": {
+				Type:        framework.TypeBool,
+				Description: "Also accept a staged (pending) version, e.g. to validate it in staging before promoting it.",
+			},
+		},
+		// Callbacks rather than Operations on purpose: for a path with
+		// Operations the framework asks Vault for the replication state on
+		// every request (to forward writes from performance standbys), one
+		// extra plugin→Vault gRPC round trip. Verify never writes storage
+		// and must answer locally on every node, so the hot path skips it.
+		Callbacks: map[logical.Operation]framework.OperationFunc{
+			logical.UpdateOperation: b.pathVerifyWrite,
+		},
+		HelpSynopsis:    pathVerifyHelpSyn,
+		HelpDescription: strings.TrimSpace(pathVerifyHelpDesc),
+	}}
 }
 
-// pathVerify returns the verify endpoint's paths. Owned by the verify work.
-func (b *apikeysBackend) pathVerify() []*framework.Path { return nil }
+func (b *apikeysBackend) pathVerifyWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	raw, ok := d.GetOk("key")
+	if !ok {
+		return logical.ErrorResponse(`missing "key": send the API key to verify in the "key" field`), nil
+	}
+	in := verifyInput{
+		Key:          raw.(string),
+		Audience:     d.Get("audience").(string),
+		Environment:  d.Get("environment").(string),
+		ClientIP:     strings.TrimSpace(d.Get("client_ip").(string)),
+		AllowPending: d.Get("allow_pending").(bool),
+	}
+	if v, ok := d.GetOk("scope"); ok {
+		for _, s := range v.([]string) {
+			in.Scopes = append(in.Scopes, scopes.Split(s)...)
+		}
+	}
+	res, err := b.verifyKey(ctx, req.Storage, in)
+	if err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: verifyResponseData(res)}, nil
+}
+
+// verifyResponseData renders a result; an inactive one reveals only its code.
+func verifyResponseData(res verifyResult) map[string]interface{} {
+	if !res.Active {
+		return map[string]interface{}{"active": false, "code": res.Code}
+	}
+	k, v := res.Key, res.Version
+	data := map[string]interface{}{
+		"active":      true,
+		"key_id":      k.KeyID,
+		"client":      k.Client,
+		"role":        k.Role,
+		"scope":       scopes.Join(res.EffectiveScopes),
+		"aud":         nonNil(res.Role.Audiences),
+		"environment": k.Environment,
+		"iat":         v.CreatedAt.Unix(),
+		"version":     v.Version,
+		"state":       v.State,
+	}
+	if exp := expiry(k, v); !exp.IsZero() {
+		data["exp"] = exp.Unix()
+	}
+	return data
+}

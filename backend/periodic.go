@@ -18,6 +18,7 @@ func (b *apikeysBackend) periodic(ctx context.Context, req *logical.Request) err
 		b.flushUsage(ctx, req),
 		b.rotationTick(ctx, req),
 		b.governanceTick(ctx, req),
+		b.signingKeyTick(ctx, req),
 	)
 }
 

@@ -1,0 +1,190 @@
+package backend
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// doAs runs a request as the given Vault entity ("" for a token without an
+// entity, such as root).
+func (e *testEnv) doAs(entity string, op logical.Operation, path string, data map[string]interface{}) *logical.Response {
+	e.t.Helper()
+	req := &logical.Request{
+		Operation:   op,
+		Path:        path,
+		Data:        data,
+		Storage:     e.storage,
+		EntityID:    entity,
+		DisplayName: "userpass-" + entity,
+		ID:          "req-" + entity + "-" + path,
+		Connection:  &logical.Connection{RemoteAddr: "127.0.0.1"},
+	}
+	if entity == "" {
+		req.DisplayName = "root"
+	}
+	if op == logical.CreateOperation || op == logical.UpdateOperation {
+		if exists, found, err := e.b.HandleExistenceCheck(e.ctx, req); err == nil && found {
+			req.Operation = logical.UpdateOperation
+			if !exists {
+				req.Operation = logical.CreateOperation
+			}
+		}
+	}
+	resp, err := e.b.HandleRequest(e.ctx, req)
+	if err != nil {
+		e.t.Fatalf("%s %s as %q: %v", op, path, entity, err)
+	}
+	return resp
+}
+
+func expectErr(t *testing.T, resp *logical.Response, want string) {
+	t.Helper()
+	if resp == nil || !resp.IsError() {
+		t.Fatalf("expected an error mentioning %q, got %#v", want, resp)
+	}
+	if !strings.Contains(resp.Error().Error(), want) {
+		t.Fatalf("error %q does not mention %q", resp.Error(), want)
+	}
+}
+
+func expectOK(t *testing.T, resp *logical.Response) *logical.Response {
+	t.Helper()
+	if resp == nil || resp.IsError() {
+		t.Fatalf("unexpected response %#v", resp)
+	}
+	return resp
+}
+
+func (e *testEnv) newRequest(entity, client, role, name string, extra map[string]interface{}) string {
+	e.t.Helper()
+	data := map[string]interface{}{"client": client, "role": role, "name": name, "justification": "needed for the orders migration"}
+	for k, v := range extra {
+		data[k] = v
+	}
+	resp := expectOK(e.t, e.doAs(entity, logical.UpdateOperation, "requests", data))
+	if resp.Data["state"] != requestPending {
+		e.t.Fatalf("new request state = %v", resp.Data["state"])
+	}
+	return resp.Data["request_id"].(string)
+}
+
+func TestApprovalSeparationOfDuties(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("billing", "internal", "gated", map[string]interface{}{"requires_approval": true})
+	issue := func(entity, name, reqID string) *logical.Response {
+		return e.doAs(entity, logical.CreateOperation, "keys/billing/"+name, map[string]interface{}{"role": "gated", "request_id": reqID})
+	}
+
+	expectErr(t, issue("alice", "k1", ""), "requires approval")
+	id := e.newRequest("alice", "billing", "gated", "k1", nil)
+	expectErr(t, issue("alice", "k1", id), "pending")
+
+	// The requester cannot approve, nor can a token without an entity.
+	expectErr(t, e.doAs("alice", logical.UpdateOperation, "requests/"+id+"/approve", nil), "separation of duties")
+	expectErr(t, e.doAs("", logical.UpdateOperation, "requests/"+id+"/approve", nil), "no Vault identity entity")
+	resp := expectOK(t, e.doAs("bob", logical.UpdateOperation, "requests/"+id+"/approve", map[string]interface{}{"comment": "ok"}))
+	if resp.Data["state"] != requestApproved {
+		t.Fatalf("state after approve = %v", resp.Data["state"])
+	}
+	// Deciding twice is refused.
+	expectErr(t, e.doAs("carol", logical.UpdateOperation, "requests/"+id+"/deny", nil), "not pending")
+
+	// The approver cannot issue with it; a third party cannot either.
+	expectErr(t, issue("bob", "k1", id), "approved request")
+	expectErr(t, issue("carol", "k1", id), "only its requester")
+	// A request for another key name does not fit.
+	expectErr(t, issue("alice", "other", id), "not billing/other")
+
+	resp = expectOK(t, issue("alice", "k1", id))
+	if resp.Data["key"] == "" {
+		t.Fatal("no key issued")
+	}
+	// Single use.
+	expectErr(t, issue("alice", "k2", id), "already used")
+	got := expectOK(t, e.doAs("alice", logical.ReadOperation, "requests/"+id, nil))
+	if got.Data["state"] != requestUsed || got.Data["used_by"] == nil {
+		t.Fatalf("request after use: %v", got.Data)
+	}
+
+	// Lifecycle log records creation, approval and use.
+	types := e.logTypes()
+	for _, want := range []string{eventRequestCreated, eventApproval, eventRequestUsed, eventKeyIssued} {
+		if !contains(types, want) {
+			t.Fatalf("log lacks %s: %v", want, types)
+		}
+	}
+}
+
+func TestApprovalExpiresAndDenied(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("billing", "internal", "gated", map[string]interface{}{"requires_approval": true})
+	id := e.newRequest("alice", "billing", "gated", "k1", map[string]interface{}{"ttl": "1h"})
+	expectOK(t, e.doAs("bob", logical.UpdateOperation, "requests/"+id+"/approve", nil))
+	e.clock.Advance(time.Hour)
+	expectErr(t, e.doAs("alice", logical.CreateOperation, "keys/billing/k1", map[string]interface{}{"role": "gated", "request_id": id}), "expired")
+
+	// A pending request expires too and can no longer be approved.
+	id2 := e.newRequest("alice", "billing", "gated", "k1", nil)
+	e.clock.Advance(25 * time.Hour)
+	expectErr(t, e.doAs("bob", logical.UpdateOperation, "requests/"+id2+"/approve", nil), "expired")
+
+	id3 := e.newRequest("alice", "billing", "gated", "k1", nil)
+	expectOK(t, e.doAs("alice", logical.UpdateOperation, "requests/"+id3+"/deny", map[string]interface{}{"comment": "withdrawn"}))
+	expectErr(t, e.doAs("alice", logical.CreateOperation, "keys/billing/k1", map[string]interface{}{"role": "gated", "request_id": id3}), "denied")
+
+	list := expectOK(t, e.doAs("alice", logical.ListOperation, "requests/", map[string]interface{}{"state": "expired"}))
+	if keys := list.Data["keys"].([]string); len(keys) != 2 {
+		t.Fatalf("expired requests = %v", keys)
+	}
+	list = expectOK(t, e.doAs("alice", logical.ListOperation, "requests/", nil))
+	if keys := list.Data["keys"].([]string); len(keys) != 3 {
+		t.Fatalf("all requests = %v", keys)
+	}
+}
+
+func TestApprovalRequestValidation(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("billing", "internal", "open", nil)
+	e.ok(logical.CreateOperation, "roles/gated", map[string]interface{}{"scopes": "orders:read", "environment": "prod", "requires_approval": true})
+	cases := []struct {
+		data map[string]interface{}
+		want string
+	}{
+		{map[string]interface{}{"role": "gated", "name": "k", "justification": "x"}, "client is required"},
+		{map[string]interface{}{"client": "billing", "role": "gated", "justification": "x"}, "name is required"},
+		{map[string]interface{}{"client": "billing", "role": "gated", "name": "k"}, "justification is required"},
+		{map[string]interface{}{"client": "nobody", "role": "gated", "name": "k", "justification": "x"}, "does not exist"},
+		{map[string]interface{}{"client": "billing", "role": "open", "name": "k", "justification": "x"}, "does not require approval"},
+		{map[string]interface{}{"client": "billing", "role": "gated", "name": "k", "justification": "x", "ttl": "30d"}, "ttl must be"},
+	}
+	for _, c := range cases {
+		expectErr(t, e.doAs("alice", logical.UpdateOperation, "requests", c.data), c.want)
+	}
+	if got := e.storageKeys(); containsPrefix(got, storageRequestPrefix) {
+		t.Fatalf("refused requests were stored: %v", got)
+	}
+	expectErr(t, e.doAs("bob", logical.UpdateOperation, "requests/req_missing/approve", nil), "does not exist")
+}
+
+func containsPrefix(list []string, prefix string) bool {
+	for _, s := range list {
+		if strings.HasPrefix(s, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// logTypes returns the lifecycle-log event types in order.
+func (e *testEnv) logTypes() []string {
+	e.t.Helper()
+	resp := e.ok(logical.ReadOperation, "log", map[string]interface{}{"limit": 1000})
+	var out []string
+	for _, ev := range resp.Data["entries"].([]map[string]interface{}) {
+		out = append(out, ev["type"].(string))
+	}
+	return out
+}

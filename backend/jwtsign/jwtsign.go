@@ -1,0 +1,185 @@
+// Package jwtsign holds the token-exchange signing keys (SPEC §5): an
+// Ed25519 key set with a current key that signs and previous keys whose
+// public halves stay published until the tokens they signed have expired.
+// JOSE encoding and JWT signing are delegated to go-jose, a maintained
+// library, rather than hand-written.
+package jwtsign
+
+import (
+	"crypto"
+	"crypto/ed25519"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// Algorithm is the only JWS algorithm the key set signs with.
+const Algorithm = jose.EdDSA
+
+// KeyPair is one signing key. Seed (the private key) is set only while the
+// key is current; a rotated-out key keeps just its public half.
+type KeyPair struct {
+	KID       string    `json:"kid"`
+	Seed      []byte    `json:"seed,omitempty"`
+	Public    []byte    `json:"public"`
+	CreatedAt time.Time `json:"created_at"`
+	// RetiredAt is when the key stopped signing; KeepUntil is how long its
+	// public half stays published (tokens it signed expire before then).
+	RetiredAt time.Time `json:"retired_at,omitempty"`
+	KeepUntil time.Time `json:"keep_until,omitempty"`
+}
+
+// KeySet is the stored set: the current key and the previous ones, newest
+// first.
+type KeySet struct {
+	Current  *KeyPair   `json:"current,omitempty"`
+	Previous []*KeyPair `json:"previous,omitempty"`
+}
+
+// NewKeyPair generates an Ed25519 key from r. Its key id is the RFC 7638
+// thumbprint of the public key, so the id says nothing secret and never
+// collides for different keys.
+func NewKeyPair(r io.Reader, now time.Time) (*KeyPair, error) {
+	pub, priv, err := ed25519.GenerateKey(r)
+	if err != nil {
+		return nil, fmt.Errorf("generating signing key: %w", err)
+	}
+	jwk := jose.JSONWebKey{Key: pub}
+	tp, err := jwk.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return nil, err
+	}
+	return &KeyPair{
+		KID:       base64.RawURLEncoding.EncodeToString(tp),
+		Seed:      priv.Seed(),
+		Public:    []byte(pub),
+		CreatedAt: now,
+	}, nil
+}
+
+// Due reports whether the set needs a (first or scheduled) rotation.
+func (s *KeySet) Due(now time.Time, period time.Duration) bool {
+	return s.Current == nil || len(s.Current.Seed) != ed25519.SeedSize || !now.Before(s.Current.CreatedAt.Add(period))
+}
+
+// Rotate makes a fresh key current. The old current key loses its private
+// half and stays published for keep (the longest lifetime a token it signed
+// can have left).
+func (s *KeySet) Rotate(r io.Reader, now time.Time, keep time.Duration) error {
+	nk, err := NewKeyPair(r, now)
+	if err != nil {
+		return err
+	}
+	if old := s.Current; old != nil {
+		old.Seed = nil
+		old.RetiredAt = now
+		old.KeepUntil = now.Add(keep)
+		s.Previous = append([]*KeyPair{old}, s.Previous...)
+	}
+	s.Current = nk
+	s.Prune(now)
+	return nil
+}
+
+// Prune drops previous keys whose tokens have all expired, but always keeps
+// the newest previous key so the set publishes "current and previous". It
+// reports whether anything was dropped.
+func (s *KeySet) Prune(now time.Time) bool {
+	kept := s.Previous[:0]
+	for i, p := range s.Previous {
+		if i == 0 || now.Before(p.KeepUntil) {
+			kept = append(kept, p)
+		}
+	}
+	dropped := len(kept) != len(s.Previous)
+	for i := len(kept); i < len(s.Previous); i++ {
+		s.Previous[i] = nil
+	}
+	s.Previous = kept
+	return dropped
+}
+
+// Published returns the keys a verifier needs at now: the current key and
+// every previous key still within its keep period (the newest previous key
+// always).
+func (s *KeySet) Published(now time.Time) []*KeyPair {
+	var out []*KeyPair
+	if s.Current != nil {
+		out = append(out, s.Current)
+	}
+	for i, p := range s.Previous {
+		if i == 0 || now.Before(p.KeepUntil) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// JWKS renders the published public keys as a JWK Set.
+func (s *KeySet) JWKS(now time.Time) jose.JSONWebKeySet {
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
+	for _, p := range s.Published(now) {
+		set.Keys = append(set.Keys, p.JWK())
+	}
+	return set
+}
+
+// JWK is the public key in JWK form.
+func (p *KeyPair) JWK() jose.JSONWebKey {
+	return jose.JSONWebKey{
+		Key:       ed25519.PublicKey(p.Public),
+		KeyID:     p.KID,
+		Algorithm: string(Algorithm),
+		Use:       "sig",
+	}
+}
+
+// Claims are the claims of an exchanged token.
+type Claims struct {
+	jwt.Claims
+	// Scope is the space-separated list of granted scopes (RFC 8693 §4.2).
+	Scope string `json:"scope,omitempty"`
+}
+
+// ErrNoPrivateKey means the key pair cannot sign (it was rotated out).
+var ErrNoPrivateKey = errors.New("signing key has no private half")
+
+// Sign returns the compact JWS of claims, signed with EdDSA and carrying
+// the key id and typ "JWT" in its header.
+func (p *KeyPair) Sign(c Claims) (string, error) {
+	if len(p.Seed) != ed25519.SeedSize {
+		return "", ErrNoPrivateKey
+	}
+	priv := ed25519.NewKeyFromSeed(p.Seed)
+	signer, err := jose.NewSigner(
+		jose.SigningKey{Algorithm: Algorithm, Key: jose.JSONWebKey{Key: priv, KeyID: p.KID}},
+		(&jose.SignerOptions{}).WithType("JWT"),
+	)
+	if err != nil {
+		return "", err
+	}
+	return jwt.Signed(signer).Claims(c).Serialize()
+}
+
+// Verify checks a token the way a resource server does: EdDSA only, the key
+// picked from set by the token's kid, then the registered claims against
+// expected (at expected.Time) with leeway for clock skew.
+func Verify(token string, set jose.JSONWebKeySet, expected jwt.Expected, leeway time.Duration) (*Claims, error) {
+	tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{Algorithm})
+	if err != nil {
+		return nil, err
+	}
+	var c Claims
+	if err := tok.Claims(set, &c); err != nil {
+		return nil, err
+	}
+	if err := c.Claims.ValidateWithLeeway(expected, leeway); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}

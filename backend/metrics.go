@@ -1,0 +1,178 @@
+package backend
+
+import (
+	"context"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// Metrics (SPEC §7) computed on demand from storage (keys, alerts, the
+// persisted governance state with the lifecycle log folded in up to its
+// head) plus this node's verify counts not yet flushed. Labels carry only
+// states, codes, event and alert types: never key material or key names.
+
+// ageBounds are the upper bounds of the key age histogram.
+var ageBounds = []time.Duration{day, 7 * day, 30 * day, 90 * day, 180 * day, 365 * day}
+
+// verifyOutcomes are reported even when zero, so every series exists.
+var verifyOutcomes = []string{
+	"active", codeNotFound, codeMalformed, codeExpired, codeRevoked, codeLocked,
+	codeForbiddenScope, codeForbiddenAudience, codeForbiddenEnvironment, codeForbiddenIP, codeRateLimited,
+}
+
+// keyStates are reported even when zero.
+var keyStates = []string{stateActive, statePending, stateLocked, stateExpired, stateRetired, stateRevoked}
+
+type metricsSnapshot struct {
+	KeysByState map[string]int
+	Leased      int
+	// Managed keys are non-leased keys that verify could accept (active,
+	// pending or locked); rotation coverage and overdue count them.
+	Managed  int
+	Covered  int
+	Overdue  int
+	AgeCount []int // cumulative count per ageBounds entry
+	AgeTotal int
+	AgeSum   float64
+	TTR      []float64 // sorted, seconds
+	Events   map[string]uint64
+	Verify   map[string]uint64
+	Open     map[string]int // unacknowledged alerts by type
+	Dropped  uint64
+}
+
+func (m *metricsSnapshot) coverage() float64 {
+	if m.Managed == 0 {
+		return 1
+	}
+	return float64(m.Covered) / float64(m.Managed)
+}
+
+// quantile is the nearest-rank quantile of the sorted samples (0 if none).
+func quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	if i < 0 {
+		i = 0
+	}
+	if i >= len(sorted) {
+		i = len(sorted) - 1
+	}
+	return sorted[i]
+}
+
+func sum(xs []float64) float64 {
+	t := 0.0
+	for _, x := range xs {
+		t += x
+	}
+	return t
+}
+
+// collectMetrics computes the snapshot. It does not write storage.
+func (b *apikeysBackend) collectMetrics(ctx context.Context, s logical.Storage) (*metricsSnapshot, error) {
+	cfg, err := b.config(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	now := b.clock.Now()
+	m := &metricsSnapshot{KeysByState: map[string]int{}, AgeCount: make([]int, len(ageBounds)), Open: map[string]int{}}
+	for _, st := range keyStates {
+		m.KeysByState[st] = 0
+	}
+	clients := map[string]*Client{}
+	roles := map[string]*Role{}
+	err = b.forEachKey(ctx, s, func(k *Key) (bool, error) {
+		c, ok := clients[k.Client]
+		if !ok {
+			if c, err = b.getClient(ctx, s, k.Client); err != nil {
+				return false, err
+			}
+			clients[k.Client] = c
+		}
+		r, ok := roles[k.Role]
+		if !ok {
+			if r, err = b.getRole(ctx, s, k.Role); err != nil {
+				return false, err
+			}
+			roles[k.Role] = r
+		}
+		state := k.state(now)
+		if c != nil && c.Status == clientLocked && state == stateActive {
+			state = stateLocked
+		}
+		m.KeysByState[state]++
+		if k.Leased {
+			m.Leased++
+		}
+		if state != stateActive && state != statePending && state != stateLocked {
+			return true, nil
+		}
+		// Age of the secret in use: since its current version was created.
+		born := k.CreatedAt
+		if cur := k.current(); cur != nil {
+			born = cur.CreatedAt
+		}
+		age := now.Sub(born)
+		m.AgeTotal++
+		m.AgeSum += age.Seconds()
+		for i, bound := range ageBounds {
+			if age <= bound {
+				m.AgeCount[i]++
+			}
+		}
+		if k.Leased || r == nil {
+			return true, nil
+		}
+		m.Managed++
+		last := k.LastRotatedAt
+		if last.IsZero() {
+			last = k.CreatedAt
+		}
+		if due := r.rotationPolicy(cfg).Next(last); due.IsZero() || !now.After(due.Add(overdueTolerance)) {
+			m.Covered++
+		}
+		if !k.NextRotationAt.IsZero() && now.Sub(k.NextRotationAt) > overdueTolerance {
+			m.Overdue++
+		}
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	st, err := loadGovState(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.foldLog(ctx, s, st); err != nil {
+		return nil, err
+	}
+	m.Events, m.Verify, m.Dropped = st.Events, st.Verify, st.DroppedAlerts
+	b.gov.mu.Lock()
+	for k, v := range b.gov.det.peekOutcomes() {
+		m.Verify[k] += v
+	}
+	b.gov.mu.Unlock()
+	for _, o := range verifyOutcomes {
+		m.Verify[o] += 0
+	}
+	m.TTR = append([]float64(nil), st.TTR...)
+	sort.Float64s(m.TTR)
+	open := false
+	alerts, err := listAlerts(ctx, s, alertFilter{acknowledged: &open}, 0)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range alertTypes {
+		m.Open[t] = 0
+	}
+	for _, a := range alerts {
+		m.Open[a.Type]++
+	}
+	return m, nil
+}

@@ -1,0 +1,129 @@
+package backend
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+var (
+	promSampleRe = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*")*\})? (\S+)$`)
+	promTypeRe   = regexp.MustCompile(`^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$`)
+	promHelpRe   = regexp.MustCompile(`^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) .+$`)
+)
+
+// parseProm checks the Prometheus text exposition format line by line and
+// returns the samples as "name{labels}" → value.
+func parseProm(text string) (map[string]float64, error) {
+	out := map[string]float64{}
+	types := map[string]string{}
+	for i, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+		switch {
+		case promTypeRe.MatchString(line):
+			types[promTypeRe.FindStringSubmatch(line)[1]] = "seen"
+		case promHelpRe.MatchString(line):
+		case strings.HasPrefix(line, "#"):
+			return nil, fmt.Errorf("line %d: bad comment %q", i+1, line)
+		default:
+			m := promSampleRe.FindStringSubmatch(line)
+			if m == nil {
+				return nil, fmt.Errorf("line %d: not a sample: %q", i+1, line)
+			}
+			family := m[1]
+			for _, suf := range []string{"_bucket", "_sum", "_count"} {
+				if _, ok := types[family]; !ok {
+					family = strings.TrimSuffix(family, suf)
+				}
+			}
+			if _, ok := types[family]; !ok {
+				return nil, fmt.Errorf("line %d: sample before its TYPE: %q", i+1, line)
+			}
+			v, err := strconv.ParseFloat(m[4], 64)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: value: %v", i+1, err)
+			}
+			out[m[1]+m[2]] = v
+		}
+	}
+	return out, nil
+}
+
+func TestMetricsJSONAndPrometheus(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("billing", "internal", "r", map[string]interface{}{"rotation_period": "720h"})
+	e.ok(logical.CreateOperation, "keys/billing/a", map[string]interface{}{"role": "r"})
+	e.clock.Advance(10 * day)
+	e.ok(logical.CreateOperation, "keys/billing/b", map[string]interface{}{"role": "r"})
+	e.ok(logical.CreateOperation, "keys/billing/c", map[string]interface{}{"role": "r"})
+	e.ok(logical.UpdateOperation, "keys/billing/c/revoke", nil)
+	e.ok(logical.UpdateOperation, "keys/billing/b/rotate", nil)
+	e.b.onVerify(verifyInput{}, verifyResult{Code: codeMalformed})
+	e.tick()
+	e.b.onVerify(verifyInput{}, verifyResult{Code: codeMalformed}) // not flushed yet: still counted
+
+	m := e.ok(logical.ReadOperation, "metrics", nil).Data
+	states := m["keys_by_state"].(map[string]int)
+	if states[stateActive] != 2 || states[stateRevoked] != 1 || states[stateLocked] != 0 {
+		t.Fatalf("keys_by_state = %v", states)
+	}
+	if m["issued_total"] != uint64(3) || m["rotated_total"] != uint64(1) || m["revoked_total"] != uint64(1) {
+		t.Fatalf("counts: issued %v rotated %v revoked %v", m["issued_total"], m["rotated_total"], m["revoked_total"])
+	}
+	if m["managed_keys"] != 2 || m["rotation_coverage"] != float64(1) || m["overdue_keys"] != 0 {
+		t.Fatalf("coverage: %v", m)
+	}
+	if n := m["verify_outcomes"].(map[string]uint64)[codeMalformed]; n != 2 {
+		t.Fatalf("malformed verifies = %d", n)
+	}
+	age := m["key_age"].(map[string]interface{})
+	buckets := age["buckets"].([]map[string]interface{})
+	// a is 10 days old, b's current secret is new: one within 1d, two within 30d.
+	if buckets[0]["count"] != 1 || buckets[2]["count"] != 2 || age["count"] != 2 {
+		t.Fatalf("key age buckets = %v", buckets)
+	}
+
+	resp := e.ok(logical.ReadOperation, "metrics", map[string]interface{}{"format": "prometheus"})
+	if resp.Data[logical.HTTPContentType] != "text/plain; version=0.0.4" || resp.Data[logical.HTTPStatusCode] != 200 {
+		t.Fatalf("raw response: %v", resp.Data)
+	}
+	samples, err := parseProm(string(resp.Data[logical.HTTPRawBody].([]byte)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]float64{
+		`apikeys_keys{state="active"}`:                       2,
+		`apikeys_lifecycle_events_total{type="key.issued"}`:  3,
+		`apikeys_verify_total{outcome="malformed"}`:          2,
+		`apikeys_verify_total{outcome="active"}`:             0,
+		`apikeys_rotation_coverage_ratio`:                    1,
+		`apikeys_key_age_seconds_bucket{le="+Inf"}`:          2,
+		`apikeys_key_age_seconds_bucket{le="86400"}`:         1,
+		`apikeys_time_to_revoke_seconds{quantile="0.5"}`:     0,
+		`apikeys_alerts_open{type="failed_verify_burst"}`:    0,
+		`apikeys_lifecycle_events_total{type="key.revoked"}`: 1,
+	} {
+		if got, ok := samples[name]; !ok || got != want {
+			t.Fatalf("%s = %v (present %v), want %v", name, got, ok, want)
+		}
+	}
+	e.userErr(logical.ReadOperation, "metrics", map[string]interface{}{"format": "xml"}, "format must be")
+}
+
+func TestQuantile(t *testing.T) {
+	xs := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	for _, c := range []struct {
+		q    float64
+		want float64
+	}{{0.5, 5}, {0.95, 10}, {0.1, 1}} {
+		if got := quantile(xs, c.q); got != c.want {
+			t.Fatalf("quantile(%v) = %v, want %v", c.q, got, c.want)
+		}
+	}
+	if quantile(nil, 0.5) != 0 {
+		t.Fatal("empty quantile")
+	}
+}

@@ -1,0 +1,168 @@
+package backend
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+const pathClientLockHelpSyn = `Lock a client: suspend all its keys at once (incident lock-down).`
+const pathClientLockHelpDesc = `
+From the moment this call returns, verify answers "locked" for every key of
+the client, and no key can be issued to it. Nothing is revoked: unlock
+restores the keys as they were. Both are recorded in the lifecycle log with
+the reason given.
+`
+const pathClientUnlockHelpSyn = `Unlock a locked client: its keys verify again.`
+const pathClientUnlockHelpDesc = `Restores a locked client to active. De-provisioned clients cannot be unlocked.`
+const pathClientRevocationsHelpSyn = `The client's revocation list.`
+const pathClientRevocationsHelpDesc = `
+Every revoked key and version of the client (managed and leased) with its
+key_id, version, time, reason and actor, oldest first, plus the
+de-provisioning of the client itself when it happened. Rotation retirements
+are not revocations and are not listed.
+`
+
+func (b *apikeysBackend) pathClientOps() []*framework.Path {
+	fields := map[string]*framework.FieldSchema{
+		"name":   {Type: framework.TypeString, Description: "Name of the client.", Required: true},
+		"reason": {Type: framework.TypeString, Description: "Why; recorded in the lifecycle log (e.g. an incident id)."},
+	}
+	statusPath := func(suffix, status, syn, desc string) *framework.Path {
+		return &framework.Path{
+			Pattern:      "clients/(?P<name>[^/]+)/" + suffix + "$",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: operationPrefix, OperationVerb: suffix, OperationSuffix: "client"},
+			Fields:       fields,
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.UpdateOperation: &framework.PathOperation{Callback: func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+					return b.pathClientSetStatus(ctx, req, d, status)
+				}},
+			},
+			HelpSynopsis:    syn,
+			HelpDescription: desc,
+		}
+	}
+	return []*framework.Path{
+		statusPath("lock", clientLocked, pathClientLockHelpSyn, pathClientLockHelpDesc),
+		statusPath("unlock", clientActive, pathClientUnlockHelpSyn, pathClientUnlockHelpDesc),
+		{
+			Pattern:      "clients/(?P<name>[^/]+)/revocations$",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: operationPrefix, OperationVerb: "read", OperationSuffix: "client-revocations"},
+			Fields:       map[string]*framework.FieldSchema{"name": fields["name"]},
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: &framework.PathOperation{Callback: b.pathClientRevocations},
+			},
+			HelpSynopsis:    pathClientRevocationsHelpSyn,
+			HelpDescription: pathClientRevocationsHelpDesc,
+		},
+	}
+}
+
+func (b *apikeysBackend) pathClientSetStatus(ctx context.Context, req *logical.Request, d *framework.FieldData, status string) (*logical.Response, error) {
+	name := d.Get("name").(string)
+	if err := validateName("client", name); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	reason := strings.TrimSpace(d.Get("reason").(string))
+	if reason == "" {
+		reason = map[string]string{clientLocked: "locked", clientActive: "unlocked"}[status]
+	}
+	c, err := b.getClient(ctx, req.Storage, name)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return logical.ErrorResponse("client %q does not exist", name), nil
+	}
+	if c.Status == status {
+		// Repeating a lock or unlock changes nothing and logs nothing.
+		resp := &logical.Response{Data: c.responseData()}
+		resp.AddWarning("client " + name + " is already " + status)
+		return resp, nil
+	}
+	if _, err := b.setClientStatus(ctx, req, name, status, reason); err != nil {
+		return respond(nil, err)
+	}
+	c, err = b.getClient(ctx, req.Storage, name)
+	if err != nil || c == nil {
+		return nil, err
+	}
+	return &logical.Response{Data: c.responseData()}, nil
+}
+
+func (b *apikeysBackend) pathClientRevocations(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	name := d.Get("name").(string)
+	if err := validateName("client", name); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	s := req.Storage
+	c, err := b.getClient(ctx, s, name)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return logical.ErrorResponse("client %q does not exist", name), nil
+	}
+	type row struct {
+		at   time.Time
+		data map[string]interface{}
+	}
+	var rows []row
+	names, err := b.listClientKeys(ctx, s, name)
+	if err != nil {
+		return nil, err
+	}
+	for _, kn := range names {
+		k, err := b.getKey(ctx, s, name, kn)
+		if err != nil {
+			return nil, err
+		}
+		if k == nil {
+			continue
+		}
+		for _, v := range k.Versions {
+			if v.State != stateRevoked {
+				continue
+			}
+			rows = append(rows, row{v.RevokedAt, map[string]interface{}{
+				"key_id":     k.KeyID,
+				"name":       k.Name,
+				"role":       k.Role,
+				"version":    v.Version,
+				"revoked_at": v.RevokedAt,
+				"reason":     v.RevokeReason,
+				"actor":      v.RevokedBy,
+				"leased":     k.Leased,
+				"whole_key":  k.Revoked,
+			}})
+		}
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].at.Before(rows[j].at) })
+	list := make([]map[string]interface{}, 0, len(rows))
+	keyIDs := map[string]bool{}
+	for _, r := range rows {
+		list = append(list, r.data)
+		keyIDs[r.data["key_id"].(string)] = true
+	}
+	ids := make([]string, 0, len(keyIDs))
+	for id := range keyIDs {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	data := map[string]interface{}{
+		"client":          name,
+		"status":          c.Status,
+		"revocations":     list,
+		"count":           len(list),
+		"revoked_key_ids": ids,
+	}
+	if c.Status == clientDeprovisioned {
+		data["deprovisioned_at"] = c.StatusChangedAt
+		data["deprovisioned_by"] = c.StatusChangedBy
+	}
+	return &logical.Response{Data: data}, nil
+}

@@ -1,0 +1,81 @@
+package backend
+
+import (
+	"testing"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+func TestClientLockUnlock(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("billing", "internal", "r", nil)
+	e.ok(logical.CreateOperation, "keys/billing/main", map[string]interface{}{"role": "r"})
+
+	resp := e.ok(logical.UpdateOperation, "clients/billing/lock", map[string]interface{}{"reason": "INC-42"})
+	if resp.Data["status"] != clientLocked || resp.Data["status_reason"] != "INC-42" {
+		t.Fatalf("lock: %v", resp.Data)
+	}
+	// Locked: issuance refused, inventory says locked, nothing revoked.
+	e.userErr(logical.CreateOperation, "keys/billing/other", map[string]interface{}{"role": "r"}, "locked")
+	inv := e.ok(logical.ReadOperation, "inventory", nil)
+	if st := inv.Data["keys"].([]map[string]interface{})[0]["state"]; st != stateLocked {
+		t.Fatalf("inventory state while locked = %v", st)
+	}
+	// Locking again is a no-op with a warning and no extra log entry.
+	n := len(e.logTypes())
+	resp = e.ok(logical.UpdateOperation, "clients/billing/lock", nil)
+	if len(resp.Warnings) == 0 || len(e.logTypes()) != n {
+		t.Fatalf("repeated lock: warnings %v, log grew from %d", resp.Warnings, n)
+	}
+
+	resp = e.ok(logical.UpdateOperation, "clients/billing/unlock", nil)
+	if resp.Data["status"] != clientActive {
+		t.Fatalf("unlock: %v", resp.Data)
+	}
+	inv = e.ok(logical.ReadOperation, "inventory", nil)
+	if st := inv.Data["keys"].([]map[string]interface{})[0]["state"]; st != stateActive {
+		t.Fatalf("inventory state after unlock = %v", st)
+	}
+	types := e.logTypes()
+	if !contains(types, eventClientLocked) || !contains(types, eventClientUnlocked) {
+		t.Fatalf("log lacks lock/unlock: %v", types)
+	}
+
+	e.userErr(logical.UpdateOperation, "clients/nobody/lock", nil, "does not exist")
+	e.ok(logical.DeleteOperation, "clients/billing", nil)
+	e.userErr(logical.UpdateOperation, "clients/billing/unlock", nil, "de-provisioned")
+	e.userErr(logical.UpdateOperation, "clients/billing/lock", nil, "de-provisioned")
+}
+
+func TestClientRevocationList(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("billing", "internal", "r", nil)
+	e.ok(logical.CreateOperation, "keys/billing/a", map[string]interface{}{"role": "r"})
+	e.ok(logical.CreateOperation, "keys/billing/b", map[string]interface{}{"role": "r"})
+	e.ok(logical.UpdateOperation, "keys/billing/a/rotate", nil)
+	e.ok(logical.UpdateOperation, "keys/billing/a/revoke", map[string]interface{}{"version": 1, "reason": "suspected exposure"})
+
+	resp := e.ok(logical.ReadOperation, "clients/billing/revocations", nil)
+	list := resp.Data["revocations"].([]map[string]interface{})
+	if len(list) != 1 || list[0]["version"] != 1 || list[0]["reason"] != "suspected exposure" || list[0]["actor"].(*Actor).EntityID != "entity-alice" {
+		t.Fatalf("revocations after one version revoked: %v", list)
+	}
+
+	e.clock.Advance(1)
+	e.ok(logical.DeleteOperation, "clients/billing", nil)
+	resp = e.ok(logical.ReadOperation, "clients/billing/revocations", nil)
+	list = resp.Data["revocations"].([]map[string]interface{})
+	// a/1 (earlier), then a/2 and b/1 by de-provisioning.
+	if len(list) != 3 || resp.Data["deprovisioned_at"] == nil {
+		t.Fatalf("revocations after de-provisioning: %v", resp.Data)
+	}
+	for _, r := range list[1:] {
+		if r["reason"] != "client de-provisioned" || r["whole_key"] != true {
+			t.Fatalf("de-provisioning revocation: %v", r)
+		}
+	}
+	if ids := resp.Data["revoked_key_ids"].([]string); len(ids) != 2 {
+		t.Fatalf("revoked_key_ids = %v", ids)
+	}
+	e.userErr(logical.ReadOperation, "clients/nobody/revocations", nil, "does not exist")
+}

@@ -1,0 +1,225 @@
+package backend
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scopes"
+)
+
+const pathCredsHelpSyn = `Get a short-lived leased API key for a client under a role.`
+const pathCredsHelpDesc = `
+Reading creds/<client>/<role> issues a new key with a Vault lease: ttl and
+max_ttl come from the role (ttl, max_ttl), capped by the mount's. The key is
+returned once, as "key"; only its HMAC is stored. Renewing the lease extends
+the key up to max_ttl; when the lease ends, is revoked, or the token that read
+it is revoked, the key is revoked at once and fails verify.
+
+The role's allowed_client_types, environment, issue_bound_cidrs, scopes and
+audiences apply. "scopes" (optional) narrows the key to a subset of the
+role's scopes. Roles with requires_approval do not issue leased keys.
+Leased keys appear in the inventory (leased=true) under keys/<client>/lease-*.
+`
+
+// leasedKeyNamePrefix starts the names of leased keys under keys/<client>/.
+const leasedKeyNamePrefix = "lease-"
+
+func (b *apikeysBackend) pathCreds() *framework.Path {
+	return &framework.Path{
+		Pattern: "creds/(?P<client>[^/]+)/(?P<role>[^/]+)$",
+		DisplayAttrs: &framework.DisplayAttributes{
+			OperationPrefix: operationPrefix,
+			OperationSuffix: "leased-key",
+		},
+		Fields: map[string]*framework.FieldSchema{
+			"client": {Type: framework.TypeString, Description: "Name of the client the key is for.", Required: true},
+			"role":   {Type: framework.TypeString, Description: "Role to issue the key under; its ttl and max_ttl set the lease.", Required: true},
+			"scopes": {Type: framework.TypeCommaStringSlice, Description: "Scopes of the key, a subset of the role's scopes (default: all of the role's scopes)."},
+		},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.ReadOperation: &framework.PathOperation{
+				Callback:     b.pathCredsRead,
+				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "generate"},
+			},
+		},
+		HelpSynopsis:    pathCredsHelpSyn,
+		HelpDescription: pathCredsHelpDesc,
+	}
+}
+
+func (b *apikeysBackend) pathCredsRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	clientName, roleName := d.Get("client").(string), d.Get("role").(string)
+	if err := validateName("client", clientName); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	if err := validateName("role", roleName); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	raw, scopesGiven := d.GetOk("scopes")
+	var wanted []string
+	if scopesGiven {
+		wanted = raw.([]string)
+	}
+	return b.issueLeasedKey(ctx, req, clientName, roleName, wanted, scopesGiven)
+}
+
+// issueLeasedKey checks the request against the client and role policy and
+// creates a leased key. It stores nothing when the request is refused.
+func (b *apikeysBackend) issueLeasedKey(ctx context.Context, req *logical.Request, clientName, roleName string, wanted []string, scopesGiven bool) (*logical.Response, error) {
+	name, err := newLeasedKeyName()
+	if err != nil {
+		return nil, err
+	}
+	// A read lock excludes a concurrent lock or de-provisioning of the
+	// client (they take the write lock) without serialising issuance.
+	clk := b.clientLock(clientName)
+	clk.RLock()
+	defer clk.RUnlock()
+	klk := b.keyLock(clientName, name)
+	klk.Lock()
+	defer klk.Unlock()
+
+	s := req.Storage
+	cfg, err := b.config(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	client, err := b.getClient(ctx, s, clientName)
+	if err != nil {
+		return nil, err
+	}
+	if client == nil {
+		return logical.ErrorResponse("client %q does not exist; create it first at clients/%s", clientName, clientName), nil
+	}
+	if client.Status != clientActive {
+		return logical.ErrorResponse("client %q is %s; keys cannot be issued to it", clientName, client.Status), nil
+	}
+	role, err := b.getRole(ctx, s, roleName)
+	if err != nil {
+		return nil, err
+	}
+	if role == nil {
+		return logical.ErrorResponse("role %q does not exist; list roles with: vault list <mount>/roles", roleName), nil
+	}
+	if role.RequiresApproval {
+		return logical.ErrorResponse("role %q requires approval, which leased keys cannot carry: use keys/%s/<name> with an approved request, or a role without requires_approval", role.Name, clientName), nil
+	}
+	if msg := checkIssuePolicy(role, client, req); msg != "" {
+		return logical.ErrorResponse(msg), nil
+	}
+	keyScopes := role.Scopes
+	if scopesGiven {
+		if len(wanted) == 0 {
+			return logical.ErrorResponse("scopes, when given, must list at least one scope of role %q (%s)", role.Name, scopes.Join(role.Scopes)), nil
+		}
+		if err := scopes.ValidateAll(wanted); err != nil {
+			return logical.ErrorResponse("scopes: %v", err), nil
+		}
+		if outside := scopes.Outside(wanted, role.Scopes); len(outside) > 0 {
+			return logical.ErrorResponse("scopes %s are not allowed by role %q, which allows: %s", strings.Join(outside, ", "), role.Name, scopes.Join(role.Scopes)), nil
+		}
+		keyScopes = wanted
+	}
+	// 80 random bits make a clash with an existing name practically
+	// impossible; refuse rather than overwrite if it ever happens.
+	if existing, err := b.getKey(ctx, s, clientName, name); err != nil || existing != nil {
+		if err == nil {
+			err = fmt.Errorf("generated leased key name %s/%s is taken; retry", clientName, name)
+		}
+		return nil, err
+	}
+	lim := b.leaseLimits(role)
+	if lim.TTL <= 0 {
+		return logical.ErrorResponse("role %q resolves to a lease ttl of 0; set its ttl", role.Name), nil
+	}
+
+	now := b.clock.Now()
+	plaintext, hmacHex, err := b.generateKey(ctx, s, cfg, role.Environment)
+	if err != nil {
+		return nil, err
+	}
+	keyID, err := newKeyID()
+	if err != nil {
+		return nil, err
+	}
+	// Leased keys are never retrievable: the lease holder got the secret
+	// once, and only its HMAC is kept.
+	v := &KeyVersion{Version: 1, HMAC: hmacHex, CreatedAt: now}
+	k := &Key{
+		KeyID:       keyID,
+		Client:      client.Name,
+		Name:        name,
+		Role:        role.Name,
+		Owner:       client.Owner,
+		Scopes:      keyScopes,
+		Environment: role.Environment,
+		Purpose:     "leased key (creds/)",
+		IssuedBy:    actorFromRequest(req),
+		RequestID:   req.ID,
+		CreatedAt:   now,
+		// The key expires with its lease even if Vault's revocation is
+		// late; renewals move this forward.
+		ExpiresAt: now.Add(lim.TTL),
+		Leased:    true,
+		Versions:  []*KeyVersion{v},
+	}
+	k.activate(v, now, 0)
+	if err := b.commitKey(ctx, s, k, []*KeyVersion{v}); err != nil {
+		return nil, err
+	}
+	ev := eventFromRequest(req, eventKeyIssued)
+	ev.Client, ev.Key, ev.KeyID, ev.Role, ev.Version = k.Client, k.Name, k.KeyID, k.Role, v.Version
+	ev.Details = map[string]string{
+		"scopes":      scopes.Join(k.Scopes),
+		"environment": k.Environment,
+		"leased":      "true",
+		"ttl":         lim.TTL.String(),
+		"max_ttl":     lim.MaxTTL.String(),
+	}
+	if err := b.appendEvent(ctx, s, ev); err != nil {
+		return nil, err
+	}
+
+	data := map[string]interface{}{
+		"key":         plaintext,
+		"key_id":      k.KeyID,
+		"client":      k.Client,
+		"role":        k.Role,
+		"name":        k.Name,
+		"scopes":      nonNil(k.Scopes),
+		"aud":         nonNil(role.Audiences),
+		"environment": k.Environment,
+		"expires_at":  k.ExpiresAt,
+	}
+	resp := b.Secret(secretTypeLeasedKey).Response(data, map[string]interface{}{
+		"client":  k.Client,
+		"name":    k.Name,
+		"key_id":  k.KeyID,
+		"role":    k.Role,
+		"max_ttl": int64(lim.MaxTTL / time.Second),
+	})
+	resp.Secret.TTL = lim.TTL
+	resp.Secret.MaxTTL = lim.MaxTTL
+	return resp, nil
+}
+
+// leaseLimits resolves a role's lease TTLs against this mount's.
+func (b *apikeysBackend) leaseLimits(role *Role) leaseLimits {
+	sys := b.System()
+	return leaseLimitsFor(role, sys.DefaultLeaseTTL(), sys.MaxLeaseTTL())
+}
+
+func newLeasedKeyName() (string, error) {
+	var buf [10]byte
+	if _, err := rand.Read(buf[:]); err != nil {
+		return "", err
+	}
+	return leasedKeyNamePrefix + hex.EncodeToString(buf[:]), nil
+}

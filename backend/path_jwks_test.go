@@ -1,0 +1,109 @@
+package backend
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/jwtsign"
+)
+
+func decodeEvent(t *testing.T, rec *storedEvent) Event {
+	t.Helper()
+	var ev Event
+	if rec == nil {
+		t.Fatal("missing log entry")
+	}
+	if err := json.Unmarshal(rec.Event, &ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+func (e *testEnv) jwks() jose.JSONWebKeySet {
+	e.t.Helper()
+	resp := e.ok(logical.ReadOperation, "jwks", nil)
+	if resp.Data[logical.HTTPStatusCode] != 200 || resp.Data[logical.HTTPContentType] != "application/json" {
+		e.t.Fatalf("jwks response = %v", resp.Data)
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(resp.Data[logical.HTTPRawBody].([]byte), &set); err != nil {
+		e.t.Fatal(err)
+	}
+	return set
+}
+
+func TestJWKSRotationScheduleAndManual(t *testing.T) {
+	e := newTestEnv(t)
+	if got := e.b.unauthenticatedPaths(); len(got) != 1 || got[0] != "jwks" {
+		t.Fatalf("unauthenticated paths = %v", got)
+	}
+	e.ok(logical.UpdateOperation, "config", map[string]interface{}{"signing_key_rotation_period": "1h", "token_ttl": "5m"})
+	set := e.jwks()
+	if len(set.Keys) != 1 {
+		t.Fatalf("first jwks = %+v", set)
+	}
+	k1 := set.Keys[0].KeyID
+	// Signing with the current key verifies against the published set.
+	cfg, _ := e.b.config(e.ctx, e.storage)
+	ks, err := e.b.signingKey(e.ctx, e.storage, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := e.clock.Now()
+	tok, err := ks.Current.Sign(jwtsign.Claims{Claims: jwt.Claims{Subject: "acme", Expiry: jwt.NewNumericDate(now.Add(5 * time.Minute))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A periodic tick before the period changes nothing.
+	e.clock.Advance(59 * time.Minute)
+	if err := e.b.signingKeyTick(e.ctx, &logical.Request{Storage: e.storage}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.jwks(); len(got.Keys) != 1 {
+		t.Fatalf("rotated early: %+v", got)
+	}
+	// The tick after the period rotates; the old key stays published.
+	e.clock.Advance(time.Minute)
+	if err := e.b.signingKeyTick(e.ctx, &logical.Request{Storage: e.storage}); err != nil {
+		t.Fatal(err)
+	}
+	set = e.jwks()
+	if len(set.Keys) != 2 || set.Keys[1].KeyID != k1 || set.Keys[0].KeyID == k1 {
+		t.Fatalf("after scheduled rotation = %+v", set)
+	}
+	// A manual rotation right after: the first key retired 0s ago and stays
+	// published for token_ttl (5m), so three keys are published.
+	resp := e.ok(logical.UpdateOperation, "jwks/rotate", nil)
+	if resp.Data["kid"] == set.Keys[0].KeyID {
+		t.Fatal("manual rotation kept the key")
+	}
+	if got := e.jwks(); len(got.Keys) != 3 {
+		t.Fatalf("after manual rotation = %d keys", len(got.Keys))
+	}
+	// tok, signed by the first key, verifies until it expires.
+	if _, err := jwtsign.Verify(tok, e.jwks(), jwt.Expected{Time: now.Add(4 * time.Minute)}, 0); err != nil {
+		t.Fatalf("token of the first key: %v", err)
+	}
+	// After token_ttl the first key drops out; current and previous remain.
+	e.clock.Advance(5 * time.Minute)
+	if got := e.jwks(); len(got.Keys) != 2 || got.Keys[1].KeyID == k1 {
+		t.Fatalf("oldest key still published: %+v", got)
+	}
+	// Private keys never appear in the JWKS; rotation events are logged.
+	head, _ := readLogHead(e.ctx, e.storage)
+	n := 0
+	for seq := uint64(1); seq <= head.Seq; seq++ {
+		rec, _ := readLogEntry(e.ctx, e.storage, seq)
+		if ev := decodeEvent(t, rec); ev.Type == eventSigningKeyRotated {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Fatalf("%d signing key events, want 3 (first, scheduled, manual)", n)
+	}
+}

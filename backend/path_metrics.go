@@ -1,0 +1,169 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+const pathMetricsHelpSyn = `Key management metrics, as JSON or Prometheus text.`
+const pathMetricsHelpDesc = `
+Keys by state, rotation coverage (share of managed keys rotated within their
+role's policy), keys overdue for rotation, the age distribution of the
+secrets in use, time-to-revoke (from an alert or leak report to the
+revocation; p50/p95 over the last 1000), lifecycle event counts (issuance,
+rotation, revocation, ...), verify outcomes by code and open alerts by type.
+
+format=prometheus returns the Prometheus text exposition format (0.0.4), so
+Prometheus can scrape
+  <vault>/v1/<mount>/metrics?format=prometheus
+with a Vault token (bearer_token) whose policy allows reading it.
+`
+
+func (b *apikeysBackend) pathMetrics() []*framework.Path {
+	return []*framework.Path{{
+		Pattern:      "metrics$",
+		DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: operationPrefix, OperationVerb: "read", OperationSuffix: "metrics"},
+		Fields: map[string]*framework.FieldSchema{
+			"format": {Type: framework.TypeString, Description: "json (default) or prometheus.", Default: "json"},
+		},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.ReadOperation: &framework.PathOperation{Callback: b.pathMetricsRead},
+		},
+		HelpSynopsis:    pathMetricsHelpSyn,
+		HelpDescription: pathMetricsHelpDesc,
+	}}
+}
+
+func (b *apikeysBackend) pathMetricsRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	format := strings.TrimSpace(d.Get("format").(string))
+	if format != "json" && format != "prometheus" {
+		return logical.ErrorResponse("format must be json or prometheus (got %q)", format), nil
+	}
+	m, err := b.collectMetrics(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	if format == "prometheus" {
+		return &logical.Response{Data: map[string]interface{}{
+			logical.HTTPContentType: "text/plain; version=0.0.4",
+			logical.HTTPRawBody:     []byte(m.prometheus()),
+			logical.HTTPStatusCode:  200,
+		}}, nil
+	}
+	return &logical.Response{Data: m.json()}, nil
+}
+
+func (m *metricsSnapshot) json() map[string]interface{} {
+	buckets := make([]map[string]interface{}, 0, len(ageBounds)+1)
+	for i, bound := range ageBounds {
+		buckets = append(buckets, map[string]interface{}{"le_seconds": int64(bound.Seconds()), "count": m.AgeCount[i]})
+	}
+	buckets = append(buckets, map[string]interface{}{"le_seconds": "+Inf", "count": m.AgeTotal})
+	return map[string]interface{}{
+		"keys_by_state":     m.KeysByState,
+		"leased_keys":       m.Leased,
+		"managed_keys":      m.Managed,
+		"rotation_coverage": m.coverage(),
+		"rotated_in_policy": m.Covered,
+		"overdue_keys":      m.Overdue,
+		"key_age": map[string]interface{}{
+			"buckets":     buckets,
+			"count":       m.AgeTotal,
+			"sum_seconds": m.AgeSum,
+		},
+		"time_to_revoke": map[string]interface{}{
+			"count":       len(m.TTR),
+			"p50_seconds": quantile(m.TTR, 0.5),
+			"p95_seconds": quantile(m.TTR, 0.95),
+		},
+		"issued_total":    m.Events[eventKeyIssued],
+		"rotated_total":   m.Events[eventKeyRotated],
+		"revoked_total":   m.Events[eventKeyRevoked],
+		"events":          m.Events,
+		"verify_outcomes": m.Verify,
+		"open_alerts":     m.Open,
+		"dropped_alerts":  m.Dropped,
+	}
+}
+
+// promWriter renders the Prometheus text exposition format.
+type promWriter struct{ sb strings.Builder }
+
+func (w *promWriter) header(name, typ, help string) {
+	fmt.Fprintf(&w.sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+}
+
+func (w *promWriter) sample(name string, labels [][2]string, v float64) {
+	w.sb.WriteString(name)
+	if len(labels) > 0 {
+		w.sb.WriteByte('{')
+		for i, l := range labels {
+			if i > 0 {
+				w.sb.WriteByte(',')
+			}
+			w.sb.WriteString(l[0] + "=" + strconv.Quote(l[1]))
+		}
+		w.sb.WriteByte('}')
+	}
+	w.sb.WriteByte(' ')
+	w.sb.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
+	w.sb.WriteByte('\n')
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (m *metricsSnapshot) prometheus() string {
+	w := &promWriter{}
+	w.header("apikeys_keys", "gauge", "Keys by state (locked: active keys of a locked client).")
+	for _, st := range sortedKeys(m.KeysByState) {
+		w.sample("apikeys_keys", [][2]string{{"state", st}}, float64(m.KeysByState[st]))
+	}
+	w.header("apikeys_leased_keys", "gauge", "Leased keys (any state).")
+	w.sample("apikeys_leased_keys", nil, float64(m.Leased))
+	w.header("apikeys_managed_keys", "gauge", "Managed (non-leased) keys that verify could accept.")
+	w.sample("apikeys_managed_keys", nil, float64(m.Managed))
+	w.header("apikeys_rotation_coverage_ratio", "gauge", "Share of managed keys rotated within their rotation policy.")
+	w.sample("apikeys_rotation_coverage_ratio", nil, m.coverage())
+	w.header("apikeys_keys_overdue", "gauge", "Managed keys overdue for rotation.")
+	w.sample("apikeys_keys_overdue", nil, float64(m.Overdue))
+	w.header("apikeys_key_age_seconds", "histogram", "Age of the secrets in use (since their current version was created).")
+	for i, bound := range ageBounds {
+		w.sample("apikeys_key_age_seconds_bucket", [][2]string{{"le", strconv.FormatInt(int64(bound.Seconds()), 10)}}, float64(m.AgeCount[i]))
+	}
+	w.sample("apikeys_key_age_seconds_bucket", [][2]string{{"le", "+Inf"}}, float64(m.AgeTotal))
+	w.sample("apikeys_key_age_seconds_sum", nil, m.AgeSum)
+	w.sample("apikeys_key_age_seconds_count", nil, float64(m.AgeTotal))
+	w.header("apikeys_time_to_revoke_seconds", "summary", "Time from an alert or leak report to the key's revocation (last 1000).")
+	w.sample("apikeys_time_to_revoke_seconds", [][2]string{{"quantile", "0.5"}}, quantile(m.TTR, 0.5))
+	w.sample("apikeys_time_to_revoke_seconds", [][2]string{{"quantile", "0.95"}}, quantile(m.TTR, 0.95))
+	w.sample("apikeys_time_to_revoke_seconds_sum", nil, sum(m.TTR))
+	w.sample("apikeys_time_to_revoke_seconds_count", nil, float64(len(m.TTR)))
+	w.header("apikeys_lifecycle_events_total", "counter", "Lifecycle-log events by type (key.issued, key.rotated, key.revoked, ...).")
+	for _, t := range sortedKeys(m.Events) {
+		w.sample("apikeys_lifecycle_events_total", [][2]string{{"type", t}}, float64(m.Events[t]))
+	}
+	w.header("apikeys_verify_total", "counter", "Verify outcomes: active, or the code of an inactive answer.")
+	for _, o := range sortedKeys(m.Verify) {
+		w.sample("apikeys_verify_total", [][2]string{{"outcome", o}}, float64(m.Verify[o]))
+	}
+	w.header("apikeys_alerts_open", "gauge", "Unacknowledged alerts by type.")
+	for _, t := range sortedKeys(m.Open) {
+		w.sample("apikeys_alerts_open", [][2]string{{"type", t}}, float64(m.Open[t]))
+	}
+	w.header("apikeys_alerts_dropped_total", "counter", "Alert detections dropped because the buffer was full.")
+	w.sample("apikeys_alerts_dropped_total", nil, float64(m.Dropped))
+	return w.sb.String()
+}

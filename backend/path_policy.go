@@ -1,0 +1,136 @@
+package backend
+
+import (
+	"context"
+	"sort"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/keyformat"
+)
+
+const pathPolicyHelpSyn = `The effective public key policy of this mount.`
+const pathPolicyHelpDesc = `
+Renders, from the current config and roles, the policy auditors compare with
+practice: key format and algorithms (random source, encoding, checksum,
+storage hash), key lengths, rotation interval and grace per risk tier and
+per role, leased-key lifetimes, token exchange lifetimes and signing, and
+the governance settings (approvals, review period, alert thresholds).
+Durations are in seconds. Nothing secret is included.
+`
+
+func (b *apikeysBackend) pathPolicy() []*framework.Path {
+	return []*framework.Path{{
+		Pattern:      "policy$",
+		DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: operationPrefix, OperationVerb: "read", OperationSuffix: "key-policy"},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.ReadOperation: &framework.PathOperation{Callback: b.pathPolicyRead},
+		},
+		HelpSynopsis:    pathPolicyHelpSyn,
+		HelpDescription: pathPolicyHelpDesc,
+	}}
+}
+
+func (b *apikeysBackend) pathPolicyRead(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	s := req.Storage
+	cfg, err := b.config(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	tiers := map[string]interface{}{}
+	for _, name := range cfg.tierNames() {
+		tiers[name] = map[string]interface{}{
+			"rotation_period":  secs(cfg.RiskTiers[name]),
+			"grace_period":     secs(cfg.DefaultGracePeriod),
+			"max_grace_period": secs(cfg.DefaultMaxGracePeriod),
+		}
+	}
+	names, err := s.List(ctx, storageRolePrefix)
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	roles := map[string]interface{}{}
+	for _, n := range names {
+		r, err := b.getRole(ctx, s, n)
+		if err != nil {
+			return nil, err
+		}
+		if r == nil {
+			continue
+		}
+		p := r.rotationPolicy(cfg)
+		roles[n] = map[string]interface{}{
+			"environment":       r.Environment,
+			"risk_tier":         r.effectiveTier(cfg),
+			"rotation_period":   secs(p.Period),
+			"rotation_schedule": p.Cron,
+			"rotation_window":   secs(p.Window),
+			"grace_period":      secs(r.gracePeriod(cfg)),
+			"max_grace_period":  secs(r.maxGracePeriod(cfg)),
+			"key_lifetime":      secs(r.KeyLifetime),
+			"ttl":               secs(r.TTL),
+			"max_ttl":           secs(r.MaxTTL),
+			"idle_timeout":      secs(r.IdleTimeout),
+			"requires_approval": r.RequiresApproval,
+		}
+	}
+	return &logical.Response{Data: map[string]interface{}{
+		"key_format": map[string]interface{}{
+			"format":         "<prefix>_<environment>_<random><checksum>",
+			"prefix":         cfg.KeyPrefix,
+			"random_source":  "crypto/rand",
+			"encoding":       "base62 (0-9A-Za-z)",
+			"entropy_bits":   cfg.EntropyBits,
+			"random_length":  keyformat.RandomLength(cfg.EntropyBits),
+			"min_entropy":    keyformat.MinEntropyBits,
+			"checksum":       "CRC32 (IEEE) of the rest of the key, base62",
+			"checksum_chars": keyformat.ChecksumLen,
+		},
+		"storage": map[string]interface{}{
+			"hash":           "HMAC-SHA256",
+			"hmac_secret":    "256-bit per-mount secret in Vault storage (barrier-encrypted, seal-wrapped where available)",
+			"comparison":     "constant-time",
+			"plaintext_kept": "only for roles whose keys are retrievable (barrier-encrypted)",
+		},
+		"rotation": map[string]interface{}{
+			"risk_tiers":               tiers,
+			"default_risk_tier":        cfg.DefaultRiskTier,
+			"default_grace_period":     secs(cfg.DefaultGracePeriod),
+			"default_max_grace_period": secs(cfg.DefaultMaxGracePeriod),
+			"overdue_tolerance":        secs(overdueTolerance),
+		},
+		"roles":       roles,
+		"leased_keys": b.leasePolicy(),
+		"tokens": map[string]interface{}{
+			"algorithm":                   "EdDSA (Ed25519)",
+			"token_ttl":                   secs(cfg.TokenTTL),
+			"signing_key_rotation_period": secs(cfg.SigningKeyRotationPeriod),
+			"issuer":                      cfg.TokenIssuer,
+		},
+		"governance": map[string]interface{}{
+			"approval_ttl_default":    secs(defaultApprovalTTL),
+			"approval_ttl_max":        secs(maxApprovalTTL),
+			"approvals":               "single-use; approver entity must differ from requester; tokens without an entity cannot approve",
+			"review_period":           secs(cfg.ReviewPeriod),
+			"alert_window":            secs(cfg.AlertWindow),
+			"verify_burst_threshold":  cfg.VerifyBurstThreshold,
+			"failed_verify_threshold": cfg.FailedVerifyThreshold,
+			"leak_response":           "the whole key is revoked at once",
+		},
+	}}, nil
+}
+
+// leasePolicy describes leased-key lifetimes: per role ttl/max_ttl (in
+// "roles"), capped by the mount's lease settings shown here.
+func (b *apikeysBackend) leasePolicy() map[string]interface{} {
+	d := map[string]interface{}{
+		"lifetime": "a role's ttl (renewable up to its max_ttl), capped by the mount's lease TTLs; revoked when the lease ends",
+	}
+	if sv := b.System(); sv != nil {
+		d["mount_default_lease_ttl"] = secs(sv.DefaultLeaseTTL())
+		d["mount_max_lease_ttl"] = secs(sv.MaxLeaseTTL())
+	}
+	return d
+}

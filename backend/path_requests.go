@@ -1,0 +1,201 @@
+package backend
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+const pathRequestsHelpSyn = `Request, list, approve and deny key issuances that need approval.`
+const pathRequestsHelpDesc = `
+Roles with requires_approval issue keys only against an approved request
+(separation of duties). Writing here creates a pending request for one key:
+client, role, key name and a justification. Another person approves it at
+requests/<id>/approve (or denies it at requests/<id>/deny); the approving
+Vault entity must differ from the requesting one, and tokens without an
+entity (such as the root token) cannot approve. The requester then issues the
+key at keys/<client>/<name> with request_id=<id>. An approval is single-use
+and expires with the request (ttl, default 24h, at most 7d).
+`
+const pathRequestHelpSyn = `Read one approval request.`
+const pathRequestHelpDesc = `Shows the request, its state (pending, approved, denied, used, expired), who asked, who decided and when.`
+const pathRequestDecideHelpSyn = `Approve or deny a pending approval request.`
+const pathRequestDecideHelpDesc = `
+Approving needs a token with a Vault identity entity other than the
+requester's. Denying may be done by anyone with access, including the
+requester (to withdraw a request). Both are recorded in the lifecycle log.
+`
+
+func (b *apikeysBackend) pathRequests() []*framework.Path {
+	idField := map[string]*framework.FieldSchema{
+		"id":      {Type: framework.TypeString, Description: "The request id (request_id returned when it was created).", Required: true},
+		"comment": {Type: framework.TypeString, Description: "Optional note recorded with the decision."},
+	}
+	decide := func(suffix, verb string, approve bool) *framework.Path {
+		return &framework.Path{
+			Pattern:      "requests/(?P<id>[^/]+)/" + suffix + "$",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: operationPrefix, OperationVerb: verb, OperationSuffix: "request"},
+			Fields:       idField,
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.UpdateOperation: &framework.PathOperation{Callback: func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+					return b.pathRequestDecide(ctx, req, d, approve)
+				}},
+			},
+			HelpSynopsis:    pathRequestDecideHelpSyn,
+			HelpDescription: pathRequestDecideHelpDesc,
+		}
+	}
+	return []*framework.Path{
+		{
+			Pattern:      "requests/?$",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: operationPrefix, OperationSuffix: "requests"},
+			Fields: map[string]*framework.FieldSchema{
+				"client":        {Type: framework.TypeString, Description: "Client the key is for."},
+				"role":          {Type: framework.TypeString, Description: "Role (with requires_approval) to issue the key under."},
+				"name":          {Type: framework.TypeString, Description: "Name of the key to issue (keys/<client>/<name>)."},
+				"justification": {Type: framework.TypeString, Description: "Why the key is needed; shown to the approver."},
+				"ttl":           {Type: framework.TypeDurationSecond, Description: "How long the request and its approval stay valid (1m to 7d, default 24h)."},
+				"state":         {Type: framework.TypeString, Description: "When listing: only requests in this state (pending, approved, denied, used, expired)."},
+			},
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.UpdateOperation: &framework.PathOperation{Callback: b.pathRequestCreate, DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "create"}},
+				logical.ListOperation:   &framework.PathOperation{Callback: b.pathRequestsList},
+			},
+			HelpSynopsis:    pathRequestsHelpSyn,
+			HelpDescription: pathRequestsHelpDesc,
+		},
+		{
+			Pattern:      "requests/(?P<id>[^/]+)$",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: operationPrefix, OperationSuffix: "request"},
+			Fields:       idField,
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: &framework.PathOperation{Callback: b.pathRequestRead},
+			},
+			HelpSynopsis:    pathRequestHelpSyn,
+			HelpDescription: pathRequestHelpDesc,
+		},
+		decide("approve", "approve", true),
+		decide("deny", "deny", false),
+	}
+}
+
+func (b *apikeysBackend) pathRequestCreate(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	clientName := strings.TrimSpace(d.Get("client").(string))
+	roleName := strings.TrimSpace(d.Get("role").(string))
+	keyName := strings.TrimSpace(d.Get("name").(string))
+	justification := strings.TrimSpace(d.Get("justification").(string))
+	for _, c := range []struct{ field, kind, v string }{{"client", "client", clientName}, {"role", "role", roleName}, {"name", "key", keyName}} {
+		if c.v == "" {
+			return logical.ErrorResponse("%s is required: a request names the client, role and key name (name) it approves", c.field), nil
+		}
+		if err := validateName(c.kind, c.v); err != nil {
+			return logical.ErrorResponse(err.Error()), nil
+		}
+	}
+	if justification == "" {
+		return logical.ErrorResponse("justification is required: say why the key is needed, for the approver"), nil
+	}
+	ttl := defaultApprovalTTL
+	if v, ok := d.GetOk("ttl"); ok {
+		ttl = time.Duration(v.(int)) * time.Second
+		if ttl < minApprovalTTL || ttl > maxApprovalTTL {
+			return logical.ErrorResponse("ttl must be between %s and %s (got %s)", minApprovalTTL, maxApprovalTTL, ttl), nil
+		}
+	}
+	s := req.Storage
+	c, err := b.getClient(ctx, s, clientName)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return logical.ErrorResponse("client %q does not exist", clientName), nil
+	}
+	if c.Status != clientActive {
+		return logical.ErrorResponse("client %q is %s; keys cannot be issued to it", clientName, c.Status), nil
+	}
+	role, err := b.getRole(ctx, s, roleName)
+	if err != nil {
+		return nil, err
+	}
+	if role == nil {
+		return logical.ErrorResponse("role %q does not exist", roleName), nil
+	}
+	if !role.RequiresApproval {
+		return logical.ErrorResponse("role %q does not require approval (requires_approval=false); issue the key directly", roleName), nil
+	}
+	id, err := newRequestID()
+	if err != nil {
+		return nil, err
+	}
+	now := b.clock.Now()
+	r := &ApprovalRequest{
+		ID: id, Client: clientName, Role: roleName, KeyName: keyName, Justification: justification,
+		State: requestPending, RequestedBy: actorFromRequest(req), CreatedAt: now, ExpiresAt: now.Add(ttl),
+	}
+	if err := putRequest(ctx, s, r); err != nil {
+		return nil, err
+	}
+	ev := eventFromRequest(req, eventRequestCreated)
+	ev.Client, ev.Key, ev.Role = clientName, keyName, roleName
+	ev.Details = map[string]string{"approval_request": id, "expires_at": r.ExpiresAt.Format(time.RFC3339)}
+	if err := b.appendEvent(ctx, s, ev); err != nil {
+		return nil, err
+	}
+	resp := &logical.Response{Data: r.responseData(now)}
+	if r.RequestedBy.EntityID == "" {
+		resp.AddWarning("this token has no Vault identity entity: any entity may approve the request and any token may use the approval")
+	}
+	return resp, nil
+}
+
+func (b *apikeysBackend) pathRequestsList(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	state := strings.TrimSpace(d.Get("state").(string))
+	switch state {
+	case "", requestPending, requestApproved, requestDenied, requestUsed, requestExpired:
+	default:
+		return logical.ErrorResponse("state must be one of pending, approved, denied, used, expired (got %q)", state), nil
+	}
+	ids, err := req.Storage.List(ctx, storageRequestPrefix)
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(ids)
+	now := b.clock.Now()
+	keys := []string{}
+	info := map[string]interface{}{}
+	for _, id := range ids {
+		r, err := getRequest(ctx, req.Storage, id)
+		if err != nil {
+			return nil, err
+		}
+		if r == nil || (state != "" && r.effectiveState(now) != state) {
+			continue
+		}
+		keys = append(keys, id)
+		info[id] = map[string]interface{}{
+			"client": r.Client, "role": r.Role, "name": r.KeyName,
+			"state": r.effectiveState(now), "expires_at": r.ExpiresAt, "requested_by": r.RequestedBy.DisplayName,
+		}
+	}
+	return logical.ListResponseWithInfo(keys, info), nil
+}
+
+func (b *apikeysBackend) pathRequestRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	r, err := getRequest(ctx, req.Storage, d.Get("id").(string))
+	if err != nil || r == nil {
+		return nil, err
+	}
+	return &logical.Response{Data: r.responseData(b.clock.Now())}, nil
+}
+
+func (b *apikeysBackend) pathRequestDecide(ctx context.Context, req *logical.Request, d *framework.FieldData, approve bool) (*logical.Response, error) {
+	r, err := b.decide(ctx, req, d.Get("id").(string), approve, strings.TrimSpace(d.Get("comment").(string)))
+	if err != nil {
+		return respond(nil, err)
+	}
+	return &logical.Response{Data: r.responseData(b.clock.Now())}, nil
+}

@@ -1,0 +1,214 @@
+package backend
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/jwtsign"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scopes"
+)
+
+const pathTokenHelpSyn = `Exchange an API key for a short-lived signed token (JWT).`
+const pathTokenHelpDesc = `
+Writing a valid "key" with an "audience" (one of the key's audiences) and
+optionally "scope" (a subset of the key's effective scopes; default: all of
+them) returns a JWT signed with EdDSA (Ed25519): iss (config token_issuer),
+sub = the client, aud, scope (space-separated), exp, iat, nbf, jti and the
+signing key's kid in its header. It expires after the config's token_ttl, and
+never after the key itself stops being accepted. Resource servers verify it
+offline against the public keys at jwks.
+
+The exchange is refused (400, with the verify code) for a key verify would
+not accept, or for an audience or scope the key lacks.
+`
+
+const eventTokenIssued = "token.issued"
+
+// defaultTokenIssuer names the issuer when config token_issuer is unset
+// (the plugin cannot learn Vault's external URL); the mount path keeps
+// issuers of different mounts apart.
+const defaultTokenIssuer = "vault-plugin-secrets-apikeys"
+
+func (b *apikeysBackend) pathToken() *framework.Path {
+	return &framework.Path{
+		Pattern: "token$",
+		DisplayAttrs: &framework.DisplayAttributes{
+			OperationPrefix: operationPrefix,
+			OperationSuffix: "token",
+		},
+		Fields: map[string]*framework.FieldSchema{
+			"key":      {Type: framework.TypeString, Description: "The API key to exchange.", Required: true},
+			"audience": {Type: framework.TypeString, Description: "API / resource server the token is for; must be one of the key's audiences.", Required: true},
+			"scope":    {Type: framework.TypeString, Description: "Scopes to grant, space- or comma-separated, a subset of the key's effective scopes (default: all of them)."},
+		},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.UpdateOperation: &framework.PathOperation{
+				Callback:     b.pathTokenExchange,
+				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "exchange"},
+			},
+		},
+		HelpSynopsis:    pathTokenHelpSyn,
+		HelpDescription: pathTokenHelpDesc,
+	}
+}
+
+// tokenRefusal says, per verify code, why an exchange was refused.
+var tokenRefusal = map[string]string{
+	codeNotFound:             "the key is not known to this mount",
+	codeMalformed:            "the key is malformed (wrong format or checksum)",
+	codeExpired:              "the key has expired",
+	codeRevoked:              "the key is revoked",
+	codeLocked:               "the key's client is locked",
+	codeForbiddenScope:       "the key does not grant every requested scope",
+	codeForbiddenAudience:    "the key is not valid for the requested audience",
+	codeForbiddenEnvironment: "the key is not valid for this environment",
+	codeForbiddenIP:          "the key may not be used from this address",
+	codeRateLimited:          "the key is over its rate limit; retry later",
+}
+
+func (b *apikeysBackend) pathTokenExchange(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	key := strings.TrimSpace(d.Get("key").(string))
+	if key == "" {
+		return logical.ErrorResponse("key is required: the API key to exchange"), nil
+	}
+	audience := strings.TrimSpace(d.Get("audience").(string))
+	if audience == "" {
+		return logical.ErrorResponse("audience is required: name the API the token is for (one of the key's audiences)"), nil
+	}
+	requested := scopes.Normalize(scopes.Split(d.Get("scope").(string)))
+	if err := scopes.ValidateAll(requested); err != nil {
+		return logical.ErrorResponse("scope: %v", err), nil
+	}
+	in := verifyInput{Key: key, Scopes: requested, Audience: audience}
+	if req.Connection != nil {
+		in.ClientIP = req.Connection.RemoteAddr
+	}
+	s := req.Storage
+	res, err := b.verifyKey(ctx, s, in)
+	if err != nil {
+		return nil, err
+	}
+	if !res.Active || res.Key == nil {
+		return logical.ErrorResponse("token exchange refused: %s (code=%s)", refusalReason(res.Code), res.Code), nil
+	}
+	granted := requested
+	if len(granted) == 0 {
+		granted = res.EffectiveScopes
+	}
+	if len(granted) == 0 {
+		return logical.ErrorResponse("token exchange refused: the key has no effective scopes left (its role no longer allows any of them) (code=%s)", codeForbiddenScope), nil
+	}
+	cfg, err := b.config(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	now := b.clock.Now()
+	exp, ok := tokenExpiry(now, cfg.TokenTTL, res.Key, res.Version)
+	if !ok {
+		return logical.ErrorResponse("token exchange refused: %s (code=%s)", tokenRefusal[codeExpired], codeExpired), nil
+	}
+	set, err := b.signingKey(ctx, s, cfg)
+	if err != nil {
+		return nil, err
+	}
+	jti, err := newTokenID()
+	if err != nil {
+		return nil, err
+	}
+	claims := jwtsign.Claims{
+		Claims: jwt.Claims{
+			Issuer:    tokenIssuer(cfg, req),
+			Subject:   res.Key.Client,
+			Audience:  jwt.Audience{audience},
+			Expiry:    jwt.NewNumericDate(exp),
+			NotBefore: jwt.NewNumericDate(now),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ID:        jti,
+		},
+		Scope: scopes.Join(granted),
+	}
+	token, err := set.Current.Sign(claims)
+	if err != nil {
+		return nil, err
+	}
+	version := 0
+	if res.Version != nil {
+		version = res.Version.Version
+	}
+	ev := eventFromRequest(req, eventTokenIssued)
+	ev.Client, ev.Key, ev.KeyID, ev.Role, ev.Version = res.Key.Client, res.Key.Name, res.Key.KeyID, res.Key.Role, version
+	ev.Details = map[string]string{
+		"aud":   audience,
+		"scope": claims.Scope,
+		"jti":   jti,
+		"kid":   set.Current.KID,
+		"exp":   claims.Expiry.Time().UTC().Format(time.RFC3339),
+	}
+	if err := b.appendEvent(ctx, s, ev); err != nil {
+		return nil, err
+	}
+	expAt := claims.Expiry.Time().UTC()
+	return &logical.Response{Data: map[string]interface{}{
+		"token":      token,
+		"token_type": "Bearer",
+		"expires_at": expAt,
+		"expires_in": int64(expAt.Sub(now).Round(time.Second) / time.Second),
+		"kid":        set.Current.KID,
+		"jti":        jti,
+		"key_id":     res.Key.KeyID,
+		"client":     res.Key.Client,
+		"aud":        audience,
+		"scope":      claims.Scope,
+	}}, nil
+}
+
+func refusalReason(code string) string {
+	if r, ok := tokenRefusal[code]; ok {
+		return r
+	}
+	return "the key is not accepted"
+}
+
+// tokenExpiry is when a token exchanged at now expires: token_ttl later,
+// but never after the key's own expiry (leases included) nor after the end
+// of the grace of the version presented. ok is false when no time is left.
+func tokenExpiry(now time.Time, ttl time.Duration, k *Key, v *KeyVersion) (time.Time, bool) {
+	exp := now.Add(ttl)
+	if !k.ExpiresAt.IsZero() && k.ExpiresAt.Before(exp) {
+		exp = k.ExpiresAt
+	}
+	if v != nil && v.State == statePrevious && !v.GraceEndsAt.IsZero() && v.GraceEndsAt.Before(exp) {
+		exp = v.GraceEndsAt
+	}
+	// JWT times are whole seconds: round down so the token never outlives
+	// the key, and demand at least one second of life.
+	exp = exp.Truncate(time.Second)
+	return exp, exp.After(now.Truncate(time.Second))
+}
+
+// tokenIssuer is the iss claim: config token_issuer, else a name derived
+// from the mount path.
+func tokenIssuer(cfg *Config, req *logical.Request) string {
+	if cfg.TokenIssuer != "" {
+		return cfg.TokenIssuer
+	}
+	if mp := strings.Trim(req.MountPoint, "/"); mp != "" {
+		return defaultTokenIssuer + "/" + mp
+	}
+	return defaultTokenIssuer
+}
+
+func newTokenID() (string, error) {
+	var buf [16]byte
+	if _, err := rand.Read(buf[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(buf[:]), nil
+}

@@ -1,0 +1,204 @@
+package backend
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// restartBackend is what Vault does after the plugin process died: a new
+// backend instance over the same storage.
+func (r *rotEnv) restartBackend() *apikeysBackend {
+	r.t.Helper()
+	b2 := newBackend(r.clock)
+	if err := b2.Setup(r.ctx, &logical.BackendConfig{Logger: r.b.logger, System: logical.TestSystemView(), StorageView: r.storage}); err != nil {
+		r.t.Fatal(err)
+	}
+	b2.rot.adoption = r.b.rotation().adoption
+	if err := b2.Initialize(r.ctx, &logical.InitializationRequest{Storage: r.storage}); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := b2.waitRebuilt(r.ctx); err != nil {
+		r.t.Fatal(err)
+	}
+	return b2
+}
+
+// rollbackWALs runs the WAL rollback on every WAL entry, as Vault's rollback
+// manager does for entries older than WALRollbackMinAge. (The framework
+// judges age by the entry's real creation time, so the test calls the
+// rollback directly instead of waiting two minutes.)
+func (r *rotEnv) rollbackWALs(b *apikeysBackend) int {
+	r.t.Helper()
+	ids, err := framework.ListWAL(r.ctx, r.storage)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for _, id := range ids {
+		entry, err := framework.GetWAL(r.ctx, r.storage, id)
+		if err != nil || entry == nil {
+			r.t.Fatalf("WAL %s: %v", id, err)
+		}
+		if err := b.walRollback(r.ctx, &logical.Request{Storage: r.storage}, entry.Kind, entry.Data); err != nil {
+			r.t.Fatalf("rollback of WAL %s: %v", id, err)
+		}
+		if err := framework.DeleteWAL(r.ctx, r.storage, id); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	return len(ids)
+}
+
+// checkConsistent asserts the crash-safety invariants for a key: it has a
+// version verify accepts; every index entry points at a version the key
+// record holds with that HMAC (no orphans); every version the record holds
+// is indexed.
+func (r *rotEnv) checkConsistent(client, name string) *Key {
+	r.t.Helper()
+	k := r.key(client, name)
+	accepted := 0
+	for _, v := range k.Versions {
+		if versionAccepted(v, r.clock.Now(), false) {
+			accepted++
+		}
+		ie, err := r.b.getIndex(r.ctx, r.storage, v.HMAC)
+		if err != nil || ie == nil || ie.Version != v.Version || ie.KeyID != k.KeyID {
+			r.t.Fatalf("version %d is not indexed correctly: %+v %v", v.Version, ie, err)
+		}
+	}
+	if accepted == 0 {
+		r.t.Fatalf("key %s/%s has no accepted version: %s", client, name, states(k))
+	}
+	for _, sk := range r.storageKeys() {
+		if !strings.HasPrefix(sk, storageIndexPrefix) {
+			continue
+		}
+		h := strings.TrimPrefix(sk, storageIndexPrefix)
+		ie, err := r.b.getIndex(r.ctx, r.storage, h)
+		if err != nil || ie == nil {
+			r.t.Fatalf("index %s: %v", h, err)
+		}
+		owner := r.key(ie.Client, ie.Name)
+		if v := owner.version(ie.Version); v == nil || v.HMAC != h {
+			r.t.Fatalf("orphan index entry for %s/%s version %d", ie.Client, ie.Name, ie.Version)
+		}
+	}
+	return k
+}
+
+// acceptsPlaintext checks, as verify does, that a presented key resolves
+// through the index to an accepted version of the key record.
+func (r *rotEnv) acceptsPlaintext(plaintext string) bool {
+	r.t.Helper()
+	secret, err := r.b.hmacSecret(r.ctx, r.storage)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	h := keyHMAC(secret, plaintext)
+	ie, err := r.b.getIndex(r.ctx, r.storage, h)
+	if err != nil || ie == nil {
+		return false
+	}
+	k, err := r.b.getKey(r.ctx, r.storage, ie.Client, ie.Name)
+	if err != nil || k == nil {
+		return false
+	}
+	v := k.version(ie.Version)
+	return v != nil && v.HMAC == h && versionAccepted(v, r.clock.Now(), false)
+}
+
+// TestRotationCrashAtEachStep injects a failure between each step of a
+// scheduled rotation's commit (as if the plugin died there), restarts the
+// backend, runs the WAL rollback, and shows the key is in the old or the
+// new state with no orphan index entry, the old key still accepted, and
+// the next tick finishing the job.
+func TestRotationCrashAtEachStep(t *testing.T) {
+	cases := []struct {
+		step      string
+		wantAfter string // versions right after the crash and rollback
+		orphan    bool   // the crash leaves an index entry the rollback removes
+	}{
+		{"wal", "1:active", false},
+		{"index", "1:active", true},
+		{"key", "1:previous 2:active", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.step, func(t *testing.T) {
+			r := newRotEnv(t)
+			r.setupClientRole("svc", "internal", "r", map[string]interface{}{"rotation_period": "1h", "grace_period": "10m"})
+			old := r.issue("svc", "main", "r")
+			indexBefore := countPrefix(r.storageKeys(), storageIndexPrefix)
+
+			r.clock.Advance(time.Hour)
+			r.b.commitHook = func(step string) error {
+				if step == tc.step {
+					return errors.New("simulated crash after " + step)
+				}
+				return nil
+			}
+			st, err := r.b.runRotationTick(r.ctx, r.storage)
+			if err == nil || st.failed != 1 || !strings.Contains(err.Error(), "simulated crash") {
+				t.Fatalf("tick with crash: %+v %v", st, err)
+			}
+			if got := countPrefix(r.storageKeys(), storageIndexPrefix) - indexBefore; (got == 1) != (tc.orphan || tc.step == "key") {
+				t.Fatalf("%d new index entries after crash at %s", got, tc.step)
+			}
+
+			// Restart and roll back interrupted changes.
+			r.b = r.restartBackend()
+			if n := r.rollbackWALs(r.b); n != 1 {
+				t.Fatalf("%d WAL entries after the crash, want 1", n)
+			}
+			k := r.checkConsistent("svc", "main")
+			if got := states(k); got != tc.wantAfter {
+				t.Fatalf("after crash and rollback: %q, want %q", got, tc.wantAfter)
+			}
+			if !r.acceptsPlaintext(old) {
+				t.Fatal("the old key is not accepted after the crash")
+			}
+			if res, err := r.b.verifyKey(r.ctx, r.storage, verifyInput{Key: old}); err != nil || !res.Active {
+				t.Fatalf("verify of the old key after the crash: %+v %v", res.Code, err)
+			}
+
+			// The engine converges: an interrupted rotation is retried,
+			// a completed one is not repeated.
+			r.clock.Advance(retryAfterError)
+			if _, err := r.b.runRotationTick(r.ctx, r.storage); err != nil {
+				t.Fatal(err)
+			}
+			k = r.checkConsistent("svc", "main")
+			if got := states(k); got != "1:previous 2:active" {
+				t.Fatalf("after recovery tick: %q", got)
+			}
+			if ids, _ := framework.ListWAL(r.ctx, r.storage); len(ids) != 0 {
+				t.Fatalf("WAL entries left: %v", ids)
+			}
+			if !r.acceptsPlaintext(old) {
+				t.Fatal("the old key is not accepted during grace after recovery")
+			}
+			cur := r.ok(logical.ReadOperation, "keys/svc/main", nil).Data["key"].(string)
+			if !r.acceptsPlaintext(cur) {
+				t.Fatal("the new key is not accepted after recovery")
+			}
+			for _, key := range []string{old, cur} {
+				if res, err := r.b.verifyKey(r.ctx, r.storage, verifyInput{Key: key}); err != nil || !res.Active {
+					t.Fatalf("verify after recovery: %+v %v", res.Code, err)
+				}
+			}
+		})
+	}
+}
+
+func countPrefix(keys []string, prefix string) int {
+	n := 0
+	for _, k := range keys {
+		if strings.HasPrefix(k, prefix) {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,136 @@
+package backend
+
+import (
+	"time"
+)
+
+// Pure decisions of the rotation engine: when a key next needs attention and
+// what to do with a previous version whose grace is ending.
+
+// adoptionLookahead is how long before a previous version's grace ends the
+// engine decides whether retirement must wait for adoption. Deciding early
+// (the tick runs about once a minute) keeps a client that has not switched
+// yet from being rejected between the end of grace and the next tick.
+const adoptionLookahead = 2 * time.Minute
+
+// minAdoptionStep is the smallest extension of a deferred grace period, so a
+// short grace does not make the engine re-check every few seconds.
+const minAdoptionStep = time.Minute
+
+// managedKey reports whether the rotation engine looks after k: leased keys
+// live and die with their Vault lease, revoked keys are final.
+func managedKey(k *Key) bool {
+	return k != nil && !k.Leased && !k.Revoked
+}
+
+// expiryDone reports whether a key past its hard expiry was already handled
+// (expiry clears the next rotation and retires the previous version).
+func expiryDone(k *Key, now time.Time) bool {
+	return !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt) &&
+		k.NextRotationAt.IsZero() && k.versionByState(statePrevious) == nil
+}
+
+// lookahead is how early before end the adoption decision for previous
+// version p is taken: never more than half the grace that p was given, so
+// the decision is not taken right after the rotation itself.
+func lookahead(k *Key, p *KeyVersion) time.Duration {
+	la := adoptionLookahead
+	if a := k.current(); a != nil && !a.ActivatedAt.IsZero() {
+		if half := p.GraceEndsAt.Sub(a.ActivatedAt) / 2; half < la {
+			la = half
+		}
+	}
+	if la < 0 {
+		la = 0
+	}
+	return la
+}
+
+// dueAt is when k next needs the engine (zero: never): the earliest of its
+// next rotation, the adoption decision or end of a previous version's grace,
+// and its hard expiry.
+func dueAt(k *Key, now time.Time) time.Time {
+	if !managedKey(k) || expiryDone(k, now) {
+		return time.Time{}
+	}
+	var due time.Time
+	consider := func(t time.Time) {
+		if !t.IsZero() && (due.IsZero() || t.Before(due)) {
+			due = t
+		}
+	}
+	consider(k.ExpiresAt)
+	consider(k.NextRotationAt)
+	for _, v := range k.Versions {
+		if v.State != statePrevious {
+			continue
+		}
+		if early := v.GraceEndsAt.Add(-lookahead(k, v)); now.Before(early) {
+			consider(early)
+		} else {
+			consider(v.GraceEndsAt)
+		}
+	}
+	return due
+}
+
+// graceAction is what happens to a previous version at a tick.
+type graceAction int
+
+const (
+	graceKeep   graceAction = iota // not yet time
+	graceRetire                    // grace over: retire it
+	graceExtend                    // new version not adopted yet: wait longer
+)
+
+// graceDecision is the outcome of decideGrace.
+type graceDecision struct {
+	action graceAction
+	newEnd time.Time // for graceExtend
+	first  bool      // first extension of this version: raise the alert
+}
+
+// adoptionInput is what decideGrace needs to know about the versions.
+type adoptionInput struct {
+	grace, maxGrace time.Duration
+	// activeSeen / previousSeen: last successful verify of the active and
+	// the previous version (zero: never).
+	activeSeen, previousSeen time.Time
+}
+
+// decideGrace decides the fate of previous version p of k at now.
+// Retirement waits (up to activation + max_grace_period) while the active
+// version was never verified but p was verified since the rotation: the
+// client evidently has not switched yet.
+func decideGrace(k *Key, p *KeyVersion, now time.Time, in adoptionInput) graceDecision {
+	end := p.GraceEndsAt
+	if now.Before(end.Add(-lookahead(k, p))) {
+		return graceDecision{action: graceKeep}
+	}
+	active := k.current()
+	if active != nil && in.activeSeen.IsZero() && !in.previousSeen.IsZero() &&
+		!in.previousSeen.Before(active.ActivatedAt) {
+		limit := active.ActivatedAt.Add(in.maxGrace)
+		if end.Before(limit) {
+			step := in.grace
+			if step < minAdoptionStep {
+				step = minAdoptionStep
+			}
+			from := end
+			if now.After(from) {
+				from = now
+			}
+			newEnd := from.Add(step)
+			if newEnd.After(limit) {
+				newEnd = limit
+			}
+			// Not extended before: its grace is still what rotation gave it.
+			first := !end.After(active.ActivatedAt.Add(in.grace))
+			return graceDecision{action: graceExtend, newEnd: newEnd, first: first}
+		}
+	}
+	if now.Before(end) {
+		return graceDecision{action: graceKeep}
+	}
+	return graceDecision{action: graceRetire}
+}

@@ -1,0 +1,224 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// handleDueKey does what is due for one key: hard expiry, then the end of a
+// previous version's grace (adoption-aware), then rotation. The queue may be
+// stale, so the key is re-read under its locks and nothing is done that its
+// stored state does not call for. On error the key is re-queued for a retry.
+func (b *apikeysBackend) handleDueKey(ctx context.Context, s logical.Storage, client, name string, st *tickStats) error {
+	clk := b.clientLock(client)
+	clk.RLock()
+	defer clk.RUnlock()
+	lock := b.keyLock(client, name)
+	lock.Lock()
+	defer lock.Unlock()
+
+	err := b.maintainKeyLocked(ctx, s, client, name, st)
+	if err != nil {
+		// Re-queued under the lock, so no concurrent change of the key
+		// can be overwritten by this retry time.
+		retry := retryAfterError
+		var ue *userError
+		if errors.As(err, &ue) {
+			retry = retryAfterUserError
+		}
+		b.rotation().queue.Upsert(queueID(client, name), b.clock.Now().Add(retry))
+	}
+	return err
+}
+
+func (b *apikeysBackend) maintainKeyLocked(ctx context.Context, s logical.Storage, client, name string, st *tickStats) error {
+	k, err := b.getKey(ctx, s, client, name)
+	if err != nil {
+		return err
+	}
+	if !managedKey(k) {
+		return nil // deleted, revoked or leased since it was queued
+	}
+	now := b.clock.Now()
+
+	// Hard expiry comes first: an expired key neither rotates nor waits.
+	if !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt) {
+		if expiryDone(k, now) {
+			return nil
+		}
+		return b.expireKeyLocked(ctx, s, k, now, st)
+	}
+
+	cfg, err := b.config(ctx, s)
+	if err != nil {
+		return err
+	}
+	role, err := b.getRole(ctx, s, k.Role)
+	if err != nil {
+		return err
+	}
+	grace, maxGrace := cfg.DefaultGracePeriod, cfg.DefaultMaxGracePeriod
+	if role != nil {
+		grace, maxGrace = role.gracePeriod(cfg), role.maxGracePeriod(cfg)
+	}
+	if maxGrace < grace {
+		maxGrace = grace
+	}
+
+	events, alerts, changed := b.applyGrace(k, now, grace, maxGrace, st)
+
+	rotateNow := false
+	if !k.NextRotationAt.IsZero() && !now.Before(k.NextRotationAt) && role != nil {
+		pol := role.rotationPolicy(cfg)
+		if pol.InWindow(k.NextRotationAt, now) {
+			rotateNow = true
+		} else {
+			// The window was missed (e.g. Vault was down): wait for the
+			// next scheduled time rather than rotate at an unexpected one.
+			missed := k.NextRotationAt
+			k.NextRotationAt = pol.Next(now)
+			changed = true
+			a := keyAlert(k, alertRotationOverdue, 0, "the scheduled rotation missed its rotation_window; it waits for the next scheduled time")
+			a.Details = map[string]string{
+				"reason":           "rotation_window_missed",
+				"scheduled_at":     missed.Format(time.RFC3339),
+				"rotation_window":  pol.Window.String(),
+				"next_rotation_at": k.NextRotationAt.Format(time.RFC3339),
+			}
+			alerts = append(alerts, a)
+		}
+	}
+
+	if changed {
+		if err := b.commitKey(ctx, s, k, nil); err != nil {
+			return err
+		}
+	}
+	for _, ev := range events {
+		if err := b.appendEvent(ctx, s, ev); err != nil {
+			return err
+		}
+	}
+	for _, a := range alerts {
+		// raiseAlert lists it at alerts/ and logs it (alert.raised).
+		if err := b.raiseAlert(ctx, s, a); err != nil {
+			return err
+		}
+	}
+
+	if rotateNow {
+		// rotateKeyLocked re-reads the key just stored, adds and activates
+		// the new version through the WAL-protected commit, re-schedules
+		// the key and logs key.rotated with actor system (req is nil).
+		if _, err := b.rotateKeyLocked(ctx, nil, s, client, name, false); err != nil {
+			return err
+		}
+		st.rotated++
+		return nil
+	}
+	if !k.NextRotationAt.IsZero() && !now.Before(k.NextRotationAt) && role == nil {
+		return userErrorf("role %q of key %s/%s no longer exists; the key cannot rotate until the role is re-created or the key revoked", k.Role, client, name)
+	}
+	b.scheduleKey(k)
+	return nil
+}
+
+// applyGrace handles previous versions whose grace ends: it extends the
+// grace of a version the client still uses while the new one was never
+// verified (alerting once), and retires the rest. It returns the events to
+// log, the alerts to raise and whether k changed.
+func (b *apikeysBackend) applyGrace(k *Key, now time.Time, grace, maxGrace time.Duration, st *tickStats) ([]Event, []*Alert, bool) {
+	r := b.rotation()
+	var events []Event
+	var alerts []*Alert
+	changed := false
+	active := k.current()
+	for _, p := range k.Versions {
+		if p.State != statePrevious {
+			continue
+		}
+		in := adoptionInput{grace: grace, maxGrace: maxGrace, previousSeen: r.adoption(k, p.Version)}
+		if active != nil {
+			in.activeSeen = r.adoption(k, active.Version)
+		}
+		d := decideGrace(k, p, now, in)
+		if d.action != graceExtend {
+			continue
+		}
+		p.GraceEndsAt = d.newEnd
+		changed = true
+		st.deferred++
+		if !d.first {
+			continue
+		}
+		// The decision and the alert are logged once per rotation.
+		limit := active.ActivatedAt.Add(maxGrace)
+		wait := eventFor(nil, eventRetirementWaits, k, p.Version)
+		wait.Details = map[string]string{
+			"reason":           "new version not yet verified while the previous one is still in use",
+			"active_version":   strconv.Itoa(active.Version),
+			"grace_ends_at":    p.GraceEndsAt.Format(time.RFC3339),
+			"waits_until":      limit.Format(time.RFC3339),
+			"max_grace_period": maxGrace.String(),
+		}
+		a := keyAlert(k, alertRotationNotAdopted, active.Version, "the rotated key has not been used yet while the previous version still is; retirement of the previous version waits (up to max_grace_period): update the client's configuration")
+		a.Details = map[string]string{
+			"previous_version": strconv.Itoa(p.Version),
+			"waits_until":      limit.Format(time.RFC3339),
+		}
+		events = append(events, wait)
+		alerts = append(alerts, a)
+	}
+	for _, v := range k.retireExpiredGrace(now) {
+		changed = true
+		st.retired++
+		ev := eventFor(nil, eventKeyRetired, k, v)
+		ev.Details = map[string]string{"reason": "grace period ended"}
+		events = append(events, ev)
+	}
+	return events, alerts, changed
+}
+
+// keyAlert starts an alert about key k raised by background work.
+func keyAlert(k *Key, typ string, version int, msg string) *Alert {
+	return &Alert{Type: typ, Severity: severityWarning, Message: msg,
+		Client: k.Client, Key: k.Name, KeyID: k.KeyID, Role: k.Role, Version: version}
+}
+
+// expireKeyLocked handles a key past its hard expiry: verify already rejects
+// it (it checks expires_at itself); here the previous version's remaining
+// grace is cut, rotation stops, the stored plaintexts (no longer of use) are
+// dropped and the expiry is logged.
+func (b *apikeysBackend) expireKeyLocked(ctx context.Context, s logical.Storage, k *Key, now time.Time, st *tickStats) error {
+	var retired []int
+	for _, v := range k.Versions {
+		if v.State == statePrevious {
+			v.State, v.RetiredAt = stateRetired, now
+			retired = append(retired, v.Version)
+		}
+		v.Secret = ""
+	}
+	k.NextRotationAt = time.Time{}
+	if err := b.commitKey(ctx, s, k, nil); err != nil {
+		return err
+	}
+	b.scheduleKey(k)
+	version := 0
+	if cur := k.current(); cur != nil {
+		version = cur.Version
+	}
+	ev := eventFor(nil, eventKeyExpired, k, version)
+	ev.Details = map[string]string{"expires_at": k.ExpiresAt.Format(time.RFC3339)}
+	if len(retired) > 0 {
+		ev.Details["retired_versions"] = joinInts(retired)
+	}
+	if err := b.appendEvent(ctx, s, ev); err != nil {
+		return err
+	}
+	st.expired++
+	return nil
+}

@@ -1,0 +1,681 @@
+package backend
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// rotEnv is a test backend whose adoption source (when a version was last
+// verified) is a map the test fills in.
+type rotEnv struct {
+	*testEnv
+	seen map[string]time.Time
+}
+
+func newRotEnv(t *testing.T) *rotEnv {
+	t.Helper()
+	r := &rotEnv{testEnv: newTestEnv(t), seen: map[string]time.Time{}}
+	r.b.rotation().adoption = func(k *Key, v int) time.Time {
+		return r.seen[fmt.Sprintf("%s/%s/%d", k.Client, k.Name, v)]
+	}
+	return r
+}
+
+// verified records a successful verify of a version at the current time.
+func (r *rotEnv) verified(client, name string, version int) {
+	r.seen[fmt.Sprintf("%s/%s/%d", client, name, version)] = r.clock.Now()
+}
+
+func (r *rotEnv) tick() tickStats {
+	r.t.Helper()
+	st, err := r.b.runRotationTick(r.ctx, r.storage)
+	if err != nil {
+		r.t.Fatalf("tick: %v", err)
+	}
+	return st
+}
+
+func (r *rotEnv) key(client, name string) *Key {
+	r.t.Helper()
+	k, err := r.b.getKey(r.ctx, r.storage, client, name)
+	if err != nil || k == nil {
+		r.t.Fatalf("key %s/%s: %v %v", client, name, k, err)
+	}
+	return k
+}
+
+func (r *rotEnv) issue(client, name, role string) string {
+	r.t.Helper()
+	resp := r.ok(logical.CreateOperation, "keys/"+client+"/"+name, map[string]interface{}{"role": role})
+	return resp.Data["key"].(string)
+}
+
+// events returns the lifecycle-log events of the given types (all if none).
+func (r *rotEnv) events(types ...string) []Event {
+	r.t.Helper()
+	head, err := readLogHead(r.ctx, r.storage)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var out []Event
+	for seq := uint64(1); seq <= head.Seq; seq++ {
+		rec, err := readLogEntry(r.ctx, r.storage, seq)
+		if err != nil || rec == nil {
+			r.t.Fatalf("log entry %d: %v", seq, err)
+		}
+		var ev Event
+		if err := json.Unmarshal(rec.Event, &ev); err != nil {
+			r.t.Fatal(err)
+		}
+		match := len(types) == 0
+		for _, typ := range types {
+			match = match || ev.Type == typ
+		}
+		if match {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// states renders a key's version states, e.g. "1:previous 2:active".
+func states(k *Key) string {
+	out := ""
+	for i, v := range k.Versions {
+		if i > 0 {
+			out += " "
+		}
+		out += fmt.Sprintf("%d:%s", v.Version, v.State)
+	}
+	return out
+}
+
+func (r *rotEnv) wantStates(client, name, want string) *Key {
+	r.t.Helper()
+	k := r.key(client, name)
+	if got := states(k); got != want {
+		r.t.Fatalf("at %v: versions %q, want %q", r.clock.Now().Sub(testStart), got, want)
+	}
+	return k
+}
+
+func TestRotationByPeriod(t *testing.T) {
+	r := newRotEnv(t)
+	r.setupClientRole("svc", "internal", "r", map[string]interface{}{"rotation_period": "1h", "grace_period": "10m"})
+	r.issue("svc", "main", "r")
+
+	r.clock.Advance(59 * time.Minute)
+	if st := r.tick(); st.handled != 0 {
+		t.Fatalf("tick before due handled %d keys", st.handled)
+	}
+	r.wantStates("svc", "main", "1:active")
+
+	r.clock.Advance(time.Minute)
+	if st := r.tick(); st.rotated != 1 {
+		t.Fatalf("tick at due: %+v", st)
+	}
+	k := r.wantStates("svc", "main", "1:previous 2:active")
+	now := testStart.Add(time.Hour)
+	if !k.Versions[0].GraceEndsAt.Equal(now.Add(10*time.Minute)) || !k.NextRotationAt.Equal(now.Add(time.Hour)) {
+		t.Fatalf("grace ends %v, next rotation %v", k.Versions[0].GraceEndsAt, k.NextRotationAt)
+	}
+	evs := r.events(eventKeyRotated)
+	if len(evs) != 1 || evs[0].Actor.Type != actorSystem || evs[0].Version != 2 || evs[0].RequestID != "" || evs[0].Client != "svc" {
+		t.Fatalf("rotation events = %+v", evs)
+	}
+	// The next rotation follows one period later, not earlier.
+	r.clock.Advance(59 * time.Minute)
+	r.tick()
+	r.wantStates("svc", "main", "1:retired 2:active")
+	r.clock.Advance(time.Minute)
+	r.tick()
+	r.wantStates("svc", "main", "1:retired 2:previous 3:active")
+}
+
+func TestRotationByCronSchedule(t *testing.T) {
+	r := newRotEnv(t)
+	// testStart is Friday 2026-11-27 12:00 UTC.
+	r.setupClientRole("svc", "internal", "r", map[string]interface{}{"rotation_schedule": "0 3 * * *", "grace_period": "1h"})
+	r.issue("svc", "main", "r")
+	first := time.Date(2026, 11, 28, 3, 0, 0, 0, time.UTC)
+	if k := r.key("svc", "main"); !k.NextRotationAt.Equal(first) {
+		t.Fatalf("next rotation %v, want %v", k.NextRotationAt, first)
+	}
+	r.clock.Set(first.Add(-time.Second))
+	r.tick()
+	r.wantStates("svc", "main", "1:active")
+	r.clock.Set(first.Add(30 * time.Second))
+	r.tick()
+	k := r.wantStates("svc", "main", "1:previous 2:active")
+	if want := first.Add(24 * time.Hour); !k.NextRotationAt.Equal(want) {
+		t.Fatalf("next rotation %v, want %v", k.NextRotationAt, want)
+	}
+}
+
+func TestRotationMissedWindowWaitsForNextScheduledTime(t *testing.T) {
+	r := newRotEnv(t)
+	r.setupClientRole("svc", "internal", "r", map[string]interface{}{
+		"rotation_schedule": "0 3 * * *", "rotation_window": "1h", "grace_period": "1h",
+	})
+	r.issue("svc", "main", "r")
+	first := time.Date(2026, 11, 28, 3, 0, 0, 0, time.UTC)
+
+	// Vault was down from before 03:00 until 04:30: the window is missed.
+	r.clock.Set(first.Add(90 * time.Minute))
+	st := r.tick()
+	if st.rotated != 0 || st.handled != 1 {
+		t.Fatalf("tick after missed window: %+v", st)
+	}
+	k := r.wantStates("svc", "main", "1:active")
+	next := first.Add(24 * time.Hour)
+	if !k.NextRotationAt.Equal(next) {
+		t.Fatalf("next rotation %v, want %v", k.NextRotationAt, next)
+	}
+	alerts := r.events(eventAlert)
+	if len(alerts) != 1 || alerts[0].Details["type"] != alertRotationOverdue || alerts[0].Actor.Type != actorSystem {
+		t.Fatalf("alerts = %+v", alerts)
+	}
+	// Nothing happens in between, and inside the next window it rotates.
+	r.clock.Set(next.Add(-time.Minute))
+	if st := r.tick(); st.handled != 0 {
+		t.Fatalf("tick before next window handled %+v", st)
+	}
+	r.clock.Set(next.Add(59 * time.Minute))
+	r.tick()
+	r.wantStates("svc", "main", "1:previous 2:active")
+}
+
+func TestRotationGraceRetiresPreviousVersion(t *testing.T) {
+	r := newRotEnv(t)
+	r.setupClientRole("svc", "internal", "r", map[string]interface{}{"rotation_period": "24h", "grace_period": "1h"})
+	r.issue("svc", "main", "r")
+	r.ok(logical.UpdateOperation, "keys/svc/main/rotate", nil)
+	k := r.wantStates("svc", "main", "1:previous 2:active")
+	if !versionAccepted(k.Versions[0], r.clock.Now(), false) {
+		t.Fatal("previous version not accepted during grace")
+	}
+
+	// The adoption decision is taken a little early; without a reason to
+	// wait it changes nothing.
+	r.clock.Advance(58 * time.Minute)
+	if st := r.tick(); st.handled != 1 || st.retired != 0 {
+		t.Fatalf("lookahead tick: %+v", st)
+	}
+	r.wantStates("svc", "main", "1:previous 2:active")
+	r.clock.Advance(2 * time.Minute)
+	if st := r.tick(); st.retired != 1 {
+		t.Fatalf("tick at grace end: %+v", st)
+	}
+	k = r.wantStates("svc", "main", "1:retired 2:active")
+	if k.Versions[0].Secret != "" || !k.Versions[0].RetiredAt.Equal(r.clock.Now()) {
+		t.Fatal("retired version keeps its secret or has no retirement time")
+	}
+	evs := r.events(eventKeyRetired)
+	if len(evs) != 1 || evs[0].Version != 1 || evs[0].Actor.Type != actorSystem {
+		t.Fatalf("retirement events = %+v", evs)
+	}
+	// Next due is the rotation, nothing in between.
+	r.clock.Advance(22 * time.Hour)
+	if st := r.tick(); st.handled != 0 {
+		t.Fatalf("idle tick handled %+v", st)
+	}
+}
+
+func TestRotationAdoptionWaitsUpToMaxGrace(t *testing.T) {
+	r := newRotEnv(t)
+	r.setupClientRole("svc", "internal", "r", map[string]interface{}{
+		"rotation_period": "720h", "grace_period": "1h", "max_grace_period": "4h",
+	})
+	r.issue("svc", "main", "r")
+	r.verified("svc", "main", 1)
+	r.ok(logical.UpdateOperation, "keys/svc/main/rotate", nil)
+	rotatedAt := r.clock.Now()
+	// The client keeps using version 1; version 2 is never verified.
+	r.clock.Advance(30 * time.Minute)
+	r.verified("svc", "main", 1)
+
+	// Decided before the grace ends, so version 1 is never rejected.
+	r.clock.Set(rotatedAt.Add(58 * time.Minute))
+	if st := r.tick(); st.deferred != 1 {
+		t.Fatalf("tick near grace end: %+v", st)
+	}
+	k := r.wantStates("svc", "main", "1:previous 2:active")
+	if want := rotatedAt.Add(2 * time.Hour); !k.Versions[0].GraceEndsAt.Equal(want) {
+		t.Fatalf("grace extended to %v, want %v", k.Versions[0].GraceEndsAt, want)
+	}
+	waits, alerts := r.events(eventRetirementWaits), r.events(eventAlert)
+	if len(waits) != 1 || waits[0].Version != 1 || waits[0].Actor.Type != actorSystem {
+		t.Fatalf("retirement_deferred events = %+v", waits)
+	}
+	if len(alerts) != 1 || alerts[0].Details["type"] != "rotation_not_adopted" || alerts[0].Version != 2 {
+		t.Fatalf("alerts = %+v", alerts)
+	}
+	if n := countPrefix(r.storageKeys(), storageAlertPrefix); n != 1 {
+		t.Fatalf("%d stored alerts, want 1 (listed at alerts/)", n)
+	}
+
+	// Still not adopted: the grace keeps extending up to activation+4h,
+	// without repeating the alert.
+	for i := 0; i < 10; i++ {
+		r.clock.Advance(time.Hour)
+		r.verified("svc", "main", 1)
+		r.tick()
+		k = r.key("svc", "main")
+		if end := k.Versions[0].GraceEndsAt; end.After(rotatedAt.Add(4 * time.Hour)) {
+			t.Fatalf("grace extended past max_grace_period: %v", end)
+		}
+		if k.Versions[0].State == stateRetired {
+			break
+		}
+		if !versionAccepted(k.Versions[0], r.clock.Now(), false) {
+			t.Fatalf("version 1 rejected at +%v while waiting for adoption", r.clock.Now().Sub(rotatedAt))
+		}
+	}
+	k = r.wantStates("svc", "main", "1:retired 2:active")
+	if got := k.Versions[0].RetiredAt.Sub(rotatedAt); got < 4*time.Hour || got > 5*time.Hour {
+		t.Fatalf("retired %v after rotation, want at max_grace_period (4h, next tick)", got)
+	}
+	if n := len(r.events(eventAlert)) + len(r.events(eventRetirementWaits)); n != 2 {
+		t.Fatalf("alert logged more than once per rotation (%d events)", n)
+	}
+}
+
+func TestRotationAdoptionEndsWaitOnceNewVersionIsUsed(t *testing.T) {
+	r := newRotEnv(t)
+	r.setupClientRole("svc", "internal", "r", map[string]interface{}{
+		"rotation_period": "720h", "grace_period": "1h", "max_grace_period": "24h",
+	})
+	r.issue("svc", "main", "r")
+	r.ok(logical.UpdateOperation, "keys/svc/main/rotate", nil)
+	r.clock.Advance(10 * time.Minute)
+	r.verified("svc", "main", 1)
+	r.clock.Advance(50 * time.Minute)
+	r.tick()
+	k := r.wantStates("svc", "main", "1:previous 2:active")
+	extended := k.Versions[0].GraceEndsAt
+	// The client switches to version 2: at the next check version 1 retires
+	// instead of waiting for the full max_grace_period.
+	r.clock.Advance(5 * time.Minute)
+	r.verified("svc", "main", 2)
+	r.clock.Set(extended)
+	r.tick()
+	r.wantStates("svc", "main", "1:retired 2:active")
+}
+
+func TestRotationNoWaitWhenPreviousVersionUnused(t *testing.T) {
+	r := newRotEnv(t)
+	r.setupClientRole("svc", "internal", "r", map[string]interface{}{
+		"rotation_period": "720h", "grace_period": "1h", "max_grace_period": "24h",
+	})
+	r.issue("svc", "main", "r")
+	r.verified("svc", "main", 1) // used before the rotation only
+	r.clock.Advance(time.Minute)
+	r.ok(logical.UpdateOperation, "keys/svc/main/rotate", nil)
+	r.clock.Advance(time.Hour)
+	if st := r.tick(); st.retired != 1 || st.deferred != 0 {
+		t.Fatalf("tick: %+v", st)
+	}
+	r.wantStates("svc", "main", "1:retired 2:active")
+	if n := len(r.events(eventAlert)); n != 0 {
+		t.Fatalf("%d alerts for a rotation nobody is waiting on", n)
+	}
+}
+
+func TestRotationHardExpiry(t *testing.T) {
+	r := newRotEnv(t)
+	r.setupClientRole("svc", "internal", "r", map[string]interface{}{
+		"rotation_period": "1h", "grace_period": "30m", "key_lifetime": "150m",
+	})
+	r.issue("svc", "main", "r")
+	r.clock.Advance(time.Hour)
+	r.tick()
+	r.clock.Advance(time.Hour)
+	r.tick()
+	r.wantStates("svc", "main", "1:retired 2:previous 3:active")
+	last := r.ok(logical.ReadOperation, "keys/svc/main", nil).Data["key"].(string)
+
+	// At 2h30 the key expires: no rotation, grace cut, expiry logged once.
+	r.clock.Advance(30 * time.Minute)
+	if st := r.tick(); st.expired != 1 || st.rotated != 0 {
+		t.Fatalf("expiry tick: %+v", st)
+	}
+	k := r.wantStates("svc", "main", "1:retired 2:retired 3:active")
+	if k.state(r.clock.Now()) != stateExpired || !k.NextRotationAt.IsZero() {
+		t.Fatalf("state %s, next rotation %v", k.state(r.clock.Now()), k.NextRotationAt)
+	}
+	evs := r.events(eventKeyExpired)
+	if len(evs) != 1 || evs[0].Actor.Type != actorSystem || evs[0].Version != 3 {
+		t.Fatalf("expiry events = %+v", evs)
+	}
+	if _, ok := r.b.rotation().queue.Due(queueID("svc", "main")); ok {
+		t.Fatal("expired key is still scheduled")
+	}
+	read := r.ok(logical.ReadOperation, "keys/svc/main", nil)
+	if read.Data["ttl"] != int64(0) || read.Data["state"] != stateExpired {
+		t.Fatalf("expired key read: ttl %v state %v", read.Data["ttl"], read.Data["state"])
+	}
+	for _, v := range k.Versions {
+		if v.Secret != "" {
+			t.Fatalf("expired key keeps the plaintext of version %d", v.Version)
+		}
+	}
+	if res, err := r.b.verifyKey(r.ctx, r.storage, verifyInput{Key: last}); err != nil || res.Active || res.Code != codeExpired {
+		t.Fatalf("verify of an expired key: active=%v code=%s err=%v", res.Active, res.Code, err)
+	}
+	// Later ticks leave it alone, even from a stale queue entry.
+	r.b.rotation().queue.Upsert(queueID("svc", "main"), r.clock.Now())
+	r.clock.Advance(3 * time.Hour)
+	r.tick()
+	if n := len(r.events(eventKeyExpired)); n != 1 {
+		t.Fatalf("expiry logged %d times", n)
+	}
+	r.wantStates("svc", "main", "1:retired 2:retired 3:active")
+}
+
+func TestRotationSkipsRevokedAndStaleEntries(t *testing.T) {
+	r := newRotEnv(t)
+	r.setupClientRole("svc", "internal", "r", map[string]interface{}{"rotation_period": "1h", "grace_period": "10m"})
+	r.issue("svc", "a", "r")
+	r.issue("svc", "b", "r")
+	r.ok(logical.UpdateOperation, "keys/svc/a/revoke", map[string]interface{}{"reason": "test"})
+	if _, ok := r.b.rotation().queue.Due(queueID("svc", "a")); ok {
+		t.Fatal("revoked key still scheduled")
+	}
+	// A stale entry (e.g. from a rebuild racing the revocation) and an
+	// entry for a key that does not exist are harmless.
+	r.b.rotation().queue.Upsert(queueID("svc", "a"), testStart)
+	r.b.rotation().queue.Upsert(queueID("svc", "ghost"), testStart)
+	// A stale early entry for a live key does nothing but re-schedule it.
+	r.b.rotation().queue.Upsert(queueID("svc", "b"), testStart)
+	before := len(r.events())
+	st := r.tick()
+	if st.handled != 3 || st.rotated != 0 || st.failed != 0 {
+		t.Fatalf("tick: %+v", st)
+	}
+	if len(r.events()) != before {
+		t.Fatal("stale entries caused log events")
+	}
+	if due, ok := r.b.rotation().queue.Due(queueID("svc", "b")); !ok || !due.Equal(testStart.Add(time.Hour)) {
+		t.Fatalf("key b re-scheduled at %v %v", due, ok)
+	}
+	r.clock.Advance(time.Hour)
+	r.tick()
+	r.wantStates("svc", "a", "1:revoked")
+	r.wantStates("svc", "b", "1:previous 2:active")
+}
+
+func TestRotationBudgetLeavesRestForNextTick(t *testing.T) {
+	r := newRotEnv(t)
+	r.setupClientRole("svc", "internal", "r", map[string]interface{}{"rotation_period": "1h", "grace_period": "10m"})
+	for i := 0; i < 5; i++ {
+		r.issue("svc", fmt.Sprintf("k%d", i), "r")
+	}
+	r.b.rotation().maxKeys = 2
+	r.clock.Advance(time.Hour)
+	st := r.tick()
+	if st.rotated != 2 || !st.leftover {
+		t.Fatalf("first tick: %+v", st)
+	}
+	// A time budget works the same way; here it is already used up.
+	r.b.rotation().maxKeys = 100
+	r.b.rotation().budget = 0
+	if st := r.tick(); st.handled != 0 || !st.leftover {
+		t.Fatalf("tick with no time budget: %+v", st)
+	}
+	r.b.rotation().budget = tickBudget
+	if st := r.tick(); st.rotated != 3 || st.leftover {
+		t.Fatalf("second tick: %+v", st)
+	}
+	for i := 0; i < 5; i++ {
+		r.wantStates("svc", fmt.Sprintf("k%d", i), "1:previous 2:active")
+	}
+}
+
+func TestRotationRebuildsScheduleFromStorage(t *testing.T) {
+	r := newRotEnv(t)
+	r.setupClientRole("svc", "internal", "r", map[string]interface{}{"rotation_period": "1h", "grace_period": "10m"})
+	r.issue("svc", "a", "r")
+	r.issue("svc", "b", "r")
+	r.ok(logical.UpdateOperation, "keys/svc/b/revoke", nil)
+
+	// A new backend on the same storage (a restart) starts with an empty
+	// queue and rebuilds it in the background.
+	b2 := newBackend(r.clock)
+	if err := b2.Setup(r.ctx, &logical.BackendConfig{Logger: r.b.logger, System: logical.TestSystemView(), StorageView: r.storage}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b2.Initialize(r.ctx, &logical.InitializationRequest{Storage: r.storage}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b2.waitRebuilt(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	q := b2.rotation().queue
+	if q.Len() != 1 {
+		t.Fatalf("rebuilt queue holds %d keys, want 1 (revoked keys are not scheduled)", q.Len())
+	}
+	r.clock.Advance(time.Hour)
+	if st, err := b2.runRotationTick(r.ctx, r.storage); err != nil || st.rotated != 1 {
+		t.Fatalf("tick after restart: %+v %v", st, err)
+	}
+	r.wantStates("svc", "a", "1:previous 2:active")
+}
+
+// TestRotationTickCostIsPerDueKey shows a tick touches storage only for due
+// keys: none when nothing is due, however many keys exist.
+func TestRotationTickCostIsPerDueKey(t *testing.T) {
+	r := newRotEnv(t)
+	r.setupClientRole("svc", "internal", "r", map[string]interface{}{"rotation_period": "1h", "grace_period": "10m"})
+	for i := 0; i < 200; i++ {
+		r.issue("svc", fmt.Sprintf("k%03d", i), "r")
+		r.clock.Advance(time.Second)
+	}
+	counting := &rotCountingStorage{Storage: r.storage}
+	r.clock.Set(testStart.Add(59 * time.Minute))
+	if st, err := r.b.runRotationTick(r.ctx, counting); err != nil || st.handled != 0 || counting.ops != 0 {
+		t.Fatalf("idle tick: %+v, %d storage operations, %v", st, counting.ops, err)
+	}
+	// Three keys are due: the work is for those three only.
+	r.clock.Set(testStart.Add(time.Hour + 2*time.Second))
+	st, err := r.b.runRotationTick(r.ctx, counting)
+	if err != nil || st.handled != 3 || st.rotated != 3 {
+		t.Fatalf("tick: %+v %v", st, err)
+	}
+	if counting.ops > 3*40 {
+		t.Fatalf("%d storage operations to rotate 3 of 200 keys", counting.ops)
+	}
+}
+
+type rotCountingStorage struct {
+	logical.Storage
+	ops int
+}
+
+func (c *rotCountingStorage) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
+	c.ops++
+	return c.Storage.Get(ctx, key)
+}
+
+func (c *rotCountingStorage) Put(ctx context.Context, e *logical.StorageEntry) error {
+	c.ops++
+	return c.Storage.Put(ctx, e)
+}
+
+func (c *rotCountingStorage) List(ctx context.Context, prefix string) ([]string, error) {
+	c.ops++
+	return c.Storage.List(ctx, prefix)
+}
+
+func (c *rotCountingStorage) Delete(ctx context.Context, key string) error {
+	c.ops++
+	return c.Storage.Delete(ctx, key)
+}
+
+// TestKeyReadAgentContract: a managed key read carries the integer ttl
+// (seconds to the next rotation) and rotation_period Vault Agent uses to
+// re-fetch right after a rotation.
+func TestKeyReadAgentContract(t *testing.T) {
+	r := newRotEnv(t)
+	r.setupClientRole("svc", "internal", "r", map[string]interface{}{"rotation_period": "1h", "grace_period": "10m"})
+	first := r.issue("svc", "main", "r")
+	r.clock.Advance(20*time.Minute + 500*time.Millisecond)
+	read := r.ok(logical.ReadOperation, "keys/svc/main", nil)
+	if read.Data["ttl"] != int64(40*60) || read.Data["rotation_period"] != int64(3600) {
+		t.Fatalf("ttl %#v rotation_period %#v", read.Data["ttl"], read.Data["rotation_period"])
+	}
+	if read.Data["key"] != first {
+		t.Fatal("read did not return the current key")
+	}
+	// metadata must not be a JSON object: Agent would take the read for a
+	// deleted KV v2 secret (see rotation_agent.go).
+	r.ok(logical.UpdateOperation, "keys/svc/main", map[string]interface{}{"metadata": []string{"team=pay", "app=shop"}})
+	md := r.ok(logical.ReadOperation, "keys/svc/main", nil).Data["metadata"]
+	if got, ok := md.([]string); !ok || fmt.Sprint(got) != "[app=shop team=pay]" {
+		t.Fatalf("metadata = %#v, want sorted key=value list", md)
+	}
+	// When ttl runs out the scheduled rotation has happened (the tick at
+	// the due time) and the next read returns the new key and a fresh ttl.
+	r.clock.Set(testStart.Add(time.Hour))
+	r.tick()
+	read = r.ok(logical.ReadOperation, "keys/svc/main", nil)
+	if read.Data["key"] == first || read.Data["version"] != 2 || read.Data["ttl"] != int64(3600) {
+		t.Fatalf("after rotation: version %v ttl %v new key %v", read.Data["version"], read.Data["ttl"], read.Data["key"] != first)
+	}
+}
+
+func TestDueAt(t *testing.T) {
+	t0 := testStart
+	active := func(at time.Time) *KeyVersion {
+		return &KeyVersion{Version: 2, State: stateActive, ActivatedAt: at}
+	}
+	prev := func(end time.Time) *KeyVersion {
+		return &KeyVersion{Version: 1, State: statePrevious, GraceEndsAt: end}
+	}
+	cases := []struct {
+		name string
+		k    *Key
+		now  time.Time
+		want time.Time
+	}{
+		{"next rotation", &Key{NextRotationAt: t0.Add(time.Hour), Versions: []*KeyVersion{active(t0)}}, t0, t0.Add(time.Hour)},
+		{"expiry first", &Key{NextRotationAt: t0.Add(time.Hour), ExpiresAt: t0.Add(time.Minute), Versions: []*KeyVersion{active(t0)}}, t0, t0.Add(time.Minute)},
+		{"grace end minus lookahead", &Key{NextRotationAt: t0.Add(24 * time.Hour), Versions: []*KeyVersion{prev(t0.Add(time.Hour)), active(t0)}}, t0, t0.Add(time.Hour - adoptionLookahead)},
+		{"grace end once past lookahead", &Key{NextRotationAt: t0.Add(24 * time.Hour), Versions: []*KeyVersion{prev(t0.Add(time.Hour)), active(t0)}}, t0.Add(59 * time.Minute), t0.Add(time.Hour)},
+		{"short grace: half of it", &Key{NextRotationAt: t0.Add(time.Hour), Versions: []*KeyVersion{prev(t0.Add(30 * time.Second)), active(t0)}}, t0, t0.Add(15 * time.Second)},
+		{"revoked", &Key{Revoked: true, NextRotationAt: t0}, t0, time.Time{}},
+		{"leased", &Key{Leased: true, ExpiresAt: t0}, t0, time.Time{}},
+		{"expiry handled", &Key{ExpiresAt: t0, Versions: []*KeyVersion{active(t0)}}, t0.Add(time.Hour), time.Time{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := dueAt(tc.k, tc.now); !got.Equal(tc.want) {
+				t.Fatalf("dueAt = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestRotationAdoptionUsesVerifyHistory runs adoption-aware retirement on
+// the real adoption source: what verify recorded per version.
+func TestRotationAdoptionUsesVerifyHistory(t *testing.T) {
+	e := newTestEnv(t)
+	r := &rotEnv{testEnv: e, seen: nil}
+	r.setupClientRole("svc", "internal", "r", map[string]interface{}{
+		"rotation_period": "720h", "grace_period": "1h", "max_grace_period": "24h",
+	})
+	old := r.issue("svc", "main", "r")
+	r.ok(logical.UpdateOperation, "keys/svc/main/rotate", nil)
+	cur := r.ok(logical.ReadOperation, "keys/svc/main", nil).Data["key"].(string)
+	verify := func(key string) {
+		t.Helper()
+		if res, err := r.b.verifyKey(r.ctx, r.storage, verifyInput{Key: key}); err != nil || !res.Active {
+			t.Fatalf("verify: %v %v", res.Code, err)
+		}
+	}
+	r.clock.Advance(10 * time.Minute)
+	verify(old) // the client still uses the old key
+	r.clock.Advance(49 * time.Minute)
+	if st := r.tick(); st.deferred != 1 {
+		t.Fatalf("tick at grace end: %+v", st)
+	}
+	k := r.wantStates("svc", "main", "1:previous 2:active")
+	r.clock.Set(k.Versions[0].GraceEndsAt.Add(-time.Minute))
+	verify(old)
+	verify(cur) // now the client has switched
+	r.clock.Set(k.Versions[0].GraceEndsAt)
+	r.tick()
+	r.wantStates("svc", "main", "1:retired 2:active")
+	if alerts := r.events(eventAlert); len(alerts) != 1 || alerts[0].Details["type"] != "rotation_not_adopted" {
+		t.Fatalf("alerts = %+v", alerts)
+	}
+}
+
+// TestRotationTickDuringRebuildAndChanges runs ticks while the schedule is
+// still being rebuilt and while keys are rotated and revoked through the
+// API: every due key rotates exactly once and nothing races (-race).
+func TestRotationTickDuringRebuildAndChanges(t *testing.T) {
+	r := newRotEnv(t)
+	r.setupClientRole("svc", "internal", "r", map[string]interface{}{"rotation_period": "1h", "grace_period": "10m"})
+	const n = 60
+	for i := 0; i < n; i++ {
+		r.issue("svc", fmt.Sprintf("k%02d", i), "r")
+	}
+	r.clock.Advance(time.Hour)
+	b2 := newBackend(r.clock)
+	if err := b2.Setup(r.ctx, &logical.BackendConfig{Logger: r.b.logger, System: logical.TestSystemView(), StorageView: r.storage}); err != nil {
+		t.Fatal(err)
+	}
+	r.b = b2
+	if err := b2.initRotation(r.ctx, r.storage); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 2)
+	go func() {
+		for i := 0; i < 20; i++ {
+			if _, err := b2.runRotationTick(r.ctx, r.storage); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	go func() {
+		for i := 0; i < n; i += 10 {
+			if _, _, err := b2.revokeKey(r.ctx, &logical.Request{Storage: r.storage}, "svc", fmt.Sprintf("k%02d", i), 0, "test"); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i := 0; i < 2; i++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b2.waitRebuilt(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.tick()
+	rotations := map[string]int{}
+	for _, ev := range r.events(eventKeyRotated) {
+		rotations[ev.Key]++
+	}
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("k%02d", i)
+		k := r.key("svc", name)
+		switch {
+		case i%10 == 0:
+			if !k.Revoked || rotations[name] > 1 {
+				t.Fatalf("%s: revoked %v, rotated %d times", name, k.Revoked, rotations[name])
+			}
+		case rotations[name] != 1 || k.current() == nil || k.current().Version != 2:
+			t.Fatalf("%s: rotated %d times, versions %s", name, rotations[name], states(k))
+		}
+	}
+}

@@ -1,0 +1,135 @@
+package backend
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"sync"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/jwtsign"
+)
+
+// Token signing keys (SPEC §5). The Ed25519 key set lives in Vault storage
+// (barrier-encrypted); private keys never leave the plugin. The current key
+// rotates every signing_key_rotation_period, checked on use and by the
+// periodic function; a rotated-out key keeps only its public half, published
+// in jwks until the tokens it signed have expired.
+const storageSigningKeys = "signing/keys"
+
+const eventSigningKeyRotated = "signing_key.rotated"
+
+// signingMu serialises creation and rotation of signing keys. Reads take no
+// lock: storage is the source of truth and a rotation replaces the whole
+// record at once.
+var signingMu sync.Mutex
+
+func (b *apikeysBackend) readSigningKeys(ctx context.Context, s logical.Storage) (*jwtsign.KeySet, error) {
+	entry, err := s.Get(ctx, storageSigningKeys)
+	if err != nil {
+		return nil, fmt.Errorf("reading signing keys: %w", err)
+	}
+	set := &jwtsign.KeySet{}
+	if entry != nil {
+		if err := entry.DecodeJSON(set); err != nil {
+			return nil, fmt.Errorf("decoding signing keys: %w", err)
+		}
+	}
+	return set, nil
+}
+
+func (b *apikeysBackend) putSigningKeys(ctx context.Context, s logical.Storage, set *jwtsign.KeySet) error {
+	entry, err := logical.StorageEntryJSON(storageSigningKeys, set)
+	if err != nil {
+		return err
+	}
+	if err := s.Put(ctx, entry); err != nil {
+		return fmt.Errorf("storing signing keys: %w", err)
+	}
+	return nil
+}
+
+// signingKey returns the key set with a current key that may sign now,
+// rotating first when the current key is missing or past its period.
+func (b *apikeysBackend) signingKey(ctx context.Context, s logical.Storage, cfg *Config) (*jwtsign.KeySet, error) {
+	set, err := b.readSigningKeys(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	if !set.Due(b.clock.Now(), cfg.SigningKeyRotationPeriod) {
+		return set, nil
+	}
+	return b.rotateSigningKeys(ctx, nil, s, cfg, false)
+}
+
+// rotateSigningKeys rotates the signing key: always when force is set (an
+// operator's jwks/rotate), else only when it is due. req names the actor
+// (nil: system).
+func (b *apikeysBackend) rotateSigningKeys(ctx context.Context, req *logical.Request, s logical.Storage, cfg *Config, force bool) (*jwtsign.KeySet, error) {
+	signingMu.Lock()
+	defer signingMu.Unlock()
+	// Re-read under the lock: another request may have just rotated.
+	set, err := b.readSigningKeys(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	now := b.clock.Now()
+	if !force && !set.Due(now, cfg.SigningKeyRotationPeriod) {
+		if set.Prune(now) {
+			if err := b.putSigningKeys(ctx, s, set); err != nil {
+				return nil, err
+			}
+		}
+		return set, nil
+	}
+	first := set.Current == nil
+	old := ""
+	if !first {
+		old = set.Current.KID
+	}
+	// Tokens signed by the outgoing key expire at most token_ttl from now.
+	if err := set.Rotate(rand.Reader, now, cfg.TokenTTL); err != nil {
+		return nil, err
+	}
+	if err := b.putSigningKeys(ctx, s, set); err != nil {
+		return nil, err
+	}
+	ev := systemEvent(eventSigningKeyRotated)
+	if req != nil {
+		ev = eventFromRequest(req, eventSigningKeyRotated)
+	}
+	ev.Details = map[string]string{"kid": set.Current.KID, "previous_kid": old}
+	if first {
+		ev.Details["reason"] = "first key"
+	} else if force {
+		ev.Details["reason"] = "manual"
+	} else {
+		ev.Details["reason"] = "scheduled"
+	}
+	if err := b.appendEvent(ctx, s, ev); err != nil {
+		return nil, err
+	}
+	return set, nil
+}
+
+// signingKeyTick rotates a signing key that is due and drops previous keys
+// no outstanding token needs. A mount that never issued a token has no key
+// and gets none here.
+func (b *apikeysBackend) signingKeyTick(ctx context.Context, req *logical.Request) error {
+	s := req.Storage
+	set, err := b.readSigningKeys(ctx, s)
+	if err != nil || set.Current == nil {
+		return err
+	}
+	cfg, err := b.config(ctx, s)
+	if err != nil {
+		return err
+	}
+	now := b.clock.Now()
+	if !set.Due(now, cfg.SigningKeyRotationPeriod) && len(set.Published(now)) == len(set.Previous)+1 {
+		return nil // nothing to rotate or prune
+	}
+	_, err = b.rotateSigningKeys(ctx, nil, s, cfg, false)
+	return err
+}

@@ -1,0 +1,186 @@
+package backend
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"hash"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/keyformat"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scopes"
+)
+
+// verifyKey checks a presented key (SPEC §5) and records the outcome:
+// usage for an identified key, and the governance hook for every outcome.
+// The result's Key, Role and Client are shared cached objects: read only.
+func (b *apikeysBackend) verifyKey(ctx context.Context, s logical.Storage, in verifyInput) (verifyResult, error) {
+	now := b.clock.Now()
+	res, err := b.checkKey(ctx, s, in, now)
+	if err != nil {
+		return verifyResult{}, err
+	}
+	if res.Key != nil {
+		version, source := 0, ""
+		if res.Version != nil {
+			version = res.Version.Version
+		}
+		code := res.Code
+		if res.Active {
+			code = outcomeActive
+			source = canonicalSource(in.ClientIP)
+		}
+		b.cache.usage.record(res.Key, version, code, source, now)
+	}
+	b.onVerify(in, res)
+	return res, nil
+}
+
+// checkKey decides the outcome. The order of checks is part of the
+// contract: malformed input never reaches storage; a key that does not
+// exist, or is revoked or expired, says so before any policy check.
+func (b *apikeysBackend) checkKey(ctx context.Context, s logical.Storage, in verifyInput, now time.Time) (verifyResult, error) {
+	if _, err := keyformat.Parse(in.Key); err != nil {
+		return verifyResult{Code: codeMalformed}, nil
+	}
+	secret, err := b.hmacSecret(ctx, s)
+	if err != nil {
+		return verifyResult{}, err
+	}
+	sum := hmacKey(secret, in.Key)
+	var hexBuf [2 * sha256.Size]byte
+	hex.Encode(hexBuf[:], sum[:])
+	hmacHex := string(hexBuf[:])
+
+	ie, err := b.cachedIndex(ctx, s, hmacHex)
+	if err != nil || ie == nil {
+		return verifyResult{Code: codeNotFound}, err
+	}
+	k, err := b.cachedKey(ctx, s, ie.Client, ie.Name)
+	if err != nil || k == nil {
+		return verifyResult{Code: codeNotFound}, err
+	}
+	// Only a version the key record holds counts: an index entry alone
+	// (e.g. left by an interrupted rotation) never verifies.
+	var v *KeyVersion
+	for _, kv := range k.Versions {
+		if constantTimeEqual(kv.HMAC, hmacHex) {
+			v = kv
+		}
+	}
+	if v == nil {
+		return verifyResult{Code: codeNotFound}, nil
+	}
+	res := verifyResult{Key: k, Version: v}
+	fail := func(code string) (verifyResult, error) {
+		res.Code = code
+		return res, nil
+	}
+
+	switch {
+	case k.Revoked || v.State == stateRevoked:
+		return fail(codeRevoked)
+	case v.State == stateRetired,
+		v.State == statePrevious && !now.Before(v.GraceEndsAt),
+		!k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
+		return fail(codeExpired)
+	case v.State == statePending && !in.AllowPending:
+		return fail(codeNotFound)
+	case v.State != stateActive && v.State != statePrevious && v.State != statePending:
+		return fail(codeNotFound) // an unknown state is never accepted
+	}
+
+	c, err := b.cachedClient(ctx, s, k.Client)
+	if err != nil {
+		return verifyResult{}, err
+	}
+	res.Client = c
+	switch {
+	case c == nil || c.Status == clientDeprovisioned:
+		// Its keys are being (or were) revoked: answer what they will say.
+		return fail(codeRevoked)
+	case c.Status != clientActive:
+		return fail(codeLocked)
+	}
+	role, err := b.cachedRole(ctx, s, k.Role)
+	if err != nil {
+		return verifyResult{}, err
+	}
+	if role == nil {
+		return fail(codeNotFound) // a role is deleted only when its keys are revoked
+	}
+	res.Role = role
+
+	if (in.Environment != "" && in.Environment != k.Environment) ||
+		(len(c.AllowedEnvironments) > 0 && !contains(c.AllowedEnvironments, k.Environment)) {
+		return fail(codeForbiddenEnvironment)
+	}
+	if !ipAllowed(c.BoundCIDRs, in.ClientIP) || !ipAllowed(role.BoundCIDRs, in.ClientIP) {
+		return fail(codeForbiddenIP)
+	}
+	if in.Audience != "" && !contains(role.Audiences, in.Audience) {
+		return fail(codeForbiddenAudience)
+	}
+	res.EffectiveScopes = scopes.Intersect(k.Scopes, role.Scopes)
+	for _, want := range in.Scopes {
+		if !scopes.Covers(res.EffectiveScopes, want) {
+			return fail(codeForbiddenScope)
+		}
+	}
+	if role.RateLimit > 0 && !b.cache.limits.allow(k.KeyID, role.RateLimit, role.rateLimitWindow(), now) {
+		return fail(codeRateLimited)
+	}
+	res.Active = true
+	return res, nil
+}
+
+// constantTimeEqual compares two HMACs without an early exit.
+func constantTimeEqual(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	var d byte
+	for i := 0; i < len(a); i++ {
+		d |= a[i] ^ b[i]
+	}
+	return subtle.ConstantTimeByteEq(d, 0) == 1
+}
+
+// hmacPool reuses HMAC states: verify computes one per call. Entries are
+// bound to the secret they were keyed with.
+var hmacPool sync.Pool
+
+type pooledHMAC struct {
+	secret []byte
+	h      hash.Hash
+}
+
+// hmacKey returns HMAC-SHA256(secret, key), as keyHMAC does, without
+// allocating a new HMAC state on the hot path.
+func hmacKey(secret []byte, key string) [sha256.Size]byte {
+	p, _ := hmacPool.Get().(*pooledHMAC)
+	if p == nil || !hmac.Equal(p.secret, secret) {
+		p = &pooledHMAC{secret: secret, h: hmac.New(sha256.New, secret)}
+	}
+	p.h.Reset()
+	p.h.Write([]byte(key))
+	var out [sha256.Size]byte
+	p.h.Sum(out[:0])
+	hmacPool.Put(p)
+	return out
+}
+
+// expiry is the "exp" of an accepted version: the key's hard expiry, or the
+// end of a previous version's grace if earlier (zero: none).
+func expiry(k *Key, v *KeyVersion) time.Time {
+	exp := k.ExpiresAt
+	if v.State == statePrevious && (exp.IsZero() || v.GraceEndsAt.Before(exp)) {
+		exp = v.GraceEndsAt
+	}
+	return exp
+}

@@ -1,0 +1,68 @@
+# apikeys-auditor: read-only oversight. The lifecycle log and its chain
+# check, the inventory, revocation lists, alerts, metrics, the public key
+# policy, config, clients, roles and requests. Never key secrets (no
+# keys/...), never a change (acknowledging alerts is the operators' job).
+
+path "apikeys/log" {
+  capabilities = ["read"]
+}
+
+path "apikeys/log/verify" {
+  capabilities = ["read", "update"]
+}
+
+path "apikeys/inventory" {
+  capabilities = ["read"]
+}
+
+path "apikeys/metrics" {
+  capabilities = ["read"]
+}
+
+path "apikeys/policy" {
+  capabilities = ["read"]
+}
+
+path "apikeys/alerts" {
+  capabilities = ["read"]
+}
+
+path "apikeys/alerts/" {
+  capabilities = ["list"]
+}
+
+path "apikeys/alerts/+" {
+  capabilities = ["read"]
+}
+
+path "apikeys/config" {
+  capabilities = ["read"]
+}
+
+path "apikeys/clients/" {
+  capabilities = ["list"]
+}
+
+path "apikeys/clients/+" {
+  capabilities = ["read"]
+}
+
+path "apikeys/clients/+/revocations" {
+  capabilities = ["read"]
+}
+
+path "apikeys/roles/" {
+  capabilities = ["list"]
+}
+
+path "apikeys/roles/+" {
+  capabilities = ["read"]
+}
+
+path "apikeys/requests/" {
+  capabilities = ["list"]
+}
+
+path "apikeys/requests/+" {
+  capabilities = ["read"]
+}

@@ -1,0 +1,73 @@
+# apikeys-operator: the operators / security team. They configure the mount,
+# manage clients and roles, run key operations and respond to incidents
+# (lock, de-provision, leaks, alerts). They do NOT approve issuance requests:
+# approval is the approver's duty (separation of duties), so it is denied
+# here explicitly even if another policy of the same token would allow it.
+
+path "apikeys/config" {
+  capabilities = ["read", "create", "update", "delete"]
+}
+
+path "apikeys/clients/*" {
+  capabilities = ["create", "read", "update", "delete", "list"]
+}
+
+path "apikeys/roles/*" {
+  capabilities = ["create", "read", "update", "delete", "list"]
+}
+
+# Issue, read, rotate, stage, promote, roll back, revoke and delete keys.
+path "apikeys/keys/*" {
+  capabilities = ["create", "read", "update", "delete", "list"]
+}
+
+path "apikeys/inventory" {
+  capabilities = ["read"]
+}
+
+path "apikeys/log" {
+  capabilities = ["read"]
+}
+
+path "apikeys/log/verify" {
+  capabilities = ["read", "update"]
+}
+
+path "apikeys/leaks" {
+  capabilities = ["update"]
+}
+
+# List, read and acknowledge alerts. (A LIST of "alerts/" is checked
+# against this exact rule first, so it needs "list" too.)
+path "apikeys/alerts" {
+  capabilities = ["read", "list"]
+}
+
+path "apikeys/alerts/*" {
+  capabilities = ["read", "list", "update"]
+}
+
+path "apikeys/metrics" {
+  capabilities = ["read"]
+}
+
+path "apikeys/policy" {
+  capabilities = ["read"]
+}
+
+# See requests and deny them (e.g. during an incident), never approve.
+path "apikeys/requests/" {
+  capabilities = ["list"]
+}
+
+path "apikeys/requests/+" {
+  capabilities = ["read"]
+}
+
+path "apikeys/requests/+/deny" {
+  capabilities = ["update"]
+}
+
+path "apikeys/requests/+/approve" {
+  capabilities = ["deny"]
+}

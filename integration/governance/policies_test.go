@@ -1,0 +1,218 @@
+package governance
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/internal/vaulttest"
+)
+
+// loadBootstrapPolicies writes every bootstrap/policies/*.hcl into Vault as
+// apikeys-<name>, as `make dev` does.
+func loadBootstrapPolicies(t *testing.T) []string {
+	t.Helper()
+	root, err := vaulttest.FindRepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(root, "bootstrap", "policies", "*.hcl"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no bootstrap policies: %v", err)
+	}
+	var names []string
+	for _, f := range files {
+		rules, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := "apikeys-" + strings.TrimSuffix(filepath.Base(f), ".hcl")
+		if err := client(t).Sys().PutPolicy(name, string(rules)); err != nil {
+			t.Fatalf("policy %s: %v", name, err)
+		}
+		names = append(names, name)
+	}
+	return names
+}
+
+type call struct {
+	op    string // read, list, write, delete
+	path  string // relative to the mount
+	data  map[string]interface{}
+	allow bool
+}
+
+// try runs one call as u and asserts that Vault's ACL allowed it (any answer
+// but 403) or denied it (403).
+func try(t *testing.T, who string, u *user, m string, c call) *api.Secret {
+	t.Helper()
+	path := m + "/" + c.path
+	var s *api.Secret
+	var err error
+	switch c.op {
+	case "read":
+		q := map[string][]string{}
+		for k, v := range c.data {
+			q[k] = []string{v.(string)}
+		}
+		s, err = u.c.Logical().ReadWithData(path, q)
+	case "list":
+		s, err = u.c.Logical().List(path)
+	case "write":
+		s, err = u.c.Logical().Write(path, c.data)
+	case "delete":
+		s, err = u.c.Logical().Delete(path)
+	}
+	denied := false
+	if re, ok := err.(*api.ResponseError); ok && re.StatusCode == http.StatusForbidden {
+		denied = true
+	}
+	switch {
+	case c.allow && denied:
+		t.Fatalf("%s: %s %s was denied, want allowed", who, c.op, c.path)
+	case !c.allow && !denied:
+		t.Fatalf("%s: %s %s was allowed (err %v), want denied", who, c.op, c.path, err)
+	}
+	return s
+}
+
+// Each bootstrap policy allows what its persona needs and denies the rest.
+// The policies name the mount "apikeys", as `make dev` mounts it, so this
+// test uses the server's default mount.
+func TestBootstrapPolicies(t *testing.T) {
+	loadBootstrapPolicies(t)
+	m := vaulttest.Shared.Mount
+	setup(t, m, "billing", "r", nil)
+	write(t, m+"/clients/other", map[string]interface{}{"owner": "team-other"})
+	write(t, m+"/roles/gated", map[string]interface{}{"scopes": "orders:read", "environment": "prod", "requires_approval": true})
+	billingKey := issue(t, m, "billing", "main", "r")
+	issue(t, m, "other", "main", "r")
+
+	operator := newUser(t, "operator", []string{"apikeys-operator"}, nil)
+	issuer := newUser(t, "issuer", []string{"apikeys-issuer"}, nil)
+	approver := newUser(t, "approver", []string{"apikeys-approver"}, nil)
+	app := newUser(t, "app", []string{"apikeys-application"}, map[string]string{"client": "billing"})
+	stranger := newUser(t, "nometa", []string{"apikeys-application"}, nil)
+	gateway := newUser(t, "gateway", []string{"apikeys-gateway"}, nil)
+	auditor := newUser(t, "auditor", []string{"apikeys-auditor"}, nil)
+
+	// issuer: issue keys, ask for approval; no reading secrets, no
+	// approving, no revoking, no configuration.
+	for _, c := range []call{
+		{"write", "keys/billing/issued", map[string]interface{}{"role": "r"}, true},
+		{"write", "keys/billing/issued/rotate", nil, true},
+		{"read", "inventory", nil, true},
+		{"list", "requests", nil, true},
+		{"read", "keys/billing/main", nil, false},
+		{"write", "keys/billing/main/revoke", nil, false},
+		{"write", "config", map[string]interface{}{"entropy_bits": 256}, false},
+		{"write", "roles/r", map[string]interface{}{"scopes": "admin:*"}, false},
+		{"delete", "clients/billing", nil, false},
+		{"read", "log", nil, false},
+		{"write", "requests/req_x/approve", nil, false},
+	} {
+		try(t, "issuer", issuer, m, c)
+	}
+	req := try(t, "issuer", issuer, m, call{"write", "requests", map[string]interface{}{"client": "billing", "role": "gated", "name": "gated-key", "justification": "test"}, true})
+	reqID := req.Data["request_id"].(string)
+
+	// approver: decide requests; no issuing, no secrets.
+	for _, c := range []call{
+		{"list", "requests", nil, true},
+		{"read", "requests/" + reqID, nil, true},
+		{"write", "requests/" + reqID + "/approve", nil, true},
+		{"write", "keys/billing/sneaky", map[string]interface{}{"role": "r"}, false},
+		{"read", "keys/billing/main", nil, false},
+		{"write", "config", map[string]interface{}{"entropy_bits": 256}, false},
+	} {
+		try(t, "approver", approver, m, c)
+	}
+	// The issuer then issues under the approval.
+	try(t, "issuer", issuer, m, call{"write", "keys/billing/gated-key", map[string]interface{}{"role": "gated", "request_id": reqID}, true})
+
+	// application: only its own client's keys, read-only.
+	got := try(t, "application", app, m, call{"read", "keys/billing/main", nil, true})
+	if got == nil || got.Data["key"] != billingKey {
+		t.Fatalf("application read of its own key: %v", got)
+	}
+	for _, c := range []call{
+		{"list", "keys/billing", nil, true},
+		{"read", "keys/other/main", nil, false},
+		{"list", "keys/other", nil, false},
+		{"write", "keys/billing/main/rotate", nil, false},
+		{"write", "keys/billing/main/revoke", nil, false},
+		{"delete", "keys/billing/main", nil, false},
+		{"write", "keys/billing/new", map[string]interface{}{"role": "r"}, false},
+		{"read", "inventory", nil, false},
+		{"write", "verify", map[string]interface{}{"key": billingKey}, false},
+	} {
+		try(t, "application", app, m, c)
+	}
+	// Without client metadata on its entity, the template grants nothing.
+	try(t, "application without client metadata", stranger, m, call{"read", "keys/billing/main", nil, false})
+
+	// gateway: verify only.
+	v := try(t, "gateway", gateway, m, call{"write", "verify", map[string]interface{}{"key": billingKey}, true})
+	if v.Data["active"] != true {
+		t.Fatalf("gateway verify: %v", v.Data)
+	}
+	for _, c := range []call{
+		{"read", "keys/billing/main", nil, false},
+		{"read", "inventory", nil, false},
+		{"read", "log", nil, false},
+		{"write", "leaks", map[string]interface{}{"key": "x"}, false},
+		{"write", "token", map[string]interface{}{"key": billingKey, "audience": "orders"}, false},
+	} {
+		try(t, "gateway", gateway, m, c)
+	}
+
+	// auditor: read the log, inventory, metrics, policy, alerts; no
+	// secrets, no changes.
+	for _, c := range []call{
+		{"read", "log", nil, true},
+		{"write", "log/verify", nil, true},
+		{"read", "inventory", nil, true},
+		{"read", "metrics", nil, true},
+		{"read", "metrics", map[string]interface{}{"format": "prometheus"}, true},
+		{"read", "policy", nil, true},
+		{"read", "alerts", nil, true},
+		{"list", "alerts", nil, true},
+		{"read", "clients/billing/revocations", nil, true},
+		{"read", "config", nil, true},
+		{"list", "requests", nil, true},
+		{"read", "keys/billing/main", nil, false},
+		{"write", "alerts/x/ack", nil, false},
+		{"write", "config", map[string]interface{}{"entropy_bits": 256}, false},
+		{"write", "clients/billing/lock", nil, false},
+		{"write", "leaks", map[string]interface{}{"key": "x"}, false},
+		{"write", "verify", map[string]interface{}{"key": billingKey}, false},
+	} {
+		try(t, "auditor", auditor, m, c)
+	}
+
+	// operator: runs the mount and responds to incidents, but never
+	// approves (separation of duties).
+	for _, c := range []call{
+		{"write", "config", map[string]interface{}{"review_period": "2160h"}, true},
+		{"write", "clients/newclient", map[string]interface{}{"owner": "team-new"}, true},
+		{"write", "roles/r2", map[string]interface{}{"scopes": "orders:read", "environment": "prod"}, true},
+		{"read", "keys/billing/main", nil, true},
+		{"write", "keys/other/main/rotate", nil, true},
+		{"write", "clients/other/lock", map[string]interface{}{"reason": "drill"}, true},
+		{"write", "clients/other/unlock", nil, true},
+		{"write", "leaks", map[string]interface{}{"key": "junk"}, true},
+		{"list", "alerts", nil, true},
+		{"write", "alerts/x/ack", nil, true}, // allowed by ACL; 400 as x does not exist
+		{"read", "metrics", nil, true},
+		{"read", "log", nil, true},
+		{"read", "policy", nil, true},
+		{"write", "requests/" + reqID + "/deny", nil, true}, // allowed by ACL; 400 as it is used
+		{"write", "requests/" + reqID + "/approve", nil, false},
+	} {
+		try(t, "operator", operator, m, c)
+	}
+}
