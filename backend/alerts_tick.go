@@ -55,11 +55,13 @@ func (b *apikeysBackend) flushDetectionsLocked(ctx context.Context, s logical.St
 // scanKeys is the background sweep over all keys: it revokes keys idle for
 // their role's idle_timeout, and raises one alert per key that is due for
 // review (unused for the mount's review_period) or overdue for rotation.
-func (b *apikeysBackend) scanKeys(ctx context.Context, s logical.Storage, st *govState) error {
+// It returns how many keys it visited.
+func (b *apikeysBackend) scanKeys(ctx context.Context, s logical.Storage, st *govState) (int, error) {
 	cfg, err := b.config(ctx, s)
 	if err != nil {
-		return err
+		return 0, err
 	}
+	visited := 0
 	now := b.clock.Now()
 	roles := map[string]*Role{}
 	roleOf := func(name string) (*Role, error) {
@@ -73,6 +75,7 @@ func (b *apikeysBackend) scanKeys(ctx context.Context, s logical.Storage, st *go
 	var idle []*Key
 	review, overdue := map[string]bool{}, map[string]bool{}
 	err = b.forEachKey(ctx, s, func(k *Key) (bool, error) {
+		visited++
 		if k.Revoked || k.state(now) == stateExpired {
 			return true, nil
 		}
@@ -110,7 +113,7 @@ func (b *apikeysBackend) scanKeys(ctx context.Context, s logical.Storage, st *go
 		return true, nil
 	})
 	if err != nil {
-		return err
+		return visited, err
 	}
 	// Only after a complete sweep: forget marks of keys that are no longer
 	// flagged, so they alert again if they become stale or overdue again.
@@ -128,22 +131,17 @@ func (b *apikeysBackend) scanKeys(ctx context.Context, s logical.Storage, st *go
 	for _, k := range idle {
 		r := roles[k.Role]
 		if err := b.revokeIdleKey(ctx, s, k.Client, k.Name, r.IdleTimeout); err != nil {
-			return err
+			return visited, err
 		}
 	}
-	return nil
+	return visited, nil
 }
 
 // revokeIdleKey revokes a key whose role's idle_timeout passed, re-checking
 // under the key's lock that it is still idle. The revocation is attributed
 // to "system" in the lifecycle log.
 func (b *apikeysBackend) revokeIdleKey(ctx context.Context, s logical.Storage, client, name string, timeout time.Duration) error {
-	clk := b.clientLock(client)
-	clk.RLock()
-	defer clk.RUnlock()
-	lock := b.keyLock(client, name)
-	lock.Lock()
-	defer lock.Unlock()
+	defer b.lockKey(client, name)()
 	k, err := b.getKey(ctx, s, client, name)
 	if err != nil || k == nil || k.Revoked {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -25,6 +26,27 @@ type govRuntime struct {
 	// requestsMu serialises state changes of approval requests, so an
 	// approval is decided once and used once.
 	requestsMu sync.Mutex
+
+	// lastSweepAt and lastSweepKeys pace the background key sweep (see
+	// sweepDue); guarded by persistMu.
+	lastSweepAt   time.Time
+	lastSweepKeys int
+}
+
+// sweepKeysPerMinute bounds the average cost of the background sweep over
+// all keys: a mount that held n keys at the last sweep is swept again after
+// n/sweepKeysPerMinute minutes, so small mounts are swept every tick and a
+// mount of 100k keys every 10 minutes rather than reading every key each
+// minute.
+const sweepKeysPerMinute = 10000
+
+// sweepDue reports whether the next sweep may run at now.
+func (g *govRuntime) sweepDue(now time.Time) bool {
+	if g.lastSweepAt.IsZero() {
+		return true
+	}
+	gap := time.Duration(g.lastSweepKeys/sweepKeysPerMinute) * time.Minute
+	return !now.Before(g.lastSweepAt.Add(gap))
 }
 
 // pathGovernance returns the governance paths.
@@ -74,7 +96,12 @@ func (b *apikeysBackend) governanceTick(ctx context.Context, req *logical.Reques
 		return err
 	}
 	errFlush := b.flushDetectionsLocked(ctx, s, st)
-	errScan := b.scanKeys(ctx, s, st)
+	var errScan error
+	if now := b.clock.Now(); b.gov.sweepDue(now) {
+		var swept int
+		swept, errScan = b.scanKeys(ctx, s, st)
+		b.gov.lastSweepAt, b.gov.lastSweepKeys = now, swept
+	}
 	errLog := b.foldLog(ctx, s, st)
 	return errors.Join(errFlush, errScan, errLog, saveGovState(ctx, s, st))
 }

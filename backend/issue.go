@@ -34,9 +34,9 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 	}
 	// The client lock covers the max_keys_per_client count and excludes a
 	// concurrent de-provisioning or lock.
-	clock := b.clientLock(in.clientName)
-	clock.Lock()
-	defer clock.Unlock()
+	clk := b.clientLock(in.clientName)
+	clk.Lock()
+	defer clk.Unlock()
 	klock := b.keyLock(in.clientName, in.name)
 	klock.Lock()
 	defer klock.Unlock()
@@ -104,49 +104,22 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 		}
 	}
 
-	now := b.clock.Now()
-	plaintext, hmacHex, err := b.generateKey(ctx, s, cfg, role.Environment)
+	k, plaintext, err := b.newKey(ctx, req, cfg, role, client, in.name, keyScopes, role.retrievableFor(client.Type))
 	if err != nil {
 		return nil, err
 	}
-	keyID, err := newKeyID()
-	if err != nil {
-		return nil, err
-	}
-	retrievable := role.retrievableFor(client.Type)
-	v := &KeyVersion{Version: 1, HMAC: hmacHex, CreatedAt: now}
-	if retrievable {
-		v.Secret = plaintext
-	}
-	k := &Key{
-		KeyID:       keyID,
-		Client:      client.Name,
-		Name:        in.name,
-		Role:        role.Name,
-		Owner:       client.Owner,
-		Scopes:      keyScopes,
-		Environment: role.Environment,
-		Purpose:     in.purpose,
-		Metadata:    in.metadata,
-		Retrievable: retrievable,
-		IssuedBy:    actorFromRequest(req),
-		RequestID:   req.ID,
-		CreatedAt:   now,
-		Versions:    []*KeyVersion{v},
-	}
+	k.Purpose, k.Metadata = in.purpose, in.metadata
+	now := k.CreatedAt
 	if role.KeyLifetime > 0 {
 		k.ExpiresAt = now.Add(role.KeyLifetime)
 	}
-	k.activate(v, now, 0)
 	k.NextRotationAt = role.rotationPolicy(cfg).Next(now)
-	if err := b.commitKey(ctx, s, k, []*KeyVersion{v}); err != nil {
+	if err := b.commitKey(ctx, s, k, k.Versions); err != nil {
 		return nil, err
 	}
 	b.scheduleKey(k)
 
-	ev := eventFromRequest(req, eventKeyIssued)
-	ev.Client, ev.Key, ev.KeyID, ev.Role, ev.Version = k.Client, k.Name, k.KeyID, k.Role, v.Version
-	ev.Details = map[string]string{"scopes": scopes.Join(k.Scopes), "environment": k.Environment}
+	ev := issuedEvent(req, k)
 	if in.requestID != "" {
 		ev.Details["approval_request"] = in.requestID
 	}
@@ -157,6 +130,48 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 	data := b.keyResponse(cfg, role, k, now)
 	data["key"] = plaintext
 	return &logical.Response{Data: data}, nil
+}
+
+// newKey generates the first version of a new key and the key record
+// around it, active at once but not yet stored. Only a retrievable key
+// keeps its plaintext; the caller returns plaintext to the requester once.
+func (b *apikeysBackend) newKey(ctx context.Context, req *logical.Request, cfg *Config, role *Role, client *Client, name string, keyScopes []string, retrievable bool) (*Key, string, error) {
+	now := b.clock.Now()
+	plaintext, hmacHex, err := b.generateKey(ctx, req.Storage, cfg, role.Environment)
+	if err != nil {
+		return nil, "", err
+	}
+	keyID, err := newKeyID()
+	if err != nil {
+		return nil, "", err
+	}
+	v := &KeyVersion{Version: 1, HMAC: hmacHex, CreatedAt: now}
+	if retrievable {
+		v.Secret = plaintext
+	}
+	k := &Key{
+		KeyID:       keyID,
+		Client:      client.Name,
+		Name:        name,
+		Role:        role.Name,
+		Owner:       client.Owner,
+		Scopes:      keyScopes,
+		Environment: role.Environment,
+		Retrievable: retrievable,
+		IssuedBy:    actorFromRequest(req),
+		RequestID:   req.ID,
+		CreatedAt:   now,
+		Versions:    []*KeyVersion{v},
+	}
+	k.activate(v, now, 0)
+	return k, plaintext, nil
+}
+
+// issuedEvent is the lifecycle-log entry of a new key.
+func issuedEvent(req *logical.Request, k *Key) Event {
+	ev := eventFor(req, eventKeyIssued, k, 1)
+	ev.Details = map[string]string{"scopes": scopes.Join(k.Scopes), "environment": k.Environment}
+	return ev
 }
 
 // checkIssuePolicy applies the role's rules about who may get its keys and

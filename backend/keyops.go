@@ -30,12 +30,7 @@ type rotateResult struct {
 // rotateKey creates a new version of a key: active at once, or pending when
 // stage is set. The caller must not hold the key's lock.
 func (b *apikeysBackend) rotateKey(ctx context.Context, req *logical.Request, s logical.Storage, client, name string, stage bool) (*rotateResult, error) {
-	clk := b.clientLock(client)
-	clk.RLock()
-	defer clk.RUnlock()
-	lock := b.keyLock(client, name)
-	lock.Lock()
-	defer lock.Unlock()
+	defer b.lockKey(client, name)()
 	return b.rotateKeyLocked(ctx, req, s, client, name, stage)
 }
 
@@ -137,12 +132,7 @@ func (b *apikeysBackend) rollbackKey(ctx context.Context, req *logical.Request, 
 // changeKey runs a state transition that adds no version under the locks,
 // then stores the key and logs the event.
 func (b *apikeysBackend) changeKey(ctx context.Context, req *logical.Request, client, name, typ string, change func(*Key, *Role, *Config) (*KeyVersion, error)) (*Key, *KeyVersion, error) {
-	clk := b.clientLock(client)
-	clk.RLock()
-	defer clk.RUnlock()
-	lock := b.keyLock(client, name)
-	lock.Lock()
-	defer lock.Unlock()
+	defer b.lockKey(client, name)()
 	s := req.Storage
 	k, role, cfg, err := b.loadKeyForChange(ctx, s, client, name)
 	if err != nil {
@@ -165,12 +155,7 @@ func (b *apikeysBackend) changeKey(ctx context.Context, req *logical.Request, cl
 // revokeKey revokes one version (version > 0) or the whole key. It returns
 // nil if the key does not exist.
 func (b *apikeysBackend) revokeKey(ctx context.Context, req *logical.Request, client, name string, version int, reason string) (*Key, []int, error) {
-	clk := b.clientLock(client)
-	clk.RLock()
-	defer clk.RUnlock()
-	lock := b.keyLock(client, name)
-	lock.Lock()
-	defer lock.Unlock()
+	defer b.lockKey(client, name)()
 	return b.revokeKeyLocked(ctx, req, req.Storage, client, name, version, reason)
 }
 

@@ -61,6 +61,17 @@ func leaseRefFrom(req *logical.Request) (leaseRef, error) {
 	return ref, nil
 }
 
+// liveLeasedKey loads the key a lease holds, or nil when it is gone, was
+// replaced under the same name, or is already revoked. The caller holds the
+// key's locks.
+func (b *apikeysBackend) liveLeasedKey(ctx context.Context, s logical.Storage, ref leaseRef) (*Key, error) {
+	k, err := b.getKey(ctx, s, ref.client, ref.name)
+	if err != nil || k == nil || k.KeyID != ref.keyID || k.Revoked {
+		return nil, err
+	}
+	return k, nil
+}
+
 // leasedKeyRenew extends the key up to its max_ttl: the role's current
 // limits apply (narrowing a role shortens renewals), never more than the
 // max_ttl the lease was issued with.
@@ -69,18 +80,13 @@ func (b *apikeysBackend) leasedKeyRenew(ctx context.Context, req *logical.Reques
 	if err != nil {
 		return nil, err
 	}
-	clk := b.clientLock(ref.client)
-	clk.RLock()
-	defer clk.RUnlock()
-	klk := b.keyLock(ref.client, ref.name)
-	klk.Lock()
-	defer klk.Unlock()
+	defer b.lockKey(ref.client, ref.name)()
 	s := req.Storage
-	k, err := b.getKey(ctx, s, ref.client, ref.name)
+	k, err := b.liveLeasedKey(ctx, s, ref)
 	if err != nil {
 		return nil, err
 	}
-	if k == nil || k.KeyID != ref.keyID || k.Revoked {
+	if k == nil {
 		return logical.ErrorResponse("the leased key %s/%s is revoked or gone; read new credentials from creds/%s/%s", ref.client, ref.name, ref.client, ref.role), nil
 	}
 	role, err := b.getRole(ctx, s, k.Role)
@@ -125,18 +131,13 @@ func (b *apikeysBackend) leasedKeyRevoke(ctx context.Context, req *logical.Reque
 	if err != nil {
 		return nil, err
 	}
-	clk := b.clientLock(ref.client)
-	clk.RLock()
-	defer clk.RUnlock()
-	klk := b.keyLock(ref.client, ref.name)
-	klk.Lock()
-	defer klk.Unlock()
+	defer b.lockKey(ref.client, ref.name)()
 	s := req.Storage
-	k, err := b.getKey(ctx, s, ref.client, ref.name)
+	k, err := b.liveLeasedKey(ctx, s, ref)
 	if err != nil {
 		return nil, err
 	}
-	if k == nil || k.KeyID != ref.keyID || k.Revoked {
+	if k == nil {
 		return nil, nil // nothing left to revoke; the lease may go
 	}
 	reason := "lease revoked"

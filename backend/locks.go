@@ -32,3 +32,18 @@ func (b *apikeysBackend) roleLock(role string) *locksutil.LockEntry {
 func (b *apikeysBackend) keyLock(client, name string) *locksutil.LockEntry {
 	return locksutil.LockForKey(b.locks.keys, client+"/"+name)
 }
+
+// lockKey takes the locks for changing one key, in the documented order:
+// the client's read lock (so a concurrent de-provisioning or lock-down,
+// which takes it exclusively, waits) and then the key's own lock. It
+// returns the function that releases both.
+func (b *apikeysBackend) lockKey(client, name string) (unlock func()) {
+	clk := b.clientLock(client)
+	clk.RLock()
+	lock := b.keyLock(client, name)
+	lock.Lock()
+	return func() {
+		lock.Unlock()
+		clk.RUnlock()
+	}
+}

@@ -79,12 +79,7 @@ func (b *apikeysBackend) issueLeasedKey(ctx context.Context, req *logical.Reques
 	}
 	// A read lock excludes a concurrent lock or de-provisioning of the
 	// client (they take the write lock) without serialising issuance.
-	clk := b.clientLock(clientName)
-	clk.RLock()
-	defer clk.RUnlock()
-	klk := b.keyLock(clientName, name)
-	klk.Lock()
-	defer klk.Unlock()
+	defer b.lockKey(clientName, name)()
 
 	s := req.Storage
 	cfg, err := b.config(ctx, s)
@@ -140,49 +135,24 @@ func (b *apikeysBackend) issueLeasedKey(ctx context.Context, req *logical.Reques
 		return logical.ErrorResponse("role %q resolves to a lease ttl of 0; set its ttl", role.Name), nil
 	}
 
-	now := b.clock.Now()
-	plaintext, hmacHex, err := b.generateKey(ctx, s, cfg, role.Environment)
-	if err != nil {
-		return nil, err
-	}
-	keyID, err := newKeyID()
-	if err != nil {
-		return nil, err
-	}
-	// Leased keys are never retrievable: the lease holder got the secret
+	// Leased keys are never retrievable: the lease holder gets the secret
 	// once, and only its HMAC is kept.
-	v := &KeyVersion{Version: 1, HMAC: hmacHex, CreatedAt: now}
-	k := &Key{
-		KeyID:       keyID,
-		Client:      client.Name,
-		Name:        name,
-		Role:        role.Name,
-		Owner:       client.Owner,
-		Scopes:      keyScopes,
-		Environment: role.Environment,
-		Purpose:     "leased key (creds/)",
-		IssuedBy:    actorFromRequest(req),
-		RequestID:   req.ID,
-		CreatedAt:   now,
-		// The key expires with its lease even if Vault's revocation is
-		// late; renewals move this forward.
-		ExpiresAt: now.Add(lim.TTL),
-		Leased:    true,
-		Versions:  []*KeyVersion{v},
-	}
-	k.activate(v, now, 0)
-	if err := b.commitKey(ctx, s, k, []*KeyVersion{v}); err != nil {
+	k, plaintext, err := b.newKey(ctx, req, cfg, role, client, name, keyScopes, false)
+	if err != nil {
 		return nil, err
 	}
-	ev := eventFromRequest(req, eventKeyIssued)
-	ev.Client, ev.Key, ev.KeyID, ev.Role, ev.Version = k.Client, k.Name, k.KeyID, k.Role, v.Version
-	ev.Details = map[string]string{
-		"scopes":      scopes.Join(k.Scopes),
-		"environment": k.Environment,
-		"leased":      "true",
-		"ttl":         lim.TTL.String(),
-		"max_ttl":     lim.MaxTTL.String(),
+	k.Purpose = "leased key (creds/)"
+	k.Leased = true
+	// The key expires with its lease even if Vault's revocation is late;
+	// renewals move this forward.
+	k.ExpiresAt = k.CreatedAt.Add(lim.TTL)
+	if err := b.commitKey(ctx, s, k, k.Versions); err != nil {
+		return nil, err
 	}
+	ev := issuedEvent(req, k)
+	ev.Details["leased"] = "true"
+	ev.Details["ttl"] = lim.TTL.String()
+	ev.Details["max_ttl"] = lim.MaxTTL.String()
 	if err := b.appendEvent(ctx, s, ev); err != nil {
 		return nil, err
 	}

@@ -236,6 +236,7 @@ func (b *apikeysBackend) keyResponse(cfg *Config, role *Role, k *Key, now time.T
 	// seconds until the next scheduled rotation.
 	ttl := int64(0)
 	if !k.NextRotationAt.IsZero() && !k.Revoked && !k.Leased {
+		ttl = int64(overdueRecheck / time.Second)
 		if remaining := k.NextRotationAt.Sub(now); remaining > 0 {
 			ttl = int64((remaining + time.Second - 1) / time.Second)
 		}
@@ -243,6 +244,11 @@ func (b *apikeysBackend) keyResponse(cfg *Config, role *Role, k *Key, now time.T
 	data["ttl"] = ttl
 	return data
 }
+
+// overdueRecheck is the ttl reported for a key whose rotation is due but not
+// done yet: the rotation tick runs about once a minute, so Vault Agent should
+// look again shortly rather than re-read in a tight loop on ttl=0.
+const overdueRecheck = 15 * time.Second
 
 func optionalTime(t time.Time) interface{} {
 	if t.IsZero() {

@@ -369,3 +369,20 @@ func TestWALRollbackRemovesOrphanIndexEntries(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyReadTTLWhenRotationOverdue(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"rotation_period": "1h", "grace_period": "1m"})
+	e.ok(logical.CreateOperation, "keys/svc/k", map[string]interface{}{"role": "r"})
+	if ttl := e.ok(logical.ReadOperation, "keys/svc/k", nil).Data["ttl"]; ttl != int64(3600) {
+		t.Fatalf("ttl = %v, want 3600", ttl)
+	}
+	e.clock.Advance(61 * time.Minute) // due, and no tick has rotated it yet
+	if ttl := e.ok(logical.ReadOperation, "keys/svc/k", nil).Data["ttl"]; ttl != int64(overdueRecheck/time.Second) {
+		t.Fatalf("overdue ttl = %v, want %d so Agent re-checks shortly", ttl, overdueRecheck/time.Second)
+	}
+	e.ok(logical.UpdateOperation, "keys/svc/k/revoke", nil)
+	if ttl := e.ok(logical.ReadOperation, "keys/svc/k", nil).Data["ttl"]; ttl != int64(0) {
+		t.Fatalf("revoked key ttl = %v, want 0", ttl)
+	}
+}

@@ -14,12 +14,7 @@ import (
 // stale, so the key is re-read under its locks and nothing is done that its
 // stored state does not call for. On error the key is re-queued for a retry.
 func (b *apikeysBackend) handleDueKey(ctx context.Context, s logical.Storage, client, name string, st *tickStats) error {
-	clk := b.clientLock(client)
-	clk.RLock()
-	defer clk.RUnlock()
-	lock := b.keyLock(client, name)
-	lock.Lock()
-	defer lock.Unlock()
+	defer b.lockKey(client, name)()
 
 	err := b.maintainKeyLocked(ctx, s, client, name, st)
 	if err != nil {

@@ -316,12 +316,7 @@ func (b *apikeysBackend) flushUsage(ctx context.Context, req *logical.Request) e
 // persistUsage merges one snapshot into its key record under the locks.
 func (b *apikeysBackend) persistUsage(ctx context.Context, s logical.Storage, sn usageSnapshot) error {
 	e := &sn.entry
-	clk := b.clientLock(e.client)
-	clk.RLock()
-	defer clk.RUnlock()
-	lock := b.keyLock(e.client, e.name)
-	lock.Lock()
-	defer lock.Unlock()
+	defer b.lockKey(e.client, e.name)()
 	k, err := b.getKey(ctx, s, e.client, e.name)
 	if err != nil {
 		return err
