@@ -191,8 +191,8 @@ func (b *apikeysBackend) useApproval(ctx context.Context, req *logical.Request, 
 	if r.DecidedBy != nil && sameEntity(actor, *r.DecidedBy) {
 		return fmt.Sprintf("separation of duties: this Vault entity approved request %s and so cannot also issue the key; the requester issues it", r.ID), nil
 	}
-	if r.RequestedBy.EntityID != "" && actor.EntityID != r.RequestedBy.EntityID {
-		return fmt.Sprintf("request %s was made by another Vault entity; only its requester can use the approval", r.ID), nil
+	if r.RequestedBy.EntityID == "" || actor.EntityID != r.RequestedBy.EntityID {
+		return fmt.Sprintf("request %s was made by another Vault entity (or by none); only its requester's entity can use the approval", r.ID), nil
 	}
 	r.State, r.UsedAt, r.UsedBy, r.UsedRequest = requestUsed, now, &actor, req.ID
 	if err := putRequest(ctx, s, r); err != nil {

@@ -163,6 +163,11 @@ func TestApprovalRequestValidation(t *testing.T) {
 	for _, c := range cases {
 		expectErr(t, e.doAs("alice", logical.UpdateOperation, "requests", c.data), c.want)
 	}
+	// A token without an entity (root) cannot request: separation of
+	// duties could not tell its author from the approver.
+	expectErr(t, e.doAs("", logical.UpdateOperation, "requests", map[string]interface{}{
+		"client": "billing", "role": "gated", "name": "k", "justification": "x",
+	}), "no Vault identity entity")
 	if got := e.storageKeys(); containsPrefix(got, storageRequestPrefix) {
 		t.Fatalf("refused requests were stored: %v", got)
 	}

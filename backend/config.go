@@ -154,6 +154,14 @@ func (b *apikeysBackend) config(ctx context.Context, s logical.Storage) (*Config
 	if cfg != nil {
 		return cfg, nil
 	}
+	// Fill under the write lock, which putConfig, deleteConfig and
+	// invalidate also hold: a fill that read storage before a concurrent
+	// change can then never store the outdated copy after it.
+	b.cache.mu.Lock()
+	defer b.cache.mu.Unlock()
+	if b.cache.config != nil {
+		return b.cache.config, nil
+	}
 	entry, err := s.Get(ctx, storageConfig)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
@@ -164,9 +172,7 @@ func (b *apikeysBackend) config(ctx context.Context, s logical.Storage) (*Config
 			return nil, fmt.Errorf("decoding config: %w", err)
 		}
 	}
-	b.cache.mu.Lock()
 	b.cache.config = cfg
-	b.cache.mu.Unlock()
 	return cfg, nil
 }
 

@@ -46,6 +46,14 @@ func (b *apikeysBackend) rotateKeyLocked(ctx context.Context, req *logical.Reque
 	if c == nil || c.Status == clientDeprovisioned {
 		return nil, userErrorf("client %q is de-provisioned; its keys cannot rotate", client)
 	}
+	if k.Retrievable && !role.retrievableFor(c.Type) {
+		// The role no longer lets its keys be read back: stop keeping
+		// plaintext, for the new version and the ones already stored.
+		k.Retrievable = false
+		for _, v := range k.Versions {
+			v.Secret = ""
+		}
+	}
 	now := b.clock.Now()
 	plaintext, hmacHex, err := b.generateKey(ctx, s, cfg, k.Environment)
 	if err != nil {
@@ -235,10 +243,12 @@ func (b *apikeysBackend) setClientStatus(ctx context.Context, req *logical.Reque
 		return -1, nil
 	}
 	if c.Status == clientDeprovisioned {
-		if status == clientDeprovisioned {
-			return 0, nil
+		if status != clientDeprovisioned {
+			return 0, userErrorf("client %q is de-provisioned; its status cannot change", name)
 		}
-		return 0, userErrorf("client %q is de-provisioned; its status cannot change", name)
+		// Deleting again finishes a de-provisioning that was interrupted
+		// after the status write: revoking is idempotent.
+		return b.revokeClientKeys(ctx, req, name)
 	}
 	actor := actorFromRequest(req)
 	now := b.clock.Now()
@@ -259,6 +269,13 @@ func (b *apikeysBackend) setClientStatus(ctx context.Context, req *logical.Reque
 	if status != clientDeprovisioned {
 		return 0, nil
 	}
+	return b.revokeClientKeys(ctx, req, name)
+}
+
+// revokeClientKeys revokes every key of a de-provisioned client and returns
+// how many it revoked now. The caller holds the client lock exclusively.
+func (b *apikeysBackend) revokeClientKeys(ctx context.Context, req *logical.Request, name string) (int, error) {
+	s := req.Storage
 	names, err := b.listClientKeys(ctx, s, name)
 	if err != nil {
 		return 0, err
@@ -267,12 +284,12 @@ func (b *apikeysBackend) setClientStatus(ctx context.Context, req *logical.Reque
 	for _, kn := range names {
 		lock := b.keyLock(name, kn)
 		lock.Lock()
-		k, _, err := b.revokeKeyLocked(ctx, req, s, name, kn, 0, "client de-provisioned")
+		k, revoked, err := b.revokeKeyLocked(ctx, req, s, name, kn, 0, "client de-provisioned")
 		lock.Unlock()
 		if err != nil {
 			return count, err
 		}
-		if k != nil {
+		if k != nil && len(revoked) > 0 {
 			count++
 		}
 	}

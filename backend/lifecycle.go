@@ -15,15 +15,13 @@ func (k *Key) activate(nv *KeyVersion, now time.Time, grace time.Duration) {
 	for _, v := range k.Versions {
 		switch v.State {
 		case statePrevious:
-			v.State = stateRetired
-			v.RetiredAt = now
+			v.retire(now)
 		case stateActive:
 			if v != nv {
 				v.State = statePrevious
 				v.GraceEndsAt = now.Add(grace)
 				if grace <= 0 {
-					v.State = stateRetired
-					v.RetiredAt = now
+					v.retire(now)
 				}
 			}
 		}
@@ -32,6 +30,14 @@ func (k *Key) activate(nv *KeyVersion, now time.Time, grace time.Duration) {
 	nv.ActivatedAt = now
 	nv.GraceEndsAt = time.Time{}
 	k.LastRotatedAt = now
+}
+
+// retire ends a version for good; a retired secret is never needed again,
+// so its plaintext (kept for retrievable keys) is dropped too.
+func (v *KeyVersion) retire(now time.Time) {
+	v.State = stateRetired
+	v.RetiredAt = now
+	v.Secret = ""
 }
 
 // stage adds nv as the pending version.
@@ -73,8 +79,7 @@ func (k *Key) rollback(now time.Time, grace time.Duration) (*KeyVersion, error) 
 		cur.State = statePrevious
 		cur.GraceEndsAt = now.Add(grace)
 		if grace <= 0 {
-			cur.State = stateRetired
-			cur.RetiredAt = now
+			cur.retire(now)
 		}
 	}
 	return prev, nil
@@ -118,9 +123,7 @@ func (k *Key) retireExpiredGrace(now time.Time) []int {
 	var out []int
 	for _, v := range k.Versions {
 		if v.State == statePrevious && !now.Before(v.GraceEndsAt) {
-			v.State = stateRetired
-			v.RetiredAt = now
-			v.Secret = ""
+			v.retire(now)
 			out = append(out, v.Version)
 		}
 	}

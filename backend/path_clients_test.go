@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -82,3 +83,36 @@ func TestDeprovisionRevokesKeysAndKeepsTombstone(t *testing.T) {
 		t.Fatalf("tombstones = %v", inv.Data["tombstones"])
 	}
 }
+
+// A de-provisioning interrupted after the status write (a storage error
+// while revoking keys) is finished by deleting the client again.
+func TestDeprovisionCanBeFinishedAfterAFailure(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("acme", "internal", "r", nil)
+	for _, n := range []string{"k1", "k2", "k3"} {
+		e.ok(logical.CreateOperation, "keys/acme/"+n, map[string]interface{}{"role": "r"})
+	}
+	fail := true
+	e.b.commitHook = func(step string) error {
+		if fail && step == "key" {
+			fail = false
+			return errInjected
+		}
+		return nil
+	}
+	if _, err := e.doErr(logical.DeleteOperation, "clients/acme", nil); err == nil {
+		t.Fatal("injected failure was not reported")
+	}
+	e.b.commitHook = nil
+	resp := e.ok(logical.DeleteOperation, "clients/acme", nil)
+	if resp.Data["keys_revoked"] != 2 {
+		t.Fatalf("second delete revoked %v keys, want the 2 left", resp.Data["keys_revoked"])
+	}
+	for _, n := range []string{"k1", "k2", "k3"} {
+		if st := e.ok(logical.ReadOperation, "keys/acme/"+n, nil).Data["state"]; st != stateRevoked {
+			t.Fatalf("key %s is %v after de-provisioning finished", n, st)
+		}
+	}
+}
+
+var errInjected = errors.New("injected storage failure")

@@ -160,8 +160,14 @@ func (b *apikeysBackend) pathKeyRead(ctx context.Context, req *logical.Request, 
 		return nil, err
 	}
 	data := b.keyResponse(cfg, role, k, b.clock.Now())
-	if k.Retrievable {
-		if cur := k.current(); cur != nil && cur.Secret != "" {
+	if k.Retrievable && role != nil {
+		c, err := b.getClient(ctx, req.Storage, k.Client)
+		if err != nil {
+			return nil, err
+		}
+		// The role's current setting decides: turning retrievable off
+		// stops reads at once, not only for keys issued afterwards.
+		if cur := k.current(); c != nil && role.retrievableFor(c.Type) && cur != nil && cur.Secret != "" {
 			data["key"] = cur.Secret
 		}
 	}

@@ -386,3 +386,84 @@ func TestKeyReadTTLWhenRotationOverdue(t *testing.T) {
 		t.Fatalf("revoked key ttl = %v, want 0", ttl)
 	}
 }
+
+// A crash after the key record dropped old versions, before their index
+// entries were deleted, must not leave orphans once the WAL is rolled back.
+func TestWALRollbackRemovesIndexEntriesOfDroppedVersions(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"grace_period": "0s"})
+	e.ok(logical.CreateOperation, "keys/svc/k", map[string]interface{}{"role": "r"})
+	for i := 0; i < maxKeptVersions-1; i++ {
+		e.ok(logical.UpdateOperation, "keys/svc/k/rotate", nil)
+	}
+	e.b.commitHook = func(step string) error {
+		if step == "key" {
+			return errInjected
+		}
+		return nil
+	}
+	if _, err := e.doErr(logical.UpdateOperation, "keys/svc/k/rotate", nil); err == nil {
+		t.Fatal("injected crash was not reported")
+	}
+	e.b.commitHook = nil
+	ids, _ := e.storage.List(e.ctx, "wal/")
+	if len(ids) != 1 {
+		t.Fatalf("%d WAL entries, want 1", len(ids))
+	}
+	w, err := framework.GetWAL(e.ctx, e.storage, ids[0])
+	if err != nil || w == nil {
+		t.Fatalf("reading WAL: %v", err)
+	}
+	if err := e.b.walRollback(e.ctx, &logical.Request{Storage: e.storage}, w.Kind, w.Data); err != nil {
+		t.Fatal(err)
+	}
+	k, _ := e.b.getKey(e.ctx, e.storage, "svc", "k")
+	held := map[string]bool{}
+	for _, v := range k.Versions {
+		held[v.HMAC] = true
+	}
+	idx, _ := e.storage.List(e.ctx, storageIndexPrefix)
+	for _, h := range idx {
+		if !held[h] {
+			t.Fatal("orphan index entry left for a dropped version")
+		}
+	}
+	if len(idx) != len(k.Versions) {
+		t.Fatalf("%d index entries for %d versions", len(idx), len(k.Versions))
+	}
+}
+
+func TestTurningRetrievableOffStopsReadsAndStorage(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"retrievable": true, "grace_period": "1h"})
+	e.ok(logical.CreateOperation, "keys/svc/k", map[string]interface{}{"role": "r"})
+	e.ok(logical.UpdateOperation, "roles/r", map[string]interface{}{"retrievable": false})
+	if _, ok := e.ok(logical.ReadOperation, "keys/svc/k", nil).Data["key"]; ok {
+		t.Fatal("secret still readable after the role turned retrievable off")
+	}
+	rot := e.ok(logical.UpdateOperation, "keys/svc/k/rotate", nil)
+	if rot.Data["key"] == "" {
+		t.Fatal("rotation did not return the new secret once")
+	}
+	k, _ := e.b.getKey(e.ctx, e.storage, "svc", "k")
+	for _, v := range k.Versions {
+		if v.Secret != "" {
+			t.Fatalf("version %d still stores its plaintext", v.Version)
+		}
+	}
+}
+
+func TestRetiredVersionsDropTheirPlaintext(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"grace_period": "1h"})
+	e.ok(logical.CreateOperation, "keys/svc/k", map[string]interface{}{"role": "r"})
+	e.ok(logical.UpdateOperation, "keys/svc/k/rotate", nil)
+	e.ok(logical.UpdateOperation, "keys/svc/k/rotate", nil) // v1: previous → retired
+	k, _ := e.b.getKey(e.ctx, e.storage, "svc", "k")
+	if v := k.version(1); v.State != stateRetired || v.Secret != "" {
+		t.Fatalf("version 1 is %s and keeps plaintext: %v", v.State, v.Secret != "")
+	}
+	if v := k.version(2); v.State != statePrevious || v.Secret == "" {
+		t.Fatalf("version 2 (previous, in grace) should keep its plaintext until retired")
+	}
+}

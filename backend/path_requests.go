@@ -88,6 +88,11 @@ func (b *apikeysBackend) pathRequestCreate(ctx context.Context, req *logical.Req
 	roleName := strings.TrimSpace(d.Get("role").(string))
 	keyName := strings.TrimSpace(d.Get("name").(string))
 	justification := strings.TrimSpace(d.Get("justification").(string))
+	if req.EntityID == "" {
+		// Separation of duties compares entities: a request without one
+		// could be approved by its own author under another token.
+		return logical.ErrorResponse("separation of duties: this token has no Vault identity entity (e.g. the root token); request approval with a token from an auth method login so the approver can be checked against you"), nil
+	}
 	for _, c := range []struct{ field, kind, v string }{{"client", "client", clientName}, {"role", "role", roleName}, {"name", "key", keyName}} {
 		if c.v == "" {
 			return logical.ErrorResponse("%s is required: a request names the client, role and key name (name) it approves", c.field), nil
@@ -145,11 +150,7 @@ func (b *apikeysBackend) pathRequestCreate(ctx context.Context, req *logical.Req
 	if err := b.appendEvent(ctx, s, ev); err != nil {
 		return nil, err
 	}
-	resp := &logical.Response{Data: r.responseData(now)}
-	if r.RequestedBy.EntityID == "" {
-		resp.AddWarning("this token has no Vault identity entity: any entity may approve the request and any token may use the approval")
-	}
-	return resp, nil
+	return &logical.Response{Data: r.responseData(now)}, nil
 }
 
 func (b *apikeysBackend) pathRequestsList(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {

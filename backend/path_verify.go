@@ -72,7 +72,22 @@ either has bound_cidrs, client_ip is required), forbidden_audience (audience
 not among the role's audiences), forbidden_scope (a requested scope is not
 effective), rate_limited (the role's rate_limit per key is used up; counted
 per Vault node). The checks run in this order. Either
-way the HTTP status is 200; only a request without a "key" field is a 400.
+way the HTTP status is 200; only a request without a key (no "key" field on
+POST, no X-Api-Key header on GET) is a 400.
+
+Two forms, with the same answers:
+
+  POST (write) with the key in the "key" body field and the other fields in
+  the body. Needs the "update" capability on the verify path.
+
+  GET (read) with the key in the X-Api-Key request header and scope,
+  audience, environment, client_ip and allow_pending as query parameters.
+  Needs the "read" capability. This is the form for API gateways: Vault makes
+  an extra round trip to the plugin (an existence check) before every write,
+  so a read is faster. Vault passes the header to the plugin only when the
+  mount is tuned with passthrough_request_headers=X-Api-Key (the header name
+  is case-insensitive). Never put the key in the URL: a GET with a "key" query
+  parameter is refused. A GET without the header is a 400.
 
 Usage (last used, outcome counts, recent client_ip values) is recorded in
 memory and flushed to the key records about once a minute; key reads show
@@ -91,7 +106,7 @@ func (b *apikeysBackend) pathVerify() []*framework.Path {
 		Fields: map[string]*framework.FieldSchema{
 			"key": {
 				Type:        framework.TypeString,
-				Description: "The API key presented by the caller.",
+				Description: "The API key presented by the caller (POST only; a GET sends it in the X-Api-Key header, never in the URL).",
 				Required:    true,
 			},
 			"scope": {
@@ -120,21 +135,54 @@ func (b *apikeysBackend) pathVerify() []*framework.Path {
 		// every request (to forward writes from performance standbys), one
 		// extra plugin→Vault gRPC round trip. Verify never writes storage
 		// and must answer locally on every node, so the hot path skips it.
+		// The read form exists for speed: Vault makes no existence-check
+		// round trip before a read, as it does before every write.
 		Callbacks: map[logical.Operation]framework.OperationFunc{
 			logical.UpdateOperation: b.pathVerifyWrite,
+			logical.ReadOperation:   b.pathVerifyRead,
 		},
 		HelpSynopsis:    pathVerifyHelpSyn,
 		HelpDescription: strings.TrimSpace(pathVerifyHelpDesc),
 	}}
 }
 
+// pathVerifyWrite is the POST form: the key in the "key" body field.
 func (b *apikeysBackend) pathVerifyWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	raw, ok := d.GetOk("key")
 	if !ok {
 		return logical.ErrorResponse(`missing "key": send the API key to verify in the "key" field`), nil
 	}
+	in := verifyInputFrom(d)
+	in.Key = raw.(string)
+	return b.answerVerify(ctx, req, in)
+}
+
+// pathVerifyRead is the GET form: the key in the X-Api-Key header, the
+// rest as query parameters.
+func (b *apikeysBackend) pathVerifyRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	if _, inURL := d.Raw["key"]; inURL {
+		// Too late for this key (URLs end up in proxy and access logs),
+		// but it must not become a habit: refuse rather than answer.
+		return logical.ErrorResponse(`never put an API key in the URL: send it in the ` + verifyKeyHeader + ` header (or POST it in the "key" field)`), nil
+	}
+	key, err := keyFromHeaders(req.Headers)
+	switch err {
+	case nil:
+	case errManyKeyHeaders:
+		return logical.ErrorResponse(`send exactly one ` + verifyKeyHeader + ` header`), nil
+	default:
+		return logical.ErrorResponse(`missing ` + verifyKeyHeader + ` header: send the API key to verify in the ` + verifyKeyHeader +
+			` header (the mount must pass it through: passthrough_request_headers=` + verifyKeyHeader + `), or POST it in the "key" field`), nil
+	}
+	in := verifyInputFrom(d)
+	in.Key = key
+	return b.answerVerify(ctx, req, in)
+}
+
+// verifyInputFrom reads every verify field but the key, which each form
+// takes from its own place.
+func verifyInputFrom(d *framework.FieldData) verifyInput {
 	in := verifyInput{
-		Key:          raw.(string),
 		Audience:     d.Get("audience").(string),
 		Environment:  d.Get("environment").(string),
 		ClientIP:     strings.TrimSpace(d.Get("client_ip").(string)),
@@ -145,6 +193,11 @@ func (b *apikeysBackend) pathVerifyWrite(ctx context.Context, req *logical.Reque
 			in.Scopes = append(in.Scopes, scopes.Split(s)...)
 		}
 	}
+	return in
+}
+
+// answerVerify verifies for both forms and renders the answer.
+func (b *apikeysBackend) answerVerify(ctx context.Context, req *logical.Request, in verifyInput) (*logical.Response, error) {
 	res, err := b.verifyKey(ctx, req.Storage, in)
 	if err != nil {
 		return nil, err

@@ -107,6 +107,11 @@ func decideGrace(k *Key, p *KeyVersion, now time.Time, in adoptionInput) graceDe
 	if now.Before(end.Add(-lookahead(k, p))) {
 		return graceDecision{action: graceKeep}
 	}
+	if !now.Before(end) {
+		// Verify has already refused this version since its grace ended;
+		// extending now would bring an expired secret back to life.
+		return graceDecision{action: graceRetire}
+	}
 	active := k.current()
 	if active != nil && in.activeSeen.IsZero() && !in.previousSeen.IsZero() &&
 		!in.previousSeen.Before(active.ActivatedAt) {
@@ -116,11 +121,7 @@ func decideGrace(k *Key, p *KeyVersion, now time.Time, in adoptionInput) graceDe
 			if step < minAdoptionStep {
 				step = minAdoptionStep
 			}
-			from := end
-			if now.After(from) {
-				from = now
-			}
-			newEnd := from.Add(step)
+			newEnd := end.Add(step)
 			if newEnd.After(limit) {
 				newEnd = limit
 			}
@@ -129,8 +130,5 @@ func decideGrace(k *Key, p *KeyVersion, now time.Time, in adoptionInput) graceDe
 			return graceDecision{action: graceExtend, newEnd: newEnd, first: first}
 		}
 	}
-	if now.Before(end) {
-		return graceDecision{action: graceKeep}
-	}
-	return graceDecision{action: graceRetire}
+	return graceDecision{action: graceKeep}
 }

@@ -294,7 +294,7 @@ func TestRotationAdoptionEndsWaitOnceNewVersionIsUsed(t *testing.T) {
 	r.ok(logical.UpdateOperation, "keys/svc/main/rotate", nil)
 	r.clock.Advance(10 * time.Minute)
 	r.verified("svc", "main", 1)
-	r.clock.Advance(50 * time.Minute)
+	r.clock.Advance(48 * time.Minute) // inside the lookahead before grace ends
 	r.tick()
 	k := r.wantStates("svc", "main", "1:previous 2:active")
 	extended := k.Versions[0].GraceEndsAt
@@ -677,5 +677,33 @@ func TestRotationTickDuringRebuildAndChanges(t *testing.T) {
 		case rotations[name] != 1 || k.current() == nil || k.current().Version != 2:
 			t.Fatalf("%s: rotated %d times, versions %s", name, rotations[name], states(k))
 		}
+	}
+}
+
+// A tick that runs only after a previous version's grace already ended
+// (leader failover, seal, exhausted budget) must retire it, never extend
+// it: verify has been refusing it, and must go on refusing it.
+func TestRotationLateTickNeverRevivesEndedGrace(t *testing.T) {
+	r := newRotEnv(t)
+	r.setupClientRole("svc", "internal", "r", map[string]interface{}{
+		"rotation_period": "720h", "grace_period": "10m", "max_grace_period": "2h",
+	})
+	r.issue("svc", "main", "r")
+	r.ok(logical.UpdateOperation, "keys/svc/main/rotate", nil)
+	rotatedAt := r.clock.Now()
+	// The client keeps using version 1 only; no tick runs for 21 minutes.
+	r.clock.Advance(5 * time.Minute)
+	r.verified("svc", "main", 1)
+	r.clock.Set(rotatedAt.Add(21 * time.Minute))
+	if k := r.key("svc", "main"); versionAccepted(k.Versions[0], r.clock.Now(), false) {
+		t.Fatal("version 1 accepted after its grace ended")
+	}
+	st := r.tick()
+	if st.deferred != 0 || st.retired != 1 {
+		t.Fatalf("late tick: %+v, want the ended grace retired, not extended", st)
+	}
+	k := r.wantStates("svc", "main", "1:retired 2:active")
+	if versionAccepted(k.Versions[0], r.clock.Now(), false) {
+		t.Fatal("version 1 accepted again after a late tick")
 	}
 }

@@ -10,9 +10,10 @@ import (
 	"github.com/mitchellh/mapstructure"
 )
 
-// Crash safety (SPEC §4). A key change that adds versions writes, in order:
-// a WAL entry naming the new HMACs, their index entries, the key record,
-// then deletes the WAL entry. Verify only accepts an index entry whose key
+// Crash safety (SPEC §4). A key change that adds or drops versions writes,
+// in order: a WAL entry naming the HMACs added and dropped, the new index
+// entries, the key record, the deletion of dropped index entries, then
+// deletes the WAL entry. Verify only accepts an index entry whose key
 // record holds a version with that HMAC, so a crash at any point leaves
 // either the old state or the new one as far as verify can tell; the WAL
 // rollback then deletes index entries that the key record never adopted.
@@ -42,8 +43,11 @@ func (b *apikeysBackend) commitKey(ctx context.Context, s logical.Storage, k *Ke
 	}
 	dropped := k.trimVersions()
 	var walID string
-	if len(added) > 0 {
-		w := walIndex{Client: k.Client, Name: k.Name}
+	if len(added) > 0 || len(dropped) > 0 {
+		// The WAL names every index entry this change adds or drops, so a
+		// rollback can delete whichever of them the key record ends up not
+		// holding.
+		w := walIndex{Client: k.Client, Name: k.Name, HMACs: append([]string(nil), dropped...)}
 		for _, v := range added {
 			w.HMACs = append(w.HMACs, v.HMAC)
 		}

@@ -58,7 +58,8 @@ done
   -audit-non-hmac-response-keys=state -audit-non-hmac-response-keys=active \
   -audit-non-hmac-response-keys=code \
   -audit-non-hmac-request-keys=client -audit-non-hmac-request-keys=role \
-  -audit-non-hmac-request-keys=name apikeys
+  -audit-non-hmac-request-keys=name \
+  -passthrough-request-headers=X-Api-Key apikeys
 for p in bootstrap/policies/*.hcl; do
   [[ -e $p ]] || continue
   "$VAULT" policy write "apikeys-$(basename "$p" .hcl)" "$p" >/dev/null

@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/vault/api"
@@ -239,6 +240,9 @@ func (s *Server) start(ctx context.Context, vaultBin string, opts Options) error
 			"-config="+cfgPath,
 			"-log-level="+level)
 		cmd.Env = append(os.Environ(), "HOME="+s.Dir, "VAULT_ADDR=", "VAULT_TOKEN=")
+		// Its own process group, so Stop can also end plugin processes
+		// that outlive a Vault that had to be killed.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			return err
@@ -304,15 +308,18 @@ func (s *Server) setup(ctx context.Context, opts Options) error {
 }
 
 // MountAt mounts the registered plugin at path, pinned to its version, and
-// tunes the audit settings for its non-secret identifiers.
+// tunes the audit settings for its non-secret identifiers. It passes the
+// X-Api-Key request header through to the plugin, for the GET form of
+// verify (Vault hands a plugin no request header unless the mount lists it).
 func (s *Server) MountAt(ctx context.Context, path string) error {
 	sys := s.Client.Sys()
 	if err := sys.MountWithContext(ctx, path, &api.MountInput{
 		Type: PluginName,
 		Config: api.MountConfigInput{
-			PluginVersion:            s.PluginVersion,
-			AuditNonHMACRequestKeys:  NonHMACRequestKeys,
-			AuditNonHMACResponseKeys: NonHMACResponseKeys,
+			PluginVersion:             s.PluginVersion,
+			AuditNonHMACRequestKeys:   NonHMACRequestKeys,
+			AuditNonHMACResponseKeys:  NonHMACResponseKeys,
+			PassthroughRequestHeaders: []string{"X-Api-Key"},
 		},
 	}); err != nil {
 		return fmt.Errorf("mounting plugin at %s: %w", path, err)
@@ -344,13 +351,16 @@ func (s *Server) Stop() {
 
 func (s *Server) kill() {
 	if s.cmd != nil && s.cmd.Process != nil {
+		pgid := s.cmd.Process.Pid
 		_ = s.cmd.Process.Signal(os.Interrupt)
 		select {
 		case <-s.done:
 		case <-time.After(10 * time.Second):
-			_ = s.cmd.Process.Kill()
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 			<-s.done
 		}
+		// Whatever is left of the group (plugin processes) goes too.
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		s.cmd = nil
 	}
 	if s.logFile != nil {

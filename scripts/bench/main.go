@@ -3,25 +3,30 @@
 //
 // It starts Vault with the freshly built plugin (internal/vaulttest, no
 // audit device), then drives a fixed-duration HTTP load from concurrent
-// keep-alive clients at four targets:
+// keep-alive clients at these targets:
 //
-//	floor      apikeys/info: the cheapest plugin path, touching no storage
-//	floor_post apikeys/info written (POST): the same, plus the existence
-//	           check round trip Vault makes to a plugin before every write
-//	verify    apikeys/verify with valid keys (rotating through a set)
-//	malformed apikeys/verify with a malformed key
-//	kv        a KV v2 read on the same server
+//	floor       apikeys/info: the cheapest plugin path, touching no storage
+//	floor_post  apikeys/info written (POST): the same, plus the existence
+//	            check round trip Vault makes to a plugin before every write
+//	verify      GET apikeys/verify with valid keys (rotating through a set)
+//	            in the X-Api-Key header: the form API gateways use
+//	verify_post POST apikeys/verify with the same keys in the body
+//	malformed   GET apikeys/verify with a malformed key in the header
+//	kv          a KV v2 read on the same server
 //
 // Within each round the targets take turns in short slices (the order
 // rotates) so machine noise hits all of them alike; req/s, p50 and p99 are
 // medians over rounds, ratios the median of the per-round ratios, among
-// them verify_floor_ratio=<verify/floor>. The CPU time the Vault server and
+// them verify_floor_ratio=<verify/floor> (the GET form over the GET floor)
+// and verify_post_floor_ratio=<verify_post/floor>. The CPU time the Vault server and
 // the plugin process spend per request is printed too (from /proc), which
 // shows where a difference comes from.
 //
 // Note that Vault makes an existence-check round trip to a plugin before
-// every write (POST/PUT), and verify is a write (the key travels in the
-// body, never in a URL): floor_post shows that cost on the floor itself.
+// every write (POST/PUT): floor_post shows that cost on the floor itself,
+// verify_post on verify. The GET form avoids it; its key travels in a
+// request header (never in a URL), which the mount passes through to the
+// plugin (passthrough_request_headers, see vaulttest.MountAt).
 //
 // A memory phase then issues -keys keys through the API, verifies a sample
 // of them and prints the plugin process's resident memory (plugin_rss_mb=).
@@ -57,7 +62,7 @@ var (
 	flagSample      = flag.Int("sample", 2000, "issued keys verified in the memory phase")
 	flagClients     = flag.Int("clients", 64, "API clients the keys are spread over")
 	flagWarmup      = flag.Duration("warmup", time.Second, "warm-up load per target before the rounds")
-	flagTargets     = flag.String("targets", "floor,floor_post,verify,malformed,kv", "targets to measure (floor and verify are required for the ratio)")
+	flagTargets     = flag.String("targets", "floor,floor_post,verify,verify_post,malformed,kv", "targets to measure (floor and verify are required for the ratio)")
 )
 
 func main() {
@@ -276,6 +281,15 @@ func (b *bench) targets(keys []string) ([]target, error) {
 			return req
 		}
 	}
+	// getKey sends the keys in the X-Api-Key header, as gateways do.
+	getKey := func(path string, keys []string) func(int) *http.Request {
+		return func(i int) *http.Request {
+			req, _ := http.NewRequest("GET", b.srv.Addr+path, nil)
+			req.Header.Set("X-Vault-Token", b.srv.Token)
+			req.Header.Set("X-Api-Key", keys[i%len(keys)])
+			return req
+		}
+	}
 	post := func(path string, bodies [][]byte) func(int) *http.Request {
 		return func(i int) *http.Request {
 			req, _ := http.NewRequest("POST", b.srv.Addr+path, bytes.NewReader(bodies[i%len(bodies)]))
@@ -289,14 +303,15 @@ func (b *bench) targets(keys []string) ([]target, error) {
 		body, _ := json.Marshal(map[string]string{"key": k})
 		valid = append(valid, body)
 	}
-	malformed, _ := json.Marshal(map[string]string{"key": "ak_prod_0000000000000000000000000000000000000000000xxxxxx"})
+	malformed := "ak_prod_0000000000000000000000000000000000000000000xxxxxx"
 	active := []byte(`"active":true`)
 	inactive := []byte(`"code":"malformed"`)
 	ts := []target{
 		{name: "floor", request: get("/v1/" + b.mount + "/info"), check: func(body []byte) bool { return bytes.Contains(body, []byte(`"version"`)) }},
 		{name: "floor_post", request: post("/v1/"+b.mount+"/info", [][]byte{[]byte("{}")}), check: func(body []byte) bool { return bytes.Contains(body, []byte(`"version"`)) }},
-		{name: "verify", request: post("/v1/"+b.mount+"/verify", valid), check: func(body []byte) bool { return bytes.Contains(body, active) }},
-		{name: "malformed", request: post("/v1/"+b.mount+"/verify", [][]byte{malformed}), check: func(body []byte) bool { return bytes.Contains(body, inactive) }},
+		{name: "verify", request: getKey("/v1/"+b.mount+"/verify", keys), check: func(body []byte) bool { return bytes.Contains(body, active) }},
+		{name: "verify_post", request: post("/v1/"+b.mount+"/verify", valid), check: func(body []byte) bool { return bytes.Contains(body, active) }},
+		{name: "malformed", request: getKey("/v1/"+b.mount+"/verify", []string{malformed}), check: func(body []byte) bool { return bytes.Contains(body, inactive) }},
 		{name: "kv", request: get("/v1/secret/data/bench"), check: func(body []byte) bool { return bytes.Contains(body, []byte(`"hello"`)) }},
 	}
 	want := map[string]bool{}
@@ -451,7 +466,7 @@ func (b *bench) throughput(ts []target) error {
 		fmt.Printf("  round %d: %s\n", r+1, strings.Join(line, " "))
 	}
 	med := map[string]result{}
-	fmt.Printf("\n%-10s %12s %10s %10s %14s %14s\n", "target", "req/s", "p50", "p99", "vault cpu/req", "plugin cpu/req")
+	fmt.Printf("\n%-11s %12s %10s %10s %14s %14s\n", "target", "req/s", "p50", "p99", "vault cpu/req", "plugin cpu/req")
 	for _, t := range ts {
 		rs := results[t.name]
 		m := result{
@@ -462,7 +477,7 @@ func (b *bench) throughput(ts []target) error {
 			pluginCPU: time.Duration(median(rs, func(r result) float64 { return float64(r.pluginCPU) })),
 		}
 		med[t.name] = m
-		fmt.Printf("%-10s %12.0f %10s %10s %14s %14s\n", t.name, m.rps, m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond), m.vaultCPU.Round(time.Microsecond), m.pluginCPU.Round(time.Microsecond))
+		fmt.Printf("%-11s %12.0f %10s %10s %14s %14s\n", t.name, m.rps, m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond), m.vaultCPU.Round(time.Microsecond), m.pluginCPU.Round(time.Microsecond))
 	}
 	fmt.Println()
 	for _, t := range ts {
@@ -482,11 +497,13 @@ func (b *bench) throughput(ts []target) error {
 		return rs[len(rs)/2]
 	}
 	fmt.Printf("verify_floor_ratio=%.3f\n", ratio("verify", "floor"))
-	fmt.Printf("verify_floor_post_ratio=%.3f\n", ratio("verify", "floor_post"))
+	fmt.Printf("verify_post_floor_ratio=%.3f\n", ratio("verify_post", "floor"))
+	fmt.Printf("verify_floor_post_ratio=%.3f\n", ratio("verify_post", "floor_post"))
 	fmt.Printf("floor_post_floor_ratio=%.3f\n", ratio("floor_post", "floor"))
 	fmt.Printf("malformed_floor_ratio=%.3f\n", ratio("malformed", "floor"))
 	fmt.Printf("kv_floor_ratio=%.3f\n", ratio("kv", "floor"))
 	fmt.Printf("verify_kv_ratio=%.3f\n", ratio("verify", "kv"))
+	fmt.Printf("verify_post_verify_ratio=%.3f\n", ratio("verify_post", "verify"))
 	return nil
 }
 
