@@ -1,6 +1,8 @@
 package backend
 
 import (
+	"encoding/json"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -55,7 +57,35 @@ func (e *testEnv) verifyGetData(key string, query map[string]interface{}) map[st
 	if err != nil || resp == nil || resp.IsError() {
 		e.t.Fatalf("GET verify: %v %v", resp, err)
 	}
-	return resp.Data
+	return introspectionBody(e.t, resp)
+}
+
+// introspectionBody decodes the raw RFC 7662 document of a GET verify.
+func introspectionBody(t *testing.T, resp *logical.Response) map[string]interface{} {
+	t.Helper()
+	if resp.Data[logical.HTTPContentType] != "application/json" || resp.Data[logical.HTTPStatusCode] != http.StatusOK {
+		t.Fatalf("GET verify is not a raw JSON document: %v", resp.Data)
+	}
+	var doc map[string]interface{}
+	if err := json.Unmarshal(resp.Data[logical.HTTPRawBody].([]byte), &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// jsonShape round-trips data through JSON, so a POST answer (Go values)
+// compares with a GET document (decoded JSON).
+func jsonShape(t *testing.T, data map[string]interface{}) map[string]interface{} {
+	t.Helper()
+	raw, err := json.Marshal(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]interface{}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func TestVerifyReadFormAnswersLikeWrite(t *testing.T) {
@@ -74,8 +104,8 @@ func TestVerifyReadFormAnswersLikeWrite(t *testing.T) {
 		if err != nil || resp.IsError() {
 			t.Fatalf("%s: %v %v", name, resp, err)
 		}
-		if !reflect.DeepEqual(resp.Data, post) {
-			t.Fatalf("%s: GET answer %v differs from POST answer %v", name, resp.Data, post)
+		if got, want := introspectionBody(t, resp), jsonShape(t, post); !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: GET answer %v differs from POST answer %v", name, got, want)
 		}
 	}
 	// Inactive answers carry only their code, as on POST.

@@ -60,14 +60,17 @@ func TestVerifyGetWithHeader(t *testing.T) {
 	write(t, m+"/keys/svc/rev/revoke", map[string]interface{}{"reason": "test"})
 	token := vaulttest.Shared.Token
 
-	// Active, with the query parameters applied, in the POST shape.
+	// Active, with the query parameters applied: the RFC 7662 document
+	// itself (no Vault envelope), with the fields of the POST answer.
 	q := url.Values{"scope": {"orders:read"}, "audience": {"orders-api"}, "environment": {"prod"}, "client_ip": {"192.0.2.44"}}
 	post := verify(t, client(t), m, key, map[string]interface{}{"scope": "orders:read", "audience": "orders-api", "environment": "prod", "client_ip": "192.0.2.44"})
 	for _, name := range []string{"X-Api-Key", "x-api-key", "X-API-KEY"} {
-		status, body := verifyGet(t, token, m, name, key, q)
-		d, _ := body["data"].(map[string]interface{})
+		status, d := verifyGet(t, token, m, name, key, q)
+		if _, wrapped := d["data"]; wrapped {
+			t.Fatalf("%s: GET answer is wrapped in Vault's envelope: %v", name, d)
+		}
 		if status != 200 || d["active"] != true || d["client"] != "svc" || d["scope"] != "orders:read" || d["state"] != "active" {
-			t.Fatalf("%s: HTTP %d %v", name, status, body)
+			t.Fatalf("%s: HTTP %d %v", name, status, d)
 		}
 		for k, v := range post {
 			if fmt.Sprint(d[k]) != fmt.Sprint(v) {
@@ -86,10 +89,9 @@ func TestVerifyGetWithHeader(t *testing.T) {
 		{key, url.Values{"scope": {"orders:write"}}, "forbidden_scope"},
 		{key, url.Values{"audience": {"billing-api"}}, "forbidden_audience"},
 	} {
-		status, body := verifyGet(t, token, m, "X-Api-Key", tc.key, tc.query)
-		d, _ := body["data"].(map[string]interface{})
+		status, d := verifyGet(t, token, m, "X-Api-Key", tc.key, tc.query)
 		if status != 200 || len(d) != 2 || d["active"] != false || d["code"] != tc.code {
-			t.Fatalf("%v: HTTP %d %v, want %s", tc.query, status, body, tc.code)
+			t.Fatalf("%v: HTTP %d %v, want %s", tc.query, status, d, tc.code)
 		}
 	}
 	// No header: a 400 that says where the key goes.
