@@ -1,56 +1,12 @@
 package backend
 
 import (
-	"fmt"
-	"regexp"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/hashicorp/vault/sdk/logical"
-)
 
-var (
-	promSampleRe = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*")*\})? (\S+)$`)
-	promTypeRe   = regexp.MustCompile(`^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$`)
-	promHelpRe   = regexp.MustCompile(`^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) .+$`)
+	"github.com/apikeys/vault-plugin-secrets-apikeys/internal/promtext"
 )
-
-// parseProm checks the Prometheus text exposition format line by line and
-// returns the samples as "name{labels}" → value.
-func parseProm(text string) (map[string]float64, error) {
-	out := map[string]float64{}
-	types := map[string]string{}
-	for i, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
-		switch {
-		case promTypeRe.MatchString(line):
-			types[promTypeRe.FindStringSubmatch(line)[1]] = "seen"
-		case promHelpRe.MatchString(line):
-		case strings.HasPrefix(line, "#"):
-			return nil, fmt.Errorf("line %d: bad comment %q", i+1, line)
-		default:
-			m := promSampleRe.FindStringSubmatch(line)
-			if m == nil {
-				return nil, fmt.Errorf("line %d: not a sample: %q", i+1, line)
-			}
-			family := m[1]
-			for _, suf := range []string{"_bucket", "_sum", "_count"} {
-				if _, ok := types[family]; !ok {
-					family = strings.TrimSuffix(family, suf)
-				}
-			}
-			if _, ok := types[family]; !ok {
-				return nil, fmt.Errorf("line %d: sample before its TYPE: %q", i+1, line)
-			}
-			v, err := strconv.ParseFloat(m[4], 64)
-			if err != nil {
-				return nil, fmt.Errorf("line %d: value: %v", i+1, err)
-			}
-			out[m[1]+m[2]] = v
-		}
-	}
-	return out, nil
-}
 
 func TestMetricsJSONAndPrometheus(t *testing.T) {
 	e := newTestEnv(t)
@@ -90,7 +46,7 @@ func TestMetricsJSONAndPrometheus(t *testing.T) {
 	if resp.Data[logical.HTTPContentType] != "text/plain; version=0.0.4" || resp.Data[logical.HTTPStatusCode] != 200 {
 		t.Fatalf("raw response: %v", resp.Data)
 	}
-	samples, err := parseProm(string(resp.Data[logical.HTTPRawBody].([]byte)))
+	samples, err := promtext.Parse(string(resp.Data[logical.HTTPRawBody].([]byte)))
 	if err != nil {
 		t.Fatal(err)
 	}

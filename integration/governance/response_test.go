@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/internal/promtext"
 )
 
 // A leak report revokes the key at once, lands on the revocation list and in
@@ -129,7 +131,7 @@ func TestMetricsPrometheusParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	samples, err := parseProm(string(raw))
+	samples, err := promtext.Parse(string(raw))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, raw)
 	}
