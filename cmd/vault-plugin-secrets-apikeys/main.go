@@ -37,7 +37,9 @@ func main() {
 // requests (verify is the hot path) whose garbage is short-lived, so the
 // default GOGC=100 collects more often than needed; a soft memory limit
 // keeps the caches from pushing the process far beyond its usual size.
-// Operators can still set GOGC and GOMEMLIMIT in the plugin's environment.
+// Operators can still set GOGC and GOMEMLIMIT for the plugin (Vault passes
+// a plugin only the environment it was registered with: vault plugin
+// register -env GOGC=...).
 func tuneGC() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
