@@ -88,7 +88,7 @@ func (d *detector) observe(now time.Time, th thresholds, in verifyInput, res ver
 	}
 	outcome := res.Code
 	if res.Active {
-		outcome = "active"
+		outcome = outcomeActive
 	}
 	if outcome == "" {
 		outcome = "unknown"
@@ -155,8 +155,9 @@ func (d *detector) observeFailure(now time.Time, th thresholds, in verifyInput) 
 		return
 	}
 	if d.failedAlert != nil {
+		// Only the count on this (guessing-attack) hot path; the source
+		// list is rendered when the alert is handed over (drain).
 		d.failedAlert.Count = d.failed
-		d.failedAlert.Details["sources"] = topSources(d.failedSrc)
 		return
 	}
 	a := &Alert{
@@ -252,6 +253,9 @@ func (d *detector) drain() (alerts []*Alert, outcomes map[string]uint64, dropped
 		c.Details = make(map[string]string, len(a.Details))
 		for k, v := range a.Details {
 			c.Details[k] = v
+		}
+		if a == d.failedAlert {
+			c.Details["sources"] = topSources(d.failedSrc)
 		}
 		alerts = append(alerts, &c)
 	}

@@ -150,7 +150,7 @@ func (b *apikeysBackend) revokeIdleKey(ctx context.Context, s logical.Storage, c
 	if unused < timeout {
 		return nil
 	}
-	_, _, err = b.revokeKeyLocked(ctx, nil, s, client, name, 0, "idle_timeout: unused for "+unused.Truncate(time.Second).String()+" (role idle_timeout "+timeout.String()+")")
+	_, err = b.revokeLoadedKeyLocked(ctx, nil, s, k, 0, "idle_timeout: unused for "+unused.Truncate(time.Second).String()+" (role idle_timeout "+timeout.String()+")")
 	if err == nil {
 		b.logger.Info("revoked idle key", "client", client, "key_id", k.KeyID, "idle_timeout", timeout.String())
 	}

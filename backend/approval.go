@@ -155,12 +155,15 @@ func (b *apikeysBackend) decide(ctx context.Context, req *logical.Request, id st
 	return r, nil
 }
 
-// useApproval implements consumeApproval: the request must be approved,
+// consumeApproval checks and uses up the approved request that a role with
+// requires_approval needs; issuance calls it under the client and key
+// locks. It returns a message when the issuance must be refused. The
+// request must be approved,
 // unexpired, unused, for exactly this client, role and key name; the issuer
 // must be the entity that asked for it and never the approver. On success
 // the request is marked used before the key is created, so it cannot serve
 // two issuances.
-func (b *apikeysBackend) useApproval(ctx context.Context, req *logical.Request, in issueInput) (string, error) {
+func (b *apikeysBackend) consumeApproval(ctx context.Context, req *logical.Request, in issueInput) (string, error) {
 	if in.requestID == "" {
 		return fmt.Sprintf("role %q requires approval: create a request (vault write <mount>/requests client=%s role=%s name=%s justification=...), have another person approve it at requests/<id>/approve, then issue with request_id=<id>", in.roleName, in.clientName, in.roleName, in.name), nil
 	}

@@ -40,6 +40,9 @@ type apikeysBackend struct {
 	locks lockSets
 	// configMu serialises configuration writes.
 	configMu sync.Mutex
+	// signingMu serialises creation and rotation of this mount's token
+	// signing keys (reads take no lock: they see the old or the new set).
+	signingMu sync.Mutex
 
 	// logMu serialises appends to the lifecycle log's hash chain.
 	logMu sync.Mutex

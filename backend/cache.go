@@ -11,6 +11,9 @@ type mountCache struct {
 	mu         sync.RWMutex
 	config     *Config
 	hmacSecret []byte
+	// hmacStates pools verify's HMAC states; per mount, because each mount
+	// (all served by one multiplexed process) has its own secret.
+	hmacStates sync.Pool
 
 	// Verify hot path (keycache.go, usage.go, ratelimit.go).
 	verify *verifyCache

@@ -61,14 +61,6 @@ func (b *apikeysBackend) pathGovernance() []*framework.Path {
 	)
 }
 
-// consumeApproval checks and uses up the approved request that a role with
-// requires_approval needs. It returns a message for the caller when the
-// issuance must be refused. Issuance calls it under the client and key
-// locks.
-func (b *apikeysBackend) consumeApproval(ctx context.Context, req *logical.Request, in issueInput) (string, error) {
-	return b.useApproval(ctx, req, in)
-}
-
 // onRoleScopesWidened runs after a role update allowed more scopes: existing
 // keys are not widened, but a wider role is a change a reviewer should see.
 func (b *apikeysBackend) onRoleScopesWidened(ctx context.Context, req *logical.Request, r *Role, widened []string) error {

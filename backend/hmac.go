@@ -7,6 +7,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
+	"sync"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -64,9 +66,35 @@ func (b *apikeysBackend) hmacSecret(ctx context.Context, s logical.Storage) ([]b
 
 // keyHMAC returns the hex HMAC-SHA256 of a presented key.
 func keyHMAC(secret []byte, key string) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(key))
-	return hex.EncodeToString(m.Sum(nil))
+	sum := hmacSum(nil, secret, key)
+	return hex.EncodeToString(sum[:])
+}
+
+// pooledHMAC is an HMAC state bound to the secret it was keyed with.
+type pooledHMAC struct {
+	secret []byte
+	h      hash.Hash
+}
+
+// hmacSum returns HMAC-SHA256(secret, key). With a pool (verify passes the
+// mount's) it reuses HMAC states instead of allocating one per call; a
+// state keyed with another secret is never reused.
+func hmacSum(pool *sync.Pool, secret []byte, key string) [sha256.Size]byte {
+	var p *pooledHMAC
+	if pool != nil {
+		p, _ = pool.Get().(*pooledHMAC)
+	}
+	if p == nil || !hmac.Equal(p.secret, secret) {
+		p = &pooledHMAC{secret: secret, h: hmac.New(sha256.New, secret)}
+	}
+	p.h.Reset()
+	p.h.Write([]byte(key))
+	var out [sha256.Size]byte
+	p.h.Sum(out[:0])
+	if pool != nil {
+		pool.Put(p)
+	}
+	return out
 }
 
 // maxGenerateAttempts bounds regeneration on an HMAC collision, which at

@@ -46,22 +46,9 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 	if err != nil {
 		return nil, err
 	}
-	client, err := b.getClient(ctx, s, in.clientName)
-	if err != nil {
-		return nil, err
-	}
-	if client == nil {
-		return logical.ErrorResponse("client %q does not exist; create it first at clients/%s", in.clientName, in.clientName), nil
-	}
-	if client.Status != clientActive {
-		return logical.ErrorResponse("client %q is %s; keys cannot be issued to it", in.clientName, client.Status), nil
-	}
-	role, err := b.getRole(ctx, s, in.roleName)
-	if err != nil {
-		return nil, err
-	}
-	if role == nil {
-		return logical.ErrorResponse("role %q does not exist; list roles with: vault list <mount>/roles", in.roleName), nil
+	client, role, msg, err := b.issueTarget(ctx, s, in.clientName, in.roleName)
+	if err != nil || msg != "" {
+		return refuse(msg, err)
 	}
 	existing, err := b.getKey(ctx, s, in.clientName, in.name)
 	if err != nil {
@@ -73,18 +60,9 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 	if msg := checkIssuePolicy(role, client, req); msg != "" {
 		return logical.ErrorResponse(msg), nil
 	}
-	keyScopes := role.Scopes
-	if in.scopesGiven {
-		if len(in.scopes) == 0 {
-			return logical.ErrorResponse("scopes, when given, must list at least one scope of role %q (%s)", role.Name, scopes.Join(role.Scopes)), nil
-		}
-		if err := scopes.ValidateAll(in.scopes); err != nil {
-			return logical.ErrorResponse("scopes: %v", err), nil
-		}
-		if outside := scopes.Outside(in.scopes, role.Scopes); len(outside) > 0 {
-			return logical.ErrorResponse("scopes %s are not allowed by role %q, which allows: %s", strings.Join(outside, ", "), role.Name, scopes.Join(role.Scopes)), nil
-		}
-		keyScopes = in.scopes
+	keyScopes, msg := keyScopesFor(role, in.scopes, in.scopesGiven)
+	if msg != "" {
+		return logical.ErrorResponse(msg), nil
 	}
 	if role.MaxKeysPerClient > 0 {
 		n, err := b.countClientKeysUnderRole(ctx, s, in.clientName, role.Name)
@@ -172,6 +150,57 @@ func issuedEvent(req *logical.Request, k *Key) Event {
 	ev := eventFor(req, eventKeyIssued, k, 1)
 	ev.Details = map[string]string{"scopes": scopes.Join(k.Scopes), "environment": k.Environment}
 	return ev
+}
+
+// issueTarget loads the client and the role of an issuance (managed or
+// leased). A non-empty message refuses it: the client is missing or not
+// active, or the role is missing.
+func (b *apikeysBackend) issueTarget(ctx context.Context, s logical.Storage, clientName, roleName string) (*Client, *Role, string, error) {
+	client, err := b.getClient(ctx, s, clientName)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if client == nil {
+		return nil, nil, fmt.Sprintf("client %q does not exist; create it first at clients/%s", clientName, clientName), nil
+	}
+	if client.Status != clientActive {
+		return nil, nil, fmt.Sprintf("client %q is %s; keys cannot be issued to it", clientName, client.Status), nil
+	}
+	role, err := b.getRole(ctx, s, roleName)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if role == nil {
+		return nil, nil, fmt.Sprintf("role %q does not exist; list roles with: vault list <mount>/roles", roleName), nil
+	}
+	return client, role, "", nil
+}
+
+// refuse turns an issueTarget-style outcome into a handler result: an
+// internal error, or a 400 with the message.
+func refuse(msg string, err error) (*logical.Response, error) {
+	if err != nil {
+		return nil, err
+	}
+	return logical.ErrorResponse(msg), nil
+}
+
+// keyScopesFor returns the scopes a new key gets: all of its role's, or the
+// requested subset of them. A non-empty message refuses the request.
+func keyScopesFor(role *Role, wanted []string, given bool) ([]string, string) {
+	if !given {
+		return role.Scopes, ""
+	}
+	if len(wanted) == 0 {
+		return nil, fmt.Sprintf("scopes, when given, must list at least one scope of role %q (%s)", role.Name, scopes.Join(role.Scopes))
+	}
+	if err := scopes.ValidateAll(wanted); err != nil {
+		return nil, fmt.Sprintf("scopes: %v", err)
+	}
+	if outside := scopes.Outside(wanted, role.Scopes); len(outside) > 0 {
+		return nil, fmt.Sprintf("scopes %s are not allowed by role %q, which allows: %s", strings.Join(outside, ", "), role.Name, scopes.Join(role.Scopes))
+	}
+	return wanted, ""
 }
 
 // checkIssuePolicy applies the role's rules about who may get its keys and

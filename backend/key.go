@@ -152,20 +152,6 @@ func (k *Key) state(now time.Time) string {
 	}
 }
 
-// versionAccepted reports whether verify may accept version v at now
-// (ignoring client-, role- and request-level checks).
-func versionAccepted(v *KeyVersion, now time.Time, allowPending bool) bool {
-	switch v.State {
-	case stateActive:
-		return true
-	case statePrevious:
-		return now.Before(v.GraceEndsAt)
-	case statePending:
-		return allowPending
-	}
-	return false
-}
-
 func (b *apikeysBackend) getKey(ctx context.Context, s logical.Storage, client, name string) (*Key, error) {
 	entry, err := s.Get(ctx, keyStorageKey(client, name))
 	if err != nil {

@@ -172,8 +172,16 @@ func (b *apikeysBackend) revokeKeyLocked(ctx context.Context, req *logical.Reque
 	if err != nil || k == nil {
 		return nil, nil, err
 	}
+	revoked, err := b.revokeLoadedKeyLocked(ctx, req, s, k, version, reason)
+	return k, revoked, err
+}
+
+// revokeLoadedKeyLocked is revokeKeyLocked for a caller that already read
+// the key under its locks.
+func (b *apikeysBackend) revokeLoadedKeyLocked(ctx context.Context, req *logical.Request, s logical.Storage, k *Key, version int, reason string) ([]int, error) {
+	client, name := k.Client, k.Name
 	if k.Revoked && version == 0 {
-		return k, nil, nil // already revoked: keep the original time and reason
+		return nil, nil // already revoked: keep the original time and reason
 	}
 	if reason == "" {
 		reason = "unspecified"
@@ -187,7 +195,7 @@ func (b *apikeysBackend) revokeKeyLocked(ctx context.Context, req *logical.Reque
 	if version > 0 {
 		v := k.version(version)
 		if v == nil {
-			return nil, nil, userErrorf("key %s/%s has no version %d (it has versions 1-%d; old ones may have been dropped)", client, name, version, k.latestVersion())
+			return nil, userErrorf("key %s/%s has no version %d (it has versions 1-%d; old ones may have been dropped)", client, name, version, k.latestVersion())
 		}
 		if k.revokeVersion(v, now, reason, actor) {
 			revoked = []int{version}
@@ -202,18 +210,18 @@ func (b *apikeysBackend) revokeKeyLocked(ctx context.Context, req *logical.Reque
 		revoked = k.revokeAll(now, reason, actor)
 	}
 	if err := b.commitKey(ctx, s, k, nil); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	b.scheduleKey(k)
 	if len(revoked) > 0 || version == 0 {
 		ev := eventFor(req, eventKeyRevoked, k, version)
 		ev.Details = map[string]string{"reason": reason, "versions": joinInts(revoked)}
 		if err := b.appendEvent(ctx, s, ev); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		b.onKeyRevoked(k, revoked, now)
+		b.onKeyRevoked(k)
 	}
-	return k, revoked, nil
+	return revoked, nil
 }
 
 func joinInts(list []int) string {

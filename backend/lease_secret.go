@@ -148,7 +148,7 @@ func (b *apikeysBackend) leasedKeyRevoke(ctx context.Context, req *logical.Reque
 	if req.EntityID != "" || req.ClientTokenAccessor != "" {
 		actor = req
 	}
-	if _, _, err := b.revokeKeyLocked(ctx, actor, s, ref.client, ref.name, 0, reason); err != nil {
+	if _, err := b.revokeLoadedKeyLocked(ctx, actor, s, k, 0, reason); err != nil {
 		return nil, err
 	}
 	return nil, nil

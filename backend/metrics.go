@@ -19,7 +19,7 @@ var ageBounds = []time.Duration{day, 7 * day, 30 * day, 90 * day, 180 * day, 365
 
 // verifyOutcomes are reported even when zero, so every series exists.
 var verifyOutcomes = []string{
-	"active", codeNotFound, codeMalformed, codeExpired, codeRevoked, codeLocked,
+	outcomeActive, codeNotFound, codeMalformed, codeExpired, codeRevoked, codeLocked,
 	codeForbiddenScope, codeForbiddenAudience, codeForbiddenEnvironment, codeForbiddenIP, codeRateLimited,
 }
 

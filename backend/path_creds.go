@@ -5,13 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"strings"
-	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
-
-	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scopes"
 )
 
 const pathCredsHelpSyn = `Get a short-lived leased API key for a client under a role.`
@@ -86,22 +82,9 @@ func (b *apikeysBackend) issueLeasedKey(ctx context.Context, req *logical.Reques
 	if err != nil {
 		return nil, err
 	}
-	client, err := b.getClient(ctx, s, clientName)
-	if err != nil {
-		return nil, err
-	}
-	if client == nil {
-		return logical.ErrorResponse("client %q does not exist; create it first at clients/%s", clientName, clientName), nil
-	}
-	if client.Status != clientActive {
-		return logical.ErrorResponse("client %q is %s; keys cannot be issued to it", clientName, client.Status), nil
-	}
-	role, err := b.getRole(ctx, s, roleName)
-	if err != nil {
-		return nil, err
-	}
-	if role == nil {
-		return logical.ErrorResponse("role %q does not exist; list roles with: vault list <mount>/roles", roleName), nil
+	client, role, msg, err := b.issueTarget(ctx, s, clientName, roleName)
+	if err != nil || msg != "" {
+		return refuse(msg, err)
 	}
 	if role.RequiresApproval {
 		return logical.ErrorResponse("role %q requires approval, which leased keys cannot carry: use keys/%s/<name> with an approved request, or a role without requires_approval", role.Name, clientName), nil
@@ -109,18 +92,9 @@ func (b *apikeysBackend) issueLeasedKey(ctx context.Context, req *logical.Reques
 	if msg := checkIssuePolicy(role, client, req); msg != "" {
 		return logical.ErrorResponse(msg), nil
 	}
-	keyScopes := role.Scopes
-	if scopesGiven {
-		if len(wanted) == 0 {
-			return logical.ErrorResponse("scopes, when given, must list at least one scope of role %q (%s)", role.Name, scopes.Join(role.Scopes)), nil
-		}
-		if err := scopes.ValidateAll(wanted); err != nil {
-			return logical.ErrorResponse("scopes: %v", err), nil
-		}
-		if outside := scopes.Outside(wanted, role.Scopes); len(outside) > 0 {
-			return logical.ErrorResponse("scopes %s are not allowed by role %q, which allows: %s", strings.Join(outside, ", "), role.Name, scopes.Join(role.Scopes)), nil
-		}
-		keyScopes = wanted
+	keyScopes, msg := keyScopesFor(role, wanted, scopesGiven)
+	if msg != "" {
+		return logical.ErrorResponse(msg), nil
 	}
 	// 80 random bits make a clash with an existing name practically
 	// impossible; refuse rather than overwrite if it ever happens.
@@ -173,7 +147,7 @@ func (b *apikeysBackend) issueLeasedKey(ctx context.Context, req *logical.Reques
 		"name":    k.Name,
 		"key_id":  k.KeyID,
 		"role":    k.Role,
-		"max_ttl": int64(lim.MaxTTL / time.Second),
+		"max_ttl": secs(lim.MaxTTL),
 	})
 	resp.Secret.TTL = lim.TTL
 	resp.Secret.MaxTTL = lim.MaxTTL

@@ -107,7 +107,7 @@ func (b *apikeysBackend) pathLeakReport(ctx context.Context, req *logical.Reques
 	leakEvent := func(status string, k *Key, version int) Event {
 		ev := eventFromRequest(req, eventLeak)
 		if k != nil {
-			ev.Client, ev.Key, ev.KeyID, ev.Role, ev.Version = k.Client, k.Name, k.KeyID, k.Role, version
+			ev = eventFor(req, eventLeak, k, version)
 		}
 		ev.Details = map[string]string{"status": status, "reporter": reporter, "source": source, "detected_at": detected.Format(time.RFC3339Nano)}
 		return ev

@@ -142,8 +142,7 @@ func (b *apikeysBackend) pathTokenExchange(ctx context.Context, req *logical.Req
 	if res.Version != nil {
 		version = res.Version.Version
 	}
-	ev := eventFromRequest(req, eventTokenIssued)
-	ev.Client, ev.Key, ev.KeyID, ev.Role, ev.Version = res.Key.Client, res.Key.Name, res.Key.KeyID, res.Key.Role, version
+	ev := eventFor(req, eventTokenIssued, res.Key, version)
 	ev.Details = map[string]string{
 		"aud":   audience,
 		"scope": claims.Scope,

@@ -707,3 +707,18 @@ func TestRotationLateTickNeverRevivesEndedGrace(t *testing.T) {
 		t.Fatal("version 1 accepted again after a late tick")
 	}
 }
+
+// versionAccepted mirrors the version-level acceptance rule of checkKey
+// (verify.go) for assertions on stored key records: active always,
+// previous until its grace ends, pending only when asked for.
+func versionAccepted(v *KeyVersion, now time.Time, allowPending bool) bool {
+	switch v.State {
+	case stateActive:
+		return true
+	case statePrevious:
+		return now.Before(v.GraceEndsAt)
+	case statePending:
+		return allowPending
+	}
+	return false
+}

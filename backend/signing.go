@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"sync"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -19,11 +18,6 @@ import (
 const storageSigningKeys = "signing/keys"
 
 const eventSigningKeyRotated = "signing_key.rotated"
-
-// signingMu serialises creation and rotation of signing keys. Reads take no
-// lock: storage is the source of truth and a rotation replaces the whole
-// record at once.
-var signingMu sync.Mutex
 
 func (b *apikeysBackend) readSigningKeys(ctx context.Context, s logical.Storage) (*jwtsign.KeySet, error) {
 	entry, err := s.Get(ctx, storageSigningKeys)
@@ -67,8 +61,8 @@ func (b *apikeysBackend) signingKey(ctx context.Context, s logical.Storage, cfg 
 // operator's jwks/rotate), else only when it is due. req names the actor
 // (nil: system).
 func (b *apikeysBackend) rotateSigningKeys(ctx context.Context, req *logical.Request, s logical.Storage, cfg *Config, force bool) (*jwtsign.KeySet, error) {
-	signingMu.Lock()
-	defer signingMu.Unlock()
+	b.signingMu.Lock()
+	defer b.signingMu.Unlock()
 	// Re-read under the lock: another request may have just rotated.
 	set, err := b.readSigningKeys(ctx, s)
 	if err != nil {

@@ -3,7 +3,6 @@ package backend
 import (
 	"context"
 	"errors"
-	"net/netip"
 	"sync"
 	"time"
 
@@ -175,18 +174,11 @@ func mergeSources(newer, older []string) []string {
 // canonicalSource returns the canonical form of a client_ip, or "" when it
 // is not an IP address (then it is not remembered).
 func canonicalSource(s string) string {
-	if s == "" {
+	a, ok := parseIP(s)
+	if !ok {
 		return ""
 	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		ap, perr := netip.ParseAddrPort(s)
-		if perr != nil {
-			return ""
-		}
-		a = ap.Addr()
-	}
-	return a.Unmap().String()
+	return a.String()
 }
 
 // snapshot is a copy of an entry taken for a flush.
@@ -290,7 +282,7 @@ func (b *apikeysBackend) usageSummary(k *Key) map[string]interface{} {
 
 // onKeyRevoked runs after versions of a key were revoked, under its lock.
 // Buffered usage stays (it is history); rate-limit state is no longer needed.
-func (b *apikeysBackend) onKeyRevoked(k *Key, versions []int, at time.Time) {
+func (b *apikeysBackend) onKeyRevoked(k *Key) {
 	if k.Revoked {
 		b.cache.limits.forget(k.KeyID)
 	}

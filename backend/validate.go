@@ -56,21 +56,30 @@ func ipAllowed(cidrs []string, addr string) bool {
 	if len(cidrs) == 0 {
 		return true
 	}
-	host := addr
-	if h, _, err := net.SplitHostPort(addr); err == nil {
-		host = h
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
+	ip, ok := parseIP(addr)
+	if !ok {
 		return false
 	}
-	ip = ip.Unmap()
 	for _, c := range cidrs {
 		if p, err := netip.ParsePrefix(c); err == nil && p.Contains(ip) {
 			return true
 		}
 	}
 	return false
+}
+
+// parseIP reads an address as callers send it: a bare IP, or host:port.
+// IPv4-mapped IPv6 addresses are unmapped so they match IPv4 CIDRs.
+func parseIP(addr string) (netip.Addr, bool) {
+	host := addr
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		host = h
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ip.Unmap(), true
 }
 
 func contains(list []string, s string) bool {

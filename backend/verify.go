@@ -2,12 +2,9 @@ package backend
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"hash"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -52,7 +49,7 @@ func (b *apikeysBackend) checkKey(ctx context.Context, s logical.Storage, in ver
 	if err != nil {
 		return verifyResult{}, err
 	}
-	sum := hmacKey(secret, in.Key)
+	sum := hmacSum(&b.cache.hmacStates, secret, in.Key)
 	var hexBuf [2 * sha256.Size]byte
 	hex.Encode(hexBuf[:], sum[:])
 	hmacHex := string(hexBuf[:])
@@ -149,30 +146,6 @@ func constantTimeEqual(a, b string) bool {
 		d |= a[i] ^ b[i]
 	}
 	return subtle.ConstantTimeByteEq(d, 0) == 1
-}
-
-// hmacPool reuses HMAC states: verify computes one per call. Entries are
-// bound to the secret they were keyed with.
-var hmacPool sync.Pool
-
-type pooledHMAC struct {
-	secret []byte
-	h      hash.Hash
-}
-
-// hmacKey returns HMAC-SHA256(secret, key), as keyHMAC does, without
-// allocating a new HMAC state on the hot path.
-func hmacKey(secret []byte, key string) [sha256.Size]byte {
-	p, _ := hmacPool.Get().(*pooledHMAC)
-	if p == nil || !hmac.Equal(p.secret, secret) {
-		p = &pooledHMAC{secret: secret, h: hmac.New(sha256.New, secret)}
-	}
-	p.h.Reset()
-	p.h.Write([]byte(key))
-	var out [sha256.Size]byte
-	p.h.Sum(out[:0])
-	hmacPool.Put(p)
-	return out
 }
 
 // expiry is the "exp" of an accepted version: the key's hard expiry, or the

@@ -97,23 +97,19 @@ func (b *apikeysBackend) walRollback(ctx context.Context, req *logical.Request, 
 	if err := mapstructure.Decode(data, &w); err != nil {
 		return err
 	}
-	lock := b.keyLock(w.Client, w.Name)
-	lock.Lock()
-	defer lock.Unlock()
+	defer b.lockKey(w.Client, w.Name)()
 	k, err := b.getKey(ctx, req.Storage, w.Client, w.Name)
 	if err != nil {
 		return err
 	}
-	for _, h := range w.HMACs {
-		held := false
-		if k != nil {
-			for _, v := range k.Versions {
-				if v.HMAC == h {
-					held = true
-				}
-			}
+	held := map[string]bool{}
+	if k != nil {
+		for _, v := range k.Versions {
+			held[v.HMAC] = true
 		}
-		if held {
+	}
+	for _, h := range w.HMACs {
+		if held[h] {
 			continue
 		}
 		if err := req.Storage.Delete(ctx, indexStorageKey(h)); err != nil {

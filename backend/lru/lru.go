@@ -77,9 +77,6 @@ func (c *Cache[K, V]) Remove(key K) bool {
 // Len is the number of entries.
 func (c *Cache[K, V]) Len() int { return c.ll.Len() }
 
-// Cap is the capacity.
-func (c *Cache[K, V]) Cap() int { return c.cap }
-
 // Purge removes every entry.
 func (c *Cache[K, V]) Purge() {
 	c.ll.Init()
