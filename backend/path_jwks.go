@@ -58,15 +58,13 @@ func (b *apikeysBackend) pathJWKS() []*framework.Path {
 	}
 }
 
-// pathJWKSRead serves the JWK Set as a raw HTTP body. A mount that has not
-// signed a token yet gets its first key here, so verifiers can be set up
-// before the first exchange.
+// pathJWKSRead serves the JWK Set as a raw HTTP body. It only reads: anyone
+// can call it, so it must not be a way to make the mount write storage. The
+// first key is created when the mount initializes, and rotation happens in
+// the periodic tick and the token exchange; a key at most a tick past its
+// period is still the one signing, so publishing it is right.
 func (b *apikeysBackend) pathJWKSRead(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	cfg, err := b.config(ctx, req.Storage)
-	if err != nil {
-		return nil, err
-	}
-	set, err := b.signingKey(ctx, req.Storage, cfg)
+	set, err := b.readSigningKeys(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
@@ -43,6 +44,21 @@ func TestJWKSRotationScheduleAndManual(t *testing.T) {
 		t.Fatalf("unauthenticated paths = %v", got)
 	}
 	e.ok(logical.UpdateOperation, "config", map[string]interface{}{"signing_key_rotation_period": "1h", "token_ttl": "5m"})
+	// The unauthenticated read never writes: before the mount initializes
+	// there is no key to publish, and reading does not create one.
+	before := e.storageKeys()
+	if set := e.jwks(); len(set.Keys) != 0 {
+		t.Fatalf("jwks before initialize = %+v", set)
+	}
+	if after := e.storageKeys(); !reflect.DeepEqual(before, after) {
+		t.Fatalf("jwks read wrote storage:\nbefore %v\nafter  %v", before, after)
+	}
+	// Mounting (initialize) creates the first key; a second start keeps it.
+	for i := 0; i < 2; i++ {
+		if err := e.b.initialize(e.ctx, &logical.InitializationRequest{Storage: e.storage}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	set := e.jwks()
 	if len(set.Keys) != 1 {
 		t.Fatalf("first jwks = %+v", set)

@@ -30,7 +30,15 @@ func (b *apikeysBackend) writeSafe() bool {
 	return b.WriteSafeReplicationState()
 }
 
-// initialize runs once when the mount starts (InitializeFunc).
+// initialize runs once when the mount starts (InitializeFunc): it rebuilds
+// the rotation schedule and makes sure a token signing key exists, so the
+// unauthenticated jwks read never has to write.
 func (b *apikeysBackend) initialize(ctx context.Context, req *logical.InitializationRequest) error {
-	return b.initRotation(ctx, req.Storage)
+	if err := b.initRotation(ctx, req.Storage); err != nil {
+		return err
+	}
+	if !b.writeSafe() {
+		return nil
+	}
+	return b.ensureSigningKey(ctx, req.Storage)
 }

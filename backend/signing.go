@@ -12,8 +12,8 @@ import (
 
 // Token signing keys (SPEC §5). The Ed25519 key set lives in Vault storage
 // (barrier-encrypted); private keys never leave the plugin. The current key
-// rotates every signing_key_rotation_period, checked on use and by the
-// periodic function; a rotated-out key keeps only its public half, published
+// rotates every signing_key_rotation_period, checked by the token exchange
+// and the periodic function (never by the unauthenticated jwks read); a rotated-out key keeps only its public half, published
 // in jwks until the tokens it signed have expired.
 const storageSigningKeys = "signing/keys"
 
@@ -107,13 +107,28 @@ func (b *apikeysBackend) rotateSigningKeys(ctx context.Context, req *logical.Req
 	return set, nil
 }
 
-// signingKeyTick rotates a signing key that is due and drops previous keys
-// no outstanding token needs. A mount that never issued a token has no key
-// and gets none here.
+// ensureSigningKey creates the first signing key of a mount, so jwks has a
+// key to publish before the first token exchange.
+func (b *apikeysBackend) ensureSigningKey(ctx context.Context, s logical.Storage) error {
+	set, err := b.readSigningKeys(ctx, s)
+	if err != nil || set.Current != nil {
+		return err
+	}
+	cfg, err := b.config(ctx, s)
+	if err != nil {
+		return err
+	}
+	_, err = b.rotateSigningKeys(ctx, nil, s, cfg, false)
+	return err
+}
+
+// signingKeyTick creates a missing signing key, rotates one that is due and
+// drops previous keys no outstanding token needs. jwks reads never write,
+// so this tick (with initialize and the token exchange) does all of it.
 func (b *apikeysBackend) signingKeyTick(ctx context.Context, req *logical.Request) error {
 	s := req.Storage
 	set, err := b.readSigningKeys(ctx, s)
-	if err != nil || set.Current == nil {
+	if err != nil {
 		return err
 	}
 	cfg, err := b.config(ctx, s)
@@ -121,8 +136,8 @@ func (b *apikeysBackend) signingKeyTick(ctx context.Context, req *logical.Reques
 		return err
 	}
 	now := b.clock.Now()
-	if !set.Due(now, cfg.SigningKeyRotationPeriod) && len(set.Published(now)) == len(set.Previous)+1 {
-		return nil // nothing to rotate or prune
+	if set.Current != nil && !set.Due(now, cfg.SigningKeyRotationPeriod) && len(set.Published(now)) == len(set.Previous)+1 {
+		return nil // nothing to create, rotate or prune
 	}
 	_, err = b.rotateSigningKeys(ctx, nil, s, cfg, false)
 	return err

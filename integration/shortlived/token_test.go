@@ -169,6 +169,15 @@ func TestTokenExchangeRefusals(t *testing.T) {
 
 func TestJWKSUnauthenticatedAndRotation(t *testing.T) {
 	m := newMount(t)
+	// Mounting creates the first signing key, so verifiers can load the
+	// JWKS before the first exchange; anonymous reads never change it.
+	first := fetchJWKS(t, m)
+	if len(first.Keys) != 1 {
+		t.Fatalf("jwks of a new mount = %+v", first)
+	}
+	if again := fetchJWKS(t, m); len(again.Keys) != 1 || again.Keys[0].KeyID != first.Keys[0].KeyID {
+		t.Fatalf("a second anonymous read changed the key set: %+v", again)
+	}
 	write(t, m+"/config", map[string]interface{}{"token_ttl": "10s", "signing_key_rotation_period": "1m"})
 	setup(t, m, "acme", "internal", "svc", nil)
 	key := write(t, m+"/keys/acme/main", map[string]interface{}{"role": "svc"}).Data["key"].(string)
@@ -176,6 +185,9 @@ func TestJWKSUnauthenticatedAndRotation(t *testing.T) {
 
 	t1 := exchange(t, m, map[string]interface{}{"key": key, "audience": "orders-api"})
 	k1 := t1["kid"].(string)
+	if k1 != first.Keys[0].KeyID {
+		t.Fatalf("first token signed by %s, want the key created at mount %s", k1, first.Keys[0].KeyID)
+	}
 	// jwks is served to callers without a token; other paths are not.
 	if set := fetchJWKS(t, m); len(set.Keys) != 1 || set.Keys[0].KeyID != k1 || !set.Keys[0].IsPublic() {
 		t.Fatalf("jwks = %+v", set)
