@@ -235,28 +235,42 @@ func joinInts(list []int) string {
 	return out
 }
 
+// clientStatusResult is what setClientStatus did.
+type clientStatusResult struct {
+	// client is the client after the change; nil when it does not exist.
+	client *Client
+	// unchanged is set when a lock or unlock found the client already in
+	// that status: nothing was written or logged.
+	unchanged bool
+	// revoked counts the keys revoked now by a de-provisioning.
+	revoked int
+}
+
 // setClientStatus locks, unlocks or de-provisions a client. De-provisioning
-// revokes every key of the client. It returns the number of keys revoked,
-// or -1 if the client does not exist.
-func (b *apikeysBackend) setClientStatus(ctx context.Context, req *logical.Request, name, status, reason string) (int, error) {
+// revokes every key of the client. The status check happens under the
+// client lock, so two concurrent locks write and log the change once.
+func (b *apikeysBackend) setClientStatus(ctx context.Context, req *logical.Request, name, status, reason string) (clientStatusResult, error) {
 	clk := b.clientLock(name)
 	clk.Lock()
 	defer clk.Unlock()
 	s := req.Storage
 	c, err := b.getClient(ctx, s, name)
-	if err != nil {
-		return 0, err
+	if err != nil || c == nil {
+		return clientStatusResult{}, err
 	}
-	if c == nil {
-		return -1, nil
-	}
+	res := clientStatusResult{client: c}
 	if c.Status == clientDeprovisioned {
 		if status != clientDeprovisioned {
-			return 0, userErrorf("client %q is de-provisioned; its status cannot change", name)
+			return res, userErrorf("client %q is de-provisioned; its status cannot change", name)
 		}
 		// Deleting again finishes a de-provisioning that was interrupted
 		// after the status write: revoking is idempotent.
-		return b.revokeClientKeys(ctx, req, name)
+		res.revoked, err = b.revokeClientKeys(ctx, req, name)
+		return res, err
+	}
+	if c.Status == status {
+		res.unchanged = true
+		return res, nil
 	}
 	actor := actorFromRequest(req)
 	now := b.clock.Now()
@@ -265,19 +279,20 @@ func (b *apikeysBackend) setClientStatus(ctx context.Context, req *logical.Reque
 	// The client record changes first: verify checks the client's status,
 	// so from this write on none of its keys verifies.
 	if err := b.putClient(ctx, s, c); err != nil {
-		return 0, err
+		return res, err
 	}
 	typ := map[string]string{clientLocked: eventClientLocked, clientActive: eventClientUnlocked, clientDeprovisioned: eventClientDeleted}[status]
 	ev := eventFromRequest(req, typ)
 	ev.Client = name
 	ev.Details = map[string]string{"reason": reason}
 	if err := b.appendEvent(ctx, s, ev); err != nil {
-		return 0, err
+		return res, err
 	}
 	if status != clientDeprovisioned {
-		return 0, nil
+		return res, nil
 	}
-	return b.revokeClientKeys(ctx, req, name)
+	res.revoked, err = b.revokeClientKeys(ctx, req, name)
+	return res, err
 }
 
 // revokeClientKeys revokes every key of a de-provisioned client and returns

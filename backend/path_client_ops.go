@@ -71,27 +71,19 @@ func (b *apikeysBackend) pathClientSetStatus(ctx context.Context, req *logical.R
 	if reason == "" {
 		reason = map[string]string{clientLocked: "locked", clientActive: "unlocked"}[status]
 	}
-	c, err := b.getClient(ctx, req.Storage, name)
+	res, err := b.setClientStatus(ctx, req, name, status, reason)
 	if err != nil {
-		return nil, err
-	}
-	if c == nil {
-		return logical.ErrorResponse("client %q does not exist", name), nil
-	}
-	if c.Status == status {
-		// Repeating a lock or unlock changes nothing and logs nothing.
-		resp := &logical.Response{Data: c.responseData()}
-		resp.AddWarning("client " + name + " is already " + status)
-		return resp, nil
-	}
-	if _, err := b.setClientStatus(ctx, req, name, status, reason); err != nil {
 		return respond(nil, err)
 	}
-	c, err = b.getClient(ctx, req.Storage, name)
-	if err != nil || c == nil {
-		return nil, err
+	if res.client == nil {
+		return logical.ErrorResponse("client %q does not exist", name), nil
 	}
-	return &logical.Response{Data: c.responseData()}, nil
+	resp := &logical.Response{Data: res.client.responseData()}
+	if res.unchanged {
+		// Repeating a lock or unlock changes nothing and logs nothing.
+		resp.AddWarning("client " + name + " is already " + status)
+	}
+	return resp, nil
 }
 
 func (b *apikeysBackend) pathClientRevocations(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"sync"
 	"testing"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -45,6 +46,45 @@ func TestClientLockUnlock(t *testing.T) {
 	e.ok(logical.DeleteOperation, "clients/billing", nil)
 	e.userErr(logical.UpdateOperation, "clients/billing/unlock", nil, "de-provisioned")
 	e.userErr(logical.UpdateOperation, "clients/billing/lock", nil, "de-provisioned")
+}
+
+// Concurrent locks of one client change it and log it once: the "already
+// locked" check runs under the client lock, not before it.
+func TestClientConcurrentLocksLogOnce(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("billing", "internal", "r", nil)
+	const callers = 8
+	var wg sync.WaitGroup
+	warned := make(chan bool, callers)
+	for i := 0; i < callers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := e.doErr(logical.UpdateOperation, "clients/billing/lock", map[string]interface{}{"reason": "INC-7"})
+			if err != nil || resp == nil || resp.IsError() {
+				t.Errorf("lock: %v %v", resp, err)
+				return
+			}
+			warned <- len(resp.Warnings) > 0
+		}()
+	}
+	wg.Wait()
+	close(warned)
+	fresh := 0
+	for w := range warned {
+		if !w {
+			fresh++
+		}
+	}
+	locks := 0
+	for _, typ := range e.logTypes() {
+		if typ == eventClientLocked {
+			locks++
+		}
+	}
+	if fresh != 1 || locks != 1 {
+		t.Fatalf("%d callers saw a fresh lock and the log has %d client.locked events; want 1 and 1", fresh, locks)
+	}
 }
 
 func TestClientRevocationList(t *testing.T) {

@@ -197,17 +197,17 @@ func (b *apikeysBackend) pathClientDelete(ctx context.Context, req *logical.Requ
 	if err := validateName("client", name); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	revoked, err := b.setClientStatus(ctx, req, name, clientDeprovisioned, "de-provisioned")
+	res, err := b.setClientStatus(ctx, req, name, clientDeprovisioned, "de-provisioned")
 	if err != nil {
 		return nil, err
 	}
-	if revoked < 0 {
+	if res.client == nil {
 		return nil, nil // deleting what does not exist is not an error in Vault
 	}
 	return &logical.Response{Data: map[string]interface{}{
 		"client":       name,
 		"status":       clientDeprovisioned,
-		"keys_revoked": revoked,
+		"keys_revoked": res.revoked,
 	}}, nil
 }
 
