@@ -39,12 +39,28 @@ func (b *apikeysBackend) rotateKeyLocked(ctx context.Context, req *logical.Reque
 	if err != nil {
 		return nil, err
 	}
-	c, err := b.getClient(ctx, s, client)
+	res, ev, err := b.rotateLoadedLocked(ctx, req, s, k, role, cfg, stage)
 	if err != nil {
 		return nil, err
 	}
+	if err := b.appendEvent(ctx, s, ev); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// rotateLoadedLocked adds a new version to k, a managed key the caller has
+// loaded under the key lock (and may have changed, as the rotation tick
+// does when a grace ends in the same tick), and stores everything in one
+// WAL-protected commit. It returns the event to log; the caller appends it
+// after the events of its own changes, so the log keeps their order.
+func (b *apikeysBackend) rotateLoadedLocked(ctx context.Context, req *logical.Request, s logical.Storage, k *Key, role *Role, cfg *Config, stage bool) (*rotateResult, Event, error) {
+	c, err := b.getClient(ctx, s, k.Client)
+	if err != nil {
+		return nil, Event{}, err
+	}
 	if c == nil || c.Status == clientDeprovisioned {
-		return nil, userErrorf("client %q is de-provisioned; its keys cannot rotate", client)
+		return nil, Event{}, userErrorf("client %q is de-provisioned; its keys cannot rotate", k.Client)
 	}
 	if k.Retrievable && !role.retrievableFor(c.Type) {
 		// The role no longer lets its keys be read back: stop keeping
@@ -57,7 +73,7 @@ func (b *apikeysBackend) rotateKeyLocked(ctx context.Context, req *logical.Reque
 	now := b.clock.Now()
 	plaintext, hmacHex, err := b.generateKey(ctx, s, cfg, k.Environment)
 	if err != nil {
-		return nil, err
+		return nil, Event{}, err
 	}
 	nv := &KeyVersion{Version: k.latestVersion() + 1, HMAC: hmacHex, CreatedAt: now}
 	if k.Retrievable {
@@ -66,7 +82,7 @@ func (b *apikeysBackend) rotateKeyLocked(ctx context.Context, req *logical.Reque
 	typ := eventKeyRotated
 	if stage {
 		if err := k.stage(nv); err != nil {
-			return nil, &userError{msg: err.Error()}
+			return nil, Event{}, &userError{msg: err.Error()}
 		}
 		typ = eventKeyStaged
 	} else {
@@ -75,17 +91,14 @@ func (b *apikeysBackend) rotateKeyLocked(ctx context.Context, req *logical.Reque
 		k.NextRotationAt = role.rotationPolicy(cfg).Next(now)
 	}
 	if err := b.commitKey(ctx, s, k, []*KeyVersion{nv}); err != nil {
-		return nil, err
+		return nil, Event{}, err
 	}
 	b.scheduleKey(k)
 	ev := eventFor(req, typ, k, nv.Version)
 	if !stage {
 		ev.Details = map[string]string{"grace_period": role.gracePeriod(cfg).String()}
 	}
-	if err := b.appendEvent(ctx, s, ev); err != nil {
-		return nil, err
-	}
-	return &rotateResult{key: k, version: nv, plaintext: plaintext}, nil
+	return &rotateResult{key: k, version: nv, plaintext: plaintext}, ev, nil
 }
 
 // loadKeyForChange loads a key that an operation is about to change,

@@ -88,7 +88,16 @@ func (b *apikeysBackend) maintainKeyLocked(ctx context.Context, s logical.Storag
 		}
 	}
 
-	if changed {
+	// A rotation stores the grace changes above with the new version in
+	// one commit; otherwise only the changes are stored.
+	var rotated *Event
+	if rotateNow {
+		_, ev, err := b.rotateLoadedLocked(ctx, nil, s, k, role, cfg, false)
+		if err != nil {
+			return err
+		}
+		rotated = &ev
+	} else if changed {
 		if err := b.commitKey(ctx, s, k, nil); err != nil {
 			return err
 		}
@@ -104,12 +113,9 @@ func (b *apikeysBackend) maintainKeyLocked(ctx context.Context, s logical.Storag
 			return err
 		}
 	}
-
-	if rotateNow {
-		// rotateKeyLocked re-reads the key just stored, adds and activates
-		// the new version through the WAL-protected commit, re-schedules
-		// the key and logs key.rotated with actor system (req is nil).
-		if _, err := b.rotateKeyLocked(ctx, nil, s, client, name, false); err != nil {
+	if rotated != nil {
+		// key.rotated with actor system; the key is already re-scheduled.
+		if err := b.appendEvent(ctx, s, *rotated); err != nil {
 			return err
 		}
 		st.rotated++

@@ -17,6 +17,10 @@ import (
 // record holds a version with that HMAC, so a crash at any point leaves
 // either the old state or the new one as far as verify can tell; the WAL
 // rollback then deletes index entries that the key record never adopted.
+//
+// Lifecycle-log entries are appended after the commit, so a crash in the
+// instant between the key write and the append leaves the right key state
+// without its log entry (never an entry without the state).
 const walKindIndex = "index"
 
 // walRollbackMinAge leaves in-flight changes alone: only WAL entries older
