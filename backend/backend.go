@@ -60,6 +60,10 @@ type apikeysBackend struct {
 	// rot is the scheduled-rotation engine's state (rotation.go); its zero
 	// value is ready to use.
 	rot rotationState
+
+	// purge is the state of the purge of dead leased keys (lease_purge.go);
+	// its zero value is ready to use.
+	purge leasePurgeState
 }
 
 // Factory is the plugin's entry point: Vault calls it once per mount.
@@ -103,6 +107,7 @@ func newBackend(c clock.Clock) *apikeysBackend {
 			b.pathLog(),
 			b.pathShortLived(),
 			b.pathGovernance(),
+			b.pathTidy(),
 		),
 		Secrets:           b.leaseSecrets(),
 		PeriodicFunc:      b.periodic,

@@ -28,6 +28,12 @@ type Config struct {
 	// ReviewPeriod flags keys unused that long (0 disables).
 	ReviewPeriod time.Duration `json:"review_period"`
 
+	// LeasedKeyRetention is how long a dead leased key (revoked, or past
+	// its expiry) is kept before the background purge deletes its record
+	// and index entries (lease_purge.go); 0 keeps dead leased keys
+	// forever. No omitempty: a stored 0 must not decode as the default.
+	LeasedKeyRetention time.Duration `json:"leased_key_retention"`
+
 	// Token exchange (SPEC §5).
 	TokenTTL                 time.Duration `json:"token_ttl"`
 	TokenIssuer              string        `json:"token_issuer"`
@@ -54,6 +60,7 @@ func defaultConfig() *Config {
 		DefaultGracePeriod:       1 * day,
 		DefaultMaxGracePeriod:    7 * day,
 		ReviewPeriod:             90 * day,
+		LeasedKeyRetention:       defaultLeasedKeyRetention,
 		TokenTTL:                 5 * time.Minute,
 		SigningKeyRotationPeriod: 30 * day,
 		AlertWindow:              time.Minute,
@@ -70,6 +77,13 @@ const (
 	minTokenTTL       = 10 * time.Second
 	maxTokenTTL       = 24 * time.Hour
 	minSigningPeriod  = time.Minute
+
+	// defaultLeasedKeyRetention keeps a dead leased key for a week: long
+	// enough to investigate a recent incident from the inventory and the
+	// revocation list, short enough that a CI system issuing a key per
+	// job does not grow storage without bound.
+	defaultLeasedKeyRetention = 7 * day
+	maxLeasedKeyRetention     = 10 * 365 * day
 )
 
 var tierNameRe = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
@@ -105,6 +119,9 @@ func (c *Config) validate() error {
 	}
 	if c.ReviewPeriod < 0 {
 		return fmt.Errorf("review_period must be 0 (disabled) or positive (got %s)", c.ReviewPeriod)
+	}
+	if c.LeasedKeyRetention < 0 || c.LeasedKeyRetention > maxLeasedKeyRetention || (c.LeasedKeyRetention > 0 && c.LeasedKeyRetention < time.Second) {
+		return fmt.Errorf("leased_key_retention must be 0 (keep dead leased keys forever) or between 1s and %s (got %s)", maxLeasedKeyRetention, c.LeasedKeyRetention)
 	}
 	if c.TokenTTL < minTokenTTL || c.TokenTTL > maxTokenTTL {
 		return fmt.Errorf("token_ttl must be between %s and %s (got %s)", minTokenTTL, maxTokenTTL, c.TokenTTL)

@@ -184,6 +184,7 @@ func (b *apikeysBackend) putKey(ctx context.Context, s logical.Storage, k *Key) 
 // key's lock is still held.
 func (b *apikeysBackend) afterKeyWrite(k *Key) {
 	b.cache.invalidate(keyStorageKey(k.Client, k.Name))
+	b.trackLeasedKey(k)
 }
 
 func (b *apikeysBackend) getIndex(ctx context.Context, s logical.Storage, hmacHex string) (*indexEntry, error) {

@@ -39,9 +39,11 @@ type metricsSnapshot struct {
 	AgeSum   float64
 	TTR      []float64 // sorted, seconds
 	Events   map[string]uint64
-	Verify   map[string]uint64
-	Open     map[string]int // unacknowledged alerts by type
-	Dropped  uint64
+	// Purged counts leased keys purged after their retention.
+	Purged  uint64
+	Verify  map[string]uint64
+	Open    map[string]int // unacknowledged alerts by type
+	Dropped uint64
 }
 
 func (m *metricsSnapshot) coverage() float64 {
@@ -152,7 +154,7 @@ func (b *apikeysBackend) collectMetrics(ctx context.Context, s logical.Storage) 
 	if err := b.foldLog(ctx, s, st); err != nil {
 		return nil, err
 	}
-	m.Events, m.Verify, m.Dropped = st.Events, st.Verify, st.DroppedAlerts
+	m.Events, m.Verify, m.Dropped, m.Purged = st.Events, st.Verify, st.DroppedAlerts, st.PurgedLeasedKeys
 	b.gov.mu.Lock()
 	for k, v := range b.gov.det.peekOutcomes() {
 		m.Verify[k] += v

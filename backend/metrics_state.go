@@ -37,6 +37,10 @@ type govState struct {
 	Verify map[string]uint64 `json:"verify"`
 	// DroppedAlerts counts detections lost to a full buffer.
 	DroppedAlerts uint64 `json:"dropped_alerts"`
+	// PurgedLeasedKeys counts leased keys named by keys.purged entries
+	// (one entry lists a batch, so Events counts batches, not keys). A key
+	// listed again after an interrupted pass (lease_purge.go) counts twice.
+	PurgedLeasedKeys uint64 `json:"purged_leased_keys"`
 	// TTR holds recent time-to-revoke samples, in seconds.
 	TTR []float64 `json:"ttr"`
 	// OpenAlerts maps a key id to its first alert not yet followed by a
@@ -113,6 +117,7 @@ func (b *apikeysBackend) foldLog(ctx context.Context, s logical.Storage, st *gov
 	if head.Seq < st.LogSeq {
 		st.LogSeq = 0 // the log was reset under us; count it again
 		st.Events = map[string]uint64{}
+		st.PurgedLeasedKeys = 0
 	}
 	for seq := st.LogSeq + 1; seq <= head.Seq; seq++ {
 		rec, err := readLogEntry(ctx, s, seq)
@@ -146,6 +151,10 @@ func (st *govState) foldEvent(ev Event) {
 		if at, open := st.OpenAlerts[ev.KeyID]; open {
 			st.addTTR(ev.Time.Sub(at).Seconds())
 			delete(st.OpenAlerts, ev.KeyID)
+		}
+	case eventKeysPurged:
+		if n, err := strconv.ParseUint(ev.Details["count"], 10, 64); err == nil {
+			st.PurgedLeasedKeys += n
 		}
 	case eventLeak:
 		if ms, err := strconv.ParseInt(ev.Details["time_to_revoke_ms"], 10, 64); err == nil {

@@ -25,6 +25,13 @@ Every revoked key and version of the client (managed and leased) with its
 key_id, version, time, reason and actor, oldest first, plus the
 de-provisioning of the client itself when it happened. Rotation retirements
 are not revocations and are not listed.
+
+Revoked leased keys are listed until they are purged, leased_key_retention
+(see config; default 7d, 0: never) after they died; like expired
+certificates dropped from a CRL, a purged key is no longer accepted
+anywhere, and its revocation stays in the lifecycle log (key.revoked, then
+keys.purged naming its key_id). "leased_key_retention" in the answer says
+how far back leased revocations go.
 `
 
 func (b *apikeysBackend) pathClientOps() []*framework.Path {
@@ -145,12 +152,18 @@ func (b *apikeysBackend) pathClientRevocations(ctx context.Context, req *logical
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	cfg, err := b.config(ctx, s)
+	if err != nil {
+		return nil, err
+	}
 	data := map[string]interface{}{
 		"client":          name,
 		"status":          c.Status,
 		"revocations":     list,
 		"count":           len(list),
 		"revoked_key_ids": ids,
+		// Leased keys leave the list when purged (lease_purge.go).
+		"leased_key_retention": secs(cfg.LeasedKeyRetention),
 	}
 	if c.Status == clientDeprovisioned {
 		data["deprovisioned_at"] = c.StatusChangedAt

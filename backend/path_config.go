@@ -27,6 +27,11 @@ CRC32 that lets scanners and verify reject mistyped keys without a lookup.
 Risk tiers map a tier name to a rotation period, e.g.
   vault write apikeys/config risk_tiers=low=180d risk_tiers=high=30d
 Roles pick a tier with risk_tier; roles without one use default_risk_tier.
+
+Dead leased keys (from creds/, revoked or past their expiry) are purged from
+storage leased_key_retention after they died (default 7d; 0 keeps them
+forever), by the periodic function or at once with "tidy". Their history
+stays in the lifecycle log.
 `
 
 func (b *apikeysBackend) pathConfig() []*framework.Path {
@@ -69,6 +74,11 @@ func (b *apikeysBackend) pathConfig() []*framework.Path {
 				Type:        framework.TypeDurationSecond,
 				Description: "Keys unused this long are flagged for review in the inventory and alerts (0 disables, default 90d).",
 				Default:     "2160h",
+			},
+			"leased_key_retention": {
+				Type:        framework.TypeDurationSecond,
+				Description: "How long a dead leased key (revoked, or past its expiry) stays in storage, the inventory and the client's revocation list before the background purge deletes it; its lifecycle-log history is kept. 0 keeps dead leased keys forever; otherwise 1s to 3650d (default 7d).",
+				Default:     "168h",
 			},
 			"token_ttl": {
 				Type:        framework.TypeDurationSecond,
@@ -145,6 +155,7 @@ func (c *Config) responseData() map[string]interface{} {
 		"default_grace_period":        int64(c.DefaultGracePeriod / time.Second),
 		"default_max_grace_period":    int64(c.DefaultMaxGracePeriod / time.Second),
 		"review_period":               int64(c.ReviewPeriod / time.Second),
+		"leased_key_retention":        int64(c.LeasedKeyRetention / time.Second),
 		"token_ttl":                   int64(c.TokenTTL / time.Second),
 		"token_issuer":                c.TokenIssuer,
 		"signing_key_rotation_period": int64(c.SigningKeyRotationPeriod / time.Second),
@@ -209,6 +220,7 @@ func applyConfigFields(cfg *Config, d *framework.FieldData) error {
 		"default_grace_period":        &cfg.DefaultGracePeriod,
 		"default_max_grace_period":    &cfg.DefaultMaxGracePeriod,
 		"review_period":               &cfg.ReviewPeriod,
+		"leased_key_retention":        &cfg.LeasedKeyRetention,
 		"token_ttl":                   &cfg.TokenTTL,
 		"signing_key_rotation_period": &cfg.SigningKeyRotationPeriod,
 		"alert_window":                &cfg.AlertWindow,

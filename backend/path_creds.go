@@ -22,6 +22,9 @@ The role's allowed_client_types, environment, issue_bound_cidrs, scopes and
 audiences apply. "scopes" (optional) narrows the key to a subset of the
 role's scopes. Roles with requires_approval do not issue leased keys.
 Leased keys appear in the inventory (leased=true) under keys/<client>/lease-*.
+A dead leased key (revoked, or past its expiry) is purged from storage
+leased_key_retention after it died (see config and tidy); its history stays
+in the lifecycle log.
 `
 
 // leasedKeyNamePrefix starts the names of leased keys under keys/<client>/.

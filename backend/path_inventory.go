@@ -18,6 +18,8 @@ last used and state, plus de-provisioned clients as tombstones. Filters
 narrow the listing: client, role, owner, state, expiring_within (keys whose
 expiry or next rotation falls within the duration) and unused_for (keys not
 verified for at least the duration, never-used keys counted from creation).
+Dead leased keys (revoked or expired) are listed until they are purged,
+leased_key_retention after they died (see config and tidy).
 `
 
 func (b *apikeysBackend) pathInventory() []*framework.Path {

@@ -82,13 +82,14 @@ func (m *metricsSnapshot) json() map[string]interface{} {
 			"p50_seconds": quantile(m.TTR, 0.5),
 			"p95_seconds": quantile(m.TTR, 0.95),
 		},
-		"issued_total":    m.Events[eventKeyIssued],
-		"rotated_total":   m.Events[eventKeyRotated],
-		"revoked_total":   m.Events[eventKeyRevoked],
-		"events":          m.Events,
-		"verify_outcomes": m.Verify,
-		"open_alerts":     m.Open,
-		"dropped_alerts":  m.Dropped,
+		"issued_total":             m.Events[eventKeyIssued],
+		"rotated_total":            m.Events[eventKeyRotated],
+		"revoked_total":            m.Events[eventKeyRevoked],
+		"purged_leased_keys_total": m.Purged,
+		"events":                   m.Events,
+		"verify_outcomes":          m.Verify,
+		"open_alerts":              m.Open,
+		"dropped_alerts":           m.Dropped,
 	}
 }
 
@@ -155,6 +156,8 @@ func (m *metricsSnapshot) prometheus() string {
 	for _, t := range sortedKeys(m.Events) {
 		w.sample("apikeys_lifecycle_events_total", [][2]string{{"type", t}}, float64(m.Events[t]))
 	}
+	w.header("apikeys_leased_keys_purged_total", "counter", "Dead leased keys purged after leased_key_retention (their history stays in the lifecycle log).")
+	w.sample("apikeys_leased_keys_purged_total", nil, float64(m.Purged))
 	w.header("apikeys_verify_total", "counter", "Verify outcomes: active, or the code of an inactive answer.")
 	for _, o := range sortedKeys(m.Verify) {
 		w.sample("apikeys_verify_total", [][2]string{{"outcome", o}}, float64(m.Verify[o]))

@@ -15,8 +15,9 @@ const pathPolicyHelpDesc = `
 Renders, from the current config and roles, the policy auditors compare with
 practice: key format and algorithms (random source, encoding, checksum,
 storage hash), key lengths, rotation interval and grace per risk tier and
-per role, leased-key lifetimes, token exchange lifetimes and signing, and
-the governance settings (approvals, review period, alert thresholds).
+per role, leased-key lifetimes and retention, token exchange lifetimes and
+signing, and the governance settings (approvals, review period, alert
+thresholds).
 Durations are in seconds. Nothing secret is included.
 `
 
@@ -102,7 +103,7 @@ func (b *apikeysBackend) pathPolicyRead(ctx context.Context, req *logical.Reques
 			"overdue_tolerance":        secs(overdueTolerance),
 		},
 		"roles":       roles,
-		"leased_keys": b.leasePolicy(),
+		"leased_keys": b.leasePolicy(cfg),
 		"tokens": map[string]interface{}{
 			"algorithm":                   "EdDSA (Ed25519)",
 			"token_ttl":                   secs(cfg.TokenTTL),
@@ -123,10 +124,17 @@ func (b *apikeysBackend) pathPolicyRead(ctx context.Context, req *logical.Reques
 }
 
 // leasePolicy describes leased-key lifetimes: per role ttl/max_ttl (in
-// "roles"), capped by the mount's lease settings shown here.
-func (b *apikeysBackend) leasePolicy() map[string]interface{} {
+// "roles"), capped by the mount's lease settings shown here, and how long a
+// dead leased key is kept.
+func (b *apikeysBackend) leasePolicy(cfg *Config) map[string]interface{} {
+	retention := "dead leased keys (revoked, or past their expiry) are kept forever"
+	if cfg.LeasedKeyRetention > 0 {
+		retention = "dead leased keys (revoked, or past their expiry) are purged from storage, the inventory and revocation lists after leased_key_retention; their lifecycle-log history is kept"
+	}
 	d := map[string]interface{}{
-		"lifetime": "a role's ttl (renewable up to its max_ttl), capped by the mount's lease TTLs; revoked when the lease ends",
+		"lifetime":             "a role's ttl (renewable up to its max_ttl), capped by the mount's lease TTLs; revoked when the lease ends",
+		"leased_key_retention": secs(cfg.LeasedKeyRetention),
+		"retention":            retention,
 	}
 	if sv := b.System(); sv != nil {
 		d["mount_default_lease_ttl"] = secs(sv.DefaultLeaseTTL())

@@ -17,6 +17,9 @@ func (b *apikeysBackend) periodic(ctx context.Context, req *logical.Request) err
 	return errors.Join(
 		b.flushUsage(ctx, req),
 		b.rotationTick(ctx, req),
+		// Before the governance sweep, so the sweep does not read keys
+		// that are about to be purged.
+		b.leasePurgeTick(ctx, req),
 		b.governanceTick(ctx, req),
 		b.signingKeyTick(ctx, req),
 	)

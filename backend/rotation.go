@@ -121,9 +121,10 @@ func (b *apikeysBackend) initRotation(ctx context.Context, s logical.Storage) er
 	return nil
 }
 
-// rebuildSchedule scans every key once and queues the managed ones. It
-// only adds keys that are not queued yet: a key queued meanwhile was queued
-// by a change on this node, which is fresher than what the scan read.
+// rebuildSchedule scans every key once and queues the managed ones (and the
+// leased ones for the purge of dead leased keys). It only adds keys that are
+// not queued yet: a key queued meanwhile was queued by a change on this
+// node, which is fresher than what the scan read.
 func (b *apikeysBackend) rebuildSchedule(ctx context.Context, s logical.Storage) (int, error) {
 	q := b.rotation().queue
 	n := 0
@@ -136,6 +137,9 @@ func (b *apikeysBackend) rebuildSchedule(ctx context.Context, s logical.Storage)
 				n++
 			}
 		}
+		// The same scan rebuilds the purge queue of leased keys
+		// (lease_purge.go), so startup reads every key once, not twice.
+		b.offerLeasedKey(k)
 		return true, nil
 	})
 	return n, err
@@ -149,6 +153,18 @@ func (b *apikeysBackend) waitRebuilt(ctx context.Context) error {
 		return r.rebuildErr
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// scheduleRebuilding reports whether the startup scan is still running, so
+// the queues do not yet hold every key.
+func (b *apikeysBackend) scheduleRebuilding() bool {
+	r := b.rotation()
+	select {
+	case <-r.rebuilt:
+		return false
+	default:
+		return r.rebuilding.Load()
 	}
 }
 

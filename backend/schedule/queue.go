@@ -88,6 +88,27 @@ func (q *Queue) Peek() (id string, due time.Time, ok bool) {
 	return q.h[0].id, q.h[0].due, true
 }
 
+// CountDue returns how many items are due at now. It walks only the part
+// of the heap that is due (a child is never earlier than its parent), so it
+// costs O(due), not O(n): callers report a backlog without scanning the
+// whole queue.
+func (q *Queue) CountDue(now time.Time) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := 0
+	stack := []int{0}
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if i >= len(q.h) || q.h[i].due.After(now) {
+			continue
+		}
+		n++
+		stack = append(stack, 2*i+1, 2*i+2)
+	}
+	return n
+}
+
 // Due returns id's due time, if queued.
 func (q *Queue) Due(id string) (time.Time, bool) {
 	q.mu.Lock()

@@ -112,3 +112,30 @@ func TestQueueLargeOrder(t *testing.T) {
 		t.Fatalf("popped %d, want %d", count, want)
 	}
 }
+
+func TestQueueCountDue(t *testing.T) {
+	q := NewQueue()
+	if n := q.CountDue(t0); n != 0 {
+		t.Fatalf("CountDue on empty queue = %d", n)
+	}
+	const n = 1000
+	for i := 0; i < n; i++ {
+		q.Upsert(fmt.Sprintf("k%04d", i), t0.Add(time.Duration((i*7919)%n)*time.Second))
+	}
+	for _, at := range []int{-1, 0, 1, 499, 998, 999, 5000} {
+		want := at + 1
+		if want < 0 {
+			want = 0
+		}
+		if want > n {
+			want = n
+		}
+		if got := q.CountDue(t0.Add(time.Duration(at) * time.Second)); got != want {
+			t.Fatalf("CountDue(t0+%ds) = %d, want %d", at, got, want)
+		}
+	}
+	popAll(q, t0.Add(99*time.Second))
+	if got := q.CountDue(t0.Add(199 * time.Second)); got != 100 {
+		t.Fatalf("CountDue after popping 100 = %d, want 100", got)
+	}
+}

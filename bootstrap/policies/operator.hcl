@@ -55,6 +55,12 @@ path "apikeys/policy" {
   capabilities = ["read"]
 }
 
+# Purge dead leased keys past leased_key_retention now (the periodic
+# function does it anyway).
+path "apikeys/tidy" {
+  capabilities = ["update"]
+}
+
 # See requests and deny them (e.g. during an incident), never approve.
 path "apikeys/requests/" {
   capabilities = ["list"]

@@ -190,6 +190,7 @@ func TestBootstrapPolicies(t *testing.T) {
 		{"write", "clients/billing/lock", nil, false},
 		{"write", "leaks", map[string]interface{}{"key": "x"}, false},
 		{"write", "verify", map[string]interface{}{"key": billingKey}, false},
+		{"write", "tidy", nil, false},
 	} {
 		try(t, "auditor", auditor, m, c)
 	}
@@ -210,6 +211,7 @@ func TestBootstrapPolicies(t *testing.T) {
 		{"read", "metrics", nil, true},
 		{"read", "log", nil, true},
 		{"read", "policy", nil, true},
+		{"write", "tidy", nil, true},
 		{"write", "requests/" + reqID + "/deny", nil, true}, // allowed by ACL; 400 as it is used
 		{"write", "requests/" + reqID + "/approve", nil, false},
 	} {

@@ -1,0 +1,373 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/schedule"
+)
+
+// Retention of dead leased keys (SPEC §2 leased key, §6, §7). Every read of
+// creds/<client>/<role> stores a key record and its index entry; when the
+// lease ends the key is revoked but would stay for ever, so the inventory,
+// the schedule rebuild at startup and the governance sweep would grow with
+// every short-lived key ever issued. A leased key that has been dead (revoked,
+// or past its expiry) for the config's leased_key_retention is therefore
+// purged: its index entries and its record are deleted. Its history stays in
+// the lifecycle log (key.issued, key.revoked, and a keys.purged entry).
+//
+// Cost: an in-memory priority queue holds, for every leased key, when it
+// died or will die (its expiry), maintained on every write of a leased key
+// (putKey → afterKeyWrite) and rebuilt by the startup scan that rebuilds the
+// rotation schedule. A pass pops only keys dead since before now minus the
+// retention, so it costs O(purgeable), never O(keys); the retention is
+// applied when popping, so changing it takes effect at the next pass without
+// re-queueing anything. A pass is bounded by purgeTickMaxKeys and
+// purgeTickBudget; what is left stays queued for the next one.
+//
+// Memory: one queue item (about 150 bytes) per leased key in storage, i.e.
+// the leased keys alive plus those that died within the retention; with
+// leased_key_retention=0 (keep forever) it keeps growing as storage does.
+//
+// Crash safety without a WAL: a purge deletes the index entries first and
+// the key record last. Verify needs both, so from the first delete on the
+// key answers not_found (it was already refused as revoked or expired). A
+// crash in between leaves at most a record without index entries, never an
+// index entry without its record; the record is still a dead leased key, so
+// the queue (re-queued on error, rebuilt at restart) finds it again and the
+// next pass finishes the job. Deleting an absent index entry is a no-op. A
+// WAL entry left by an interrupted commitKey of the key stays correct too:
+// walRollback deletes the index entries that a missing record does not hold.
+
+const (
+	// eventKeysPurged records one batch of purged leased keys.
+	eventKeysPurged = "keys.purged"
+
+	// purgeTickBudget and purgeTickMaxKeys bound one pass (periodic tick
+	// or tidy call), so it never delays the other periodic work for long
+	// and stays well under Vault's request deadline. The time budget is
+	// checked between batches of purgeEventMaxKeys keys.
+	purgeTickBudget  = 15 * time.Second
+	purgeTickMaxKeys = 10000
+	// maxTidyKeys bounds the max_keys a tidy call may ask for.
+	maxTidyKeys = 100000
+
+	// purgeEventMaxKeys is how many key ids one keys.purged entry lists.
+	// The lifecycle log is never pruned, so it must not grow faster than
+	// it has to: every leased key already costs key.issued and
+	// key.revoked, and one entry per key purged would add a third. A batch
+	// entry listing up to 100 ids (about 3 KB) adds a small fraction of an
+	// entry per key while still naming every purged key id, so an auditor
+	// can follow any key from issuance to revocation to purge.
+	purgeEventMaxKeys = 100
+)
+
+// leasePurgeState is the purge's per-mount state. Its zero value is usable:
+// the backend embeds it and leasePurge() initialises it on first use.
+type leasePurgeState struct {
+	once sync.Once
+	// queue maps queueID(client, name) of every leased key to when it died
+	// (or will: its expiry while it is still alive).
+	queue *schedule.Queue
+	// mu serialises purge passes (the periodic tick and tidy calls), so
+	// two passes never work on the same batch.
+	mu sync.Mutex
+
+	// stopwatch measures a pass's real elapsed time against budget (b.clock
+	// is domain time, which tests freeze); tests shrink both limits.
+	stopwatch func() time.Time
+	budget    time.Duration
+	maxKeys   int
+}
+
+func (b *apikeysBackend) leasePurge() *leasePurgeState {
+	p := &b.purge
+	p.once.Do(func() {
+		p.queue = schedule.NewQueue()
+		p.stopwatch = time.Now
+		p.budget = purgeTickBudget
+		p.maxKeys = purgeTickMaxKeys
+	})
+	return p
+}
+
+// leasedKeyDeadAt is when leased key k stopped (or will stop) being
+// accepted: the earlier of its revocation and its expiry. It is zero for
+// keys the purge never touches: keys that are not leased.
+func leasedKeyDeadAt(k *Key) time.Time {
+	if k == nil || !k.Leased {
+		return time.Time{}
+	}
+	var dead time.Time
+	if k.Revoked {
+		dead = k.RevokedAt
+		if dead.IsZero() {
+			dead = k.CreatedAt // revoked at an unknown time: count from creation
+		}
+	}
+	if !k.ExpiresAt.IsZero() && (dead.IsZero() || k.ExpiresAt.Before(dead)) {
+		dead = k.ExpiresAt
+	}
+	return dead
+}
+
+// trackLeasedKey keeps the purge queue in step with a leased key's stored
+// state. putKey calls it (through afterKeyWrite) under the key's lock, so
+// issuance, renewal and revocation all move the key to its current time.
+func (b *apikeysBackend) trackLeasedKey(k *Key) {
+	if k == nil || !k.Leased {
+		return
+	}
+	q := b.leasePurge().queue
+	id := queueID(k.Client, k.Name)
+	if dead := leasedKeyDeadAt(k); !dead.IsZero() {
+		q.Upsert(id, dead)
+	} else {
+		q.Remove(id)
+	}
+}
+
+// offerLeasedKey queues a leased key found by the startup scan, unless a
+// change on this node queued it meanwhile (which is fresher than the scan).
+func (b *apikeysBackend) offerLeasedKey(k *Key) bool {
+	dead := leasedKeyDeadAt(k)
+	return !dead.IsZero() && b.leasePurge().queue.Offer(queueID(k.Client, k.Name), dead)
+}
+
+// purgeStats is what one pass did.
+type purgeStats struct {
+	// disabled: leased_key_retention is 0, nothing is ever purged.
+	disabled  bool
+	retention time.Duration
+	handled   int // queue items popped
+	purged    int // keys deleted
+	failed    int // keys left for a retry
+	// remaining counts queued keys that are due but were not purged in
+	// this pass (budget used up, or failed and re-queued).
+	remaining int
+	leftover  bool // stopped by the budget with due keys left
+}
+
+// leasePurgeTick is the periodic purge; periodic() runs it only where this
+// node may write.
+func (b *apikeysBackend) leasePurgeTick(ctx context.Context, req *logical.Request) error {
+	_, err := b.runLeasePurge(ctx, req.Storage, nil, 0)
+	return err
+}
+
+// runLeasePurge purges leased keys dead for longer than the retention, at
+// most maxKeys of them (0: the per-pass default) within the time budget.
+// req is the tidy request that asked for it, nil for the periodic tick; the
+// keys.purged entries name it as the actor.
+func (b *apikeysBackend) runLeasePurge(ctx context.Context, s logical.Storage, req *logical.Request, maxKeys int) (purgeStats, error) {
+	p := b.leasePurge()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if maxKeys <= 0 {
+		maxKeys = p.maxKeys
+	}
+	var st purgeStats
+	cfg, err := b.config(ctx, s)
+	if err != nil {
+		return st, err
+	}
+	st.retention = cfg.LeasedKeyRetention
+	if st.retention <= 0 {
+		st.disabled = true
+		return st, nil
+	}
+	// A key is purgeable when it died at or before cutoff.
+	cutoff := b.clock.Now().Add(-st.retention)
+	started := p.stopwatch()
+	var errs []error
+	// retry holds keys whose purge failed; they go back to the queue after
+	// the pass, so the next pass (not this one) tries them again.
+	retry := map[string]time.Time{}
+	for {
+		if st.handled >= maxKeys || p.stopwatch().Sub(started) >= p.budget || ctx.Err() != nil {
+			if _, due, ok := p.queue.Peek(); ok && !due.After(cutoff) {
+				st.leftover = true
+			}
+			break
+		}
+		batch, popped, err := b.purgeCandidates(ctx, s, cutoff, min(purgeEventMaxKeys, maxKeys-st.handled), &st, retry)
+		if len(batch) > 0 {
+			err = errors.Join(err, b.purgeBatch(ctx, s, req, st.retention, cutoff, batch, &st, retry))
+		}
+		if err != nil {
+			// Storage is failing: stop here. Whatever was not purged is
+			// queued again and the next pass retries it.
+			errs = append(errs, err)
+			break
+		}
+		if popped == 0 {
+			break // nothing due is left
+		}
+	}
+	for id, dead := range retry {
+		p.queue.Offer(id, dead)
+	}
+	st.remaining = p.queue.CountDue(cutoff)
+	if st.purged > 0 || st.failed > 0 {
+		b.logger.Info("purged dead leased keys", "purged", st.purged, "failed", st.failed,
+			"remaining_due", st.remaining, "leased_key_retention", st.retention.String())
+	}
+	if st.leftover {
+		b.logger.Warn("lease purge budget used up; remaining dead leased keys wait for the next pass", "remaining_due", st.remaining)
+	}
+	if len(errs) > 0 {
+		return st, fmt.Errorf("purging dead leased keys: %d failed: %w", st.failed, errors.Join(errs...))
+	}
+	return st, nil
+}
+
+// purgeCandidates pops up to n due queue items and returns the keys among
+// them that are purgeable now. Items are re-read from storage (the queue
+// may be stale): keys that are gone are dropped, keys that are not leased
+// are never touched, and leased keys that died later than the queue said
+// (renewed) go back to the queue at their new time.
+func (b *apikeysBackend) purgeCandidates(ctx context.Context, s logical.Storage, cutoff time.Time, n int, st *purgeStats, retry map[string]time.Time) (batch []*Key, popped int, err error) {
+	q := b.leasePurge().queue
+	for ; popped < n; popped++ {
+		id, due, ok := q.PopDue(cutoff)
+		if !ok {
+			break
+		}
+		st.handled++
+		client, name := splitQueueID(id)
+		k, err := b.getKey(ctx, s, client, name)
+		if err != nil {
+			st.failed++
+			retry[id] = due
+			return batch, popped + 1, fmt.Errorf("key %s/%s: %w", client, name, err)
+		}
+		if k == nil || !k.Leased {
+			continue // purged already, or not ours to purge
+		}
+		dead := leasedKeyDeadAt(k)
+		if dead.IsZero() {
+			continue
+		}
+		if dead.After(cutoff) {
+			q.Offer(id, dead)
+			continue
+		}
+		batch = append(batch, k)
+	}
+	return batch, popped, nil
+}
+
+// purgeBatch logs one keys.purged entry naming the batch, then purges each
+// key. The entry is written first so no key is ever deleted without the log
+// saying so; a key whose purge then fails stays queued, and the pass that
+// finishes it lists it again (an id may appear in two entries; the key is
+// gone after the later one).
+func (b *apikeysBackend) purgeBatch(ctx context.Context, s logical.Storage, req *logical.Request, retention time.Duration, cutoff time.Time, batch []*Key, st *purgeStats, retry map[string]time.Time) error {
+	ids := make([]string, len(batch))
+	for i, k := range batch {
+		ids[i] = k.KeyID
+	}
+	ev := systemEvent(eventKeysPurged)
+	trigger := "periodic"
+	if req != nil {
+		ev = eventFromRequest(req, eventKeysPurged)
+		trigger = "tidy"
+	}
+	ev.Details = map[string]string{
+		"count":                strconv.Itoa(len(batch)),
+		"key_ids":              strings.Join(ids, ","),
+		"leased_key_retention": retention.String(),
+		"trigger":              trigger,
+	}
+	if err := b.appendEvent(ctx, s, ev); err != nil {
+		// Nothing is deleted unless the log says so.
+		for _, k := range batch {
+			retry[queueID(k.Client, k.Name)] = leasedKeyDeadAt(k)
+		}
+		st.failed += len(batch)
+		return err
+	}
+	step := func(name string) error {
+		if b.commitHook != nil {
+			return b.commitHook(name)
+		}
+		return nil
+	}
+	if err := step("purge:logged"); err != nil {
+		for _, k := range batch {
+			retry[queueID(k.Client, k.Name)] = leasedKeyDeadAt(k)
+		}
+		st.failed += len(batch)
+		return err
+	}
+	for i, k := range batch {
+		done, err := b.purgeLeasedKey(ctx, s, k.Client, k.Name, k.KeyID, cutoff)
+		if err != nil {
+			// Leave this key and the rest of the batch for the next pass.
+			for _, rest := range batch[i:] {
+				retry[queueID(rest.Client, rest.Name)] = leasedKeyDeadAt(rest)
+			}
+			st.failed += len(batch) - i
+			return fmt.Errorf("key %s/%s: %w", k.Client, k.Name, err)
+		}
+		if done {
+			st.purged++
+		}
+	}
+	return nil
+}
+
+// purgeLeasedKey deletes one dead leased key under its locks, after
+// checking again that the stored key is the same leased key and still dead
+// since before cutoff. Index entries go first, the record last (see the
+// top of this file). It reports whether it deleted the record.
+func (b *apikeysBackend) purgeLeasedKey(ctx context.Context, s logical.Storage, client, name, keyID string, cutoff time.Time) (bool, error) {
+	defer b.lockKey(client, name)()
+	k, err := b.getKey(ctx, s, client, name)
+	if err != nil {
+		return false, err
+	}
+	if k == nil || k.KeyID != keyID || !k.Leased {
+		return false, nil
+	}
+	if dead := leasedKeyDeadAt(k); dead.IsZero() || dead.After(cutoff) {
+		b.trackLeasedKey(k)
+		return false, nil
+	}
+	for _, v := range k.Versions {
+		if v.HMAC == "" {
+			continue
+		}
+		// Delete only an entry that points at this key: an index entry is
+		// never shared, but a purge must never remove another key's.
+		ie, err := b.getIndex(ctx, s, v.HMAC)
+		if err != nil {
+			return false, err
+		}
+		if ie != nil && ie.Client == client && ie.Name == name && ie.KeyID == keyID {
+			if err := s.Delete(ctx, indexStorageKey(v.HMAC)); err != nil {
+				return false, fmt.Errorf("deleting index entry: %w", err)
+			}
+		}
+		b.cache.invalidate(indexStorageKey(v.HMAC))
+	}
+	if b.commitHook != nil {
+		if err := b.commitHook("purge:index"); err != nil {
+			return false, err
+		}
+	}
+	if err := s.Delete(ctx, keyStorageKey(client, name)); err != nil {
+		return false, fmt.Errorf("deleting key record: %w", err)
+	}
+	b.cache.invalidate(keyStorageKey(client, name))
+	b.cache.limits.forget(keyID)
+	b.leasePurge().queue.Remove(queueID(client, name))
+	return true, nil
+}

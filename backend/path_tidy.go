@@ -1,0 +1,76 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+const pathTidyHelpSyn = `Purge dead leased keys now, as the periodic function does.`
+const pathTidyHelpDesc = `
+Leased keys (from creds/) that have been dead - revoked, or past their
+expiry - for longer than the config's leased_key_retention (default 7d) are
+purged: their key record and verify index entries are deleted, so they leave
+the inventory, the client's revocation list and the metrics' key counts, and
+verify answers not_found for them. Their history stays in the lifecycle log:
+key.issued, key.revoked and a keys.purged entry listing the purged key ids.
+Keys that are not leased are never purged.
+
+The periodic function does this about once a minute; tidy runs the same pass
+now, for at most max_keys keys within a bounded time, and answers how many
+keys it purged ("purged") and how many dead keys past the retention remain
+("remaining_due": call again while it is above 0). With
+leased_key_retention=0 nothing is ever purged.
+`
+
+func (b *apikeysBackend) pathTidy() []*framework.Path {
+	return []*framework.Path{{
+		Pattern: "tidy$",
+		DisplayAttrs: &framework.DisplayAttributes{
+			OperationPrefix: operationPrefix,
+			OperationVerb:   "tidy",
+			OperationSuffix: "leased-keys",
+		},
+		Fields: map[string]*framework.FieldSchema{
+			"max_keys": {
+				Type:        framework.TypeInt,
+				Description: fmt.Sprintf("Most dead leased keys to purge in this call, 1 to %d (default %d). A call also stops after %s; call again while remaining_due is above 0.", maxTidyKeys, purgeTickMaxKeys, purgeTickBudget),
+				Default:     purgeTickMaxKeys,
+			},
+		},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.UpdateOperation: &framework.PathOperation{Callback: b.pathTidyWrite},
+		},
+		HelpSynopsis:    pathTidyHelpSyn,
+		HelpDescription: pathTidyHelpDesc,
+	}}
+}
+
+func (b *apikeysBackend) pathTidyWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	maxKeys := d.Get("max_keys").(int)
+	if maxKeys < 1 || maxKeys > maxTidyKeys {
+		return logical.ErrorResponse("max_keys must be between 1 and %d (got %d)", maxTidyKeys, maxKeys), nil
+	}
+	st, err := b.runLeasePurge(ctx, req.Storage, req, maxKeys)
+	if err != nil {
+		return nil, err
+	}
+	resp := &logical.Response{Data: map[string]interface{}{
+		"purged":               st.purged,
+		"remaining_due":        st.remaining,
+		"leased_key_retention": secs(st.retention),
+		"tracked_leased_keys":  b.leasePurge().queue.Len(),
+	}}
+	if st.disabled {
+		resp.AddWarning("leased_key_retention is 0: dead leased keys are kept forever and nothing was purged; set it in config to purge them")
+	}
+	if st.leftover {
+		resp.AddWarning(fmt.Sprintf("stopped after max_keys or %s with %d dead leased keys still due; call tidy again or let the periodic function continue", purgeTickBudget, st.remaining))
+	}
+	if b.scheduleRebuilding() {
+		resp.AddWarning("the mount is still scanning storage after a restart; dead leased keys not yet found by the scan are purged by later passes")
+	}
+	return resp, nil
+}
