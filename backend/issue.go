@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -107,7 +108,22 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 
 	data := b.keyResponse(cfg, role, k, now)
 	data["key"] = plaintext
-	return &logical.Response{Data: data}, nil
+	resp := &logical.Response{Data: data}
+	if !k.Retrievable {
+		resp.AddWarning(manualRotationWarning(k))
+	}
+	return resp, nil
+}
+
+// manualRotationWarning tells the issuer of a key that is not retrievable
+// what that means for rotation (see autoRotates).
+func manualRotationWarning(k *Key) string {
+	msg := "this key is not retrievable: hand it to the client now, it is not shown again. It is not rotated automatically, since nobody could read the new secret"
+	if !k.NextRotationAt.IsZero() {
+		msg += "; rotate it with keys/" + k.Client + "/" + k.Name + "/rotate by " + k.NextRotationAt.Format(time.RFC3339) +
+			" and hand over the new secret (the old one stays accepted for the grace period), or it is reported overdue"
+	}
+	return msg
 }
 
 // newKey generates the first version of a new key and the key record

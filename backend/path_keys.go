@@ -248,6 +248,7 @@ func (b *apikeysBackend) keyResponse(cfg *Config, role *Role, k *Key, now time.T
 		}
 	}
 	data["ttl"] = ttl
+	data["automatic_rotation"] = !k.Leased && autoRotates(k)
 	return data
 }
 

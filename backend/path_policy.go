@@ -101,6 +101,7 @@ func (b *apikeysBackend) pathPolicyRead(ctx context.Context, req *logical.Reques
 			"default_grace_period":     secs(cfg.DefaultGracePeriod),
 			"default_max_grace_period": secs(cfg.DefaultMaxGracePeriod),
 			"overdue_tolerance":        secs(overdueTolerance),
+			"automatic":                "retrievable keys rotate on schedule; keys that are not retrievable are rotated by their owner (keys/<client>/<name>/rotate returns the new secret once) and are reported overdue until then",
 		},
 		"roles":       roles,
 		"leased_keys": b.leasePolicy(cfg),

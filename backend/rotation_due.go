@@ -23,6 +23,16 @@ func managedKey(k *Key) bool {
 	return k != nil && !k.Leased && !k.Revoked
 }
 
+// autoRotates reports whether the engine may rotate k on its schedule. A
+// key that is not retrievable may not: nobody could read the new secret, so
+// the client would keep the old one until its grace ended and then hold no
+// accepted key at all (SPEC §4). Such a key is rotated by its owner with
+// keys/<client>/<name>/rotate, which returns the new secret once; until
+// then it is reported overdue (governance sweep, metrics).
+func autoRotates(k *Key) bool {
+	return k.Retrievable
+}
+
 // expiryDone reports whether a key past its hard expiry was already handled
 // (expiry clears the next rotation and retires the previous version).
 func expiryDone(k *Key, now time.Time) bool {
@@ -60,7 +70,11 @@ func dueAt(k *Key, now time.Time) time.Time {
 		}
 	}
 	consider(k.ExpiresAt)
-	consider(k.NextRotationAt)
+	if autoRotates(k) || now.Before(k.NextRotationAt) {
+		// A past rotation time of a key the engine may not rotate needs
+		// no tick; the sweep reports it overdue.
+		consider(k.NextRotationAt)
+	}
 	for _, v := range k.Versions {
 		if v.State != statePrevious {
 			continue

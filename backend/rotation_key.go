@@ -10,7 +10,8 @@ import (
 )
 
 // handleDueKey does what is due for one key: hard expiry, then the end of a
-// previous version's grace (adoption-aware), then rotation. The queue may be
+// previous version's grace (adoption-aware), then rotation (only of keys that
+// may rotate on their own: see autoRotates). The queue may be
 // stale, so the key is re-read under its locks and nothing is done that its
 // stored state does not call for. On error the key is re-queued for a retry.
 func (b *apikeysBackend) handleDueKey(ctx context.Context, s logical.Storage, client, name string, st *tickStats) error {
@@ -67,7 +68,7 @@ func (b *apikeysBackend) maintainKeyLocked(ctx context.Context, s logical.Storag
 	events, alerts, changed := b.applyGrace(k, now, grace, maxGrace, st)
 
 	rotateNow := false
-	if !k.NextRotationAt.IsZero() && !now.Before(k.NextRotationAt) && role != nil {
+	if !k.NextRotationAt.IsZero() && !now.Before(k.NextRotationAt) && role != nil && autoRotates(k) {
 		pol := role.rotationPolicy(cfg)
 		if pol.InWindow(k.NextRotationAt, now) {
 			rotateNow = true
@@ -121,7 +122,7 @@ func (b *apikeysBackend) maintainKeyLocked(ctx context.Context, s logical.Storag
 		st.rotated++
 		return nil
 	}
-	if !k.NextRotationAt.IsZero() && !now.Before(k.NextRotationAt) && role == nil {
+	if !k.NextRotationAt.IsZero() && !now.Before(k.NextRotationAt) && role == nil && autoRotates(k) {
 		return userErrorf("role %q of key %s/%s no longer exists; the key cannot rotate until the role is re-created or the key revoked", k.Role, client, name)
 	}
 	b.scheduleKey(k)

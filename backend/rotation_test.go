@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -721,4 +722,55 @@ func versionAccepted(v *KeyVersion, now time.Time, allowPending bool) bool {
 		return allowPending
 	}
 	return false
+}
+
+// A key nobody can read back (external clients by default) must not rotate
+// on its schedule: the new secret would reach no one, and once the grace
+// ended the client would hold no accepted key. It stays active, is reported
+// overdue, and rotates when its owner asks, receiving the new secret once.
+func TestScheduledRotationLeavesNonRetrievableKeysToTheirOwner(t *testing.T) {
+	r := newRotEnv(t)
+	r.setupClientRole("partner", "external", "r", map[string]interface{}{"rotation_period": "24h", "grace_period": "1h", "max_grace_period": "2h"})
+	resp := r.ok(logical.CreateOperation, "keys/partner/k", map[string]interface{}{"role": "r"})
+	key := resp.Data["key"].(string)
+	if len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "not rotated automatically") || !strings.Contains(resp.Warnings[0], "keys/partner/k/rotate") {
+		t.Fatalf("issuance warnings = %q", resp.Warnings)
+	}
+	if resp.Data["automatic_rotation"] != false {
+		t.Fatalf("automatic_rotation = %v", resp.Data["automatic_rotation"])
+	}
+	due := r.key("partner", "k").NextRotationAt
+
+	r.clock.Advance(24 * time.Hour)
+	r.tick()
+	r.clock.Advance(3 * time.Hour) // past grace and max grace of a rotation
+	if st := r.tick(); st.rotated != 0 || st.handled != 0 {
+		t.Fatalf("a tick long after the due time did work: %+v", st)
+	}
+	if c := r.verifyCode(key, nil); c != "" {
+		t.Fatalf("the only secret the partner holds answers %q; states %s", c, states(r.key("partner", "k")))
+	}
+	k := r.wantStates("partner", "k", "1:active")
+	if !k.NextRotationAt.Equal(due) {
+		t.Fatalf("next_rotation_at moved from %s to %s without a rotation", due, k.NextRotationAt)
+	}
+	if evs := r.events(eventKeyRotated); len(evs) != 0 {
+		t.Fatalf("rotation events: %+v", evs)
+	}
+
+	// The owner rotates: the new secret comes back once, the old one stays
+	// accepted for its grace, and the schedule moves on.
+	rot := r.ok(logical.UpdateOperation, "keys/partner/k/rotate", nil)
+	fresh, _ := rot.Data["key"].(string)
+	if fresh == "" || fresh == key {
+		t.Fatalf("manual rotation returned %q", fresh)
+	}
+	for _, s := range []string{key, fresh} {
+		if c := r.verifyCode(s, nil); c != "" {
+			t.Fatalf("after the manual rotation verify = %q", c)
+		}
+	}
+	if k := r.wantStates("partner", "k", "1:previous 2:active"); !k.NextRotationAt.Equal(r.clock.Now().Add(24 * time.Hour)) {
+		t.Fatalf("next_rotation_at after the manual rotation = %s", k.NextRotationAt)
+	}
 }
