@@ -193,3 +193,16 @@ func (e *testEnv) logTypes() []string {
 	}
 	return out
 }
+
+// A request_id on a role without requires_approval is refused: the key.issued
+// event would otherwise name an approval nobody checked.
+func TestRequestIDRefusedWithoutApproval(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("svc", "internal", "r", nil)
+	before := len(e.storageKeys())
+	e.userErr(logical.CreateOperation, "keys/svc/k", map[string]interface{}{"role": "r", "request_id": "req_forged"}, "does not require approval")
+	if after := len(e.storageKeys()); after != before {
+		t.Fatalf("a refused issuance wrote storage: %d -> %d entries", before, after)
+	}
+	e.ok(logical.CreateOperation, "keys/svc/k", map[string]interface{}{"role": "r"})
+}

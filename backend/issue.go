@@ -74,6 +74,11 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 			return logical.ErrorResponse("client %q already holds %d key(s) under role %q, its max_keys_per_client; revoke one first", in.clientName, n, role.Name), nil
 		}
 	}
+	if !role.RequiresApproval && in.requestID != "" {
+		// Recording an approval that was never checked would show an
+		// auditor a separation of duties that did not happen.
+		return logical.ErrorResponse("role %q does not require approval; omit request_id", role.Name), nil
+	}
 	if role.RequiresApproval {
 		if msg, err := b.consumeApproval(ctx, req, in); err != nil || msg != "" {
 			if err != nil {

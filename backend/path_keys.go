@@ -42,7 +42,7 @@ func (b *apikeysBackend) pathKeys() []*framework.Path {
 	issueFields["scopes"] = &framework.FieldSchema{Type: framework.TypeCommaStringSlice, Description: "Scopes of the key, a subset of the role's scopes (default: all of the role's scopes)."}
 	issueFields["purpose"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Why the key exists (shown in the inventory)."}
 	issueFields["metadata"] = &framework.FieldSchema{Type: framework.TypeKVPairs, Description: "Arbitrary non-secret key=value pairs."}
-	issueFields["request_id"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Approved request (requests/<id>) for roles with requires_approval."}
+	issueFields["request_id"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Approved request (requests/<id>); required for roles with requires_approval, refused for others."}
 
 	return []*framework.Path{
 		{
