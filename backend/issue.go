@@ -111,7 +111,7 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 		return nil, err
 	}
 
-	data := b.keyResponse(cfg, role, k, now)
+	data := b.keyResponse(cfg, role, client, k, now)
 	data["key"] = plaintext
 	resp := &logical.Response{Data: data}
 	if !k.Retrievable {

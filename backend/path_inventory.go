@@ -51,14 +51,14 @@ type inventoryFilter struct {
 	expiringWithin, unusedFor  time.Duration
 }
 
-func (f inventoryFilter) match(b *apikeysBackend, k *Key, state string, now time.Time) bool {
+func (f inventoryFilter) match(b *apikeysBackend, k *Key, owner, state string, now time.Time) bool {
 	if f.client != "" && k.Client != f.client {
 		return false
 	}
 	if f.role != "" && k.Role != f.role {
 		return false
 	}
-	if f.owner != "" && k.Owner != f.owner {
+	if f.owner != "" && owner != f.owner {
 		return false
 	}
 	if f.state != "" && state != f.state {
@@ -122,7 +122,8 @@ func (b *apikeysBackend) pathInventoryRead(ctx context.Context, req *logical.Req
 		if c != nil && c.Status == clientLocked && state == stateActive {
 			state = stateLocked
 		}
-		if !f.match(b, k, state, now) {
+		owner := keyOwner(k, c)
+		if !f.match(b, k, owner, state, now) {
 			return true, nil
 		}
 		item := map[string]interface{}{
@@ -130,7 +131,7 @@ func (b *apikeysBackend) pathInventoryRead(ctx context.Context, req *logical.Req
 			"client":           k.Client,
 			"name":             k.Name,
 			"role":             k.Role,
-			"owner":            k.Owner,
+			"owner":            owner,
 			"scopes":           nonNil(k.Scopes),
 			"environment":      k.Environment,
 			"issuer":           k.IssuedBy,

@@ -149,7 +149,11 @@ func (b *apikeysBackend) keyOpResponse(ctx context.Context, req *logical.Request
 	if err != nil {
 		return nil, err
 	}
-	data := b.keyResponse(cfg, role, k, b.clock.Now())
+	c, err := b.getClient(ctx, req.Storage, k.Client)
+	if err != nil {
+		return nil, err
+	}
+	data := b.keyResponse(cfg, role, c, k, b.clock.Now())
 	data["version"] = v.Version
 	data["version_state"] = v.State
 	return &logical.Response{Data: data}, nil

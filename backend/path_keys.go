@@ -159,12 +159,12 @@ func (b *apikeysBackend) pathKeyRead(ctx context.Context, req *logical.Request, 
 	if err != nil {
 		return nil, err
 	}
-	data := b.keyResponse(cfg, role, k, b.clock.Now())
+	c, err := b.getClient(ctx, req.Storage, k.Client)
+	if err != nil {
+		return nil, err
+	}
+	data := b.keyResponse(cfg, role, c, k, b.clock.Now())
 	if k.Retrievable && role != nil {
-		c, err := b.getClient(ctx, req.Storage, k.Client)
-		if err != nil {
-			return nil, err
-		}
 		// The role's current setting decides: turning retrievable off
 		// stops reads at once, not only for keys issued afterwards.
 		if cur := k.current(); c != nil && role.retrievableFor(c.Type) && cur != nil && cur.Secret != "" {
@@ -175,7 +175,18 @@ func (b *apikeysBackend) pathKeyRead(ctx context.Context, req *logical.Request, 
 }
 
 // keyResponse renders a key's metadata (never its secret).
-func (b *apikeysBackend) keyResponse(cfg *Config, role *Role, k *Key, now time.Time) map[string]interface{} {
+// keyOwner is the owner a key answers with: its client's current owner
+// (keys inherit it, SPEC §6), or the owner recorded at issuance when the
+// client record is gone.
+func keyOwner(k *Key, c *Client) string {
+	if c != nil && c.Owner != "" {
+		return c.Owner
+	}
+	return k.Owner
+}
+
+// keyResponse renders a key; c is its client (nil if unknown).
+func (b *apikeysBackend) keyResponse(cfg *Config, role *Role, c *Client, k *Key, now time.Time) map[string]interface{} {
 	versions := make([]map[string]interface{}, 0, len(k.Versions))
 	for _, v := range k.Versions {
 		vm := map[string]interface{}{
@@ -206,7 +217,7 @@ func (b *apikeysBackend) keyResponse(cfg *Config, role *Role, k *Key, now time.T
 		"client":           k.Client,
 		"name":             k.Name,
 		"role":             k.Role,
-		"owner":            k.Owner,
+		"owner":            keyOwner(k, c),
 		"scopes":           nonNil(k.Scopes),
 		"environment":      k.Environment,
 		"purpose":          k.Purpose,
@@ -301,7 +312,11 @@ func (b *apikeysBackend) pathKeyUpdate(ctx context.Context, req *logical.Request
 	if err != nil {
 		return nil, err
 	}
-	return &logical.Response{Data: b.keyResponse(cfg, role, k, b.clock.Now())}, nil
+	c, err := b.getClient(ctx, req.Storage, k.Client)
+	if err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: b.keyResponse(cfg, role, c, k, b.clock.Now())}, nil
 }
 
 func (b *apikeysBackend) pathKeyDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {

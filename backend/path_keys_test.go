@@ -467,3 +467,25 @@ func TestRetiredVersionsDropTheirPlaintext(t *testing.T) {
 		t.Fatalf("version 2 (previous, in grace) should keep its plaintext until retired")
 	}
 }
+
+// Keys inherit their client's owner (SPEC §6): after a hand-over the
+// inventory and key reads name the new owner, not the one at issuance.
+func TestKeysFollowTheirClientsOwner(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("svc", "internal", "r", nil)
+	e.issue("svc", "k", "r", nil)
+	e.ok(logical.UpdateOperation, "clients/svc", map[string]interface{}{"owner": "team-new"})
+	inv := e.ok(logical.ReadOperation, "inventory", map[string]interface{}{"owner": "team-new"})
+	if inv.Data["count"].(int) != 1 || inv.Data["keys"].([]map[string]interface{})[0]["owner"] != "team-new" {
+		t.Fatalf("inventory owner=team-new: %v", inv.Data)
+	}
+	if n := e.ok(logical.ReadOperation, "inventory", map[string]interface{}{"owner": "team-svc"}).Data["count"].(int); n != 0 {
+		t.Fatalf("the previous owner still lists %d keys", n)
+	}
+	if got := e.ok(logical.ReadOperation, "keys/svc/k", nil).Data["owner"]; got != "team-new" {
+		t.Fatalf("key read owner = %v", got)
+	}
+	if got := e.ok(logical.UpdateOperation, "keys/svc/k/rotate", nil).Data["owner"]; got != "team-new" {
+		t.Fatalf("rotate response owner = %v", got)
+	}
+}
