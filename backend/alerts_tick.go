@@ -52,16 +52,18 @@ func (b *apikeysBackend) flushDetectionsLocked(ctx context.Context, s logical.St
 	return nil
 }
 
-// scanKeys is the background sweep over all keys: it revokes keys idle for
-// their role's idle_timeout, and raises one alert per key that is due for
-// review (unused for the mount's review_period) or overdue for rotation.
-// It returns how many keys it visited.
-func (b *apikeysBackend) scanKeys(ctx context.Context, s logical.Storage, st *govState) (int, error) {
+// sweepKeys runs one step of the background sweep over all keys (see
+// governance_sweep.go): it visits at most the sweep batch of keys after
+// st.Sweep, revokes keys idle for their role's idle_timeout, and raises one
+// alert per key that is due for review (unused for the mount's
+// review_period) or overdue for rotation. It returns how many keys it
+// visited. st.Sweep is left after the last key fully handled, so a failed
+// key is visited again by the next tick.
+func (b *apikeysBackend) sweepKeys(ctx context.Context, s logical.Storage, st *govState) (int, error) {
 	cfg, err := b.config(ctx, s)
 	if err != nil {
 		return 0, err
 	}
-	visited := 0
 	now := b.clock.Now()
 	roles := map[string]*Role{}
 	roleOf := func(name string) (*Role, error) {
@@ -69,72 +71,108 @@ func (b *apikeysBackend) scanKeys(ctx context.Context, s logical.Storage, st *go
 			return r, nil
 		}
 		r, err := b.getRole(ctx, s, name)
-		roles[name] = r
+		if err == nil {
+			roles[name] = r
+		}
 		return r, err
 	}
-	var idle []*Key
-	review, overdue := map[string]bool{}, map[string]bool{}
-	err = b.forEachKey(ctx, s, func(k *Key) (bool, error) {
-		visited++
-		if k.Revoked || k.state(now) == stateExpired {
-			return true, nil
+	w := &b.gov.walker
+	if err := w.seek(ctx, s, st.Sweep); err != nil {
+		return 0, err
+	}
+	fromStart := st.Sweep.atStart()
+	visited, limit := 0, b.gov.batch()
+	for visited < limit {
+		client, name, ok, err := w.next(ctx, s)
+		if err != nil {
+			return visited, err
 		}
+		if !ok {
+			st.Sweep = sweepCursor{}
+			if fromStart || visited > 0 {
+				break // a pass never wraps within a tick: no key twice a tick
+			}
+			// The previous tick stopped on the last key: start the new
+			// pass now rather than spend a tick on nothing.
+			fromStart = true
+			if err := w.seek(ctx, s, st.Sweep); err != nil {
+				return visited, err
+			}
+			continue
+		}
+		visited++
+		k, err := b.getKey(ctx, s, client, name)
+		if err != nil {
+			return visited, err
+		}
+		if k != nil {
+			if err := b.sweepKey(ctx, s, st, cfg, now, roleOf, k); err != nil {
+				return visited, err
+			}
+		}
+		st.Sweep = sweepCursor{Client: client, Key: name}
+	}
+	return visited, nil
+}
+
+// sweepKey handles one key of the sweep. A mark is set right after its
+// alert is raised, so an error later on cannot make that alert repeat; a
+// mark whose cause is gone is cleared, so the key alerts again if the cause
+// comes back (used, then stale again; rotated, then overdue again).
+func (b *apikeysBackend) sweepKey(ctx context.Context, s logical.Storage, st *govState, cfg *Config, now time.Time, roleOf func(string) (*Role, error), k *Key) error {
+	m, err := st.marks.get(ctx, k.KeyID)
+	if err != nil {
+		return err
+	}
+	// An alert no revocation followed for long leaves time-to-revoke
+	// tracking.
+	if !m.Alerted.IsZero() && now.Sub(m.Alerted) > openAlertMaxAge {
+		m.Alerted = time.Time{}
+	}
+	var idle *Role
+	stale, overdue := false, false
+	if !k.Revoked && k.state(now) != stateExpired {
 		role, err := roleOf(k.Role)
 		if err != nil {
-			return false, err
+			return err
 		}
 		unused := now.Sub(b.lastUsedOrCreated(k))
 		if role != nil && role.IdleTimeout > 0 && !k.Leased && unused >= role.IdleTimeout {
-			idle = append(idle, k)
-			return true, nil
+			idle = role // revoked below: no flags for a key about to go
+		} else {
+			stale = cfg.ReviewPeriod > 0 && unused >= cfg.ReviewPeriod
+			overdue = !k.Leased && !k.NextRotationAt.IsZero() && now.Sub(k.NextRotationAt) > overdueTolerance
 		}
-		if cfg.ReviewPeriod > 0 && unused >= cfg.ReviewPeriod {
-			review[k.KeyID] = true
-			if _, done := st.Review[k.KeyID]; !done {
-				if err := b.raiseAlert(ctx, s, keyAlertFor(k, alertReviewDue, severityInfo,
-					"key unused for "+unused.Truncate(time.Second).String()+", at least the review_period ("+cfg.ReviewPeriod.String()+"): confirm it is still needed or revoke it",
-					map[string]string{"review_period": cfg.ReviewPeriod.String()})); err != nil {
-					return false, err
-				}
-				st.Review[k.KeyID] = now
+		if stale && m.Review.IsZero() {
+			if err := b.raiseAlert(ctx, s, keyAlertFor(k, alertReviewDue, severityInfo,
+				"key unused for "+unused.Truncate(time.Second).String()+", at least the review_period ("+cfg.ReviewPeriod.String()+"): confirm it is still needed or revoke it",
+				map[string]string{"review_period": cfg.ReviewPeriod.String()})); err != nil {
+				return err
 			}
+			m.Review = now
+			st.marks.set(k.KeyID, m)
 		}
-		if !k.Leased && !k.NextRotationAt.IsZero() && now.Sub(k.NextRotationAt) > overdueTolerance {
-			overdue[k.KeyID] = true
-			if due, done := st.Overdue[k.KeyID]; !done || !due.Equal(k.NextRotationAt) {
-				if err := b.raiseAlert(ctx, s, keyAlertFor(k, alertRotationOverdue, severityWarning,
-					"rotation was due at "+k.NextRotationAt.Format(time.RFC3339)+" and has not happened",
-					map[string]string{"due_at": k.NextRotationAt.Format(time.RFC3339)})); err != nil {
-					return false, err
-				}
-				st.Overdue[k.KeyID] = k.NextRotationAt
+		if overdue && !m.Overdue.Equal(k.NextRotationAt) {
+			if err := b.raiseAlert(ctx, s, keyAlertFor(k, alertRotationOverdue, severityWarning,
+				"rotation was due at "+k.NextRotationAt.Format(time.RFC3339)+" and has not happened",
+				map[string]string{"due_at": k.NextRotationAt.Format(time.RFC3339)})); err != nil {
+				return err
 			}
-		}
-		return true, nil
-	})
-	if err != nil {
-		return visited, err
-	}
-	// Only after a complete sweep: forget marks of keys that are no longer
-	// flagged, so they alert again if they become stale or overdue again.
-	for id := range st.Review {
-		if !review[id] {
-			delete(st.Review, id)
+			m.Overdue = k.NextRotationAt
+			st.marks.set(k.KeyID, m)
 		}
 	}
-	for id := range st.Overdue {
-		if !overdue[id] {
-			delete(st.Overdue, id)
-		}
+	if !stale {
+		m.Review = time.Time{}
 	}
-	st.pruneOpenAlerts(now)
-	for _, k := range idle {
-		r := roles[k.Role]
-		if err := b.revokeIdleKey(ctx, s, k.Client, k.Name, r.IdleTimeout); err != nil {
-			return visited, err
-		}
+	if !overdue {
+		m.Overdue = time.Time{}
 	}
-	return visited, nil
+	st.marks.set(k.KeyID, m)
+	if idle != nil {
+		return b.revokeIdleKey(ctx, s, k.Client, k.Name, idle.IdleTimeout)
+	}
+	return nil
 }
 
 // revokeIdleKey revokes a key whose role's idle_timeout passed, re-checking

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -27,26 +26,19 @@ type govRuntime struct {
 	// approval is decided once and used once.
 	requestsMu sync.Mutex
 
-	// lastSweepAt and lastSweepKeys pace the background key sweep (see
-	// sweepDue); guarded by persistMu.
-	lastSweepAt   time.Time
-	lastSweepKeys int
+	// walker is the position of the incremental key sweep
+	// (governance_sweep.go); guarded by persistMu.
+	walker keyWalker
+	// sweepBatch overrides the sweepBatch constant when positive (tests).
+	sweepBatch int
 }
 
-// sweepKeysPerMinute bounds the average cost of the background sweep over
-// all keys: a mount that held n keys at the last sweep is swept again after
-// n/sweepKeysPerMinute minutes, so small mounts are swept every tick and a
-// mount of 100k keys every 10 minutes rather than reading every key each
-// minute.
-const sweepKeysPerMinute = 10000
-
-// sweepDue reports whether the next sweep may run at now.
-func (g *govRuntime) sweepDue(now time.Time) bool {
-	if g.lastSweepAt.IsZero() {
-		return true
+// batch is the most keys one tick's sweep visits.
+func (g *govRuntime) batch() int {
+	if g.sweepBatch > 0 {
+		return g.sweepBatch
 	}
-	gap := time.Duration(g.lastSweepKeys/sweepKeysPerMinute) * time.Minute
-	return !now.Before(g.lastSweepAt.Add(gap))
+	return sweepBatch
 }
 
 // pathGovernance returns the governance paths.
@@ -76,9 +68,11 @@ func (b *apikeysBackend) onRoleScopesWidened(ctx context.Context, req *logical.R
 }
 
 // governanceTick runs background governance work: it persists the alerts
-// detected by verify since the last tick, revokes idle keys, flags keys due
-// for review or overdue for rotation, and folds new lifecycle-log entries
-// into the persisted metrics.
+// detected by verify since the last tick, sweeps the next batch of keys
+// (revoking idle ones, flagging those due for review or overdue for
+// rotation), and folds new lifecycle-log entries into the persisted
+// metrics. Its cost is bounded by the batch and the new log entries, not
+// by the number of keys.
 func (b *apikeysBackend) governanceTick(ctx context.Context, req *logical.Request) error {
 	s := req.Storage
 	b.gov.persistMu.Lock()
@@ -87,15 +81,18 @@ func (b *apikeysBackend) governanceTick(ctx context.Context, req *logical.Reques
 	if err != nil {
 		return err
 	}
-	errFlush := b.flushDetectionsLocked(ctx, s, st)
-	var errScan error
-	if now := b.clock.Now(); b.gov.sweepDue(now) {
-		var swept int
-		swept, errScan = b.scanKeys(ctx, s, st)
-		b.gov.lastSweepAt, b.gov.lastSweepKeys = now, swept
+	if st.migrating {
+		// Store the marks taken over from the old format before this tick
+		// changes any: if the tick failed later, the old maps must not be
+		// migrated again over newer marks (which would repeat alerts).
+		if err := saveGovState(ctx, s, st); err != nil {
+			return err
+		}
 	}
+	errFlush := b.flushDetectionsLocked(ctx, s, st)
+	_, errSweep := b.sweepKeys(ctx, s, st)
 	errLog := b.foldLog(ctx, s, st)
-	return errors.Join(errFlush, errScan, errLog, saveGovState(ctx, s, st))
+	return errors.Join(errFlush, errSweep, errLog, saveGovState(ctx, s, st))
 }
 
 // onVerify observes every verify outcome (for alerts and metrics). It runs

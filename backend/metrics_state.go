@@ -13,15 +13,16 @@ import (
 
 // govState is governance's persisted state (storage "governance/state"):
 // counters folded from the lifecycle log, verify outcome totals, recent
-// time-to-revoke samples and the marks that keep background alerts to one
-// per key and cause.
+// time-to-revoke samples and the position of the incremental key sweep.
+// Every field is bounded whatever the number of keys (event types and
+// verify outcomes are fixed sets, samples are capped, the cursor is two
+// names of at most 64 characters), so the entry stays a few tens of KiB.
+// Per-key marks live in entries of their own (governance_marks.go).
 const storageGovState = "governance/state"
 
 const (
 	// maxTTRSamples bounds the time-to-revoke samples kept (most recent).
 	maxTTRSamples = 1000
-	// maxOpenAlerts bounds the keys with an alert awaiting revocation.
-	maxOpenAlerts = 10000
 	// openAlertMaxAge drops an alert from time-to-revoke tracking when no
 	// revocation followed it for this long.
 	openAlertMaxAge = 90 * day
@@ -43,21 +44,28 @@ type govState struct {
 	PurgedLeasedKeys uint64 `json:"purged_leased_keys"`
 	// TTR holds recent time-to-revoke samples, in seconds.
 	TTR []float64 `json:"ttr"`
-	// OpenAlerts maps a key id to its first alert not yet followed by a
-	// revocation.
-	OpenAlerts map[string]time.Time `json:"open_alerts"`
-	// Review maps a key id to when it was flagged for review (alerted
-	// once until used again).
-	Review map[string]time.Time `json:"review"`
-	// Overdue maps a key id to the rotation due time it was alerted for.
-	Overdue map[string]time.Time `json:"overdue"`
+	// Sweep is the last key the incremental sweep visited (zero: the next
+	// tick starts a new pass). Persisted so that a new active node carries
+	// on where the previous one stopped instead of restarting the pass.
+	Sweep sweepCursor `json:"sweep,omitzero"`
 
+	// legacyGovMarks are the per-key maps of the old format, only ever
+	// read: loadGovState hands them to marks, saveGovState writes the
+	// state without them.
+	legacyGovMarks
+
+	// marks are the per-key marks, read through and written back by
+	// saveGovState.
+	marks *markStore
+	// migrating: the state was loaded in the old format and must be
+	// written even if nothing else changes.
+	migrating bool
 	// loaded is the encoding as loaded, to skip writing an unchanged state.
 	loaded []byte
 }
 
 func loadGovState(ctx context.Context, s logical.Storage) (*govState, error) {
-	st := &govState{}
+	st := &govState{marks: newMarkStore(s)}
 	entry, err := s.Get(ctx, storageGovState)
 	if err != nil {
 		return nil, fmt.Errorf("reading governance state: %w", err)
@@ -73,14 +81,13 @@ func loadGovState(ctx context.Context, s logical.Storage) (*govState, error) {
 	if st.Verify == nil {
 		st.Verify = map[string]uint64{}
 	}
-	if st.OpenAlerts == nil {
-		st.OpenAlerts = map[string]time.Time{}
-	}
-	if st.Review == nil {
-		st.Review = map[string]time.Time{}
-	}
-	if st.Overdue == nil {
-		st.Overdue = map[string]time.Time{}
+	if st.legacyGovMarks.present() {
+		// Written before per-key marks: the marks are taken over as
+		// unsaved changes, so every reader sees them (no alert is raised
+		// twice) and the next save migrates them.
+		st.legacyGovMarks.adopt(st.marks)
+		st.migrating = true
+		return st, nil
 	}
 	if entry != nil {
 		// Re-encode rather than keep entry.Value, so the comparison in
@@ -92,23 +99,29 @@ func loadGovState(ctx context.Context, s logical.Storage) (*govState, error) {
 	return st, nil
 }
 
+// saveGovState writes the changed marks, then the state. Marks go first so
+// that a migration stores them before the state stops holding them.
 func saveGovState(ctx context.Context, s logical.Storage, st *govState) error {
+	if err := st.marks.flush(ctx); err != nil {
+		return err
+	}
 	entry, err := logical.StorageEntryJSON(storageGovState, st)
 	if err != nil {
 		return err
 	}
-	if bytes.Equal(entry.Value, st.loaded) {
+	if bytes.Equal(entry.Value, st.loaded) && !st.migrating {
 		return nil // unchanged: spare the storage (and a cluster) the write
 	}
 	if err := s.Put(ctx, entry); err != nil {
 		return fmt.Errorf("storing governance state: %w", err)
 	}
+	st.loaded, st.migrating = entry.Value, false
 	return nil
 }
 
 // foldLog folds lifecycle-log entries appended since st.LogSeq into the
-// counters and time-to-revoke samples. Its cost is the number of new
-// entries, not the size of the log.
+// counters, time-to-revoke samples and alerted marks. Its cost is the
+// number of new entries, not the size of the log.
 func (b *apikeysBackend) foldLog(ctx context.Context, s logical.Storage, st *govState) error {
 	head, err := readLogHead(ctx, s)
 	if err != nil {
@@ -124,34 +137,30 @@ func (b *apikeysBackend) foldLog(ctx context.Context, s logical.Storage, st *gov
 		if err != nil {
 			return err
 		}
+		if rec != nil {
+			var ev Event
+			// An unreadable entry is log/verify's business.
+			if json.Unmarshal(rec.Event, &ev) == nil {
+				if err := st.foldEvent(ctx, ev); err != nil {
+					return err
+				}
+			}
+		}
 		st.LogSeq = seq
-		if rec == nil {
-			continue
-		}
-		var ev Event
-		if err := json.Unmarshal(rec.Event, &ev); err != nil {
-			continue // an unreadable entry is log/verify's business
-		}
-		st.foldEvent(ev)
 	}
 	return nil
 }
 
-func (st *govState) foldEvent(ev Event) {
+// foldEvent counts one event. On error nothing was counted, so the event
+// is folded again from the same st.LogSeq.
+func (st *govState) foldEvent(ctx context.Context, ev Event) error {
+	if ev.KeyID != "" {
+		if err := st.foldAlerted(ctx, ev); err != nil {
+			return err
+		}
+	}
 	st.Events[ev.Type]++
 	switch ev.Type {
-	case eventAlert:
-		if ev.KeyID == "" || ev.Details["type"] == alertLeakReported {
-			return // leaks measure their own time-to-revoke
-		}
-		if _, open := st.OpenAlerts[ev.KeyID]; !open && len(st.OpenAlerts) < maxOpenAlerts {
-			st.OpenAlerts[ev.KeyID] = ev.Time
-		}
-	case eventKeyRevoked:
-		if at, open := st.OpenAlerts[ev.KeyID]; open {
-			st.addTTR(ev.Time.Sub(at).Seconds())
-			delete(st.OpenAlerts, ev.KeyID)
-		}
 	case eventKeysPurged:
 		if n, err := strconv.ParseUint(ev.Details["count"], 10, 64); err == nil {
 			st.PurgedLeasedKeys += n
@@ -161,6 +170,33 @@ func (st *govState) foldEvent(ev Event) {
 			st.addTTR(float64(ms) / 1000)
 		}
 	}
+	return nil
+}
+
+// foldAlerted tracks a key's first alert not yet followed by a revocation,
+// and turns the revocation into a time-to-revoke sample.
+func (st *govState) foldAlerted(ctx context.Context, ev Event) error {
+	alert := ev.Type == eventAlert && ev.Details["type"] != alertLeakReported // leaks measure their own
+	if !alert && ev.Type != eventKeyRevoked {
+		return nil
+	}
+	m, err := st.marks.get(ctx, ev.KeyID)
+	if err != nil {
+		return err
+	}
+	switch {
+	case alert && m.Alerted.IsZero():
+		m.Alerted = ev.Time
+	case !alert && !m.Alerted.IsZero():
+		// Past openAlertMaxAge the alert no longer counts, whether or not
+		// the sweep has visited the key to drop the mark yet.
+		if ttr := ev.Time.Sub(m.Alerted); ttr <= openAlertMaxAge {
+			st.addTTR(ttr.Seconds())
+		}
+		m.Alerted = time.Time{}
+	}
+	st.marks.set(ev.KeyID, m)
+	return nil
 }
 
 func (st *govState) addTTR(seconds float64) {
@@ -170,14 +206,5 @@ func (st *govState) addTTR(seconds float64) {
 	st.TTR = append(st.TTR, seconds)
 	if len(st.TTR) > maxTTRSamples {
 		st.TTR = st.TTR[len(st.TTR)-maxTTRSamples:]
-	}
-}
-
-// pruneOpenAlerts forgets alerts that no revocation followed for long.
-func (st *govState) pruneOpenAlerts(now time.Time) {
-	for id, at := range st.OpenAlerts {
-		if now.Sub(at) > openAlertMaxAge {
-			delete(st.OpenAlerts, id)
-		}
 	}
 }

@@ -1,0 +1,145 @@
+package backend
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// governanceEntryLimit is what any entry governance writes must stay under,
+// half of Raft's default max entry size.
+const governanceEntryLimit = 512 << 10
+
+// TestGovernanceAtScale: every key of a large mount is overdue for rotation
+// and due for review (as after an outage), and the old code had alerted all
+// but 1% of them, so the mount carries an old-format governance/state far
+// over 1 MiB (as storage without an entry limit could hold; with Raft the
+// old ticks had been failing since the entry passed 1 MiB). Under storage
+// that refuses entries over 1 MiB like Raft:
+//   - the first tick migrates the marks and every tick succeeds;
+//   - no entry written under governance/ reaches 512 KiB;
+//   - no tick reads more than the sweep batch of keys (and of marks), and
+//     one pass visits every key once;
+//   - only the unmarked 1% alert, once; a second pass writes no marks.
+func TestGovernanceAtScale(t *testing.T) {
+	testGovernanceAtScale(t, 50000) // about 12 s with -race on 2 cores
+}
+
+// TestGovernanceAtLargerScale is the same at 200k keys, skipped with -short
+// and under the race detector (about 10 s without it).
+func TestGovernanceAtLargerScale(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("200k keys: skipped with -short and with -race")
+	}
+	testGovernanceAtScale(t, 200000)
+}
+
+func testGovernanceAtScale(t *testing.T, n int) {
+	e := newTestEnv(t)
+	rs := newRecordingStorage(e.storage)
+	e.storage = rs
+	e.ok(logical.CreateOperation, "roles/r", map[string]interface{}{"scopes": "orders:read", "environment": "prod"})
+
+	// Keys straight into storage, in a minimal hand-made encoding (issuing
+	// them through the API, or even json.Marshal, would only slow the
+	// setup, several times over with -race): created 100 days ago (default
+	// review_period 90d), due for rotation two hours ago (tolerance 1h).
+	created, due := testStart.Add(-100*day), testStart.Add(-2*time.Hour)
+	old := oldGovState{
+		Events: map[string]uint64{}, Verify: map[string]uint64{},
+		OpenAlerts: map[string]time.Time{}, Review: map[string]time.Time{}, Overdue: map[string]time.Time{},
+	}
+	unmarked := 0
+	setup := time.Now()
+	for i := 0; i < n; i++ {
+		client, name := fmt.Sprintf("c%03d", i%100), fmt.Sprintf("k%07d", i)
+		keyID := "kid_scale" + name
+		body := `{"key_id":"` + keyID + `","client":"` + client + `","name":"` + name + `","role":"r",` +
+			`"created_at":"` + created.Format(time.RFC3339) + `","next_rotation_at":"` + due.Format(time.RFC3339) + `",` +
+			`"versions":[{"version":1,"state":"active","created_at":"` + created.Format(time.RFC3339) + `"}]}`
+		if err := rs.Storage.Put(e.ctx, &logical.StorageEntry{Key: keyStorageKey(client, name), Value: []byte(body)}); err != nil {
+			t.Fatal(err)
+		}
+		if i%100 == 0 {
+			unmarked++
+			continue
+		}
+		old.Review[keyID] = testStart.Add(-time.Hour)
+		old.Overdue[keyID] = due
+		if len(old.OpenAlerts) < 10000 { // the old cap
+			old.OpenAlerts[keyID] = testStart.Add(-time.Hour)
+		}
+	}
+	oldEntry, err := logical.StorageEntryJSON(storageGovState, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.Storage.Put(e.ctx, oldEntry); err != nil { // past the limit, so not through rs
+		t.Fatal(err)
+	}
+	t.Logf("%d keys, old-format governance/state %d bytes (limit %d); setup %v", n, len(oldEntry.Value), raftMaxEntrySize, time.Since(setup).Round(time.Millisecond))
+
+	// One pass: ceil(n/batch) ticks.
+	ticks := (n + sweepBatch - 1) / sweepBatch
+	visited := map[string]bool{}
+	var slowest time.Duration
+	for i := 0; i < ticks; i++ {
+		rs.reset()
+		start := time.Now()
+		e.tick()
+		took := time.Since(start)
+		read := rs.keysRead()
+		t.Logf("tick %d: %v, %d keys read, %d governance reads, %d governance writes", i+1, took.Round(time.Millisecond), len(read), rs.reads("governance/"), rs.writes("governance/"))
+		if i > 0 && took > slowest {
+			slowest = took
+		}
+		if len(read) > sweepBatch {
+			t.Fatalf("tick %d read %d keys, more than the batch %d", i+1, len(read), sweepBatch)
+		}
+		// One marks entry per key visited, and the state.
+		if g := rs.reads("governance/"); i > 0 && g > sweepBatch+1 {
+			t.Fatalf("tick %d made %d governance reads", i+1, g)
+		}
+		for _, k := range read {
+			if visited[k] {
+				t.Fatalf("%s visited twice in one pass", k)
+			}
+			visited[k] = true
+		}
+	}
+	if len(visited) != n {
+		t.Fatalf("one pass visited %d of %d keys", len(visited), n)
+	}
+	largest := rs.largestWrite("governance/")
+	t.Logf("largest governance/ entry written: %d bytes; slowest tick after the migration: %v", largest, slowest.Round(time.Millisecond))
+	if largest >= governanceEntryLimit {
+		t.Fatalf("a governance/ entry of %d bytes was written, want < %d", largest, governanceEntryLimit)
+	}
+	for _, typ := range []string{alertRotationOverdue, alertReviewDue} {
+		if got := len(e.alertsOf(typ)); got != unmarked {
+			t.Fatalf("%s alerts = %d, want %d (the keys the old code had not alerted)", typ, got, unmarked)
+		}
+	}
+	if _, ok := e.rawState()["review"]; ok {
+		t.Fatal("old maps left in governance/state")
+	}
+	marks, err := rs.Storage.List(e.ctx, storageGovMarksPrefix)
+	if err != nil || len(marks) != n {
+		t.Fatalf("%d marks entries (%v), want one per key (%d)", len(marks), err, n)
+	}
+
+	// A second pass: nothing new, so no mark is written (at most the
+	// state, for the cursor) and no alert raised.
+	rs.reset()
+	for i := 0; i < ticks; i++ {
+		e.tick()
+	}
+	if w := rs.writes("governance/"); w > ticks {
+		t.Fatalf("second pass wrote %d governance entries, want at most %d (the state)", w, ticks)
+	}
+	if got := len(e.alertsOf(alertRotationOverdue)); got != unmarked {
+		t.Fatalf("overdue alerts after a second pass = %d, want %d", got, unmarked)
+	}
+}
