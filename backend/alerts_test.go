@@ -234,3 +234,29 @@ func BenchmarkOnVerify(b *testing.B) {
 		}
 	})
 }
+
+// A lock suspends a client's keys reversibly (SPEC §6): the idle sweep does
+// not count the locked time, so neither a long lock nor the first sweep
+// after the unlock revokes a key as idle; idleness counts from the unlock.
+func TestIdleSweepSparesLockedClients(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"idle_timeout": "2h"})
+	key := e.issue("svc", "k", "r", nil)
+	if c := e.verifyCode(key, nil); c != "" {
+		t.Fatalf("verify = %q", c)
+	}
+	e.ok(logical.UpdateOperation, "clients/svc/lock", map[string]interface{}{"reason": "INC-42"})
+	e.clock.Advance(3 * time.Hour)
+	e.tick()
+	e.ok(logical.UpdateOperation, "clients/svc/unlock", nil)
+	e.tick()
+	if c := e.verifyCode(key, nil); c != "" {
+		t.Fatalf("after a 3h lock and an unlock, verify = %q", c)
+	}
+	// Unused for the idle_timeout counted from the unlock: revoked.
+	e.clock.Advance(2*time.Hour + time.Minute)
+	e.tick()
+	if !e.issued("svc", "k").Revoked {
+		t.Fatal("a key unused for idle_timeout after the unlock was not revoked")
+	}
+}

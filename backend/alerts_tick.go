@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -76,6 +77,17 @@ func (b *apikeysBackend) sweepKeys(ctx context.Context, s logical.Storage, st *g
 		}
 		return r, err
 	}
+	clients := map[string]*Client{}
+	clientOf := func(name string) (*Client, error) {
+		if c, ok := clients[name]; ok {
+			return c, nil
+		}
+		c, err := b.getClient(ctx, s, name)
+		if err == nil {
+			clients[name] = c
+		}
+		return c, err
+	}
 	w := &b.gov.walker
 	if err := w.seek(ctx, s, st.Sweep); err != nil {
 		return 0, err
@@ -106,7 +118,7 @@ func (b *apikeysBackend) sweepKeys(ctx context.Context, s logical.Storage, st *g
 			return visited, err
 		}
 		if k != nil {
-			if err := b.sweepKey(ctx, s, st, cfg, now, roleOf, k); err != nil {
+			if err := b.sweepKey(ctx, s, st, cfg, now, roleOf, clientOf, k); err != nil {
 				return visited, err
 			}
 		}
@@ -119,7 +131,7 @@ func (b *apikeysBackend) sweepKeys(ctx context.Context, s logical.Storage, st *g
 // alert is raised, so an error later on cannot make that alert repeat; a
 // mark whose cause is gone is cleared, so the key alerts again if the cause
 // comes back (used, then stale again; rotated, then overdue again).
-func (b *apikeysBackend) sweepKey(ctx context.Context, s logical.Storage, st *govState, cfg *Config, now time.Time, roleOf func(string) (*Role, error), k *Key) error {
+func (b *apikeysBackend) sweepKey(ctx context.Context, s logical.Storage, st *govState, cfg *Config, now time.Time, roleOf func(string) (*Role, error), clientOf func(string) (*Client, error), k *Key) error {
 	m, err := st.marks.get(ctx, k.KeyID)
 	if err != nil {
 		return err
@@ -136,8 +148,12 @@ func (b *apikeysBackend) sweepKey(ctx context.Context, s logical.Storage, st *go
 		if err != nil {
 			return err
 		}
+		c, err := clientOf(k.Client)
+		if err != nil {
+			return err
+		}
 		unused := now.Sub(b.lastUsedOrCreated(k))
-		if role != nil && role.IdleTimeout > 0 && !k.Leased && unused >= role.IdleTimeout {
+		if role != nil && role.IdleTimeout > 0 && !k.Leased && idleFor(b, k, c, now) >= role.IdleTimeout {
 			idle = role // revoked below: no flags for a key about to go
 		} else {
 			stale = cfg.ReviewPeriod > 0 && unused >= cfg.ReviewPeriod
@@ -153,9 +169,13 @@ func (b *apikeysBackend) sweepKey(ctx context.Context, s logical.Storage, st *go
 			st.marks.set(k.KeyID, m)
 		}
 		if overdue && !m.Overdue.Equal(k.NextRotationAt) {
-			if err := b.raiseAlert(ctx, s, keyAlertFor(k, alertRotationOverdue, severityWarning,
-				"rotation was due at "+k.NextRotationAt.Format(time.RFC3339)+" and has not happened",
-				map[string]string{"due_at": k.NextRotationAt.Format(time.RFC3339)})); err != nil {
+			msg := "rotation was due at " + k.NextRotationAt.Format(time.RFC3339) + " and has not happened"
+			if !autoRotates(k) {
+				msg += "; the key is not retrievable, so it is not rotated automatically: rotate it with keys/" +
+					k.Client + "/" + k.Name + "/rotate and hand the new secret to the client"
+			}
+			if err := b.raiseAlert(ctx, s, keyAlertFor(k, alertRotationOverdue, severityWarning, msg,
+				map[string]string{"due_at": k.NextRotationAt.Format(time.RFC3339), "automatic_rotation": strconv.FormatBool(autoRotates(k))})); err != nil {
 				return err
 			}
 			m.Overdue = k.NextRotationAt
@@ -184,7 +204,12 @@ func (b *apikeysBackend) revokeIdleKey(ctx context.Context, s logical.Storage, c
 	if err != nil || k == nil || k.Revoked {
 		return err
 	}
-	unused := b.clock.Now().Sub(b.lastUsedOrCreated(k))
+	// The client lock is held (lockKey), so its status cannot change now.
+	c, err := b.getClient(ctx, s, client)
+	if err != nil {
+		return err
+	}
+	unused := idleFor(b, k, c, b.clock.Now())
 	if unused < timeout {
 		return nil
 	}
@@ -193,6 +218,22 @@ func (b *apikeysBackend) revokeIdleKey(ctx context.Context, s logical.Storage, c
 		b.logger.Info("revoked idle key", "client", client, "key_id", k.KeyID, "idle_timeout", timeout.String())
 	}
 	return err
+}
+
+// idleFor is how long key k of client c has been idle for idle_timeout: since
+// its last use (or creation), or since its client was unlocked if that is
+// later. A locked client's keys cannot be used, so a lock never counts as
+// idleness and never ends in an idle revocation: lock/unlock stays
+// reversible (SPEC §6).
+func idleFor(b *apikeysBackend, k *Key, c *Client, now time.Time) time.Duration {
+	if c != nil && c.Status == clientLocked {
+		return 0
+	}
+	since := b.lastUsedOrCreated(k)
+	if c != nil && c.StatusChangedAt.After(since) {
+		since = c.StatusChangedAt
+	}
+	return now.Sub(since)
 }
 
 // lastUsedOrCreated is when a key was last verified, or created if never.

@@ -189,13 +189,22 @@ func TestLeasePurgeAfterRetentionNotBefore(t *testing.T) {
 	}
 
 	// Exactly at the end of the retention the revoked key goes, with its
-	// index entry; the other one died (expired) later and stays.
+	// index entry and its governance marks (say it had been alerted on);
+	// the other one died (expired) later and stays.
+	if err := e.storage.Put(e.ctx, &logical.StorageEntry{Key: govMarksKey(revoked.keyID), Value: []byte(`{"alerted":"2026-01-01T00:00:00Z"}`)}); err != nil {
+		t.Fatal(err)
+	}
 	e.clock.Advance(time.Second)
 	if st := e.purgePass(); st.purged != 1 || st.remaining != 0 || st.leftover {
 		t.Fatalf("pass at the end of the retention: %+v", st)
 	}
 	if left := e.storageOf(revoked); len(left) != 0 {
 		t.Fatalf("storage still holds the purged key: %v", left)
+	}
+	for _, sk := range e.storageKeys() {
+		if strings.Contains(sk, revoked.keyID) {
+			t.Fatalf("storage entry %s of the purged key is left", sk)
+		}
 	}
 	if !e.keyExists("acme", expired.name) {
 		t.Fatal("a leased key dead for less than the retention was purged")
@@ -413,8 +422,9 @@ func TestLeasePurgeCostIsPerPurgeableKey(t *testing.T) {
 		t.Fatalf("pass: %+v %v", st, err)
 	}
 	// Per key: read, re-read under the lock, read and delete its index
-	// entry, delete the record; plus one log append (head and entry).
-	if counting.ops > 3*5+4 {
+	// entry, delete the record, delete its governance marks; plus one log
+	// append (head and entry).
+	if counting.ops > 3*6+4 {
 		t.Fatalf("%d storage operations to purge 3 of 160 keys", counting.ops)
 	}
 }

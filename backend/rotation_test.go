@@ -757,6 +757,12 @@ func TestScheduledRotationLeavesNonRetrievableKeysToTheirOwner(t *testing.T) {
 	if evs := r.events(eventKeyRotated); len(evs) != 0 {
 		t.Fatalf("rotation events: %+v", evs)
 	}
+	// The governance sweep reports it overdue and says what to do.
+	r.tick()
+	r.testEnv.tick()
+	if a := r.alertsOf(alertRotationOverdue); len(a) != 1 || !strings.Contains(a[0].Message, "keys/partner/k/rotate") {
+		t.Fatalf("overdue alerts = %+v", a)
+	}
 
 	// The owner rotates: the new secret comes back once, the old one stays
 	// accepted for its grace, and the schedule moves on.
