@@ -41,6 +41,7 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 	klock := b.keyLock(in.clientName, in.name)
 	klock.Lock()
 	defer klock.Unlock()
+	defer b.rlockRole(in.roleName)()
 
 	s := req.Storage
 	cfg, err := b.config(ctx, s)
