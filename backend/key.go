@@ -83,6 +83,19 @@ type Key struct {
 	Usage *KeyUsage `json:"usage,omitempty"`
 
 	Versions []*KeyVersion `json:"versions"`
+	// TrimmedRevocations remembers revoked versions dropped from Versions
+	// by trimVersions, so the client's revocation list keeps them
+	// (newest last, at most maxTrimmedRevocations).
+	TrimmedRevocations []revokedVersion `json:"trimmed_revocations,omitempty"`
+}
+
+// revokedVersion is what the revocation list needs of a revoked version
+// that is no longer on the key record.
+type revokedVersion struct {
+	Version   int       `json:"version"`
+	RevokedAt time.Time `json:"revoked_at"`
+	Reason    string    `json:"reason,omitempty"`
+	RevokedBy *Actor    `json:"revoked_by,omitempty"`
 }
 
 // indexEntry maps the HMAC of a key to the key record (storage "index/<hmac>").

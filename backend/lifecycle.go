@@ -134,23 +134,46 @@ func (k *Key) retireExpiredGrace(now time.Time) []int {
 // versions are dropped from it (and from the index) beyond this many.
 const maxKeptVersions = 10
 
+// maxTrimmedRevocations bounds the revoked versions a key record remembers
+// after trimming them; older ones are only in the lifecycle log. Versions
+// are revoked by deliberate acts (incidents), so this is rarely reached.
+const maxTrimmedRevocations = 100
+
 // trimVersions drops the oldest retired/revoked versions beyond the bound
-// and returns their HMACs so the caller can delete their index entries.
+// (retired ones first: a revocation is what an auditor looks for) and
+// returns their HMACs so the caller can delete their index entries. A
+// dropped revoked version is remembered in TrimmedRevocations.
 func (k *Key) trimVersions() []string {
 	var dropped []string
 	for len(k.Versions) > maxKeptVersions {
-		idx := -1
-		for i, v := range k.Versions {
-			if v.State == stateRetired || v.State == stateRevoked {
-				idx = i
-				break
-			}
+		idx := k.oldestVersionIn(stateRetired)
+		if idx < 0 {
+			idx = k.oldestVersionIn(stateRevoked)
 		}
 		if idx < 0 {
 			break
 		}
-		dropped = append(dropped, k.Versions[idx].HMAC)
+		v := k.Versions[idx]
+		if v.State == stateRevoked {
+			k.TrimmedRevocations = append(k.TrimmedRevocations, revokedVersion{
+				Version: v.Version, RevokedAt: v.RevokedAt, Reason: v.RevokeReason, RevokedBy: v.RevokedBy,
+			})
+			if n := len(k.TrimmedRevocations); n > maxTrimmedRevocations {
+				k.TrimmedRevocations = append([]revokedVersion(nil), k.TrimmedRevocations[n-maxTrimmedRevocations:]...)
+			}
+		}
+		dropped = append(dropped, v.HMAC)
 		k.Versions = append(k.Versions[:idx], k.Versions[idx+1:]...)
 	}
 	return dropped
+}
+
+// oldestVersionIn returns the index of the oldest version in state, or -1.
+func (k *Key) oldestVersionIn(state string) int {
+	for i, v := range k.Versions {
+		if v.State == state {
+			return i
+		}
+	}
+	return -1
 }

@@ -123,21 +123,28 @@ func (b *apikeysBackend) pathClientRevocations(ctx context.Context, req *logical
 		if k == nil {
 			continue
 		}
-		for _, v := range k.Versions {
-			if v.State != stateRevoked {
-				continue
-			}
-			rows = append(rows, row{v.RevokedAt, map[string]interface{}{
+		add := func(r revokedVersion) {
+			rows = append(rows, row{r.RevokedAt, map[string]interface{}{
 				"key_id":     k.KeyID,
 				"name":       k.Name,
 				"role":       k.Role,
-				"version":    v.Version,
-				"revoked_at": v.RevokedAt,
-				"reason":     v.RevokeReason,
-				"actor":      v.RevokedBy,
+				"version":    r.Version,
+				"revoked_at": r.RevokedAt,
+				"reason":     r.Reason,
+				"actor":      r.RevokedBy,
 				"leased":     k.Leased,
 				"whole_key":  k.Revoked,
 			}})
+		}
+		// Revoked versions trimmed off the record first (older), then
+		// those still on it.
+		for _, r := range k.TrimmedRevocations {
+			add(r)
+		}
+		for _, v := range k.Versions {
+			if v.State == stateRevoked {
+				add(revokedVersion{Version: v.Version, RevokedAt: v.RevokedAt, Reason: v.RevokeReason, RevokedBy: v.RevokedBy})
+			}
 		}
 	}
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].at.Before(rows[j].at) })

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 
@@ -118,4 +119,30 @@ func TestClientRevocationList(t *testing.T) {
 		t.Fatalf("revoked_key_ids = %v", ids)
 	}
 	e.userErr(logical.ReadOperation, "clients/nobody/revocations", nil, "does not exist")
+}
+
+// Trimming old versions off a key record (maxKeptVersions) never loses a
+// revocation from the client's revocation list.
+func TestRevocationListSurvivesVersionTrimming(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"grace_period": "1h"})
+	e.issue("svc", "k", "r", nil)
+	// Each round: rotate, then revoke the version just made previous.
+	const rounds = 2 * maxKeptVersions
+	for v := 1; v <= rounds; v++ {
+		e.ok(logical.UpdateOperation, "keys/svc/k/rotate", nil)
+		e.ok(logical.UpdateOperation, "keys/svc/k/revoke", map[string]interface{}{"version": v, "reason": fmt.Sprintf("leaked v%d", v)})
+	}
+	if n := len(e.issued("svc", "k").Versions); n > maxKeptVersions {
+		t.Fatalf("key record holds %d versions, bound %d", n, maxKeptVersions)
+	}
+	list := e.ok(logical.ReadOperation, "clients/svc/revocations", nil).Data["revocations"].([]map[string]interface{})
+	if len(list) != rounds {
+		t.Fatalf("revocation list has %d entries after %d revocations", len(list), rounds)
+	}
+	for i, r := range list {
+		if r["version"] != i+1 || r["reason"] != fmt.Sprintf("leaked v%d", i+1) {
+			t.Fatalf("entry %d = %v", i, r)
+		}
+	}
 }
