@@ -66,28 +66,8 @@ func (b *apikeysBackend) sweepKeys(ctx context.Context, s logical.Storage, st *g
 		return 0, err
 	}
 	now := b.clock.Now()
-	roles := map[string]*Role{}
-	roleOf := func(name string) (*Role, error) {
-		if r, ok := roles[name]; ok {
-			return r, nil
-		}
-		r, err := b.getRole(ctx, s, name)
-		if err == nil {
-			roles[name] = r
-		}
-		return r, err
-	}
-	clients := map[string]*Client{}
-	clientOf := func(name string) (*Client, error) {
-		if c, ok := clients[name]; ok {
-			return c, nil
-		}
-		c, err := b.getClient(ctx, s, name)
-		if err == nil {
-			clients[name] = c
-		}
-		return c, err
-	}
+	roleOf := memoByName(func(name string) (*Role, error) { return b.getRole(ctx, s, name) })
+	clientOf := memoByName(func(name string) (*Client, error) { return b.getClient(ctx, s, name) })
 	w := &b.gov.walker
 	if err := w.seek(ctx, s, st.Sweep); err != nil {
 		return 0, err

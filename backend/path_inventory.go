@@ -103,15 +103,7 @@ func (b *apikeysBackend) pathInventoryRead(ctx context.Context, req *logical.Req
 		return nil, err
 	}
 	now := b.clock.Now()
-	clients := map[string]*Client{}
-	clientOf := func(name string) (*Client, error) {
-		if c, ok := clients[name]; ok {
-			return c, nil
-		}
-		c, err := b.getClient(ctx, req.Storage, name)
-		clients[name] = c
-		return c, err
-	}
+	clientOf := memoByName(func(name string) (*Client, error) { return b.getClient(ctx, req.Storage, name) })
 	items := []map[string]interface{}{}
 	err = b.forEachKey(ctx, req.Storage, func(k *Key) (bool, error) {
 		c, err := clientOf(k.Client)
