@@ -87,22 +87,16 @@ func (b *apikeysBackend) collectMetrics(ctx context.Context, s logical.Storage) 
 	for _, st := range keyStates {
 		m.KeysByState[st] = 0
 	}
-	clients := map[string]*Client{}
-	roles := map[string]*Role{}
+	clientOf := memoByName(func(name string) (*Client, error) { return b.getClient(ctx, s, name) })
+	roleOf := memoByName(func(name string) (*Role, error) { return b.getRole(ctx, s, name) })
 	err = b.forEachKey(ctx, s, func(k *Key) (bool, error) {
-		c, ok := clients[k.Client]
-		if !ok {
-			if c, err = b.getClient(ctx, s, k.Client); err != nil {
-				return false, err
-			}
-			clients[k.Client] = c
+		c, err := clientOf(k.Client)
+		if err != nil {
+			return false, err
 		}
-		r, ok := roles[k.Role]
-		if !ok {
-			if r, err = b.getRole(ctx, s, k.Role); err != nil {
-				return false, err
-			}
-			roles[k.Role] = r
+		r, err := roleOf(k.Role)
+		if err != nil {
+			return false, err
 		}
 		state := k.state(now)
 		if c != nil && c.Status == clientLocked && state == stateActive {
