@@ -38,7 +38,8 @@ type apikeysBackend struct {
 
 	// locks serialise read-modify-write cycles of clients, roles and keys.
 	locks lockSets
-	// configMu serialises configuration writes.
+	// configMu serialises configuration writes, and role writes with them
+	// (each is checked against the other). Order: role lock, then configMu.
 	configMu sync.Mutex
 	// signingMu serialises creation and rotation of this mount's token
 	// signing keys (reads take no lock: they see the old or the new set).

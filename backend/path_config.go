@@ -28,6 +28,11 @@ Risk tiers map a tier name to a rotation period, e.g.
   vault write apikeys/config risk_tiers=low=180d risk_tiers=high=30d
 Roles pick a tier with risk_tier; roles without one use default_risk_tier.
 
+A change of risk_tiers, default_risk_tier or default_grace_period is refused
+when it would leave an existing role whose grace is not shorter than the
+shortest time between two of its rotations (each rotation retires the
+previous version at once); the error names the roles to change first.
+
 Dead leased keys (from creds/, revoked or past their expiry) are purged from
 storage leased_key_retention after they died (default 7d; 0 keeps them
 forever), by the periodic function or at once with "tidy". Their history
@@ -53,7 +58,7 @@ func (b *apikeysBackend) pathConfig() []*framework.Path {
 			},
 			"risk_tiers": {
 				Type:        framework.TypeKVPairs,
-				Description: "Rotation period per risk tier, as tier=duration pairs (e.g. low=180d, critical=7d). Replaces the whole table. Periods between 1m and 3650d. Default low=180d medium=90d high=30d critical=7d.",
+				Description: "Rotation period per risk tier, as tier=duration pairs (e.g. low=180d, critical=7d). Replaces the whole table. Periods between 1m and 3650d, longer than the grace of every role using the tier. Default low=180d medium=90d high=30d critical=7d.",
 			},
 			"default_risk_tier": {
 				Type:        framework.TypeString,
@@ -62,7 +67,7 @@ func (b *apikeysBackend) pathConfig() []*framework.Path {
 			},
 			"default_grace_period": {
 				Type:        framework.TypeDurationSecond,
-				Description: "How long the previous version of a rotated key stays accepted, for roles that set no grace_period (0 to 365d, default 24h).",
+				Description: "How long the previous version of a rotated key stays accepted, for roles that set no grace_period (0 to 365d, default 24h). Must be shorter than the rotation interval of every such role.",
 				Default:     "24h",
 			},
 			"default_max_grace_period": {
@@ -182,7 +187,7 @@ func (b *apikeysBackend) pathConfigWrite(ctx context.Context, req *logical.Reque
 	if err := cfg.validate(); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	if err := b.checkTiersInUse(ctx, req.Storage, cfg); err != nil {
+	if err := b.checkRolesUnderConfig(ctx, req.Storage, current, cfg, b.clock.Now()); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
 	if err := b.putConfig(ctx, req.Storage, cfg); err != nil {
@@ -245,7 +250,11 @@ func applyConfigFields(cfg *Config, d *framework.FieldData) error {
 func (b *apikeysBackend) pathConfigDelete(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
 	b.configMu.Lock()
 	defer b.configMu.Unlock()
-	if err := b.checkTiersInUse(ctx, req.Storage, defaultConfig()); err != nil {
+	current, err := b.config(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.checkRolesUnderConfig(ctx, req.Storage, current, defaultConfig(), b.clock.Now()); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
 	if err := b.deleteConfig(ctx, req.Storage); err != nil {

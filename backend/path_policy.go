@@ -67,7 +67,7 @@ func (b *apikeysBackend) pathPolicyRead(ctx context.Context, req *logical.Reques
 			"risk_tier":         r.effectiveTier(cfg),
 			"rotation_period":   secs(p.Period),
 			"rotation_schedule": p.Cron,
-			"rotation_window":   secs(p.Window),
+			"rotation_window":   secs(p.EffectiveWindow()),
 			"grace_period":      secs(r.gracePeriod(cfg)),
 			"max_grace_period":  secs(r.maxGracePeriod(cfg)),
 			"key_lifetime":      secs(r.KeyLifetime),

@@ -29,6 +29,20 @@ Rotation: rotation_period or rotation_schedule (5-field cron, with an optional
 rotation_window); without either the role's risk_tier period applies.
 grace_period is how long the previous version stays accepted after rotation;
 retirement may wait up to max_grace_period for the new version to be adopted.
+
+The grace (the role's grace_period, else the mount's default_grace_period)
+must be shorter than the shortest time between two rotations: the rotation
+period, or for rotation_schedule the shortest gap between two consecutive
+scheduled times over the whole calendar (e.g. "0 0 28,29 2 *" is one day in
+leap years; with a CRON_TZ zone, daylight-saving changes count). Each
+rotation retires the previous version at once, so a longer grace would be
+cut short.
+
+rotation_window is 0 (a missed scheduled time is caught up whenever the
+next rotation tick runs) or at least 2m: rotations start from a tick that
+runs about once a minute at any second of it, so a shorter window could be
+missed at every scheduled time. A role stored with a shorter window is
+applied with 2m.
 `
 
 const pathRolesListHelpSyn = `List roles.`
@@ -61,15 +75,15 @@ func roleFields() map[string]*framework.FieldSchema {
 		},
 		"rotation_schedule": {
 			Type:        framework.TypeString,
-			Description: "Rotate keys on a standard 5-field cron schedule (e.g. \"0 3 * * 1\"). Exclusive with rotation_period.",
+			Description: "Rotate keys on a standard 5-field cron schedule (e.g. \"0 3 * * 1\", in UTC; prefix CRON_TZ=<zone> for another time zone). Scheduled times must be at least 1m apart. Exclusive with rotation_period.",
 		},
 		"rotation_window": {
 			Type:        framework.TypeDurationSecond,
-			Description: "With rotation_schedule: how long after a scheduled time a rotation may still start.",
+			Description: "With rotation_schedule: how long after a scheduled time a rotation may still start; a missed window waits for the next scheduled time. 0 (default): no limit; otherwise at least 2m, as rotations start from a tick that runs about once a minute.",
 		},
 		"grace_period": {
 			Type:        framework.TypeDurationSecond,
-			Description: "How long the previous version stays accepted after a rotation. Default: the mount's default_grace_period.",
+			Description: "How long the previous version stays accepted after a rotation. Must be shorter than the shortest time between two rotations (rotation_period, the risk tier's period, or the shortest gap between two times of rotation_schedule). Default: the mount's default_grace_period.",
 		},
 		"max_grace_period": {
 			Type:        framework.TypeDurationSecond,
@@ -187,7 +201,26 @@ func (b *apikeysBackend) pathRoleRead(ctx context.Context, req *logical.Request,
 	if err != nil {
 		return nil, err
 	}
-	return &logical.Response{Data: r.responseData(cfg)}, nil
+	resp := &logical.Response{Data: r.responseData(cfg)}
+	for _, w := range r.storedRuleWarnings(cfg, b.clock.Now()) {
+		resp.AddWarning(w)
+	}
+	return resp, nil
+}
+
+// storedRuleWarnings tells the reader of a role stored before the current
+// rules that it breaks one of them; writes refuse such values, but a role
+// already stored keeps working and is only fixed by writing it.
+func (r *Role) storedRuleWarnings(cfg *Config, now time.Time) []string {
+	var out []string
+	if r.RotationSchedule != "" && r.RotationWindow > 0 && r.RotationWindow < schedule.MinWindow {
+		out = append(out, fmt.Sprintf("rotation_window %s is below the minimum %s and is applied as %s; write the role with rotation_window=%s or longer (or 0 for no limit)",
+			r.RotationWindow, schedule.MinWindow, schedule.MinWindow, schedule.MinWindow))
+	}
+	if c, err := r.graceConflict(cfg, now); err == nil && c != "" {
+		out = append(out, c+": each rotation retires the previous version at once, so its grace is cut short; set a shorter grace_period or rotate less often")
+	}
+	return out
 }
 
 func secs(d time.Duration) int64 { return int64(d / time.Second) }
@@ -204,7 +237,7 @@ func (r *Role) responseData(cfg *Config) map[string]interface{} {
 		"risk_tier":            r.effectiveTier(cfg),
 		"rotation_period":      secs(pol.Period),
 		"rotation_schedule":    r.RotationSchedule,
-		"rotation_window":      secs(r.RotationWindow),
+		"rotation_window":      secs(pol.EffectiveWindow()),
 		"grace_period":         secs(r.gracePeriod(cfg)),
 		"max_grace_period":     secs(r.maxGracePeriod(cfg)),
 		"key_lifetime":         secs(r.KeyLifetime),
@@ -244,6 +277,12 @@ func (b *apikeysBackend) pathRoleWrite(ctx context.Context, req *logical.Request
 	lock := b.roleLock(name)
 	lock.Lock()
 	defer lock.Unlock()
+	// A role is validated against the configuration and a configuration
+	// write against every role (checkRolesUnderConfig): holding configMu
+	// keeps a concurrent pair of them from each passing against the
+	// other's old state.
+	b.configMu.Lock()
+	defer b.configMu.Unlock()
 
 	cfg, err := b.config(ctx, req.Storage)
 	if err != nil {
@@ -262,7 +301,7 @@ func (b *apikeysBackend) pathRoleWrite(ctx context.Context, req *logical.Request
 	if err := applyRoleFields(r, d); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	if err := r.validate(cfg); err != nil {
+	if err := r.validate(cfg, now); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
 	r.UpdatedAt = now
@@ -363,8 +402,11 @@ func applyRoleFields(r *Role, d *framework.FieldData) error {
 	return nil
 }
 
-// validate checks a role against itself and the mount configuration.
-func (r *Role) validate(cfg *Config) error {
+// validate checks a role against itself and the mount configuration. now is
+// when the check runs: the shortest interval of a CRON_TZ schedule includes
+// the zone's daylight-saving changes of the coming year
+// (schedule.Policy.ShortestInterval).
+func (r *Role) validate(cfg *Config, now time.Time) error {
 	if len(r.Scopes) == 0 {
 		return fmt.Errorf("scopes is required: list the API scopes keys of role %q may carry, e.g. scopes=orders:read,orders:write", r.Name)
 	}
@@ -401,6 +443,13 @@ func (r *Role) validate(cfg *Config) error {
 		if err := p.Validate(); err != nil {
 			return err
 		}
+		// "@every 10s" parses, but rotating more often than a fixed
+		// rotation_period may is not meant either.
+		if d, err := p.ShortestInterval(now); err != nil {
+			return err
+		} else if d < minRotationPeriod {
+			return fmt.Errorf("rotation_schedule %q rotates as often as every %s; scheduled rotations must be at least %s apart", r.RotationSchedule, d, minRotationPeriod)
+		}
 	}
 	grace := r.gracePeriod(cfg)
 	if grace < 0 || grace > maxGracePeriod {
@@ -409,8 +458,8 @@ func (r *Role) validate(cfg *Config) error {
 	if r.MaxGracePeriod != nil && (*r.MaxGracePeriod < grace || *r.MaxGracePeriod > maxGracePeriod) {
 		return fmt.Errorf("max_grace_period must be between grace_period (%s) and %s (got %s)", grace, maxGracePeriod, *r.MaxGracePeriod)
 	}
-	if pol := r.rotationPolicy(cfg); pol.Period > 0 && grace >= pol.Period {
-		return fmt.Errorf("grace_period (%s) must be shorter than the rotation period (%s) so at most two versions overlap", grace, pol.Period)
+	if err := r.checkGraceFits(cfg, now); err != nil {
+		return err
 	}
 	if r.KeyLifetime < 0 {
 		return fmt.Errorf("key_lifetime must not be negative")

@@ -3,6 +3,9 @@ package backend
 import (
 	"context"
 	"fmt"
+	"maps"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -112,6 +115,59 @@ func (r *Role) rotationPolicy(cfg *Config) schedule.Policy {
 	return schedule.Policy{Period: cfg.RiskTiers[cfg.DefaultRiskTier]}
 }
 
+// rotationInterval is the shortest time between two rotations of the role's
+// keys under cfg, with a phrase saying where it comes from for messages.
+func (r *Role) rotationInterval(cfg *Config, now time.Time) (time.Duration, string, error) {
+	pol := r.rotationPolicy(cfg)
+	d, err := pol.ShortestInterval(now)
+	if err != nil {
+		return 0, "", err
+	}
+	switch {
+	case pol.Cron != "":
+		return d, fmt.Sprintf("the shortest interval between two times of rotation_schedule %q (%s)", pol.Cron, d), nil
+	case r.RotationPeriod > 0:
+		return d, fmt.Sprintf("the rotation_period (%s)", d), nil
+	default:
+		return d, fmt.Sprintf("the rotation period of risk tier %q (%s)", r.effectiveTier(cfg), d), nil
+	}
+}
+
+// graceSource names where the role's grace comes from, for messages.
+func (r *Role) graceSource() string {
+	if r.GracePeriod != nil {
+		return "grace_period"
+	}
+	return "the mount's default_grace_period"
+}
+
+// graceConflict says how the role's effective grace under cfg is not
+// shorter than the shortest time between two of its rotations ("" when it
+// is). A rotation retires the version still in its grace (lifecycle.go
+// activate: at most two versions are accepted at once), so such a grace
+// would silently be cut short and clients would lose their previous key
+// early.
+func (r *Role) graceConflict(cfg *Config, now time.Time) (string, error) {
+	grace := r.gracePeriod(cfg)
+	interval, what, err := r.rotationInterval(cfg, now)
+	if err != nil {
+		return "", err
+	}
+	if grace < interval {
+		return "", nil
+	}
+	return fmt.Sprintf("%s (%s) is not shorter than %s", r.graceSource(), grace, what), nil
+}
+
+// checkGraceFits is graceConflict as a user error.
+func (r *Role) checkGraceFits(cfg *Config, now time.Time) error {
+	c, err := r.graceConflict(cfg, now)
+	if err != nil || c == "" {
+		return err
+	}
+	return fmt.Errorf("%s; it must be shorter, because each rotation retires the previous version at once: set a shorter grace_period or rotate less often", c)
+}
+
 // gracePeriod is how long a previous version stays accepted after rotation.
 func (r *Role) gracePeriod(cfg *Config) time.Duration {
 	if r.GracePeriod != nil {
@@ -133,22 +189,53 @@ func (r *Role) maxGracePeriod(cfg *Config) time.Duration {
 	return m
 }
 
-// checkTiersInUse refuses a configuration that drops a tier a role names.
-func (b *apikeysBackend) checkTiersInUse(ctx context.Context, s logical.Storage, cfg *Config) error {
+// checkRolesUnderConfig refuses a configuration change (from old to cfg)
+// that would break an existing role: one that names a risk tier the change
+// drops, or one whose effective grace the change makes not shorter than its
+// rotation interval (see graceConflict). Roles are few, so all are read.
+// It returns a user-facing error naming every offending role.
+func (b *apikeysBackend) checkRolesUnderConfig(ctx context.Context, s logical.Storage, old, cfg *Config, now time.Time) error {
 	names, err := s.List(ctx, storageRolePrefix)
 	if err != nil {
 		return err
 	}
+	sort.Strings(names)
+	// Only these fields enter a role's effective rotation interval or grace.
+	rotationChanged := old.DefaultGracePeriod != cfg.DefaultGracePeriod ||
+		old.DefaultRiskTier != cfg.DefaultRiskTier || !maps.Equal(old.RiskTiers, cfg.RiskTiers)
+	var conflicts []string
 	for _, n := range names {
 		r, err := b.getRole(ctx, s, n)
 		if err != nil {
 			return err
 		}
-		if r != nil && r.RiskTier != "" {
+		if r == nil {
+			continue
+		}
+		if r.RiskTier != "" {
 			if _, ok := cfg.RiskTiers[r.RiskTier]; !ok {
 				return fmt.Errorf("risk_tiers: tier %q is used by role %q; keep it or change the role first", r.RiskTier, r.Name)
 			}
 		}
+		if !rotationChanged {
+			continue
+		}
+		after, err := r.graceConflict(cfg, now)
+		if err != nil || after == "" {
+			// An error here is a role stored with a schedule that no
+			// longer parses: its own problem, not this change's.
+			continue
+		}
+		// A role stored before the rule covered rotation schedules may
+		// conflict already; a change that leaves that as it was is not
+		// what breaks it, and must not block unrelated settings.
+		if before, err := r.graceConflict(old, now); err == nil && before == after {
+			continue
+		}
+		conflicts = append(conflicts, fmt.Sprintf("role %q: %s", r.Name, after))
+	}
+	if len(conflicts) > 0 {
+		return fmt.Errorf("this change of risk_tiers, default_risk_tier or default_grace_period would leave roles whose grace is not shorter than their rotation interval, and each rotation retires the previous version at once, cutting the grace short. %s. Give these roles a shorter grace_period or a longer rotation first, or choose other values", strings.Join(conflicts, "; "))
 	}
 	return nil
 }

@@ -82,7 +82,7 @@ func (b *apikeysBackend) maintainKeyLocked(ctx context.Context, s logical.Storag
 			a.Details = map[string]string{
 				"reason":           "rotation_window_missed",
 				"scheduled_at":     missed.Format(time.RFC3339),
-				"rotation_window":  pol.Window.String(),
+				"rotation_window":  pol.EffectiveWindow().String(),
 				"next_rotation_at": k.NextRotationAt.Format(time.RFC3339),
 			}
 			alerts = append(alerts, a)

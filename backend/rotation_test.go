@@ -191,6 +191,28 @@ func TestRotationMissedWindowWaitsForNextScheduledTime(t *testing.T) {
 	r.wantStates("svc", "main", "1:previous 2:active")
 }
 
+// A role stored (before the minimum was enforced) with a rotation_window
+// shorter than the tick period: with ticks late in the minute every window
+// would be missed and the key would never rotate; the window is applied as
+// schedule.MinWindow instead.
+func TestRotationStoredWindowBelowMinimumStillRotates(t *testing.T) {
+	r := newRotEnv(t)
+	r.ok(logical.CreateOperation, "clients/svc", map[string]interface{}{"owner": "o"})
+	grace := 10 * time.Minute
+	r.storeRole(&Role{Name: "r", Scopes: []string{"a:b"}, Environment: "prod",
+		RotationSchedule: "0 * * * *", RotationWindow: 30 * time.Second, GracePeriod: &grace})
+	r.issue("svc", "k", "r")
+	r.clock.Advance(45 * time.Second) // ticks run at :45 of every minute
+	for i := 0; i < 60; i++ {
+		r.clock.Advance(time.Minute)
+		r.tick()
+	}
+	r.wantStates("svc", "k", "1:previous 2:active")
+	if n := len(r.alertsOf(alertRotationOverdue)); n != 0 {
+		t.Fatalf("%d rotation_overdue alerts", n)
+	}
+}
+
 func TestRotationGraceRetiresPreviousVersion(t *testing.T) {
 	r := newRotEnv(t)
 	r.setupClientRole("svc", "internal", "r", map[string]interface{}{"rotation_period": "24h", "grace_period": "1h"})

@@ -44,6 +44,13 @@ func TestValidate(t *testing.T) {
 		{"garbage", Policy{Cron: "every tuesday"}, false},
 		{"window without cron", Policy{Period: time.Hour, Window: time.Minute}, false},
 		{"negative window", Policy{Cron: "@daily", Window: -time.Second}, false},
+		{"window shorter than two ticks", Policy{Cron: "@daily", Window: 30 * time.Second}, false},
+		{"window just below the minimum", Policy{Cron: "@daily", Window: MinWindow - time.Second}, false},
+		{"window at the minimum", Policy{Cron: "@daily", Window: MinWindow}, true},
+		{"time zone", Policy{Cron: "CRON_TZ=UTC 0 3 * * *"}, true},
+		// The cron library panics on a zone prefix without a space.
+		{"time zone without fields", Policy{Cron: "CRON_TZ=UTC"}, false},
+		{"TZ without fields", Policy{Cron: "TZ=Europe/Berlin"}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -69,6 +76,10 @@ func TestInWindow(t *testing.T) {
 		{"cron window edge", Policy{Cron: "@daily", Window: time.Hour}, due.Add(time.Hour), true},
 		{"cron window missed", Policy{Cron: "@daily", Window: time.Hour}, due.Add(61 * time.Minute), false},
 		{"cron without window", Policy{Cron: "@daily"}, due.Add(10 * time.Hour), true},
+		// A window below MinWindow (stored before it was enforced) counts
+		// as MinWindow: a tick 90s late still rotates.
+		{"stored window below minimum", Policy{Cron: "@hourly", Window: 30 * time.Second}, due.Add(90 * time.Second), true},
+		{"stored window below minimum, missed", Policy{Cron: "@hourly", Window: 30 * time.Second}, due.Add(MinWindow + time.Second), false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
