@@ -105,10 +105,14 @@ func TestJWKSRotationScheduleAndManual(t *testing.T) {
 	if _, err := jwtsign.Verify(tok, e.jwks(), jwt.Expected{Time: now.Add(4 * time.Minute)}, 0); err != nil {
 		t.Fatalf("token of the first key: %v", err)
 	}
-	// After token_ttl the first key drops out; current and previous remain.
+	// After token_ttl both rotated-out keys drop out: the first and the
+	// second were retired 5m ago, so every token they signed has expired
+	// and only the current key is published (a previous key is not kept
+	// beyond its tokens, or one rotated out after a compromise would stay
+	// trusted until the next scheduled rotation).
 	e.clock.Advance(5 * time.Minute)
-	if got := e.jwks(); len(got.Keys) != 2 || got.Keys[1].KeyID == k1 {
-		t.Fatalf("oldest key still published: %+v", got)
+	if got := e.jwks(); len(got.Keys) != 1 || got.Keys[0].KeyID != resp.Data["kid"] {
+		t.Fatalf("rotated-out keys still published after token_ttl: %+v", got)
 	}
 	// Private keys never appear in the JWKS; rotation events are logged.
 	head, _ := readLogHead(e.ctx, e.storage)
@@ -121,5 +125,98 @@ func TestJWKSRotationScheduleAndManual(t *testing.T) {
 	}
 	if n != 3 {
 		t.Fatalf("%d signing key events, want 3 (first, scheduled, manual)", n)
+	}
+}
+
+// signingEvents returns the signing_key.rotated events, oldest first.
+func (e *testEnv) signingEvents() []Event {
+	e.t.Helper()
+	var out []Event
+	head, _ := readLogHead(e.ctx, e.storage)
+	for seq := uint64(1); seq <= head.Seq; seq++ {
+		rec, _ := readLogEntry(e.ctx, e.storage, seq)
+		if ev := decodeEvent(e.t, rec); ev.Type == eventSigningKeyRotated {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+func (e *testEnv) published(kid string) bool {
+	e.t.Helper()
+	for _, k := range e.jwks().Keys {
+		if k.KeyID == kid {
+			return true
+		}
+	}
+	return false
+}
+
+// A key rotated out by jwks/rotate is published for token_ttl (its tokens
+// verify until they expire) and no longer, without waiting for a tick or
+// the next scheduled rotation.
+func TestJWKSRotatedOutKeyPublishedForTokenTTLOnly(t *testing.T) {
+	e := newTestEnv(t)
+	if err := e.b.initialize(e.ctx, &logical.InitializationRequest{Storage: e.storage}); err != nil {
+		t.Fatal(err)
+	}
+	old := e.jwks().Keys[0].KeyID
+	e.ok(logical.UpdateOperation, "jwks/rotate", nil)
+	e.clock.Advance(5*time.Minute - time.Second) // token_ttl is 5m
+	if !e.published(old) {
+		t.Fatal("outgoing key withdrawn before its tokens expired")
+	}
+	e.clock.Advance(time.Second)
+	if e.published(old) {
+		t.Fatal("outgoing key still published once every token it signed has expired")
+	}
+	// The tick drops it from storage too.
+	if err := e.b.signingKeyTick(e.ctx, &logical.Request{Storage: e.storage}); err != nil {
+		t.Fatal(err)
+	}
+	if set, _ := e.b.readSigningKeys(e.ctx, e.storage); len(set.Previous) != 0 {
+		t.Fatalf("%d previous keys stored after pruning", len(set.Previous))
+	}
+	evs := e.signingEvents()
+	if last := evs[len(evs)-1]; last.Details["revoke_previous"] != "false" || last.Details["previous_kid"] != old ||
+		last.Details["previous_published_until"] != testStart.Add(5*time.Minute).Format(time.RFC3339) {
+		t.Fatalf("rotation event details = %v", last.Details)
+	}
+}
+
+// jwks/rotate revoke_previous=true, after a suspected compromise: the
+// outgoing key leaves the JWKS at once, so tokens it signed (forged ones
+// included) stop verifying; the choice is logged.
+func TestJWKSRotateRevokePreviousWithdrawsOutgoingKey(t *testing.T) {
+	e := newTestEnv(t)
+	if err := e.b.initialize(e.ctx, &logical.InitializationRequest{Storage: e.storage}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := e.b.config(e.ctx, e.storage)
+	ks, err := e.b.signingKey(e.ctx, e.storage, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := ks.Current.KID
+	tok, err := ks.Current.Sign(jwtsign.Claims{Claims: jwt.Claims{Subject: "acme", Expiry: jwt.NewNumericDate(e.clock.Now().Add(5 * time.Minute))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := e.ok(logical.UpdateOperation, "jwks/rotate", map[string]interface{}{"revoke_previous": true})
+	if resp.Data["revoked_kid"] != old || len(resp.Data["previous_kids"].([]string)) != 0 {
+		t.Fatalf("rotate response = %v", resp.Data)
+	}
+	set := e.jwks()
+	if len(set.Keys) != 1 || set.Keys[0].KeyID != resp.Data["kid"] {
+		t.Fatalf("jwks after revoke_previous = %+v", set)
+	}
+	if _, err := jwtsign.Verify(tok, set, jwt.Expected{Time: e.clock.Now()}, 0); err == nil {
+		t.Fatal("a token of the withdrawn key still verifies")
+	}
+	evs := e.signingEvents()
+	last := evs[len(evs)-1]
+	if last.Details["revoke_previous"] != "true" || last.Details["previous_kid"] != old || last.Details["reason"] != "manual" ||
+		last.Details["previous_published_until"] != e.clock.Now().Format(time.RFC3339) || last.Actor.EntityID != "entity-alice" {
+		t.Fatalf("rotation event = %+v", last)
 	}
 }

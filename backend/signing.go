@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -13,8 +15,10 @@ import (
 // Token signing keys (SPEC §5). The Ed25519 key set lives in Vault storage
 // (barrier-encrypted); private keys never leave the plugin. The current key
 // rotates every signing_key_rotation_period, checked by the token exchange
-// and the periodic function (never by the unauthenticated jwks read); a rotated-out key keeps only its public half, published
-// in jwks until the tokens it signed have expired.
+// and the periodic function (never by the unauthenticated jwks read); a
+// rotated-out key keeps only its public half, published in jwks until the
+// tokens it signed have expired (token_ttl), or not at all when jwks/rotate
+// is called with revoke_previous.
 const storageSigningKeys = "signing/keys"
 
 const eventSigningKeyRotated = "signing_key.rotated"
@@ -54,28 +58,33 @@ func (b *apikeysBackend) signingKey(ctx context.Context, s logical.Storage, cfg 
 	if !set.Due(b.clock.Now(), cfg.SigningKeyRotationPeriod) {
 		return set, nil
 	}
-	return b.rotateSigningKeys(ctx, nil, s, cfg, false)
+	set, _, err = b.rotateSigningKeys(ctx, nil, s, cfg, false, false)
+	return set, err
 }
 
 // rotateSigningKeys rotates the signing key: always when force is set (an
-// operator's jwks/rotate), else only when it is due. req names the actor
-// (nil: system).
-func (b *apikeysBackend) rotateSigningKeys(ctx context.Context, req *logical.Request, s logical.Storage, cfg *Config, force bool) (*jwtsign.KeySet, error) {
+// operator's jwks/rotate), else only when it is due. The outgoing key stays
+// published for token_ttl, so the tokens it signed verify until they
+// expire, unless revokePrevious is set (a forced rotation after a suspected
+// compromise): then it is withdrawn from jwks at once. req names the actor
+// (nil: system). It returns the set and the key id of the key it rotated
+// out ("" if it rotated none out).
+func (b *apikeysBackend) rotateSigningKeys(ctx context.Context, req *logical.Request, s logical.Storage, cfg *Config, force, revokePrevious bool) (*jwtsign.KeySet, string, error) {
 	b.signingMu.Lock()
 	defer b.signingMu.Unlock()
 	// Re-read under the lock: another request may have just rotated.
 	set, err := b.readSigningKeys(ctx, s)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	now := b.clock.Now()
 	if !force && !set.Due(now, cfg.SigningKeyRotationPeriod) {
 		if set.Prune(now) {
 			if err := b.putSigningKeys(ctx, s, set); err != nil {
-				return nil, err
+				return nil, "", err
 			}
 		}
-		return set, nil
+		return set, "", nil
 	}
 	first := set.Current == nil
 	old := ""
@@ -83,11 +92,15 @@ func (b *apikeysBackend) rotateSigningKeys(ctx context.Context, req *logical.Req
 		old = set.Current.KID
 	}
 	// Tokens signed by the outgoing key expire at most token_ttl from now.
-	if err := set.Rotate(rand.Reader, now, cfg.TokenTTL); err != nil {
-		return nil, err
+	keep := cfg.TokenTTL
+	if revokePrevious {
+		keep = 0
+	}
+	if err := set.Rotate(rand.Reader, now, keep); err != nil {
+		return nil, "", err
 	}
 	if err := b.putSigningKeys(ctx, s, set); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	ev := systemEvent(eventSigningKeyRotated)
 	if req != nil {
@@ -101,10 +114,16 @@ func (b *apikeysBackend) rotateSigningKeys(ctx context.Context, req *logical.Req
 	} else {
 		ev.Details["reason"] = "scheduled"
 	}
-	if err := b.appendEvent(ctx, s, ev); err != nil {
-		return nil, err
+	if !first {
+		// When verifiers stop trusting the outgoing key: auditors of an
+		// incident need to know whether it was withdrawn at once.
+		ev.Details["revoke_previous"] = strconv.FormatBool(revokePrevious)
+		ev.Details["previous_published_until"] = now.Add(keep).Format(time.RFC3339)
 	}
-	return set, nil
+	if err := b.appendEvent(ctx, s, ev); err != nil {
+		return nil, "", err
+	}
+	return set, old, nil
 }
 
 // ensureSigningKey creates the first signing key of a mount, so jwks has a
@@ -118,7 +137,7 @@ func (b *apikeysBackend) ensureSigningKey(ctx context.Context, s logical.Storage
 	if err != nil {
 		return err
 	}
-	_, err = b.rotateSigningKeys(ctx, nil, s, cfg, false)
+	_, _, err = b.rotateSigningKeys(ctx, nil, s, cfg, false, false)
 	return err
 }
 
@@ -139,6 +158,6 @@ func (b *apikeysBackend) signingKeyTick(ctx context.Context, req *logical.Reques
 	if set.Current != nil && !set.Due(now, cfg.SigningKeyRotationPeriod) && len(set.Published(now)) == len(set.Previous)+1 {
 		return nil // nothing to create, rotate or prune
 	}
-	_, err = b.rotateSigningKeys(ctx, nil, s, cfg, false)
+	_, _, err = b.rotateSigningKeys(ctx, nil, s, cfg, false, false)
 	return err
 }

@@ -1,6 +1,8 @@
 // Package jwtsign holds the token-exchange signing keys (SPEC §5): an
 // Ed25519 key set with a current key that signs and previous keys whose
-// public halves stay published until the tokens they signed have expired.
+// public halves stay published until the tokens they signed have expired,
+// and no longer: a key rotated out because it may be compromised must not
+// keep verifying forged tokens.
 // JOSE encoding and JWT signing are delegated to go-jose, a maintained
 // library, rather than hand-written.
 package jwtsign
@@ -69,7 +71,7 @@ func (s *KeySet) Due(now time.Time, period time.Duration) bool {
 
 // Rotate makes a fresh key current. The old current key loses its private
 // half and stays published for keep (the longest lifetime a token it signed
-// can have left).
+// can have left); keep 0 withdraws it at once (suspected compromise).
 func (s *KeySet) Rotate(r io.Reader, now time.Time, keep time.Duration) error {
 	nk, err := NewKeyPair(r, now)
 	if err != nil {
@@ -86,13 +88,12 @@ func (s *KeySet) Rotate(r io.Reader, now time.Time, keep time.Duration) error {
 	return nil
 }
 
-// Prune drops previous keys whose tokens have all expired, but always keeps
-// the newest previous key so the set publishes "current and previous". It
-// reports whether anything was dropped.
+// Prune drops previous keys whose tokens have all expired (past KeepUntil).
+// It reports whether anything was dropped.
 func (s *KeySet) Prune(now time.Time) bool {
 	kept := s.Previous[:0]
-	for i, p := range s.Previous {
-		if i == 0 || now.Before(p.KeepUntil) {
+	for _, p := range s.Previous {
+		if p.published(now) {
 			kept = append(kept, p)
 		}
 	}
@@ -105,19 +106,26 @@ func (s *KeySet) Prune(now time.Time) bool {
 }
 
 // Published returns the keys a verifier needs at now: the current key and
-// every previous key still within its keep period (the newest previous key
-// always).
+// every previous key still within its keep period. A previous key is not
+// kept beyond it, not even the newest: tokens it signed have expired, so it
+// verifies nothing legitimate, and after a rotation forced by a suspected
+// compromise it would keep verifying forged tokens until the next rotation.
 func (s *KeySet) Published(now time.Time) []*KeyPair {
 	var out []*KeyPair
 	if s.Current != nil {
 		out = append(out, s.Current)
 	}
-	for i, p := range s.Previous {
-		if i == 0 || now.Before(p.KeepUntil) {
+	for _, p := range s.Previous {
+		if p.published(now) {
 			out = append(out, p)
 		}
 	}
 	return out
+}
+
+// published reports whether a previous key is still within its keep period.
+func (p *KeyPair) published(now time.Time) bool {
+	return now.Before(p.KeepUntil)
 }
 
 // JWKS renders the published public keys as a JWK Set.

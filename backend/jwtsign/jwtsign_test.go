@@ -134,9 +134,42 @@ func TestRotationKeepsPreviousUntilTokensExpire(t *testing.T) {
 	if !s.Prune(later) || len(s.Previous) != 1 {
 		t.Fatalf("prune kept %d previous keys", len(s.Previous))
 	}
-	// The newest previous key is kept even after its keep period.
-	if s.Prune(later.Add(24*time.Hour)) || len(s.Previous) != 1 {
-		t.Fatal("prune dropped the newest previous key")
+	// The newest previous key leaves too once its own keep period ends:
+	// every token it signed has expired, and a key rotated out after a
+	// compromise must not stay trusted until the next rotation.
+	end := r2.Add(5 * time.Minute)
+	if got := kids(end.Add(-time.Second)); len(got) != 2 {
+		t.Fatalf("published just before the newest previous key's keep ends = %v", got)
+	}
+	if got := kids(end); len(got) != 1 || got[0] != s.Current.KID {
+		t.Fatalf("published after every keep period = %v, want only the current key", got)
+	}
+	if !s.Prune(end) || len(s.Previous) != 0 {
+		t.Fatalf("prune kept %d previous keys past their keep period", len(s.Previous))
+	}
+}
+
+// A rotation with keep 0 (revoke_previous after a suspected compromise)
+// withdraws the outgoing key at once: its tokens stop verifying.
+func TestRotationWithoutKeepWithdrawsOutgoingKey(t *testing.T) {
+	var s KeySet
+	if err := s.Rotate(rand.Reader, t0, 5*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.Current.Sign(claimsAt(t0, 5*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := s.Current.KID
+	if err := s.Rotate(rand.Reader, t0.Add(time.Minute), 0); err != nil {
+		t.Fatal(err)
+	}
+	set := s.JWKS(t0.Add(time.Minute))
+	if len(set.Keys) != 1 || set.Keys[0].KeyID == old || len(s.Previous) != 0 {
+		t.Fatalf("after a rotation without keep: published %+v, %d previous stored", set.Keys, len(s.Previous))
+	}
+	if _, err := Verify(tok, set, jwt.Expected{Time: t0.Add(time.Minute)}, 0); err == nil {
+		t.Fatal("a token of the withdrawn key still verifies")
 	}
 }
 

@@ -216,21 +216,52 @@ func TestJWKSUnauthenticatedAndRotation(t *testing.T) {
 			t.Fatalf("token of kid %v no longer verifies after rotation: %v", tok["kid"], err)
 		}
 	}
-	// Once t1 has expired, its key leaves the set (the newest previous
-	// key always stays).
-	exp1, _ := time.Parse(time.RFC3339, t1["expires_at"].(string))
-	waitFor(t, "the first signing key to leave jwks after its tokens expired", 30*time.Second, func() bool {
+	// Once a rotated-out key's tokens have expired (token_ttl after its
+	// rotation) it leaves the set: first k1, then k2, even though no
+	// rotation follows (a key rotated out after a compromise must not stay
+	// trusted until the next one).
+	published := func(kid string) bool {
 		for _, k := range fetchJWKS(t, m).Keys {
-			if k.KeyID == k1 {
-				return false
+			if k.KeyID == kid {
+				return true
 			}
 		}
-		return true
-	})
-	if time.Now().Before(exp1) {
-		t.Fatalf("key %s left jwks before its token expired (%s)", k1, exp1)
+		return false
 	}
-	if got := fetchJWKS(t, m); len(got.Keys) != 2 || got.Keys[1].KeyID != k2 {
-		t.Fatalf("jwks after pruning = %+v", got)
+	for _, rotated := range []struct {
+		kid string
+		tok map[string]interface{}
+	}{{k1, t1}, {k2, t2}} {
+		exp, _ := time.Parse(time.RFC3339, rotated.tok["expires_at"].(string))
+		waitFor(t, "signing key "+rotated.kid+" to leave jwks after its tokens expired", 30*time.Second, func() bool { return !published(rotated.kid) })
+		if time.Now().Before(exp) {
+			t.Fatalf("key %s left jwks before its token expired (%s)", rotated.kid, exp)
+		}
+	}
+	k3 := fetchJWKS(t, m).Keys
+	if len(k3) != 1 || k3[0].KeyID == k1 || k3[0].KeyID == k2 {
+		t.Fatalf("jwks after the rotated-out keys' tokens expired = %+v, want only the current key", k3)
+	}
+
+	// After a suspected compromise, revoke_previous withdraws the outgoing
+	// key at once: its still-unexpired token stops verifying.
+	t3 := exchange(t, m, map[string]interface{}{"key": key, "audience": "orders-api"})
+	if t3["kid"] != k3[0].KeyID {
+		t.Fatalf("token signed by %v, want the current key %s", t3["kid"], k3[0].KeyID)
+	}
+	rot = write(t, m+"/jwks/rotate", map[string]interface{}{"revoke_previous": true}).Data
+	if rot["revoked_kid"] != k3[0].KeyID {
+		t.Fatalf("jwks/rotate revoke_previous = %v", rot)
+	}
+	set = fetchJWKS(t, m)
+	if len(set.Keys) != 1 || set.Keys[0].KeyID != rot["kid"] {
+		t.Fatalf("jwks right after revoke_previous = %+v", set)
+	}
+	if _, err := verifyOffline(t3["token"].(string), set, iss, "orders-api", time.Now()); err == nil {
+		t.Fatal("a token of the withdrawn signing key still verifies")
+	}
+	evs := logEvents(t, m, "signing_key.rotated")
+	if d := details(evs[len(evs)-1]); d["revoke_previous"] != "true" || d["previous_kid"] != k3[0].KeyID {
+		t.Fatalf("last signing_key.rotated details = %v", d)
 	}
 }
