@@ -180,6 +180,27 @@ func (b *apikeysBackend) revokeKey(ctx context.Context, req *logical.Request, cl
 	return b.revokeKeyLocked(ctx, req, req.Storage, client, name, version, reason)
 }
 
+// revokeKeyIdempotent is revokeKey for the revoke endpoint: it also
+// reports whether the request changed nothing because what it names was
+// revoked already, so the operator can be told rather than see a silent
+// success.
+func (b *apikeysBackend) revokeKeyIdempotent(ctx context.Context, req *logical.Request, client, name string, version int, reason string) (k *Key, revoked []int, unchanged bool, err error) {
+	defer b.lockKey(client, name)()
+	k, err = b.getKey(ctx, req.Storage, client, name)
+	if err != nil || k == nil {
+		return nil, nil, false, err
+	}
+	wasRevoked := k.Revoked
+	revoked, err = b.revokeLoadedKeyLocked(ctx, req, req.Storage, k, version, reason)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	// Nothing changed iff no version was revoked now and the key's own
+	// revocation is as it was (a whole-key revoke of a live key always
+	// changes it, even when every version was retired).
+	return k, revoked, len(revoked) == 0 && k.Revoked == wasRevoked, nil
+}
+
 func (b *apikeysBackend) revokeKeyLocked(ctx context.Context, req *logical.Request, s logical.Storage, client, name string, version int, reason string) (*Key, []int, error) {
 	k, err := b.getKey(ctx, s, client, name)
 	if err != nil || k == nil {
@@ -190,7 +211,10 @@ func (b *apikeysBackend) revokeKeyLocked(ctx context.Context, req *logical.Reque
 }
 
 // revokeLoadedKeyLocked is revokeKeyLocked for a caller that already read
-// the key under its locks.
+// the key under its locks. Revocation is idempotent, as Vault operators
+// expect: revoking what is already revoked changes nothing, writes nothing
+// and logs nothing, and the original time and reason stay (the caller tells
+// the operator; it returns no revoked versions then).
 func (b *apikeysBackend) revokeLoadedKeyLocked(ctx context.Context, req *logical.Request, s logical.Storage, k *Key, version int, reason string) ([]int, error) {
 	client, name := k.Client, k.Name
 	if k.Revoked && version == 0 {
@@ -205,6 +229,7 @@ func (b *apikeysBackend) revokeLoadedKeyLocked(ctx context.Context, req *logical
 	}
 	now := b.clock.Now()
 	var revoked []int
+	keyRevokedNow := false
 	if version > 0 {
 		v := k.version(version)
 		if v == nil {
@@ -214,10 +239,15 @@ func (b *apikeysBackend) revokeLoadedKeyLocked(ctx context.Context, req *logical
 			revoked = []int{version}
 		}
 		// A key left without any version verify could accept is revoked
-		// as a whole, so the inventory says what verify does.
-		if k.current() == nil && k.versionByState(statePrevious) == nil && k.versionByState(statePending) == nil {
+		// as a whole, so the inventory says what verify does. A key that
+		// is revoked already keeps its own revocation time and reason.
+		if !k.Revoked && k.current() == nil && k.versionByState(statePrevious) == nil && k.versionByState(statePending) == nil {
 			k.Revoked, k.RevokedAt, k.RevokeReason = true, now, reason
 			k.NextRotationAt = time.Time{}
+			keyRevokedNow = true
+		}
+		if len(revoked) == 0 && !keyRevokedNow {
+			return nil, nil // the version was revoked already
 		}
 	} else {
 		revoked = k.revokeAll(now, reason, actor)
@@ -226,14 +256,16 @@ func (b *apikeysBackend) revokeLoadedKeyLocked(ctx context.Context, req *logical
 		return nil, err
 	}
 	b.scheduleKey(k)
-	if len(revoked) > 0 || version == 0 {
-		ev := eventFor(req, eventKeyRevoked, k, version)
-		ev.Details = map[string]string{"reason": reason, "versions": joinInts(revoked)}
-		if err := b.appendEvent(ctx, s, ev); err != nil {
-			return nil, err
-		}
-		b.onKeyRevoked(k)
+	ev := eventFor(req, eventKeyRevoked, k, version)
+	ev.Details = map[string]string{"reason": reason, "versions": joinInts(revoked)}
+	if keyRevokedNow {
+		// Revoking this version left the key no accepted version.
+		ev.Details["key_revoked"] = "true"
 	}
+	if err := b.appendEvent(ctx, s, ev); err != nil {
+		return nil, err
+	}
+	b.onKeyRevoked(k)
 	return revoked, nil
 }
 

@@ -2,6 +2,8 @@ package backend
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -28,7 +30,12 @@ const pathRevokeHelpDesc = `
 Without version, every version of the key is revoked and the key can no
 longer rotate. With version, only that version is revoked. verify rejects a
 revoked key from the moment this call returns. The reason is recorded in the
-lifecycle log and on the client's revocation list.
+lifecycle log and on the client's revocation list. A version left as the
+key's last accepted one revokes the key as a whole.
+
+Revocation is final and idempotent: revoking a key or version that is
+already revoked succeeds with a warning and changes nothing; the original
+time and reason stand.
 `
 
 func (b *apikeysBackend) pathKeyOps() []*framework.Path {
@@ -115,21 +122,31 @@ func (b *apikeysBackend) pathKeyRevoke(ctx context.Context, req *logical.Request
 	if version < 0 {
 		return logical.ErrorResponse("version must be a positive version number, or omitted to revoke the whole key"), nil
 	}
-	k, revoked, err := b.revokeKey(ctx, req, client, name, version, d.Get("reason").(string))
+	k, revoked, unchanged, err := b.revokeKeyIdempotent(ctx, req, client, name, version, d.Get("reason").(string))
 	if err != nil {
 		return respond(nil, err)
 	}
 	if k == nil {
 		return logical.ErrorResponse("key %s/%s does not exist", client, name), nil
 	}
-	return &logical.Response{Data: map[string]interface{}{
+	resp := &logical.Response{Data: map[string]interface{}{
 		"key_id":           k.KeyID,
 		"client":           k.Client,
 		"name":             k.Name,
 		"role":             k.Role,
 		"state":            k.state(b.clock.Now()),
 		"revoked_versions": nonNilInts(revoked),
-	}}, nil
+	}}
+	// Revoking again succeeds (revocation is idempotent) but says so: the
+	// original revocation, its time and reason, stands.
+	if unchanged {
+		what, at, why := fmt.Sprintf("key %s/%s", client, name), k.RevokedAt, k.RevokeReason
+		if v := k.version(version); version > 0 && v != nil {
+			what, at, why = fmt.Sprintf("version %d of key %s/%s", version, client, name), v.RevokedAt, v.RevokeReason
+		}
+		resp.AddWarning(fmt.Sprintf("%s was already revoked (at %s, reason %q); nothing changed, the original revocation stands", what, at.Format(time.RFC3339), why))
+	}
+	return resp, nil
 }
 
 func nonNilInts(s []int) []int {

@@ -489,3 +489,93 @@ func TestKeysFollowTheirClientsOwner(t *testing.T) {
 		t.Fatalf("rotate response owner = %v", got)
 	}
 }
+
+// Revocation is final and idempotent: revoking a version of a key that is
+// already revoked (or the key again) changes nothing, keeps the original
+// time and reason, logs nothing and says so in a warning.
+func TestRevokeAgainKeepsOriginalRevocation(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("svc", "internal", "r", nil)
+	e.issue("svc", "k", "r", nil)
+	e.ok(logical.UpdateOperation, "keys/svc/k/revoke", map[string]interface{}{"reason": "leaked in a log"})
+	before := e.issued("svc", "k")
+	events := len(e.logEventsOf(eventKeyRevoked))
+	storedBefore, _ := e.storage.Get(e.ctx, keyStorageKey("svc", "k"))
+
+	e.clock.Advance(48 * time.Hour)
+	for _, data := range []map[string]interface{}{
+		{"version": 1, "reason": "oops"},
+		{"reason": "again"},
+	} {
+		resp := e.ok(logical.UpdateOperation, "keys/svc/k/revoke", data)
+		if len(resp.Data["revoked_versions"].([]int)) != 0 || resp.Data["state"] != stateRevoked {
+			t.Fatalf("revoke %v again = %v", data, resp.Data)
+		}
+		if len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "already revoked") ||
+			!strings.Contains(resp.Warnings[0], `reason "leaked in a log"`) || !strings.Contains(resp.Warnings[0], testStart.Format(time.RFC3339)) {
+			t.Fatalf("revoke %v again: warnings %q", data, resp.Warnings)
+		}
+	}
+	after := e.issued("svc", "k")
+	if !after.RevokedAt.Equal(before.RevokedAt) || after.RevokeReason != before.RevokeReason {
+		t.Fatalf("key revocation rewritten: %s %q -> %s %q", before.RevokedAt, before.RevokeReason, after.RevokedAt, after.RevokeReason)
+	}
+	if v := after.version(1); !v.RevokedAt.Equal(testStart) || v.RevokeReason != "leaked in a log" {
+		t.Fatalf("version 1 revocation rewritten: %s %q", v.RevokedAt, v.RevokeReason)
+	}
+	if n := len(e.logEventsOf(eventKeyRevoked)); n != events {
+		t.Fatalf("%d key.revoked events after revoking again, want %d", n, events)
+	}
+	if storedAfter, _ := e.storage.Get(e.ctx, keyStorageKey("svc", "k")); string(storedAfter.Value) != string(storedBefore.Value) {
+		t.Fatal("revoking again rewrote the key record")
+	}
+}
+
+// Revoking a retired version of a revoked key is a change (the version
+// becomes revoked, e.g. found leaked later): it is stored and logged, and
+// the key's own revocation keeps its time and reason.
+func TestRevokeRetiredVersionOfRevokedKeyIsLogged(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"grace_period": "0"})
+	e.issue("svc", "k", "r", nil)
+	e.ok(logical.UpdateOperation, "keys/svc/k/rotate", nil) // v1 retired at once
+	e.ok(logical.UpdateOperation, "keys/svc/k/revoke", map[string]interface{}{"reason": "incident"})
+	if got := keyVersions(t, e, "keys/svc/k"); got[1] != stateRetired || got[2] != stateRevoked {
+		t.Fatalf("versions %v", got)
+	}
+	e.clock.Advance(time.Hour)
+	resp := e.ok(logical.UpdateOperation, "keys/svc/k/revoke", map[string]interface{}{"version": 1, "reason": "v1 found in a paste"})
+	if got := resp.Data["revoked_versions"].([]int); len(got) != 1 || got[0] != 1 || len(resp.Warnings) != 0 {
+		t.Fatalf("revoke retired v1 = %v, warnings %q", resp.Data, resp.Warnings)
+	}
+	k := e.issued("svc", "k")
+	if v := k.version(1); v.State != stateRevoked || v.RevokeReason != "v1 found in a paste" || !v.RevokedAt.Equal(e.clock.Now()) {
+		t.Fatalf("v1 = %+v", v)
+	}
+	if !k.RevokedAt.Equal(testStart) || k.RevokeReason != "incident" {
+		t.Fatalf("key revocation rewritten: %s %q", k.RevokedAt, k.RevokeReason)
+	}
+	evs := e.logEventsOf(eventKeyRevoked)
+	last := evs[len(evs)-1]
+	if last.Version != 1 || last.Details["versions"] != "1" || last.Details["reason"] != "v1 found in a paste" || last.Details["key_revoked"] != "" {
+		t.Fatalf("last key.revoked = %+v", last)
+	}
+}
+
+// Revoking the last accepted version revokes the key; the event says so.
+func TestRevokeLastAcceptedVersionRevokesKey(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("svc", "internal", "r", nil)
+	e.issue("svc", "k", "r", nil)
+	resp := e.ok(logical.UpdateOperation, "keys/svc/k/revoke", map[string]interface{}{"version": 1, "reason": "leaked"})
+	if resp.Data["state"] != stateRevoked || len(resp.Warnings) != 0 {
+		t.Fatalf("revoke v1 = %v %q", resp.Data, resp.Warnings)
+	}
+	if k := e.issued("svc", "k"); !k.Revoked || k.RevokeReason != "leaked" || !k.RevokedAt.Equal(testStart) {
+		t.Fatalf("key = revoked %v %q %s", k.Revoked, k.RevokeReason, k.RevokedAt)
+	}
+	evs := e.logEventsOf(eventKeyRevoked)
+	if len(evs) != 1 || evs[0].Details["key_revoked"] != "true" || evs[0].Details["versions"] != "1" {
+		t.Fatalf("key.revoked events = %+v", evs)
+	}
+}
