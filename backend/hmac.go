@@ -25,6 +25,12 @@ type storedHMACSecret struct {
 // hmacSecret returns the per-mount secret that keys are hashed under,
 // creating it on first use. It lives in Vault storage (barrier-encrypted,
 // seal-wrapped where available) and never leaves the plugin.
+//
+// Only a missing secret is created. A stored one that does not decode or
+// has the wrong length is an error, never replaced: every key of the mount
+// is stored as an HMAC under it, so a new secret would silently invalidate
+// them all, and the stored one is what an operator must restore (e.g. from
+// a storage snapshot).
 func (b *apikeysBackend) hmacSecret(ctx context.Context, s logical.Storage) ([]byte, error) {
 	b.cache.mu.RLock()
 	secret := b.cache.hmacSecret
@@ -44,10 +50,12 @@ func (b *apikeysBackend) hmacSecret(ctx context.Context, s logical.Storage) ([]b
 	var stored storedHMACSecret
 	if entry != nil {
 		if err := entry.DecodeJSON(&stored); err != nil {
-			return nil, fmt.Errorf("decoding HMAC secret: %w", err)
+			return nil, fmt.Errorf("decoding the stored HMAC secret (%s): %w; it is not replaced, as every key of the mount is stored under it: restore it from a backup", storageHMACSecret, err)
 		}
-	}
-	if len(stored.Secret) != hmacSecretBytes {
+		if len(stored.Secret) != hmacSecretBytes {
+			return nil, fmt.Errorf("the stored HMAC secret (%s) is %d bytes, want %d: it is corrupt and is not replaced, as every key of the mount is stored under it: restore it from a backup", storageHMACSecret, len(stored.Secret), hmacSecretBytes)
+		}
+	} else {
 		stored.Secret = make([]byte, hmacSecretBytes)
 		if _, err := rand.Read(stored.Secret); err != nil {
 			return nil, fmt.Errorf("generating HMAC secret: %w", err)
