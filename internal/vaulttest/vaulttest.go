@@ -17,7 +17,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/vault/api"
@@ -68,9 +67,7 @@ type Server struct {
 	PluginSHA256  string
 	Mount         string
 
-	cmd     *exec.Cmd
-	logFile *os.File
-	done    chan struct{}
+	proc *process
 }
 
 // FindRepoRoot walks up from the working directory to the directory holding
@@ -150,17 +147,16 @@ func freePortPair() (int, error) {
 	return 0, errors.New("no free pair of loopback ports")
 }
 
-// Start builds the plugin, starts Vault and mounts the plugin.
-func Start(ctx context.Context, opts Options) (*Server, error) {
-	root := opts.RepoRoot
+// locate finds the repository root and the Vault binary: the given ones,
+// else the root above the working directory and VAULT_BIN or <root>/bin/vault.
+func locate(root, vaultBin string) (string, string, error) {
 	if root == "" {
 		r, err := FindRepoRoot()
 		if err != nil {
-			return nil, err
+			return "", "", err
 		}
 		root = r
 	}
-	vaultBin := opts.VaultBin
 	if vaultBin == "" {
 		vaultBin = os.Getenv("VAULT_BIN")
 	}
@@ -168,7 +164,16 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		vaultBin = filepath.Join(root, "bin", "vault")
 	}
 	if _, err := os.Stat(vaultBin); err != nil {
-		return nil, fmt.Errorf("vault binary %s not found: run `make vault` first (%v)", vaultBin, err)
+		return "", "", fmt.Errorf("vault binary %s not found: run `make vault` first (%v)", vaultBin, err)
+	}
+	return root, vaultBin, nil
+}
+
+// Start builds the plugin, starts Vault and mounts the plugin.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	root, vaultBin, err := locate(opts.RepoRoot, opts.VaultBin)
+	if err != nil {
+		return nil, err
 	}
 	version, err := PluginVersion(root)
 	if err != nil {
@@ -186,7 +191,6 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		LogPath:       filepath.Join(dir, "vault.log"),
 		AuditPath:     filepath.Join(dir, "audit.log"),
 		Mount:         opts.Mount,
-		done:          make(chan struct{}),
 	}
 	if s.Mount == "" {
 		s.Mount = "apikeys"
@@ -225,31 +229,15 @@ func (s *Server) start(ctx context.Context, vaultBin string, opts Options) error
 			return err
 		}
 		s.Addr = fmt.Sprintf("http://127.0.0.1:%d", port)
-		logFile, err := os.OpenFile(s.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		proc, err := startProcess(vaultBin, []string{"server", "-dev",
+			"-dev-root-token-id=" + RootToken,
+			fmt.Sprintf("-dev-listen-address=127.0.0.1:%d", port),
+			"-config=" + cfgPath,
+			"-log-level=" + level}, s.Dir, s.LogPath, opts.Output)
 		if err != nil {
 			return err
 		}
-		s.logFile = logFile
-		var out io.Writer = logFile
-		if opts.Output != nil {
-			out = io.MultiWriter(logFile, opts.Output)
-		}
-		cmd := exec.Command(vaultBin, "server", "-dev",
-			"-dev-root-token-id="+RootToken,
-			fmt.Sprintf("-dev-listen-address=127.0.0.1:%d", port),
-			"-config="+cfgPath,
-			"-log-level="+level)
-		cmd.Env = append(os.Environ(), "HOME="+s.Dir, "VAULT_ADDR=", "VAULT_TOKEN=")
-		// Its own process group, so Stop can also end plugin processes
-		// that outlive a Vault that had to be killed.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		s.cmd = cmd
-		s.done = make(chan struct{})
-		go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(s.done)
+		s.proc = proc
 		if lastErr = s.waitHealthy(ctx, 60*time.Second); lastErr == nil {
 			return nil
 		}
@@ -259,19 +247,15 @@ func (s *Server) start(ctx context.Context, vaultBin string, opts Options) error
 }
 
 func (s *Server) waitHealthy(ctx context.Context, timeout time.Duration) error {
-	conf := api.DefaultConfig()
-	conf.Address = s.Addr
-	conf.MaxRetries = 0
-	client, err := api.NewClient(conf)
+	client, err := newClient(s.Addr, s.Token)
 	if err != nil {
 		return err
 	}
-	client.SetToken(s.Token)
 	s.Client = client
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		select {
-		case <-s.done:
+		case <-s.proc.done:
 			return errors.New("vault exited during start-up")
 		case <-ctx.Done():
 			return ctx.Err()
@@ -286,45 +270,16 @@ func (s *Server) waitHealthy(ctx context.Context, timeout time.Duration) error {
 }
 
 func (s *Server) setup(ctx context.Context, opts Options) error {
-	sys := s.Client.Sys()
-	if err := sys.RegisterPluginWithContext(ctx, &api.RegisterPluginInput{
-		Name:    PluginName,
-		Type:    api.PluginTypeSecrets,
-		Command: PluginBinary,
-		SHA256:  s.PluginSHA256,
-		Version: s.PluginVersion,
-	}); err != nil {
-		return fmt.Errorf("registering plugin: %w", err)
+	audit := s.AuditPath
+	if opts.NoAudit {
+		audit = ""
 	}
-	if !opts.NoAudit {
-		if err := sys.EnableAuditWithOptionsWithContext(ctx, "file", &api.EnableAuditOptions{
-			Type:    "file",
-			Options: map[string]string{"file_path": s.AuditPath},
-		}); err != nil {
-			return fmt.Errorf("enabling audit device: %w", err)
-		}
-	}
-	return s.MountAt(ctx, s.Mount)
+	return setupPlugin(ctx, s.Client, s.PluginSHA256, s.PluginVersion, audit, s.Mount)
 }
 
-// MountAt mounts the registered plugin at path, pinned to its version, and
-// tunes the audit settings for its non-secret identifiers. It passes the
-// X-Api-Key request header through to the plugin, for the GET form of
-// verify (Vault hands a plugin no request header unless the mount lists it).
+// MountAt mounts the registered plugin at path (see mountPlugin).
 func (s *Server) MountAt(ctx context.Context, path string) error {
-	sys := s.Client.Sys()
-	if err := sys.MountWithContext(ctx, path, &api.MountInput{
-		Type: PluginName,
-		Config: api.MountConfigInput{
-			PluginVersion:             s.PluginVersion,
-			AuditNonHMACRequestKeys:   NonHMACRequestKeys,
-			AuditNonHMACResponseKeys:  NonHMACResponseKeys,
-			PassthroughRequestHeaders: []string{"X-Api-Key"},
-		},
-	}); err != nil {
-		return fmt.Errorf("mounting plugin at %s: %w", path, err)
-	}
-	return nil
+	return mountPlugin(ctx, s.Client, s.PluginVersion, path)
 }
 
 // MountUUID returns the UUID under which a mount's storage lives
@@ -350,21 +305,8 @@ func (s *Server) Stop() {
 }
 
 func (s *Server) kill() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		pgid := s.cmd.Process.Pid
-		_ = s.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-s.done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-s.done
-		}
-		// Whatever is left of the group (plugin processes) goes too.
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		s.cmd = nil
-	}
-	if s.logFile != nil {
-		_ = s.logFile.Close()
-		s.logFile = nil
+	if s.proc != nil {
+		s.proc.stop(10 * time.Second)
+		s.proc = nil
 	}
 }
