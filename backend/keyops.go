@@ -65,10 +65,7 @@ func (b *apikeysBackend) rotateLoadedLocked(ctx context.Context, req *logical.Re
 	if k.Retrievable && !role.retrievableFor(c.Type) {
 		// The role no longer lets its keys be read back: stop keeping
 		// plaintext, for the new version and the ones already stored.
-		k.Retrievable = false
-		for _, v := range k.Versions {
-			v.Secret = ""
-		}
+		k.stopRetrieval()
 	}
 	now := b.clock.Now()
 	plaintext, hmacHex, err := b.generateKey(ctx, s, cfg, k.Environment)

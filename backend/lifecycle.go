@@ -130,6 +130,15 @@ func (k *Key) retireExpiredGrace(now time.Time) []int {
 	return out
 }
 
+// stopRetrieval makes k a key that cannot be read back: no version keeps its
+// plaintext from now on (its role no longer allows it).
+func (k *Key) stopRetrieval() {
+	k.Retrievable = false
+	for _, v := range k.Versions {
+		v.Secret = ""
+	}
+}
+
 // maxKeptVersions bounds a key record's size: older retired or revoked
 // versions are dropped from it (and from the index) beyond this many.
 const maxKeptVersions = 10

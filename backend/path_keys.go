@@ -254,12 +254,19 @@ func (b *apikeysBackend) keyResponse(cfg *Config, role *Role, c *Client, k *Key,
 	ttl := int64(0)
 	if !k.NextRotationAt.IsZero() && !k.Revoked && !k.Leased {
 		ttl = int64(overdueRecheck / time.Second)
-		if remaining := k.NextRotationAt.Sub(now); remaining > 0 {
+		next := k.NextRotationAt
+		if p := k.versionByState(statePrevious); p != nil && p.GraceEndsAt.After(next) {
+			// The rotation waits for the previous version's grace to end
+			// (rotation_key.go), so that is when the key changes next.
+			next = p.GraceEndsAt
+		}
+		if remaining := next.Sub(now); remaining > 0 {
 			ttl = int64((remaining + time.Second - 1) / time.Second)
 		}
 	}
 	data["ttl"] = ttl
-	data["automatic_rotation"] = !k.Leased && autoRotates(k)
+	// As key reads and the engine do, the role's current setting counts.
+	data["automatic_rotation"] = !k.Leased && autoRotates(k) && (role == nil || c == nil || role.retrievableFor(c.Type))
 	return data
 }
 

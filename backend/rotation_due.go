@@ -70,9 +70,11 @@ func dueAt(k *Key, now time.Time) time.Time {
 		}
 	}
 	consider(k.ExpiresAt)
-	if autoRotates(k) || now.Before(k.NextRotationAt) {
-		// A past rotation time of a key the engine may not rotate needs
-		// no tick; the sweep reports it overdue.
+	if now.Before(k.NextRotationAt) || (autoRotates(k) && k.versionByState(statePrevious) == nil) {
+		// A past rotation time needs no tick of its own when the engine
+		// may not rotate the key (the sweep reports it overdue) or when a
+		// previous version's grace holds the rotation back (the end of
+		// that grace, considered below, brings the key back).
 		consider(k.NextRotationAt)
 	}
 	for _, v := range k.Versions {

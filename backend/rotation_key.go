@@ -67,8 +67,25 @@ func (b *apikeysBackend) maintainKeyLocked(ctx context.Context, s logical.Storag
 
 	events, alerts, changed := b.applyGrace(k, now, grace, maxGrace, st)
 
+	// The role's current setting decides whether the key can be read back
+	// (as key reads do): a key whose role turned retrievable off stops
+	// keeping plaintext now, and so stops rotating on its schedule.
+	if k.Retrievable && role != nil {
+		c, err := b.getClient(ctx, s, k.Client)
+		if err != nil {
+			return err
+		}
+		if c != nil && !role.retrievableFor(c.Type) {
+			k.stopRetrieval()
+			changed = true
+		}
+	}
+
 	rotateNow := false
-	if !k.NextRotationAt.IsZero() && !now.Before(k.NextRotationAt) && role != nil && autoRotates(k) {
+	// A previous version still in its grace (cut short by nothing but its
+	// own end) holds the rotation back: rotating now would retire it early.
+	// The rotation happens at the tick that ends that grace.
+	if !k.NextRotationAt.IsZero() && !now.Before(k.NextRotationAt) && role != nil && autoRotates(k) && k.versionByState(statePrevious) == nil {
 		pol := role.rotationPolicy(cfg)
 		if pol.InWindow(k.NextRotationAt, now) {
 			rotateNow = true

@@ -802,3 +802,108 @@ func TestScheduledRotationLeavesNonRetrievableKeysToTheirOwner(t *testing.T) {
 		t.Fatalf("next_rotation_at after the manual rotation = %s", k.NextRotationAt)
 	}
 }
+
+// A key issued retrievable whose role then turns retrievable off can no
+// longer be read back, so it must stop rotating on its schedule too (its
+// new secret would reach nobody); it drops its stored plaintext at the tick.
+func TestRetrievableTurnedOffStopsScheduledRotation(t *testing.T) {
+	r := newRotEnv(t)
+	r.setupClientRole("svc", "internal", "r", map[string]interface{}{"rotation_period": "24h", "grace_period": "1h", "max_grace_period": "2h"})
+	key := r.issue("svc", "k", "r")
+	r.ok(logical.UpdateOperation, "roles/r", map[string]interface{}{"retrievable": false})
+	if got := r.ok(logical.ReadOperation, "keys/svc/k", nil).Data["automatic_rotation"]; got != false {
+		t.Fatalf("automatic_rotation after retrievable=false = %v", got)
+	}
+	r.clock.Advance(24 * time.Hour)
+	r.tick()
+	r.clock.Advance(6 * time.Hour)
+	r.tick()
+	if c := r.verifyCode(key, nil); c != "" {
+		t.Fatalf("the only secret the client holds answers %q; states %s", c, states(r.key("svc", "k")))
+	}
+	k := r.wantStates("svc", "k", "1:active")
+	if k.Retrievable || k.version(1).Secret != "" {
+		t.Fatal("the key still keeps plaintext its role no longer allows")
+	}
+}
+
+// A scheduled rotation never cuts a previous version's grace short: it
+// waits for the end of that grace (extended for adoption up to
+// max_grace_period, after a late run, or after a manual rotation just
+// before the scheduled time), then rotates.
+func TestScheduledRotationWaitsForPreviousGrace(t *testing.T) {
+	at := func(day, hour, min int) time.Time { return time.Date(2026, 11, day, hour, min, 0, 0, time.UTC) }
+	cases := []struct {
+		name  string
+		role  map[string]interface{}
+		setup func(r *rotEnv) // leaves v1 previous and v2 active
+		// checkAt is a time inside v1's (possibly extended) grace after
+		// the next scheduled time; doneBy is after that grace.
+		checkAt, doneBy time.Time
+	}{
+		{
+			name: "adoption extends grace past the next rotation",
+			role: map[string]interface{}{"rotation_period": "24h", "grace_period": "1h", "max_grace_period": "72h"},
+			setup: func(r *rotEnv) {
+				r.clock.Set(at(28, 12, 0))
+				r.tick() // v2 active at 28 12:00, v1 previous
+			},
+			// The next rotation is due at 29 12:00; v1's grace may be
+			// extended to 31 12:00 (max_grace_period).
+			checkAt: at(29, 18, 0), doneBy: at(31, 12, 5),
+		},
+		{
+			name: "late cron run",
+			role: map[string]interface{}{"rotation_schedule": "0 3 * * *", "grace_period": "20h", "max_grace_period": "20h"},
+			setup: func(r *rotEnv) {
+				r.clock.Set(at(28, 9, 0)) // 6h late: Vault was down
+				r.tick()
+			},
+			checkAt: at(29, 4, 0), doneBy: at(29, 5, 1),
+		},
+		{
+			name: "manual rotation just before the scheduled time",
+			role: map[string]interface{}{"rotation_schedule": "0 3 * * *", "grace_period": "20h", "max_grace_period": "20h"},
+			setup: func(r *rotEnv) {
+				r.clock.Set(at(28, 2, 55))
+				r.tick()
+				r.ok(logical.UpdateOperation, "keys/svc/k/rotate", nil)
+			},
+			checkAt: at(28, 3, 10), doneBy: at(28, 22, 56),
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRotEnv(t)
+			r.clock.Set(at(27, 12, 0))
+			r.setupClientRole("svc", "internal", "r", tc.role)
+			old := r.issue("svc", "k", "r")
+			tc.setup(r)
+			r.wantStates("svc", "k", "1:previous 2:active")
+			grace := r.key("svc", "k").version(1).GraceEndsAt
+			// The client keeps using v1 only; ticks run every minute, as
+			// Vault's periodic function does.
+			for r.clock.Now().Before(tc.checkAt) {
+				r.verified("svc", "k", 1)
+				r.clock.Advance(time.Minute)
+				r.tick()
+			}
+			if c := r.verifyCode(old, nil); c != "" {
+				t.Fatalf("v1 refused (%q) at %s, grace ended %s originally; states %s", c, r.clock.Now(), grace, states(r.key("svc", "k")))
+			}
+			// Vault Agent is told to come back when the held-back rotation
+			// can run, not to poll every few seconds meanwhile.
+			k := r.key("svc", "k")
+			want := int64(k.version(1).GraceEndsAt.Sub(r.clock.Now()) / time.Second)
+			if ttl := r.ok(logical.ReadOperation, "keys/svc/k", nil).Data["ttl"]; ttl != want {
+				t.Fatalf("ttl while the rotation waits = %v, want %d", ttl, want)
+			}
+			for r.clock.Now().Before(tc.doneBy) {
+				r.clock.Advance(time.Minute)
+				r.tick()
+			}
+			// The grace ended, v1 retired, and the held-back rotation ran.
+			r.wantStates("svc", "k", "1:retired 2:previous 3:active")
+		})
+	}
+}
