@@ -42,7 +42,9 @@ type rotationState struct {
 	once  sync.Once
 	queue *schedule.Queue
 	// rebuilt is closed when the rebuild from storage has finished;
-	// rebuildErr holds its error, if any.
+	// rebuildErr holds its error, if any. A failed rebuild is started
+	// again by the next tick, with a new channel; rebuildMu guards both.
+	rebuildMu  sync.Mutex
 	rebuilt    chan struct{}
 	rebuilding atomic.Bool
 	rebuildErr error
@@ -103,6 +105,41 @@ func (b *apikeysBackend) initRotation(ctx context.Context, s logical.Storage) er
 	if !r.rebuilding.CompareAndSwap(false, true) {
 		return nil
 	}
+	r.rebuildMu.Lock()
+	defer r.rebuildMu.Unlock()
+	b.startRebuildLocked(s)
+	return nil
+}
+
+// retryFailedRebuild starts the scan again when the last one failed (say a
+// transient storage error at startup): otherwise the keys it did not queue
+// would not rotate, and dead leased keys not be purged, until a restart.
+// The rotation tick calls it, so a failing scan is retried once a tick.
+func (b *apikeysBackend) retryFailedRebuild(s logical.Storage) {
+	r := b.rotation()
+	if !r.rebuilding.Load() {
+		return // never started: initialize has not run
+	}
+	r.rebuildMu.Lock()
+	defer r.rebuildMu.Unlock()
+	select {
+	case <-r.rebuilt:
+	default:
+		return // still running
+	}
+	if r.rebuildErr == nil {
+		return
+	}
+	b.logger.Warn("retrying the rotation schedule rebuild after a failure", "error", r.rebuildErr)
+	b.startRebuildLocked(s)
+}
+
+// startRebuildLocked runs rebuildSchedule in the background; the caller
+// holds rebuildMu.
+func (b *apikeysBackend) startRebuildLocked(s logical.Storage) {
+	r := b.rotation()
+	done := make(chan struct{})
+	r.rebuilt, r.rebuildErr = done, nil
 	go func() {
 		// Vault cancels the initialisation request's context when
 		// InitializeFunc returns; the rebuild outlives it.
@@ -111,14 +148,15 @@ func (b *apikeysBackend) initRotation(ctx context.Context, s logical.Storage) er
 		start := time.Now()
 		n, err := b.rebuildSchedule(bctx, s)
 		if err != nil {
-			b.logger.Error("rebuilding the rotation schedule failed; keys not yet queued rotate after their next change or a restart", "error", err, "keys_queued", n)
+			b.logger.Error("rebuilding the rotation schedule failed; the next rotation tick tries again", "error", err, "keys_queued", n)
 		} else {
 			b.logger.Info("rotation schedule rebuilt", "keys_queued", n, "duration", time.Since(start).String())
 		}
+		r.rebuildMu.Lock()
 		r.rebuildErr = err
-		close(r.rebuilt)
+		r.rebuildMu.Unlock()
+		close(done)
 	}()
-	return nil
 }
 
 // rebuildSchedule scans every key once and queues the managed ones (and the
@@ -148,8 +186,13 @@ func (b *apikeysBackend) rebuildSchedule(ctx context.Context, s logical.Storage)
 // waitRebuilt waits for the background rebuild (tests and benchmarks).
 func (b *apikeysBackend) waitRebuilt(ctx context.Context) error {
 	r := b.rotation()
+	r.rebuildMu.Lock()
+	done := r.rebuilt
+	r.rebuildMu.Unlock()
 	select {
-	case <-r.rebuilt:
+	case <-done:
+		r.rebuildMu.Lock()
+		defer r.rebuildMu.Unlock()
 		return r.rebuildErr
 	case <-ctx.Done():
 		return ctx.Err()
@@ -160,8 +203,11 @@ func (b *apikeysBackend) waitRebuilt(ctx context.Context) error {
 // the queues do not yet hold every key.
 func (b *apikeysBackend) scheduleRebuilding() bool {
 	r := b.rotation()
+	r.rebuildMu.Lock()
+	done := r.rebuilt
+	r.rebuildMu.Unlock()
 	select {
-	case <-r.rebuilt:
+	case <-done:
 		return false
 	default:
 		return r.rebuilding.Load()
@@ -182,6 +228,7 @@ type tickStats struct {
 // rotationTick rotates due keys, retires ended grace periods and expires
 // keys past their hard expiry.
 func (b *apikeysBackend) rotationTick(ctx context.Context, req *logical.Request) error {
+	b.retryFailedRebuild(req.Storage)
 	_, err := b.runRotationTick(ctx, req.Storage)
 	return err
 }

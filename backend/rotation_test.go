@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -905,5 +906,52 @@ func TestScheduledRotationWaitsForPreviousGrace(t *testing.T) {
 			// The grace ended, v1 retired, and the held-back rotation ran.
 			r.wantStates("svc", "k", "1:retired 2:previous 3:active")
 		})
+	}
+}
+
+// flakyListStorage fails the first failures listings of keys/.
+type flakyListStorage struct {
+	logical.Storage
+	failures int
+}
+
+func (f *flakyListStorage) List(ctx context.Context, prefix string) ([]string, error) {
+	if prefix == storageKeyPrefix && f.failures > 0 {
+		f.failures--
+		return nil, errors.New("transient: leadership lost")
+	}
+	return f.Storage.List(ctx, prefix)
+}
+
+// A startup scan that fails (a transient storage error) is retried by the
+// next rotation tick, so existing keys still rotate without a restart.
+func TestFailedStartupScanIsRetried(t *testing.T) {
+	r := newRotEnv(t)
+	r.setupClientRole("svc", "internal", "r", map[string]interface{}{"rotation_period": "24h", "grace_period": "1h"})
+	r.issue("svc", "k", "r")
+
+	b2 := newBackend(r.clock)
+	if err := b2.Setup(r.ctx, &logical.BackendConfig{Logger: r.b.logger, System: logical.TestSystemView(), StorageView: r.storage}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b2.initialize(r.ctx, &logical.InitializationRequest{Storage: &flakyListStorage{Storage: r.storage, failures: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b2.waitRebuilt(r.ctx); err == nil || b2.rotation().queue.Len() != 0 {
+		t.Fatalf("the scan should have failed with nothing queued: %v, %d queued", err, b2.rotation().queue.Len())
+	}
+	r.clock.Advance(24 * time.Hour)
+	req := &logical.Request{Storage: r.storage}
+	if err := b2.rotationTick(r.ctx, req); err != nil { // retries the scan
+		t.Fatal(err)
+	}
+	if err := b2.waitRebuilt(r.ctx); err != nil {
+		t.Fatalf("the retried scan: %v", err)
+	}
+	if err := b2.rotationTick(r.ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := b2.getKey(r.ctx, r.storage, "svc", "k"); err != nil || states(k) != "1:previous 2:active" {
+		t.Fatalf("after the retried scan and a tick: %s %v", states(k), err)
 	}
 }
