@@ -14,7 +14,10 @@ const pathJWKSHelpDesc = `
 Reading jwks needs no Vault token: it returns the current and previous
 Ed25519 public signing keys as a raw JWK Set document (RFC 7517), the form
 JWT libraries fetch. Resource servers verify exchanged tokens offline against
-it, picking the key by the token's "kid". A rotated-out key stays published
+it, picking the key by the token's "kid". The key the next scheduled
+rotation will make current is published ahead of it (half the
+signing_key_rotation_period, at most a day, before it signs), so a verifier
+that caches the set already holds it. A rotated-out key stays published
 until every token it signed has expired (token_ttl after its rotation), then
 leaves the set; jwks/rotate with revoke_previous=true withdraws it at once.
 `
@@ -22,7 +25,8 @@ leaves the set; jwks/rotate with revoke_previous=true withdraws it at once.
 const pathJWKSRotateHelpSyn = `Rotate the token signing key now.`
 const pathJWKSRotateHelpDesc = `
 Makes a new signing key current at once (e.g. after a suspected compromise or
-to test verifiers). The old key stops signing and stays published in jwks for
+to test verifiers): the pre-published next key if there is one, or a fresh
+key (always fresh with revoke_previous=true). The old key stops signing and stays published in jwks for
 token_ttl, so tokens it signed keep verifying until they expire, and then
 leaves jwks. Keys also rotate on their own every signing_key_rotation_period
 (config).

@@ -75,22 +75,51 @@ func TestJWKSRotationScheduleAndManual(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A periodic tick before the period changes nothing.
-	e.clock.Advance(59 * time.Minute)
-	if err := e.b.signingKeyTick(e.ctx, &logical.Request{Storage: e.storage}); err != nil {
-		t.Fatal(err)
+	tick := func() {
+		t.Helper()
+		if err := e.b.signingKeyTick(e.ctx, &logical.Request{Storage: e.storage}); err != nil {
+			t.Fatal(err)
+		}
 	}
+	// A periodic tick before the pre-publication lead changes nothing.
+	e.clock.Advance(29 * time.Minute)
+	tick()
 	if got := e.jwks(); len(got.Keys) != 1 {
-		t.Fatalf("rotated early: %+v", got)
+		t.Fatalf("changed early: %+v", got)
 	}
-	// The tick after the period rotates; the old key stays published.
+	// From half the period before the rotation (jwtsign.PrepublishLead)
+	// the next key is published, so verifiers caching the JWKS hold it
+	// before it signs; the current key still signs.
 	e.clock.Advance(time.Minute)
-	if err := e.b.signingKeyTick(e.ctx, &logical.Request{Storage: e.storage}); err != nil {
+	tick()
+	set = e.jwks()
+	if len(set.Keys) != 2 || set.Keys[0].KeyID != k1 {
+		t.Fatalf("after pre-publication = %+v", set)
+	}
+	k2 := set.Keys[1].KeyID
+	cached := set // a verifier that fetched the JWKS now and caches it
+	if ks, err := e.b.signingKey(e.ctx, e.storage, cfg); err != nil || ks.Current.KID != k1 {
+		t.Fatalf("the pre-published key signs early: %v %v", ks.Current.KID, err)
+	}
+	// The tick after the period makes the pre-published key current; the
+	// old key stays published.
+	e.clock.Advance(30 * time.Minute)
+	tick()
+	set = e.jwks()
+	if len(set.Keys) != 2 || set.Keys[0].KeyID != k2 || set.Keys[1].KeyID != k1 {
+		t.Fatalf("after scheduled rotation = %+v", set)
+	}
+	// The verifier's cached JWKS already verifies tokens of the new key.
+	ks2, err := e.b.signingKey(e.ctx, e.storage, cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
-	set = e.jwks()
-	if len(set.Keys) != 2 || set.Keys[1].KeyID != k1 || set.Keys[0].KeyID == k1 {
-		t.Fatalf("after scheduled rotation = %+v", set)
+	tok2, err := ks2.Current.Sign(jwtsign.Claims{Claims: jwt.Claims{Subject: "acme", Expiry: jwt.NewNumericDate(e.clock.Now().Add(5 * time.Minute))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jwtsign.Verify(tok2, cached, jwt.Expected{Time: e.clock.Now()}, 0); err != nil {
+		t.Fatalf("a JWKS cached before the rotation rejects the new key's token: %v", err)
 	}
 	// A manual rotation right after: the first key retired 0s ago and stays
 	// published for token_ttl (5m), so three keys are published.

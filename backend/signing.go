@@ -21,7 +21,10 @@ import (
 // is called with revoke_previous.
 const storageSigningKeys = "signing/keys"
 
-const eventSigningKeyRotated = "signing_key.rotated"
+const (
+	eventSigningKeyRotated   = "signing_key.rotated"
+	eventSigningKeyPublished = "signing_key.published"
+)
 
 func (b *apikeysBackend) readSigningKeys(ctx context.Context, s logical.Storage) (*jwtsign.KeySet, error) {
 	entry, err := s.Get(ctx, storageSigningKeys)
@@ -96,7 +99,7 @@ func (b *apikeysBackend) rotateSigningKeys(ctx context.Context, req *logical.Req
 	if revokePrevious {
 		keep = 0
 	}
-	if err := set.Rotate(rand.Reader, now, keep); err != nil {
+	if err := set.Rotate(rand.Reader, now, keep, revokePrevious); err != nil {
 		return nil, "", err
 	}
 	if err := b.putSigningKeys(ctx, s, set); err != nil {
@@ -155,9 +158,42 @@ func (b *apikeysBackend) signingKeyTick(ctx context.Context, req *logical.Reques
 		return err
 	}
 	now := b.clock.Now()
-	if set.Current != nil && !set.Due(now, cfg.SigningKeyRotationPeriod) && len(set.Published(now)) == len(set.Previous)+1 {
+	period := cfg.SigningKeyRotationPeriod
+	if set.NeedsNext(now, period) && !set.Due(now, period) {
+		return b.prepareNextSigningKey(ctx, s, cfg)
+	}
+	if set.Current != nil && !set.Due(now, period) && !set.CanPrune(now) {
 		return nil // nothing to create, rotate or prune
 	}
 	_, _, err = b.rotateSigningKeys(ctx, nil, s, cfg, false, false)
 	return err
+}
+
+// prepareNextSigningKey publishes the key the next scheduled rotation will
+// make current (jwtsign.PrepublishLead ahead), so verifiers caching the
+// JWKS trust it before it signs anything.
+func (b *apikeysBackend) prepareNextSigningKey(ctx context.Context, s logical.Storage, cfg *Config) error {
+	b.signingMu.Lock()
+	defer b.signingMu.Unlock()
+	set, err := b.readSigningKeys(ctx, s)
+	if err != nil {
+		return err
+	}
+	now := b.clock.Now()
+	if !set.NeedsNext(now, cfg.SigningKeyRotationPeriod) {
+		return nil // another caller did it
+	}
+	if err := set.PrepareNext(rand.Reader, now); err != nil {
+		return err
+	}
+	if err := b.putSigningKeys(ctx, s, set); err != nil {
+		return err
+	}
+	ev := systemEvent(eventSigningKeyPublished)
+	ev.Details = map[string]string{
+		"kid":              set.Next.KID,
+		"current_kid":      set.Current.KID,
+		"signs_from_about": set.Current.CreatedAt.Add(cfg.SigningKeyRotationPeriod).Format(time.RFC3339),
+	}
+	return b.appendEvent(ctx, s, ev)
 }

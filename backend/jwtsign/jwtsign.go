@@ -36,11 +36,38 @@ type KeyPair struct {
 	KeepUntil time.Time `json:"keep_until,omitempty"`
 }
 
-// KeySet is the stored set: the current key and the previous ones, newest
-// first.
+// KeySet is the stored set: the current key, the next one once it is
+// published ahead of its use, and the previous ones, newest first.
 type KeySet struct {
-	Current  *KeyPair   `json:"current,omitempty"`
+	Current *KeyPair `json:"current,omitempty"`
+	// Next is published (not yet signing) for a while before the
+	// scheduled rotation makes it current, so verifiers that cache the
+	// JWKS already hold it when the first token it signs reaches them.
+	Next     *KeyPair   `json:"next,omitempty"`
 	Previous []*KeyPair `json:"previous,omitempty"`
+}
+
+// PrepublishLead is how long before a scheduled rotation the next key is
+// published: half the rotation period, at most a day, which is longer than
+// verifiers usually cache a JWKS (minutes to hours).
+func PrepublishLead(period time.Duration) time.Duration {
+	return min(period/2, 24*time.Hour)
+}
+
+// NeedsNext reports whether the next key should be published now.
+func (s *KeySet) NeedsNext(now time.Time, period time.Duration) bool {
+	return s.Current != nil && s.Next == nil &&
+		!now.Before(s.Current.CreatedAt.Add(period-PrepublishLead(period)))
+}
+
+// PrepareNext generates the next key, to be published before it signs.
+func (s *KeySet) PrepareNext(r io.Reader, now time.Time) error {
+	nk, err := NewKeyPair(r, now)
+	if err != nil {
+		return err
+	}
+	s.Next = nk
+	return nil
 }
 
 // NewKeyPair generates an Ed25519 key from r. Its key id is the RFC 7638
@@ -69,14 +96,22 @@ func (s *KeySet) Due(now time.Time, period time.Duration) bool {
 	return s.Current == nil || len(s.Current.Seed) != ed25519.SeedSize || !now.Before(s.Current.CreatedAt.Add(period))
 }
 
-// Rotate makes a fresh key current. The old current key loses its private
+// Rotate makes the published next key current, or a fresh key when there
+// is none or fresh is set (after a suspected compromise nothing stored
+// alongside the old key is reused). The old current key loses its private
 // half and stays published for keep (the longest lifetime a token it signed
-// can have left); keep 0 withdraws it at once (suspected compromise).
-func (s *KeySet) Rotate(r io.Reader, now time.Time, keep time.Duration) error {
-	nk, err := NewKeyPair(r, now)
-	if err != nil {
-		return err
+// can have left); keep 0 withdraws it at once.
+func (s *KeySet) Rotate(r io.Reader, now time.Time, keep time.Duration, fresh bool) error {
+	nk := s.Next
+	if nk == nil || fresh {
+		var err error
+		if nk, err = NewKeyPair(r, now); err != nil {
+			return err
+		}
 	}
+	// CreatedAt starts the key's rotation period from when it signs.
+	nk.CreatedAt = now
+	s.Next = nil
 	if old := s.Current; old != nil {
 		old.Seed = nil
 		old.RetiredAt = now
@@ -86,6 +121,16 @@ func (s *KeySet) Rotate(r io.Reader, now time.Time, keep time.Duration) error {
 	s.Current = nk
 	s.Prune(now)
 	return nil
+}
+
+// CanPrune reports whether Prune would drop anything.
+func (s *KeySet) CanPrune(now time.Time) bool {
+	for _, p := range s.Previous {
+		if !p.published(now) {
+			return true
+		}
+	}
+	return false
 }
 
 // Prune drops previous keys whose tokens have all expired (past KeepUntil).
@@ -105,8 +150,9 @@ func (s *KeySet) Prune(now time.Time) bool {
 	return dropped
 }
 
-// Published returns the keys a verifier needs at now: the current key and
-// every previous key still within its keep period. A previous key is not
+// Published returns the keys a verifier needs at now: the current key, the
+// next one once prepared, and every previous key still within its keep
+// period. A previous key is not
 // kept beyond it, not even the newest: tokens it signed have expired, so it
 // verifies nothing legitimate, and after a rotation forced by a suspected
 // compromise it would keep verifying forged tokens until the next rotation.
@@ -114,6 +160,9 @@ func (s *KeySet) Published(now time.Time) []*KeyPair {
 	var out []*KeyPair
 	if s.Current != nil {
 		out = append(out, s.Current)
+	}
+	if s.Next != nil {
+		out = append(out, s.Next)
 	}
 	for _, p := range s.Previous {
 		if p.published(now) {

@@ -31,7 +31,7 @@ func claimsAt(now time.Time, ttl time.Duration) Claims {
 
 func TestSignVerifyRoundTrip(t *testing.T) {
 	var s KeySet
-	if err := s.Rotate(rand.Reader, t0, 0); err != nil {
+	if err := s.Rotate(rand.Reader, t0, 0, false); err != nil {
 		t.Fatal(err)
 	}
 	tok, err := s.Current.Sign(claimsAt(t0, 5*time.Minute))
@@ -87,7 +87,7 @@ func TestRotationKeepsPreviousUntilTokensExpire(t *testing.T) {
 	if !s.Due(t0, time.Hour) {
 		t.Fatal("an empty set must be due")
 	}
-	if err := s.Rotate(rand.Reader, t0, 5*time.Minute); err != nil {
+	if err := s.Rotate(rand.Reader, t0, 5*time.Minute, false); err != nil {
 		t.Fatal(err)
 	}
 	if s.Due(t0.Add(59*time.Minute), time.Hour) || !s.Due(t0.Add(time.Hour), time.Hour) {
@@ -99,7 +99,7 @@ func TestRotationKeepsPreviousUntilTokensExpire(t *testing.T) {
 		t.Fatal(err)
 	}
 	r1 := t0.Add(time.Minute)
-	if err := s.Rotate(rand.Reader, r1, 5*time.Minute); err != nil {
+	if err := s.Rotate(rand.Reader, r1, 5*time.Minute, false); err != nil {
 		t.Fatal(err)
 	}
 	if len(k1.Seed) != 0 {
@@ -109,7 +109,7 @@ func TestRotationKeepsPreviousUntilTokensExpire(t *testing.T) {
 		t.Fatalf("a previous key signed: %v", err)
 	}
 	r2 := r1.Add(time.Minute)
-	if err := s.Rotate(rand.Reader, r2, 5*time.Minute); err != nil {
+	if err := s.Rotate(rand.Reader, r2, 5*time.Minute, false); err != nil {
 		t.Fatal(err)
 	}
 	kids := func(now time.Time) []string {
@@ -153,7 +153,7 @@ func TestRotationKeepsPreviousUntilTokensExpire(t *testing.T) {
 // withdraws the outgoing key at once: its tokens stop verifying.
 func TestRotationWithoutKeepWithdrawsOutgoingKey(t *testing.T) {
 	var s KeySet
-	if err := s.Rotate(rand.Reader, t0, 5*time.Minute); err != nil {
+	if err := s.Rotate(rand.Reader, t0, 5*time.Minute, false); err != nil {
 		t.Fatal(err)
 	}
 	tok, err := s.Current.Sign(claimsAt(t0, 5*time.Minute))
@@ -161,7 +161,7 @@ func TestRotationWithoutKeepWithdrawsOutgoingKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := s.Current.KID
-	if err := s.Rotate(rand.Reader, t0.Add(time.Minute), 0); err != nil {
+	if err := s.Rotate(rand.Reader, t0.Add(time.Minute), 0, false); err != nil {
 		t.Fatal(err)
 	}
 	set := s.JWKS(t0.Add(time.Minute))
@@ -175,7 +175,7 @@ func TestRotationWithoutKeepWithdrawsOutgoingKey(t *testing.T) {
 
 func TestJWKSHasNoPrivateMaterial(t *testing.T) {
 	var s KeySet
-	if err := s.Rotate(rand.Reader, t0, time.Minute); err != nil {
+	if err := s.Rotate(rand.Reader, t0, time.Minute, false); err != nil {
 		t.Fatal(err)
 	}
 	body, err := json.Marshal(s.JWKS(t0))
@@ -191,5 +191,53 @@ func TestJWKSHasNoPrivateMaterial(t *testing.T) {
 	}
 	if len(back.Keys) != 1 || back.Keys[0].KeyID != s.Current.KID || !back.Keys[0].IsPublic() || back.Keys[0].Algorithm != "EdDSA" {
 		t.Fatalf("JWKS = %s", body)
+	}
+}
+
+// The next key is published PrepublishLead before the period ends, becomes
+// current at rotation with its period starting then, and a rotation with
+// fresh set (suspected compromise) discards it for a new key.
+func TestNextKeyPrepublishedThenPromoted(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const period = 48 * time.Hour
+	s := &KeySet{}
+	if err := s.Rotate(rand.Reader, t0, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	lead := PrepublishLead(period)
+	if lead != 24*time.Hour || PrepublishLead(time.Hour) != 30*time.Minute {
+		t.Fatalf("PrepublishLead = %s, %s", lead, PrepublishLead(time.Hour))
+	}
+	if s.NeedsNext(t0.Add(period-lead-time.Second), period) {
+		t.Fatal("next key wanted before the lead")
+	}
+	at := t0.Add(period - lead)
+	if !s.NeedsNext(at, period) {
+		t.Fatal("no next key wanted at the lead")
+	}
+	if err := s.PrepareNext(rand.Reader, at); err != nil {
+		t.Fatal(err)
+	}
+	next := s.Next.KID
+	if s.NeedsNext(at, period) || len(s.Published(at)) != 2 || s.Published(at)[1].KID != next {
+		t.Fatalf("after PrepareNext: published %d keys", len(s.Published(at)))
+	}
+	end := t0.Add(period)
+	if err := s.Rotate(rand.Reader, end, time.Minute, false); err != nil {
+		t.Fatal(err)
+	}
+	if s.Current.KID != next || s.Next != nil || !s.Current.CreatedAt.Equal(end) || s.Due(end.Add(period-time.Second), period) {
+		t.Fatalf("promotion: current %s (want %s), created %s", s.Current.KID, next, s.Current.CreatedAt)
+	}
+	// A fresh rotation never reuses a prepared key.
+	if err := s.PrepareNext(rand.Reader, end); err != nil {
+		t.Fatal(err)
+	}
+	prepared := s.Next.KID
+	if err := s.Rotate(rand.Reader, end, 0, true); err != nil {
+		t.Fatal(err)
+	}
+	if s.Current.KID == prepared || s.Next != nil {
+		t.Fatal("a fresh rotation reused the prepared key")
 	}
 }

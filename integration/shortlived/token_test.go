@@ -178,7 +178,7 @@ func TestJWKSUnauthenticatedAndRotation(t *testing.T) {
 	if again := fetchJWKS(t, m); len(again.Keys) != 1 || again.Keys[0].KeyID != first.Keys[0].KeyID {
 		t.Fatalf("a second anonymous read changed the key set: %+v", again)
 	}
-	write(t, m+"/config", map[string]interface{}{"token_ttl": "10s", "signing_key_rotation_period": "1m"})
+	write(t, m+"/config", map[string]interface{}{"token_ttl": "10s", "signing_key_rotation_period": "1h"})
 	setup(t, m, "acme", "internal", "svc", nil)
 	key := write(t, m+"/keys/acme/main", map[string]interface{}{"role": "svc"}).Data["key"].(string)
 	iss := "vault-plugin-secrets-apikeys/" + m
