@@ -58,6 +58,11 @@ type ApprovalRequest struct {
 	UsedAt      time.Time `json:"used_at,omitempty"`
 	UsedBy      *Actor    `json:"used_by,omitempty"`
 	UsedRequest string    `json:"used_request,omitempty"`
+	// KeyID is the key an issuance with this approval creates, recorded
+	// before the key is stored: once a key with this id exists at
+	// keys/<Client>/<KeyName>, the approval is used even if the state
+	// still says approved (see reserveApproval).
+	KeyID string `json:"key_id,omitempty"`
 }
 
 func requestStorageKey(id string) string { return storageRequestPrefix + id }
@@ -155,59 +160,161 @@ func (b *apikeysBackend) decide(ctx context.Context, req *logical.Request, id st
 	return r, nil
 }
 
-// consumeApproval checks and uses up the approved request that a role with
-// requires_approval needs; issuance calls it under the client and key
-// locks. It returns a message when the issuance must be refused. The
-// request must be approved,
-// unexpired, unused, for exactly this client, role and key name; the issuer
-// must be the entity that asked for it and never the approver. On success
-// the request is marked used before the key is created, so it cannot serve
-// two issuances.
-func (b *apikeysBackend) consumeApproval(ctx context.Context, req *logical.Request, in issueInput) (string, error) {
+// Using an approval (single use, SPEC §6) takes three steps around the
+// key's commit, so that an issuance that fails or is interrupted leaves the
+// approval usable and no approval ever serves two keys:
+//
+//  1. reserveApproval checks the request and reserves it in memory under
+//     requestsMu: a second issuance with the same request_id is refused
+//     while the first is in flight. Nothing is stored, and nothing is
+//     logged, so a refused or failed issuance leaves no trace of a use.
+//  2. bind records the new key's id on the request, still approved, before
+//     the key is committed.
+//  3. After the commit, complete marks the request used and logs
+//     request.used; release (deferred) drops the reservation either way.
+//
+// A failure or crash before the key commit leaves an approved request whose
+// recorded key does not exist: the approval is usable again (a retry
+// records its own key id). A crash after the key commit but before step 3
+// leaves an approved request whose recorded key exists: it counts as used
+// from then on (reads show it used, and the next attempt to use it is
+// refused and records the use, attributed to the key's issuer). Marking
+// used only after the commit without recording the key first would leave
+// that case an approved request next to its key, usable again as soon as
+// the key name is free; marking used before the commit (as this code once
+// did) burns the approval when the commit fails. The in-memory reservation
+// is node-local; only the active node issues keys, and a reservation lost
+// with a crashed node is exactly the "before step 3" case above.
+
+// approvalUse is an approval reserved for one issuance in progress.
+type approvalUse struct {
+	b   *apikeysBackend
+	req *logical.Request
+	r   *ApprovalRequest
+}
+
+// reserveApproval checks the approved request that a role with
+// requires_approval needs and reserves it for this issuance; issuance calls
+// it under the client and key locks. It returns a message when the issuance
+// must be refused. The request must be approved, unexpired, unused, not in
+// use by another issuance, for exactly this client, role and key name; the
+// issuer must be the entity that asked for it and never the approver. The
+// caller must release a returned reservation.
+func (b *apikeysBackend) reserveApproval(ctx context.Context, req *logical.Request, in issueInput) (*approvalUse, string, error) {
 	if in.requestID == "" {
-		return fmt.Sprintf("role %q requires approval: create a request (vault write <mount>/requests client=%s role=%s name=%s justification=...), have another person approve it at requests/<id>/approve, then issue with request_id=<id>", in.roleName, in.clientName, in.roleName, in.name), nil
+		return nil, fmt.Sprintf("role %q requires approval: create a request (vault write <mount>/requests client=%s role=%s name=%s justification=...), have another person approve it at requests/<id>/approve, then issue with request_id=<id>", in.roleName, in.clientName, in.roleName, in.name), nil
 	}
 	b.gov.requestsMu.Lock()
 	defer b.gov.requestsMu.Unlock()
 	s := req.Storage
 	r, err := getRequest(ctx, s, in.requestID)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	if r == nil {
-		return fmt.Sprintf("request_id %q does not name an approval request", in.requestID), nil
+		return nil, fmt.Sprintf("request_id %q does not name an approval request", in.requestID), nil
+	}
+	if b.approvalsInUse[r.ID] {
+		return nil, fmt.Sprintf("request %s is being used by another issuance right now; an approval is single-use", r.ID), nil
+	}
+	if err := b.settleUse(ctx, s, r); err != nil {
+		return nil, "", err
 	}
 	now := b.clock.Now()
 	switch st := r.effectiveState(now); st {
 	case requestApproved:
 	case requestUsed:
-		return fmt.Sprintf("request %s was already used at %s; an approval is single-use, create a new request", r.ID, r.UsedAt.Format(time.RFC3339)), nil
+		return nil, fmt.Sprintf("request %s was already used at %s; an approval is single-use, create a new request", r.ID, r.UsedAt.Format(time.RFC3339)), nil
 	case requestExpired:
-		return fmt.Sprintf("request %s expired at %s; create a new request", r.ID, r.ExpiresAt.Format(time.RFC3339)), nil
+		return nil, fmt.Sprintf("request %s expired at %s; create a new request", r.ID, r.ExpiresAt.Format(time.RFC3339)), nil
 	default:
-		return fmt.Sprintf("request %s is %s; it must be approved by another person first", r.ID, st), nil
+		return nil, fmt.Sprintf("request %s is %s; it must be approved by another person first", r.ID, st), nil
 	}
 	if r.Client != in.clientName || r.Role != in.roleName || r.KeyName != in.name {
-		return fmt.Sprintf("request %s approves key %s/%s under role %q, not %s/%s under role %q", r.ID, r.Client, r.KeyName, r.Role, in.clientName, in.name, in.roleName), nil
+		return nil, fmt.Sprintf("request %s approves key %s/%s under role %q, not %s/%s under role %q", r.ID, r.Client, r.KeyName, r.Role, in.clientName, in.name, in.roleName), nil
 	}
 	actor := actorFromRequest(req)
 	if r.DecidedBy != nil && sameEntity(actor, *r.DecidedBy) {
-		return fmt.Sprintf("separation of duties: this Vault entity approved request %s and so cannot also issue the key; the requester issues it", r.ID), nil
+		return nil, fmt.Sprintf("separation of duties: this Vault entity approved request %s and so cannot also issue the key; the requester issues it", r.ID), nil
 	}
 	if r.RequestedBy.EntityID == "" || actor.EntityID != r.RequestedBy.EntityID {
-		return fmt.Sprintf("request %s was made by another Vault entity (or by none); only its requester's entity can use the approval", r.ID), nil
+		return nil, fmt.Sprintf("request %s was made by another Vault entity (or by none); only its requester's entity can use the approval", r.ID), nil
 	}
-	r.State, r.UsedAt, r.UsedBy, r.UsedRequest = requestUsed, now, &actor, req.ID
+	if b.approvalsInUse == nil {
+		b.approvalsInUse = map[string]bool{}
+	}
+	b.approvalsInUse[r.ID] = true
+	return &approvalUse{b: b, req: req, r: r}, "", nil
+}
+
+// bind records on the request the id of the key about to be committed with
+// it (step 2 above). The request stays approved.
+func (u *approvalUse) bind(ctx context.Context, s logical.Storage, keyID string) error {
+	u.b.gov.requestsMu.Lock()
+	defer u.b.gov.requestsMu.Unlock()
+	u.r.KeyID = keyID
+	return putRequest(ctx, s, u.r)
+}
+
+// complete marks the request used by the committed key k and logs the use
+// (step 3 above).
+func (u *approvalUse) complete(ctx context.Context, s logical.Storage, k *Key) error {
+	u.b.gov.requestsMu.Lock()
+	defer u.b.gov.requestsMu.Unlock()
+	actor := actorFromRequest(u.req)
+	r := u.r
+	r.State, r.UsedAt, r.UsedBy, r.UsedRequest, r.KeyID = requestUsed, u.b.clock.Now(), &actor, u.req.ID, k.KeyID
 	if err := putRequest(ctx, s, r); err != nil {
-		return "", err
+		return err
 	}
-	ev := eventFromRequest(req, eventRequestUsed)
-	ev.Client, ev.Key, ev.Role = r.Client, r.KeyName, r.Role
+	ev := eventFromRequest(u.req, eventRequestUsed)
+	ev.Client, ev.Key, ev.KeyID, ev.Role = r.Client, r.KeyName, k.KeyID, r.Role
 	ev.Details = map[string]string{"approval_request": r.ID}
-	if err := b.appendEvent(ctx, s, ev); err != nil {
-		return "", err
+	return u.b.appendEvent(ctx, s, ev)
+}
+
+// release ends the reservation, whether the issuance succeeded or not.
+func (u *approvalUse) release() {
+	u.b.gov.requestsMu.Lock()
+	defer u.b.gov.requestsMu.Unlock()
+	delete(u.b.approvalsInUse, u.r.ID)
+}
+
+// resolveUse turns r, in memory only, into the used request it really is
+// when an issuance bound it to a key that was committed but did not get to
+// mark it used (a crash after the key commit). The use is attributed to the
+// key's issuer at the key's creation. It reports whether it changed r.
+func (b *apikeysBackend) resolveUse(ctx context.Context, s logical.Storage, r *ApprovalRequest) (bool, error) {
+	if r.State != requestApproved || r.KeyID == "" {
+		return false, nil
 	}
-	return "", nil
+	k, err := b.getKey(ctx, s, r.Client, r.KeyName)
+	if err != nil {
+		return false, err
+	}
+	if k == nil || k.KeyID != r.KeyID {
+		return false, nil // that issuance never committed its key
+	}
+	issuer := k.IssuedBy
+	r.State, r.UsedAt, r.UsedBy, r.UsedRequest = requestUsed, k.CreatedAt, &issuer, k.RequestID
+	return true, nil
+}
+
+// settleUse is resolveUse that also stores the use it finds and logs the
+// request.used entry the interrupted issuance did not write. The caller
+// holds requestsMu.
+func (b *apikeysBackend) settleUse(ctx context.Context, s logical.Storage, r *ApprovalRequest) error {
+	changed, err := b.resolveUse(ctx, s, r)
+	if err != nil || !changed {
+		return err
+	}
+	if err := putRequest(ctx, s, r); err != nil {
+		return err
+	}
+	ev := Event{Type: eventRequestUsed, Actor: *r.UsedBy, RequestID: r.UsedRequest,
+		Client: r.Client, Key: r.KeyName, KeyID: r.KeyID, Role: r.Role,
+		Details: map[string]string{"approval_request": r.ID, "recorded_after_interruption": "true"}}
+	return b.appendEvent(ctx, s, ev)
 }
 
 func (r *ApprovalRequest) responseData(now time.Time) map[string]interface{} {
@@ -230,6 +337,7 @@ func (r *ApprovalRequest) responseData(now time.Time) map[string]interface{} {
 	if r.UsedBy != nil {
 		d["used_at"] = r.UsedAt
 		d["used_by"] = r.UsedBy
+		d["key_id"] = r.KeyID
 	}
 	return d
 }

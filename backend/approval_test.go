@@ -1,7 +1,10 @@
 package backend
 
 import (
+	"errors"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -205,4 +208,164 @@ func TestRequestIDRefusedWithoutApproval(t *testing.T) {
 		t.Fatalf("a refused issuance wrote storage: %d -> %d entries", before, after)
 	}
 	e.ok(logical.CreateOperation, "keys/svc/k", map[string]interface{}{"role": "r"})
+}
+
+// issueWithApproval issues keys/billing/<name> under role gated as entity
+// with request_id id, returning the handler's error (an injected failure)
+// instead of failing the test on it.
+func (e *testEnv) issueWithApproval(entity, name, id string) (*logical.Response, error) {
+	return e.b.HandleRequest(e.ctx, &logical.Request{
+		Operation: logical.CreateOperation, Path: "keys/billing/" + name, Storage: e.storage,
+		EntityID: entity, DisplayName: "userpass-" + entity, ID: "req-issue-" + name,
+		Connection: &logical.Connection{RemoteAddr: "127.0.0.1"},
+		Data:       map[string]interface{}{"role": "gated", "request_id": id},
+	})
+}
+
+// approvedRequest creates a request by alice for billing/<name> under role
+// gated and has bob approve it.
+func (e *testEnv) approvedRequest(name string) string {
+	e.t.Helper()
+	id := e.newRequest("alice", "billing", "gated", name, nil)
+	expectOK(e.t, e.doAs("bob", logical.UpdateOperation, "requests/"+id+"/approve", nil))
+	return id
+}
+
+// An issuance whose key commit fails leaves the approval approved and
+// usable, with no request.used in the log; the retry uses it, once.
+func TestApprovalSurvivesFailedIssuance(t *testing.T) {
+	for _, step := range []string{"wal", "index"} {
+		t.Run(step, func(t *testing.T) {
+			e := newTestEnv(t)
+			e.setupClientRole("billing", "internal", "gated", map[string]interface{}{"requires_approval": true})
+			id := e.approvedRequest("main")
+			e.b.commitHook = func(s string) error {
+				if s == step {
+					return errors.New("storage unavailable")
+				}
+				return nil
+			}
+			if resp, err := e.issueWithApproval("alice", "main", id); err == nil {
+				t.Fatalf("issuance with a failing commit succeeded: %v", resp)
+			}
+			e.b.commitHook = nil
+			if e.keyExists("billing", "main") {
+				t.Fatal("a key was stored by the failed issuance")
+			}
+			got := expectOK(t, e.doAs("alice", logical.ReadOperation, "requests/"+id, nil))
+			if got.Data["state"] != requestApproved || got.Data["used_by"] != nil {
+				t.Fatalf("request after a failed issuance: %v", got.Data)
+			}
+			if used := e.logEventsOf(eventRequestUsed); len(used) != 0 {
+				t.Fatalf("the log shows a use that produced no key: %+v", used)
+			}
+
+			resp := expectOK(t, e.doAs("alice", logical.CreateOperation, "keys/billing/main", map[string]interface{}{"role": "gated", "request_id": id}))
+			keyID := resp.Data["key_id"]
+			got = expectOK(t, e.doAs("alice", logical.ReadOperation, "requests/"+id, nil))
+			if got.Data["state"] != requestUsed || got.Data["key_id"] != keyID {
+				t.Fatalf("request after the retry: %v (key %v)", got.Data, keyID)
+			}
+			used := e.logEventsOf(eventRequestUsed)
+			if len(used) != 1 || used[0].KeyID != keyID || used[0].Actor.EntityID != "alice" {
+				t.Fatalf("request.used entries after the retry: %+v", used)
+			}
+			expectErr(t, e.doAs("alice", logical.CreateOperation, "keys/billing/other", map[string]interface{}{"role": "gated", "request_id": id}), "already used")
+		})
+	}
+}
+
+// A crash after the key was stored but before the request was marked used
+// leaves a key and an approved request bound to it: the request counts as
+// used from then on (read, list, and any further use), and the use is
+// logged once, attributed to the key's issuer.
+func TestApprovalUsedOnceKeyCommittedDespiteCrash(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("billing", "internal", "gated", map[string]interface{}{"requires_approval": true})
+	id := e.approvedRequest("main")
+	e.b.commitHook = func(s string) error {
+		if s == "key" {
+			return errors.New("simulated crash after the key record")
+		}
+		return nil
+	}
+	if _, err := e.issueWithApproval("alice", "main", id); err == nil {
+		t.Fatal("issuance with a crash succeeded")
+	}
+	e.restart() // the plugin died: its in-memory reservation is gone
+	k := e.issued("billing", "main")
+	stored, err := getRequest(e.ctx, e.storage, id)
+	if err != nil || stored.State != requestApproved || stored.KeyID != k.KeyID {
+		t.Fatalf("stored request after the crash: %+v %v (key %s)", stored, err, k.KeyID)
+	}
+
+	got := expectOK(t, e.doAs("alice", logical.ReadOperation, "requests/"+id, nil))
+	if got.Data["state"] != requestUsed || got.Data["key_id"] != k.KeyID {
+		t.Fatalf("request read after the crash: %v", got.Data)
+	}
+	list := expectOK(t, e.doAs("alice", logical.ListOperation, "requests/", map[string]interface{}{"state": requestUsed}))
+	if keys := list.Data["keys"].([]string); len(keys) != 1 || keys[0] != id {
+		t.Fatalf("used requests listed after the crash: %v", keys)
+	}
+	if used := e.logEventsOf(eventRequestUsed); len(used) != 0 {
+		t.Fatalf("reads wrote the log: %+v", used)
+	}
+
+	expectErr(t, e.doAs("alice", logical.CreateOperation, "keys/billing/main", map[string]interface{}{"role": "gated", "request_id": id}), "already exists")
+	expectErr(t, e.doAs("alice", logical.CreateOperation, "keys/billing/other", map[string]interface{}{"role": "gated", "request_id": id}), "already used")
+	stored, _ = getRequest(e.ctx, e.storage, id)
+	if stored.State != requestUsed || stored.UsedBy == nil || stored.UsedBy.EntityID != "alice" || !stored.UsedAt.Equal(k.CreatedAt) {
+		t.Fatalf("request not settled as used by the key's issuer: %+v", stored)
+	}
+	used := e.logEventsOf(eventRequestUsed)
+	if len(used) != 1 || used[0].KeyID != k.KeyID || used[0].Actor.EntityID != "alice" || used[0].Details["approval_request"] != id {
+		t.Fatalf("request.used entries: %+v", used)
+	}
+	expectErr(t, e.doAs("alice", logical.CreateOperation, "keys/billing/other", map[string]interface{}{"role": "gated", "request_id": id}), "already used")
+	if used := e.logEventsOf(eventRequestUsed); len(used) != 1 {
+		t.Fatalf("the use was logged again: %+v", used)
+	}
+	e.logValid()
+}
+
+// While an issuance holds an approval, no other can take it; once that
+// issuance ends without a key, the approval can be used again.
+func TestApprovalReservedForOneIssuanceAtATime(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("billing", "internal", "gated", map[string]interface{}{"requires_approval": true})
+	id := e.approvedRequest("main")
+	req := &logical.Request{Storage: e.storage, EntityID: "alice", ID: "req-1"}
+	in := issueInput{clientName: "billing", name: "main", roleName: "gated", requestID: id}
+	first, msg, err := e.b.reserveApproval(e.ctx, req, in)
+	if err != nil || msg != "" {
+		t.Fatalf("first reservation: %q %v", msg, err)
+	}
+	if _, msg, err := e.b.reserveApproval(e.ctx, req, in); err != nil || !strings.Contains(msg, "being used by another issuance") {
+		t.Fatalf("second reservation while the first holds it: %q %v", msg, err)
+	}
+	first.release()
+	second, msg, err := e.b.reserveApproval(e.ctx, req, in)
+	if err != nil || msg != "" {
+		t.Fatalf("reservation after the first ended without a key: %q %v", msg, err)
+	}
+	second.release()
+
+	// Concurrent issuances with the one approval: exactly one key.
+	const n = 8
+	var wg sync.WaitGroup
+	var okCount atomic.Int32
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := e.issueWithApproval("alice", "main", id)
+			if err == nil && resp != nil && !resp.IsError() {
+				okCount.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if okCount.Load() != 1 || len(e.logEventsOf(eventRequestUsed)) != 1 {
+		t.Fatalf("%d of %d concurrent issuances with one approval succeeded; %d uses logged", okCount.Load(), n, len(e.logEventsOf(eventRequestUsed)))
+	}
 }

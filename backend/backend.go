@@ -58,6 +58,11 @@ type apikeysBackend struct {
 	// serialisation of approvals); its zero value is ready to use.
 	gov govRuntime
 
+	// approvalsInUse holds the approval requests that an issuance on this
+	// node is using right now, so one approval cannot serve two at once
+	// (approval.go); guarded by gov.requestsMu, created on first use.
+	approvalsInUse map[string]bool
+
 	// rot is the scheduled-rotation engine's state (rotation.go); its zero
 	// value is ready to use.
 	rot rotationState

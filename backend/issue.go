@@ -80,13 +80,17 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 		// auditor a separation of duties that did not happen.
 		return logical.ErrorResponse("role %q does not require approval; omit request_id", role.Name), nil
 	}
+	// The approval is reserved now, bound to the key before its commit and
+	// marked used only after it (approval.go), so a failed issuance does
+	// not use it up.
+	var approval *approvalUse
 	if role.RequiresApproval {
-		if msg, err := b.consumeApproval(ctx, req, in); err != nil || msg != "" {
-			if err != nil {
-				return nil, err
-			}
-			return logical.ErrorResponse(msg), nil
+		a, msg, err := b.reserveApproval(ctx, req, in)
+		if err != nil || msg != "" {
+			return refuse(msg, err)
 		}
+		defer a.release()
+		approval = a
 	}
 
 	k, plaintext, err := b.newKey(ctx, req, cfg, role, client, in.name, keyScopes, role.retrievableFor(client.Type))
@@ -99,10 +103,20 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 		k.ExpiresAt = now.Add(role.KeyLifetime)
 	}
 	k.NextRotationAt = role.rotationPolicy(cfg).Next(now)
+	if approval != nil {
+		if err := approval.bind(ctx, s, k.KeyID); err != nil {
+			return nil, err
+		}
+	}
 	if err := b.commitKey(ctx, s, k, k.Versions); err != nil {
 		return nil, err
 	}
 	b.scheduleKey(k)
+	if approval != nil {
+		if err := approval.complete(ctx, s, k); err != nil {
+			return nil, err
+		}
+	}
 
 	ev := issuedEvent(req, k)
 	if in.requestID != "" {

@@ -19,10 +19,12 @@ requests/<id>/approve (or denies it at requests/<id>/deny); the approving
 Vault entity must differ from the requesting one, and tokens without an
 entity (such as the root token) cannot approve. The requester then issues the
 key at keys/<client>/<name> with request_id=<id>. An approval is single-use
-and expires with the request (ttl, default 24h, at most 7d).
+and expires with the request (ttl, default 24h, at most 7d). It is used up
+only when the key is stored: an issuance that is refused or fails leaves it
+approved, to be used again.
 `
 const pathRequestHelpSyn = `Read one approval request.`
-const pathRequestHelpDesc = `Shows the request, its state (pending, approved, denied, used, expired), who asked, who decided and when.`
+const pathRequestHelpDesc = `Shows the request, its state (pending, approved, denied, used, expired), who asked, who decided and when, and for a used request who used it, when, and the key_id of the key issued with it.`
 const pathRequestDecideHelpSyn = `Approve or deny a pending approval request.`
 const pathRequestDecideHelpDesc = `
 Approving needs a token with a Vault identity entity other than the
@@ -173,7 +175,15 @@ func (b *apikeysBackend) pathRequestsList(ctx context.Context, req *logical.Requ
 		if err != nil {
 			return nil, err
 		}
-		if r == nil || (state != "" && r.effectiveState(now) != state) {
+		if r == nil {
+			continue
+		}
+		// A request whose issuance was interrupted after its key was
+		// stored is listed as the used request it is.
+		if _, err := b.resolveUse(ctx, req.Storage, r); err != nil {
+			return nil, err
+		}
+		if state != "" && r.effectiveState(now) != state {
 			continue
 		}
 		keys = append(keys, id)
@@ -188,6 +198,9 @@ func (b *apikeysBackend) pathRequestsList(ctx context.Context, req *logical.Requ
 func (b *apikeysBackend) pathRequestRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	r, err := getRequest(ctx, req.Storage, d.Get("id").(string))
 	if err != nil || r == nil {
+		return nil, err
+	}
+	if _, err := b.resolveUse(ctx, req.Storage, r); err != nil {
 		return nil, err
 	}
 	return &logical.Response{Data: r.responseData(b.clock.Now())}, nil
