@@ -96,14 +96,19 @@ func (b *apikeysBackend) pathTokenExchange(ctx context.Context, req *logical.Req
 		return nil, err
 	}
 	if !res.Active || res.Key == nil {
-		return logical.ErrorResponse("token exchange refused: %s (code=%s)", refusalReason(res.Code), res.Code), nil
+		reason := refusalReason(res.Code)
+		if res.Code == codeForbiddenScope && len(requested) == 0 {
+			// No scope was asked for, so verify refused the key for having
+			// none left at all: say that rather than "not every requested".
+			reason = "the key has no effective scopes left (its role no longer allows any of them)"
+		}
+		return logical.ErrorResponse("token exchange refused: %s (code=%s)", reason, res.Code), nil
 	}
+	// An active key has at least one effective scope (checkKey), so the
+	// token always carries a scope.
 	granted := requested
 	if len(granted) == 0 {
 		granted = res.EffectiveScopes
-	}
-	if len(granted) == 0 {
-		return logical.ErrorResponse("token exchange refused: the key has no effective scopes left (its role no longer allows any of them) (code=%s)", codeForbiddenScope), nil
 	}
 	cfg, err := b.config(ctx, s)
 	if err != nil {

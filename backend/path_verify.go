@@ -71,10 +71,11 @@ longer among the client's allowed_environments),
 forbidden_ip (client_ip outside the client's or role's bound_cidrs; when
 either has bound_cidrs, client_ip is required), forbidden_audience (audience
 not among the role's audiences), forbidden_scope (a requested scope is not
-effective), rate_limited (the role's rate_limit per key is used up; counted
-per Vault node). The checks run in this order. Either
-way the HTTP status is 200; only a request without a key (no "key" field on
-POST, no X-Api-Key header on GET) is a 400.
+effective; also, with or without a scope asked for, a key left with no
+effective scope at all because its role was narrowed), rate_limited (the
+role's rate_limit per key is used up; counted per Vault node). The checks run
+in this order. Either way the HTTP status is 200; only a request without a
+key (no "key" field on POST, no X-Api-Key header on GET) is a 400.
 
 Two forms, with the same answers:
 

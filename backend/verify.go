@@ -124,6 +124,15 @@ func (b *apikeysBackend) checkKey(ctx context.Context, s logical.Storage, in ver
 		return fail(codeForbiddenAudience)
 	}
 	res.EffectiveScopes = scopes.Intersect(k.Scopes, role.Scopes)
+	if len(res.EffectiveScopes) == 0 {
+		// The role was narrowed past every scope of the key: the key can
+		// do nothing any more, so it is refused even when the caller names
+		// no scope (an "active" answer with an empty scope would let a
+		// gateway that checks only "active" admit it; the token exchange
+		// refuses it too). Roles require scopes, so this is never a key
+		// that was issued without any.
+		return fail(codeForbiddenScope)
+	}
 	for _, want := range in.Scopes {
 		if !scopes.Covers(res.EffectiveScopes, want) {
 			return fail(codeForbiddenScope)

@@ -313,6 +313,44 @@ func TestVerifyRoleNarrowingTakesEffectAtOnce(t *testing.T) {
 	}
 }
 
+// A key whose role was narrowed past all of its scopes can do nothing: both
+// verify forms refuse it with forbidden_scope even when no scope is asked
+// for (as the token exchange does), from the very next call after the role
+// change although the caches were warm, and it comes back when the role
+// allows one of its scopes again.
+func TestVerifyKeyWithNoEffectiveScopeLeftIsForbidden(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"audiences": "orders-api"}) // orders:read,orders:write
+	key := e.issue("svc", "k", "r", map[string]interface{}{"scopes": "orders:write"})
+	if d := e.verify(key, nil); d["active"] != true || d["scope"] != "orders:write" {
+		t.Fatalf("before narrowing (POST): %v", d)
+	}
+	if d := e.verifyGetData(key, nil); d["active"] != true {
+		t.Fatalf("before narrowing (GET): %v", d)
+	}
+
+	e.ok(logical.UpdateOperation, "roles/r", map[string]interface{}{"scopes": "orders:read"})
+	for _, q := range []map[string]interface{}{nil, {"scope": "orders:write"}, {"audience": "orders-api"}} {
+		if c := e.verifyCode(key, q); c != codeForbiddenScope {
+			t.Fatalf("POST verify %v after narrowing: code %q, want %s", q, c, codeForbiddenScope)
+		}
+		d := e.verifyGetData(key, q)
+		if d["active"] != false || d["code"] != codeForbiddenScope || len(d) != 2 {
+			t.Fatalf("GET verify %v after narrowing: %v, want the POST answer", q, d)
+		}
+	}
+	e.userErr(logical.UpdateOperation, "token", map[string]interface{}{"key": key, "audience": "orders-api"}, "no effective scopes left (its role no longer allows any of them) (code=forbidden_scope)")
+	e.userErr(logical.UpdateOperation, "token", map[string]interface{}{"key": key, "audience": "orders-api", "scope": "orders:write"}, "does not grant every requested scope (code=forbidden_scope)")
+
+	e.ok(logical.UpdateOperation, "roles/r", map[string]interface{}{"scopes": "orders:*"})
+	if d := e.verify(key, nil); d["active"] != true || d["scope"] != "orders:write" {
+		t.Fatalf("after widening again (POST): %v", d)
+	}
+	if d := e.verifyGetData(key, nil); d["active"] != true || d["scope"] != "orders:write" {
+		t.Fatalf("after widening again (GET): %v", d)
+	}
+}
+
 func TestVerifyRevokeLockDeprovisionHaveNoWindow(t *testing.T) {
 	e := newTestEnv(t)
 	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"grace_period": "1h"})
