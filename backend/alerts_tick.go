@@ -2,7 +2,10 @@ package backend
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -53,13 +56,27 @@ func (b *apikeysBackend) flushDetectionsLocked(ctx context.Context, s logical.St
 	return nil
 }
 
+// sweepWarnLimit is how many failed keys one tick logs one by one; the
+// rest are counted in one summary line, so a storage outage does not
+// write a warning per key of the batch.
+const sweepWarnLimit = 10
+
 // sweepKeys runs one step of the background sweep over all keys (see
 // governance_sweep.go): it visits at most the sweep batch of keys after
 // st.Sweep, revokes keys idle for their role's idle_timeout, and raises one
 // alert per key that is due for review (unused for the mount's
 // review_period) or overdue for rotation. It returns how many keys it
-// visited. st.Sweep is left after the last key fully handled, so a failed
-// key is visited again by the next tick.
+// visited.
+//
+// A key that cannot be handled (its record or marks unreadable or
+// undecodable, an alert or revocation not stored) is logged as a warning
+// and skipped: the cursor moves past it, so one bad entry cannot stop the
+// sweep of every key after it, and the next pass visits it again. What it
+// got done is kept (sweepKey marks an alert right after raising it), and
+// what it did not is redone then: nothing is recorded as done for it. A
+// failed listing, or the tick's context ending (the node stepping down),
+// ends the tick with an error and leaves the cursor before the key it was
+// on, so the next tick resumes there and skips nothing.
 func (b *apikeysBackend) sweepKeys(ctx context.Context, s logical.Storage, st *govState) (int, error) {
 	cfg, err := b.config(ctx, s)
 	if err != nil {
@@ -73,7 +90,12 @@ func (b *apikeysBackend) sweepKeys(ctx context.Context, s logical.Storage, st *g
 		return 0, err
 	}
 	fromStart := st.Sweep.atStart()
-	visited, limit := 0, b.gov.batch()
+	visited, limit, failed := 0, b.gov.batch(), 0
+	defer func() {
+		if failed > sweepWarnLimit {
+			b.logger.Warn("governance sweep skipped keys it could not handle; they are retried in the next pass", "skipped", failed, "logged", sweepWarnLimit)
+		}
+	}()
 	for visited < limit {
 		client, name, ok, err := w.next(ctx, s)
 		if err != nil {
@@ -93,18 +115,36 @@ func (b *apikeysBackend) sweepKeys(ctx context.Context, s logical.Storage, st *g
 			continue
 		}
 		visited++
+		keyID := ""
 		k, err := b.getKey(ctx, s, client, name)
-		if err != nil {
-			return visited, err
+		if err == nil && k != nil {
+			keyID = k.KeyID
+			err = b.sweepKey(ctx, s, st, cfg, now, roleOf, clientOf, k)
 		}
-		if k != nil {
-			if err := b.sweepKey(ctx, s, st, cfg, now, roleOf, clientOf, k); err != nil {
+		if err != nil {
+			if ctx.Err() != nil {
 				return visited, err
+			}
+			failed++
+			if failed <= sweepWarnLimit {
+				b.logger.Warn("governance sweep could not handle a key; skipped until the next pass", "client", client, "key", name, "key_id", keyID, "error", redactDecodeError(err))
 			}
 		}
 		st.Sweep = sweepCursor{Client: client, Key: name}
 	}
 	return visited, nil
+}
+
+// redactDecodeError is err for a log line. A JSON syntax error quotes the
+// offending character of the stored entry, which may lie inside a secret
+// (a retrievable key's plaintext): only its offset is kept.
+func redactDecodeError(err error) string {
+	msg := err.Error()
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		msg = strings.Replace(msg, se.Error(), "invalid JSON at byte offset "+strconv.FormatInt(se.Offset, 10), 1)
+	}
+	return msg
 }
 
 // sweepKey handles one key of the sweep. A mark is set right after its

@@ -1,10 +1,14 @@
 package backend
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -164,5 +168,189 @@ func TestSweepAlertsOncePerKeyAcrossBatches(t *testing.T) {
 	// 49h unused: every key is due for review, once.
 	if n := len(e.alertsOf(alertReviewDue)); n != 10 {
 		t.Fatalf("review alerts = %d, want 10", n)
+	}
+}
+
+// faultyStorage fails the operations fail names: fail gets "get" or "list"
+// and the storage key or prefix, and returns the error to answer (nil: pass
+// the operation through).
+type faultyStorage struct {
+	logical.Storage
+	fail func(op, key string) error
+}
+
+func (f *faultyStorage) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
+	if err := f.fail("get", key); err != nil {
+		return nil, err
+	}
+	return f.Storage.Get(ctx, key)
+}
+
+func (f *faultyStorage) List(ctx context.Context, prefix string) ([]string, error) {
+	if err := f.fail("list", prefix); err != nil {
+		return nil, err
+	}
+	return f.Storage.List(ctx, prefix)
+}
+
+// idleSweepEnv is a test env with client svc holding the named keys under
+// a role with idle_timeout 1h, all of them idle for 2h, and the backend's
+// warnings captured in the returned buffer.
+func idleSweepEnv(t *testing.T, names ...string) (*testEnv, *bytes.Buffer) {
+	t.Helper()
+	e := newTestEnv(t)
+	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"idle_timeout": "1h"})
+	for _, n := range names {
+		e.issue("svc", n, "r", nil)
+	}
+	e.clock.Advance(2 * time.Hour)
+	var logs bytes.Buffer
+	e.b.logger = hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Warn})
+	return e, &logs
+}
+
+// revokedKeys reports which of the named keys of client svc are revoked.
+func (e *testEnv) revokedKeys(names ...string) map[string]bool {
+	e.t.Helper()
+	out := map[string]bool{}
+	for _, n := range names {
+		k, err := e.b.getKey(e.ctx, e.storage, "svc", n)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		out[n] = k != nil && k.Revoked
+	}
+	return out
+}
+
+// A key the sweep cannot handle (an undecodable record, undecodable marks)
+// is logged and skipped; the keys after it are swept in the same tick, and
+// the tick does not fail. Once the entry is readable again the next pass
+// handles the key.
+func TestSweepSkipsKeysItCannotHandle(t *testing.T) {
+	e, logs := idleSweepEnv(t, "a", "b", "c")
+	// a's record holds a retrievable secret and is cut off right after it:
+	// the JSON error must not quote the entry.
+	if err := e.storage.Put(e.ctx, &logical.StorageEntry{Key: keyStorageKey("svc", "a"), Value: []byte(`{"versions":[{"secret":"ak_prod_s3cr3t"Q`)}); err != nil {
+		t.Fatal(err)
+	}
+	bID := e.issued("svc", "b").KeyID
+	if err := e.storage.Put(e.ctx, &logical.StorageEntry{Key: govMarksKey(bID), Value: []byte("{")}); err != nil {
+		t.Fatal(err)
+	}
+	e.tick()
+	if got := e.revokedKeys("b", "c"); got["b"] || !got["c"] {
+		t.Fatalf("after one tick: revoked %v; want c swept past the bad entries of a and b", got)
+	}
+	out := logs.String()
+	for _, want := range []string{`client=svc key=a`, `client=svc key=b key_id=` + bID, "skipped until the next pass", "invalid JSON at byte offset"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("warnings lack %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "'Q'") || strings.Contains(out, "s3cr3t") {
+		t.Fatalf("a warning quotes the stored entry:\n%s", out)
+	}
+
+	// b's marks are readable again (an operator removed the bad entry):
+	// the next pass revokes it.
+	if err := e.storage.Delete(e.ctx, govMarksKey(bID)); err != nil {
+		t.Fatal(err)
+	}
+	e.tick()
+	if got := e.revokedKeys("b"); !got["b"] {
+		t.Fatal("b not swept in the pass after its marks became readable")
+	}
+}
+
+// A transient error on one key skips it for the current pass only: the
+// rest of the pass goes on, and the next pass handles the key.
+func TestSweepRetriesKeyAfterTransientErrorNextPass(t *testing.T) {
+	names := []string{"a", "b", "c", "d"}
+	e, logs := idleSweepEnv(t, names...)
+	e.b.gov.sweepBatch = 2
+	failures := 1
+	e.storage = &faultyStorage{Storage: e.storage, fail: func(op, key string) error {
+		if op == "get" && key == keyStorageKey("svc", "b") && failures > 0 {
+			failures--
+			return errors.New("transient: storage timeout")
+		}
+		return nil
+	}}
+	want := []map[string]bool{
+		{"a": true, "b": false, "c": false, "d": false}, // b failed, skipped
+		{"a": true, "b": false, "c": true, "d": true},   // the pass goes on
+		{"a": true, "b": true, "c": true, "d": true},    // the next pass retries b
+	}
+	for i, w := range want {
+		e.tick()
+		if got := e.revokedKeys(names...); !reflect.DeepEqual(got, w) {
+			t.Fatalf("tick %d: revoked %v, want %v", i+1, got, w)
+		}
+	}
+	if n := strings.Count(logs.String(), "skipped until the next pass"); n != 1 {
+		t.Fatalf("%d skip warnings, want 1:\n%s", n, logs.String())
+	}
+}
+
+// A failed listing ends the tick with an error and skips nothing: the next
+// tick sweeps from where the failed one started.
+func TestSweepListingFailureEndsTickWithoutSkipping(t *testing.T) {
+	e, _ := idleSweepEnv(t, "a", "b")
+	failures := 1
+	e.storage = &faultyStorage{Storage: e.storage, fail: func(op, key string) error {
+		if op == "list" && key == storageKeyPrefix+"svc/" && failures > 0 {
+			failures--
+			return errors.New("transient: leadership lost")
+		}
+		return nil
+	}}
+	if err := e.b.governanceTick(e.ctx, &logical.Request{Storage: e.storage}); err == nil || !strings.Contains(err.Error(), "leadership lost") {
+		t.Fatalf("tick with a failed listing: %v", err)
+	}
+	if got := e.revokedKeys("a", "b"); got["a"] || got["b"] {
+		t.Fatalf("revoked %v by a tick whose listing failed", got)
+	}
+	e.tick()
+	if got := e.revokedKeys("a", "b"); !got["a"] || !got["b"] {
+		t.Fatalf("after the listing recovered: revoked %v", got)
+	}
+}
+
+// When the tick's context ends mid-sweep (the node stepping down), the
+// sweep stops with an error before the key it was on instead of skipping
+// it and every key after it.
+func TestSweepStopsWhenContextEnds(t *testing.T) {
+	e, _ := idleSweepEnv(t, "a", "b", "c")
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	fs := &faultyStorage{Storage: e.storage, fail: func(op, key string) error {
+		if op == "get" && key == keyStorageKey("svc", "b") {
+			cancel()
+			return ctx.Err()
+		}
+		return nil
+	}}
+	st, err := loadGovState(e.ctx, e.storage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.b.sweepKeys(ctx, fs, st); !errors.Is(err, context.Canceled) {
+		t.Fatalf("sweep with its context ended: %v", err)
+	}
+	if want := (sweepCursor{Client: "svc", Key: "a"}); st.Sweep != want {
+		t.Fatalf("cursor %+v, want %+v (before the key the sweep was on)", st.Sweep, want)
+	}
+}
+
+func TestRedactDecodeError(t *testing.T) {
+	var k Key
+	err := json.Unmarshal([]byte(`{"versions":[{"secret":"ak_prod_x"Z}]}`), &k)
+	got := redactDecodeError(fmt.Errorf("decoding key svc/a: %w", err))
+	if got != "decoding key svc/a: invalid JSON at byte offset 35" {
+		t.Fatalf("redacted: %q", got)
+	}
+	if got := redactDecodeError(errors.New("reading key: timeout")); got != "reading key: timeout" {
+		t.Fatalf("other errors are kept: %q", got)
 	}
 }
