@@ -52,7 +52,7 @@ func newBenchBackend(tb testing.TB, n int, due func(i int) time.Time) (*apikeysB
 		}
 		k := &Key{
 			KeyID: fmt.Sprintf("kid_bench%08d", i), Client: fmt.Sprintf("c%03d", i%benchClients), Name: fmt.Sprintf("k%08d", i),
-			Role: "r", Owner: "team", Scopes: []string{"orders:read"}, Environment: "prod",
+			Role: "r", Owner: "team", Scopes: []string{"orders:read"}, Environment: "prod", Retrievable: true,
 			CreatedAt: testStart, LastRotatedAt: testStart, NextRotationAt: due(i),
 			Versions: []*KeyVersion{{Version: 1, State: stateActive, HMAC: hex.EncodeToString(h), CreatedAt: testStart, ActivatedAt: testStart}},
 		}
