@@ -2,8 +2,6 @@ package backend
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"sort"
 	"strconv"
@@ -79,11 +77,8 @@ func alertStorageKey(id string) string { return storageAlertPrefix + id }
 
 // newAlertID returns an id that sorts by creation time.
 func newAlertID(now time.Time) (string, error) {
-	var buf [4]byte
-	if _, err := rand.Read(buf[:]); err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("%016x%s", now.UnixNano(), hex.EncodeToString(buf[:])), nil
+	id, err := randomHex(4)
+	return fmt.Sprintf("%016x%s", now.UnixNano(), id), err
 }
 
 // raiseAlert stores a new alert and records it in the lifecycle log. It

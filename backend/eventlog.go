@@ -131,6 +131,11 @@ func (b *apikeysBackend) appendEvent(ctx context.Context, s logical.Storage, ev 
 	if err != nil {
 		return err
 	}
+	return b.appendEventBody(ctx, s, body)
+}
+
+// appendEventBody appends an encoded event (see appendEvent).
+func (b *apikeysBackend) appendEventBody(ctx context.Context, s logical.Storage, body []byte) error {
 	b.logMu.Lock()
 	defer b.logMu.Unlock()
 	head, err := readLogHead(ctx, s)

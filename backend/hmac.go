@@ -137,9 +137,16 @@ func (b *apikeysBackend) generateKey(ctx context.Context, s logical.Storage, cfg
 
 // newKeyID returns a random non-secret identifier for a key.
 func newKeyID() (string, error) {
-	var buf [12]byte
-	if _, err := rand.Read(buf[:]); err != nil {
+	id, err := randomHex(12)
+	return "kid_" + id, err
+}
+
+// randomHex returns n random bytes from crypto/rand, hex-encoded: the
+// non-secret identifiers of keys, leased key names, alerts and commits.
+func randomHex(n int) (string, error) {
+	buf := make([]byte, n)
+	if _, err := rand.Read(buf); err != nil {
 		return "", err
 	}
-	return "kid_" + hex.EncodeToString(buf[:]), nil
+	return hex.EncodeToString(buf), nil
 }

@@ -108,7 +108,11 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 			return nil, err
 		}
 	}
-	if err := b.commitKey(ctx, s, k, k.Versions); err != nil {
+	ev := issuedEvent(req, k)
+	if in.requestID != "" {
+		ev.Details["approval_request"] = in.requestID
+	}
+	if err := b.commitKey(ctx, s, k, k.Versions, ev); err != nil {
 		return nil, err
 	}
 	b.scheduleKey(k)
@@ -116,14 +120,6 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 		if err := approval.complete(ctx, s, k); err != nil {
 			return nil, err
 		}
-	}
-
-	ev := issuedEvent(req, k)
-	if in.requestID != "" {
-		ev.Details["approval_request"] = in.requestID
-	}
-	if err := b.appendEvent(ctx, s, ev); err != nil {
-		return nil, err
 	}
 
 	data := b.keyResponse(cfg, role, client, k, now)

@@ -83,6 +83,11 @@ type Key struct {
 	Usage *KeyUsage `json:"usage,omitempty"`
 
 	Versions []*KeyVersion `json:"versions"`
+	// LastCommit and LastWAL name the key's last commit with a WAL entry
+	// (wal.go): a record naming a commit shows that commit's key write
+	// happened, so an interrupted one is finished, not undone.
+	LastCommit string `json:"last_commit,omitempty"`
+	LastWAL    string `json:"last_wal,omitempty"`
 	// TrimmedRevocations remembers revoked versions dropped from Versions
 	// by trimVersions, so the client's revocation list keeps them
 	// (newest last, at most maxTrimmedRevocations).

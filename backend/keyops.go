@@ -39,28 +39,21 @@ func (b *apikeysBackend) rotateKeyLocked(ctx context.Context, req *logical.Reque
 	if err != nil {
 		return nil, err
 	}
-	res, ev, err := b.rotateLoadedLocked(ctx, req, s, k, role, cfg, stage)
-	if err != nil {
-		return nil, err
-	}
-	if err := b.appendEvent(ctx, s, ev); err != nil {
-		return nil, err
-	}
-	return res, nil
+	return b.rotateLoadedLocked(ctx, req, s, k, role, cfg, stage, nil)
 }
 
 // rotateLoadedLocked adds a new version to k, a managed key the caller has
 // loaded under the key lock (and may have changed, as the rotation tick
 // does when a grace ends in the same tick), and stores everything in one
-// WAL-protected commit. It returns the event to log; the caller appends it
-// after the events of its own changes, so the log keeps their order.
-func (b *apikeysBackend) rotateLoadedLocked(ctx context.Context, req *logical.Request, s logical.Storage, k *Key, role *Role, cfg *Config, stage bool) (*rotateResult, Event, error) {
+// WAL-protected commit with the log entries of the caller's changes
+// (before) followed by the rotation's own.
+func (b *apikeysBackend) rotateLoadedLocked(ctx context.Context, req *logical.Request, s logical.Storage, k *Key, role *Role, cfg *Config, stage bool, before []Event) (*rotateResult, error) {
 	c, err := b.getClient(ctx, s, k.Client)
 	if err != nil {
-		return nil, Event{}, err
+		return nil, err
 	}
 	if c == nil || c.Status == clientDeprovisioned {
-		return nil, Event{}, userErrorf("client %q is de-provisioned; its keys cannot rotate", k.Client)
+		return nil, userErrorf("client %q is de-provisioned; its keys cannot rotate", k.Client)
 	}
 	if k.Retrievable && !role.retrievableFor(c.Type) {
 		// The role no longer lets its keys be read back: stop keeping
@@ -70,7 +63,7 @@ func (b *apikeysBackend) rotateLoadedLocked(ctx context.Context, req *logical.Re
 	now := b.clock.Now()
 	plaintext, hmacHex, err := b.generateKey(ctx, s, cfg, k.Environment)
 	if err != nil {
-		return nil, Event{}, err
+		return nil, err
 	}
 	nv := &KeyVersion{Version: k.latestVersion() + 1, HMAC: hmacHex, CreatedAt: now}
 	if k.Retrievable {
@@ -79,7 +72,7 @@ func (b *apikeysBackend) rotateLoadedLocked(ctx context.Context, req *logical.Re
 	typ := eventKeyRotated
 	if stage {
 		if err := k.stage(nv); err != nil {
-			return nil, Event{}, &userError{msg: err.Error()}
+			return nil, &userError{msg: err.Error()}
 		}
 		typ = eventKeyStaged
 	} else {
@@ -87,15 +80,15 @@ func (b *apikeysBackend) rotateLoadedLocked(ctx context.Context, req *logical.Re
 		k.activate(nv, now, role.gracePeriod(cfg))
 		k.NextRotationAt = role.rotationPolicy(cfg).Next(now)
 	}
-	if err := b.commitKey(ctx, s, k, []*KeyVersion{nv}); err != nil {
-		return nil, Event{}, err
-	}
-	b.scheduleKey(k)
 	ev := eventFor(req, typ, k, nv.Version)
 	if !stage {
 		ev.Details = map[string]string{"grace_period": role.gracePeriod(cfg).String()}
 	}
-	return &rotateResult{key: k, version: nv, plaintext: plaintext}, ev, nil
+	if err := b.commitKey(ctx, s, k, []*KeyVersion{nv}, append(before, ev)...); err != nil {
+		return nil, err
+	}
+	b.scheduleKey(k)
+	return &rotateResult{key: k, version: nv, plaintext: plaintext}, nil
 }
 
 // loadKeyForChange loads a key that an operation is about to change,
@@ -160,13 +153,10 @@ func (b *apikeysBackend) changeKey(ctx context.Context, req *logical.Request, cl
 	if err != nil {
 		return nil, nil, &userError{msg: err.Error()}
 	}
-	if err := b.commitKey(ctx, s, k, nil); err != nil {
+	if err := b.commitKey(ctx, s, k, nil, eventFor(req, typ, k, v.Version)); err != nil {
 		return nil, nil, err
 	}
 	b.scheduleKey(k)
-	if err := b.appendEvent(ctx, s, eventFor(req, typ, k, v.Version)); err != nil {
-		return nil, nil, err
-	}
 	return k, v, nil
 }
 
@@ -249,19 +239,16 @@ func (b *apikeysBackend) revokeLoadedKeyLocked(ctx context.Context, req *logical
 	} else {
 		revoked = k.revokeAll(now, reason, actor)
 	}
-	if err := b.commitKey(ctx, s, k, nil); err != nil {
-		return nil, err
-	}
-	b.scheduleKey(k)
 	ev := eventFor(req, eventKeyRevoked, k, version)
 	ev.Details = map[string]string{"reason": reason, "versions": joinInts(revoked)}
 	if keyRevokedNow {
 		// Revoking this version left the key no accepted version.
 		ev.Details["key_revoked"] = "true"
 	}
-	if err := b.appendEvent(ctx, s, ev); err != nil {
+	if err := b.commitKey(ctx, s, k, nil, ev); err != nil {
 		return nil, err
 	}
+	b.scheduleKey(k)
 	b.onKeyRevoked(k)
 	return revoked, nil
 }

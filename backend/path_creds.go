@@ -2,8 +2,6 @@ package backend
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 
 	"github.com/hashicorp/vault/sdk/framework"
@@ -124,14 +122,11 @@ func (b *apikeysBackend) issueLeasedKey(ctx context.Context, req *logical.Reques
 	// The key expires with its lease even if Vault's revocation is late;
 	// renewals move this forward.
 	k.ExpiresAt = k.CreatedAt.Add(lim.TTL)
-	if err := b.commitKey(ctx, s, k, k.Versions); err != nil {
-		return nil, err
-	}
 	ev := issuedEvent(req, k)
 	ev.Details["leased"] = "true"
 	ev.Details["ttl"] = lim.TTL.String()
 	ev.Details["max_ttl"] = lim.MaxTTL.String()
-	if err := b.appendEvent(ctx, s, ev); err != nil {
+	if err := b.commitKey(ctx, s, k, k.Versions, ev); err != nil {
 		return nil, err
 	}
 
@@ -165,9 +160,6 @@ func (b *apikeysBackend) leaseLimits(role *Role) leaseLimits {
 }
 
 func newLeasedKeyName() (string, error) {
-	var buf [10]byte
-	if _, err := rand.Read(buf[:]); err != nil {
-		return "", err
-	}
-	return leasedKeyNamePrefix + hex.EncodeToString(buf[:]), nil
+	id, err := randomHex(10)
+	return leasedKeyNamePrefix + id, err
 }

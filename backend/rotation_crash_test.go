@@ -209,7 +209,9 @@ func countPrefix(keys []string, prefix string) int {
 // at any step leaves the old state or the new one, and the log records the
 // retirement before the rotation.
 func TestRotationWithGraceEndIsOneCommit(t *testing.T) {
-	for _, crashAt := range []string{"", "wal", "index", "key"} {
+	// "key" is after the key write, "log" after the first of the two log
+	// entries: the change happened, and recovery appends what is missing.
+	for _, crashAt := range []string{"", "wal", "index", "key", "log"} {
 		t.Run("crash="+crashAt, func(t *testing.T) {
 			r := newRotEnv(t)
 			r.setupClientRole("svc", "internal", "r", map[string]interface{}{"rotation_period": "1h", "grace_period": "10m"})
@@ -226,12 +228,14 @@ func TestRotationWithGraceEndIsOneCommit(t *testing.T) {
 					keyWrites++
 				}
 				if step == crashAt {
+					crashAt = "done" // crash once
 					return errors.New("simulated crash after " + step)
 				}
 				return nil
 			}
+			crashed := crashAt != ""
 			_, err := r.b.runRotationTick(r.ctx, r.storage)
-			if crashAt != "" {
+			if crashed {
 				if err == nil {
 					t.Fatal("the tick did not fail at the crash")
 				}
@@ -248,18 +252,15 @@ func TestRotationWithGraceEndIsOneCommit(t *testing.T) {
 			} else if err != nil || keyWrites != 1 {
 				t.Fatalf("tick: %v, with %d key record writes, want 1", err, keyWrites)
 			}
+			if ids, _ := framework.ListWAL(r.ctx, r.storage); len(ids) != 0 {
+				t.Fatalf("WAL entries left: %v", ids)
+			}
 			k := r.checkConsistent("svc", "main")
 			if got := states(k); got != "1:retired 2:previous 3:active" {
 				t.Fatalf("after the tick: %q", got)
 			}
 			if r.acceptsPlaintext(old) {
 				t.Fatal("the retired key is still accepted")
-			}
-			if crashAt == "key" {
-				// The commit completed and the crash came before the log
-				// append: the state is right but these entries were never
-				// written (see the WAL note in wal.go).
-				return
 			}
 			var tail []string
 			for _, typ := range r.logTypes()[logBefore:] {
@@ -270,6 +271,44 @@ func TestRotationWithGraceEndIsOneCommit(t *testing.T) {
 			if strings.Join(tail, ",") != eventKeyRetired+","+eventKeyRotated {
 				t.Fatalf("log after the tick: %v, want one retirement then one rotation", tail)
 			}
+			if res, err := r.b.verifyLog(r.ctx, r.storage); err != nil || !res.Valid {
+				t.Fatalf("log/verify after recovery: %+v %v", res, err)
+			}
 		})
 	}
+}
+
+// TestInterruptedCommitFinishedByNextChange: when a rotation is cut off
+// after its key write and the key changes again before Vault's WAL rollback
+// runs (minutes later), the next change first finishes the interrupted one,
+// so its log entry is appended once and nothing is rolled back wrongly.
+func TestInterruptedCommitFinishedByNextChange(t *testing.T) {
+	r := newRotEnv(t)
+	r.setupClientRole("svc", "internal", "r", map[string]interface{}{"rotation_period": "1h", "grace_period": "10m"})
+	r.issue("svc", "main", "r")
+	r.clock.Advance(time.Hour)
+	r.b.commitHook = func(step string) error {
+		if step == "key" {
+			return errors.New("simulated crash after key")
+		}
+		return nil
+	}
+	if _, err := r.b.runRotationTick(r.ctx, r.storage); err == nil {
+		t.Fatal("the tick did not fail at the crash")
+	}
+	r.b = r.restartBackend()
+	// An operator revokes version 1 right after the restart.
+	r.ok(logical.UpdateOperation, "keys/svc/main/revoke", map[string]interface{}{"version": 1, "reason": "rotated by mistake"})
+	var got []string
+	for _, ev := range r.events(eventKeyRotated, eventKeyRevoked) {
+		got = append(got, ev.Type)
+	}
+	if strings.Join(got, ",") != eventKeyRotated+","+eventKeyRevoked {
+		t.Fatalf("log: %v, want the interrupted rotation then the revocation", got)
+	}
+	if ids, _ := framework.ListWAL(r.ctx, r.storage); len(ids) != 0 {
+		t.Fatalf("WAL entries left: %v", ids)
+	}
+	r.checkConsistent("svc", "main")
+	r.wantStates("svc", "main", "1:revoked 2:active")
 }

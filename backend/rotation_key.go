@@ -107,21 +107,14 @@ func (b *apikeysBackend) maintainKeyLocked(ctx context.Context, s logical.Storag
 	}
 
 	// A rotation stores the grace changes above with the new version in
-	// one commit; otherwise only the changes are stored.
-	var rotated *Event
+	// one commit, logging them before key.rotated (actor system);
+	// otherwise only the changes are stored.
 	if rotateNow {
-		_, ev, err := b.rotateLoadedLocked(ctx, nil, s, k, role, cfg, false)
-		if err != nil {
+		if _, err := b.rotateLoadedLocked(ctx, nil, s, k, role, cfg, false, events); err != nil {
 			return err
 		}
-		rotated = &ev
 	} else if changed {
-		if err := b.commitKey(ctx, s, k, nil); err != nil {
-			return err
-		}
-	}
-	for _, ev := range events {
-		if err := b.appendEvent(ctx, s, ev); err != nil {
+		if err := b.commitKey(ctx, s, k, nil, events...); err != nil {
 			return err
 		}
 	}
@@ -131,12 +124,8 @@ func (b *apikeysBackend) maintainKeyLocked(ctx context.Context, s logical.Storag
 			return err
 		}
 	}
-	if rotated != nil {
-		// key.rotated with actor system; the key is already re-scheduled.
-		if err := b.appendEvent(ctx, s, *rotated); err != nil {
-			return err
-		}
-		st.rotated++
+	if rotateNow {
+		st.rotated++ // the key is already re-scheduled
 		return nil
 	}
 	if !k.NextRotationAt.IsZero() && !now.Before(k.NextRotationAt) && role == nil && autoRotates(k) {
@@ -222,10 +211,6 @@ func (b *apikeysBackend) expireKeyLocked(ctx context.Context, s logical.Storage,
 		v.Secret = ""
 	}
 	k.NextRotationAt = time.Time{}
-	if err := b.commitKey(ctx, s, k, nil); err != nil {
-		return err
-	}
-	b.scheduleKey(k)
 	version := 0
 	if cur := k.current(); cur != nil {
 		version = cur.Version
@@ -235,9 +220,10 @@ func (b *apikeysBackend) expireKeyLocked(ctx context.Context, s logical.Storage,
 	if len(retired) > 0 {
 		ev.Details["retired_versions"] = joinInts(retired)
 	}
-	if err := b.appendEvent(ctx, s, ev); err != nil {
+	if err := b.commitKey(ctx, s, k, nil, ev); err != nil {
 		return err
 	}
+	b.scheduleKey(k)
 	st.expired++
 	return nil
 }

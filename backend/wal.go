@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -10,17 +11,22 @@ import (
 	"github.com/mitchellh/mapstructure"
 )
 
-// Crash safety (SPEC §4). A key change that adds or drops versions writes,
-// in order: a WAL entry naming the HMACs added and dropped, the new index
-// entries, the key record, the deletion of dropped index entries, then
-// deletes the WAL entry. Verify only accepts an index entry whose key
-// record holds a version with that HMAC, so a crash at any point leaves
-// either the old state or the new one as far as verify can tell; the WAL
-// rollback then deletes index entries that the key record never adopted.
+// Crash safety (SPEC §4, §7). A key change writes, in order: a WAL entry
+// naming the HMACs added and dropped and carrying the change's
+// lifecycle-log entries, the new index entries, the key record (which
+// names the commit), the log entries, the deletion of dropped index
+// entries, then deletes the WAL entry. Verify only accepts an index entry
+// whose key record holds a version with that HMAC, so a crash at any point
+// leaves either the old state or the new one as far as verify can tell.
 //
-// Lifecycle-log entries are appended after the commit, so a crash in the
-// instant between the key write and the append leaves the right key state
-// without its log entry (never an entry without the state).
+// An interrupted commit is finished or undone by whichever comes first: the
+// next commit of the same key (finishInterruptedCommit), or Vault's WAL
+// rollback (walRollback) once the entry is older than walRollbackMinAge. If
+// the key record names the commit, the change happened: the log entries not
+// yet appended are appended (the log never misses a change, even one made
+// by background work that no audit device sees) and dropped index entries
+// deleted. Otherwise the change never happened: index entries the record
+// does not hold are deleted and nothing is logged.
 const walKindIndex = "index"
 
 // walRollbackMinAge leaves in-flight changes alone: only WAL entries older
@@ -31,27 +37,55 @@ type walIndex struct {
 	Client string   `json:"client" mapstructure:"client"`
 	Name   string   `json:"name" mapstructure:"name"`
 	HMACs  []string `json:"hmacs" mapstructure:"hmacs"`
+	// Commit identifies the change; the key record names it once written.
+	Commit string `json:"commit" mapstructure:"commit"`
+	// Events are the change's lifecycle-log entries, encoded as appended.
+	Events []string `json:"events" mapstructure:"events"`
+	// At is when the change started (the backend clock, Unix ns): log
+	// entries older than that cannot be this change's.
+	At int64 `json:"at" mapstructure:"at"`
 }
 
 // commitHook lets tests inject a failure between the steps of commitKey.
 type commitHook func(step string) error
 
 // commitKey persists k after versions were added (added holds them) or
-// dropped, keeping the HMAC index consistent. Callers hold the key's lock.
-func (b *apikeysBackend) commitKey(ctx context.Context, s logical.Storage, k *Key, added []*KeyVersion) error {
+// dropped, keeping the HMAC index consistent, and appends events, the
+// lifecycle-log entries of the change, so that a crash never leaves the
+// change without them (see above). Callers hold the key's lock.
+func (b *apikeysBackend) commitKey(ctx context.Context, s logical.Storage, k *Key, added []*KeyVersion, events ...Event) error {
 	step := func(name string) error {
 		if b.commitHook != nil {
 			return b.commitHook(name)
 		}
 		return nil
 	}
+	if err := b.finishInterruptedCommit(ctx, s, k); err != nil {
+		return err
+	}
 	dropped := k.trimVersions()
+	now := b.clock.Now()
+	bodies := make([]string, 0, len(events))
+	for _, ev := range events {
+		if ev.Time.IsZero() {
+			ev.Time = now
+		}
+		body, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		bodies = append(bodies, string(body))
+	}
 	var walID string
-	if len(added) > 0 || len(dropped) > 0 {
+	if len(added) > 0 || len(dropped) > 0 || len(bodies) > 0 {
+		commit, err := randomHex(16)
+		if err != nil {
+			return err
+		}
 		// The WAL names every index entry this change adds or drops, so a
 		// rollback can delete whichever of them the key record ends up not
-		// holding.
-		w := walIndex{Client: k.Client, Name: k.Name, HMACs: append([]string(nil), dropped...)}
+		// holding, and the log entries a finished change still owes.
+		w := walIndex{Client: k.Client, Name: k.Name, HMACs: append([]string(nil), dropped...), Commit: commit, Events: bodies, At: now.UnixNano()}
 		for _, v := range added {
 			w.HMACs = append(w.HMACs, v.HMAC)
 		}
@@ -60,6 +94,7 @@ func (b *apikeysBackend) commitKey(ctx context.Context, s logical.Storage, k *Ke
 			return fmt.Errorf("writing WAL: %w", err)
 		}
 		walID = id
+		k.LastCommit, k.LastWAL = commit, id
 		if err := step("wal"); err != nil {
 			return err
 		}
@@ -78,6 +113,14 @@ func (b *apikeysBackend) commitKey(ctx context.Context, s logical.Storage, k *Ke
 	if err := step("key"); err != nil {
 		return err
 	}
+	for _, body := range bodies {
+		if err := b.appendEventBody(ctx, s, []byte(body)); err != nil {
+			return err
+		}
+		if err := step("log"); err != nil {
+			return err
+		}
+	}
 	for _, h := range dropped {
 		if err := s.Delete(ctx, indexStorageKey(h)); err != nil {
 			return fmt.Errorf("deleting index entry of a dropped version: %w", err)
@@ -91,8 +134,117 @@ func (b *apikeysBackend) commitKey(ctx context.Context, s logical.Storage, k *Ke
 	return nil
 }
 
-// walRollback undoes an interrupted commitKey: index entries whose HMAC the
-// key record does not hold are deleted.
+// finishInterruptedCommit finishes the last commit of k if it was cut off
+// after its key write (its WAL entry is still there): a later change of the
+// key must not let Vault's rollback, which runs minutes later, mistake that
+// commit for one that never happened. k is as stored; the caller holds the
+// key's lock.
+func (b *apikeysBackend) finishInterruptedCommit(ctx context.Context, s logical.Storage, k *Key) error {
+	if k.LastWAL == "" {
+		return nil
+	}
+	entry, err := framework.GetWAL(ctx, s, k.LastWAL)
+	if err != nil {
+		return fmt.Errorf("reading WAL: %w", err)
+	}
+	if entry == nil || entry.Kind != walKindIndex {
+		return nil // finished, or rolled back already
+	}
+	var w walIndex
+	if err := mapstructure.Decode(entry.Data, &w); err != nil {
+		return err
+	}
+	if w.Commit != k.LastCommit {
+		return nil
+	}
+	if err := b.completeCommit(ctx, s, k, w); err != nil {
+		return err
+	}
+	b.logger.Info("finished a key change interrupted after its key write", "client", w.Client, "key", w.Name)
+	return framework.DeleteWAL(ctx, s, k.LastWAL)
+}
+
+// completeCommit does what an interrupted commit w of key k left undone
+// after its key write: the log entries not yet appended, and the deletion
+// of index entries the record does not hold.
+func (b *apikeysBackend) completeCommit(ctx context.Context, s logical.Storage, k *Key, w walIndex) error {
+	if len(w.Events) > 0 {
+		logged, err := b.loggedSince(ctx, s, time.Unix(0, w.At).Add(-logScanSlack))
+		if err != nil {
+			return err
+		}
+		for _, body := range w.Events {
+			if logged[body] {
+				continue
+			}
+			if err := b.appendEventBody(ctx, s, []byte(body)); err != nil {
+				return err
+			}
+		}
+	}
+	return b.deleteUnheldIndexEntries(ctx, s, k, w)
+}
+
+// logScanSlack widens the search for a change's log entries: an event's
+// time is taken when it is built, a moment before its commit starts, and
+// entries are not strictly in time order (alerts carry the time they were
+// detected, up to a tick or two before they are logged). The search runs
+// only when recovering an interrupted change.
+const logScanSlack = 15 * time.Minute
+
+// loggedSince returns the bodies of the log entries whose event time is
+// not before since, reading back from the head and stopping at the first
+// older one (see logScanSlack).
+func (b *apikeysBackend) loggedSince(ctx context.Context, s logical.Storage, since time.Time) (map[string]bool, error) {
+	head, err := readLogHead(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for seq := head.Seq; seq >= 1; seq-- {
+		rec, err := readLogEntry(ctx, s, seq)
+		if err != nil {
+			return nil, err
+		}
+		if rec == nil {
+			continue
+		}
+		var ev struct {
+			Time time.Time `json:"time"`
+		}
+		if json.Unmarshal(rec.Event, &ev) == nil && ev.Time.Before(since) {
+			break
+		}
+		out[string(rec.Event)] = true
+	}
+	return out, nil
+}
+
+// deleteUnheldIndexEntries deletes the index entries named by w whose HMAC
+// key record k (nil: gone) does not hold.
+func (b *apikeysBackend) deleteUnheldIndexEntries(ctx context.Context, s logical.Storage, k *Key, w walIndex) error {
+	held := map[string]bool{}
+	if k != nil {
+		for _, v := range k.Versions {
+			held[v.HMAC] = true
+		}
+	}
+	for _, h := range w.HMACs {
+		if held[h] {
+			continue
+		}
+		if err := s.Delete(ctx, indexStorageKey(h)); err != nil {
+			return err
+		}
+		b.cache.invalidate(indexStorageKey(h))
+		b.logger.Info("rolled back an index entry of an interrupted key change", "client", w.Client, "key", w.Name)
+	}
+	return nil
+}
+
+// walRollback finishes or undoes an interrupted commitKey (Vault calls it
+// for WAL entries older than walRollbackMinAge and deletes the entry when
+// it returns nil).
 func (b *apikeysBackend) walRollback(ctx context.Context, req *logical.Request, kind string, data interface{}) error {
 	if kind != walKindIndex {
 		return fmt.Errorf("unknown WAL kind %q", kind)
@@ -106,20 +258,10 @@ func (b *apikeysBackend) walRollback(ctx context.Context, req *logical.Request, 
 	if err != nil {
 		return err
 	}
-	held := map[string]bool{}
-	if k != nil {
-		for _, v := range k.Versions {
-			held[v.HMAC] = true
-		}
+	if k != nil && w.Commit != "" && k.LastCommit == w.Commit {
+		// The key write happened: finish the change.
+		return b.completeCommit(ctx, req.Storage, k, w)
 	}
-	for _, h := range w.HMACs {
-		if held[h] {
-			continue
-		}
-		if err := req.Storage.Delete(ctx, indexStorageKey(h)); err != nil {
-			return err
-		}
-		b.logger.Info("rolled back an index entry of an interrupted key change", "client", w.Client, "key", w.Name)
-	}
-	return nil
+	// The change never reached the key record: undo its index entries.
+	return b.deleteUnheldIndexEntries(ctx, req.Storage, k, w)
 }
