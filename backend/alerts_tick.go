@@ -173,7 +173,7 @@ func (b *apikeysBackend) sweepKey(ctx context.Context, s logical.Storage, st *go
 			return err
 		}
 		unused := now.Sub(b.lastUsedOrCreated(k))
-		if role != nil && role.IdleTimeout > 0 && !k.Leased && idleFor(b, k, c, now) >= role.IdleTimeout {
+		if role != nil && role.IdleTimeout > 0 && !k.Leased && idleFor(b, k, c, now) >= role.IdleTimeout && b.usageTrustworthy(k, now, role.IdleTimeout) {
 			idle = role // revoked below: no flags for a key about to go
 		} else {
 			stale = cfg.ReviewPeriod > 0 && unused >= cfg.ReviewPeriod

@@ -1,19 +1,16 @@
 package backend
 
 import (
-	"context"
-	"errors"
-	"sync"
 	"time"
-
-	"github.com/hashicorp/vault/sdk/logical"
 )
 
 // Usage tracking (SPEC §5 verify, §6 stale keys, §7). Verify records usage
 // in memory only; flushUsage, run from the periodic func about once a
-// minute, merges it into the key records in batches. Readers (key reads,
-// the inventory's unused_for filter, rotation's adoption check) merge the
-// stored values with what is not flushed yet.
+// minute, merges it into the key records (usage_flush.go). Readers (key
+// reads, the inventory's unused_for filter, rotation's adoption check, the
+// idle sweep) merge the stored values with what is not flushed yet. The
+// buffer is bounded (usage_buffer.go); usageTrustworthy tells the idle
+// sweep when what it lost could make an idle revocation wrong.
 
 // outcomeActive counts successful verifies in KeyUsage.Counts.
 const outcomeActive = "active"
@@ -35,14 +32,6 @@ func outcomeIndex(code string) int {
 
 // maxRecentSources bounds the source addresses remembered per key.
 const maxRecentSources = 8
-
-// maxUsageEntries bounds the keys with buffered usage (a node that cannot
-// flush, e.g. a performance standby, stops tracking new keys beyond it).
-const maxUsageEntries = 200000
-
-// usageFlushBatch bounds how many keys one flush writes; the rest stays
-// buffered for the next tick so a flush never stalls the periodic func.
-const usageFlushBatch = 5000
 
 // KeyUsage is a key's verify usage as stored on its record.
 type KeyUsage struct {
@@ -108,45 +97,6 @@ func fromNanos(ns int64) time.Time {
 	return time.Unix(0, ns).UTC()
 }
 
-type usageTracker struct {
-	mu      sync.Mutex
-	entries map[string]*usageEntry // by key_id
-}
-
-func newUsageTracker() *usageTracker {
-	return &usageTracker{entries: make(map[string]*usageEntry)}
-}
-
-// record buffers one verify outcome of an identified key.
-func (u *usageTracker) record(k *Key, version int, code string, source string, now time.Time) {
-	idx := outcomeIndex(code)
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	e := u.entries[k.KeyID]
-	if e == nil {
-		if len(u.entries) >= maxUsageEntries {
-			return
-		}
-		e = &usageEntry{client: k.Client, name: k.Name}
-		u.entries[k.KeyID] = e
-	}
-	e.seq++
-	if idx >= 0 {
-		e.counts[idx]++
-	}
-	if code != outcomeActive {
-		return
-	}
-	ns := now.UnixNano()
-	if ns > e.lastUsed {
-		e.lastUsed = ns
-	}
-	e.verified(version, ns)
-	if source != "" {
-		e.sources = pushSource(e.sources, source)
-	}
-}
-
 // pushSource puts src first in list, deduplicated and bounded.
 func pushSource(list []string, src string) []string {
 	if len(list) > 0 && list[0] == src {
@@ -181,62 +131,14 @@ func canonicalSource(s string) string {
 	return a.String()
 }
 
-// snapshot is a copy of an entry taken for a flush.
-type usageSnapshot struct {
-	keyID string
-	entry usageEntry
-}
-
-func (u *usageTracker) snapshots(max int) []usageSnapshot {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	out := make([]usageSnapshot, 0, min(max, len(u.entries)))
-	for id, e := range u.entries {
-		if len(out) >= max {
-			break
-		}
-		cp := *e
-		cp.sources = append([]string(nil), e.sources...)
-		out = append(out, usageSnapshot{keyID: id, entry: cp})
-	}
-	return out
-}
-
-// flushed forgets what a snapshot persisted. An entry that changed since
-// keeps its times (not older than what was stored) and the counts that
-// came in after the snapshot.
-func (u *usageTracker) flushed(sn usageSnapshot) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	e := u.entries[sn.keyID]
-	if e == nil {
-		return
-	}
-	if e.seq == sn.entry.seq {
-		delete(u.entries, sn.keyID)
-		return
-	}
-	for i := range e.counts {
-		e.counts[i] -= sn.entry.counts[i]
-	}
-}
-
-func (u *usageTracker) get(keyID string, fn func(e *usageEntry)) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if e := u.entries[keyID]; e != nil {
-		fn(e)
-	}
-}
-
-// lastUsed returns when a key was last verified successfully.
+// lastUsed returns when a key was last verified successfully: stored, or
+// buffered (in full or spilled) on this node.
 func (b *apikeysBackend) lastUsed(k *Key) time.Time {
 	last := k.LastUsedAt
-	b.cache.usage.get(k.KeyID, func(e *usageEntry) {
-		if t := fromNanos(e.lastUsed); t.After(last) {
-			last = t
-		}
-	})
+	ns, _ := b.cache.usage.lastUses(k.KeyID, 0)
+	if t := fromNanos(ns); t.After(last) {
+		last = t
+	}
 	return last
 }
 
@@ -248,12 +150,26 @@ func (b *apikeysBackend) versionLastVerified(k *Key, version int) time.Time {
 	if v := k.version(version); v != nil {
 		last = v.LastVerifiedAt
 	}
-	b.cache.usage.get(k.KeyID, func(e *usageEntry) {
-		if t := fromNanos(e.lastVerified(version)); t.After(last) {
-			last = t
-		}
-	})
+	_, ns := b.cache.usage.lastUses(k.KeyID, version)
+	if t := fromNanos(ns); t.After(last) {
+		last = t
+	}
 	return last
+}
+
+// usageTrustworthy reports whether the recorded usage of key k can justify
+// revoking it as unused for idleTimeout at now. It cannot while a verify
+// that the full usage buffer kept nowhere (not even as a last use, see
+// usage_buffer.go) happened within idleTimeout: that verify may have been
+// of k. Revocation is then deferred, never skipped for good: lost uses age
+// out after idleTimeout. The idle sweep must check it before revoking.
+func (b *apikeysBackend) usageTrustworthy(k *Key, now time.Time, idleTimeout time.Duration) bool {
+	lost := b.cache.usage.lastLost()
+	if lost.IsZero() || now.Sub(lost) >= idleTimeout {
+		return true
+	}
+	b.warnIdleDeferred(k, lost, idleTimeout)
+	return false
 }
 
 // usageSummary is the usage shown on key reads: stored plus buffered.
@@ -286,55 +202,4 @@ func (b *apikeysBackend) onKeyRevoked(k *Key) {
 	if k.Revoked {
 		b.cache.limits.forget(k.KeyID)
 	}
-}
-
-// flushUsage writes buffered usage to storage; called from the periodic func.
-func (b *apikeysBackend) flushUsage(ctx context.Context, req *logical.Request) error {
-	b.cache.limits.prune(b.clock.Now())
-	var errs []error
-	for _, sn := range b.cache.usage.snapshots(usageFlushBatch) {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := b.persistUsage(ctx, req.Storage, sn); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		b.cache.usage.flushed(sn)
-	}
-	return errors.Join(errs...)
-}
-
-// persistUsage merges one snapshot into its key record under the locks.
-func (b *apikeysBackend) persistUsage(ctx context.Context, s logical.Storage, sn usageSnapshot) error {
-	e := &sn.entry
-	defer b.lockKey(e.client, e.name)()
-	k, err := b.getKey(ctx, s, e.client, e.name)
-	if err != nil {
-		return err
-	}
-	if k == nil || k.KeyID != sn.keyID {
-		return nil // the key is gone: nothing to keep the usage on
-	}
-	if t := fromNanos(e.lastUsed); t.After(k.LastUsedAt) {
-		k.LastUsedAt = t
-	}
-	for _, vu := range e.versions {
-		if v := k.version(int(vu.version)); v != nil && vu.at != 0 && fromNanos(vu.at).After(v.LastVerifiedAt) {
-			v.LastVerifiedAt = fromNanos(vu.at)
-		}
-	}
-	if k.Usage == nil {
-		k.Usage = &KeyUsage{}
-	}
-	if k.Usage.Counts == nil {
-		k.Usage.Counts = map[string]uint64{}
-	}
-	for i, n := range e.counts {
-		if n > 0 {
-			k.Usage.Counts[usageOutcomes[i]] += uint64(n)
-		}
-	}
-	k.Usage.RecentSources = mergeSources(e.sources, k.Usage.RecentSources)
-	return b.putKey(ctx, s, k)
 }
