@@ -1,22 +1,37 @@
 package backend
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/lru"
 )
 
 // Detection of suspicious verify traffic (SPEC §7). It runs inside onVerify,
 // on the hot path, so it is in-memory and bounded: counters live for one
 // fixed window (config alert_window) and are dropped when it ends; learned
-// address sets are capped per key and in number of keys. Alerts found here
+// address sets are capped per key and kept for the most recently verified
+// keys only (see maxAddrKeys). Alerts found here
 // wait in a bounded buffer until governanceTick (or a read of alerts)
 // persists them. State is per node and does not survive a restart; that
 // costs at most one missed window, never a false alert.
 
 const (
-	// maxTrackedKeys bounds the per-key maps (window counters, addresses).
+	// maxTrackedKeys bounds the per-key window counters; they are dropped
+	// when the window ends.
 	maxTrackedKeys = 10000
+	// maxAddrKeys bounds the keys with a learned address set. The sets
+	// live across windows, so a plain cap would fill once and then stop
+	// learning for good (every key verified later would never get
+	// new_address alerts); they are kept in an LRU instead: the key
+	// verified least recently gives up its set, and learns afresh
+	// (establishedAfter successes) when it comes back. A set holds at most
+	// maxAddrsPerKey addresses, so one costs at most about 800 bytes
+	// (slice, address strings, LRU links) and about 200 with one address:
+	// the learned sets stay below about 20 MB, typically about 5 MB.
+	maxAddrKeys = 25000
 	// maxPendingAlerts bounds the buffer between two flushes; further
 	// detections are counted as dropped.
 	maxPendingAlerts = 1000
@@ -56,9 +71,11 @@ type keyWindow struct {
 	alerts   map[string]*Alert // by alert type, raised this window
 }
 
-// addrSet is the set of addresses a key was verified from successfully.
+// addrSet is the set of addresses a key was verified from successfully. A
+// slice: at most maxAddrsPerKey entries, smaller than a map and as fast to
+// search at that size.
 type addrSet struct {
-	addrs     map[string]struct{}
+	addrs     []string
 	successes int
 }
 
@@ -69,7 +86,7 @@ type detector struct {
 	failed      int
 	failedAlert *Alert
 	failedSrc   map[string]int
-	addrs       map[string]*addrSet
+	addrs       *lru.Cache[string, *addrSet] // by key_id
 
 	pending []*Alert
 	dropped int
@@ -84,7 +101,7 @@ func (d *detector) observe(now time.Time, th thresholds, in verifyInput, res ver
 		d.outcomes = map[string]uint64{}
 		d.perKey = map[string]*keyWindow{}
 		d.failedSrc = map[string]int{}
-		d.addrs = map[string]*addrSet{}
+		d.addrs = lru.New[string, *addrSet](maxAddrKeys)
 	}
 	outcome := res.Code
 	if res.Active {
@@ -180,16 +197,13 @@ func (d *detector) observeFailure(now time.Time, th thresholds, in verifyInput) 
 // observeAddress learns a key's usual addresses and alerts on a new one
 // once the set is established.
 func (d *detector) observeAddress(now time.Time, kw *keyWindow, res verifyResult, addr string) {
-	set := d.addrs[res.Key.KeyID]
-	if set == nil {
-		if len(d.addrs) >= maxTrackedKeys {
-			return
-		}
-		set = &addrSet{addrs: map[string]struct{}{}}
-		d.addrs[res.Key.KeyID] = set
+	set, ok := d.addrs.Get(res.Key.KeyID)
+	if !ok {
+		set = &addrSet{}
+		d.addrs.Add(res.Key.KeyID, set) // evicts the least recently verified key's set
 	}
 	set.successes++
-	if _, known := set.addrs[addr]; known {
+	if slices.Contains(set.addrs, addr) {
 		return
 	}
 	if set.successes > establishedAfter && !kw.bump(alertNewAddress) {
@@ -197,7 +211,7 @@ func (d *detector) observeAddress(now time.Time, kw *keyWindow, res verifyResult
 			"key used from an address outside its usual set", addrDetail(addr))
 	}
 	if len(set.addrs) < maxAddrsPerKey {
-		set.addrs[addr] = struct{}{}
+		set.addrs = append(set.addrs, addr)
 	}
 }
 
