@@ -101,6 +101,10 @@ func (b *apikeysBackend) raiseAlert(ctx context.Context, s logical.Storage, a *A
 		}
 		a.ID = id
 	}
+	// Shared with other raises; excludes a count of stored alerts
+	// (countOpenAlerts) from seeing the alert without its log entry.
+	b.gov.alerts.mu.RLock()
+	defer b.gov.alerts.mu.RUnlock()
 	if err := putAlert(ctx, s, a); err != nil {
 		return err
 	}
@@ -174,7 +178,8 @@ func (f alertFilter) match(a *Alert) bool {
 }
 
 // listAlerts returns the alerts matching f, newest first, at most limit
-// (0: all).
+// (0: all). It reads at most the alerts kept by the retention
+// (alerts_retention.go), and none raised before f.since: ids sort by time.
 func listAlerts(ctx context.Context, s logical.Storage, f alertFilter, limit int) ([]*Alert, error) {
 	ids, err := s.List(ctx, storageAlertPrefix)
 	if err != nil {
@@ -183,6 +188,9 @@ func listAlerts(ctx context.Context, s logical.Storage, f alertFilter, limit int
 	sort.Sort(sort.Reverse(sort.StringSlice(ids)))
 	var out []*Alert
 	for _, id := range ids {
+		if !f.since.IsZero() && alertIDBefore(id, f.since) {
+			break
+		}
 		a, err := getAlert(ctx, s, id)
 		if err != nil {
 			return nil, err

@@ -31,6 +31,8 @@ type govRuntime struct {
 	walker keyWalker
 	// sweepBatch overrides the sweepBatch constant when positive (tests).
 	sweepBatch int
+	// alerts counts open alerts and prunes old ones (alerts_open.go).
+	alerts alertsRuntime
 }
 
 // batch is the most keys one tick's sweep visits.
@@ -92,7 +94,8 @@ func (b *apikeysBackend) governanceTick(ctx context.Context, req *logical.Reques
 	errFlush := b.flushDetectionsLocked(ctx, s, st)
 	_, errSweep := b.sweepKeys(ctx, s, st)
 	errLog := b.foldLog(ctx, s, st)
-	return errors.Join(errFlush, errSweep, errLog, saveGovState(ctx, s, st))
+	errPrune := b.pruneAlerts(ctx, s, st)
+	return errors.Join(errFlush, errSweep, errLog, errPrune, saveGovState(ctx, s, st))
 }
 
 // onVerify observes every verify outcome (for alerts and metrics). It runs

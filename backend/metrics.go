@@ -9,10 +9,11 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-// Metrics (SPEC §7) computed on demand from storage (keys, alerts, the
-// persisted governance state with the lifecycle log folded in up to its
-// head) plus this node's verify counts not yet flushed. Labels carry only
-// states, codes, event and alert types: never key material or key names.
+// Metrics (SPEC §7) computed on demand from storage (keys, the persisted
+// governance state with the lifecycle log folded in up to its head, which
+// holds the open-alert counts) plus this node's verify counts not yet
+// flushed. Labels carry only states, codes, event and alert types: never
+// key material or key names.
 
 // ageBounds are the upper bounds of the key age histogram.
 var ageBounds = []time.Duration{day, 7 * day, 30 * day, 90 * day, 180 * day, 365 * day}
@@ -159,16 +160,7 @@ func (b *apikeysBackend) collectMetrics(ctx context.Context, s logical.Storage) 
 	}
 	m.TTR = append([]float64(nil), st.TTR...)
 	sort.Float64s(m.TTR)
-	open := false
-	alerts, err := listAlerts(ctx, s, alertFilter{acknowledged: &open}, 0)
-	if err != nil {
-		return nil, err
-	}
-	for _, t := range alertTypes {
-		m.Open[t] = 0
-	}
-	for _, a := range alerts {
-		m.Open[a.Type]++
-	}
+	// Folded from the log (alerts_open.go): a scrape reads no alert.
+	m.Open = st.openAlertsByType(alertsRetainedFrom(now))
 	return m, nil
 }

@@ -13,10 +13,12 @@ import (
 
 // govState is governance's persisted state (storage "governance/state"):
 // counters folded from the lifecycle log, verify outcome totals, recent
-// time-to-revoke samples and the position of the incremental key sweep.
-// Every field is bounded whatever the number of keys (event types and
-// verify outcomes are fixed sets, samples are capped, the cursor is two
-// names of at most 64 characters), so the entry stays a few tens of KiB.
+// time-to-revoke samples, open alerts by day and type, and the positions of
+// the incremental key sweep and of the alert retention. Every field is
+// bounded whatever the number of keys (event types and verify outcomes are
+// fixed sets, samples are capped, open-alert days are bounded by the
+// retention, the cursors are two names of at most 64 characters and an
+// alert id), so the entry stays a few tens of KiB.
 // Per-key marks live in entries of their own (governance_marks.go).
 const storageGovState = "governance/state"
 
@@ -48,6 +50,14 @@ type govState struct {
 	// tick starts a new pass). Persisted so that a new active node carries
 	// on where the previous one stopped instead of restarting the pass.
 	Sweep sweepCursor `json:"sweep,omitzero"`
+	// OpenAlerts counts unacknowledged alerts by UTC day raised and type
+	// (alerts_open.go), once OpenAlertsCounted. ("open_alerts" is the
+	// legacy per-key marks' name.)
+	OpenAlerts        map[string]map[string]int `json:"open_alert_days,omitempty"`
+	OpenAlertsCounted bool                      `json:"open_alerts_counted,omitempty"`
+	// AlertPrune is the last alert the retention examined for being
+	// acknowledged (alerts_retention.go).
+	AlertPrune string `json:"alert_prune,omitempty"`
 
 	// legacyGovMarks are the per-key maps of the old format, only ever
 	// read: loadGovState hands them to marks, saveGovState writes the
@@ -120,9 +130,21 @@ func saveGovState(ctx context.Context, s logical.Storage, st *govState) error {
 }
 
 // foldLog folds lifecycle-log entries appended since st.LogSeq into the
-// counters, time-to-revoke samples and alerted marks. Its cost is the
-// number of new entries, not the size of the log.
+// counters, time-to-revoke samples, open alerts and alerted marks. Its cost
+// is the number of new entries, not the size of the log (but for the one
+// count of stored alerts of countOpenAlerts).
 func (b *apikeysBackend) foldLog(ctx context.Context, s logical.Storage, st *govState) error {
+	if err := b.foldLogEntries(ctx, s, st); err != nil {
+		return err
+	}
+	if !st.OpenAlertsCounted {
+		return b.countOpenAlerts(ctx, s, st)
+	}
+	return nil
+}
+
+// foldLogEntries is foldLog without starting the open-alert counts.
+func (b *apikeysBackend) foldLogEntries(ctx context.Context, s logical.Storage, st *govState) error {
 	head, err := readLogHead(ctx, s)
 	if err != nil {
 		return err
@@ -131,6 +153,7 @@ func (b *apikeysBackend) foldLog(ctx context.Context, s logical.Storage, st *gov
 		st.LogSeq = 0 // the log was reset under us; count it again
 		st.Events = map[string]uint64{}
 		st.PurgedLeasedKeys = 0
+		st.OpenAlerts, st.OpenAlertsCounted = nil, false
 	}
 	for seq := st.LogSeq + 1; seq <= head.Seq; seq++ {
 		rec, err := readLogEntry(ctx, s, seq)
@@ -160,6 +183,7 @@ func (st *govState) foldEvent(ctx context.Context, ev Event) error {
 		}
 	}
 	st.Events[ev.Type]++
+	st.foldOpenAlert(ev)
 	switch ev.Type {
 	case eventKeysPurged:
 		if n, err := strconv.ParseUint(ev.Details["count"], 10, 64); err == nil {

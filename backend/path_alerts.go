@@ -22,6 +22,11 @@ overdue for rotation (rotation_overdue), keys unused for the review_period
 alert_window, verify_burst_threshold, failed_verify_threshold. Each alert is
 also a lifecycle-log entry.
 
+Acknowledged alerts are kept 90 days after they were raised; open ones until
+the end of the UTC day 180 days after. The lifecycle log keeps their
+alert.raised and alert.acknowledged entries, and an alerts.pruned entry names
+the alerts deleted.
+
 LIST returns alert ids (newest first) with a summary; READ returns the full
 alerts, newest first, narrowed by the filters. Reading or listing first
 stores what verify detected since the last periodic run, so the answer is
@@ -174,6 +179,8 @@ func (b *apikeysBackend) pathAlertAck(ctx context.Context, req *logical.Request,
 	id := d.Get("id").(string)
 	b.gov.persistMu.Lock()
 	defer b.gov.persistMu.Unlock()
+	b.gov.alerts.mu.RLock() // see raiseAlert
+	defer b.gov.alerts.mu.RUnlock()
 	a, err := getAlert(ctx, req.Storage, id)
 	if err != nil {
 		return nil, err
