@@ -17,11 +17,8 @@ import (
 // stale answer on a re-promoted node — whichever way the backend gets it.
 func TestReactivatedNodeServesFreshState(t *testing.T) {
 	m := newMount(t)
-	// Step-down hands the lead to the most up-to-date follower, the first
-	// in join order on a tie (see Cluster.MakeActive). Starting on node1
-	// makes the test independent of what ran before: node1 always gets
-	// the lead back, and it hands over to node2, which gets it back from
-	// node1 in turn.
+	// Cluster.MakeActive makes any node active (it stops the other
+	// follower while the leader steps down).
 	a := 0
 	makeActive(t, a)
 	ca := node(t, a)

@@ -148,25 +148,41 @@ func (c *Cluster) StepDown(ctx context.Context, i int) (int, error) {
 	}
 }
 
-// MakeActive steps active nodes down until node want is active. Raft hands
-// the lead to the most up-to-date follower, the first in its configuration
-// (join order) on a tie, so a node that is caught up becomes active within
-// a few step-downs; the last node to join may never win a tie, so tests
-// should ask for nodes they have seen active.
+// MakeActive makes node want the active node. Raft hands the lead to the
+// most up-to-date follower, which need not be want, so the other followers
+// are stopped while the active node steps down (want is then the only
+// candidate) and restarted afterwards. Stopping them must keep a quorum, so
+// this needs a cluster of three nodes (one other follower).
 func (c *Cluster) MakeActive(ctx context.Context, want int) error {
-	for attempt := 0; attempt <= 2*len(c.Nodes); attempt++ {
-		a, err := c.WaitActive(ctx)
-		if err != nil {
-			return err
-		}
-		if a == want {
-			return nil
-		}
-		if _, err := c.StepDown(ctx, a); err != nil {
-			return err
+	a, err := c.WaitActive(ctx)
+	if err != nil || a == want {
+		return err
+	}
+	var others []int
+	for _, nd := range c.Nodes {
+		if nd.Index != want && nd.Index != a && nd.Running() {
+			others = append(others, nd.Index)
 		}
 	}
-	return fmt.Errorf("%s did not become active after %d step-downs", c.Nodes[want].ID, 2*len(c.Nodes)+1)
+	if 2*len(others) >= len(c.Nodes) {
+		return fmt.Errorf("stopping %d of %d nodes would lose the quorum", len(others), len(c.Nodes))
+	}
+	for _, i := range others {
+		c.Kill(i)
+	}
+	j, err := c.StepDown(ctx, a)
+	for _, i := range others {
+		if rerr := c.Restart(ctx, i); rerr != nil && err == nil {
+			err = rerr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if j != want {
+		return fmt.Errorf("%s took over from %s, not %s", c.Nodes[j].ID, c.Nodes[a].ID, c.Nodes[want].ID)
+	}
+	return nil
 }
 
 // Kill ends node i at once (SIGKILL to its process group, plugin processes
