@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	// CRON_TZ schedules need the time zone database; embedding it (about
+	// 450 KB) keeps them working on hosts without tzdata installed.
+	_ "time/tzdata"
 
 	"github.com/robfig/cron/v3"
 )

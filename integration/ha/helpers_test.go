@@ -250,7 +250,7 @@ func pluginPIDs(t *testing.T, i int) []int {
 	t.Helper()
 	pids, err := cluster().PluginPIDs(i)
 	if err != nil {
-		t.Skipf("cannot list processes: %v", err)
+		t.Fatalf("cannot list processes: %v", err)
 	}
 	return pids
 }

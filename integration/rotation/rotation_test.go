@@ -2,10 +2,7 @@ package rotation
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -174,23 +171,11 @@ func TestScheduledRotationInVault(t *testing.T) {
 // the executable path under its own plugin directory).
 func pluginPIDs(t *testing.T) []int {
 	t.Helper()
-	want := filepath.Join(vaulttest.Shared.PluginDir, vaulttest.PluginBinary)
-	entries, err := os.ReadDir("/proc")
+	pids, err := vaulttest.ProcessesOf(filepath.Join(vaulttest.Shared.PluginDir, vaulttest.PluginBinary))
 	if err != nil {
-		t.Skipf("no /proc: %v", err)
+		t.Fatalf("listing plugin processes: %v", err)
 	}
-	var out []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
-		if err == nil && strings.TrimSuffix(exe, " (deleted)") == want {
-			out = append(out, pid)
-		}
-	}
-	return out
+	return pids
 }
 
 // TestRotationSurvivesPluginCrash kills the plugin process (SIGKILL) after

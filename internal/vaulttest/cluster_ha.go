@@ -239,7 +239,12 @@ func (c *Cluster) waitNode(ctx context.Context, nd *Node, what string, cond func
 // path under its own plugin directory). A node runs one only while it has
 // the mount loaded, that is while it is active.
 func (c *Cluster) PluginPIDs(i int) ([]int, error) {
-	want := filepath.Join(c.Nodes[i].PluginDir, PluginBinary)
+	return ProcessesOf(filepath.Join(c.Nodes[i].PluginDir, PluginBinary))
+}
+
+// ProcessesOf lists the running processes of the executable at path (from
+// /proc), so tests can see plugin processes come and go.
+func ProcessesOf(path string) ([]int, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil, err
@@ -251,7 +256,7 @@ func (c *Cluster) PluginPIDs(i int) ([]int, error) {
 			continue
 		}
 		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
-		if err == nil && strings.TrimSuffix(exe, " (deleted)") == want {
+		if err == nil && strings.TrimSuffix(exe, " (deleted)") == path {
 			out = append(out, pid)
 		}
 	}
