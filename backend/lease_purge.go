@@ -362,6 +362,12 @@ func (b *apikeysBackend) purgeLeasedKey(ctx context.Context, s logical.Storage, 
 		b.trackLeasedKey(k)
 		return false, nil
 	}
+	// A change of the key cut off after its key write (say the lease's
+	// revocation) still owes its log entries; once the record is gone,
+	// Vault's WAL rollback would take it for a change that never happened.
+	if err := b.finishInterruptedCommit(ctx, s, k); err != nil {
+		return false, err
+	}
 	for _, v := range k.Versions {
 		if v.HMAC == "" {
 			continue

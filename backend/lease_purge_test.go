@@ -421,10 +421,11 @@ func TestLeasePurgeCostIsPerPurgeableKey(t *testing.T) {
 	if err != nil || st.purged != 3 || st.handled != 3 {
 		t.Fatalf("pass: %+v %v", st, err)
 	}
-	// Per key: read, re-read under the lock, read and delete its index
-	// entry, delete the record, delete its governance marks; plus one log
-	// append (head and entry).
-	if counting.ops > 3*6+4 {
+	// Per key: read, re-read under the lock, look for an interrupted
+	// commit (its WAL entry), read and delete its index entry, delete the
+	// record, delete its governance marks; plus one log append (head and
+	// entry).
+	if counting.ops > 3*7+4 {
 		t.Fatalf("%d storage operations to purge 3 of 160 keys", counting.ops)
 	}
 }
@@ -588,5 +589,38 @@ func TestLeasedKeyRetentionConfig(t *testing.T) {
 	e.ok(logical.DeleteOperation, "config", nil)
 	if got := e.ok(logical.ReadOperation, "config", nil).Data["leased_key_retention"]; got != int64(7*86400) {
 		t.Fatalf("leased_key_retention after config delete = %v", got)
+	}
+}
+
+// A lease revocation cut off after its key write, then the purge of the dead
+// key before Vault's WAL rollback (2m) reaches the entry: the purge finishes
+// the interrupted change first, so its key.revoked entry is logged once.
+func TestLeasePurgeFinishesInterruptedCommit(t *testing.T) {
+	e := newPurgeEnv(t, "1s")
+	l := e.issueLeased()
+	before := len(e.logEventsOf(eventKeyRevoked))
+	e.b.commitHook = func(step string) error {
+		if step == "key" {
+			return errors.New("simulated crash after key")
+		}
+		return nil
+	}
+	if _, err := e.b.HandleRequest(e.ctx, e.leaseRequest(logical.RevokeOperation, l.resp, l.issued, 0)); err == nil {
+		t.Fatal("the lease revocation did not fail at the crash")
+	}
+	e.b.commitHook = nil
+	e.restart()
+	e.clock.Advance(time.Minute)
+	if st := e.purgePass(); st.purged != 1 {
+		t.Fatalf("purge pass: %+v", st)
+	}
+	if ids, _ := framework.ListWAL(e.ctx, e.storage); len(ids) != 0 {
+		t.Fatalf("WAL entries left after the purge: %v", ids)
+	}
+	if after := len(e.logEventsOf(eventKeyRevoked)); after != before+1 {
+		t.Fatalf("key.revoked entries: %d before, %d after; want one more", before, after)
+	}
+	if res, err := e.b.verifyLog(e.ctx, e.storage); err != nil || !res.Valid {
+		t.Fatalf("log/verify: %+v %v", res, err)
 	}
 }
