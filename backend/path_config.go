@@ -190,6 +190,12 @@ func (b *apikeysBackend) pathConfigWrite(ctx context.Context, req *logical.Reque
 	if err := b.checkRolesUnderConfig(ctx, req.Storage, current, cfg, b.clock.Now()); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
+	if cfg.TokenTTL < current.TokenTTL {
+		// Tokens already signed may live the old token_ttl.
+		if err := b.noteTokenTTL(ctx, req.Storage, current.TokenTTL); err != nil {
+			return nil, err
+		}
+	}
 	if err := b.putConfig(ctx, req.Storage, cfg); err != nil {
 		return nil, err
 	}

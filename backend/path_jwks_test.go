@@ -249,3 +249,35 @@ func TestJWKSRotateRevokePreviousWithdrawsOutgoingKey(t *testing.T) {
 		t.Fatalf("rotation event = %+v", last)
 	}
 }
+
+// Lowering token_ttl never strands tokens already signed: a key rotated out
+// afterwards stays published for the longest token_ttl it signed under.
+func TestJWKSKeepsRotatedKeyForTokenTTLItSignedUnder(t *testing.T) {
+	e := newTestEnv(t)
+	e.ok(logical.UpdateOperation, "config", map[string]interface{}{"token_ttl": "1h"})
+	if err := e.b.initialize(e.ctx, &logical.InitializationRequest{Storage: e.storage}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := e.b.config(e.ctx, e.storage)
+	ks, err := e.b.signingKey(e.ctx, e.storage, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := ks.Current.KID
+	tok, err := ks.Current.Sign(jwtsign.Claims{Claims: jwt.Claims{Subject: "acme", Expiry: jwt.NewNumericDate(e.clock.Now().Add(time.Hour))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ok(logical.UpdateOperation, "config", map[string]interface{}{"token_ttl": "10s"})
+	e.ok(logical.UpdateOperation, "jwks/rotate", nil)
+	e.clock.Advance(59 * time.Minute)
+	if _, err := jwtsign.Verify(tok, e.jwks(), jwt.Expected{Time: e.clock.Now()}, 0); err != nil {
+		t.Fatalf("a token signed under token_ttl=1h stopped verifying after token_ttl was lowered: %v", err)
+	}
+	e.clock.Advance(2 * time.Minute)
+	for _, k := range e.jwks().Keys {
+		if k.KeyID == old {
+			t.Fatal("the rotated-out key is still published after its tokens expired")
+		}
+	}
+}

@@ -94,8 +94,12 @@ func (b *apikeysBackend) rotateSigningKeys(ctx context.Context, req *logical.Req
 	if !first {
 		old = set.Current.KID
 	}
-	// Tokens signed by the outgoing key expire at most token_ttl from now.
+	// Tokens signed by the outgoing key expire at most the longest
+	// token_ttl it signed under from now.
 	keep := cfg.TokenTTL
+	if set.Current != nil {
+		keep = set.Current.KeepFor(cfg.TokenTTL)
+	}
 	if revokePrevious {
 		keep = 0
 	}
@@ -127,6 +131,19 @@ func (b *apikeysBackend) rotateSigningKeys(ctx context.Context, req *logical.Req
 		return nil, "", err
 	}
 	return set, old, nil
+}
+
+// noteTokenTTL records on the signing key the token_ttl it has signed with
+// before a config change lowers it (see jwtsign.KeyPair.MaxTokenTTL).
+func (b *apikeysBackend) noteTokenTTL(ctx context.Context, s logical.Storage, ttl time.Duration) error {
+	b.signingMu.Lock()
+	defer b.signingMu.Unlock()
+	set, err := b.readSigningKeys(ctx, s)
+	if err != nil || set.Current == nil || set.Current.MaxTokenTTL >= ttl {
+		return err
+	}
+	set.Current.MaxTokenTTL = ttl
+	return b.putSigningKeys(ctx, s, set)
 }
 
 // ensureSigningKey creates the first signing key of a mount, so jwks has a

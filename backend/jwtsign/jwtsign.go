@@ -34,6 +34,17 @@ type KeyPair struct {
 	// public half stays published (tokens it signed expire before then).
 	RetiredAt time.Time `json:"retired_at,omitempty"`
 	KeepUntil time.Time `json:"keep_until,omitempty"`
+	// MaxTokenTTL is the longest token lifetime in force while the key
+	// signed, when that was longer than the current token_ttl: a rotated
+	// out key stays published that long, so lowering token_ttl never
+	// strands tokens signed before.
+	MaxTokenTTL time.Duration `json:"max_token_ttl,omitempty"`
+}
+
+// KeepFor is how long a key rotated out now must stay published, given the
+// current token lifetime.
+func (p *KeyPair) KeepFor(tokenTTL time.Duration) time.Duration {
+	return max(tokenTTL, p.MaxTokenTTL)
 }
 
 // KeySet is the stored set: the current key, the next one once it is
