@@ -6,6 +6,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/framework"
@@ -70,6 +71,35 @@ type apikeysBackend struct {
 	// purge is the state of the purge of dead leased keys (lease_purge.go);
 	// its zero value is ready to use.
 	purge leasePurgeState
+
+	// storage is the mount's storage, kept from Setup for clean, which
+	// Vault calls without a request.
+	storage logical.Storage
+}
+
+// Setup keeps the mount's storage view, then sets the framework up.
+func (b *apikeysBackend) Setup(ctx context.Context, conf *logical.BackendConfig) error {
+	b.storage = conf.StorageView
+	return b.Backend.Setup(ctx, conf)
+}
+
+// cleanFlushTimeout bounds the last usage flush when the mount stops.
+const cleanFlushTimeout = 5 * time.Second
+
+// clean runs when Vault stops the mount on this node (step-down, seal,
+// unmount, plugin reload): verify usage buffered since the last periodic
+// flush is written now, best effort, so the next active node's idle sweep
+// and adoption checks see it. A node that may no longer write loses it, as
+// a crash would.
+func (b *apikeysBackend) clean(ctx context.Context) {
+	if b.storage == nil || !b.writeSafe() || b.cache.usage.backlog() == 0 {
+		return
+	}
+	fctx, cancel := context.WithTimeout(context.Background(), cleanFlushTimeout)
+	defer cancel()
+	if err := b.flushUsage(fctx, &logical.Request{Storage: b.storage}); err != nil {
+		b.logger.Warn("could not flush verify usage as the mount stopped", "error", err)
+	}
 }
 
 // Factory is the plugin's entry point: Vault calls it once per mount.
@@ -118,6 +148,7 @@ func newBackend(c clock.Clock) *apikeysBackend {
 		Secrets:           b.leaseSecrets(),
 		PeriodicFunc:      b.periodic,
 		InitializeFunc:    b.initialize,
+		Clean:             b.clean,
 		Invalidate:        b.invalidate,
 		WALRollback:       b.walRollback,
 		WALRollbackMinAge: walRollbackMinAge,

@@ -65,6 +65,13 @@ func (b *apikeysBackend) flushUsage(ctx context.Context, req *logical.Request) e
 				u.unflushed(batch[i:]...)
 				return errors.Join(append(errs, err)...)
 			}
+			if lim.stopwatch().Sub(start) >= lim.budget {
+				// Slow storage: stop within the budget, not a chunk later.
+				u.unflushed(batch[i:]...)
+				b.logger.Warn("usage flush stopped at its time budget; the rest is flushed next time",
+					"left", backlog-done+len(batch)-i, "budget", lim.budget.String())
+				return errors.Join(errs...)
+			}
 			if err := b.persistUsage(ctx, req.Storage, sn); err != nil {
 				u.unflushed(sn)
 				if errs = append(errs, err); len(errs) >= maxUsageFlushErrors {

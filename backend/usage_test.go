@@ -2,6 +2,7 @@ package backend
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -361,8 +362,13 @@ func TestUsageFlushTimeBudget(t *testing.T) {
 	u := e.b.cache.usage
 	var calls int
 	u.flushLimits = usageFlushLimits{budget: time.Second, stopwatch: func() time.Time {
+		// The start, the first chunk's check and one check per write of
+		// that chunk take no time; then the budget is spent.
 		calls++
-		return testStart.Add(time.Duration(calls) * 600 * time.Millisecond) // over budget after one chunk
+		if calls > usageFlushChunk+2 {
+			return testStart.Add(2 * time.Second)
+		}
+		return testStart
 	}}
 	n := usageFlushChunk + 100
 	for i := 0; i < n; i++ {
@@ -535,5 +541,75 @@ func TestIdleSweepDefersWhileUsageLost(t *testing.T) {
 	e.tick()
 	if !e.issued("svc", "c").Revoked {
 		t.Fatal("the deferral never ends")
+	}
+}
+
+// On slow storage a flush stops within its budget, checking it before each
+// key rather than once per chunk of 500.
+func TestUsageFlushBudgetCheckedPerWrite(t *testing.T) {
+	e := newTestEnv(t)
+	u := e.b.cache.usage
+	var now time.Duration
+	u.flushLimits = usageFlushLimits{budget: 20 * time.Second, stopwatch: func() time.Time { return testStart.Add(now) }}
+	slow := &slowStorage{Storage: e.storage, tick: func() { now += 100 * time.Millisecond }}
+	for i := 0; i < usageFlushChunk; i++ {
+		u.record(loadKey(i), 1, outcomeActive, "", e.clock.Now())
+	}
+	if err := e.b.flushUsage(e.ctx, &logical.Request{Storage: slow}); err != nil {
+		t.Fatal(err)
+	}
+	if now > 21*time.Second {
+		t.Fatalf("flush spent %s of storage time, budget 20s", now)
+	}
+	if now < 19*time.Second {
+		t.Fatalf("flush stopped after %s of storage time, well before its 20s budget", now)
+	}
+	if got := u.backlog(); got == 0 {
+		t.Fatal("a flush over slow storage wrote everything past its budget")
+	}
+}
+
+// slowStorage calls tick on every read and write, so a test can charge
+// storage time.
+type slowStorage struct {
+	logical.Storage
+	tick func()
+}
+
+func (s *slowStorage) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
+	s.tick()
+	return s.Storage.Get(ctx, key)
+}
+
+func (s *slowStorage) Put(ctx context.Context, e *logical.StorageEntry) error {
+	s.tick()
+	return s.Storage.Put(ctx, e)
+}
+
+// When Vault stops the mount on this node (step-down, seal), buffered
+// verify usage is flushed, so the next active node's idle sweep sees a
+// key used since the last periodic flush.
+func TestUsageFlushedWhenMountStops(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"idle_timeout": "1h"})
+	key := e.issue("svc", "k", "r", nil)
+	e.clock.Advance(59 * time.Minute)
+	if c := e.verifyCode(key, nil); c != "" {
+		t.Fatalf("verify = %q", c)
+	}
+	e.b.Cleanup(e.ctx) // the node steps down before its next flush
+
+	// The next active node: a new backend over the same storage.
+	next := newBackend(e.clock)
+	if err := next.Setup(e.ctx, &logical.BackendConfig{Logger: hclog.NewNullLogger(), System: logical.TestSystemView(), StorageView: e.storage}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(2 * time.Minute)
+	if err := next.governanceTick(e.ctx, &logical.Request{Storage: e.storage}); err != nil {
+		t.Fatal(err)
+	}
+	k, err := next.getKey(e.ctx, e.storage, "svc", "k")
+	if err != nil || k.Revoked {
+		t.Fatalf("a key used 2 minutes before was revoked as idle after a step-down: %v %v", k.RevokeReason, err)
 	}
 }
