@@ -179,14 +179,18 @@ func TestJWKSUnauthenticatedAndRotation(t *testing.T) {
 		t.Fatalf("a second anonymous read changed the key set: %+v", again)
 	}
 	write(t, m+"/config", map[string]interface{}{"token_ttl": "10s", "signing_key_rotation_period": "1h"})
+	// The mount's first key may have signed tokens under the default
+	// token_ttl (5m), so once rotated out it would stay published that
+	// long; this test starts from a key that only signs under 10s.
+	fresh := write(t, m+"/jwks/rotate", map[string]interface{}{"revoke_previous": true}).Data["kid"].(string)
 	setup(t, m, "acme", "internal", "svc", nil)
 	key := write(t, m+"/keys/acme/main", map[string]interface{}{"role": "svc"}).Data["key"].(string)
 	iss := "vault-plugin-secrets-apikeys/" + m
 
 	t1 := exchange(t, m, map[string]interface{}{"key": key, "audience": "orders-api"})
 	k1 := t1["kid"].(string)
-	if k1 != first.Keys[0].KeyID {
-		t.Fatalf("first token signed by %s, want the key created at mount %s", k1, first.Keys[0].KeyID)
+	if k1 != fresh || k1 == first.Keys[0].KeyID {
+		t.Fatalf("first token signed by %s, want the current key %s", k1, fresh)
 	}
 	// jwks is served to callers without a token; other paths are not.
 	if set := fetchJWKS(t, m); len(set.Keys) != 1 || set.Keys[0].KeyID != k1 || !set.Keys[0].IsPublic() {
