@@ -281,3 +281,47 @@ func TestJWKSKeepsRotatedKeyForTokenTTLItSignedUnder(t *testing.T) {
 		}
 	}
 }
+
+// A rotation that comes due before the next key was published (here the
+// period is shortened) publishes it first and keeps signing with the
+// current key until verifiers caching the JWKS have had it a while.
+func TestSigningRotationWaitsForThePublishedNextKey(t *testing.T) {
+	e := newTestEnv(t)
+	if err := e.b.initialize(e.ctx, &logical.InitializationRequest{Storage: e.storage}); err != nil {
+		t.Fatal(err)
+	}
+	old := e.jwks().Keys[0].KeyID
+	e.clock.Advance(48 * time.Hour)
+	e.ok(logical.UpdateOperation, "config", map[string]interface{}{"signing_key_rotation_period": "24h"})
+	tick := func() {
+		t.Helper()
+		if err := e.b.signingKeyTick(e.ctx, &logical.Request{Storage: e.storage}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	signer := func() string {
+		t.Helper()
+		cfg, _ := e.b.config(e.ctx, e.storage)
+		ks, err := e.b.signingKey(e.ctx, e.storage, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ks.Current.KID
+	}
+	tick()
+	set := e.jwks()
+	if len(set.Keys) != 2 || set.Keys[0].KeyID != old || signer() != old {
+		t.Fatalf("a due rotation without a published next key: jwks %+v, signer %s", set, signer())
+	}
+	next := set.Keys[1].KeyID
+	e.clock.Advance(59 * time.Minute)
+	tick()
+	if signer() != old {
+		t.Fatal("the next key signs before it was published for an hour")
+	}
+	e.clock.Advance(time.Minute)
+	tick()
+	if got := signer(); got != next {
+		t.Fatalf("after an hour the signer is %s, want the published next key %s", got, next)
+	}
+}

@@ -81,9 +81,21 @@ func (b *apikeysBackend) rotateSigningKeys(ctx context.Context, req *logical.Req
 		return nil, "", err
 	}
 	now := b.clock.Now()
-	if !force && !set.Due(now, cfg.SigningKeyRotationPeriod) {
+	period := cfg.SigningKeyRotationPeriod
+	if !force && !set.Due(now, period) {
 		if set.Prune(now) {
 			if err := b.putSigningKeys(ctx, s, set); err != nil {
+				return nil, "", err
+			}
+		}
+		return set, "", nil
+	}
+	if !force && !set.ReadyToPromote(now, period) {
+		// Due, but verifiers caching the JWKS have not had the next key
+		// long enough: publish it if need be, keep signing with the
+		// current key, and rotate once it has been out a while.
+		if set.Next == nil {
+			if err := b.publishNextLocked(ctx, s, cfg, set, now); err != nil {
 				return nil, "", err
 			}
 		}
@@ -200,6 +212,12 @@ func (b *apikeysBackend) prepareNextSigningKey(ctx context.Context, s logical.St
 	if !set.NeedsNext(now, cfg.SigningKeyRotationPeriod) {
 		return nil // another caller did it
 	}
+	return b.publishNextLocked(ctx, s, cfg, set, now)
+}
+
+// publishNextLocked generates, stores and logs the next key of set; the
+// caller holds signingMu.
+func (b *apikeysBackend) publishNextLocked(ctx context.Context, s logical.Storage, cfg *Config, set *jwtsign.KeySet, now time.Time) error {
 	if err := set.PrepareNext(rand.Reader, now); err != nil {
 		return err
 	}

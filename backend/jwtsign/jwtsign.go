@@ -34,6 +34,9 @@ type KeyPair struct {
 	// public half stays published (tokens it signed expire before then).
 	RetiredAt time.Time `json:"retired_at,omitempty"`
 	KeepUntil time.Time `json:"keep_until,omitempty"`
+	// PublishedAt is when the key was first published (for a next key,
+	// before it signs).
+	PublishedAt time.Time `json:"published_at,omitempty"`
 	// MaxTokenTTL is the longest token lifetime in force while the key
 	// signed, when that was longer than the current token_ttl: a rotated
 	// out key stays published that long, so lowering token_ttl never
@@ -63,6 +66,24 @@ type KeySet struct {
 // verifiers usually cache a JWKS (minutes to hours).
 func PrepublishLead(period time.Duration) time.Duration {
 	return min(period/2, 24*time.Hour)
+}
+
+// MinPrepublished is how long the next key must have been published before
+// a scheduled rotation may promote it: PrepublishLead, at most an hour. A
+// rotation that finds no such key (the period was shortened, or the node
+// was down through the lead) publishes one and waits that long.
+func MinPrepublished(period time.Duration) time.Duration {
+	return min(PrepublishLead(period), time.Hour)
+}
+
+// ReadyToPromote reports whether a scheduled rotation may promote the next
+// key at now: it has been published long enough, or the current key
+// cannot sign at all.
+func (s *KeySet) ReadyToPromote(now time.Time, period time.Duration) bool {
+	if s.Current == nil || len(s.Current.Seed) != ed25519.SeedSize {
+		return true
+	}
+	return s.Next != nil && !now.Before(s.Next.PublishedAt.Add(MinPrepublished(period)))
 }
 
 // NeedsNext reports whether the next key should be published now.
@@ -95,10 +116,11 @@ func NewKeyPair(r io.Reader, now time.Time) (*KeyPair, error) {
 		return nil, err
 	}
 	return &KeyPair{
-		KID:       base64.RawURLEncoding.EncodeToString(tp),
-		Seed:      priv.Seed(),
-		Public:    []byte(pub),
-		CreatedAt: now,
+		KID:         base64.RawURLEncoding.EncodeToString(tp),
+		Seed:        priv.Seed(),
+		Public:      []byte(pub),
+		CreatedAt:   now,
+		PublishedAt: now,
 	}, nil
 }
 
