@@ -132,29 +132,11 @@ func (b *apikeysBackend) raiseAlert(ctx context.Context, s logical.Storage, a *A
 }
 
 func putAlert(ctx context.Context, s logical.Storage, a *Alert) error {
-	entry, err := logical.StorageEntryJSON(alertStorageKey(a.ID), a)
-	if err != nil {
-		return err
-	}
-	if err := s.Put(ctx, entry); err != nil {
-		return fmt.Errorf("storing alert: %w", err)
-	}
-	return nil
+	return putJSON(ctx, s, alertStorageKey(a.ID), "alert", a)
 }
 
 func getAlert(ctx context.Context, s logical.Storage, id string) (*Alert, error) {
-	entry, err := s.Get(ctx, alertStorageKey(id))
-	if err != nil {
-		return nil, fmt.Errorf("reading alert: %w", err)
-	}
-	if entry == nil {
-		return nil, nil
-	}
-	var a Alert
-	if err := entry.DecodeJSON(&a); err != nil {
-		return nil, fmt.Errorf("decoding alert %s: %w", id, err)
-	}
-	return &a, nil
+	return getJSON[Alert](ctx, s, alertStorageKey(id), "alert "+id)
 }
 
 // alertFilter narrows an alert listing.

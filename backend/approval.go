@@ -85,29 +85,11 @@ func (r *ApprovalRequest) effectiveState(now time.Time) string {
 }
 
 func getRequest(ctx context.Context, s logical.Storage, id string) (*ApprovalRequest, error) {
-	entry, err := s.Get(ctx, requestStorageKey(id))
-	if err != nil {
-		return nil, fmt.Errorf("reading request: %w", err)
-	}
-	if entry == nil {
-		return nil, nil
-	}
-	var r ApprovalRequest
-	if err := entry.DecodeJSON(&r); err != nil {
-		return nil, fmt.Errorf("decoding request %s: %w", id, err)
-	}
-	return &r, nil
+	return getJSON[ApprovalRequest](ctx, s, requestStorageKey(id), "request "+id)
 }
 
 func putRequest(ctx context.Context, s logical.Storage, r *ApprovalRequest) error {
-	entry, err := logical.StorageEntryJSON(requestStorageKey(r.ID), r)
-	if err != nil {
-		return err
-	}
-	if err := s.Put(ctx, entry); err != nil {
-		return fmt.Errorf("storing request: %w", err)
-	}
-	return nil
+	return putJSON(ctx, s, requestStorageKey(r.ID), "request", r)
 }
 
 // sameEntity reports whether two actors are the same Vault entity.

@@ -45,27 +45,12 @@ type Client struct {
 func clientStorageKey(name string) string { return storageClientPrefix + name }
 
 func (b *apikeysBackend) getClient(ctx context.Context, s logical.Storage, name string) (*Client, error) {
-	entry, err := s.Get(ctx, clientStorageKey(name))
-	if err != nil {
-		return nil, fmt.Errorf("reading client: %w", err)
-	}
-	if entry == nil {
-		return nil, nil
-	}
-	var c Client
-	if err := entry.DecodeJSON(&c); err != nil {
-		return nil, fmt.Errorf("decoding client %q: %w", name, err)
-	}
-	return &c, nil
+	return getJSON[Client](ctx, s, clientStorageKey(name), fmt.Sprintf("client %q", name))
 }
 
 func (b *apikeysBackend) putClient(ctx context.Context, s logical.Storage, c *Client) error {
-	entry, err := logical.StorageEntryJSON(clientStorageKey(c.Name), c)
-	if err != nil {
+	if err := putJSON(ctx, s, clientStorageKey(c.Name), "client", c); err != nil {
 		return err
-	}
-	if err := s.Put(ctx, entry); err != nil {
-		return fmt.Errorf("storing client: %w", err)
 	}
 	b.afterClientWrite(c.Name)
 	return nil

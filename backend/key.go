@@ -171,28 +171,13 @@ func (k *Key) state(now time.Time) string {
 }
 
 func (b *apikeysBackend) getKey(ctx context.Context, s logical.Storage, client, name string) (*Key, error) {
-	entry, err := s.Get(ctx, keyStorageKey(client, name))
-	if err != nil {
-		return nil, fmt.Errorf("reading key: %w", err)
-	}
-	if entry == nil {
-		return nil, nil
-	}
-	var k Key
-	if err := entry.DecodeJSON(&k); err != nil {
-		return nil, fmt.Errorf("decoding key %s/%s: %w", client, name, err)
-	}
-	return &k, nil
+	return getJSON[Key](ctx, s, keyStorageKey(client, name), "key "+client+"/"+name)
 }
 
 // putKey stores the key record. Callers hold the key's lock.
 func (b *apikeysBackend) putKey(ctx context.Context, s logical.Storage, k *Key) error {
-	entry, err := logical.StorageEntryJSON(keyStorageKey(k.Client, k.Name), k)
-	if err != nil {
+	if err := putJSON(ctx, s, keyStorageKey(k.Client, k.Name), "key", k); err != nil {
 		return err
-	}
-	if err := s.Put(ctx, entry); err != nil {
-		return fmt.Errorf("storing key: %w", err)
 	}
 	b.afterKeyWrite(k)
 	return nil
@@ -206,26 +191,11 @@ func (b *apikeysBackend) afterKeyWrite(k *Key) {
 }
 
 func (b *apikeysBackend) getIndex(ctx context.Context, s logical.Storage, hmacHex string) (*indexEntry, error) {
-	entry, err := s.Get(ctx, indexStorageKey(hmacHex))
-	if err != nil {
-		return nil, fmt.Errorf("reading key index: %w", err)
-	}
-	if entry == nil {
-		return nil, nil
-	}
-	var ie indexEntry
-	if err := entry.DecodeJSON(&ie); err != nil {
-		return nil, fmt.Errorf("decoding key index: %w", err)
-	}
-	return &ie, nil
+	return getJSON[indexEntry](ctx, s, indexStorageKey(hmacHex), "key index")
 }
 
 func (b *apikeysBackend) putIndex(ctx context.Context, s logical.Storage, hmacHex string, ie indexEntry) error {
-	entry, err := logical.StorageEntryJSON(indexStorageKey(hmacHex), ie)
-	if err != nil {
-		return err
-	}
-	return s.Put(ctx, entry)
+	return putJSON(ctx, s, indexStorageKey(hmacHex), "key index", ie)
 }
 
 // listClientKeys returns the key names of one client.

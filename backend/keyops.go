@@ -39,23 +39,24 @@ func (b *apikeysBackend) rotateKeyLocked(ctx context.Context, req *logical.Reque
 	if err != nil {
 		return nil, err
 	}
-	return b.rotateLoadedLocked(ctx, req, s, k, role, cfg, stage, nil)
-}
-
-// rotateLoadedLocked adds a new version to k, a managed key the caller has
-// loaded under the key lock (and may have changed, as the rotation tick
-// does when a grace ends in the same tick), and stores everything in one
-// WAL-protected commit with the log entries of the caller's changes
-// (before) followed by the rotation's own.
-func (b *apikeysBackend) rotateLoadedLocked(ctx context.Context, req *logical.Request, s logical.Storage, k *Key, role *Role, cfg *Config, stage bool, before []Event) (*rotateResult, error) {
-	c, err := b.getClient(ctx, s, k.Client)
+	c, err := b.getClient(ctx, s, client)
 	if err != nil {
 		return nil, err
 	}
+	return b.rotateLoadedLocked(ctx, req, s, k, role, c, cfg, stage, nil)
+}
+
+// rotateLoadedLocked adds a new version to k, a managed key the caller has
+// loaded under the key lock with its role and client c (and may have
+// changed, as the rotation tick
+// does when a grace ends in the same tick), and stores everything in one
+// WAL-protected commit with the log entries of the caller's changes
+// (before) followed by the rotation's own.
+func (b *apikeysBackend) rotateLoadedLocked(ctx context.Context, req *logical.Request, s logical.Storage, k *Key, role *Role, c *Client, cfg *Config, stage bool, before []Event) (*rotateResult, error) {
 	if c == nil || c.Status == clientDeprovisioned {
 		return nil, userErrorf("client %q is de-provisioned; its keys cannot rotate", k.Client)
 	}
-	if k.Retrievable && !role.retrievableFor(c.Type) {
+	if k.Retrievable && role.forbidsRetrieval(c) {
 		// The role no longer lets its keys be read back: stop keeping
 		// plaintext, for the new version and the ones already stored.
 		k.stopRetrieval()

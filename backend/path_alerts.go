@@ -124,17 +124,23 @@ func parseAlertFilter(d *framework.FieldData) (alertFilter, int, error) {
 	return f, limit, nil
 }
 
-func (b *apikeysBackend) pathAlertsList(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+// alertsFor lists the alerts a list or read request asks for, after
+// storing the detections made since the last tick so none is missing.
+func (b *apikeysBackend) alertsFor(ctx context.Context, req *logical.Request, d *framework.FieldData) ([]*Alert, error) {
 	f, limit, err := parseAlertFilter(d)
 	if err != nil {
-		return respond(nil, err)
+		return nil, err
 	}
 	if err := b.flushDetections(ctx, req.Storage); err != nil {
 		return nil, err
 	}
-	alerts, err := listAlerts(ctx, req.Storage, f, limit)
+	return listAlerts(ctx, req.Storage, f, limit)
+}
+
+func (b *apikeysBackend) pathAlertsList(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	alerts, err := b.alertsFor(ctx, req, d)
 	if err != nil {
-		return nil, err
+		return respond(nil, err)
 	}
 	keys := make([]string, 0, len(alerts))
 	info := map[string]interface{}{}
@@ -149,16 +155,9 @@ func (b *apikeysBackend) pathAlertsList(ctx context.Context, req *logical.Reques
 }
 
 func (b *apikeysBackend) pathAlertsRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	f, limit, err := parseAlertFilter(d)
+	alerts, err := b.alertsFor(ctx, req, d)
 	if err != nil {
 		return respond(nil, err)
-	}
-	if err := b.flushDetections(ctx, req.Storage); err != nil {
-		return nil, err
-	}
-	alerts, err := listAlerts(ctx, req.Storage, f, limit)
-	if err != nil {
-		return nil, err
 	}
 	items := make([]map[string]interface{}, 0, len(alerts))
 	for _, a := range alerts {

@@ -266,7 +266,7 @@ func (b *apikeysBackend) keyResponse(cfg *Config, role *Role, c *Client, k *Key,
 	}
 	data["ttl"] = ttl
 	// As key reads and the engine do, the role's current setting counts.
-	data["automatic_rotation"] = !k.Leased && autoRotates(k) && (role == nil || c == nil || role.retrievableFor(c.Type))
+	data["automatic_rotation"] = !k.Leased && autoRotates(k) && !role.forbidsRetrieval(c)
 	return data
 }
 

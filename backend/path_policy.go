@@ -61,21 +61,7 @@ func (b *apikeysBackend) pathPolicyRead(ctx context.Context, req *logical.Reques
 		if r == nil {
 			continue
 		}
-		p := r.rotationPolicy(cfg)
-		roles[n] = map[string]interface{}{
-			"environment":       r.Environment,
-			"risk_tier":         r.effectiveTier(cfg),
-			"rotation_period":   secs(p.Period),
-			"rotation_schedule": p.Cron,
-			"rotation_window":   secs(p.EffectiveWindow()),
-			"grace_period":      secs(r.gracePeriod(cfg)),
-			"max_grace_period":  secs(r.maxGracePeriod(cfg)),
-			"key_lifetime":      secs(r.KeyLifetime),
-			"ttl":               secs(r.TTL),
-			"max_ttl":           secs(r.MaxTTL),
-			"idle_timeout":      secs(r.IdleTimeout),
-			"requires_approval": r.RequiresApproval,
-		}
+		roles[n] = r.lifetimeData(cfg)
 	}
 	return &logical.Response{Data: map[string]interface{}{
 		"key_format": map[string]interface{}{

@@ -225,34 +225,44 @@ func (r *Role) storedRuleWarnings(cfg *Config, now time.Time) []string {
 
 func secs(d time.Duration) int64 { return int64(d / time.Second) }
 
-func (r *Role) responseData(cfg *Config) map[string]interface{} {
+// lifetimeData is the role's effective rotation and lifetime policy, as
+// role reads and the public policy document show it.
+func (r *Role) lifetimeData(cfg *Config) map[string]interface{} {
 	pol := r.rotationPolicy(cfg)
-	d := map[string]interface{}{
+	return map[string]interface{}{
+		"environment":       r.Environment,
+		"risk_tier":         r.effectiveTier(cfg),
+		"rotation_period":   secs(pol.Period),
+		"rotation_schedule": pol.Cron,
+		"rotation_window":   secs(pol.EffectiveWindow()),
+		"grace_period":      secs(r.gracePeriod(cfg)),
+		"max_grace_period":  secs(r.maxGracePeriod(cfg)),
+		"key_lifetime":      secs(r.KeyLifetime),
+		"ttl":               secs(r.TTL),
+		"max_ttl":           secs(r.MaxTTL),
+		"idle_timeout":      secs(r.IdleTimeout),
+		"requires_approval": r.RequiresApproval,
+	}
+}
+
+func (r *Role) responseData(cfg *Config) map[string]interface{} {
+	d := r.lifetimeData(cfg)
+	for k, v := range map[string]interface{}{
 		"name":                 r.Name,
 		"description":          r.Description,
 		"owner":                r.Owner,
 		"scopes":               nonNil(r.Scopes),
 		"audiences":            nonNil(r.Audiences),
-		"environment":          r.Environment,
-		"risk_tier":            r.effectiveTier(cfg),
-		"rotation_period":      secs(pol.Period),
-		"rotation_schedule":    r.RotationSchedule,
-		"rotation_window":      secs(pol.EffectiveWindow()),
-		"grace_period":         secs(r.gracePeriod(cfg)),
-		"max_grace_period":     secs(r.maxGracePeriod(cfg)),
-		"key_lifetime":         secs(r.KeyLifetime),
-		"ttl":                  secs(r.TTL),
-		"max_ttl":              secs(r.MaxTTL),
 		"allowed_client_types": nonNil(r.AllowedClientTypes),
 		"bound_cidrs":          nonNil(r.BoundCIDRs),
 		"issue_bound_cidrs":    nonNil(r.IssueBoundCIDRs),
-		"requires_approval":    r.RequiresApproval,
 		"max_keys_per_client":  r.MaxKeysPerClient,
 		"rate_limit":           r.RateLimit,
 		"rate_limit_window":    secs(r.rateLimitWindow()),
-		"idle_timeout":         secs(r.IdleTimeout),
 		"created_at":           r.CreatedAt,
 		"updated_at":           r.UpdatedAt,
+	} {
+		d[k] = v
 	}
 	if r.Retrievable != nil {
 		d["retrievable"] = *r.Retrievable

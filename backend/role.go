@@ -57,27 +57,12 @@ type Role struct {
 func roleStorageKey(name string) string { return storageRolePrefix + name }
 
 func (b *apikeysBackend) getRole(ctx context.Context, s logical.Storage, name string) (*Role, error) {
-	entry, err := s.Get(ctx, roleStorageKey(name))
-	if err != nil {
-		return nil, fmt.Errorf("reading role: %w", err)
-	}
-	if entry == nil {
-		return nil, nil
-	}
-	var r Role
-	if err := entry.DecodeJSON(&r); err != nil {
-		return nil, fmt.Errorf("decoding role %q: %w", name, err)
-	}
-	return &r, nil
+	return getJSON[Role](ctx, s, roleStorageKey(name), fmt.Sprintf("role %q", name))
 }
 
 func (b *apikeysBackend) putRole(ctx context.Context, s logical.Storage, r *Role) error {
-	entry, err := logical.StorageEntryJSON(roleStorageKey(r.Name), r)
-	if err != nil {
+	if err := putJSON(ctx, s, roleStorageKey(r.Name), "role", r); err != nil {
 		return err
-	}
-	if err := s.Put(ctx, entry); err != nil {
-		return fmt.Errorf("storing role: %w", err)
 	}
 	b.cache.invalidate(roleStorageKey(r.Name))
 	return nil
@@ -90,6 +75,13 @@ func (r *Role) retrievableFor(clientType string) bool {
 		return *r.Retrievable
 	}
 	return clientType != clientExternal
+}
+
+// forbidsRetrieval reports whether the role, as it is now, no longer lets
+// keys of client c be read back; an unknown role or client decides nothing.
+// Key reads, automatic rotation and the rotation tick all follow it.
+func (r *Role) forbidsRetrieval(c *Client) bool {
+	return r != nil && c != nil && !r.retrievableFor(c.Type)
 }
 
 // effectiveTier is the role's risk tier, or the mount default.

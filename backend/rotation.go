@@ -183,14 +183,18 @@ func (b *apikeysBackend) rebuildSchedule(ctx context.Context, s logical.Storage)
 	return n, err
 }
 
+// rebuildDone is closed when the latest rebuild has finished.
+func (r *rotationState) rebuildDone() <-chan struct{} {
+	r.rebuildMu.Lock()
+	defer r.rebuildMu.Unlock()
+	return r.rebuilt
+}
+
 // waitRebuilt waits for the background rebuild (tests and benchmarks).
 func (b *apikeysBackend) waitRebuilt(ctx context.Context) error {
 	r := b.rotation()
-	r.rebuildMu.Lock()
-	done := r.rebuilt
-	r.rebuildMu.Unlock()
 	select {
-	case <-done:
+	case <-r.rebuildDone():
 		r.rebuildMu.Lock()
 		defer r.rebuildMu.Unlock()
 		return r.rebuildErr
@@ -203,11 +207,8 @@ func (b *apikeysBackend) waitRebuilt(ctx context.Context) error {
 // the queues do not yet hold every key.
 func (b *apikeysBackend) scheduleRebuilding() bool {
 	r := b.rotation()
-	r.rebuildMu.Lock()
-	done := r.rebuilt
-	r.rebuildMu.Unlock()
 	select {
-	case <-done:
+	case <-r.rebuildDone():
 		return false
 	default:
 		return r.rebuilding.Load()

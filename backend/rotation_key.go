@@ -69,16 +69,17 @@ func (b *apikeysBackend) maintainKeyLocked(ctx context.Context, s logical.Storag
 
 	// The role's current setting decides whether the key can be read back
 	// (as key reads do): a key whose role turned retrievable off stops
-	// keeping plaintext now, and so stops rotating on its schedule.
-	if k.Retrievable && role != nil {
-		c, err := b.getClient(ctx, s, k.Client)
-		if err != nil {
+	// keeping plaintext now, and so stops rotating on its schedule. The
+	// client is read once, for this and for the rotation below.
+	var c *Client
+	if role != nil {
+		if c, err = b.getClient(ctx, s, k.Client); err != nil {
 			return err
 		}
-		if c != nil && !role.retrievableFor(c.Type) {
-			k.stopRetrieval()
-			changed = true
-		}
+	}
+	if k.Retrievable && role.forbidsRetrieval(c) {
+		k.stopRetrieval()
+		changed = true
 	}
 
 	rotateNow := false
@@ -110,7 +111,7 @@ func (b *apikeysBackend) maintainKeyLocked(ctx context.Context, s logical.Storag
 	// one commit, logging them before key.rotated (actor system);
 	// otherwise only the changes are stored.
 	if rotateNow {
-		if _, err := b.rotateLoadedLocked(ctx, nil, s, k, role, cfg, false, events); err != nil {
+		if _, err := b.rotateLoadedLocked(ctx, nil, s, k, role, c, cfg, false, events); err != nil {
 			return err
 		}
 	} else if changed {

@@ -3,7 +3,6 @@ package backend
 import (
 	"context"
 	"crypto/rand"
-	"fmt"
 	"strconv"
 	"time"
 
@@ -27,28 +26,15 @@ const (
 )
 
 func (b *apikeysBackend) readSigningKeys(ctx context.Context, s logical.Storage) (*jwtsign.KeySet, error) {
-	entry, err := s.Get(ctx, storageSigningKeys)
-	if err != nil {
-		return nil, fmt.Errorf("reading signing keys: %w", err)
+	set, err := getJSON[jwtsign.KeySet](ctx, s, storageSigningKeys, "signing keys")
+	if err == nil && set == nil {
+		set = &jwtsign.KeySet{} // no key yet
 	}
-	set := &jwtsign.KeySet{}
-	if entry != nil {
-		if err := entry.DecodeJSON(set); err != nil {
-			return nil, fmt.Errorf("decoding signing keys: %w", err)
-		}
-	}
-	return set, nil
+	return set, err
 }
 
 func (b *apikeysBackend) putSigningKeys(ctx context.Context, s logical.Storage, set *jwtsign.KeySet) error {
-	entry, err := logical.StorageEntryJSON(storageSigningKeys, set)
-	if err != nil {
-		return err
-	}
-	if err := s.Put(ctx, entry); err != nil {
-		return fmt.Errorf("storing signing keys: %w", err)
-	}
-	return nil
+	return putJSON(ctx, s, storageSigningKeys, "signing keys", set)
 }
 
 // signingKey returns the key set with a current key that may sign now,
