@@ -167,7 +167,9 @@ func (b *apikeysBackend) pathKeyRead(ctx context.Context, req *logical.Request, 
 	if k.Retrievable && role != nil {
 		// The role's current setting decides: turning retrievable off
 		// stops reads at once, not only for keys issued afterwards.
-		if cur := k.current(); c != nil && role.retrievableFor(c.Type) && cur != nil && cur.Secret != "" {
+		// A version that existed when retrieval was last turned off is
+		// never returned, even once retrieval is back on.
+		if cur := k.current(); c != nil && role.retrievableFor(c.Type) && cur != nil && cur.Secret != "" && role.readable(cur) {
 			data["key"] = cur.Secret
 		}
 	}
