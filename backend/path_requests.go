@@ -27,7 +27,7 @@ used up only when the key or its new version is stored: an issuance or
 rotation that is refused or fails leaves it approved, to be used again.
 `
 const pathRequestHelpSyn = `Read one approval request.`
-const pathRequestHelpDesc = `Shows the request, its state (pending, approved, denied, used, expired), who asked, who decided and when, and for a used request who used it, when, and the key_id of the key issued with it.`
+const pathRequestHelpDesc = `Shows the request (approval_id), its state (pending, approved, denied, used, expired), who asked, who decided and when, and for a used request who used it, when, and the key_id of the key issued with it (with key_version, the version a rotation created with it).`
 const pathRequestDecideHelpSyn = `Approve or deny a pending approval request.`
 const pathRequestDecideHelpDesc = `
 Approving needs a token with a Vault identity entity other than the
