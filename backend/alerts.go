@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/keyformat"
 )
 
 // Alerts (SPEC §7) are stored at "alerts/<id>" and each one is also a
@@ -131,7 +133,41 @@ func (b *apikeysBackend) raiseAlert(ctx context.Context, s logical.Storage, a *A
 	return nil
 }
 
+// redactAlert removes key-shaped text from what an alert repeats of
+// requests (requested scopes and audience, addresses, names, reasons,
+// notes). Every alert is written through putAlert, which calls it, so a
+// key pasted into the wrong field reaches no alert, and (raiseAlert logs
+// the alert once put) no alert.raised entry.
+func redactAlert(a *Alert) {
+	a.Message = keyformat.Redact(a.Message)
+	a.Client, a.Key, a.Role = keyformat.Redact(a.Client), keyformat.Redact(a.Key), keyformat.Redact(a.Role)
+	a.AckNote = keyformat.Redact(a.AckNote)
+	a.Details = redactDetails(a.Details)
+}
+
+// redactDetails returns details with key-shaped text redacted (details
+// itself when there is none, else a copy).
+func redactDetails(details map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range details {
+		if r := keyformat.Redact(v); r != v {
+			if out == nil {
+				out = make(map[string]string, len(details))
+				for k2, v2 := range details {
+					out[k2] = v2
+				}
+			}
+			out[k] = r
+		}
+	}
+	if out == nil {
+		return details
+	}
+	return out
+}
+
 func putAlert(ctx context.Context, s logical.Storage, a *Alert) error {
+	redactAlert(a)
 	return putJSON(ctx, s, alertStorageKey(a.ID), "alert", a)
 }
 
