@@ -1,6 +1,9 @@
 package backend
 
 import (
+	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,4 +139,47 @@ func TestKeyAlertsCountAfterDrain(t *testing.T) {
 		t.Fatalf("new_address alerts: %+v", got)
 	}
 	sumCounts(t, got)
+}
+
+// putFailingStorage fails every Put under prefix while failing is set.
+type putFailingStorage struct {
+	logical.Storage
+	prefix  string
+	failing bool
+}
+
+func (p *putFailingStorage) Put(ctx context.Context, e *logical.StorageEntry) error {
+	if p.failing && strings.HasPrefix(e.Key, p.prefix) {
+		return errors.New("storage unavailable")
+	}
+	return p.Storage.Put(ctx, e)
+}
+
+// An alert that could not be stored is kept for the next flush, with its
+// count: none is lost, and the retry stores it once.
+func TestAlertNotStoredIsRetried(t *testing.T) {
+	e := newTestEnv(t)
+	e.ok(logical.UpdateOperation, "config", map[string]interface{}{"failed_verify_threshold": 3, "alert_window": "1h"})
+	for i := 0; i < 5; i++ {
+		e.b.onVerify(verifyInput{ClientIP: "203.0.113.9"}, verifyResult{Code: codeNotFound})
+	}
+	s := &putFailingStorage{Storage: e.storage, prefix: storageAlertPrefix, failing: true}
+	if err := e.b.flushDetections(e.ctx, s); err == nil {
+		t.Fatal("flush succeeded with alerts unwritable")
+	}
+	e.clock.Advance(time.Second)
+	for i := 0; i < 2; i++ {
+		e.b.onVerify(verifyInput{ClientIP: "203.0.113.9"}, verifyResult{Code: codeNotFound})
+	}
+	s.failing = false
+	if err := e.b.flushDetections(e.ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	got := e.alertsOf(alertFailedVerifyBurst)
+	if len(got) != 2 || got[1].Count != 5 || got[0].Count != 2 || sumCounts(t, got) != 7 {
+		t.Fatalf("alerts after a failed flush: %+v", got)
+	}
+	if n := strings.Count(strings.Join(e.logTypes(), " "), eventAlert); n != 2 {
+		t.Fatalf("%d alert.raised entries, want 2", n)
+	}
 }
