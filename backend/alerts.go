@@ -145,27 +145,6 @@ func redactAlert(a *Alert) {
 	a.Details = redactDetails(a.Details)
 }
 
-// redactDetails returns details with key-shaped text redacted (details
-// itself when there is none, else a copy).
-func redactDetails(details map[string]string) map[string]string {
-	var out map[string]string
-	for k, v := range details {
-		if r := keyformat.Redact(v); r != v {
-			if out == nil {
-				out = make(map[string]string, len(details))
-				for k2, v2 := range details {
-					out[k2] = v2
-				}
-			}
-			out[k] = r
-		}
-	}
-	if out == nil {
-		return details
-	}
-	return out
-}
-
 func putAlert(ctx context.Context, s logical.Storage, a *Alert) error {
 	redactAlert(a)
 	return putJSON(ctx, s, alertStorageKey(a.ID), "alert", a)

@@ -127,7 +127,6 @@ func (b *apikeysBackend) appendEvent(ctx context.Context, s logical.Storage, ev 
 	if ev.Time.IsZero() {
 		ev.Time = b.clock.Now()
 	}
-	ev.Details = redactDetails(ev.Details) // free text (reasons, notes) may hold a pasted key
 	body, err := json.Marshal(ev)
 	if err != nil {
 		return err
