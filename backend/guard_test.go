@@ -1,8 +1,11 @@
 package backend
 
 import (
+	"bytes"
+	"strings"
 	"testing"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -54,6 +57,8 @@ func TestPanicFailsOnlyItsRequest(t *testing.T) {
 		t.Fatalf("verify = %q", code)
 	}
 
+	var logs bytes.Buffer
+	e.b.logger = hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Error})
 	det := e.b.gov.det
 	e.b.gov.det = nil // observe now dereferences nil, under gov.mu
 	for _, req := range []struct {
@@ -73,6 +78,11 @@ func TestPanicFailsOnlyItsRequest(t *testing.T) {
 		t.Fatalf("GET verify with a panicking handler: %v", err)
 	}
 	e.b.gov.det = det
+	secret := key[strings.LastIndexByte(key, '_')+1:]
+	if n := strings.Count(logs.String(), "a request panicked"); n != 3 || strings.Contains(logs.String(), secret) ||
+		!strings.Contains(logs.String(), "nil pointer dereference") {
+		t.Fatalf("panics logged %d times (want 3, with the cause and without the key):\n%s", n, logs.String())
+	}
 
 	// gov.mu was released, and the rate-limit window survived: the key
 	// had one verify counted before and three during the panics (the
