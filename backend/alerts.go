@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/keyformat"
 )
 
 // Alerts (SPEC §7) are stored at "alerts/<id>" and each one is also a
@@ -151,7 +153,20 @@ func (b *apikeysBackend) logAlert(a *Alert) {
 	b.logger.Warn("alert raised", "type", a.Type, "severity", a.Severity, "alert_id", a.ID, "client", a.Client, "key_id", a.KeyID)
 }
 
+// redactAlert removes key-shaped text from what an alert repeats of
+// requests (requested scopes and audience, addresses, names, reasons,
+// notes). Every alert is written through putAlert, which calls it, so a
+// key pasted into the wrong field reaches no alert, and (raiseAlert logs
+// the alert once put) no alert.raised entry.
+func redactAlert(a *Alert) {
+	a.Message = keyformat.Redact(a.Message)
+	a.Client, a.Key, a.Role = keyformat.Redact(a.Client), keyformat.Redact(a.Key), keyformat.Redact(a.Role)
+	a.AckNote = keyformat.Redact(a.AckNote)
+	a.Details = redactDetails(a.Details)
+}
+
 func putAlert(ctx context.Context, s logical.Storage, a *Alert) error {
+	redactAlert(a)
 	return putJSON(ctx, s, alertStorageKey(a.ID), "alert", a)
 }
 

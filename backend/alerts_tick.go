@@ -47,8 +47,12 @@ func (b *apikeysBackend) flushDetectionsLocked(ctx context.Context, s logical.St
 	st.DroppedAlerts += uint64(dropped)
 	for i, a := range alerts {
 		if err := b.raiseAlert(ctx, s, a); err != nil {
+			// The failed one too: its count would be lost otherwise. A
+			// retry is safe, as its id is set: the put rewrites the same
+			// entry, and the log entry is appended by the retry only if
+			// this attempt failed before appending it (the last step).
 			b.gov.mu.Lock()
-			b.gov.det.requeue(alerts[i+1:])
+			b.gov.det.requeue(alerts[i:])
 			b.gov.mu.Unlock()
 			return err
 		}

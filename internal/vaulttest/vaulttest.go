@@ -35,8 +35,15 @@ const RootToken = "root"
 // are HMAC'd by the audit device as usual.
 var NonHMACResponseKeys = []string{"key_id", "client", "role", "version", "state", "active", "code"}
 
-// NonHMACRequestKeys stay readable in the audit log's request entries.
-var NonHMACRequestKeys = []string{"client", "role", "name", "scopes", "scope", "audience", "environment", "version", "reason"}
+// NonHMACRequestKeys stay readable in the audit log's request entries:
+// none. Vault writes the request entry before the plugin sees the request,
+// so whatever a caller sends in a listed field is logged as sent, however
+// the plugin then validates it: a key pasted into "role" or "scopes" would
+// be in the audit log in clear. No request field is safe for that, so all
+// are HMAC'd; an auditor matches a known value with sys/audit-hash. The
+// response fields above are the plugin's own answers (names it validated
+// and stored, codes, states), never echoed input.
+var NonHMACRequestKeys = []string{}
 
 // Options configure Start.
 type Options struct {
