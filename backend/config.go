@@ -218,8 +218,8 @@ func (b *apikeysBackend) putConfig(ctx context.Context, s logical.Storage, cfg *
 	}
 	b.cache.mu.Lock()
 	defer b.cache.mu.Unlock()
-	if err := s.Put(ctx, entry); err != nil {
-		return fmt.Errorf("storing config: %w", err)
+	if err := putEntry(ctx, s, entry, "config"); err != nil {
+		return err
 	}
 	b.cache.config = cfg
 	return nil
