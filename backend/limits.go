@@ -212,7 +212,12 @@ func (b *apikeysBackend) checkRequest(req *logical.Request) error {
 		return nil // help, lease renew/revoke, rollback: no user fields
 	}
 	for _, g := range b.guards {
-		if m := g.re.FindStringSubmatch(req.Path); m != nil {
+		if g.re.NumSubexp() == 0 {
+			// no path segments to check: matching allocates nothing (verify)
+			if g.re.MatchString(req.Path) {
+				return g.check(req, nil)
+			}
+		} else if m := g.re.FindStringSubmatch(req.Path); m != nil {
 			return g.check(req, m)
 		}
 	}
@@ -245,7 +250,7 @@ func (g *pathGuard) check(req *logical.Request, m []string) error {
 		}
 	}
 	for i, name := range g.re.SubexpNames() {
-		if lim, ok := g.limits[name]; ok && name != "" {
+		if lim, ok := g.limits[name]; ok && name != "" && i < len(m) {
 			if err := checkChars(name, "", m[i], lim.Chars); err != nil {
 				return err
 			}
