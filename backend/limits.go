@@ -66,7 +66,7 @@ var fieldLimits = map[string]fieldLimit{
 	"token_issuer":      {Chars: 512},
 	"rotation_schedule": {Chars: 256},
 	// the scope of a token exchange: scopes separated by spaces
-	"scope": {Chars: 8 * limitText, Items: maxScopeItems},
+	"scope": {Chars: 8 * limitText},
 
 	"scopes":               {Chars: limitName, Items: maxScopeItems},
 	"audiences":            {Chars: 256, Items: maxListItems},
