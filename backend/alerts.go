@@ -167,11 +167,16 @@ func redactAlert(a *Alert) {
 
 func putAlert(ctx context.Context, s logical.Storage, a *Alert) error {
 	redactAlert(a)
+	boundAlert(a)
 	return putJSON(ctx, s, alertStorageKey(a.ID), "alert", a)
 }
 
 func getAlert(ctx context.Context, s logical.Storage, id string) (*Alert, error) {
-	return getJSON[Alert](ctx, s, alertStorageKey(id), "alert "+id)
+	a, err := getJSON[Alert](ctx, s, alertStorageKey(id), "alert "+id)
+	if a != nil {
+		boundAlert(a)
+	}
+	return a, err
 }
 
 // alertFilter narrows an alert listing.

@@ -72,6 +72,10 @@ type apikeysBackend struct {
 	// its zero value is ready to use.
 	purge leasePurgeState
 
+	// guards bound the fields of each path, in the order of Paths
+	// (limits.go).
+	guards []*pathGuard
+
 	// storage is the mount's storage, kept from Setup for clean, which
 	// Vault calls without a request.
 	storage logical.Storage
@@ -132,7 +136,10 @@ func newBackend(c clock.Clock) *apikeysBackend {
 		// The framework matches a request against these patterns in order,
 		// so the hot paths (verify, and info as the benchmark's floor) come
 		// first.
-		Paths: framework.PathAppend(
+		// guardPaths bounds every field; HandleRequest refuses unknown
+		// fields and values over their limit before any handler runs
+		// (limits.go).
+		Paths: b.guardPaths(framework.PathAppend(
 			b.pathVerify(),
 			b.pathInfo(),
 			b.pathConfig(),
@@ -145,7 +152,7 @@ func newBackend(c clock.Clock) *apikeysBackend {
 			b.pathShortLived(),
 			b.pathGovernance(),
 			b.pathTidy(),
-		),
+		)),
 		Secrets:           b.leaseSecrets(),
 		PeriodicFunc:      b.periodic,
 		InitializeFunc:    b.initialize,

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/hashicorp/vault/sdk/helper/jsonutil"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/keyformat"
@@ -185,11 +186,28 @@ func (b *apikeysBackend) config(ctx context.Context, s logical.Storage) (*Config
 	}
 	cfg = defaultConfig()
 	if entry != nil {
-		if err := entry.DecodeJSON(cfg); err != nil {
-			return nil, fmt.Errorf("decoding config: %w", err)
+		if cfg, err = decodeConfig(entry.Value); err != nil {
+			return nil, err
 		}
 	}
 	b.cache.config = cfg
+	return cfg, nil
+}
+
+// decodeConfig reads a stored config back exactly as it was written.
+// Fields the record lacks (stored by an older version) take their default,
+// but a stored value always wins over the default, whole: decoding JSON
+// into a non-empty map adds to it, which would bring back every default
+// tier an operator removed.
+func decodeConfig(raw []byte) (*Config, error) {
+	cfg := defaultConfig()
+	cfg.RiskTiers = nil
+	if err := jsonutil.DecodeJSON(raw, cfg); err != nil {
+		return nil, fmt.Errorf("decoding config: %w", err)
+	}
+	if cfg.RiskTiers == nil {
+		cfg.RiskTiers = defaultConfig().RiskTiers
+	}
 	return cfg, nil
 }
 
@@ -200,8 +218,8 @@ func (b *apikeysBackend) putConfig(ctx context.Context, s logical.Storage, cfg *
 	}
 	b.cache.mu.Lock()
 	defer b.cache.mu.Unlock()
-	if err := s.Put(ctx, entry); err != nil {
-		return fmt.Errorf("storing config: %w", err)
+	if err := putEntry(ctx, s, entry, "config"); err != nil {
+		return err
 	}
 	b.cache.config = cfg
 	return nil

@@ -148,8 +148,8 @@ func (b *apikeysBackend) appendEventBody(ctx context.Context, s logical.Storage,
 	if err != nil {
 		return err
 	}
-	if err := s.Put(ctx, entry); err != nil {
-		return fmt.Errorf("writing log entry: %w", err)
+	if err := putEntry(ctx, s, entry, "log entry"); err != nil {
+		return err
 	}
 	headEntry, err := logical.StorageEntryJSON(storageLogHead, logHead{Seq: rec.Seq, Hash: rec.Hash})
 	if err != nil {

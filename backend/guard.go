@@ -18,6 +18,9 @@ import (
 // it as a rollback request). Two guarantees are kept in this one place
 // rather than in each handler:
 //
+//   - Every field is known and within its limit (checkRequest, limits.go):
+//     an unknown field or an oversized value is a 400 naming the field
+//     before any handler or the framework's parser sees it.
 //   - A panic fails only its request. The plugin process is shared by
 //     every mount of the plugin (multiplexing), and it holds what is only
 //     in memory: rate-limit windows, guessing counters, buffered usage.
@@ -36,6 +39,9 @@ var errInternal = errors.New("internal error: the plugin failed on this request;
 // HandleRequest routes req through the framework; see above.
 func (b *apikeysBackend) HandleRequest(ctx context.Context, req *logical.Request) (resp *logical.Response, err error) {
 	defer b.recoverRequest(req, &resp, &err)
+	if cerr := b.checkRequest(req); cerr != nil {
+		return redactResponse(logical.ErrorResponse(cerr.Error())), nil
+	}
 	resp, err = b.Backend.HandleRequest(ctx, req)
 	return redactResponse(resp), redactError(err)
 }
@@ -49,6 +55,11 @@ func (b *apikeysBackend) HandleExistenceCheck(ctx context.Context, req *logical.
 			checkFound, exists, err = false, false, errInternal
 		}
 	}()
+	if b.checkRequest(req) != nil {
+		// HandleRequest refuses it: look nothing up (the path may hold an
+		// oversized name).
+		return true, false, nil
+	}
 	checkFound, exists, err = b.Backend.HandleExistenceCheck(ctx, req)
 	return checkFound, exists, redactError(err)
 }

@@ -148,14 +148,15 @@ func TestLeakReportFieldLimits(t *testing.T) {
 	e.setupClientRole("billing", "internal", "r", nil)
 	key := e.issue("billing", "main", "r", nil)
 	before := len(e.storageKeys())
-	for field, n := range map[string]int{"source": maxLeakSourceBytes + 1, "reporter": maxLeakReporterBytes + 1} {
-		e.userErr(logical.UpdateOperation, "leaks", map[string]interface{}{"key": key, field: strings.Repeat("x", n)}, field+" is")
+	for _, field := range []string{"source", "reporter"} {
+		n := fieldLimits[field].Chars + 1
+		e.userErr(logical.UpdateOperation, "leaks", map[string]interface{}{"key": key, field: strings.Repeat("x", n)}, field+": at most")
 	}
 	e.userErr(logical.UpdateOperation, "leaks", map[string]interface{}{"key": key, "detected_at": "yesterday"}, "detected_at")
 	if after := len(e.storageKeys()); after != before || e.issued("billing", "main").Revoked {
 		t.Fatalf("a refused report wrote storage (%d -> %d entries) or revoked the key", before, after)
 	}
-	e.ok(logical.UpdateOperation, "leaks", map[string]interface{}{"key": key, "source": strings.Repeat("x", maxLeakSourceBytes)})
+	e.ok(logical.UpdateOperation, "leaks", map[string]interface{}{"key": key, "source": strings.Repeat("x", fieldLimits["source"].Chars)})
 	e.leakRecord("billing", "main").complete(t, "0")
 }
 

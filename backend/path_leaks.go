@@ -3,7 +3,6 @@ package backend
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -65,14 +64,6 @@ const (
 	leakMalformed      = "malformed"
 )
 
-// Leak reports keep reporter and source in an alert and two log entries;
-// they are bounded before anything is written, so a report is refused whole
-// (400) rather than revoke the key and then fail to record why.
-const (
-	maxLeakReporterBytes = 256
-	maxLeakSourceBytes   = 2048
-)
-
 // leakReport is a validated leak report.
 type leakReport struct {
 	key, reporter, source string
@@ -86,15 +77,10 @@ func (b *apikeysBackend) parseLeakReport(req *logical.Request, d *framework.Fiel
 	if r.reporter == "" {
 		r.reporter = req.DisplayName
 	}
+	// reporter and source go into an alert and two log entries; their
+	// limits (limits.go) were checked before the handler ran, so a report
+	// is refused whole rather than revoke the key and fail to record why.
 	r.source = strings.TrimSpace(d.Get("source").(string))
-	for _, f := range []struct {
-		name, v string
-		max     int
-	}{{"reporter", r.reporter, maxLeakReporterBytes}, {"source", r.source, maxLeakSourceBytes}} {
-		if len(f.v) > f.max {
-			return r, fmt.Sprintf("%s is %d bytes long; at most %d are allowed (nothing was revoked)", f.name, len(f.v), f.max)
-		}
-	}
 	r.detected = r.received
 	if v := strings.TrimSpace(d.Get("detected_at").(string)); v != "" {
 		t, err := time.Parse(time.RFC3339, v)

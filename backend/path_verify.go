@@ -75,7 +75,8 @@ effective; also, with or without a scope asked for, a key left with no
 effective scope at all because its role was narrowed), rate_limited (the
 role's rate_limit per key is used up; counted per Vault node). The checks run
 in this order. Either way the HTTP status is 200; only a request without a
-key (no "key" field on POST, no X-Api-Key header on GET) is a 400.
+key (no "key" field on POST, no X-Api-Key header on GET), with an unknown
+field, or with a field over its limit (see the fields) is a 400.
 
 Two forms, with the same answers:
 

@@ -227,8 +227,13 @@ func TestPastedKeyIsNeverEchoed(t *testing.T) {
 
 func TestKeyShapedNamesRefused(t *testing.T) {
 	e := newEchoEnv(t)
-	for _, path := range []string{"clients/" + e.pasted, "roles/" + e.pasted, "keys/svc/" + e.pasted, "keys/" + e.pasted + "/k"} {
-		resp := e.send(logical.CreateOperation, path, map[string]interface{}{"owner": "o", "type": "internal", "role": "r", "scopes": "orders:read", "environment": "prod"})
+	for path, data := range map[string]map[string]interface{}{
+		"clients/" + e.pasted:     {"owner": "o", "type": "internal"},
+		"roles/" + e.pasted:       {"scopes": "orders:read", "environment": "prod"},
+		"keys/svc/" + e.pasted:    {"role": "r"},
+		"keys/" + e.pasted + "/k": {"role": "r"},
+	} {
+		resp := e.send(logical.CreateOperation, path, data)
 		if resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "looks like an API key") {
 			t.Fatalf("%s: %v", strings.ReplaceAll(path, e.pasted, "<key>"), resp)
 		}

@@ -16,13 +16,16 @@ import (
 // rotates every signing_key_rotation_period, checked by the token exchange
 // and the periodic function (never by the unauthenticated jwks read); a
 // rotated-out key keeps only its public half, published in jwks until the
-// tokens it signed have expired (token_ttl), or not at all when jwks/rotate
-// is called with revoke_previous.
+// tokens it signed have expired (token_ttl). An operator can withdraw any
+// published key but the current one at once (jwks/revoke), or every key
+// but a fresh current one (jwks/rotate revoke_previous=true); a withdrawn
+// key is deleted from the set, so nothing brings it back.
 const storageSigningKeys = "signing/keys"
 
 const (
 	eventSigningKeyRotated   = "signing_key.rotated"
 	eventSigningKeyPublished = "signing_key.published"
+	eventSigningKeyRevoked   = "signing_key.revoked"
 )
 
 func (b *apikeysBackend) readSigningKeys(ctx context.Context, s logical.Storage) (*jwtsign.KeySet, error) {
@@ -47,7 +50,7 @@ func (b *apikeysBackend) signingKey(ctx context.Context, s logical.Storage, cfg 
 	if !set.Due(b.clock.Now(), cfg.SigningKeyRotationPeriod) {
 		return set, nil
 	}
-	set, _, err = b.rotateSigningKeys(ctx, nil, s, cfg, false, false)
+	set, _, _, err = b.rotateSigningKeys(ctx, nil, s, cfg, false, false)
 	return set, err
 }
 
@@ -55,26 +58,28 @@ func (b *apikeysBackend) signingKey(ctx context.Context, s logical.Storage, cfg 
 // operator's jwks/rotate), else only when it is due. The outgoing key stays
 // published for token_ttl, so the tokens it signed verify until they
 // expire, unless revokePrevious is set (a forced rotation after a suspected
-// compromise): then it is withdrawn from jwks at once. req names the actor
-// (nil: system). It returns the set and the key id of the key it rotated
-// out ("" if it rotated none out).
-func (b *apikeysBackend) rotateSigningKeys(ctx context.Context, req *logical.Request, s logical.Storage, cfg *Config, force, revokePrevious bool) (*jwtsign.KeySet, string, error) {
+// compromise): then a fresh key becomes current and every other key (the
+// outgoing one, those rotated out earlier, the pre-published next one) is
+// withdrawn from jwks at once. req names the actor (nil: system). It
+// returns the set, the key id of the key it rotated out ("" if it rotated
+// none out) and the ids of the keys it withdrew.
+func (b *apikeysBackend) rotateSigningKeys(ctx context.Context, req *logical.Request, s logical.Storage, cfg *Config, force, revokePrevious bool) (*jwtsign.KeySet, string, []string, error) {
 	b.signingMu.Lock()
 	defer b.signingMu.Unlock()
 	// Re-read under the lock: another request may have just rotated.
 	set, err := b.readSigningKeys(ctx, s)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	now := b.clock.Now()
 	period := cfg.SigningKeyRotationPeriod
 	if !force && !set.Due(now, period) {
 		if set.Prune(now) {
 			if err := b.putSigningKeys(ctx, s, set); err != nil {
-				return nil, "", err
+				return nil, "", nil, err
 			}
 		}
-		return set, "", nil
+		return set, "", nil, nil
 	}
 	if !force && !set.ReadyToPromote(now, period) {
 		// Due, but verifiers caching the JWKS have not had the next key
@@ -82,10 +87,10 @@ func (b *apikeysBackend) rotateSigningKeys(ctx context.Context, req *logical.Req
 		// current key, and rotate once it has been out a while.
 		if set.Next == nil {
 			if err := b.publishNextLocked(ctx, s, cfg, set, now); err != nil {
-				return nil, "", err
+				return nil, "", nil, err
 			}
 		}
-		return set, "", nil
+		return set, "", nil, nil
 	}
 	first := set.Current == nil
 	old := ""
@@ -98,14 +103,19 @@ func (b *apikeysBackend) rotateSigningKeys(ctx context.Context, req *logical.Req
 	if set.Current != nil {
 		keep = set.Current.KeepFor(cfg.TokenTTL)
 	}
+	var withdrawn []string
 	if revokePrevious {
 		keep = 0
+		withdrawn = set.WithdrawAllButCurrent(now)
+		if !first {
+			withdrawn = append([]string{old}, withdrawn...)
+		}
 	}
 	if err := set.Rotate(rand.Reader, now, keep, revokePrevious); err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	if err := b.putSigningKeys(ctx, s, set); err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	ev := systemEvent(eventSigningKeyRotated)
 	if req != nil {
@@ -126,9 +136,50 @@ func (b *apikeysBackend) rotateSigningKeys(ctx context.Context, req *logical.Req
 		ev.Details["previous_published_until"] = now.Add(keep).Format(time.RFC3339)
 	}
 	if err := b.appendEvent(ctx, s, ev); err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
-	return set, old, nil
+	if err := b.logSigningKeysRevoked(ctx, req, s, withdrawn, "rotate revoke_previous", set.Current.KID); err != nil {
+		return nil, "", nil, err
+	}
+	return set, old, withdrawn, nil
+}
+
+// withdrawSigningKeys stops publishing the named keys at once (jwks/revoke).
+// A user error (the current key, or a kid not published) changes nothing.
+func (b *apikeysBackend) withdrawSigningKeys(ctx context.Context, req *logical.Request, kids []string) (set *jwtsign.KeySet, userErr, err error) {
+	b.signingMu.Lock()
+	defer b.signingMu.Unlock()
+	s := req.Storage
+	if set, err = b.readSigningKeys(ctx, s); err != nil {
+		return nil, nil, err
+	}
+	if err := set.Withdraw(b.clock.Now(), kids); err != nil {
+		return set, err, nil
+	}
+	if err := b.putSigningKeys(ctx, s, set); err != nil {
+		return nil, nil, err
+	}
+	current := ""
+	if set.Current != nil {
+		current = set.Current.KID
+	}
+	return set, nil, b.logSigningKeysRevoked(ctx, req, s, kids, "revoke", current)
+}
+
+// logSigningKeysRevoked records one signing_key.revoked event per withdrawn
+// key: when verifiers stopped trusting it, and by whose action.
+func (b *apikeysBackend) logSigningKeysRevoked(ctx context.Context, req *logical.Request, s logical.Storage, kids []string, reason, current string) error {
+	for _, kid := range kids {
+		ev := systemEvent(eventSigningKeyRevoked)
+		if req != nil {
+			ev = eventFromRequest(req, eventSigningKeyRevoked)
+		}
+		ev.Details = map[string]string{"kid": kid, "reason": reason, "current_kid": current}
+		if err := b.appendEvent(ctx, s, ev); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // noteTokenTTL records on the signing key the token_ttl it has signed with
@@ -155,7 +206,7 @@ func (b *apikeysBackend) ensureSigningKey(ctx context.Context, s logical.Storage
 	if err != nil {
 		return err
 	}
-	_, _, err = b.rotateSigningKeys(ctx, nil, s, cfg, false, false)
+	_, _, _, err = b.rotateSigningKeys(ctx, nil, s, cfg, false, false)
 	return err
 }
 
@@ -180,7 +231,7 @@ func (b *apikeysBackend) signingKeyTick(ctx context.Context, req *logical.Reques
 	if set.Current != nil && !set.Due(now, period) && !set.CanPrune(now) {
 		return nil // nothing to create, rotate or prune
 	}
-	_, _, err = b.rotateSigningKeys(ctx, nil, s, cfg, false, false)
+	_, _, _, err = b.rotateSigningKeys(ctx, nil, s, cfg, false, false)
 	return err
 }
 

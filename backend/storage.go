@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -37,6 +38,25 @@ func putJSON(ctx context.Context, s logical.Storage, key, what string, v any) er
 	entry, err := logical.StorageEntryJSON(key, v)
 	if err != nil {
 		return err
+	}
+	return putEntry(ctx, s, entry, what)
+}
+
+// maxEntryBytes bounds every record the plugin stores. Vault's Raft
+// storage refuses an entry above 1 MiB (its max_entry_size, which also
+// counts the key and the barrier's overhead) and the request fails with a
+// 500. The request limits (limits.go) keep every record far below this
+// bound; reaching it means a record grew in a way nobody bounded, and the
+// error says which record rather than Raft's "value too large".
+const maxEntryBytes = 512 << 10
+
+// errEntryTooLarge is the error of a record above maxEntryBytes.
+var errEntryTooLarge = errors.New("too large to store")
+
+// putEntry stores entry, refusing one above maxEntryBytes.
+func putEntry(ctx context.Context, s logical.Storage, entry *logical.StorageEntry, what string) error {
+	if n := len(entry.Value); n > maxEntryBytes {
+		return fmt.Errorf("storing %s: %d bytes is %w (at most %d)", what, n, errEntryTooLarge, maxEntryBytes)
 	}
 	if err := s.Put(ctx, entry); err != nil {
 		return fmt.Errorf("storing %s: %w", what, err)

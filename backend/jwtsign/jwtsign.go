@@ -156,6 +156,68 @@ func (s *KeySet) Rotate(r io.Reader, now time.Time, keep time.Duration, fresh bo
 	return nil
 }
 
+// ErrCurrentKey means a withdrawal named the key that signs now: it can
+// only leave the set by a rotation, which puts another key in its place.
+var ErrCurrentKey = errors.New("is the current signing key")
+
+// ErrNotPublished means a withdrawal named a key the set does not publish
+// (withdrawn already, expired, or never this mount's).
+var ErrNotPublished = errors.New("is not published")
+
+// Withdraw stops publishing each key in kids at once and forgets it, so no
+// later read, reload or rotation can bring it back: a rotated-out key, or
+// the pre-published next key (one that has not signed yet; a new one is
+// published before the next scheduled rotation). Either every kid is
+// withdrawn or, when one is the current key or not published, none is and
+// the error wraps ErrCurrentKey or ErrNotPublished after the kid.
+func (s *KeySet) Withdraw(now time.Time, kids []string) error {
+	drop := make(map[string]bool, len(kids))
+	for _, kid := range kids {
+		switch {
+		case s.Current != nil && kid == s.Current.KID:
+			return fmt.Errorf("%q %w", kid, ErrCurrentKey)
+		case !s.publishes(now, kid):
+			return fmt.Errorf("%q %w", kid, ErrNotPublished)
+		}
+		drop[kid] = true
+	}
+	if s.Next != nil && drop[s.Next.KID] {
+		s.Next = nil
+	}
+	kept := make([]*KeyPair, 0, len(s.Previous))
+	for _, p := range s.Previous {
+		if !drop[p.KID] {
+			kept = append(kept, p)
+		}
+	}
+	s.Previous = kept
+	return nil
+}
+
+// WithdrawAllButCurrent withdraws the next key and every rotated-out key,
+// and returns the ids of those that were published.
+func (s *KeySet) WithdrawAllButCurrent(now time.Time) []string {
+	var kids []string
+	for _, p := range s.Published(now) {
+		if p != s.Current {
+			kids = append(kids, p.KID)
+		}
+	}
+	s.Next = nil
+	s.Previous = nil
+	return kids
+}
+
+// publishes reports whether kid is among the keys published at now.
+func (s *KeySet) publishes(now time.Time, kid string) bool {
+	for _, p := range s.Published(now) {
+		if p.KID == kid {
+			return true
+		}
+	}
+	return false
+}
+
 // CanPrune reports whether Prune would drop anything.
 func (s *KeySet) CanPrune(now time.Time) bool {
 	for _, p := range s.Previous {
