@@ -130,8 +130,8 @@ func newBackend(c clock.Clock) *apikeysBackend {
 		},
 		// The framework matches a request against these patterns in order,
 		// so the hot paths (verify, and info as the benchmark's floor) come
-		// first.
-		Paths: framework.PathAppend(
+		// first. Every answer is rendered alike (render.go).
+		Paths: renderedPaths(framework.PathAppend(
 			b.pathVerify(),
 			b.pathInfo(),
 			b.pathConfig(),
@@ -144,7 +144,7 @@ func newBackend(c clock.Clock) *apikeysBackend {
 			b.pathShortLived(),
 			b.pathGovernance(),
 			b.pathTidy(),
-		),
+		)),
 		Secrets:           b.leaseSecrets(),
 		PeriodicFunc:      b.periodic,
 		InitializeFunc:    b.initialize,
