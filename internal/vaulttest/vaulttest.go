@@ -52,6 +52,16 @@ type Options struct {
 	LogLevel string
 	// Output, when set, receives the server's log as well as the log file.
 	Output io.Writer
+	// Port is the loopback port to listen on (the cluster listener takes
+	// Port+1); 0 picks a free pair.
+	Port int
+	// Dir holds the server's files (config, plugins, logs); it is created
+	// if missing and kept by Stop. Empty: a new temporary directory that
+	// Stop removes.
+	Dir string
+	// ExamplePolicies loads bootstrap/policies/<name>.hcl as policy
+	// apikeys-<name>, as make dev does.
+	ExamplePolicies bool
 }
 
 // Server is a running Vault dev server with the plugin mounted.
@@ -67,7 +77,8 @@ type Server struct {
 	PluginSHA256  string
 	Mount         string
 
-	proc *process
+	proc    *process
+	tempDir bool
 }
 
 // FindRepoRoot walks up from the working directory to the directory holding
@@ -179,12 +190,18 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "apikeys-vault-")
+	dir, temp := opts.Dir, opts.Dir == ""
+	if temp {
+		dir, err = os.MkdirTemp("", "apikeys-vault-")
+	} else {
+		err = os.MkdirAll(dir, 0o755)
+	}
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
 		Dir:           dir,
+		tempDir:       temp,
 		Token:         RootToken,
 		PluginDir:     filepath.Join(dir, "plugins"),
 		PluginVersion: version,
@@ -209,6 +226,12 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		s.Stop()
 		return nil, err
 	}
+	if opts.ExamplePolicies {
+		if err := writeExamplePolicies(ctx, s.Client, root); err != nil {
+			s.Stop()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -223,10 +246,18 @@ func (s *Server) start(ctx context.Context, vaultBin string, opts Options) error
 		level = "info"
 	}
 	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		port, err := freePortPair()
-		if err != nil {
-			return err
+	attempts := 3
+	if opts.Port != 0 {
+		attempts = 1 // a busy fixed port stays busy
+	}
+	for attempt := 0; attempt < attempts; attempt++ {
+		port := opts.Port
+		if port == 0 {
+			p, err := freePortPair()
+			if err != nil {
+				return err
+			}
+			port = p
 		}
 		s.Addr = fmt.Sprintf("http://127.0.0.1:%d", port)
 		proc, err := startProcess(vaultBin, []string{"server", "-dev",
@@ -296,10 +327,11 @@ func (s *Server) MountUUID(ctx context.Context, path string) (string, error) {
 	return m.UUID, nil
 }
 
-// Stop ends the server and removes its directory unless KEEP_VAULT_DIR is set.
+// Stop ends the server and removes its temporary directory unless
+// KEEP_VAULT_DIR is set.
 func (s *Server) Stop() {
 	s.kill()
-	if os.Getenv("KEEP_VAULT_DIR") == "" && s.Dir != "" {
+	if os.Getenv("KEEP_VAULT_DIR") == "" && s.tempDir && s.Dir != "" {
 		_ = os.RemoveAll(s.Dir)
 	}
 }
