@@ -143,7 +143,7 @@ func TestIdleTimeoutRevokes(t *testing.T) {
 		t.Fatalf("idle key not revoked by system: %+v", k)
 	}
 	var found bool
-	resp := e.ok(logical.ReadOperation, "log", map[string]interface{}{"limit": 1000})
+	resp := e.ok(logical.ReadOperation, "log", map[string]interface{}{"after": 0, "limit": 1000})
 	for _, ev := range resp.Data["entries"].([]map[string]interface{}) {
 		if ev["type"] == eventKeyRevoked {
 			found = ev["actor"].(map[string]interface{})["type"] == actorSystem

@@ -189,7 +189,7 @@ func containsPrefix(list []string, prefix string) bool {
 // logTypes returns the lifecycle-log event types in order.
 func (e *testEnv) logTypes() []string {
 	e.t.Helper()
-	resp := e.ok(logical.ReadOperation, "log", map[string]interface{}{"limit": 1000})
+	resp := e.ok(logical.ReadOperation, "log", map[string]interface{}{"after": 0, "limit": 1000})
 	var out []string
 	for _, ev := range resp.Data["entries"].([]map[string]interface{}) {
 		out = append(out, ev["type"].(string))

@@ -135,11 +135,10 @@ func newBackend(c clock.Clock) *apikeysBackend {
 		},
 		// The framework matches a request against these patterns in order,
 		// so the hot paths (verify, and info as the benchmark's floor) come
-		// first.
-		// guardPaths bounds every field; HandleRequest refuses unknown
-		// fields and values over their limit before any handler runs
-		// (limits.go).
-		Paths: b.guardPaths(framework.PathAppend(
+		// first. guardPaths bounds every field; HandleRequest refuses
+		// unknown fields and values over their limit before any handler
+		// runs (limits.go). Every answer is rendered alike (render.go).
+		Paths: b.guardPaths(renderedPaths(framework.PathAppend(
 			b.pathVerify(),
 			b.pathInfo(),
 			b.pathConfig(),
@@ -152,7 +151,7 @@ func newBackend(c clock.Clock) *apikeysBackend {
 			b.pathShortLived(),
 			b.pathGovernance(),
 			b.pathTidy(),
-		)),
+		))),
 		Secrets:           b.leaseSecrets(),
 		PeriodicFunc:      b.periodic,
 		InitializeFunc:    b.initialize,

@@ -279,8 +279,9 @@ type clientStatusResult struct {
 	// unchanged is set when a lock or unlock found the client already in
 	// that status: nothing was written or logged.
 	unchanged bool
-	// revoked counts the keys revoked now by a de-provisioning.
-	revoked int
+	// revoked counts the keys revoked now by a de-provisioning, leased
+	// how many of them were leased keys.
+	revoked, leased int
 }
 
 // setClientStatus locks, unlocks or de-provisions a client. De-provisioning
@@ -302,7 +303,7 @@ func (b *apikeysBackend) setClientStatus(ctx context.Context, req *logical.Reque
 		}
 		// Deleting again finishes a de-provisioning that was interrupted
 		// after the status write: revoking is idempotent.
-		res.revoked, err = b.revokeClientKeys(ctx, req, name)
+		res.revoked, res.leased, err = b.revokeClientKeys(ctx, req, name)
 		return res, err
 	}
 	if c.Status == status {
@@ -328,30 +329,33 @@ func (b *apikeysBackend) setClientStatus(ctx context.Context, req *logical.Reque
 	if status != clientDeprovisioned {
 		return res, nil
 	}
-	res.revoked, err = b.revokeClientKeys(ctx, req, name)
+	res.revoked, res.leased, err = b.revokeClientKeys(ctx, req, name)
 	return res, err
 }
 
 // revokeClientKeys revokes every key of a de-provisioned client and returns
-// how many it revoked now. The caller holds the client lock exclusively.
-func (b *apikeysBackend) revokeClientKeys(ctx context.Context, req *logical.Request, name string) (int, error) {
+// how many it revoked now, and how many of those were leased. The caller
+// holds the client lock exclusively.
+func (b *apikeysBackend) revokeClientKeys(ctx context.Context, req *logical.Request, name string) (count, leased int, err error) {
 	s := req.Storage
 	names, err := b.listClientKeys(ctx, s, name)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	count := 0
 	for _, kn := range names {
 		lock := b.keyLock(name, kn)
 		lock.Lock()
 		k, revoked, err := b.revokeKeyLocked(ctx, req, s, name, kn, 0, "client de-provisioned")
 		lock.Unlock()
 		if err != nil {
-			return count, err
+			return count, leased, err
 		}
 		if k != nil && len(revoked) > 0 {
 			count++
+			if k.Leased {
+				leased++
+			}
 		}
 	}
-	return count, nil
+	return count, leased, nil
 }

@@ -204,11 +204,16 @@ func (b *apikeysBackend) pathClientDelete(ctx context.Context, req *logical.Requ
 	if res.client == nil {
 		return nil, nil // deleting what does not exist is not an error in Vault
 	}
-	return &logical.Response{Data: map[string]interface{}{
+	resp := &logical.Response{Data: map[string]interface{}{
 		"client":       name,
 		"status":       clientDeprovisioned,
 		"keys_revoked": res.revoked,
-	}}, nil
+	}}
+	if res.leased > 0 {
+		// A plugin cannot end Vault's leases; their keys are dead already.
+		resp.AddWarning(fmt.Sprintf("leased keys revoked: %d. They no longer verify, but Vault lists their leases until they expire; to clear them now: vault lease revoke -prefix %s/creds/%s", res.leased, mountPlaceholder, name))
+	}
+	return resp, nil
 }
 
 func validateEnvironments(field string, envs []string) ([]string, error) {

@@ -126,7 +126,7 @@ func (b *apikeysBackend) pathInventoryRead(ctx context.Context, req *logical.Req
 			"owner":            owner,
 			"scopes":           nonNil(k.Scopes),
 			"environment":      k.Environment,
-			"issuer":           k.IssuedBy,
+			"issued_by":        k.IssuedBy,
 			"approval_id":      k.ApprovalID,
 			"created_at":       k.CreatedAt,
 			"expires_at":       optionalTime(k.ExpiresAt),

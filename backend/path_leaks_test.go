@@ -40,7 +40,7 @@ func TestLeakReportRevokesAndAlerts(t *testing.T) {
 		t.Fatalf("revocation list: %v", revs)
 	}
 	alerts := e.ok(logical.ReadOperation, "alerts", map[string]interface{}{"type": alertLeakReported}).Data["alerts"].([]map[string]interface{})
-	if len(alerts) != 1 || alerts[0]["severity"] != severityCritical || alerts[0]["details"].(map[string]string)["reporter"] != "github-secret-scanning" {
+	if len(alerts) != 1 || alerts[0]["severity"] != severityCritical || alerts[0]["details"].(map[string]interface{})["reporter"] != "github-secret-scanning" {
 		t.Fatalf("leak alert: %v", alerts)
 	}
 

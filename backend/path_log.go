@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -16,8 +17,12 @@ leak and alert, with its time, actor (a Vault entity, a token without an
 entity, or "system" for background work), the Vault request id and the
 non-secret identifiers. Each entry is chained by hash to the one before.
 
-Entries are returned in order, starting after sequence number "after", at
-most "limit" at a time; "next_after" continues the listing.
+The newest entries come first, at most "limit" at a time; "before=<seq>"
+pages back to older ones (each page's "next_before" is the value for the next
+page). To follow the log forward, from an export or a previous read, pass
+"after=<seq>" (0: from the start): entries then come oldest first, and
+"next_after" continues the listing. Times are RFC 3339 UTC to the second and
+durations in details are seconds, as in every other answer.
 `
 const pathLogVerifyHelpSyn = `Verify the lifecycle log's hash chain.`
 const pathLogVerifyHelpDesc = `
@@ -39,8 +44,9 @@ func (b *apikeysBackend) pathLog() []*framework.Path {
 				OperationSuffix: "log",
 			},
 			Fields: map[string]*framework.FieldSchema{
-				"after": {Type: framework.TypeInt, Description: "Return entries with a sequence number greater than this (default 0: from the start)."},
-				"limit": {Type: framework.TypeInt, Description: "Most entries to return, 1-1000 (default 100).", Default: 100},
+				"after":  {Type: framework.TypeInt, Description: "Return entries with a sequence number greater than this, oldest first (0: from the start). Not set: the newest entries first."},
+				"before": {Type: framework.TypeInt, Description: "Return entries with a sequence number smaller than this, newest first (the previous page's next_before)."},
+				"limit":  {Type: framework.TypeInt, Description: "Most entries to return, 1-1000 (default 100).", Default: 100},
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation: &framework.PathOperation{Callback: b.pathLogRead},
@@ -66,46 +72,101 @@ func (b *apikeysBackend) pathLog() []*framework.Path {
 }
 
 func (b *apikeysBackend) pathLogRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	after, limit := d.Get("after").(int), d.Get("limit").(int)
-	if after < 0 {
-		return logical.ErrorResponse("after must be 0 or a sequence number (got %d)", after), nil
-	}
+	limit := d.Get("limit").(int)
 	if limit < 1 || limit > maxLogPage {
 		return logical.ErrorResponse("limit must be between 1 and %d (got %d)", maxLogPage, limit), nil
+	}
+	rawAfter, forward := d.GetOk("after")
+	rawBefore, back := d.GetOk("before")
+	if forward && back {
+		return logical.ErrorResponse("after and before cannot be combined: after lists oldest first, before pages back newest first"), nil
 	}
 	head, err := readLogHead(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}
 	entries := []map[string]interface{}{}
-	last := uint64(after)
-	for seq := uint64(after) + 1; seq <= head.Seq && len(entries) < limit; seq++ {
+	add := func(seq uint64) error {
 		rec, err := readLogEntry(ctx, req.Storage, seq)
-		if err != nil {
-			return nil, err
+		if err != nil || rec == nil {
+			return err
 		}
-		if rec == nil {
-			continue
-		}
-		var ev map[string]interface{}
-		if err := json.Unmarshal(rec.Event, &ev); err != nil {
-			ev = map[string]interface{}{"unreadable": true}
-		}
-		ev["seq"] = rec.Seq
-		ev["hash"] = rec.Hash
-		ev["prev"] = rec.Prev
-		entries = append(entries, ev)
-		last = seq
+		entries = append(entries, renderLogEntry(rec))
+		return nil
 	}
 	data := map[string]interface{}{
-		"entries":   entries,
 		"head_seq":  head.Seq,
 		"head_hash": head.Hash,
 	}
-	if last < head.Seq {
-		data["next_after"] = last
+	if forward {
+		after := rawAfter.(int)
+		if after < 0 {
+			return logical.ErrorResponse("after must be 0 or a sequence number (got %d)", after), nil
+		}
+		last := uint64(after)
+		for seq := last + 1; seq <= head.Seq && len(entries) < limit; seq++ {
+			if err := add(seq); err != nil {
+				return nil, err
+			}
+			last = seq
+		}
+		if last < head.Seq {
+			data["next_after"] = last
+		}
+	} else {
+		from := head.Seq
+		if back {
+			before := rawBefore.(int)
+			if before < 1 {
+				return logical.ErrorResponse("before must be a sequence number, 1 or more (got %d)", before), nil
+			}
+			from = min(from, uint64(before)-1)
+		}
+		seq := from
+		for ; seq >= 1 && len(entries) < limit; seq-- {
+			if err := add(seq); err != nil {
+				return nil, err
+			}
+		}
+		if seq >= 1 {
+			data["next_before"] = seq + 1
+		}
 	}
+	data["entries"] = entries
 	return &logical.Response{Data: data}, nil
+}
+
+// renderLogEntry shows a stored entry as the API shows everything else
+// (render.go), leaving unknown fields as they were written.
+func renderLogEntry(rec *storedEvent) map[string]interface{} {
+	var ev map[string]interface{}
+	if err := json.Unmarshal(rec.Event, &ev); err != nil {
+		ev = map[string]interface{}{"unreadable": true}
+	}
+	if s, ok := ev["time"].(string); ok {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			ev["time"] = renderTime(t)
+		}
+	}
+	if raw, ok := ev["details"].(map[string]interface{}); ok {
+		details := make(map[string]string, len(raw))
+		for k, v := range raw {
+			if s, ok := v.(string); ok {
+				details[k] = s
+			}
+		}
+		rendered := renderDetails(details)
+		for k, v := range raw {
+			if _, ok := v.(string); !ok {
+				rendered[k] = v
+			}
+		}
+		ev["details"] = rendered
+	}
+	ev["seq"] = rec.Seq
+	ev["hash"] = rec.Hash
+	ev["prev"] = rec.Prev
+	return ev
 }
 
 func (b *apikeysBackend) pathLogVerify(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {

@@ -135,7 +135,7 @@ func roleFields() map[string]*framework.FieldSchema {
 		},
 		"retrievable": {
 			Type:        framework.TypeBool,
-			Description: "Whether the current secret can be read again after issuance. Default: true for internal clients, false for external. Turning it off drops the stored secrets (in the background, within a few ticks) and no secret that existed then is ever returned again, even if it is turned back on: only versions created afterwards are.",
+			Description: "Whether the current secret can be read again after issuance. Not set (read back as null): true for internal clients, false for external. Turning it off drops the stored secrets (in the background, within a few ticks) and no secret that existed then is ever returned again, even if it is turned back on: only versions created afterwards are.",
 		},
 	}
 }
@@ -264,10 +264,10 @@ func (r *Role) responseData(cfg *Config) map[string]interface{} {
 	} {
 		d[k] = v
 	}
+	// A boolean when set; null when the client's type decides.
+	d["retrievable"] = nil
 	if r.Retrievable != nil {
 		d["retrievable"] = *r.Retrievable
-	} else {
-		d["retrievable"] = "by client type (internal: true, external: false)"
 	}
 	if !r.RetrievalCutoff.IsZero() {
 		d["retrieval_cutoff"] = r.RetrievalCutoff

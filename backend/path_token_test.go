@@ -62,7 +62,7 @@ func TestTokenExchangeSignsVerifiableJWT(t *testing.T) {
 	resp := e.ok(logical.UpdateOperation, "token", map[string]interface{}{"key": key, "audience": "orders-api", "scope": "orders:read"})
 	tok := resp.Data["token"].(string)
 	// key_lifetime (90s) ends before token_ttl (2m): the token ends with the key.
-	if exp := resp.Data["expires_at"].(time.Time); !exp.Equal(testStart.Add(90 * time.Second)) {
+	if exp := resp.Data["expires_at"]; exp != testStart.Add(90*time.Second).UTC().Format(time.RFC3339) {
 		t.Fatalf("expires_at = %s", exp)
 	}
 	c, err := jwtsign.Verify(tok, e.jwks(), jwt.Expected{Issuer: "https://vault.test/v1/apikeys", AnyAudience: jwt.Audience{"orders-api"}, Time: testStart.Add(time.Minute)}, 0)

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -129,7 +130,7 @@ func (b *apikeysBackend) pathVerify() []*framework.Path {
 			},
 			"client_ip": {
 				Type:        framework.TypeString,
-				Description: "Address the caller connected from; checked against the client's and the role's bound_cidrs.",
+				Description: "Address the caller connected from (an IP address, optionally with a port); checked against the client's and the role's bound_cidrs. Anything else is refused with HTTP 400.",
 			},
 			"allow_pending": {
 				Type:        framework.TypeBool,
@@ -158,7 +159,10 @@ func (b *apikeysBackend) pathVerifyWrite(ctx context.Context, req *logical.Reque
 	if !ok {
 		return logical.ErrorResponse(`missing "key": send the API key to verify in the "key" field`), nil
 	}
-	in := verifyInputFrom(d)
+	in, err := verifyInputFrom(d)
+	if err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
 	in.Key = raw.(string)
 	return b.answerVerify(ctx, req, in)
 }
@@ -180,7 +184,10 @@ func (b *apikeysBackend) pathVerifyRead(ctx context.Context, req *logical.Reques
 		return logical.ErrorResponse(`missing ` + verifyKeyHeader + ` header: send the API key to verify in the ` + verifyKeyHeader +
 			` header (the mount must pass it through: passthrough_request_headers=` + verifyKeyHeader + `), or POST it in the "key" field`), nil
 	}
-	in := verifyInputFrom(d)
+	in, err := verifyInputFrom(d)
+	if err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
 	in.Key = key
 	res, err := b.verifyKey(ctx, req.Storage, in)
 	if err != nil {
@@ -209,20 +216,27 @@ func introspectionDocument(res verifyResult) *logical.Response {
 }
 
 // verifyInputFrom reads every verify field but the key, which each form
-// takes from its own place.
-func verifyInputFrom(d *framework.FieldData) verifyInput {
+// takes from its own place. A client_ip that is not an address is refused
+// whether or not CIDRs are bound: a gateway sending garbage there would
+// otherwise pass unnoticed until the first binding locks its callers out.
+func verifyInputFrom(d *framework.FieldData) (verifyInput, error) {
 	in := verifyInput{
 		Audience:     d.Get("audience").(string),
 		Environment:  d.Get("environment").(string),
 		ClientIP:     strings.TrimSpace(d.Get("client_ip").(string)),
 		AllowPending: d.Get("allow_pending").(bool),
 	}
+	if in.ClientIP != "" {
+		if _, ok := parseIP(in.ClientIP); !ok {
+			return in, errors.New("client_ip must be an IP address, optionally with a port (e.g. 10.1.2.3, 10.1.2.3:443 or 2001:db8::1)")
+		}
+	}
 	if v, ok := d.GetOk("scope"); ok {
 		for _, s := range v.([]string) {
 			in.Scopes = append(in.Scopes, scopes.Split(s)...)
 		}
 	}
-	return in
+	return in, nil
 }
 
 // answerVerify verifies for both forms and renders the answer.

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -52,13 +53,13 @@ func TestAlertsBoundedWhenStoredAndRead(t *testing.T) {
 		}
 		for _, a := range list {
 			msg := a["message"].(string)
-			det := a["details"].(map[string]string)
+			det := a["details"].(map[string]interface{})
 			if utf8.RuneCountInString(msg) > maxAlertMessage+1 || det["truncated"] != "true" {
 				t.Fatalf("alert %v not bounded: message %d chars, details %v", a["id"], len(msg), len(det))
 			}
 			for k, v := range det {
-				if utf8.RuneCountInString(v) > maxAlertDetail+1 {
-					t.Fatalf("alert %v: detail %s has %d chars", a["id"], k, len(v))
+				if utf8.RuneCountInString(fmt.Sprint(v)) > maxAlertDetail+1 {
+					t.Fatalf("alert %v: detail %s has %d chars", a["id"], k, len(fmt.Sprint(v)))
 				}
 			}
 		}

@@ -42,7 +42,7 @@ func TestUsageBufferedThenFlushed(t *testing.T) {
 	}
 	// Reads merge what is buffered.
 	read := e.ok(logical.ReadOperation, "keys/svc/k", nil).Data
-	if read["last_used_at"] != usedAt {
+	if read["last_used_at"] != apiTime(usedAt) {
 		t.Fatalf("last_used_at = %v", read["last_used_at"])
 	}
 	usage := read["usage"].(map[string]interface{})
@@ -246,7 +246,7 @@ func TestUsageBufferFullKeepsLastUse(t *testing.T) {
 		t.Fatalf("verify: %q", c)
 	}
 	usedAt := e.clock.Now()
-	if got := e.ok(logical.ReadOperation, "keys/svc/k", nil).Data["last_used_at"]; got != usedAt {
+	if got := e.ok(logical.ReadOperation, "keys/svc/k", nil).Data["last_used_at"]; got != apiTime(usedAt) {
 		t.Fatalf("last_used_at = %v, want %v", got, usedAt)
 	}
 	k := e.issued("svc", "k")

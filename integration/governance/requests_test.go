@@ -82,7 +82,7 @@ func TestSeparationOfDutiesTwoEntities(t *testing.T) {
 // logTypes returns the set of event types in a mount's lifecycle log.
 func logTypes(t *testing.T, m string) map[string]bool {
 	t.Helper()
-	s, err := client(t).Logical().ReadWithData(m+"/log", map[string][]string{"limit": {"1000"}})
+	s, err := client(t).Logical().ReadWithData(m+"/log", map[string][]string{"after": {"0"}, "limit": {"1000"}})
 	if err != nil {
 		t.Fatal(err)
 	}

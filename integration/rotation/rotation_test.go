@@ -76,7 +76,7 @@ func versionState(t *testing.T, s *api.Secret, version int64) string {
 // logEntries returns the mount's lifecycle log entries of one type.
 func logEntries(t *testing.T, m, typ string) []map[string]interface{} {
 	t.Helper()
-	s, err := client(t).Logical().ReadWithData(m+"/log", map[string][]string{"limit": {"1000"}})
+	s, err := client(t).Logical().ReadWithData(m+"/log", map[string][]string{"after": {"0"}, "limit": {"1000"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 // logEvents returns the mount's lifecycle-log entries of type typ.
 func logEvents(t *testing.T, m, typ string) []map[string]interface{} {
 	t.Helper()
-	s, err := client(t).Logical().ReadWithData(m+"/log", map[string][]string{"limit": {"1000"}})
+	s, err := client(t).Logical().ReadWithData(m+"/log", map[string][]string{"after": {"0"}, "limit": {"1000"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,8 +61,19 @@ type Options struct {
 	Output io.Writer
 	// Raft runs a single-node Vault on integrated storage (Raft) instead of
 	// a dev server's in-memory storage: Raft's 1 MiB entry limit applies,
-	// and the data survives Restart.
+	// and the data survives Restart. Port, Dir and ExamplePolicies are for
+	// dev servers only.
 	Raft bool
+	// Port is the loopback port to listen on (the cluster listener takes
+	// Port+1); 0 picks a free pair.
+	Port int
+	// Dir holds the server's files (config, plugins, logs); it is created
+	// if missing and kept by Stop. Empty: a new temporary directory that
+	// Stop removes.
+	Dir string
+	// ExamplePolicies loads bootstrap/policies/<name>.hcl as policy
+	// apikeys-<name>, as make dev does.
+	ExamplePolicies bool
 }
 
 // Server is a running Vault dev server with the plugin mounted.
@@ -78,7 +89,8 @@ type Server struct {
 	PluginSHA256  string
 	Mount         string
 
-	proc *process
+	proc    *process
+	tempDir bool
 	// raft is the single-node cluster behind a Raft server (Options.Raft).
 	raft *Cluster
 }
@@ -195,12 +207,18 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "apikeys-vault-")
+	dir, temp := opts.Dir, opts.Dir == ""
+	if temp {
+		dir, err = os.MkdirTemp("", "apikeys-vault-")
+	} else {
+		err = os.MkdirAll(dir, 0o755)
+	}
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
 		Dir:           dir,
+		tempDir:       temp,
 		Token:         RootToken,
 		PluginDir:     filepath.Join(dir, "plugins"),
 		PluginVersion: version,
@@ -225,6 +243,12 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		s.Stop()
 		return nil, err
 	}
+	if opts.ExamplePolicies {
+		if err := writeExamplePolicies(ctx, s.Client, root); err != nil {
+			s.Stop()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -239,10 +263,18 @@ func (s *Server) start(ctx context.Context, vaultBin string, opts Options) error
 		level = "info"
 	}
 	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		port, err := freePortPair()
-		if err != nil {
-			return err
+	attempts := 3
+	if opts.Port != 0 {
+		attempts = 1 // a busy fixed port stays busy
+	}
+	for attempt := 0; attempt < attempts; attempt++ {
+		port := opts.Port
+		if port == 0 {
+			p, err := freePortPair()
+			if err != nil {
+				return err
+			}
+			port = p
 		}
 		s.Addr = fmt.Sprintf("http://127.0.0.1:%d", port)
 		proc, err := startProcess(vaultBin, []string{"server", "-dev",
@@ -312,14 +344,15 @@ func (s *Server) MountUUID(ctx context.Context, path string) (string, error) {
 	return m.UUID, nil
 }
 
-// Stop ends the server and removes its directory unless KEEP_VAULT_DIR is set.
+// Stop ends the server and removes its temporary directory unless
+// KEEP_VAULT_DIR is set.
 func (s *Server) Stop() {
 	if s.raft != nil {
 		s.raft.Stop()
 		return
 	}
 	s.kill()
-	if os.Getenv("KEEP_VAULT_DIR") == "" && s.Dir != "" {
+	if os.Getenv("KEEP_VAULT_DIR") == "" && s.tempDir && s.Dir != "" {
 		_ = os.RemoveAll(s.Dir)
 	}
 }
