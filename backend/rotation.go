@@ -57,6 +57,14 @@ type rotationState struct {
 	stopwatch func() time.Time
 	budget    time.Duration
 	maxKeys   int
+
+	// instance identifies this backend instance in the WAL entries it
+	// writes (walIndex.Owner).
+	instance string
+
+	// reschedules counts background passes of rescheduleRoleKeys (tests
+	// wait for them).
+	reschedules sync.WaitGroup
 }
 
 func (b *apikeysBackend) rotation() *rotationState {
@@ -68,6 +76,7 @@ func (b *apikeysBackend) rotation() *rotationState {
 		r.stopwatch = time.Now
 		r.budget = tickBudget
 		r.maxKeys = tickMaxKeys
+		r.instance = newInstanceID()
 	})
 	return r
 }
