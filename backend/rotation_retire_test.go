@@ -126,8 +126,13 @@ func TestEveryRetirementIsLogged(t *testing.T) {
 			version: 1, reason: retiredGraceEnded,
 		},
 		"hard expiry during the grace": {
-			role:    map[string]interface{}{"key_lifetime": "2h"},
-			steps:   func(r *rotEnv) { r.clock.Advance(90 * time.Minute); rotate(r); r.clock.Advance(31 * time.Minute); r.tick() },
+			role: map[string]interface{}{"key_lifetime": "2h"},
+			steps: func(r *rotEnv) {
+				r.clock.Advance(90 * time.Minute)
+				rotate(r)
+				r.clock.Advance(31 * time.Minute)
+				r.tick()
+			},
 			version: 1, reason: retiredExpired,
 		},
 	}
