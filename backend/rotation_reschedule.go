@@ -92,3 +92,24 @@ func (b *apikeysBackend) rescheduleKey(ctx context.Context, s logical.Storage, c
 	b.scheduleKey(k)
 	return true, nil
 }
+
+// rescheduleAfterConfigChange reschedules the keys of every role whose
+// effective rotation policy the configuration change from old to cfg
+// changed (a role on a risk tier, or on the default tier). The caller has
+// stored cfg.
+func (b *apikeysBackend) rescheduleAfterConfigChange(ctx context.Context, s logical.Storage, old, cfg *Config) error {
+	names, err := s.List(ctx, storageRolePrefix)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		r, err := b.getRole(ctx, s, n)
+		if err != nil {
+			return err
+		}
+		if r != nil && r.rotationPolicy(old) != r.rotationPolicy(cfg) {
+			b.rescheduleRoleKeys(s, r.Name)
+		}
+	}
+	return nil
+}

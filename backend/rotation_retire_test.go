@@ -193,3 +193,16 @@ func TestRotationPolicyChangeReschedulesKeys(t *testing.T) {
 		t.Fatalf("revoked key rescheduled to %v", other.NextRotationAt)
 	}
 }
+
+// TestRiskTierChangeReschedulesKeys: a role on a risk tier follows a change
+// of that tier's period in config.
+func TestRiskTierChangeReschedulesKeys(t *testing.T) {
+	r := newRotEnv(t)
+	r.setupClientRole("svc", "internal", "r", map[string]interface{}{"risk_tier": "high", "grace_period": "1h"})
+	r.issue("svc", "k", "r")
+	r.ok(logical.UpdateOperation, "config", map[string]interface{}{"risk_tiers": []string{"low=180d", "medium=90d", "high=2d", "critical=7d"}})
+	r.b.rotation().reschedules.Wait()
+	if got, want := r.key("svc", "k").NextRotationAt, testStart.Add(48*time.Hour); !got.Equal(want) {
+		t.Fatalf("next rotation %v, want %v", got, want)
+	}
+}
