@@ -120,6 +120,9 @@ func (b *apikeysBackend) sweepKeys(ctx context.Context, s logical.Storage, st *g
 		if err == nil && k != nil {
 			keyID = k.KeyID
 			err = b.sweepKey(ctx, s, st, cfg, now, roleOf, clientOf, k)
+			if err == nil {
+				err = b.dropUnreadablePlaintext(ctx, s, roleOf, clientOf, k)
+			}
 		}
 		if err != nil {
 			if ctx.Err() != nil {

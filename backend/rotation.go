@@ -61,6 +61,10 @@ type rotationState struct {
 	// instance identifies this backend instance in the WAL entries it
 	// writes (walIndex.Owner).
 	instance string
+	// settled holds the commits settled at start by WAL entry id (see
+	// noteSettled); settledMu guards it.
+	settledMu sync.Mutex
+	settled   map[string]walIndex
 
 	// reschedules counts background passes of rescheduleRoleKeys (tests
 	// wait for them).
