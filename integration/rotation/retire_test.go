@@ -84,3 +84,33 @@ func TestAdoptionDeferredWithShortGrace(t *testing.T) {
 		t.Fatal("no rotation_not_adopted alert logged")
 	}
 }
+
+// TestRotationPeriodChangeReschedules: a key issued under a 30-day period
+// kept its next rotation 30 days out after its role was changed to rotate
+// every minute; now it is rescheduled from its last rotation and rotates
+// by itself at the next tick.
+func TestRotationPeriodChangeReschedules(t *testing.T) {
+	t.Parallel()
+	m := newMount(t)
+	keyRoleSetup(t, m, map[string]interface{}{"rotation_period": "720h", "grace_period": "30s"})
+	issued := read(t, m+"/keys/svc/main")
+	created, err := time.Parse(time.RFC3339Nano, fmt.Sprint(issued.Data["created_at"]))
+	if err != nil {
+		t.Fatalf("created_at %v: %v", issued.Data["created_at"], err)
+	}
+	write(t, m+"/roles/r", map[string]interface{}{"rotation_period": "1m"})
+	// The keys are rescheduled in the background, at once.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s := read(t, m+"/keys/svc/main")
+		next, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(s.Data["next_rotation_at"]))
+		if next.Sub(created) == time.Minute {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("next_rotation_at %v, want created_at %v + 1m", s.Data["next_rotation_at"], created)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	waitForVersion(t, m+"/keys/svc/main", 2, rotationDeadline)
+}
