@@ -72,6 +72,7 @@ func (b *apikeysBackend) rotateLoadedLocked(ctx context.Context, req *logical.Re
 		nv.Secret = plaintext
 	}
 	typ := eventKeyRotated
+	var retired []retirement
 	if stage {
 		if err := k.stage(nv); err != nil {
 			return nil, &userError{msg: err.Error()}
@@ -79,7 +80,7 @@ func (b *apikeysBackend) rotateLoadedLocked(ctx context.Context, req *logical.Re
 		typ = eventKeyStaged
 	} else {
 		k.Versions = append(k.Versions, nv)
-		k.activate(nv, now, role.gracePeriod(cfg))
+		retired = k.activate(nv, now, role.gracePeriod(cfg))
 		k.NextRotationAt = role.rotationPolicy(cfg).Next(now)
 	}
 	ev := eventFor(req, typ, k, nv.Version)
@@ -92,7 +93,8 @@ func (b *apikeysBackend) rotateLoadedLocked(ctx context.Context, req *logical.Re
 		}
 		ev.Details["approval_id"] = nv.ApprovalID
 	}
-	if err := b.commitKey(ctx, s, k, []*KeyVersion{nv}, append(before, ev)...); err != nil {
+	events := append(append(before, ev), retiredEvents(req, k, retired)...)
+	if err := b.commitKey(ctx, s, k, []*KeyVersion{nv}, events...); err != nil {
 		return nil, err
 	}
 	b.scheduleKey(k)
@@ -131,37 +133,39 @@ func (b *apikeysBackend) loadKeyForChange(ctx context.Context, s logical.Storage
 
 // promoteKey makes the pending version active.
 func (b *apikeysBackend) promoteKey(ctx context.Context, req *logical.Request, client, name string) (*Key, *KeyVersion, error) {
-	return b.changeKey(ctx, req, client, name, eventKeyPromoted, func(k *Key, role *Role, cfg *Config) (*KeyVersion, error) {
+	return b.changeKey(ctx, req, client, name, eventKeyPromoted, func(k *Key, role *Role, cfg *Config) (*KeyVersion, []retirement, error) {
 		now := b.clock.Now()
-		v, err := k.promote(now, role.gracePeriod(cfg))
+		v, retired, err := k.promote(now, role.gracePeriod(cfg))
 		if err == nil {
 			k.NextRotationAt = role.rotationPolicy(cfg).Next(now)
 		}
-		return v, err
+		return v, retired, err
 	})
 }
 
 // rollbackKey reactivates the previous version.
 func (b *apikeysBackend) rollbackKey(ctx context.Context, req *logical.Request, client, name string) (*Key, *KeyVersion, error) {
-	return b.changeKey(ctx, req, client, name, eventKeyRolledBack, func(k *Key, role *Role, cfg *Config) (*KeyVersion, error) {
+	return b.changeKey(ctx, req, client, name, eventKeyRolledBack, func(k *Key, role *Role, cfg *Config) (*KeyVersion, []retirement, error) {
 		return k.rollback(b.clock.Now(), role.gracePeriod(cfg))
 	})
 }
 
 // changeKey runs a state transition that adds no version under the locks,
-// then stores the key and logs the event.
-func (b *apikeysBackend) changeKey(ctx context.Context, req *logical.Request, client, name, typ string, change func(*Key, *Role, *Config) (*KeyVersion, error)) (*Key, *KeyVersion, error) {
+// then stores the key and logs the event, with a key.retired entry for each
+// version the transition retired.
+func (b *apikeysBackend) changeKey(ctx context.Context, req *logical.Request, client, name, typ string, change func(*Key, *Role, *Config) (*KeyVersion, []retirement, error)) (*Key, *KeyVersion, error) {
 	defer b.lockKey(client, name)()
 	s := req.Storage
 	k, role, cfg, err := b.loadKeyForChange(ctx, s, client, name)
 	if err != nil {
 		return nil, nil, err
 	}
-	v, err := change(k, role, cfg)
+	v, retired, err := change(k, role, cfg)
 	if err != nil {
 		return nil, nil, &userError{msg: err.Error()}
 	}
-	if err := b.commitKey(ctx, s, k, nil, eventFor(req, typ, k, v.Version)); err != nil {
+	events := append([]Event{eventFor(req, typ, k, v.Version)}, retiredEvents(req, k, retired)...)
+	if err := b.commitKey(ctx, s, k, nil, events...); err != nil {
 		return nil, nil, err
 	}
 	b.scheduleKey(k)

@@ -3,6 +3,8 @@ package backend
 import (
 	"fmt"
 	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
 )
 
 // Pure state transitions of a key's versions. They change only the Key in
@@ -10,18 +12,22 @@ import (
 
 // activate makes nv the active version. The old active version becomes
 // previous, accepted until now+grace; a version that was previous before is
-// retired (at most two versions are ever accepted at once).
-func (k *Key) activate(nv *KeyVersion, now time.Time, grace time.Duration) {
+// retired (at most two versions are ever accepted at once). It returns the
+// versions it retired, which the caller logs in the same commit.
+func (k *Key) activate(nv *KeyVersion, now time.Time, grace time.Duration) []retirement {
+	var out []retirement
 	for _, v := range k.Versions {
 		switch v.State {
 		case statePrevious:
 			v.retire(now)
+			out = append(out, retirement{version: v.Version, reason: retiredEarly})
 		case stateActive:
 			if v != nv {
 				v.State = statePrevious
 				v.GraceEndsAt = now.Add(grace)
 				if grace <= 0 {
 					v.retire(now)
+					out = append(out, retirement{version: v.Version, reason: retiredNoGrace})
 				}
 			}
 		}
@@ -30,7 +36,22 @@ func (k *Key) activate(nv *KeyVersion, now time.Time, grace time.Duration) {
 	nv.ActivatedAt = now
 	nv.GraceEndsAt = time.Time{}
 	k.LastRotatedAt = now
+	return out
 }
+
+// retirement is a version retired by a state transition, with why.
+type retirement struct {
+	version int
+	reason  string
+}
+
+// Reasons logged with key.retired.
+const (
+	retiredGraceEnded = "grace period ended"
+	retiredEarly      = "replaced again before its grace period ended"
+	retiredNoGrace    = "replaced with no grace period"
+	retiredExpired    = "key reached its hard expiry"
+)
 
 // retire ends a version for good; a retired secret is never needed again,
 // so its plaintext (kept for retrievable keys) is dropped too.
@@ -51,38 +72,39 @@ func (k *Key) stage(nv *KeyVersion) error {
 }
 
 // promote makes the pending version active.
-func (k *Key) promote(now time.Time, grace time.Duration) (*KeyVersion, error) {
+func (k *Key) promote(now time.Time, grace time.Duration) (*KeyVersion, []retirement, error) {
 	p := k.versionByState(statePending)
 	if p == nil {
-		return nil, fmt.Errorf("key has no pending version to promote; stage one with rotate stage=true")
+		return nil, nil, fmt.Errorf("key has no pending version to promote; stage one with rotate stage=true")
 	}
-	k.activate(p, now, grace)
-	return p, nil
+	return p, k.activate(p, now, grace), nil
 }
 
 // rollback reactivates the previous version while it is still accepted; the
 // version rolled back from becomes previous for the same grace, so a client
 // that already adopted it is not cut off.
-func (k *Key) rollback(now time.Time, grace time.Duration) (*KeyVersion, error) {
+func (k *Key) rollback(now time.Time, grace time.Duration) (*KeyVersion, []retirement, error) {
 	prev := k.versionByState(statePrevious)
 	if prev == nil {
-		return nil, fmt.Errorf("key has no previous version to roll back to (it is retired, revoked or was never rotated)")
+		return nil, nil, fmt.Errorf("key has no previous version to roll back to (it is retired, revoked or was never rotated)")
 	}
 	if !now.Before(prev.GraceEndsAt) {
-		return nil, fmt.Errorf("previous version %d is past its grace period and can no longer be reactivated", prev.Version)
+		return nil, nil, fmt.Errorf("previous version %d is past its grace period and can no longer be reactivated", prev.Version)
 	}
 	cur := k.current()
 	prev.State = stateActive
 	prev.ActivatedAt = now
 	prev.GraceEndsAt = time.Time{}
+	var out []retirement
 	if cur != nil {
 		cur.State = statePrevious
 		cur.GraceEndsAt = now.Add(grace)
 		if grace <= 0 {
 			cur.retire(now)
+			out = append(out, retirement{version: cur.Version, reason: retiredNoGrace})
 		}
 	}
-	return prev, nil
+	return prev, out, nil
 }
 
 // revokeVersion revokes one version. Revoked is final.
@@ -119,13 +141,25 @@ func (k *Key) revokeAll(now time.Time, reason string, by Actor) []int {
 }
 
 // retireExpiredGrace retires previous versions whose grace ended.
-func (k *Key) retireExpiredGrace(now time.Time) []int {
-	var out []int
+func (k *Key) retireExpiredGrace(now time.Time) []retirement {
+	var out []retirement
 	for _, v := range k.Versions {
 		if v.State == statePrevious && !now.Before(v.GraceEndsAt) {
 			v.retire(now)
-			out = append(out, v.Version)
+			out = append(out, retirement{version: v.Version, reason: retiredGraceEnded})
 		}
+	}
+	return out
+}
+
+// retiredEvents are the key.retired entries of versions of k retired by one
+// change; req is nil for background work.
+func retiredEvents(req *logical.Request, k *Key, rs []retirement) []Event {
+	out := make([]Event, 0, len(rs))
+	for _, r := range rs {
+		ev := eventFor(req, eventKeyRetired, k, r.version)
+		ev.Details = map[string]string{"reason": r.reason}
+		out = append(out, ev)
 	}
 	return out
 }

@@ -199,6 +199,9 @@ func (b *apikeysBackend) pathConfigWrite(ctx context.Context, req *logical.Reque
 	if err := b.putConfig(ctx, req.Storage, cfg); err != nil {
 		return nil, err
 	}
+	if err := b.rescheduleAfterConfigChange(ctx, req.Storage, current, cfg); err != nil {
+		return nil, err
+	}
 	if err := b.appendEvent(ctx, req.Storage, eventFromRequest(req, eventConfigUpdated)); err != nil {
 		return nil, err
 	}
@@ -264,6 +267,9 @@ func (b *apikeysBackend) pathConfigDelete(ctx context.Context, req *logical.Requ
 		return logical.ErrorResponse(err.Error()), nil
 	}
 	if err := b.deleteConfig(ctx, req.Storage); err != nil {
+		return nil, err
+	}
+	if err := b.rescheduleAfterConfigChange(ctx, req.Storage, current, defaultConfig()); err != nil {
 		return nil, err
 	}
 	if err := b.appendEvent(ctx, req.Storage, eventFromRequest(req, eventConfigUpdated)); err != nil {

@@ -20,7 +20,8 @@ retrievable (by default for internal clients). Only an HMAC of the key is
 stored for verification.
 
 The key rotates on its role's schedule; reads return "ttl" (seconds until the
-next scheduled rotation) so Vault Agent re-fetches right after a rotation.
+next scheduled rotation, but at most the role's grace_period less a margin) so
+Vault Agent re-fetches right after any rotation, scheduled or by hand.
 Writing to an existing key updates only purpose and metadata.
 Deleting revokes every version of the key at once; the record is kept for
 audit and the name is not reused.
@@ -255,31 +256,16 @@ func (b *apikeysBackend) keyResponse(cfg *Config, role *Role, c *Client, k *Key,
 			data["rotation_schedule"] = pol.Cron
 		}
 	}
-	// Vault Agent re-renders a secret when its ttl runs out: report the
-	// seconds until the next scheduled rotation.
-	ttl := int64(0)
-	if !k.NextRotationAt.IsZero() && !k.Revoked && !k.Leased {
-		ttl = int64(overdueRecheck / time.Second)
-		next := k.NextRotationAt
-		if p := k.versionByState(statePrevious); p != nil && p.GraceEndsAt.After(next) {
-			// The rotation waits for the previous version's grace to end
-			// (rotation_key.go), so that is when the key changes next.
-			next = p.GraceEndsAt
-		}
-		if remaining := next.Sub(now); remaining > 0 {
-			ttl = int64((remaining + time.Second - 1) / time.Second)
-		}
+	// Vault Agent re-reads the key when its ttl runs out (rotation_agent.go).
+	grace := cfg.DefaultGracePeriod
+	if role != nil {
+		grace = role.gracePeriod(cfg)
 	}
-	data["ttl"] = ttl
+	data["ttl"] = agentTTL(k, grace, now)
 	// As key reads and the engine do, the role's current setting counts.
 	data["automatic_rotation"] = !k.Leased && autoRotates(k) && !role.forbidsRetrieval(c)
 	return data
 }
-
-// overdueRecheck is the ttl reported for a key whose rotation is due but not
-// done yet: the rotation tick runs about once a minute, so Vault Agent should
-// look again shortly rather than re-read in a tight loop on ttl=0.
-const overdueRecheck = 15 * time.Second
 
 func optionalTime(t time.Time) interface{} {
 	if t.IsZero() {

@@ -327,6 +327,9 @@ func (b *apikeysBackend) pathRoleWrite(ctx context.Context, req *logical.Request
 	if err := b.putRole(ctx, req.Storage, r); err != nil {
 		return nil, err
 	}
+	if existing != nil && existing.rotationPolicy(cfg) != r.rotationPolicy(cfg) {
+		b.rescheduleRoleKeys(req.Storage, name)
+	}
 
 	ev := eventFromRequest(req, eventRoleWritten)
 	ev.Role = name

@@ -37,6 +37,16 @@ func (b *apikeysBackend) writeSafe() bool {
 // the rotation schedule and makes sure a token signing key exists, so the
 // unauthenticated jwks read never has to write.
 func (b *apikeysBackend) initialize(ctx context.Context, req *logical.InitializationRequest) error {
+	if b.writeSafe() {
+		// Before anything reads keys: a change a previous process left
+		// half-done is finished or undone now, not minutes later. A
+		// failure leaves the entries to Vault's WAL rollback.
+		if n, err := b.settleWALs(ctx, req.Storage); err != nil {
+			b.logger.Error("settling interrupted key changes at mount start failed; Vault's WAL rollback retries them", "settled", n, "error", err)
+		} else if n > 0 {
+			b.logger.Info("settled interrupted key changes at mount start", "settled", n)
+		}
+	}
 	if err := b.initRotation(ctx, req.Storage); err != nil {
 		return err
 	}

@@ -57,6 +57,18 @@ type rotationState struct {
 	stopwatch func() time.Time
 	budget    time.Duration
 	maxKeys   int
+
+	// instance identifies this backend instance in the WAL entries it
+	// writes (walIndex.Owner).
+	instance string
+	// settled holds the commits settled at start by WAL entry id (see
+	// noteSettled); settledMu guards it.
+	settledMu sync.Mutex
+	settled   map[string]walIndex
+
+	// reschedules counts background passes of rescheduleRoleKeys (tests
+	// wait for them).
+	reschedules sync.WaitGroup
 }
 
 func (b *apikeysBackend) rotation() *rotationState {
@@ -68,6 +80,7 @@ func (b *apikeysBackend) rotation() *rotationState {
 		r.stopwatch = time.Now
 		r.budget = tickBudget
 		r.maxKeys = tickMaxKeys
+		r.instance = newInstanceID()
 	})
 	return r
 }

@@ -148,10 +148,12 @@ func TestRotationCrashAtEachStep(t *testing.T) {
 				t.Fatalf("%d new index entries after crash at %s", got, tc.step)
 			}
 
-			// Restart and roll back interrupted changes.
+			// The restarted backend settles the interrupted change when
+			// it starts, not when Vault's rollback gets to it minutes
+			// later.
 			r.b = r.restartBackend()
-			if n := r.rollbackWALs(r.b); n != 1 {
-				t.Fatalf("%d WAL entries after the crash, want 1", n)
+			if ids, _ := framework.ListWAL(r.ctx, r.storage); len(ids) != 0 {
+				t.Fatalf("%d WAL entries left after the restart, want 0", len(ids))
 			}
 			k := r.checkConsistent("svc", "main")
 			if got := states(k); got != tc.wantAfter {

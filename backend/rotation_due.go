@@ -118,26 +118,36 @@ type adoptionInput struct {
 // Retirement waits (up to activation + max_grace_period) while the active
 // version was never verified but p was verified since the rotation: the
 // client evidently has not switched yet.
+//
+// The decision is taken at the latest by the tick that would retire p,
+// whatever the grace: with a grace shorter than the tick's period (about a
+// minute) no tick may fall inside the lookahead window, and deciding only
+// there would retire a version still in sole use without a word. A tick
+// inside the window decides early, so a long grace never lapses first.
+// When the deciding tick comes after the grace ended, verify has refused p
+// since then, and accepting it again is what the role's max_grace_period
+// allows for a client that has not switched yet; the condition cannot turn
+// true again once it was false (p is only seen by verifies it accepted),
+// so nothing refused for any other reason is brought back.
 func decideGrace(k *Key, p *KeyVersion, now time.Time, in adoptionInput) graceDecision {
 	end := p.GraceEndsAt
 	if now.Before(end.Add(-lookahead(k, p))) {
 		return graceDecision{action: graceKeep}
 	}
-	if !now.Before(end) {
-		// Verify has already refused this version since its grace ended;
-		// extending now would bring an expired secret back to life.
-		return graceDecision{action: graceRetire}
-	}
 	active := k.current()
 	if active != nil && in.activeSeen.IsZero() && !in.previousSeen.IsZero() &&
 		!in.previousSeen.Before(active.ActivatedAt) {
 		limit := active.ActivatedAt.Add(in.maxGrace)
-		if end.Before(limit) {
+		from := end
+		if now.After(from) {
+			from = now
+		}
+		if from.Before(limit) {
 			step := in.grace
 			if step < minAdoptionStep {
 				step = minAdoptionStep
 			}
-			newEnd := end.Add(step)
+			newEnd := from.Add(step)
 			if newEnd.After(limit) {
 				newEnd = limit
 			}
@@ -145,6 +155,9 @@ func decideGrace(k *Key, p *KeyVersion, now time.Time, in adoptionInput) graceDe
 			first := !end.After(active.ActivatedAt.Add(in.grace))
 			return graceDecision{action: graceExtend, newEnd: newEnd, first: first}
 		}
+	}
+	if !now.Before(end) {
+		return graceDecision{action: graceRetire}
 	}
 	return graceDecision{action: graceKeep}
 }

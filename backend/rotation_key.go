@@ -158,6 +158,7 @@ func (b *apikeysBackend) applyGrace(k *Key, now time.Time, grace, maxGrace time.
 		if d.action != graceExtend {
 			continue
 		}
+		oldEnd := p.GraceEndsAt
 		p.GraceEndsAt = d.newEnd
 		changed = true
 		st.deferred++
@@ -174,6 +175,11 @@ func (b *apikeysBackend) applyGrace(k *Key, now time.Time, grace, maxGrace time.
 			"waits_until":      limit.Format(time.RFC3339),
 			"max_grace_period": maxGrace.String(),
 		}
+		if now.After(oldEnd) {
+			// Decided by a tick after the grace ended: verify refused
+			// the version from then until now.
+			wait.Details["refused_since"] = oldEnd.Format(time.RFC3339)
+		}
 		a := keyAlert(k, alertRotationNotAdopted, active.Version, "the rotated key has not been used yet while the previous version still is; retirement of the previous version waits (up to max_grace_period): update the client's configuration")
 		a.Details = map[string]string{
 			"previous_version": strconv.Itoa(p.Version),
@@ -182,12 +188,10 @@ func (b *apikeysBackend) applyGrace(k *Key, now time.Time, grace, maxGrace time.
 		events = append(events, wait)
 		alerts = append(alerts, a)
 	}
-	for _, v := range k.retireExpiredGrace(now) {
+	if retired := k.retireExpiredGrace(now); len(retired) > 0 {
 		changed = true
-		st.retired++
-		ev := eventFor(nil, eventKeyRetired, k, v)
-		ev.Details = map[string]string{"reason": "grace period ended"}
-		events = append(events, ev)
+		st.retired += len(retired)
+		events = append(events, retiredEvents(nil, k, retired)...)
 	}
 	return events, alerts, changed
 }
@@ -204,10 +208,12 @@ func keyAlert(k *Key, typ string, version int, msg string) *Alert {
 // dropped and the expiry is logged.
 func (b *apikeysBackend) expireKeyLocked(ctx context.Context, s logical.Storage, k *Key, now time.Time, st *tickStats) error {
 	var retired []int
+	var rs []retirement
 	for _, v := range k.Versions {
 		if v.State == statePrevious {
 			v.State, v.RetiredAt = stateRetired, now
 			retired = append(retired, v.Version)
+			rs = append(rs, retirement{version: v.Version, reason: retiredExpired})
 		}
 		v.Secret = ""
 	}
@@ -221,7 +227,7 @@ func (b *apikeysBackend) expireKeyLocked(ctx context.Context, s logical.Storage,
 	if len(retired) > 0 {
 		ev.Details["retired_versions"] = joinInts(retired)
 	}
-	if err := b.commitKey(ctx, s, k, nil, ev); err != nil {
+	if err := b.commitKey(ctx, s, k, nil, append([]Event{ev}, retiredEvents(nil, k, rs)...)...); err != nil {
 		return err
 	}
 	b.scheduleKey(k)

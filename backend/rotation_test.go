@@ -547,9 +547,10 @@ func TestKeyReadAgentContract(t *testing.T) {
 	r := newRotEnv(t)
 	r.setupClientRole("svc", "internal", "r", map[string]interface{}{"rotation_period": "1h", "grace_period": "10m"})
 	first := r.issue("svc", "main", "r")
-	r.clock.Advance(20*time.Minute + 500*time.Millisecond)
+	r.clock.Advance(52*time.Minute + 500*time.Millisecond)
 	read := r.ok(logical.ReadOperation, "keys/svc/main", nil)
-	if read.Data["ttl"] != int64(40*60) || read.Data["rotation_period"] != int64(3600) {
+	// 7m30s to the next rotation, within the 10m grace less its quarter.
+	if read.Data["ttl"] != int64(7*60+30) || read.Data["rotation_period"] != int64(3600) {
 		t.Fatalf("ttl %#v rotation_period %#v", read.Data["ttl"], read.Data["rotation_period"])
 	}
 	if read.Data["key"] != first {
@@ -567,7 +568,7 @@ func TestKeyReadAgentContract(t *testing.T) {
 	r.clock.Set(testStart.Add(time.Hour))
 	r.tick()
 	read = r.ok(logical.ReadOperation, "keys/svc/main", nil)
-	if read.Data["key"] == first || read.Data["version"] != 2 || read.Data["ttl"] != int64(3600) {
+	if read.Data["key"] == first || read.Data["version"] != 2 || read.Data["ttl"] != int64(450) {
 		t.Fatalf("after rotation: version %v ttl %v new key %v", read.Data["version"], read.Data["ttl"], read.Data["key"] != first)
 	}
 }
@@ -705,30 +706,55 @@ func TestRotationTickDuringRebuildAndChanges(t *testing.T) {
 }
 
 // A tick that runs only after a previous version's grace already ended
-// (leader failover, seal, exhausted budget) must retire it, never extend
-// it: verify has been refusing it, and must go on refusing it.
-func TestRotationLateTickNeverRevivesEndedGrace(t *testing.T) {
-	r := newRotEnv(t)
-	r.setupClientRole("svc", "internal", "r", map[string]interface{}{
-		"rotation_period": "720h", "grace_period": "10m", "max_grace_period": "2h",
-	})
-	r.issue("svc", "main", "r")
-	r.ok(logical.UpdateOperation, "keys/svc/main/rotate", nil)
-	rotatedAt := r.clock.Now()
-	// The client keeps using version 1 only; no tick runs for 21 minutes.
-	r.clock.Advance(5 * time.Minute)
-	r.verified("svc", "main", 1)
-	r.clock.Set(rotatedAt.Add(21 * time.Minute))
-	if k := r.key("svc", "main"); versionAccepted(k.Versions[0], r.clock.Now(), false) {
-		t.Fatal("version 1 accepted after its grace ended")
-	}
-	st := r.tick()
-	if st.deferred != 0 || st.retired != 1 {
-		t.Fatalf("late tick: %+v, want the ended grace retired, not extended", st)
-	}
-	k := r.wantStates("svc", "main", "1:retired 2:active")
-	if versionAccepted(k.Versions[0], r.clock.Now(), false) {
-		t.Fatal("version 1 accepted again after a late tick")
+// (leader failover, seal, a grace shorter than the tick's period) still
+// takes the adoption decision: the client that uses only the previous
+// version gets it back, up to max_grace_period, with the decision logged
+// and alerted; past max_grace_period, or when the client had switched, it
+// retires.
+func TestRotationLateTickDecidesAdoption(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		lateBy    time.Duration // after the rotation
+		adopted   bool          // the client verified version 2
+		wantState string
+	}{
+		{"not adopted, within max grace", 21 * time.Minute, false, "1:previous 2:active"},
+		{"not adopted, past max grace", 2*time.Hour + time.Minute, false, "1:retired 2:active"},
+		{"adopted", 21 * time.Minute, true, "1:retired 2:active"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRotEnv(t)
+			r.setupClientRole("svc", "internal", "r", map[string]interface{}{
+				"rotation_period": "720h", "grace_period": "10m", "max_grace_period": "2h",
+			})
+			r.issue("svc", "main", "r")
+			r.ok(logical.UpdateOperation, "keys/svc/main/rotate", nil)
+			rotatedAt := r.clock.Now()
+			r.clock.Advance(5 * time.Minute)
+			r.verified("svc", "main", 1)
+			if tc.adopted {
+				r.verified("svc", "main", 2)
+			}
+			r.clock.Set(rotatedAt.Add(tc.lateBy))
+			r.tick()
+			k := r.wantStates("svc", "main", tc.wantState)
+			waits := r.events(eventRetirementWaits)
+			if tc.wantState == "1:retired 2:active" {
+				if versionAccepted(k.Versions[0], r.clock.Now(), false) || len(waits) != 0 {
+					t.Fatalf("version 1 accepted again or deferral logged: %+v", waits)
+				}
+				return
+			}
+			if !versionAccepted(k.Versions[0], r.clock.Now(), false) {
+				t.Fatal("version 1 still refused after the deferral")
+			}
+			if len(waits) != 1 || waits[0].Details["refused_since"] != rotatedAt.Add(10*time.Minute).Format(time.RFC3339) {
+				t.Fatalf("retirement_deferred events = %+v", waits)
+			}
+			if end := k.Versions[0].GraceEndsAt; !end.Equal(r.clock.Now().Add(10 * time.Minute)) {
+				t.Fatalf("grace extended to %v, want a grace from now", end)
+			}
+		})
 	}
 }
 
@@ -896,6 +922,9 @@ func TestScheduledRotationWaitsForPreviousGrace(t *testing.T) {
 			// can run, not to poll every few seconds meanwhile.
 			k := r.key("svc", "k")
 			want := int64(k.version(1).GraceEndsAt.Sub(r.clock.Now()) / time.Second)
+			if grace := r.role("r").gracePeriod(r.cfg()); want > int64((grace-readMargin(grace))/time.Second) {
+				want = int64((grace - readMargin(grace)) / time.Second)
+			}
 			if ttl := r.ok(logical.ReadOperation, "keys/svc/k", nil).Data["ttl"]; ttl != want {
 				t.Fatalf("ttl while the rotation waits = %v, want %d", ttl, want)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
@@ -20,13 +21,19 @@ import (
 // leaves either the old state or the new one as far as verify can tell.
 //
 // An interrupted commit is finished or undone by whichever comes first: the
-// next commit of the same key (finishInterruptedCommit), or Vault's WAL
-// rollback (walRollback) once the entry is older than walRollbackMinAge. If
+// mount's start (settleWALs: Vault initializes a mount when it is mounted,
+// when the node becomes active and when a plugin process that died is
+// started again), the next commit of the same key (finishInterruptedCommit),
+// or Vault's WAL rollback (walRollback) once the entry is older than
+// walRollbackMinAge. If
 // the key record names the commit, the change happened: the log entries not
 // yet appended are appended (the log never misses a change, even one made
 // by background work that no audit device sees) and dropped index entries
 // deleted. Otherwise the change never happened: index entries the record
-// does not hold are deleted and nothing is logged.
+// does not hold are deleted and nothing is logged. A log entry appended by
+// the recovery says so (details recovered=true and occurred_at, the time of
+// the change; its own time is when it was appended, so the log stays in
+// time order).
 const walKindIndex = "index"
 
 // walRollbackMinAge leaves in-flight changes alone: only WAL entries older
@@ -47,6 +54,11 @@ type walIndex struct {
 	// Alerts are alerts raised as part of the change (a leak report),
 	// encoded as stored; their alert.raised entries are among Events.
 	Alerts []string `json:"alerts,omitempty" mapstructure:"alerts"`
+	// Owner identifies the backend instance that wrote the entry, so the
+	// settling at mount start leaves this instance's commits in flight
+	// alone; entries of any other instance (a process that died, a node
+	// that lost leadership) can no longer be in flight.
+	Owner string `json:"owner,omitempty" mapstructure:"owner"`
 }
 
 // commitHook lets tests inject a failure between the steps of commitKey.
@@ -111,7 +123,7 @@ func (b *apikeysBackend) commitKeyWithAlerts(ctx context.Context, s logical.Stor
 		// The WAL names every index entry this change adds or drops, so a
 		// rollback can delete whichever of them the key record ends up not
 		// holding, and the log entries a finished change still owes.
-		w := walIndex{Client: k.Client, Name: k.Name, HMACs: append([]string(nil), dropped...), Commit: commit, Events: bodies, At: now.UnixNano(), Alerts: alertBodies}
+		w := walIndex{Client: k.Client, Name: k.Name, HMACs: append([]string(nil), dropped...), Commit: commit, Events: bodies, At: now.UnixNano(), Alerts: alertBodies, Owner: b.rotation().instance}
 		for _, v := range added {
 			w.HMACs = append(w.HMACs, v.HMAC)
 		}
@@ -190,7 +202,10 @@ func (b *apikeysBackend) finishInterrupted(ctx context.Context, s logical.Storag
 		return nil, fmt.Errorf("reading WAL: %w", err)
 	}
 	if entry == nil || entry.Kind != walKindIndex {
-		return nil, nil // finished, or rolled back already
+		// Finished, or rolled back already; if this instance finished
+		// it when it started, the caller still learns which commit it
+		// was (a retried leak report answers as that revocation).
+		return b.takeSettled(k), nil
 	}
 	var w walIndex
 	if err := mapstructure.Decode(entry.Data, &w); err != nil {
@@ -210,8 +225,9 @@ func (b *apikeysBackend) finishInterrupted(ctx context.Context, s logical.Storag
 }
 
 // completeCommit does what an interrupted commit w of key k left undone
-// after its key write: the log entries not yet appended, the alerts not yet
-// stored, and the deletion of index entries the record does not hold.
+// after its key write: the log entries not yet appended (marked as
+// recovered), the alerts not yet stored, and the deletion of index entries
+// the record does not hold.
 func (b *apikeysBackend) completeCommit(ctx context.Context, s logical.Storage, k *Key, w walIndex) error {
 	if len(w.Alerts) > 0 {
 		b.gov.alerts.mu.RLock()
@@ -223,10 +239,14 @@ func (b *apikeysBackend) completeCommit(ctx context.Context, s logical.Storage, 
 			return err
 		}
 		for _, body := range w.Events {
-			if logged[body] {
+			if logged[eventIdentity([]byte(body))] {
 				continue
 			}
-			if err := b.appendEventBody(ctx, s, []byte(body)); err != nil {
+			late, err := recoveredBody([]byte(body), b.clock.Now())
+			if err != nil {
+				return err
+			}
+			if err := b.appendEventBody(ctx, s, late); err != nil {
 				return err
 			}
 		}
@@ -260,6 +280,61 @@ func (b *apikeysBackend) storeMissingAlerts(ctx context.Context, s logical.Stora
 	return nil
 }
 
+// Details of a log entry appended by the recovery of an interrupted change.
+const (
+	detailRecovered  = "recovered"
+	detailOccurredAt = "occurred_at"
+)
+
+// recoveredBody is the log entry of an event appended late: stamped with
+// the time it is appended, and saying it was recovered and when the change
+// happened.
+func recoveredBody(body []byte, now time.Time) ([]byte, error) {
+	var ev Event
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return nil, err
+	}
+	details := make(map[string]string, len(ev.Details)+2)
+	for k, v := range ev.Details {
+		details[k] = v
+	}
+	details[detailRecovered] = "true"
+	details[detailOccurredAt] = ev.Time.UTC().Format(time.RFC3339Nano)
+	ev.Details = details
+	ev.Time = now
+	return json.Marshal(ev)
+}
+
+// eventIdentity names the change a log entry records, the same for the
+// entry as first written and as appended late by a recovery, so a change is
+// never logged twice.
+func eventIdentity(body []byte) string {
+	var ev Event
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return string(body)
+	}
+	if ev.Details[detailRecovered] == "true" {
+		if t, err := time.Parse(time.RFC3339Nano, ev.Details[detailOccurredAt]); err == nil {
+			ev.Time = t
+		}
+		details := make(map[string]string, len(ev.Details))
+		for k, v := range ev.Details {
+			if k != detailRecovered && k != detailOccurredAt {
+				details[k] = v
+			}
+		}
+		if len(details) == 0 {
+			details = nil
+		}
+		ev.Details = details
+	}
+	out, err := json.Marshal(ev)
+	if err != nil {
+		return string(body)
+	}
+	return string(out)
+}
+
 // logScanSlack widens the search for a change's log entries: an event's
 // time is taken when it is built, a moment before its commit starts, and
 // entries are not strictly in time order (alerts carry the time they were
@@ -267,7 +342,7 @@ func (b *apikeysBackend) storeMissingAlerts(ctx context.Context, s logical.Stora
 // only when recovering an interrupted change.
 const logScanSlack = 15 * time.Minute
 
-// loggedSince returns the bodies of the log entries whose event time is
+// loggedSince returns the identities (eventIdentity) of the log entries whose event time is
 // not before since, reading back from the head and stopping at the first
 // older one (see logScanSlack).
 func (b *apikeysBackend) loggedSince(ctx context.Context, s logical.Storage, since time.Time) (map[string]bool, error) {
@@ -290,7 +365,7 @@ func (b *apikeysBackend) loggedSince(ctx context.Context, s logical.Storage, sin
 		if json.Unmarshal(rec.Event, &ev) == nil && ev.Time.Before(since) {
 			break
 		}
-		out[string(rec.Event)] = true
+		out[eventIdentity(rec.Event)] = true
 	}
 	return out, nil
 }
@@ -329,14 +404,120 @@ func (b *apikeysBackend) walRollback(ctx context.Context, req *logical.Request, 
 		return err
 	}
 	defer b.lockKey(w.Client, w.Name)()
-	k, err := b.getKey(ctx, req.Storage, w.Client, w.Name)
+	return b.settleLocked(ctx, req.Storage, w)
+}
+
+// settleLocked finishes or undoes interrupted commit w; the caller holds
+// the key's lock.
+func (b *apikeysBackend) settleLocked(ctx context.Context, s logical.Storage, w walIndex) error {
+	k, err := b.getKey(ctx, s, w.Client, w.Name)
 	if err != nil {
 		return err
 	}
 	if k != nil && w.Commit != "" && k.LastCommit == w.Commit {
 		// The key write happened: finish the change.
-		return b.completeCommit(ctx, req.Storage, k, w)
+		return b.completeCommit(ctx, s, k, w)
 	}
 	// The change never reached the key record: undo its index entries.
-	return b.deleteUnheldIndexEntries(ctx, req.Storage, k, w)
+	return b.deleteUnheldIndexEntries(ctx, s, k, w)
+}
+
+// settleWALs finishes or undoes, at once, every key change that another
+// backend instance left interrupted (its WAL entry is still there), so
+// right after a crash and restart no index entry points at a change that
+// did not happen and no change lacks its log entries. This instance's own
+// commits in flight are left alone (see walIndex.Owner). It returns how
+// many entries it settled.
+func (b *apikeysBackend) settleWALs(ctx context.Context, s logical.Storage) (int, error) {
+	ids, err := framework.ListWAL(ctx, s)
+	if err != nil {
+		return 0, fmt.Errorf("listing WAL: %w", err)
+	}
+	n := 0
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		done, err := b.settleWAL(ctx, s, id)
+		if err != nil {
+			return n, fmt.Errorf("WAL entry %s: %w", id, err)
+		}
+		if done {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (b *apikeysBackend) settleWAL(ctx context.Context, s logical.Storage, id string) (bool, error) {
+	entry, err := framework.GetWAL(ctx, s, id)
+	if err != nil || entry == nil || entry.Kind != walKindIndex {
+		return false, err
+	}
+	var w walIndex
+	if err := mapstructure.Decode(entry.Data, &w); err != nil {
+		return false, err
+	}
+	if w.Owner == b.rotation().instance {
+		return false, nil // a commit of this instance, possibly in flight
+	}
+	defer b.lockKey(w.Client, w.Name)()
+	// Read again under the lock: the key's next change may have finished
+	// it meanwhile (finishInterruptedCommit).
+	if entry, err = framework.GetWAL(ctx, s, id); err != nil || entry == nil {
+		return false, err
+	}
+	if err := b.settleLocked(ctx, s, w); err != nil {
+		return false, err
+	}
+	if err := framework.DeleteWAL(ctx, s, id); err != nil {
+		return false, err
+	}
+	b.noteSettled(id, w)
+	b.logger.Info("settled a key change left interrupted by an earlier process", "client", w.Client, "key", w.Name)
+	return true, nil
+}
+
+// newInstanceID returns a random id for a backend instance; should the
+// system's random source fail, the time keeps instances apart.
+func newInstanceID() string {
+	if id, err := randomHex(16); err == nil {
+		return id
+	}
+	return strconv.FormatInt(time.Now().UnixNano(), 36)
+}
+
+// maxSettledKept bounds the commits settled at start that are remembered
+// for finishInterrupted.
+const maxSettledKept = 1000
+
+// noteSettled remembers commit w (WAL entry id) settled at start, so that
+// the key's next change can still tell which commit it was.
+func (b *apikeysBackend) noteSettled(id string, w walIndex) {
+	r := b.rotation()
+	r.settledMu.Lock()
+	defer r.settledMu.Unlock()
+	if r.settled == nil {
+		r.settled = map[string]walIndex{}
+	}
+	if len(r.settled) < maxSettledKept {
+		r.settled[id] = w
+	}
+}
+
+// takeSettled returns (once) the commit of k settled at start, if its key
+// record names it; nil otherwise. The caller holds the key's lock.
+func (b *apikeysBackend) takeSettled(k *Key) *walIndex {
+	r := b.rotation()
+	r.settledMu.Lock()
+	defer r.settledMu.Unlock()
+	w, ok := r.settled[k.LastWAL]
+	if !ok {
+		return nil
+	}
+	delete(r.settled, k.LastWAL)
+	if w.Commit != k.LastCommit {
+		return nil
+	}
+	return &w
 }

@@ -1,6 +1,7 @@
 # Vault Agent for an application that uses an API key issued by the apikeys
 # secrets engine. Agent logs in with AppRole, renders the key into a file the
-# application reads, and re-renders it right after each scheduled rotation.
+# application reads, and re-renders it after each rotation, scheduled or by
+# hand, before the previous version's grace period ends.
 #
 #   vault agent -config=bootstrap/agent/agent.hcl
 #

@@ -18,10 +18,6 @@ import (
 // scheduled rotation, driven only by the key's ttl.
 func TestAgentRendersRotatedKey(t *testing.T) {
 	t.Parallel()
-	root, err := vaulttest.FindRepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
 	m := newMount(t)
 	write(t, m+"/clients/checkout", map[string]interface{}{"owner": "team-pay", "type": "internal"})
 	write(t, m+"/roles/fast", map[string]interface{}{
@@ -29,6 +25,49 @@ func TestAgentRendersRotatedKey(t *testing.T) {
 	})
 	first := write(t, m+"/keys/checkout/main", map[string]interface{}{"role": "fast"}).Data["key"].(string)
 
+	rendered := startAgent(t, m)
+	waitFor := func(what string, deadline time.Duration, ok func(string) bool) string {
+		t.Helper()
+		end := time.Now().Add(deadline)
+		for {
+			if s := rendered(); ok(s) {
+				return s
+			}
+			if time.Now().After(end) {
+				t.Fatalf("agent did not render %s within %v; file:\n%s", what, deadline, rendered())
+			}
+			time.Sleep(time.Second)
+		}
+	}
+	s := waitFor("the first key", 30*time.Second, func(s string) bool { return strings.Contains(s, "ORDERS_API_KEY=") })
+	if !strings.Contains(s, "ORDERS_API_KEY="+first+"\n") || !strings.Contains(s, "ORDERS_API_KEY_VERSION=1\n") {
+		t.Fatalf("first render:\n%s", s)
+	}
+
+	s = waitFor("the rotated key", rotationDeadline+30*time.Second, func(s string) bool {
+		return strings.Contains(s, "ORDERS_API_KEY=") && !strings.Contains(s, first)
+	})
+	cur := read(t, m+"/keys/checkout/main")
+	if !strings.Contains(s, "ORDERS_API_KEY_VERSION=") || strings.Contains(s, "ORDERS_API_KEY_VERSION=1\n") {
+		t.Fatalf("render after rotation:\n%s", s)
+	}
+	// The rendered key is one the mount issued for this key (the current
+	// one, or the one before if a further rotation just happened).
+	if active, code := verify(t, m, strings.TrimSpace(strings.SplitN(strings.SplitN(s, "ORDERS_API_KEY=", 2)[1], "\n", 2)[0])); !active {
+		t.Fatalf("rendered key does not verify (%s); current version %v", code, cur.Data["version"])
+	}
+}
+
+// startAgent runs `vault agent` (the same bin/vault) with the documented
+// template (bootstrap/agent/apikey.ctmpl) pointed at mount m, and returns
+// a function that reads the rendered file. Agent is stopped when the test
+// ends.
+func startAgent(t *testing.T, m string) func() string {
+	t.Helper()
+	root, err := vaulttest.FindRepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	tmpl, err := os.ReadFile(filepath.Join(root, "bootstrap", "agent", "apikey.ctmpl"))
 	if err != nil {
@@ -71,7 +110,6 @@ template {
 
 	logf, err := os.Create(filepath.Join(dir, "agent.log"))
 	must(err)
-	defer logf.Close()
 	agent := exec.Command(filepath.Join(root, "bin", "vault"), "agent", "-config="+filepath.Join(dir, "agent.hcl"), "-log-level=debug")
 	// No VAULT_* from the caller's environment: Agent would prefer them
 	// (even empty) over its configuration.
@@ -83,48 +121,19 @@ template {
 	}
 	agent.Stdout, agent.Stderr = logf, logf
 	must(agent.Start())
-	defer func() {
+	t.Cleanup(func() {
 		_ = agent.Process.Kill()
 		_ = agent.Wait()
+		logf.Close()
 		if t.Failed() {
 			if b, err := os.ReadFile(filepath.Join(dir, "agent.log")); err == nil {
 				t.Logf("agent log:\n%s", b)
 			}
 		}
-	}()
+	})
 
-	rendered := func() string {
+	return func() string {
 		b, _ := os.ReadFile(out)
 		return string(b)
-	}
-	waitFor := func(what string, deadline time.Duration, ok func(string) bool) string {
-		t.Helper()
-		end := time.Now().Add(deadline)
-		for {
-			if s := rendered(); ok(s) {
-				return s
-			}
-			if time.Now().After(end) {
-				t.Fatalf("agent did not render %s within %v; file:\n%s", what, deadline, rendered())
-			}
-			time.Sleep(time.Second)
-		}
-	}
-	s := waitFor("the first key", 30*time.Second, func(s string) bool { return strings.Contains(s, "ORDERS_API_KEY=") })
-	if !strings.Contains(s, "ORDERS_API_KEY="+first+"\n") || !strings.Contains(s, "ORDERS_API_KEY_VERSION=1\n") {
-		t.Fatalf("first render:\n%s", s)
-	}
-
-	s = waitFor("the rotated key", rotationDeadline+30*time.Second, func(s string) bool {
-		return strings.Contains(s, "ORDERS_API_KEY=") && !strings.Contains(s, first)
-	})
-	cur := read(t, m+"/keys/checkout/main")
-	if !strings.Contains(s, "ORDERS_API_KEY_VERSION=") || strings.Contains(s, "ORDERS_API_KEY_VERSION=1\n") {
-		t.Fatalf("render after rotation:\n%s", s)
-	}
-	// The rendered key is one the mount issued for this key (the current
-	// one, or the one before if a further rotation just happened).
-	if active, code := verify(t, m, strings.TrimSpace(strings.SplitN(strings.SplitN(s, "ORDERS_API_KEY=", 2)[1], "\n", 2)[0])); !active {
-		t.Fatalf("rendered key does not verify (%s); current version %v", code, cur.Data["version"])
 	}
 }
