@@ -18,7 +18,7 @@ func TestLeakReportAllOrNothing(t *testing.T) {
 
 	huge := strings.Repeat("s", 1200*1024)
 	_, err := client(t).Logical().Write(m+"/leaks", map[string]interface{}{"key": key, "reporter": "r", "source": huge})
-	expectStatus(t, err, http.StatusBadRequest, "source is")
+	expectStatus(t, err, http.StatusBadRequest, "source: at most")
 	_, err = client(t).Logical().Write(m+"/leaks", map[string]interface{}{"key": key, "reporter": strings.Repeat("r", 4096)})
 	expectStatus(t, err, http.StatusBadRequest, "reporter is")
 	if active, code := verify(t, m, key, nil); !active {
