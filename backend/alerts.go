@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/keyformat"
 )
 
 // Alerts (SPEC §7) are stored at "alerts/<id>" and each one is also a
@@ -83,8 +85,30 @@ func newAlertID(now time.Time) (string, error) {
 
 // raiseAlert stores a new alert and records it in the lifecycle log. It
 // fills in the id, time, severity and count when unset. Other parts of the
-// backend (e.g. rotation, for rotations not adopted) call it directly.
+// backend (e.g. rotation, for rotations not adopted) call it directly; a key
+// change that raises an alert as part of it (a leak report) passes it to
+// commitKeyWithAlerts instead.
 func (b *apikeysBackend) raiseAlert(ctx context.Context, s logical.Storage, a *Alert) error {
+	if err := b.prepareAlert(a); err != nil {
+		return err
+	}
+	// Shared with other raises; excludes a count of stored alerts
+	// (countOpenAlerts) from seeing the alert without its log entry.
+	b.gov.alerts.mu.RLock()
+	defer b.gov.alerts.mu.RUnlock()
+	if err := putAlert(ctx, s, a); err != nil {
+		return err
+	}
+	if err := b.appendEvent(ctx, s, alertEvent(a)); err != nil {
+		return err
+	}
+	b.logAlert(a)
+	return nil
+}
+
+// prepareAlert fills in the id, time, severity and count of a new alert
+// when unset.
+func (b *apikeysBackend) prepareAlert(a *Alert) error {
 	if a.Time.IsZero() {
 		a.Time = b.clock.Now()
 	}
@@ -101,13 +125,11 @@ func (b *apikeysBackend) raiseAlert(ctx context.Context, s logical.Storage, a *A
 		}
 		a.ID = id
 	}
-	// Shared with other raises; excludes a count of stored alerts
-	// (countOpenAlerts) from seeing the alert without its log entry.
-	b.gov.alerts.mu.RLock()
-	defer b.gov.alerts.mu.RUnlock()
-	if err := putAlert(ctx, s, a); err != nil {
-		return err
-	}
+	return nil
+}
+
+// alertEvent is the alert.raised log entry of a.
+func alertEvent(a *Alert) Event {
 	ev := systemEvent(eventAlert)
 	if a.RaisedBy != nil {
 		ev.Actor = *a.RaisedBy
@@ -124,14 +146,27 @@ func (b *apikeysBackend) raiseAlert(ctx context.Context, s logical.Storage, a *A
 		"message":  a.Message,
 		"count":    strconv.Itoa(a.Count),
 	}
-	if err := b.appendEvent(ctx, s, ev); err != nil {
-		return err
-	}
+	return ev
+}
+
+func (b *apikeysBackend) logAlert(a *Alert) {
 	b.logger.Warn("alert raised", "type", a.Type, "severity", a.Severity, "alert_id", a.ID, "client", a.Client, "key_id", a.KeyID)
-	return nil
+}
+
+// redactAlert removes key-shaped text from what an alert repeats of
+// requests (requested scopes and audience, addresses, names, reasons,
+// notes). Every alert is written through putAlert, which calls it, so a
+// key pasted into the wrong field reaches no alert, and (raiseAlert logs
+// the alert once put) no alert.raised entry.
+func redactAlert(a *Alert) {
+	a.Message = keyformat.Redact(a.Message)
+	a.Client, a.Key, a.Role = keyformat.Redact(a.Client), keyformat.Redact(a.Key), keyformat.Redact(a.Role)
+	a.AckNote = keyformat.Redact(a.AckNote)
+	a.Details = redactDetails(a.Details)
 }
 
 func putAlert(ctx context.Context, s logical.Storage, a *Alert) error {
+	redactAlert(a)
 	return putJSON(ctx, s, alertStorageKey(a.ID), "alert", a)
 }
 

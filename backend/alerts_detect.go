@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/lru"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
 // Detection of suspicious verify traffic (SPEC §7). It runs inside onVerify,
@@ -63,12 +63,43 @@ func (b *apikeysBackend) alertThresholds() thresholds {
 	return thresholds{window: cfg.AlertWindow, burst: cfg.VerifyBurstThreshold, failedVerify: cfg.FailedVerifyThreshold}
 }
 
-// keyWindow counts one key's verify traffic in the current window. The
-// alert pointers aggregate further occurrences into an alert still waiting
-// in the buffer.
+// keyWindow counts one key's verify traffic in the current window, and
+// the alerts raised for it in this window, by type.
 type keyWindow struct {
 	verifies int
-	alerts   map[string]*Alert // by alert type, raised this window
+	alerts   map[string]*burst
+}
+
+// burst follows one alert of the current window (a key's alert of one
+// type, or the mount's failed_verify_burst). Occurrences are counted into
+// the alert while it waits in the buffer. A drain hands it over for
+// storage, and from then on the detector never touches it again: the next
+// occurrence in the same window raises a follow-up alert that names it
+// (details "continues"), counting from one. So every occurrence is in
+// exactly one stored alert, stored alerts are never rewritten behind the
+// lifecycle log's back (its alert.raised entry carries the count), and an
+// alert acknowledged meanwhile does not hide what came after.
+type burst struct {
+	alert *Alert // nil when the buffer was full (the detection was dropped)
+	// id is alert's id, kept here: once handed over, alert is not read.
+	id string
+	// epoch is the detector's drain epoch when alert was buffered; a
+	// different epoch means it was handed over.
+	epoch uint64
+}
+
+// open is the alert still in the buffer, if any, to count into.
+func (bu *burst) open(d *detector) *Alert {
+	if bu == nil || bu.epoch != d.epoch {
+		return nil
+	}
+	return bu.alert
+}
+
+// handedOver reports whether an alert of this burst was handed over for
+// storage: the next one is a follow-up.
+func (bu *burst) handedOver(d *detector) bool {
+	return bu != nil && bu.alert != nil && bu.epoch != d.epoch
 }
 
 // addrSet is the set of addresses a key was verified from successfully. A
@@ -79,30 +110,63 @@ type addrSet struct {
 	successes int
 }
 
-// detector is the hot-path state. The zero value is ready to use.
+// detector is the hot-path state. Build it with newDetector: every field
+// is set there (and by startWindow and takeBuffers, which newDetector
+// runs), so no path can meet a half-built detector.
 type detector struct {
+	// Per window (alert_window), reset by startWindow.
 	windowStart time.Time
 	perKey      map[string]*keyWindow
 	failed      int
-	failedAlert *Alert
-	failedSrc   map[string]int
-	addrs       *lru.Cache[string, *addrSet] // by key_id
+	failedBurst *burst
+	// failedSrc counts failures by address since the failed_verify_burst
+	// alert last handed over (or the window start), so each alert lists
+	// the sources of the failures it counts.
+	failedSrc map[string]int
 
+	// Across windows.
+	addrs *simplelru.LRU[string, *addrSet] // by key_id
+
+	// Buffers, handed over by drain (takeBuffers).
 	pending []*Alert
 	dropped int
 	// outcomes counts verify outcomes ("active" or the code) since the
 	// last flush.
 	outcomes map[string]uint64
+	// epoch counts drains; see burst.
+	epoch uint64
+}
+
+// newDetector returns a detector ready to observe.
+func newDetector() *detector {
+	d := &detector{addrs: newLRU[string, *addrSet](maxAddrKeys)}
+	d.startWindow(time.Time{})
+	d.takeBuffers()
+	return d
+}
+
+// startWindow drops the counters of the window that ended. A zero start
+// makes the next observe start a window at its own time.
+func (d *detector) startWindow(now time.Time) {
+	d.windowStart = now
+	d.perKey = map[string]*keyWindow{}
+	d.failed = 0
+	d.failedBurst = nil
+	d.failedSrc = map[string]int{}
+}
+
+// takeBuffers empties the buffers and returns what they held. Alerts in
+// the buffer belong to the caller from now on (the epoch moves on, so no
+// burst counts into them any more).
+func (d *detector) takeBuffers() (alerts []*Alert, outcomes map[string]uint64, dropped int) {
+	alerts, outcomes, dropped = d.pending, d.outcomes, d.dropped
+	d.pending, d.outcomes, d.dropped = nil, map[string]uint64{}, 0
+	d.epoch++
+	return alerts, outcomes, dropped
 }
 
 // observe records one verify outcome. The caller holds the runtime's mutex.
 func (d *detector) observe(now time.Time, th thresholds, in verifyInput, res verifyResult) {
-	if d.outcomes == nil {
-		d.outcomes = map[string]uint64{}
-		d.perKey = map[string]*keyWindow{}
-		d.failedSrc = map[string]int{}
-		d.addrs = lru.New[string, *addrSet](maxAddrKeys)
-	}
 	outcome := res.Code
 	if res.Active {
 		outcome = outcomeActive
@@ -112,10 +176,7 @@ func (d *detector) observe(now time.Time, th thresholds, in verifyInput, res ver
 	}
 	d.outcomes[outcome]++
 	if d.windowStart.IsZero() || now.Sub(d.windowStart) >= th.window || now.Before(d.windowStart) {
-		d.windowStart = now
-		d.perKey = map[string]*keyWindow{}
-		d.failed, d.failedAlert = 0, nil
-		d.failedSrc = map[string]int{}
+		d.startWindow(now)
 	}
 	switch res.Code {
 	case codeNotFound, codeMalformed:
@@ -131,16 +192,16 @@ func (d *detector) observe(now time.Time, th thresholds, in verifyInput, res ver
 		if len(d.perKey) >= maxTrackedKeys {
 			return
 		}
-		kw = &keyWindow{alerts: map[string]*Alert{}}
+		kw = &keyWindow{alerts: map[string]*burst{}}
 		d.perKey[k.KeyID] = kw
 	}
 	kw.verifies++
-	if kw.verifies > th.burst && !kw.bump(alertVerifyBurst) {
+	if kw.verifies > th.burst && !d.bump(kw, alertVerifyBurst) {
 		d.keyAlert(now, kw, res, alertVerifyBurst, severityWarning,
 			"more than "+strconv.Itoa(th.burst)+" verifies of one key within "+th.window.String(),
 			map[string]string{"threshold": strconv.Itoa(th.burst), "window": th.window.String()})
 	}
-	if res.Code != "" && kw.bump(alertTypeOfCode[res.Code]) {
+	if typ := alertTypeOfCode[res.Code]; typ != "" && d.bump(kw, typ) {
 		return // counted into this window's alert; nothing to build
 	}
 	switch res.Code {
@@ -171,27 +232,27 @@ func (d *detector) observeFailure(now time.Time, th thresholds, in verifyInput) 
 	if d.failed <= th.failedVerify {
 		return
 	}
-	if d.failedAlert != nil {
+	if a := d.failedBurst.open(d); a != nil {
 		// Only the count on this (guessing-attack) hot path; the source
 		// list is rendered when the alert is handed over (drain).
-		d.failedAlert.Count = d.failed
+		a.Count++
 		return
 	}
-	a := &Alert{
-		Type:     alertFailedVerifyBurst,
-		Severity: severityCritical,
-		Time:     now,
-		Message:  "more than " + strconv.Itoa(th.failedVerify) + " failed verifies (not_found or malformed) within " + th.window.String() + ": possible key guessing",
-		Count:    d.failed,
-		Details: map[string]string{
-			"threshold": strconv.Itoa(th.failedVerify),
-			"window":    th.window.String(),
-			"sources":   topSources(d.failedSrc),
-		},
+	// The first alert of the window counts every failure of the window;
+	// a follow-up counts from this one.
+	count := d.failed
+	details := map[string]string{
+		"threshold": strconv.Itoa(th.failedVerify),
+		"window":    th.window.String(),
 	}
-	if d.enqueue(a) {
-		d.failedAlert = a
+	if d.failedBurst.handedOver(d) {
+		count = 1
+		d.follows(details, d.failedBurst)
 	}
+	a := d.newAlert(now, alertFailedVerifyBurst, severityCritical,
+		"more than "+strconv.Itoa(th.failedVerify)+" failed verifies (not_found or malformed) within "+th.window.String()+": possible key guessing",
+		count, details)
+	d.failedBurst = d.buffer(a)
 }
 
 // observeAddress learns a key's usual addresses and alerts on a new one
@@ -206,7 +267,7 @@ func (d *detector) observeAddress(now time.Time, kw *keyWindow, res verifyResult
 	if slices.Contains(set.addrs, addr) {
 		return
 	}
-	if set.successes > establishedAfter && !kw.bump(alertNewAddress) {
+	if set.successes > establishedAfter && !d.bump(kw, alertNewAddress) {
 		d.keyAlert(now, kw, res, alertNewAddress, severityInfo,
 			"key used from an address outside its usual set", addrDetail(addr))
 	}
@@ -223,30 +284,56 @@ var alertTypeOfCode = map[string]string{
 }
 
 // bump counts one more occurrence into this window's alert of type typ,
-// if there is one. Callers check it before building a new alert, so the
-// hot path allocates nothing once an alert is raised.
-func (kw *keyWindow) bump(typ string) bool {
-	if a := kw.alerts[typ]; a != nil {
+// if it is still in the buffer. Callers check it before building a new
+// alert, so the hot path allocates nothing once an alert is raised.
+func (d *detector) bump(kw *keyWindow, typ string) bool {
+	if a := kw.alerts[typ].open(d); a != nil {
 		a.Count++
 		return true
 	}
 	return false
 }
 
-// keyAlert raises one alert per key and type and window (callers first try
-// bump).
+// keyAlert raises the alert of a key and type in this window (callers
+// first try bump): the first one, or a follow-up of one handed over.
 func (d *detector) keyAlert(now time.Time, kw *keyWindow, res verifyResult, typ, severity, msg string, details map[string]string) {
-	k := res.Key
-	a := &Alert{
-		Type: typ, Severity: severity, Time: now, Message: msg, Count: 1, Details: details,
-		Client: k.Client, Key: k.Name, KeyID: k.KeyID, Role: k.Role,
+	if prev := kw.alerts[typ]; prev.handedOver(d) {
+		d.follows(details, prev)
 	}
+	a := d.newAlert(now, typ, severity, msg, 1, details)
+	k := res.Key
+	a.Client, a.Key, a.KeyID, a.Role = k.Client, k.Name, k.KeyID, k.Role
 	if res.Version != nil {
 		a.Version = res.Version.Version
 	}
-	if d.enqueue(a) {
-		kw.alerts[typ] = a
+	kw.alerts[typ] = d.buffer(a)
+}
+
+// follows links a follow-up's details to the alert it continues.
+func (d *detector) follows(details map[string]string, prev *burst) {
+	if prev.id != "" {
+		details["continues"] = prev.id
 	}
+}
+
+// newAlert builds a detected alert. Its id is set here, so that a
+// follow-up can name it before it is stored; should the random source
+// fail, raiseAlert assigns one and a follow-up goes without the link.
+func (d *detector) newAlert(now time.Time, typ, severity, msg string, count int, details map[string]string) *Alert {
+	a := &Alert{Type: typ, Severity: severity, Time: now, Message: msg, Count: count, Details: details}
+	if id, err := newAlertID(now); err == nil {
+		a.ID = id
+	}
+	return a
+}
+
+// buffer queues a for storage and returns the burst that follows it; a
+// full buffer drops the detection (counted) and the burst follows nothing.
+func (d *detector) buffer(a *Alert) *burst {
+	if !d.enqueue(a) {
+		return &burst{}
+	}
+	return &burst{alert: a, id: a.ID, epoch: d.epoch}
 }
 
 func (d *detector) enqueue(a *Alert) bool {
@@ -258,24 +345,15 @@ func (d *detector) enqueue(a *Alert) bool {
 	return true
 }
 
-// drain hands over the buffered alerts and outcome counts. Alerts handed
-// over are copied, so later counting into the originals (same window) does
-// not race with their persistence.
+// drain hands over the buffered alerts and outcome counts. The alerts
+// themselves are handed over: the detector counts later occurrences into
+// follow-ups, never into them.
 func (d *detector) drain() (alerts []*Alert, outcomes map[string]uint64, dropped int) {
-	for _, a := range d.pending {
-		c := *a
-		c.Details = make(map[string]string, len(a.Details))
-		for k, v := range a.Details {
-			c.Details[k] = v
-		}
-		if a == d.failedAlert {
-			c.Details["sources"] = topSources(d.failedSrc)
-		}
-		alerts = append(alerts, &c)
+	if a := d.failedBurst.open(d); a != nil {
+		a.Details["sources"] = topSources(d.failedSrc)
+		d.failedSrc = map[string]int{}
 	}
-	outcomes, dropped = d.outcomes, d.dropped
-	d.pending, d.outcomes, d.dropped = nil, map[string]uint64{}, 0
-	return alerts, outcomes, dropped
+	return d.takeBuffers()
 }
 
 // requeue puts back alerts that could not be persisted (bounded).

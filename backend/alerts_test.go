@@ -209,7 +209,7 @@ func TestRoleWideningAlerts(t *testing.T) {
 }
 
 func TestDetectorBounded(t *testing.T) {
-	var d detector
+	d := newDetector()
 	th := thresholds{window: time.Minute, burst: 1, failedVerify: 1}
 	now := testStart
 	for i := 0; i < maxPendingAlerts+10; i++ {
@@ -284,13 +284,13 @@ func newAddressAlerts(d *detector, keyID string) int {
 // verified later ever got new_address alerts. They are an LRU now: memory
 // stays bounded and the keys verified most recently are the ones learned.
 func TestNewAddressDetectionLearnsKeysAfterManyOthers(t *testing.T) {
-	var d detector
+	d := newDetector()
 	now := testStart
 	for i := 0; i < maxAddrKeys+5000; i++ {
 		if i%5000 == 0 {
 			now = now.Add(time.Minute) // a new window: window counters cap at maxTrackedKeys
 		}
-		observeFrom(&d, now, &Key{KeyID: fmt.Sprintf("kid_old%d", i), Client: "c", Name: fmt.Sprint(i)}, "10.0.0.1")
+		observeFrom(d, now, &Key{KeyID: fmt.Sprintf("kid_old%d", i), Client: "c", Name: fmt.Sprint(i)}, "10.0.0.1")
 	}
 	if n := d.addrs.Len(); n != maxAddrKeys {
 		t.Fatalf("%d learned sets, want the bound %d", n, maxAddrKeys)
@@ -298,18 +298,18 @@ func TestNewAddressDetectionLearnsKeysAfterManyOthers(t *testing.T) {
 	now = now.Add(30 * 24 * time.Hour) // a month later
 	k := &Key{KeyID: "kid_new", Client: "c", Name: "new"}
 	for i := 0; i < establishedAfter+5; i++ {
-		observeFrom(&d, now, k, "10.0.0.1")
+		observeFrom(d, now, k, "10.0.0.1")
 	}
 	d.drain()
-	observeFrom(&d, now, k, "203.0.113.9")
-	if n := newAddressAlerts(&d, "kid_new"); n != 1 {
+	observeFrom(d, now, k, "203.0.113.9")
+	if n := newAddressAlerts(d, "kid_new"); n != 1 {
 		t.Fatalf("%d new_address alerts for a key first verified after %d others, want 1", n, maxAddrKeys+5000)
 	}
 	// An evicted key learns afresh: its next addresses are not news until
 	// its set is established again.
 	old := &Key{KeyID: "kid_old0", Client: "c", Name: "0"}
-	observeFrom(&d, now, old, "198.51.100.1")
-	if n := newAddressAlerts(&d, "kid_old0"); n != 0 {
+	observeFrom(d, now, old, "198.51.100.1")
+	if n := newAddressAlerts(d, "kid_old0"); n != 0 {
 		t.Fatalf("an evicted key alerted on its first verify after coming back: %d", n)
 	}
 	if n := d.addrs.Len(); n != maxAddrKeys {
@@ -319,22 +319,22 @@ func TestNewAddressDetectionLearnsKeysAfterManyOthers(t *testing.T) {
 
 // A key verified all along keeps its set however many other keys pass by.
 func TestNewAddressDetectionKeepsActiveKeys(t *testing.T) {
-	var d detector
+	d := newDetector()
 	now := testStart
 	k := &Key{KeyID: "kid_busy", Client: "c", Name: "busy"}
 	for i := 0; i < establishedAfter+1; i++ {
-		observeFrom(&d, now, k, "10.0.0.1")
+		observeFrom(d, now, k, "10.0.0.1")
 	}
 	for i := 0; i < 3*maxAddrKeys; i++ {
 		if i%5000 == 0 {
 			now = now.Add(time.Minute)
-			observeFrom(&d, now, k, "10.0.0.1") // still in use
+			observeFrom(d, now, k, "10.0.0.1") // still in use
 		}
-		observeFrom(&d, now, &Key{KeyID: fmt.Sprintf("kid_other%d", i), Client: "c", Name: fmt.Sprint(i)}, "10.0.0.2")
+		observeFrom(d, now, &Key{KeyID: fmt.Sprintf("kid_other%d", i), Client: "c", Name: fmt.Sprint(i)}, "10.0.0.2")
 	}
 	d.drain()
-	observeFrom(&d, now, k, "203.0.113.9")
-	if n := newAddressAlerts(&d, "kid_busy"); n != 1 {
+	observeFrom(d, now, k, "203.0.113.9")
+	if n := newAddressAlerts(d, "kid_busy"); n != 1 {
 		t.Fatalf("%d new_address alerts for a key in constant use, want 1", n)
 	}
 }

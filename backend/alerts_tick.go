@@ -47,8 +47,12 @@ func (b *apikeysBackend) flushDetectionsLocked(ctx context.Context, s logical.St
 	st.DroppedAlerts += uint64(dropped)
 	for i, a := range alerts {
 		if err := b.raiseAlert(ctx, s, a); err != nil {
+			// The failed one too: its count would be lost otherwise. A
+			// retry is safe, as its id is set: the put rewrites the same
+			// entry, and the log entry is appended by the retry only if
+			// this attempt failed before appending it (the last step).
 			b.gov.mu.Lock()
-			b.gov.det.requeue(alerts[i+1:])
+			b.gov.det.requeue(alerts[i:])
 			b.gov.mu.Unlock()
 			return err
 		}
@@ -120,6 +124,9 @@ func (b *apikeysBackend) sweepKeys(ctx context.Context, s logical.Storage, st *g
 		if err == nil && k != nil {
 			keyID = k.KeyID
 			err = b.sweepKey(ctx, s, st, cfg, now, roleOf, clientOf, k)
+			if err == nil {
+				err = b.dropUnreadablePlaintext(ctx, s, roleOf, clientOf, k)
+			}
 		}
 		if err != nil {
 			if ctx.Err() != nil {

@@ -10,9 +10,10 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-// Separation of duties (SPEC §6): a role with requires_approval issues a key
-// only against an approved request ("requests/<id>") that names the same
-// client, role and key name. The approving Vault entity must differ from the
+// Separation of duties (SPEC §6): a role with requires_approval issues a key,
+// or a new secret of an existing key (rotate), only against an approved
+// request ("requests/<id>", its id shown and taken as approval_id) that
+// names the same client, role and key name. The approving Vault entity must differ from the
 // requesting one, tokens without an entity cannot approve, and an approval
 // is used at most once and expires.
 const storageRequestPrefix = "requests/"
@@ -63,6 +64,27 @@ type ApprovalRequest struct {
 	// keys/<Client>/<KeyName>, the approval is used even if the state
 	// still says approved (see reserveApproval).
 	KeyID string `json:"key_id,omitempty"`
+	// KeyVersion is set when the approval serves a rotation of the
+	// existing key KeyID: the version the rotation creates, which carries
+	// the approval's id once committed.
+	KeyVersion int `json:"key_version,omitempty"`
+}
+
+// approvalTarget is what an approval is about to be used for: a new key
+// (issuance) or a new version of an existing one (rotation).
+type approvalTarget struct {
+	client, role, name string
+	approvalID         string
+	// rotation: a new secret of an existing key, not a new key.
+	rotation bool
+}
+
+// action names the operation in messages.
+func (t approvalTarget) action() string {
+	if t.rotation {
+		return "rotate"
+	}
+	return "issue"
 }
 
 func requestStorageKey(id string) string { return storageRequestPrefix + id }
@@ -132,7 +154,7 @@ func (b *apikeysBackend) decide(ctx context.Context, req *logical.Request, id st
 	}
 	ev := eventFromRequest(req, typ)
 	ev.Client, ev.Key, ev.Role = r.Client, r.KeyName, r.Role
-	ev.Details = map[string]string{"approval_request": r.ID, "requested_by": r.RequestedBy.EntityID}
+	ev.Details = map[string]string{"approval_id": r.ID, "requested_by": r.RequestedBy.EntityID}
 	if comment != "" {
 		ev.Details["comment"] = comment
 	}
@@ -143,22 +165,25 @@ func (b *apikeysBackend) decide(ctx context.Context, req *logical.Request, id st
 }
 
 // Using an approval (single use, SPEC §6) takes three steps around the
-// key's commit, so that an issuance that fails or is interrupted leaves the
+// key's commit (issuance: the new key; rotation: the key with its new
+// version), so that an issuance that fails or is interrupted leaves the
 // approval usable and no approval ever serves two keys:
 //
 //  1. reserveApproval checks the request and reserves it in memory under
-//     requestsMu: a second issuance with the same request_id is refused
+//     requestsMu: a second issuance with the same approval_id is refused
 //     while the first is in flight. Nothing is stored, and nothing is
 //     logged, so a refused or failed issuance leaves no trace of a use.
-//  2. bind records the new key's id on the request, still approved, before
-//     the key is committed.
+//  2. bind records the new key's id (and, for a rotation, the number of the
+//     version it creates, which carries the approval id) on the request,
+//     still approved, before the key is committed.
 //  3. After the commit, complete marks the request used and logs
 //     request.used; release (deferred) drops the reservation either way.
 //
 // A failure or crash before the key commit leaves an approved request whose
-// recorded key does not exist: the approval is usable again (a retry
+// recorded key (or, for a rotation, recorded version) does not exist: the
+// approval is usable again (a retry
 // records its own key id). A crash after the key commit but before step 3
-// leaves an approved request whose recorded key exists: it counts as used
+// leaves an approved request whose recorded key or version exists: it counts as used
 // from then on (reads show it used, and the next attempt to use it is
 // refused and records the use, attributed to the key's issuer). Marking
 // used only after the commit without recording the key first would leave
@@ -176,28 +201,28 @@ type approvalUse struct {
 }
 
 // reserveApproval checks the approved request that a role with
-// requires_approval needs and reserves it for this issuance; issuance calls
-// it under the client and key locks. It returns a message when the issuance
+// requires_approval needs and reserves it for this issuance or rotation;
+// the caller holds the key's lock. It returns a message when the operation
 // must be refused. The request must be approved, unexpired, unused, not in
-// use by another issuance, for exactly this client, role and key name; the
-// issuer must be the entity that asked for it and never the approver. The
+// use by another operation, for exactly this client, role and key name; the
+// caller must be the entity that asked for it and never the approver. The
 // caller must release a returned reservation.
-func (b *apikeysBackend) reserveApproval(ctx context.Context, req *logical.Request, in issueInput) (*approvalUse, string, error) {
-	if in.requestID == "" {
-		return nil, fmt.Sprintf("role %q requires approval: create a request (vault write <mount>/requests client=%s role=%s name=%s justification=...), have another person approve it at requests/<id>/approve, then issue with request_id=<id>", in.roleName, in.clientName, in.roleName, in.name), nil
+func (b *apikeysBackend) reserveApproval(ctx context.Context, req *logical.Request, t approvalTarget) (*approvalUse, string, error) {
+	if t.approvalID == "" {
+		return nil, fmt.Sprintf("role %q requires approval: create a request (vault write <mount>/requests client=%s role=%s name=%s justification=...), have another person approve it at requests/<id>/approve, then %s with approval_id=<id>", t.role, t.client, t.role, t.name, t.action()), nil
 	}
 	b.gov.requestsMu.Lock()
 	defer b.gov.requestsMu.Unlock()
 	s := req.Storage
-	r, err := getRequest(ctx, s, in.requestID)
+	r, err := getRequest(ctx, s, t.approvalID)
 	if err != nil {
 		return nil, "", err
 	}
 	if r == nil {
-		return nil, fmt.Sprintf("request_id %q does not name an approval request", in.requestID), nil
+		return nil, fmt.Sprintf("approval_id %q does not name an approval request", t.approvalID), nil
 	}
 	if b.approvalsInUse[r.ID] {
-		return nil, fmt.Sprintf("request %s is being used by another issuance right now; an approval is single-use", r.ID), nil
+		return nil, fmt.Sprintf("request %s is being used by another issuance or rotation right now; an approval is single-use", r.ID), nil
 	}
 	if err := b.settleUse(ctx, s, r); err != nil {
 		return nil, "", err
@@ -212,12 +237,12 @@ func (b *apikeysBackend) reserveApproval(ctx context.Context, req *logical.Reque
 	default:
 		return nil, fmt.Sprintf("request %s is %s; it must be approved by another person first", r.ID, st), nil
 	}
-	if r.Client != in.clientName || r.Role != in.roleName || r.KeyName != in.name {
-		return nil, fmt.Sprintf("request %s approves key %s/%s under role %q, not %s/%s under role %q", r.ID, r.Client, r.KeyName, r.Role, in.clientName, in.name, in.roleName), nil
+	if r.Client != t.client || r.Role != t.role || r.KeyName != t.name {
+		return nil, fmt.Sprintf("request %s approves key %s/%s under role %q, not %s/%s under role %q", r.ID, r.Client, r.KeyName, r.Role, t.client, t.name, t.role), nil
 	}
 	actor := actorFromRequest(req)
 	if r.DecidedBy != nil && sameEntity(actor, *r.DecidedBy) {
-		return nil, fmt.Sprintf("separation of duties: this Vault entity approved request %s and so cannot also issue the key; the requester issues it", r.ID), nil
+		return nil, fmt.Sprintf("separation of duties: this Vault entity approved request %s and so cannot also %s the key; the requester does", r.ID, t.action()), nil
 	}
 	if r.RequestedBy.EntityID == "" || actor.EntityID != r.RequestedBy.EntityID {
 		return nil, fmt.Sprintf("request %s was made by another Vault entity (or by none); only its requester's entity can use the approval", r.ID), nil
@@ -230,11 +255,12 @@ func (b *apikeysBackend) reserveApproval(ctx context.Context, req *logical.Reque
 }
 
 // bind records on the request the id of the key about to be committed with
-// it (step 2 above). The request stays approved.
-func (u *approvalUse) bind(ctx context.Context, s logical.Storage, keyID string) error {
+// it and, for a rotation, the version it adds (step 2 above). The request
+// stays approved.
+func (u *approvalUse) bind(ctx context.Context, s logical.Storage, keyID string, version int) error {
 	u.b.gov.requestsMu.Lock()
 	defer u.b.gov.requestsMu.Unlock()
-	u.r.KeyID = keyID
+	u.r.KeyID, u.r.KeyVersion = keyID, version
 	return putRequest(ctx, s, u.r)
 }
 
@@ -250,8 +276,8 @@ func (u *approvalUse) complete(ctx context.Context, s logical.Storage, k *Key) e
 		return err
 	}
 	ev := eventFromRequest(u.req, eventRequestUsed)
-	ev.Client, ev.Key, ev.KeyID, ev.Role = r.Client, r.KeyName, k.KeyID, r.Role
-	ev.Details = map[string]string{"approval_request": r.ID}
+	ev.Client, ev.Key, ev.KeyID, ev.Role, ev.Version = r.Client, r.KeyName, k.KeyID, r.Role, r.KeyVersion
+	ev.Details = map[string]string{"approval_id": r.ID}
 	return u.b.appendEvent(ctx, s, ev)
 }
 
@@ -263,9 +289,12 @@ func (u *approvalUse) release() {
 }
 
 // resolveUse turns r, in memory only, into the used request it really is
-// when an issuance bound it to a key that was committed but did not get to
-// mark it used (a crash after the key commit). The use is attributed to the
-// key's issuer at the key's creation. It reports whether it changed r.
+// when an issuance or rotation bound it to a key (version) that was
+// committed but did not get to mark it used (a crash after the key commit).
+// The use of an issuance is attributed to the key's issuer at the key's
+// creation; that of a rotation, whose caller is not recorded on the key,
+// to the requester at the version's creation. It reports whether it
+// changed r.
 func (b *apikeysBackend) resolveUse(ctx context.Context, s logical.Storage, r *ApprovalRequest) (bool, error) {
 	if r.State != requestApproved || r.KeyID == "" {
 		return false, nil
@@ -277,8 +306,25 @@ func (b *apikeysBackend) resolveUse(ctx context.Context, s logical.Storage, r *A
 	if k == nil || k.KeyID != r.KeyID {
 		return false, nil // that issuance never committed its key
 	}
-	issuer := k.IssuedBy
-	r.State, r.UsedAt, r.UsedBy, r.UsedRequest = requestUsed, k.CreatedAt, &issuer, k.RequestID
+	if r.KeyVersion == 0 {
+		issuer := k.IssuedBy
+		r.State, r.UsedAt, r.UsedBy, r.UsedRequest = requestUsed, k.CreatedAt, &issuer, k.RequestID
+		return true, nil
+	}
+	v := k.version(r.KeyVersion)
+	switch {
+	case v != nil && v.ApprovalID == r.ID:
+		r.UsedAt = v.CreatedAt
+	case v == nil && r.KeyVersion <= k.latestVersion():
+		// The version was dropped from the record (trimVersions) and can
+		// no longer show which approval it carried: count the approval as
+		// used rather than risk serving a second secret with it.
+		r.UsedAt = b.clock.Now()
+	default:
+		return false, nil // that rotation never committed its version
+	}
+	requester := r.RequestedBy
+	r.State, r.UsedBy = requestUsed, &requester
 	return true, nil
 }
 
@@ -295,13 +341,14 @@ func (b *apikeysBackend) settleUse(ctx context.Context, s logical.Storage, r *Ap
 	}
 	ev := Event{Type: eventRequestUsed, Actor: *r.UsedBy, RequestID: r.UsedRequest,
 		Client: r.Client, Key: r.KeyName, KeyID: r.KeyID, Role: r.Role,
-		Details: map[string]string{"approval_request": r.ID, "recorded_after_interruption": "true"}}
+		Version: r.KeyVersion,
+		Details: map[string]string{"approval_id": r.ID, "recorded_after_interruption": "true"}}
 	return b.appendEvent(ctx, s, ev)
 }
 
 func (r *ApprovalRequest) responseData(now time.Time) map[string]interface{} {
 	d := map[string]interface{}{
-		"request_id":    r.ID,
+		"approval_id":   r.ID,
 		"client":        r.Client,
 		"role":          r.Role,
 		"name":          r.KeyName,
@@ -320,6 +367,9 @@ func (r *ApprovalRequest) responseData(now time.Time) map[string]interface{} {
 		d["used_at"] = r.UsedAt
 		d["used_by"] = r.UsedBy
 		d["key_id"] = r.KeyID
+		if r.KeyVersion > 0 {
+			d["key_version"] = r.KeyVersion
+		}
 	}
 	return d
 }

@@ -71,14 +71,14 @@ func (e *testEnv) newRequest(entity, client, role, name string, extra map[string
 	if resp.Data["state"] != requestPending {
 		e.t.Fatalf("new request state = %v", resp.Data["state"])
 	}
-	return resp.Data["request_id"].(string)
+	return resp.Data["approval_id"].(string)
 }
 
 func TestApprovalSeparationOfDuties(t *testing.T) {
 	e := newTestEnv(t)
 	e.setupClientRole("billing", "internal", "gated", map[string]interface{}{"requires_approval": true})
 	issue := func(entity, name, reqID string) *logical.Response {
-		return e.doAs(entity, logical.CreateOperation, "keys/billing/"+name, map[string]interface{}{"role": "gated", "request_id": reqID})
+		return e.doAs(entity, logical.CreateOperation, "keys/billing/"+name, map[string]interface{}{"role": "gated", "approval_id": reqID})
 	}
 
 	expectErr(t, issue("alice", "k1", ""), "requires approval")
@@ -127,7 +127,7 @@ func TestApprovalExpiresAndDenied(t *testing.T) {
 	id := e.newRequest("alice", "billing", "gated", "k1", map[string]interface{}{"ttl": "1h"})
 	expectOK(t, e.doAs("bob", logical.UpdateOperation, "requests/"+id+"/approve", nil))
 	e.clock.Advance(time.Hour)
-	expectErr(t, e.doAs("alice", logical.CreateOperation, "keys/billing/k1", map[string]interface{}{"role": "gated", "request_id": id}), "expired")
+	expectErr(t, e.doAs("alice", logical.CreateOperation, "keys/billing/k1", map[string]interface{}{"role": "gated", "approval_id": id}), "expired")
 
 	// A pending request expires too and can no longer be approved.
 	id2 := e.newRequest("alice", "billing", "gated", "k1", nil)
@@ -136,7 +136,7 @@ func TestApprovalExpiresAndDenied(t *testing.T) {
 
 	id3 := e.newRequest("alice", "billing", "gated", "k1", nil)
 	expectOK(t, e.doAs("alice", logical.UpdateOperation, "requests/"+id3+"/deny", map[string]interface{}{"comment": "withdrawn"}))
-	expectErr(t, e.doAs("alice", logical.CreateOperation, "keys/billing/k1", map[string]interface{}{"role": "gated", "request_id": id3}), "denied")
+	expectErr(t, e.doAs("alice", logical.CreateOperation, "keys/billing/k1", map[string]interface{}{"role": "gated", "approval_id": id3}), "denied")
 
 	list := expectOK(t, e.doAs("alice", logical.ListOperation, "requests/", map[string]interface{}{"state": "expired"}))
 	if keys := list.Data["keys"].([]string); len(keys) != 2 {
@@ -197,13 +197,13 @@ func (e *testEnv) logTypes() []string {
 	return out
 }
 
-// A request_id on a role without requires_approval is refused: the key.issued
+// An approval_id on a role without requires_approval is refused: the key.issued
 // event would otherwise name an approval nobody checked.
 func TestRequestIDRefusedWithoutApproval(t *testing.T) {
 	e := newTestEnv(t)
 	e.setupClientRole("svc", "internal", "r", nil)
 	before := len(e.storageKeys())
-	e.userErr(logical.CreateOperation, "keys/svc/k", map[string]interface{}{"role": "r", "request_id": "req_forged"}, "does not require approval")
+	e.userErr(logical.CreateOperation, "keys/svc/k", map[string]interface{}{"role": "r", "approval_id": "req_forged"}, "does not require approval")
 	if after := len(e.storageKeys()); after != before {
 		t.Fatalf("a refused issuance wrote storage: %d -> %d entries", before, after)
 	}
@@ -211,14 +211,14 @@ func TestRequestIDRefusedWithoutApproval(t *testing.T) {
 }
 
 // issueWithApproval issues keys/billing/<name> under role gated as entity
-// with request_id id, returning the handler's error (an injected failure)
+// with approval_id id, returning the handler's error (an injected failure)
 // instead of failing the test on it.
 func (e *testEnv) issueWithApproval(entity, name, id string) (*logical.Response, error) {
 	return e.b.HandleRequest(e.ctx, &logical.Request{
 		Operation: logical.CreateOperation, Path: "keys/billing/" + name, Storage: e.storage,
 		EntityID: entity, DisplayName: "userpass-" + entity, ID: "req-issue-" + name,
 		Connection: &logical.Connection{RemoteAddr: "127.0.0.1"},
-		Data:       map[string]interface{}{"role": "gated", "request_id": id},
+		Data:       map[string]interface{}{"role": "gated", "approval_id": id},
 	})
 }
 
@@ -260,7 +260,7 @@ func TestApprovalSurvivesFailedIssuance(t *testing.T) {
 				t.Fatalf("the log shows a use that produced no key: %+v", used)
 			}
 
-			resp := expectOK(t, e.doAs("alice", logical.CreateOperation, "keys/billing/main", map[string]interface{}{"role": "gated", "request_id": id}))
+			resp := expectOK(t, e.doAs("alice", logical.CreateOperation, "keys/billing/main", map[string]interface{}{"role": "gated", "approval_id": id}))
 			keyID := resp.Data["key_id"]
 			got = expectOK(t, e.doAs("alice", logical.ReadOperation, "requests/"+id, nil))
 			if got.Data["state"] != requestUsed || got.Data["key_id"] != keyID {
@@ -270,7 +270,7 @@ func TestApprovalSurvivesFailedIssuance(t *testing.T) {
 			if len(used) != 1 || used[0].KeyID != keyID || used[0].Actor.EntityID != "alice" {
 				t.Fatalf("request.used entries after the retry: %+v", used)
 			}
-			expectErr(t, e.doAs("alice", logical.CreateOperation, "keys/billing/other", map[string]interface{}{"role": "gated", "request_id": id}), "already used")
+			expectErr(t, e.doAs("alice", logical.CreateOperation, "keys/billing/other", map[string]interface{}{"role": "gated", "approval_id": id}), "already used")
 		})
 	}
 }
@@ -311,17 +311,17 @@ func TestApprovalUsedOnceKeyCommittedDespiteCrash(t *testing.T) {
 		t.Fatalf("reads wrote the log: %+v", used)
 	}
 
-	expectErr(t, e.doAs("alice", logical.CreateOperation, "keys/billing/main", map[string]interface{}{"role": "gated", "request_id": id}), "already exists")
-	expectErr(t, e.doAs("alice", logical.CreateOperation, "keys/billing/other", map[string]interface{}{"role": "gated", "request_id": id}), "already used")
+	expectErr(t, e.doAs("alice", logical.CreateOperation, "keys/billing/main", map[string]interface{}{"role": "gated", "approval_id": id}), "already exists")
+	expectErr(t, e.doAs("alice", logical.CreateOperation, "keys/billing/other", map[string]interface{}{"role": "gated", "approval_id": id}), "already used")
 	stored, _ = getRequest(e.ctx, e.storage, id)
 	if stored.State != requestUsed || stored.UsedBy == nil || stored.UsedBy.EntityID != "alice" || !stored.UsedAt.Equal(k.CreatedAt) {
 		t.Fatalf("request not settled as used by the key's issuer: %+v", stored)
 	}
 	used := e.logEventsOf(eventRequestUsed)
-	if len(used) != 1 || used[0].KeyID != k.KeyID || used[0].Actor.EntityID != "alice" || used[0].Details["approval_request"] != id {
+	if len(used) != 1 || used[0].KeyID != k.KeyID || used[0].Actor.EntityID != "alice" || used[0].Details["approval_id"] != id {
 		t.Fatalf("request.used entries: %+v", used)
 	}
-	expectErr(t, e.doAs("alice", logical.CreateOperation, "keys/billing/other", map[string]interface{}{"role": "gated", "request_id": id}), "already used")
+	expectErr(t, e.doAs("alice", logical.CreateOperation, "keys/billing/other", map[string]interface{}{"role": "gated", "approval_id": id}), "already used")
 	if used := e.logEventsOf(eventRequestUsed); len(used) != 1 {
 		t.Fatalf("the use was logged again: %+v", used)
 	}
@@ -335,7 +335,7 @@ func TestApprovalReservedForOneIssuanceAtATime(t *testing.T) {
 	e.setupClientRole("billing", "internal", "gated", map[string]interface{}{"requires_approval": true})
 	id := e.approvedRequest("main")
 	req := &logical.Request{Storage: e.storage, EntityID: "alice", ID: "req-1"}
-	in := issueInput{clientName: "billing", name: "main", roleName: "gated", requestID: id}
+	in := approvalTarget{client: "billing", name: "main", role: "gated", approvalID: id}
 	first, msg, err := e.b.reserveApproval(e.ctx, req, in)
 	if err != nil || msg != "" {
 		t.Fatalf("first reservation: %q %v", msg, err)

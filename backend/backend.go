@@ -56,7 +56,7 @@ type apikeysBackend struct {
 	commitHook commitHook
 
 	// gov is the in-memory state of governance (alert detection buffers,
-	// serialisation of approvals); its zero value is ready to use.
+	// serialisation of approvals); newBackend builds its detector.
 	gov govRuntime
 
 	// approvalsInUse holds the approval requests that an issuance on this
@@ -120,6 +120,7 @@ func newBackend(c clock.Clock) *apikeysBackend {
 		cache:  newMountCache(),
 		logger: hclog.NewNullLogger(),
 	}
+	b.gov.det = newDetector()
 	b.Backend = &framework.Backend{
 		Help:           strings.TrimSpace(backendHelp),
 		BackendType:    logical.TypeLogical,

@@ -18,7 +18,7 @@ import (
 type govRuntime struct {
 	// mu guards det, which onVerify updates on the hot path.
 	mu  sync.Mutex
-	det detector
+	det *detector // newDetector
 	// persistMu serialises writes of alerts and of the governance state
 	// (the periodic tick and flushes triggered by reading alerts).
 	persistMu sync.Mutex
@@ -105,6 +105,6 @@ func (b *apikeysBackend) onVerify(in verifyInput, res verifyResult) {
 	th := b.alertThresholds()
 	now := b.clock.Now()
 	b.gov.mu.Lock()
+	defer b.gov.mu.Unlock() // also if observe panics: see recoverRequest
 	b.gov.det.observe(now, th, in, res)
-	b.gov.mu.Unlock()
 }

@@ -20,7 +20,7 @@ type issueInput struct {
 	scopesGiven bool
 	purpose     string
 	metadata    map[string]string
-	requestID   string
+	approvalID  string
 }
 
 // issueKey checks an issuance against the client and role policy and, if it
@@ -75,17 +75,17 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 			return logical.ErrorResponse("client %q already holds %d key(s) under role %q, its max_keys_per_client; revoke one first", in.clientName, n, role.Name), nil
 		}
 	}
-	if !role.RequiresApproval && in.requestID != "" {
+	if !role.RequiresApproval && in.approvalID != "" {
 		// Recording an approval that was never checked would show an
 		// auditor a separation of duties that did not happen.
-		return logical.ErrorResponse("role %q does not require approval; omit request_id", role.Name), nil
+		return logical.ErrorResponse("role %q does not require approval; omit approval_id", role.Name), nil
 	}
 	// The approval is reserved now, bound to the key before its commit and
 	// marked used only after it (approval.go), so a failed issuance does
 	// not use it up.
 	var approval *approvalUse
 	if role.RequiresApproval {
-		a, msg, err := b.reserveApproval(ctx, req, in)
+		a, msg, err := b.reserveApproval(ctx, req, approvalTarget{client: in.clientName, role: in.roleName, name: in.name, approvalID: in.approvalID})
 		if err != nil || msg != "" {
 			return refuse(msg, err)
 		}
@@ -104,13 +104,14 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 	}
 	k.NextRotationAt = role.rotationPolicy(cfg).Next(now)
 	if approval != nil {
-		if err := approval.bind(ctx, s, k.KeyID); err != nil {
+		k.ApprovalID, k.Versions[0].ApprovalID = in.approvalID, in.approvalID
+		if err := approval.bind(ctx, s, k.KeyID, 0); err != nil {
 			return nil, err
 		}
 	}
 	ev := issuedEvent(req, k)
-	if in.requestID != "" {
-		ev.Details["approval_request"] = in.requestID
+	if in.approvalID != "" {
+		ev.Details["approval_id"] = in.approvalID
 	}
 	if err := b.commitKey(ctx, s, k, k.Versions, ev); err != nil {
 		return nil, err

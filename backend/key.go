@@ -46,6 +46,9 @@ type KeyVersion struct {
 	// LastVerifiedAt is the last successful verify of this version as last
 	// flushed to storage (usage.go); rotation's adoption check reads it.
 	LastVerifiedAt time.Time `json:"last_verified_at,omitempty"`
+	// ApprovalID is the approval request this version was created under
+	// (roles with requires_approval); it marks the approval used.
+	ApprovalID string `json:"approval_id,omitempty"`
 }
 
 // Key is a credential of one client under one role (SPEC §2).
@@ -61,9 +64,14 @@ type Key struct {
 	Metadata    map[string]string `json:"metadata,omitempty"`
 	Retrievable bool              `json:"retrievable"`
 
-	IssuedBy  Actor     `json:"issued_by"`
-	RequestID string    `json:"request_id,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
+	IssuedBy  Actor  `json:"issued_by"`
+	RequestID string `json:"request_id,omitempty"`
+	// ApprovalID is the approval request the key was issued under.
+	ApprovalID string `json:"approval_id,omitempty"`
+	// nextApproval is the approval a rotation in progress creates its
+	// version under (rotateWithApproval); never stored.
+	nextApproval string
+	CreatedAt    time.Time `json:"created_at"`
 	// ExpiresAt is a hard expiry (zero: none).
 	ExpiresAt time.Time `json:"expires_at,omitempty"`
 

@@ -5,9 +5,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/hashicorp/vault/sdk/logical"
-
-	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/lru"
 )
 
 // Verify-path caches (SPEC §5): verify reads an index entry, a key record,
@@ -40,21 +39,33 @@ type keyRef struct{ client, name string }
 
 type verifyCache struct {
 	mu      sync.Mutex
-	index   *lru.Cache[string, indexEntry]
-	keys    *lru.Cache[keyRef, *Key]
-	roles   *lru.Cache[string, *Role]
-	clients *lru.Cache[string, *Client]
+	index   *simplelru.LRU[string, indexEntry]
+	keys    *simplelru.LRU[keyRef, *Key]
+	roles   *simplelru.LRU[string, *Role]
+	clients *simplelru.LRU[string, *Client]
 	// gen counts drops per stripe (hash of kind and name).
 	gen [cacheStripes]uint64
 }
 
 func newVerifyCache() *verifyCache {
 	return &verifyCache{
-		index:   lru.New[string, indexEntry](verifyCacheIndex),
-		keys:    lru.New[keyRef, *Key](verifyCacheKeys),
-		roles:   lru.New[string, *Role](verifyCacheRoles),
-		clients: lru.New[string, *Client](verifyCacheClients),
+		index:   newLRU[string, indexEntry](verifyCacheIndex),
+		keys:    newLRU[keyRef, *Key](verifyCacheKeys),
+		roles:   newLRU[string, *Role](verifyCacheRoles),
+		clients: newLRU[string, *Client](verifyCacheClients),
 	}
+}
+
+// newLRU returns a bounded least-recently-used map. simplelru (rather than
+// golang-lru's locked Cache) because every user holds its own lock around
+// it together with other state: the verify cache its generations, the
+// alert detector its counters. NewLRU fails only for a size below one.
+func newLRU[K comparable, V any](size int) *simplelru.LRU[K, V] {
+	c, err := simplelru.NewLRU[K, V](max(size, 1), nil)
+	if err != nil {
+		panic("simplelru.NewLRU with a positive size: " + err.Error()) // unreachable
+	}
+	return c
 }
 
 // Cache kinds, mixed into the stripe hash.
@@ -122,7 +133,7 @@ func (c *verifyCache) purge() {
 // cachedLoad returns the cached value of k, or loads it with load and
 // caches it unless a drop of its stripe happened meanwhile. Absent objects
 // (ok false) are not cached.
-func cachedLoad[K comparable, V any](c *verifyCache, table *lru.Cache[K, V], k K, st int, load func() (V, bool, error)) (V, bool, error) {
+func cachedLoad[K comparable, V any](c *verifyCache, table *simplelru.LRU[K, V], k K, st int, load func() (V, bool, error)) (V, bool, error) {
 	c.mu.Lock()
 	if v, ok := table.Get(k); ok {
 		c.mu.Unlock()

@@ -66,7 +66,8 @@ func (b *apikeysBackend) rotateLoadedLocked(ctx context.Context, req *logical.Re
 	if err != nil {
 		return nil, err
 	}
-	nv := &KeyVersion{Version: k.latestVersion() + 1, HMAC: hmacHex, CreatedAt: now}
+	nv := &KeyVersion{Version: k.latestVersion() + 1, HMAC: hmacHex, CreatedAt: now, ApprovalID: k.nextApproval}
+	k.nextApproval = ""
 	if k.Retrievable {
 		nv.Secret = plaintext
 	}
@@ -84,6 +85,12 @@ func (b *apikeysBackend) rotateLoadedLocked(ctx context.Context, req *logical.Re
 	ev := eventFor(req, typ, k, nv.Version)
 	if !stage {
 		ev.Details = map[string]string{"grace_period": role.gracePeriod(cfg).String()}
+	}
+	if nv.ApprovalID != "" {
+		if ev.Details == nil {
+			ev.Details = map[string]string{}
+		}
+		ev.Details["approval_id"] = nv.ApprovalID
 	}
 	if err := b.commitKey(ctx, s, k, []*KeyVersion{nv}, append(before, ev)...); err != nil {
 		return nil, err

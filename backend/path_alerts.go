@@ -31,6 +31,13 @@ LIST returns alert ids (newest first) with a summary; READ returns the full
 alerts, newest first, narrowed by the filters. Reading or listing first
 stores what verify detected since the last periodic run, so the answer is
 up to date.
+
+Alerts detected by verify count the occurrences they stand for ("count").
+Once stored, an alert is not changed: when the same key and type (or, for
+failed_verify_burst, the mount) goes on within the same alert_window, a
+follow-up alert counts what came after, and its details.continues names
+the alert it continues. The counts of an alert and its follow-ups add up
+to every occurrence in the window.
 `
 const pathAlertHelpSyn = `Read one alert.`
 const pathAlertAckHelpSyn = `Acknowledge an alert.`

@@ -127,6 +127,7 @@ func (b *apikeysBackend) pathInventoryRead(ctx context.Context, req *logical.Req
 			"scopes":           nonNil(k.Scopes),
 			"environment":      k.Environment,
 			"issuer":           k.IssuedBy,
+			"approval_id":      k.ApprovalID,
 			"created_at":       k.CreatedAt,
 			"expires_at":       optionalTime(k.ExpiresAt),
 			"next_rotation_at": optionalTime(k.NextRotationAt),

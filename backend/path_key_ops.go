@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
@@ -16,6 +17,12 @@ new version becomes active at once and the old one stays accepted as
 "previous" for the role's grace_period. With stage=true the new version is
 "pending": verify accepts it only with allow_pending=true, until it is
 promoted with keys/<client>/<name>/promote.
+
+A rotation gives its caller a working secret of the key: grant it (update on
+keys/<client>/<name>/rotate) only to those who may read the key, the
+client's application and operators. Under a role with requires_approval it
+needs approval_id, an approved request for this key (see requests), used up
+by the rotation as by an issuance.
 `
 const pathPromoteHelpSyn = `Make a key's pending version active.`
 const pathPromoteHelpDesc = `The active version becomes "previous" for the role's grace_period.`
@@ -61,7 +68,8 @@ func (b *apikeysBackend) pathKeyOps() []*framework.Path {
 	}
 	return []*framework.Path{
 		op("rotate", "rotate", pathRotateHelpSyn, pathRotateHelpDesc, map[string]*framework.FieldSchema{
-			"stage": {Type: framework.TypeBool, Description: "Create the new version as pending instead of active."},
+			"stage":       {Type: framework.TypeBool, Description: "Create the new version as pending instead of active."},
+			"approval_id": {Type: framework.TypeString, Description: "Approved request (the approval_id of requests/<id>) for this key; required for roles with requires_approval, refused for others."},
 		}, b.pathKeyRotate),
 		op("promote", "promote", pathPromoteHelpSyn, pathPromoteHelpDesc, nil, b.pathKeyPromote),
 		op("rollback", "roll-back", pathRollbackHelpSyn, pathRollbackHelpDesc, nil, b.pathKeyRollback),
@@ -77,7 +85,7 @@ func (b *apikeysBackend) pathKeyRotate(ctx context.Context, req *logical.Request
 	if err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	res, err := b.rotateKey(ctx, req, req.Storage, client, name, d.Get("stage").(bool))
+	res, err := b.rotateKeyApproved(ctx, req, client, name, d.Get("stage").(bool), strings.TrimSpace(d.Get("approval_id").(string)))
 	if err != nil {
 		return respond(nil, err)
 	}

@@ -42,7 +42,7 @@ func (b *apikeysBackend) pathKeys() []*framework.Path {
 	issueFields["scopes"] = &framework.FieldSchema{Type: framework.TypeCommaStringSlice, Description: "Scopes of the key, a subset of the role's scopes (default: all of the role's scopes)."}
 	issueFields["purpose"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Why the key exists (shown in the inventory)."}
 	issueFields["metadata"] = &framework.FieldSchema{Type: framework.TypeKVPairs, Description: "Arbitrary non-secret key=value pairs."}
-	issueFields["request_id"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Approved request (requests/<id>); required for roles with requires_approval, refused for others."}
+	issueFields["approval_id"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Approved request (the approval_id of requests/<id>); required for roles with requires_approval, refused for others."}
 
 	return []*framework.Path{
 		{
@@ -130,7 +130,7 @@ func (b *apikeysBackend) pathKeyIssue(ctx context.Context, req *logical.Request,
 		name:       name,
 		roleName:   strings.TrimSpace(d.Get("role").(string)),
 		purpose:    d.Get("purpose").(string),
-		requestID:  strings.TrimSpace(d.Get("request_id").(string)),
+		approvalID: strings.TrimSpace(d.Get("approval_id").(string)),
 	}
 	if v, ok := d.GetOk("scopes"); ok {
 		in.scopes = scopes.Normalize(v.([]string))
@@ -167,7 +167,9 @@ func (b *apikeysBackend) pathKeyRead(ctx context.Context, req *logical.Request, 
 	if k.Retrievable && role != nil {
 		// The role's current setting decides: turning retrievable off
 		// stops reads at once, not only for keys issued afterwards.
-		if cur := k.current(); c != nil && role.retrievableFor(c.Type) && cur != nil && cur.Secret != "" {
+		// A version that existed when retrieval was last turned off is
+		// never returned, even once retrieval is back on.
+		if cur := k.current(); c != nil && role.retrievableFor(c.Type) && cur != nil && cur.Secret != "" && role.readable(cur) {
 			data["key"] = cur.Secret
 		}
 	}
@@ -203,6 +205,9 @@ func (b *apikeysBackend) keyResponse(cfg *Config, role *Role, c *Client, k *Key,
 		if !v.RetiredAt.IsZero() {
 			vm["retired_at"] = v.RetiredAt
 		}
+		if v.ApprovalID != "" {
+			vm["approval_id"] = v.ApprovalID
+		}
 		if t := b.versionLastVerified(k, v.Version); !t.IsZero() {
 			vm["last_verified_at"] = t
 		}
@@ -227,6 +232,7 @@ func (b *apikeysBackend) keyResponse(cfg *Config, role *Role, c *Client, k *Key,
 		"state":            k.state(now),
 		"issued_by":        k.IssuedBy,
 		"request_id":       k.RequestID,
+		"approval_id":      k.ApprovalID,
 		"created_at":       k.CreatedAt,
 		"last_rotated_at":  k.LastRotatedAt,
 		"versions":         versions,
@@ -287,7 +293,7 @@ func (b *apikeysBackend) pathKeyUpdate(ctx context.Context, req *logical.Request
 	if err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	for _, f := range []string{"role", "scopes", "request_id"} {
+	for _, f := range []string{"role", "scopes", "approval_id"} {
 		if _, ok := d.GetOk(f); ok {
 			return logical.ErrorResponse("key %s/%s already exists: only purpose and metadata can be updated (%s cannot). To replace the secret use keys/%s/%s/rotate; to issue another key choose a new name", client, name, f, client, name), nil
 		}

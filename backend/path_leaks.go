@@ -2,6 +2,8 @@ package backend
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -21,7 +23,10 @@ version) is revoked at once: a leaked secret means the client's handling of
 its secret is compromised, and a new key is issued deliberately after the
 incident, not by rotation onto the same channel. A critical alert is raised
 and the reporter, source and time-to-revoke are recorded in the lifecycle
-log.
+log. The revocation, the alert and the log entries are stored as one unit:
+a report that fails part-way is finished by the next report of the same key
+(or by recovery), never left revoked without its alert; a report with an
+oversized field is refused before anything is written.
 
 The answer's "status" says what happened:
   revoked          the key was revoked now
@@ -39,8 +44,8 @@ func (b *apikeysBackend) pathLeaks() []*framework.Path {
 		DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: operationPrefix, OperationVerb: "report", OperationSuffix: "leak"},
 		Fields: map[string]*framework.FieldSchema{
 			"key":         {Type: framework.TypeString, Description: "The leaked key, in full. It is never stored, logged or returned.", Required: true},
-			"reporter":    {Type: framework.TypeString, Description: "Who reports it (person or scanner name); defaults to the caller's Vault display name."},
-			"source":      {Type: framework.TypeString, Description: "Where it was found (e.g. a repository URL or ticket)."},
+			"reporter":    {Type: framework.TypeString, Description: "Who reports it (person or scanner name), at most 256 bytes; defaults to the caller's Vault display name."},
+			"source":      {Type: framework.TypeString, Description: "Where it was found (e.g. a repository URL or ticket), at most 2048 bytes."},
 			"detected_at": {Type: framework.TypeString, Description: "When the leak was detected (RFC 3339); time-to-revoke is measured from it. Default: now."},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
@@ -60,33 +65,63 @@ const (
 	leakMalformed      = "malformed"
 )
 
-func (b *apikeysBackend) pathLeakReport(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	received := b.clock.Now()
-	key := strings.TrimSpace(d.Get("key").(string))
-	reporter := strings.TrimSpace(d.Get("reporter").(string))
-	if reporter == "" {
-		reporter = req.DisplayName
+// Leak reports keep reporter and source in an alert and two log entries;
+// they are bounded before anything is written, so a report is refused whole
+// (400) rather than revoke the key and then fail to record why.
+const (
+	maxLeakReporterBytes = 256
+	maxLeakSourceBytes   = 2048
+)
+
+// leakReport is a validated leak report.
+type leakReport struct {
+	key, reporter, source string
+	received, detected    time.Time
+}
+
+func (b *apikeysBackend) parseLeakReport(req *logical.Request, d *framework.FieldData) (leakReport, string) {
+	r := leakReport{received: b.clock.Now()}
+	r.key = strings.TrimSpace(d.Get("key").(string))
+	r.reporter = strings.TrimSpace(d.Get("reporter").(string))
+	if r.reporter == "" {
+		r.reporter = req.DisplayName
 	}
-	source := strings.TrimSpace(d.Get("source").(string))
-	detected := received
+	r.source = strings.TrimSpace(d.Get("source").(string))
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{{"reporter", r.reporter, maxLeakReporterBytes}, {"source", r.source, maxLeakSourceBytes}} {
+		if len(f.v) > f.max {
+			return r, fmt.Sprintf("%s is %d bytes long; at most %d are allowed (nothing was revoked)", f.name, len(f.v), f.max)
+		}
+	}
+	r.detected = r.received
 	if v := strings.TrimSpace(d.Get("detected_at").(string)); v != "" {
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {
-			return logical.ErrorResponse("detected_at must be an RFC 3339 time such as 2026-11-27T12:00:00Z"), nil
+			return r, "detected_at must be an RFC 3339 time such as 2026-11-27T12:00:00Z (nothing was revoked)"
 		}
-		if t.Before(received) {
-			detected = t
+		if t.Before(r.received) {
+			r.detected = t
 		}
 	}
-	data := map[string]interface{}{"reporter": reporter, "source": source}
+	if r.key == "" {
+		return r, "key is required: pass the leaked key in full"
+	}
+	return r, ""
+}
+
+func (b *apikeysBackend) pathLeakReport(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	in, msg := b.parseLeakReport(req, d)
+	if msg != "" {
+		return logical.ErrorResponse(msg), nil
+	}
+	data := map[string]interface{}{"reporter": in.reporter, "source": in.source}
 	answer := func(status, msg string) *logical.Response {
 		data["status"], data["message"] = status, msg
 		return &logical.Response{Data: data}
 	}
-	if key == "" {
-		return logical.ErrorResponse("key is required: pass the leaked key in full"), nil
-	}
-	if _, err := keyformat.Parse(key); err != nil {
+	if _, err := keyformat.Parse(in.key); err != nil {
 		return answer(leakMalformed, "the value is not a well-formed key of this format (wrong shape or checksum); nothing was revoked"), nil
 	}
 	s := req.Storage
@@ -94,9 +129,14 @@ func (b *apikeysBackend) pathLeakReport(ctx context.Context, req *logical.Reques
 	if err != nil {
 		return nil, err
 	}
-	ie, err := b.getIndex(ctx, s, keyHMAC(secret, key))
+	ie, err := b.getIndex(ctx, s, keyHMAC(secret, in.key))
 	if err != nil {
 		return nil, err
+	}
+	if ie != nil {
+		// The key's lock covers the decision and the revocation, and
+		// finishing a report cut off before.
+		defer b.lockKey(ie.Client, ie.Name)()
 	}
 	var k *Key
 	if ie != nil {
@@ -109,7 +149,7 @@ func (b *apikeysBackend) pathLeakReport(ctx context.Context, req *logical.Reques
 		if k != nil {
 			ev = eventFor(req, eventLeak, k, version)
 		}
-		ev.Details = map[string]string{"status": status, "reporter": reporter, "source": source, "detected_at": detected.Format(time.RFC3339Nano)}
+		ev.Details = map[string]string{"status": status, "reporter": in.reporter, "source": in.source, "detected_at": in.detected.Format(time.RFC3339Nano)}
 		return ev
 	}
 	if k == nil || k.KeyID != ie.KeyID {
@@ -119,6 +159,24 @@ func (b *apikeysBackend) pathLeakReport(ctx context.Context, req *logical.Reques
 		return answer(leakUnknown, "no key of this mount matches; nothing was revoked"), nil
 	}
 	data["key_id"], data["client"], data["name"], data["version"] = k.KeyID, k.Client, k.Name, ie.Version
+	revoked := func(a *Alert) *logical.Response {
+		data["alert_id"] = a.ID
+		data["versions_revoked"] = splitInts(a.Details["versions_revoked"])
+		data["revoked_at"] = a.Time
+		ttr, _ := time.ParseDuration(a.Details["time_to_revoke"])
+		data["time_to_revoke_seconds"] = ttr.Seconds()
+		return answer(leakRevoked, "the key was revoked; issue the client a new key")
+	}
+	// A report that revoked the key but was cut off before its alert or
+	// log entries were stored is finished now, and answered as what it
+	// was: the revocation of this leak.
+	w, err := b.finishInterrupted(ctx, s, k)
+	if err != nil {
+		return nil, err
+	}
+	if a := leakAlertOf(w, k); a != nil {
+		return revoked(a), nil
+	}
 	v := k.version(ie.Version)
 	switch {
 	case k.Revoked || (v != nil && v.State == stateRevoked):
@@ -133,46 +191,62 @@ func (b *apikeysBackend) pathLeakReport(ctx context.Context, req *logical.Reques
 		return answer(leakAlreadyRetired, "this version was already retired by rotation and verify rejects it; the key's current version was not revoked"), nil
 	}
 
-	reason := "leaked: reported by " + reporter
-	rk, versions, err := b.revokeKey(ctx, req, k.Client, k.Name, 0, reason)
-	if err != nil {
-		return respond(nil, err)
-	}
-	if rk == nil {
-		return answer(leakUnknown, "the key was deleted meanwhile; nothing was revoked"), nil
-	}
-	revokedAt := rk.RevokedAt
-	if revokedAt.IsZero() {
-		revokedAt = b.clock.Now()
-	}
-	ttr := revokedAt.Sub(detected)
-	if ttr < 0 {
-		ttr = 0
-	}
+	// The revocation, its log entries, the alert and the time-to-revoke
+	// are one commit (commitKeyWithAlerts): a failure or crash leaves all
+	// of it or, before the key write, none.
 	actor := actorFromRequest(req)
+	now := b.clock.Now()
+	reason := "leaked: reported by " + in.reporter
+	versions := k.revokeAll(now, reason, actor)
+	ttr := max(now.Sub(in.detected), 0)
 	alert := &Alert{
-		Type: alertLeakReported, Severity: severityCritical, Time: revokedAt,
-		Message: "leaked key reported by " + reporter + " and revoked",
-		Client:  rk.Client, Key: rk.Name, KeyID: rk.KeyID, Role: rk.Role, Version: ie.Version,
+		Type: alertLeakReported, Severity: severityCritical, Time: now,
+		Message: "leaked key reported by " + in.reporter + " and revoked",
+		Client:  k.Client, Key: k.Name, KeyID: k.KeyID, Role: k.Role, Version: ie.Version,
 		Details: map[string]string{
-			"reporter": reporter, "source": source, "request_id": req.ID,
+			"reporter": in.reporter, "source": in.source, "request_id": req.ID,
 			"versions_revoked": joinInts(versions), "time_to_revoke": ttr.String(),
 		},
 		RaisedBy: &actor,
 	}
-	if err := b.raiseAlert(ctx, s, alert); err != nil {
+	if err := b.prepareAlert(alert); err != nil {
 		return nil, err
 	}
-	ev := leakEvent(leakRevoked, rk, ie.Version)
+	revokeEv := eventFor(req, eventKeyRevoked, k, 0)
+	revokeEv.Details = map[string]string{"reason": reason, "versions": joinInts(versions)}
+	ev := leakEvent(leakRevoked, k, ie.Version)
 	ev.Details["alert_id"] = alert.ID
 	ev.Details["versions_revoked"] = joinInts(versions)
 	ev.Details["time_to_revoke_ms"] = strconv.FormatInt(ttr.Milliseconds(), 10)
-	if err := b.appendEvent(ctx, s, ev); err != nil {
+	if err := b.commitKeyWithAlerts(ctx, s, k, nil, []*Alert{alert}, revokeEv, ev); err != nil {
 		return nil, err
 	}
-	data["alert_id"] = alert.ID
-	data["versions_revoked"] = versions
-	data["revoked_at"] = revokedAt
-	data["time_to_revoke_seconds"] = ttr.Seconds()
-	return answer(leakRevoked, "the key was revoked; issue the client a new key"), nil
+	b.scheduleKey(k)
+	b.onKeyRevoked(k)
+	return revoked(alert), nil
+}
+
+// leakAlertOf returns the leak_reported alert of key k that the finished
+// commit w carried, if w was a leak report's revocation of k.
+func leakAlertOf(w *walIndex, k *Key) *Alert {
+	if w == nil || !k.Revoked {
+		return nil
+	}
+	for _, body := range w.Alerts {
+		var a Alert
+		if json.Unmarshal([]byte(body), &a) == nil && a.Type == alertLeakReported && a.KeyID == k.KeyID {
+			return &a
+		}
+	}
+	return nil
+}
+
+func splitInts(s string) []int {
+	out := []int{}
+	for _, f := range strings.Split(s, ",") {
+		if n, err := strconv.Atoi(f); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
 }

@@ -10,21 +10,24 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-const pathRequestsHelpSyn = `Request, list, approve and deny key issuances that need approval.`
+const pathRequestsHelpSyn = `Request, list, approve and deny key issuances and rotations that need approval.`
 const pathRequestsHelpDesc = `
-Roles with requires_approval issue keys only against an approved request
-(separation of duties). Writing here creates a pending request for one key:
-client, role, key name and a justification. Another person approves it at
-requests/<id>/approve (or denies it at requests/<id>/deny); the approving
-Vault entity must differ from the requesting one, and tokens without an
-entity (such as the root token) cannot approve. The requester then issues the
-key at keys/<client>/<name> with request_id=<id>. An approval is single-use
-and expires with the request (ttl, default 24h, at most 7d). It is used up
-only when the key is stored: an issuance that is refused or fails leaves it
-approved, to be used again.
+Roles with requires_approval issue keys, and rotate them by hand, only
+against an approved request (separation of duties). Writing here creates a
+pending request for one key: client, role, key name and a justification; the
+answer's approval_id names it (vault write -field=approval_id ...). Another
+person approves it at requests/<approval_id>/approve (or denies it at
+requests/<approval_id>/deny); the approving Vault entity must differ from the
+requesting one, and tokens without an entity (such as the root token) cannot
+approve. The requester then issues the key at keys/<client>/<name> with
+approval_id=<approval_id>, or, for an existing key, rotates it at
+keys/<client>/<name>/rotate with approval_id=<approval_id>. An approval is
+single-use and expires with the request (ttl, default 24h, at most 7d). It is
+used up only when the key or its new version is stored: an issuance or
+rotation that is refused or fails leaves it approved, to be used again.
 `
 const pathRequestHelpSyn = `Read one approval request.`
-const pathRequestHelpDesc = `Shows the request, its state (pending, approved, denied, used, expired), who asked, who decided and when, and for a used request who used it, when, and the key_id of the key issued with it.`
+const pathRequestHelpDesc = `Shows the request (approval_id), its state (pending, approved, denied, used, expired), who asked, who decided and when, and for a used request who used it, when, and the key_id of the key issued with it (with key_version, the version a rotation created with it).`
 const pathRequestDecideHelpSyn = `Approve or deny a pending approval request.`
 const pathRequestDecideHelpDesc = `
 Approving needs a token with a Vault identity entity other than the
@@ -34,7 +37,7 @@ requester (to withdraw a request). Both are recorded in the lifecycle log.
 
 func (b *apikeysBackend) pathRequests() []*framework.Path {
 	idField := map[string]*framework.FieldSchema{
-		"id":      {Type: framework.TypeString, Description: "The request id (request_id returned when it was created).", Required: true},
+		"id":      {Type: framework.TypeString, Description: "The request's approval_id (returned when it was created).", Required: true},
 		"comment": {Type: framework.TypeString, Description: "Optional note recorded with the decision."},
 	}
 	decide := func(suffix, verb string, approve bool) *framework.Path {
@@ -148,7 +151,7 @@ func (b *apikeysBackend) pathRequestCreate(ctx context.Context, req *logical.Req
 	}
 	ev := eventFromRequest(req, eventRequestCreated)
 	ev.Client, ev.Key, ev.Role = clientName, keyName, roleName
-	ev.Details = map[string]string{"approval_request": id, "expires_at": r.ExpiresAt.Format(time.RFC3339)}
+	ev.Details = map[string]string{"approval_id": id, "expires_at": r.ExpiresAt.Format(time.RFC3339)}
 	if err := b.appendEvent(ctx, s, ev); err != nil {
 		return nil, err
 	}
@@ -188,7 +191,7 @@ func (b *apikeysBackend) pathRequestsList(ctx context.Context, req *logical.Requ
 		}
 		keys = append(keys, id)
 		info[id] = map[string]interface{}{
-			"client": r.Client, "role": r.Role, "name": r.KeyName,
+			"approval_id": r.ID, "client": r.Client, "role": r.Role, "name": r.KeyName,
 			"state": r.effectiveState(now), "expires_at": r.ExpiresAt, "requested_by": r.RequestedBy.DisplayName,
 		}
 	}

@@ -135,7 +135,7 @@ func roleFields() map[string]*framework.FieldSchema {
 		},
 		"retrievable": {
 			Type:        framework.TypeBool,
-			Description: "Whether the current secret can be read again after issuance. Default: true for internal clients, false for external.",
+			Description: "Whether the current secret can be read again after issuance. Default: true for internal clients, false for external. Turning it off drops the stored secrets (in the background, within a few ticks) and no secret that existed then is ever returned again, even if it is turned back on: only versions created afterwards are.",
 		},
 	}
 }
@@ -269,6 +269,9 @@ func (r *Role) responseData(cfg *Config) map[string]interface{} {
 	} else {
 		d["retrievable"] = "by client type (internal: true, external: false)"
 	}
+	if !r.RetrievalCutoff.IsZero() {
+		d["retrieval_cutoff"] = r.RetrievalCutoff
+	}
 	return d
 }
 
@@ -315,6 +318,12 @@ func (b *apikeysBackend) pathRoleWrite(ctx context.Context, req *logical.Request
 		return logical.ErrorResponse(err.Error()), nil
 	}
 	r.UpdatedAt = now
+	cutoff := existing != nil && r.retrievalTurnedOff(existing)
+	if cutoff {
+		// Stored plaintexts are dropped in the background; until then the
+		// cutoff keeps them from being read back.
+		r.RetrievalCutoff = now
+	}
 	if err := b.putRole(ctx, req.Storage, r); err != nil {
 		return nil, err
 	}
@@ -330,6 +339,9 @@ func (b *apikeysBackend) pathRoleWrite(ctx context.Context, req *logical.Request
 		}
 	} else {
 		ev.Details["created"] = "true"
+	}
+	if cutoff {
+		ev.Details["retrieval_cutoff"] = now.Format(time.RFC3339Nano)
 	}
 	if err := b.appendEvent(ctx, req.Storage, ev); err != nil {
 		return nil, err

@@ -49,6 +49,11 @@ type Role struct {
 	IdleTimeout        time.Duration `json:"idle_timeout,omitempty"`
 	// Retrievable nil means: by client type (internal yes, external no).
 	Retrievable *bool `json:"retrievable,omitempty"`
+	// RetrievalCutoff is when retrieval was last turned off for a client
+	// type that had it: no version created at or before it is ever read
+	// back, even if retrieval is turned on again before the background
+	// drop (retrieval_drop.go) has removed its stored plaintext.
+	RetrievalCutoff time.Time `json:"retrieval_cutoff,omitempty"`
 
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -75,6 +80,23 @@ func (r *Role) retrievableFor(clientType string) bool {
 		return *r.Retrievable
 	}
 	return clientType != clientExternal
+}
+
+// retrievalTurnedOff reports whether r no longer lets keys be read back
+// for a client type that old (the role before the change) allowed.
+func (r *Role) retrievalTurnedOff(old *Role) bool {
+	for _, t := range []string{clientInternal, clientExternal} {
+		if old.retrievableFor(t) && !r.retrievableFor(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// readable reports whether a key read may return v's stored plaintext: a
+// version that existed when retrieval was last turned off never is.
+func (r *Role) readable(v *KeyVersion) bool {
+	return v.CreatedAt.After(r.RetrievalCutoff)
 }
 
 // forbidsRetrieval reports whether the role, as it is now, no longer lets

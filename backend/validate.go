@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/hashicorp/vault/sdk/framework"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/keyformat"
 )
 
 // nameRe bounds client, role and key names: they appear in paths, storage
@@ -21,6 +23,11 @@ const nameRule = "1-64 letters, digits, '.', '_' or '-', starting with a letter 
 func namePattern(field string) string { return framework.GenericNameRegex(field) }
 
 func validateName(kind, name string) error {
+	if keyformat.LooksLikeKey(name) {
+		// Likely a key pasted into the wrong field: refused, and not
+		// repeated in the answer (names are echoed and logged freely).
+		return fmt.Errorf("%s name looks like an API key and is refused (it is not repeated here); use %s", kind, nameRule)
+	}
 	if !nameRe.MatchString(name) {
 		return fmt.Errorf("%s name %q is invalid: use %s", kind, name, nameRule)
 	}

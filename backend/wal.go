@@ -44,6 +44,9 @@ type walIndex struct {
 	// At is when the change started (the backend clock, Unix ns): log
 	// entries older than that cannot be this change's.
 	At int64 `json:"at" mapstructure:"at"`
+	// Alerts are alerts raised as part of the change (a leak report),
+	// encoded as stored; their alert.raised entries are among Events.
+	Alerts []string `json:"alerts,omitempty" mapstructure:"alerts"`
 }
 
 // commitHook lets tests inject a failure between the steps of commitKey.
@@ -54,6 +57,14 @@ type commitHook func(step string) error
 // lifecycle-log entries of the change, so that a crash never leaves the
 // change without them (see above). Callers hold the key's lock.
 func (b *apikeysBackend) commitKey(ctx context.Context, s logical.Storage, k *Key, added []*KeyVersion, events ...Event) error {
+	return b.commitKeyWithAlerts(ctx, s, k, added, nil, events...)
+}
+
+// commitKeyWithAlerts is commitKey for a change that also raises alerts
+// (prepared by prepareAlert; their alert.raised entries are made here, after
+// events): they are stored after the log entries, and an interrupted commit
+// is finished with them, so the change never happens without its alerts.
+func (b *apikeysBackend) commitKeyWithAlerts(ctx context.Context, s logical.Storage, k *Key, added []*KeyVersion, alerts []*Alert, events ...Event) error {
 	step := func(name string) error {
 		if b.commitHook != nil {
 			return b.commitHook(name)
@@ -65,6 +76,21 @@ func (b *apikeysBackend) commitKey(ctx context.Context, s logical.Storage, k *Ke
 	}
 	dropped := k.trimVersions()
 	now := b.clock.Now()
+	var alertBodies []string
+	if len(alerts) > 0 {
+		// As raiseAlert: a count of stored alerts never sees one without
+		// its log entry.
+		b.gov.alerts.mu.RLock()
+		defer b.gov.alerts.mu.RUnlock()
+		for _, a := range alerts {
+			body, err := json.Marshal(a)
+			if err != nil {
+				return err
+			}
+			alertBodies = append(alertBodies, string(body))
+			events = append(events, alertEvent(a))
+		}
+	}
 	bodies := make([]string, 0, len(events))
 	for _, ev := range events {
 		if ev.Time.IsZero() {
@@ -85,7 +111,7 @@ func (b *apikeysBackend) commitKey(ctx context.Context, s logical.Storage, k *Ke
 		// The WAL names every index entry this change adds or drops, so a
 		// rollback can delete whichever of them the key record ends up not
 		// holding, and the log entries a finished change still owes.
-		w := walIndex{Client: k.Client, Name: k.Name, HMACs: append([]string(nil), dropped...), Commit: commit, Events: bodies, At: now.UnixNano()}
+		w := walIndex{Client: k.Client, Name: k.Name, HMACs: append([]string(nil), dropped...), Commit: commit, Events: bodies, At: now.UnixNano(), Alerts: alertBodies}
 		for _, v := range added {
 			w.HMACs = append(w.HMACs, v.HMAC)
 		}
@@ -121,6 +147,15 @@ func (b *apikeysBackend) commitKey(ctx context.Context, s logical.Storage, k *Ke
 			return err
 		}
 	}
+	for _, a := range alerts {
+		if err := putAlert(ctx, s, a); err != nil {
+			return err
+		}
+		if err := step("alert"); err != nil {
+			return err
+		}
+		b.logAlert(a)
+	}
 	for _, h := range dropped {
 		if err := s.Delete(ctx, indexStorageKey(h)); err != nil {
 			return fmt.Errorf("deleting index entry of a dropped version: %w", err)
@@ -140,34 +175,48 @@ func (b *apikeysBackend) commitKey(ctx context.Context, s logical.Storage, k *Ke
 // commit for one that never happened. k is as stored; the caller holds the
 // key's lock.
 func (b *apikeysBackend) finishInterruptedCommit(ctx context.Context, s logical.Storage, k *Key) error {
+	_, err := b.finishInterrupted(ctx, s, k)
+	return err
+}
+
+// finishInterrupted is finishInterruptedCommit that returns the commit it
+// finished (nil: none was left).
+func (b *apikeysBackend) finishInterrupted(ctx context.Context, s logical.Storage, k *Key) (*walIndex, error) {
 	if k.LastWAL == "" {
-		return nil
+		return nil, nil
 	}
 	entry, err := framework.GetWAL(ctx, s, k.LastWAL)
 	if err != nil {
-		return fmt.Errorf("reading WAL: %w", err)
+		return nil, fmt.Errorf("reading WAL: %w", err)
 	}
 	if entry == nil || entry.Kind != walKindIndex {
-		return nil // finished, or rolled back already
+		return nil, nil // finished, or rolled back already
 	}
 	var w walIndex
 	if err := mapstructure.Decode(entry.Data, &w); err != nil {
-		return err
+		return nil, err
 	}
 	if w.Commit != k.LastCommit {
-		return nil
+		return nil, nil
 	}
 	if err := b.completeCommit(ctx, s, k, w); err != nil {
-		return err
+		return nil, err
 	}
 	b.logger.Info("finished a key change interrupted after its key write", "client", w.Client, "key", w.Name)
-	return framework.DeleteWAL(ctx, s, k.LastWAL)
+	if err := framework.DeleteWAL(ctx, s, k.LastWAL); err != nil {
+		return nil, err
+	}
+	return &w, nil
 }
 
 // completeCommit does what an interrupted commit w of key k left undone
-// after its key write: the log entries not yet appended, and the deletion
-// of index entries the record does not hold.
+// after its key write: the log entries not yet appended, the alerts not yet
+// stored, and the deletion of index entries the record does not hold.
 func (b *apikeysBackend) completeCommit(ctx context.Context, s logical.Storage, k *Key, w walIndex) error {
+	if len(w.Alerts) > 0 {
+		b.gov.alerts.mu.RLock()
+		defer b.gov.alerts.mu.RUnlock()
+	}
 	if len(w.Events) > 0 {
 		logged, err := b.loggedSince(ctx, s, time.Unix(0, w.At).Add(-logScanSlack))
 		if err != nil {
@@ -182,7 +231,33 @@ func (b *apikeysBackend) completeCommit(ctx context.Context, s logical.Storage, 
 			}
 		}
 	}
+	if err := b.storeMissingAlerts(ctx, s, w.Alerts); err != nil {
+		return err
+	}
 	return b.deleteUnheldIndexEntries(ctx, s, k, w)
+}
+
+// storeMissingAlerts stores the alerts of an interrupted commit that are
+// not stored yet (one that is may have been acknowledged since: it stays).
+func (b *apikeysBackend) storeMissingAlerts(ctx context.Context, s logical.Storage, bodies []string) error {
+	for _, body := range bodies {
+		var a Alert
+		if err := json.Unmarshal([]byte(body), &a); err != nil {
+			return fmt.Errorf("decoding an alert of an interrupted key change: %w", err)
+		}
+		got, err := getAlert(ctx, s, a.ID)
+		if err != nil {
+			return err
+		}
+		if got != nil {
+			continue
+		}
+		if err := putAlert(ctx, s, &a); err != nil {
+			return err
+		}
+		b.logAlert(&a)
+	}
+	return nil
 }
 
 // logScanSlack widens the search for a change's log entries: an event's

@@ -8,9 +8,21 @@ path "apikeys/keys/{{identity.entity.metadata.client}}/" {
   capabilities = ["list"]
 }
 
-# Read only: no rotate, revoke or delete (those are update/delete).
+# Read only: no revoke, update or delete (those are update/delete here).
 path "apikeys/keys/{{identity.entity.metadata.client}}/+" {
   capabilities = ["read"]
+}
+
+# Rotate (or stage, stage=true) and promote its own keys: a new secret of a
+# key goes to whoever may read that key. Under a role with requires_approval
+# the plugin also wants an approved request (approval_id) made by this same
+# entity; see apikeys-operator for who may ask for one.
+path "apikeys/keys/{{identity.entity.metadata.client}}/+/rotate" {
+  capabilities = ["update"]
+}
+
+path "apikeys/keys/{{identity.entity.metadata.client}}/+/promote" {
+  capabilities = ["update"]
 }
 
 # Short-lived leased keys for its own client.

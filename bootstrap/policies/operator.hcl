@@ -16,7 +16,8 @@ path "apikeys/roles/*" {
   capabilities = ["create", "read", "update", "delete", "list"]
 }
 
-# Issue, read, rotate, stage, promote, roll back, revoke and delete keys.
+# Issue, read, rotate, stage, promote, roll back, revoke and delete keys
+# (rotating under a role with requires_approval also takes approval_id).
 path "apikeys/keys/*" {
   capabilities = ["create", "read", "update", "delete", "list"]
 }
@@ -61,7 +62,13 @@ path "apikeys/tidy" {
   capabilities = ["update"]
 }
 
-# See requests and deny them (e.g. during an incident), never approve.
+# Ask for approval (to rotate a key of a role with requires_approval, the
+# rotation needs an approved request made by the rotating entity), see
+# requests and deny them (e.g. during an incident), never approve.
+path "apikeys/requests" {
+  capabilities = ["update"]
+}
+
 path "apikeys/requests/" {
   capabilities = ["list"]
 }

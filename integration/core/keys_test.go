@@ -193,8 +193,8 @@ func TestPathHelpDocumentsFields(t *testing.T) {
 		"apikeys/config":          {"key_prefix", "entropy_bits", "risk_tiers", "default_grace_period"},
 		"apikeys/clients/x":       {"owner", "type", "bound_cidrs", "allowed_environments"},
 		"apikeys/roles/x":         {"scopes", "rotation_period", "rotation_schedule", "grace_period", "max_keys_per_client", "retrievable"},
-		"apikeys/keys/c/n":        {"role", "scopes", "purpose", "request_id"},
-		"apikeys/keys/c/n/rotate": {"stage"},
+		"apikeys/keys/c/n":        {"role", "scopes", "purpose", "approval_id"},
+		"apikeys/keys/c/n/rotate": {"stage", "approval_id"},
 		"apikeys/keys/c/n/revoke": {"version", "reason"},
 		"apikeys/inventory":       {"unused_for", "expiring_within"},
 	} {

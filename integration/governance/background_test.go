@@ -13,6 +13,7 @@ func TestIdleKeyRevokedInBackground(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for Vault's periodic function (up to ~2.5 minutes)")
 	}
+	t.Parallel() // overlaps with the package's other waits for a tick
 	m := newMount(t)
 	setup(t, m, "billing", "r", map[string]interface{}{"idle_timeout": "30s"})
 	key := issue(t, m, "billing", "idle", "r")

@@ -1,7 +1,7 @@
 // Package governance tests approvals, lock-down, de-provisioning, leak
 // intake, revocation lists, alerts, metrics, the public key policy and the
 // bootstrap Vault policies inside a real Vault server (internal/vaulttest),
-// with real userpass users mapped to identity entities.
+// on Raft storage, with real userpass users mapped to identity entities.
 package governance
 
 import (
@@ -10,7 +10,9 @@ import (
 	"github.com/apikeys/vault-plugin-secrets-apikeys/internal/vaulttest"
 )
 
-func TestMain(m *testing.M) { vaulttest.RunMain(m) }
+// The package runs on Raft storage, as production does: its 1 MiB entry
+// limit is where a leak report with a huge field used to fail half-done.
+func TestMain(m *testing.M) { vaulttest.RunMainWith(m, vaulttest.Options{Raft: true}) }
 
 var (
 	newMount     = vaulttest.NewMount

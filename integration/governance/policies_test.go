@@ -82,7 +82,9 @@ func try(t *testing.T, who string, u *user, m string, c call) *api.Secret {
 
 // Each bootstrap policy allows what its persona needs and denies the rest.
 // The policies name the mount "apikeys", as `make dev` mounts it, so this
-// test uses the server's default mount.
+// test uses the server's default mount. A new secret of an existing key
+// (read, rotate, stage, promote) goes only to those who may read the key:
+// the client's application and operators, never an issuer.
 func TestBootstrapPolicies(t *testing.T) {
 	loadBootstrapPolicies(t)
 	m := vaulttest.Shared.Mount
@@ -90,6 +92,7 @@ func TestBootstrapPolicies(t *testing.T) {
 	write(t, m+"/clients/other", map[string]interface{}{"owner": "team-other"})
 	write(t, m+"/roles/gated", map[string]interface{}{"scopes": "orders:read", "environment": "prod", "requires_approval": true})
 	billingKey := issue(t, m, "billing", "main", "r")
+	issue(t, m, "billing", "rot", "r")
 	issue(t, m, "other", "main", "r")
 
 	operator := newUser(t, "operator", []string{"apikeys-operator"}, nil)
@@ -100,14 +103,25 @@ func TestBootstrapPolicies(t *testing.T) {
 	gateway := newUser(t, "gateway", []string{"apikeys-gateway"}, nil)
 	auditor := newUser(t, "auditor", []string{"apikeys-auditor"}, nil)
 
-	// issuer: issue keys, ask for approval; no reading secrets, no
+	// issuer: issue keys, ask for approval; no secret of an existing key
+	// (no read, rotate, stage, promote, roll back, leased creds), no
 	// approving, no revoking, no configuration.
 	for _, c := range []call{
 		{"write", "keys/billing/issued", map[string]interface{}{"role": "r"}, true},
-		{"write", "keys/billing/issued/rotate", nil, true},
 		{"read", "inventory", nil, true},
 		{"list", "requests", nil, true},
+		{"list", "keys/billing", nil, true},
 		{"read", "keys/billing/main", nil, false},
+		{"read", "keys/billing/issued", nil, false},
+		{"read", "keys/other/main", nil, false},
+		{"write", "keys/billing/main", map[string]interface{}{"purpose": "overwrite"}, false},
+		{"write", "keys/billing/issued/rotate", nil, false},
+		{"write", "keys/other/main/rotate", nil, false},
+		{"write", "keys/other/main/rotate", map[string]interface{}{"stage": true}, false},
+		{"write", "keys/other/main/promote", nil, false},
+		{"write", "keys/other/main/rollback", nil, false},
+		{"read", "creds/other/r", nil, false},
+		{"write", "creds/other/r", nil, false},
 		{"write", "keys/billing/main/revoke", nil, false},
 		{"write", "config", map[string]interface{}{"entropy_bits": 256}, false},
 		{"write", "roles/r", map[string]interface{}{"scopes": "admin:*"}, false},
@@ -118,7 +132,7 @@ func TestBootstrapPolicies(t *testing.T) {
 		try(t, "issuer", issuer, m, c)
 	}
 	req := try(t, "issuer", issuer, m, call{"write", "requests", map[string]interface{}{"client": "billing", "role": "gated", "name": "gated-key", "justification": "test"}, true})
-	reqID := req.Data["request_id"].(string)
+	reqID := req.Data["approval_id"].(string)
 
 	// approver: decide requests; no issuing, no secrets.
 	for _, c := range []call{
@@ -127,24 +141,38 @@ func TestBootstrapPolicies(t *testing.T) {
 		{"write", "requests/" + reqID + "/approve", nil, true},
 		{"write", "keys/billing/sneaky", map[string]interface{}{"role": "r"}, false},
 		{"read", "keys/billing/main", nil, false},
+		{"write", "keys/billing/main/rotate", nil, false},
 		{"write", "config", map[string]interface{}{"entropy_bits": 256}, false},
 	} {
 		try(t, "approver", approver, m, c)
 	}
 	// The issuer then issues under the approval.
-	try(t, "issuer", issuer, m, call{"write", "keys/billing/gated-key", map[string]interface{}{"role": "gated", "request_id": reqID}, true})
+	try(t, "issuer", issuer, m, call{"write", "keys/billing/gated-key", map[string]interface{}{"role": "gated", "approval_id": reqID}, true})
 
-	// application: only its own client's keys, read-only.
+	// application: only its own client's keys; it reads them and may
+	// rotate and promote them.
 	got := try(t, "application", app, m, call{"read", "keys/billing/main", nil, true})
 	if got == nil || got.Data["key"] != billingKey {
 		t.Fatalf("application read of its own key: %v", got)
 	}
+	rotated := try(t, "application", app, m, call{"write", "keys/billing/rot/rotate", nil, true})
+	if active, code := verify(t, m, rotated.Data["key"].(string), nil); !active {
+		t.Fatalf("the key the application rotated does not verify: %s", code)
+	}
+	if got := try(t, "application", app, m, call{"read", "keys/billing/rot", nil, true}); got.Data["key"] != rotated.Data["key"] {
+		t.Fatalf("application read after its rotation: %v", got.Data)
+	}
 	for _, c := range []call{
 		{"list", "keys/billing", nil, true},
+		{"write", "keys/billing/rot/rotate", map[string]interface{}{"stage": true}, true},
+		{"write", "keys/billing/rot/promote", nil, true},
 		{"read", "keys/other/main", nil, false},
 		{"list", "keys/other", nil, false},
-		{"write", "keys/billing/main/rotate", nil, false},
+		{"write", "keys/other/main/rotate", nil, false},
+		{"write", "keys/other/main/rotate", map[string]interface{}{"stage": true}, false},
+		{"write", "keys/other/main/promote", nil, false},
 		{"write", "keys/billing/main/revoke", nil, false},
+		{"write", "keys/billing/main/rollback", nil, false},
 		{"delete", "keys/billing/main", nil, false},
 		{"write", "keys/billing/new", map[string]interface{}{"role": "r"}, false},
 		{"read", "inventory", nil, false},
@@ -152,8 +180,13 @@ func TestBootstrapPolicies(t *testing.T) {
 	} {
 		try(t, "application", app, m, c)
 	}
+	// A role that requires approval: the ACL lets the application try,
+	// the plugin wants an approved request (a 400).
+	_, err := app.write(m+"/keys/billing/gated-key/rotate", nil)
+	vaulttest.ExpectStatus(t, err, http.StatusBadRequest, "requires approval")
 	// Without client metadata on its entity, the template grants nothing.
 	try(t, "application without client metadata", stranger, m, call{"read", "keys/billing/main", nil, false})
+	try(t, "application without client metadata", stranger, m, call{"write", "keys/billing/main/rotate", nil, false})
 
 	// gateway: verify only.
 	v := try(t, "gateway", gateway, m, call{"write", "verify", map[string]interface{}{"key": billingKey}, true})
@@ -162,6 +195,7 @@ func TestBootstrapPolicies(t *testing.T) {
 	}
 	for _, c := range []call{
 		{"read", "keys/billing/main", nil, false},
+		{"write", "keys/billing/main/rotate", nil, false},
 		{"read", "inventory", nil, false},
 		{"read", "log", nil, false},
 		{"write", "leaks", map[string]interface{}{"key": "x"}, false},
@@ -185,6 +219,7 @@ func TestBootstrapPolicies(t *testing.T) {
 		{"read", "config", nil, true},
 		{"list", "requests", nil, true},
 		{"read", "keys/billing/main", nil, false},
+		{"write", "keys/billing/main/rotate", nil, false},
 		{"write", "alerts/x/ack", nil, false},
 		{"write", "config", map[string]interface{}{"entropy_bits": 256}, false},
 		{"write", "clients/billing/lock", nil, false},
@@ -216,5 +251,29 @@ func TestBootstrapPolicies(t *testing.T) {
 		{"write", "requests/" + reqID + "/approve", nil, false},
 	} {
 		try(t, "operator", operator, m, c)
+	}
+
+	// Rotating a key of a role that requires approval takes an approved
+	// request made by the rotating entity, used once.
+	_, err = operator.write(m+"/keys/billing/gated-key/rotate", nil)
+	vaulttest.ExpectStatus(t, err, http.StatusBadRequest, "requires approval")
+	rot := try(t, "operator", operator, m, call{"write", "requests", map[string]interface{}{"client": "billing", "role": "gated", "name": "gated-key", "justification": "suspected exposure"}, true})
+	rotID := rot.Data["approval_id"].(string)
+	_, err = operator.write(m+"/keys/billing/gated-key/rotate", map[string]interface{}{"approval_id": rotID})
+	vaulttest.ExpectStatus(t, err, http.StatusBadRequest, "must be approved")
+	try(t, "approver", approver, m, call{"write", "requests/" + rotID + "/approve", nil, true})
+	s, err := operator.write(m+"/keys/billing/gated-key/rotate", map[string]interface{}{"approval_id": rotID})
+	if err != nil {
+		t.Fatalf("approved rotation: %v", err)
+	}
+	if active, code := verify(t, m, s.Data["key"].(string), nil); !active {
+		t.Fatalf("the approved rotation's key does not verify: %s", code)
+	}
+	_, err = operator.write(m+"/keys/billing/gated-key/rotate", map[string]interface{}{"approval_id": rotID})
+	vaulttest.ExpectStatus(t, err, http.StatusBadRequest, "already used")
+	_, err = operator.write(m+"/keys/billing/gated-key/rotate", map[string]interface{}{"approval_id": rotID, "stage": true})
+	vaulttest.ExpectStatus(t, err, http.StatusBadRequest, "already used")
+	if r := read(t, m+"/requests/"+rotID); r.Data["state"] != "used" || vaulttest.Num(t, r.Data["key_version"]) != 2 {
+		t.Fatalf("the rotation's request: %v", r.Data)
 	}
 }

@@ -24,7 +24,7 @@ func TestSeparationOfDutiesTwoEntities(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := s.Data["request_id"].(string)
+	id := s.Data["approval_id"].(string)
 	if s.Data["state"] != "pending" || s.Data["expires_at"] == nil {
 		t.Fatalf("new request: %v", s.Data)
 	}
@@ -44,10 +44,10 @@ func TestSeparationOfDutiesTwoEntities(t *testing.T) {
 		t.Fatalf("approved request: %v", s.Data)
 	}
 	// The approver cannot turn around and issue with it.
-	_, err = bob.write(m+"/keys/billing/main", map[string]interface{}{"role": "gated", "request_id": id})
+	_, err = bob.write(m+"/keys/billing/main", map[string]interface{}{"role": "gated", "approval_id": id})
 	expectStatus(t, err, http.StatusBadRequest, "separation of duties")
 
-	s, err = alice.write(m+"/keys/billing/main", map[string]interface{}{"role": "gated", "request_id": id})
+	s, err = alice.write(m+"/keys/billing/main", map[string]interface{}{"role": "gated", "approval_id": id})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestSeparationOfDutiesTwoEntities(t *testing.T) {
 	}
 
 	// Single use.
-	_, err = alice.write(m+"/keys/billing/second", map[string]interface{}{"role": "gated", "request_id": id})
+	_, err = alice.write(m+"/keys/billing/second", map[string]interface{}{"role": "gated", "approval_id": id})
 	expectStatus(t, err, http.StatusBadRequest, "already used")
 	s = read(t, m+"/requests/"+id)
 	if s.Data["state"] != "used" {

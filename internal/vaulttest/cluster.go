@@ -218,6 +218,7 @@ listener "tcp" {
 api_addr         = %q
 cluster_addr     = %q
 disable_mlock    = true
+raw_storage_endpoint = true
 plugin_directory = %q
 ui               = false
 log_level        = %q

@@ -20,8 +20,12 @@ var mountCount atomic.Int64
 // RunMain starts one Vault for a test package, runs its tests and stops it.
 // Call it from TestMain. On failure the server's directory (log, audit log)
 // is kept and its path printed.
-func RunMain(m *testing.M) {
-	s, err := Start(context.Background(), Options{})
+func RunMain(m *testing.M) { RunMainWith(m, Options{}) }
+
+// RunMainWith is RunMain with options, e.g. Options{Raft: true} for a
+// package whose tests need integrated storage or a restart.
+func RunMainWith(m *testing.M, opts Options) {
+	s, err := Start(context.Background(), opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting vault:", err)
 		os.Exit(1)

@@ -35,8 +35,15 @@ const RootToken = "root"
 // are HMAC'd by the audit device as usual.
 var NonHMACResponseKeys = []string{"key_id", "client", "role", "version", "state", "active", "code"}
 
-// NonHMACRequestKeys stay readable in the audit log's request entries.
-var NonHMACRequestKeys = []string{"client", "role", "name", "scopes", "scope", "audience", "environment", "version", "reason"}
+// NonHMACRequestKeys stay readable in the audit log's request entries:
+// none. Vault writes the request entry before the plugin sees the request,
+// so whatever a caller sends in a listed field is logged as sent, however
+// the plugin then validates it: a key pasted into "role" or "scopes" would
+// be in the audit log in clear. No request field is safe for that, so all
+// are HMAC'd; an auditor matches a known value with sys/audit-hash. The
+// response fields above are the plugin's own answers (names it validated
+// and stored, codes, states), never echoed input.
+var NonHMACRequestKeys = []string{}
 
 // Options configure Start.
 type Options struct {
@@ -52,6 +59,10 @@ type Options struct {
 	LogLevel string
 	// Output, when set, receives the server's log as well as the log file.
 	Output io.Writer
+	// Raft runs a single-node Vault on integrated storage (Raft) instead of
+	// a dev server's in-memory storage: Raft's 1 MiB entry limit applies,
+	// and the data survives Restart.
+	Raft bool
 }
 
 // Server is a running Vault dev server with the plugin mounted.
@@ -68,6 +79,8 @@ type Server struct {
 	Mount         string
 
 	proc *process
+	// raft is the single-node cluster behind a Raft server (Options.Raft).
+	raft *Cluster
 }
 
 // FindRepoRoot walks up from the working directory to the directory holding
@@ -171,6 +184,9 @@ func locate(root, vaultBin string) (string, string, error) {
 
 // Start builds the plugin, starts Vault and mounts the plugin.
 func Start(ctx context.Context, opts Options) (*Server, error) {
+	if opts.Raft {
+		return startRaft(ctx, opts)
+	}
 	root, vaultBin, err := locate(opts.RepoRoot, opts.VaultBin)
 	if err != nil {
 		return nil, err
@@ -298,6 +314,10 @@ func (s *Server) MountUUID(ctx context.Context, path string) (string, error) {
 
 // Stop ends the server and removes its directory unless KEEP_VAULT_DIR is set.
 func (s *Server) Stop() {
+	if s.raft != nil {
+		s.raft.Stop()
+		return
+	}
 	s.kill()
 	if os.Getenv("KEEP_VAULT_DIR") == "" && s.Dir != "" {
 		_ = os.RemoveAll(s.Dir)
