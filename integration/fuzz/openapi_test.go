@@ -35,25 +35,33 @@ type fieldSpec struct {
 
 var paramRe = regexp.MustCompile(`\{([^}]+)\}`)
 
-// loadOperations reads sys/internal/specs/openapi and returns the mount's
-// operations in a stable order.
+// loadOperations reads the mount's OpenAPI document and returns its
+// operations in a stable order. It is the mount-scoped form of Vault's
+// document (GET /v1/<mount>/?help=1, the same generator as
+// sys/internal/specs/openapi): Vault 1.13's merged document keeps an
+// external plugin's paths but drops their request schemas, so it would
+// hide every field.
 func loadOperations(ctx context.Context, c *api.Client, mount string) ([]operation, error) {
-	r := c.NewRequest("GET", "/v1/sys/internal/specs/openapi")
+	r := c.NewRequest("GET", "/v1/"+mount+"/")
+	r.Params.Set("help", "1")
 	resp, err := c.RawRequestWithContext(ctx, r)
 	if err != nil {
 		return nil, fmt.Errorf("reading the OpenAPI document: %w", err)
 	}
 	defer resp.Body.Close()
-	var doc struct {
-		Paths      map[string]map[string]json.RawMessage `json:"paths"`
-		Components struct {
-			Schemas map[string]*schema `json:"schemas"`
-		} `json:"components"`
+	var help struct {
+		OpenAPI struct {
+			Paths      map[string]map[string]json.RawMessage `json:"paths"`
+			Components struct {
+				Schemas map[string]*schema `json:"schemas"`
+			} `json:"components"`
+		} `json:"openapi"`
 	}
-	if err := resp.DecodeJSON(&doc); err != nil {
+	if err := resp.DecodeJSON(&help); err != nil {
 		return nil, err
 	}
-	prefix := "/" + mount + "/"
+	doc := help.OpenAPI
+	prefix := "/"
 	var ops []operation
 	for p, item := range doc.Paths {
 		if !strings.HasPrefix(p, prefix) {
@@ -108,6 +116,19 @@ func loadOperations(ctx context.Context, c *api.Client, mount string) ([]operati
 			}
 			sort.Strings(op.Names)
 			ops = append(ops, op)
+		}
+	}
+	// The document declares a path's fields on its POST body only; the
+	// same fields are read from the query string of its other methods.
+	posted := map[string]operation{}
+	for _, op := range ops {
+		if op.Method == "POST" {
+			posted[op.Template] = op
+		}
+	}
+	for i, op := range ops {
+		if p, ok := posted[op.Template]; ok && len(op.Fields) == 0 {
+			ops[i].Fields, ops[i].Names = p.Fields, p.Names
 		}
 	}
 	sort.Slice(ops, func(i, j int) bool { return ops[i].String() < ops[j].String() })

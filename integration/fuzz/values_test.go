@@ -71,6 +71,10 @@ type mutation struct {
 	query  map[string]string
 }
 
+// mandatoryRounds is how many values every field is sure to get before
+// the random mix: huge, a wrong type, empty.
+const mandatoryRounds = 3
+
 // generator builds requests for one operation from its fields and a
 // baseline of valid values (so a request reaches the handler's deeper
 // checks), changing one or a few things at a time.
@@ -94,6 +98,21 @@ func (g *generator) next(i int) mutation {
 	}
 	kind := g.rng.IntN(100)
 	switch {
+	case i < mandatoryRounds*len(g.op.Names):
+		// First every field gets, one field at a time, a huge value, a
+		// wrong type and an empty one, so no field escapes them by chance.
+		f := g.op.Names[i%len(g.op.Names)]
+		var v json.RawMessage
+		switch i / len(g.op.Names) {
+		case 0:
+			v = mustJSON(huge)
+		case 1:
+			v = wrongTypes[i%len(wrongTypes)]
+		default:
+			v = mustJSON("")
+		}
+		m.set(g.op, f, v)
+		m.what = f + "=" + describe(v)
 	case len(g.op.Params) > 0 && kind < 25:
 		p := g.op.Params[g.rng.IntN(len(g.op.Params))]
 		params[p] = pathTricks[g.rng.IntN(len(pathTricks))]
