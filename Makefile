@@ -10,7 +10,7 @@ VAULT_SOURCES := bootstrap/vault/go.mod bootstrap/vault/go.sum bootstrap/vault/m
 UNIT_PKGS := ./backend/...
 INTEGRATION_TIMEOUT ?= 40m
 
-.PHONY: all build vault dev test fmt-check vet unit bench-smoke integration bench bench-rotation bench-token clean
+.PHONY: all build vault dev test fmt-check vet unit bench-smoke fuzz-smoke integration bench bench-rotation bench-token clean
 
 all: build
 
@@ -29,7 +29,7 @@ dev: build bin/vault
 	./scripts/dev.sh
 
 ## test: everything CI checks.
-test: fmt-check vet unit bench-smoke integration
+test: fmt-check vet unit bench-smoke fuzz-smoke integration
 
 fmt-check:
 	@out=$$(gofmt -l backend cmd internal integration scripts); \
@@ -46,6 +46,20 @@ unit:
 # verdict on a shared CI machine would be a flaky test.
 bench-smoke:
 	set -o pipefail; $(GO) test -run '^$$' -bench . -skip '^BenchmarkRotationReport$$' -benchtime=1x -count=1 $(UNIT_PKGS) | grep -vE '^(Benchmark|goos|goarch|pkg|cpu|PASS)'
+
+# Every Go native fuzz target for a few seconds of new inputs (its seed
+# corpus in testdata/fuzz already runs with the unit tests). go test fuzzes
+# one target per run, so each is listed and run in turn.
+FUZZ_PKGS := ./backend ./backend/keyformat ./backend/schedule ./backend/scopes
+FUZZTIME ?= 4s
+
+fuzz-smoke:
+	set -eo pipefail; for pkg in $(FUZZ_PKGS); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$target"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg | grep -vE '^fuzz: elapsed'; \
+		done; \
+	done
 
 integration: bin/vault
 	$(GO) test -count=1 -timeout $(INTEGRATION_TIMEOUT) ./integration/...

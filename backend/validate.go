@@ -67,8 +67,16 @@ func ipAllowed(cidrs []string, addr string) bool {
 	if !ok {
 		return false
 	}
+	// An IPv4 address and its IPv4-mapped IPv6 form are one address, and
+	// a block may be written in either form (::ffff:10.0.0.0/104 is
+	// 10.0.0.0/8): try both, or a block written the IPv6 way would refuse
+	// every address it holds.
+	mapped := ip
+	if ip.Is4() {
+		mapped = netip.AddrFrom16(ip.As16())
+	}
 	for _, c := range cidrs {
-		if p, err := netip.ParsePrefix(c); err == nil && p.Contains(ip) {
+		if p, err := netip.ParsePrefix(c); err == nil && (p.Contains(ip) || p.Contains(mapped)) {
 			return true
 		}
 	}
