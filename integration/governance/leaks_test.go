@@ -20,7 +20,7 @@ func TestLeakReportAllOrNothing(t *testing.T) {
 	_, err := client(t).Logical().Write(m+"/leaks", map[string]interface{}{"key": key, "reporter": "r", "source": huge})
 	expectStatus(t, err, http.StatusBadRequest, "source: at most")
 	_, err = client(t).Logical().Write(m+"/leaks", map[string]interface{}{"key": key, "reporter": strings.Repeat("r", 4096)})
-	expectStatus(t, err, http.StatusBadRequest, "reporter is")
+	expectStatus(t, err, http.StatusBadRequest, "reporter: at most")
 	if active, code := verify(t, m, key, nil); !active {
 		t.Fatalf("a refused leak report revoked the key: %s", code)
 	}
