@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/clock"
@@ -336,5 +337,30 @@ func TestNewAddressDetectionKeepsActiveKeys(t *testing.T) {
 	observeFrom(d, now, k, "203.0.113.9")
 	if n := newAddressAlerts(d, "kid_busy"); n != 1 {
 		t.Fatalf("%d new_address alerts for a key in constant use, want 1", n)
+	}
+}
+
+// When Vault stops the mount (reload, upgrade, step-down), alerts that
+// verify detected since the last flush, and the outcome counts, are
+// stored: a guessing attack just before a reload is not forgotten.
+func TestDetectionsStoredWhenMountStops(t *testing.T) {
+	e := newTestEnv(t)
+	e.ok(logical.UpdateOperation, "config", map[string]interface{}{"failed_verify_threshold": 3, "alert_window": "1m"})
+	for i := 0; i < 5; i++ {
+		e.b.onVerify(verifyInput{ClientIP: "203.0.113.9"}, verifyResult{Code: codeMalformed})
+	}
+	e.b.Cleanup(e.ctx)
+
+	next := newBackend(e.clock)
+	if err := next.Setup(e.ctx, &logical.BackendConfig{Logger: hclog.NewNullLogger(), System: logical.TestSystemView(), StorageView: e.storage}); err != nil {
+		t.Fatal(err)
+	}
+	e.b = next
+	if got := e.alertsOf(alertFailedVerifyBurst); len(got) != 1 || got[0].Count != 5 {
+		t.Fatalf("after the mount stopped: %+v", got)
+	}
+	st, err := loadGovState(e.ctx, e.storage)
+	if err != nil || st.Verify[codeMalformed] != 5 {
+		t.Fatalf("verify outcomes after the mount stopped: %v %v", st.Verify, err)
 	}
 }

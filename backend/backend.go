@@ -87,22 +87,28 @@ func (b *apikeysBackend) Setup(ctx context.Context, conf *logical.BackendConfig)
 	return b.Backend.Setup(ctx, conf)
 }
 
-// cleanFlushTimeout bounds the last usage flush when the mount stops.
+// cleanFlushTimeout bounds the last flush when the mount stops.
 const cleanFlushTimeout = 5 * time.Second
 
 // clean runs when Vault stops the mount on this node (step-down, seal,
-// unmount, plugin reload): verify usage buffered since the last periodic
-// flush is written now, best effort, so the next active node's idle sweep
-// and adoption checks see it. A node that may no longer write loses it, as
-// a crash would.
+// unmount, plugin reload or upgrade): what verify saw since the last
+// periodic flush and holds only in memory (usage, detected alerts, outcome
+// counts) is written now, best effort, so the next active node's idle
+// sweep, adoption checks, alerts and metrics see it. A node that may no
+// longer write loses it, as a crash would.
 func (b *apikeysBackend) clean(ctx context.Context) {
-	if b.storage == nil || !b.writeSafe() || b.cache.usage.backlog() == 0 {
+	if b.storage == nil || !b.writeSafe() {
 		return
 	}
 	fctx, cancel := context.WithTimeout(context.Background(), cleanFlushTimeout)
 	defer cancel()
-	if err := b.flushUsage(fctx, &logical.Request{Storage: b.storage}); err != nil {
-		b.logger.Warn("could not flush verify usage as the mount stopped", "error", err)
+	if b.cache.usage.backlog() > 0 {
+		if err := b.flushUsage(fctx, &logical.Request{Storage: b.storage}); err != nil {
+			b.logger.Warn("could not flush verify usage as the mount stopped", "error", err)
+		}
+	}
+	if err := b.flushDetections(fctx, b.storage); err != nil {
+		b.logger.Warn("could not store detected alerts and verify counts as the mount stopped", "error", err)
 	}
 }
 
