@@ -47,6 +47,9 @@ type verifyResult struct {
 	Role            *Role
 	Client          *Client
 	EffectiveScopes []string
+	// RetirementPending: Version is a previous version past its grace
+	// that the deciding tick will keep (retirementPending).
+	RetirementPending bool
 }
 
 const pathVerifyHelpSyn = `Verify a presented API key (RFC 7662-style introspection).`
@@ -266,7 +269,7 @@ func verifyResponseData(res verifyResult) map[string]interface{} {
 		"version":     v.Version,
 		"state":       v.State,
 	}
-	if exp := expiry(k, v); !exp.IsZero() {
+	if exp := res.expiry(); !exp.IsZero() {
 		data["exp"] = exp.Unix()
 	}
 	return data

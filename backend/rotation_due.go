@@ -124,11 +124,11 @@ type adoptionInput struct {
 // minute) no tick may fall inside the lookahead window, and deciding only
 // there would retire a version still in sole use without a word. A tick
 // inside the window decides early, so a long grace never lapses first.
-// When the deciding tick comes after the grace ended, verify has refused p
-// since then, and accepting it again is what the role's max_grace_period
-// allows for a client that has not switched yet; the condition cannot turn
-// true again once it was false (p is only seen by verifies it accepted),
-// so nothing refused for any other reason is brought back.
+// When the deciding tick comes after the grace ended, verify has taken the
+// same decision meanwhile (retirementPending), so p was not refused in
+// between; the condition cannot turn true again once it was false (p is
+// only seen by verifies it accepted), so nothing refused for any other
+// reason is brought back.
 func decideGrace(k *Key, p *KeyVersion, now time.Time, in adoptionInput) graceDecision {
 	end := p.GraceEndsAt
 	if now.Before(end.Add(-lookahead(k, p))) {

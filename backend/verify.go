@@ -79,11 +79,20 @@ func (b *apikeysBackend) checkKey(ctx context.Context, s logical.Storage, in ver
 		return res, nil
 	}
 
+	graceOver := v.State == statePrevious && !now.Before(v.GraceEndsAt)
+	if graceOver && !k.Revoked {
+		pending, err := b.retirementPending(ctx, s, k, v, now)
+		if err != nil {
+			return verifyResult{}, err
+		}
+		graceOver = !pending
+		res.RetirementPending = pending
+	}
 	switch {
 	case k.Revoked || v.State == stateRevoked:
 		return fail(codeRevoked)
 	case v.State == stateRetired,
-		v.State == statePrevious && !now.Before(v.GraceEndsAt),
+		graceOver,
 		!k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
 		return fail(codeExpired)
 	case v.State == statePending && !in.AllowPending:
@@ -158,11 +167,18 @@ func constantTimeEqual(a, b string) bool {
 }
 
 // expiry is the "exp" of an accepted version: the key's hard expiry, or the
-// end of a previous version's grace if earlier (zero: none).
-func expiry(k *Key, v *KeyVersion) time.Time {
+// end of a previous version's grace if earlier (zero: none). A version
+// waiting for the tick that decides its retirement is good until that
+// decision's bound, never an exp already past.
+func (res verifyResult) expiry() time.Time {
+	k, v := res.Key, res.Version
 	exp := k.ExpiresAt
-	if v.State == statePrevious && (exp.IsZero() || v.GraceEndsAt.Before(exp)) {
-		exp = v.GraceEndsAt
+	end := v.GraceEndsAt
+	if res.RetirementPending {
+		end = end.Add(retirementDecisionBound)
+	}
+	if v.State == statePrevious && (exp.IsZero() || end.Before(exp)) {
+		exp = end
 	}
 	return exp
 }

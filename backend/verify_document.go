@@ -30,7 +30,7 @@ func appendIntrospection(buf []byte, res verifyResult) []byte {
 	buf = appendJSONString(buf, k.Client)
 	buf = append(buf, `,"environment":`...)
 	buf = appendJSONString(buf, k.Environment)
-	if exp := expiry(k, v); !exp.IsZero() {
+	if exp := res.expiry(); !exp.IsZero() {
 		buf = append(buf, `,"exp":`...)
 		buf = strconv.AppendInt(buf, exp.Unix(), 10)
 	}
