@@ -175,10 +175,11 @@ func (b *apikeysBackend) applyGrace(k *Key, now time.Time, grace, maxGrace time.
 			"waits_until":      limit.Format(time.RFC3339),
 			"max_grace_period": maxGrace.String(),
 		}
-		if now.After(oldEnd) {
-			// Decided by a tick after the grace ended: verify refused
-			// the version from then until now.
-			wait.Details["refused_since"] = oldEnd.Format(time.RFC3339)
+		if refusedFrom := oldEnd.Add(retirementDecisionBound); now.After(refusedFrom) {
+			// Decided by a tick long after the grace ended (failover,
+			// seal): verify held the version only up to the bound and
+			// refused it from then until now.
+			wait.Details["refused_since"] = refusedFrom.Format(time.RFC3339)
 		}
 		a := keyAlert(k, alertRotationNotAdopted, active.Version, "the rotated key has not been used yet while the previous version still is; retirement of the previous version waits (up to max_grace_period): update the client's configuration")
 		a.Details = map[string]string{

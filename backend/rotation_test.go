@@ -748,7 +748,7 @@ func TestRotationLateTickDecidesAdoption(t *testing.T) {
 			if !versionAccepted(k.Versions[0], r.clock.Now(), false) {
 				t.Fatal("version 1 still refused after the deferral")
 			}
-			if len(waits) != 1 || waits[0].Details["refused_since"] != rotatedAt.Add(10*time.Minute).Format(time.RFC3339) {
+			if len(waits) != 1 || waits[0].Details["refused_since"] != rotatedAt.Add(10*time.Minute+retirementDecisionBound).Format(time.RFC3339) {
 				t.Fatalf("retirement_deferred events = %+v", waits)
 			}
 			if end := k.Versions[0].GraceEndsAt; !end.Equal(r.clock.Now().Add(10 * time.Minute)) {
