@@ -328,7 +328,7 @@ func (b *apikeysBackend) pathRoleWrite(ctx context.Context, req *logical.Request
 		return nil, err
 	}
 	if existing != nil && existing.rotationPolicy(cfg) != r.rotationPolicy(cfg) {
-		b.rescheduleRoleKeys(req.Storage, name)
+		b.rescheduleRoleKeys(ctx, req.Storage, name)
 	}
 
 	ev := eventFromRequest(req, eventRoleWritten)

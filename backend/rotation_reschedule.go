@@ -16,11 +16,31 @@ import (
 // rescheduleTimeout bounds one background pass over the keys.
 const rescheduleTimeout = 30 * time.Minute
 
-// rescheduleRoleKeys recomputes, in the background, the next rotation of
-// every managed key of role. The role write that calls it has already
-// stored the new policy; each key is re-read under its lock together with
-// its role, so two quick role writes cannot leave a key on the older one.
-func (b *apikeysBackend) rescheduleRoleKeys(s logical.Storage, role string) {
+// rescheduleInline is how long the role or config write itself spends on
+// rescheduling: a mount of ordinary size is done before the write answers,
+// so its keys read back on the new policy at once and nothing changes
+// behind a later request's back. A larger mount carries on in the
+// background (rescheduling a key twice is harmless).
+const rescheduleInline = 5 * time.Second
+
+// rescheduleRoleKeys recomputes the next rotation of every managed key of
+// role. The role write that calls it has already stored the new policy;
+// each key is re-read under its lock together with its role, so two quick
+// role writes cannot leave a key on the older one.
+func (b *apikeysBackend) rescheduleRoleKeys(ctx context.Context, s logical.Storage, role string) {
+	ictx, cancel := context.WithTimeout(ctx, rescheduleInline)
+	n, err := b.rescheduleKeys(ictx, s, role)
+	timedOut := ictx.Err() != nil
+	cancel()
+	if err == nil {
+		b.logger.Debug("keys rescheduled after a change of their role's rotation policy", "role", role, "rescheduled", n)
+		return
+	}
+	if !timedOut {
+		b.logger.Error("rescheduling the keys of a role after its rotation policy changed failed; the keys keep their earlier next rotation until the role is written again",
+			"role", role, "rescheduled", n, "error", err)
+		return
+	}
 	r := b.rotation()
 	r.reschedules.Add(1)
 	go func() {
@@ -108,7 +128,7 @@ func (b *apikeysBackend) rescheduleAfterConfigChange(ctx context.Context, s logi
 			return err
 		}
 		if r != nil && r.rotationPolicy(old) != r.rotationPolicy(cfg) {
-			b.rescheduleRoleKeys(s, r.Name)
+			b.rescheduleRoleKeys(ctx, s, r.Name)
 		}
 	}
 	return nil

@@ -54,7 +54,7 @@ func TestLeakReportAllOrNothing(t *testing.T) {
 		}
 		leaks++
 		d := ev["details"].(map[string]interface{})
-		if d["status"] != "revoked" || d["alert_id"] != s.Data["alert_id"] || d["time_to_revoke_ms"] == nil || d["time_to_revoke_ms"] == "0" {
+		if d["status"] != "revoked" || d["alert_id"] != s.Data["alert_id"] || d["time_to_revoke_seconds"] == nil {
 			t.Fatalf("leak.reported entry: %v", ev)
 		}
 	}
