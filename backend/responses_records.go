@@ -129,3 +129,9 @@ func listResponse(what string) map[int][]framework.Response {
 		"keys": field(framework.TypeStringSlice, "Names of the "+what+"."),
 	})
 }
+
+// rawResponse declares an answer sent as a raw HTTP body (logical.HTTPRawBody):
+// it has no fields to declare, so the description says what the body is.
+func rawResponse(desc string) map[int][]framework.Response {
+	return map[int][]framework.Response{http.StatusOK: {{Description: desc}}}
+}

@@ -1,9 +1,10 @@
 package backend
 
 import (
+	"strings"
 	"testing"
+	"time"
 
-	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/helper/testhelpers/schema"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -13,14 +14,19 @@ import (
 // returns but the schema does not declare fails, as does a wrong type.
 type respEnv struct {
 	*testEnv
-	seen map[*framework.Path]map[logical.Operation]bool
+	seen map[string]map[logical.Operation]bool // by path pattern
 }
 
 func (r *respEnv) check(op logical.Operation, path string, data map[string]interface{}) *logical.Response {
 	r.t.Helper()
+	return r.checkAs("alice", op, path, data)
+}
+
+func (r *respEnv) checkAs(who string, op logical.Operation, path string, data map[string]interface{}) *logical.Response {
+	r.t.Helper()
 	req := &logical.Request{
 		Operation: op, Path: path, Data: data, Storage: r.storage,
-		EntityID: "entity-alice", DisplayName: "userpass-alice", ClientTokenAccessor: "accessor-alice",
+		EntityID: "entity-" + who, DisplayName: "userpass-" + who, ClientTokenAccessor: "accessor-" + who,
 		ID: "req-" + path, Connection: &logical.Connection{RemoteAddr: "127.0.0.1"},
 	}
 	resp, err := r.b.HandleRequest(r.ctx, req)
@@ -32,17 +38,48 @@ func (r *respEnv) check(op logical.Operation, path string, data map[string]inter
 		r.t.Fatalf("no route for %s", path)
 	}
 	schema.ValidateResponse(r.t, schema.GetResponseSchema(r.t, route, op), resp, true)
-	if r.seen[route] == nil {
-		r.seen[route] = map[logical.Operation]bool{}
+	pattern := strings.TrimPrefix(route.Pattern, "^") // the router anchors patterns when it first routes
+	if r.seen[pattern] == nil {
+		r.seen[pattern] = map[logical.Operation]bool{}
 	}
-	r.seen[route][op] = true
+	r.seen[pattern][op] = true
 	return resp
 }
 
-// TestResponsesKeysRolesClients drives every operation of the role, client
-// and key paths and validates each answer against its declared schema.
-func TestResponsesKeysRolesClients(t *testing.T) {
-	r := &respEnv{testEnv: newTestEnv(t), seen: map[*framework.Path]map[logical.Operation]bool{}}
+// callbackPaths answer through framework.Path.Callbacks, which cannot
+// declare Responses: verify and info use Callbacks on purpose (see
+// path_verify.go: no replication-state wait on the hot path).
+var callbackPaths = map[string]bool{"verify$": true, "info$": true}
+
+// TestResponses drives every operation of every path, validates each
+// answer strictly against the Responses its operation declares, and fails
+// for an operation that declares none or that the run does not drive, so
+// a new path or operation cannot go without a checked schema.
+func TestResponses(t *testing.T) {
+	seen := map[string]map[logical.Operation]bool{}
+	t.Run("keys_roles_clients", func(t *testing.T) { driveKeysRolesClients(newRespEnv(t, seen)) })
+	t.Run("governance", func(t *testing.T) { driveGovernance(newRespEnv(t, seen)) })
+	if t.Failed() {
+		return
+	}
+	for _, p := range newTestEnv(t).b.Paths {
+		pattern := strings.TrimPrefix(p.Pattern, "^")
+		if len(p.Callbacks) > 0 && !callbackPaths[pattern] {
+			t.Errorf("%s: answers through Callbacks, which cannot declare Responses; use Operations", p.Pattern)
+		}
+		for op, h := range p.Operations {
+			if len(h.Properties().Responses) == 0 {
+				t.Errorf("%s %s: declares no Responses", op, p.Pattern)
+			}
+			if !seen[pattern][op] {
+				t.Errorf("%s %s: not driven by TestResponses", op, p.Pattern)
+			}
+		}
+	}
+}
+
+// driveKeysRolesClients drives the role, client and key paths.
+func driveKeysRolesClients(r *respEnv) {
 	r.check(logical.CreateOperation, "clients/svc", map[string]interface{}{"owner": "team-svc", "type": "internal", "metadata": "tier=1"})
 	r.check(logical.UpdateOperation, "clients/svc", map[string]interface{}{"contact": "ops@example.com"})
 	r.check(logical.ReadOperation, "clients/svc", nil)
@@ -74,13 +111,67 @@ func TestResponsesKeysRolesClients(t *testing.T) {
 	r.check(logical.DeleteOperation, "clients/svc", nil)
 	r.check(logical.ReadOperation, "clients/svc/revocations", nil)
 
-	// Every operation of the paths driven above was driven, so an
-	// operation added to them later is checked too.
-	for p, ops := range r.seen {
-		for op := range p.Operations {
-			if !ops[op] {
-				t.Errorf("%s %s: not driven by this test", op, p.Pattern)
-			}
-		}
+}
+
+func newRespEnv(t *testing.T, seen map[string]map[logical.Operation]bool) *respEnv {
+	return &respEnv{testEnv: newTestEnv(t), seen: seen}
+}
+
+// driveGovernance drives every other path: config, creds, token, jwks,
+// leaks, alerts, approval requests, log, inventory, metrics, policy and
+// tidy. jwks and metrics?format=prometheus answer with a raw body, which
+// ValidateResponse skips; TestJWKS* and TestMetrics* check those bodies.
+func driveGovernance(r *respEnv) {
+	if err := r.b.initialize(r.ctx, &logical.InitializationRequest{Storage: r.storage}); err != nil {
+		r.t.Fatal(err)
 	}
+	r.check(logical.CreateOperation, "config", map[string]interface{}{"token_ttl": "2m"})
+	r.check(logical.UpdateOperation, "config", map[string]interface{}{"token_issuer": "https://vault.test/v1/apikeys"})
+	r.check(logical.ReadOperation, "config", nil)
+
+	r.setupClientRole("acme", "external", "partner", map[string]interface{}{"ttl": "1h", "max_ttl": "4h", "audiences": "orders-api"})
+	r.check(logical.ReadOperation, "creds/acme/partner", nil)
+	r.setupClientRole("billing", "internal", "svc", map[string]interface{}{"audiences": "orders-api"})
+	key := r.check(logical.CreateOperation, "keys/billing/main", map[string]interface{}{"role": "svc"}).Data["key"].(string)
+	r.check(logical.UpdateOperation, "token", map[string]interface{}{"key": key, "audience": "orders-api", "scope": "orders:read"})
+
+	r.check(logical.ReadOperation, "jwks", nil)
+	r.check(logical.UpdateOperation, "jwks/rotate", nil)
+	r.check(logical.UpdateOperation, "jwks/rotate", nil)
+	r.check(logical.UpdateOperation, "jwks/rotate", nil)
+	kids := r.jwksKIDs()
+	r.check(logical.UpdateOperation, "jwks/revoke", map[string]interface{}{"kid": kids[len(kids)-1]})
+
+	leak := r.check(logical.UpdateOperation, "leaks", map[string]interface{}{
+		"key": key, "reporter": "github-secret-scanning", "source": "https://example.com/repo/commit/1",
+		"detected_at": testStart.Add(-90 * time.Second).Format(time.RFC3339),
+	})
+	alertID := leak.Data["alert_id"].(string)
+	r.check(logical.ReadOperation, "alerts", nil)
+	r.check(logical.ListOperation, "alerts/", nil)
+	r.check(logical.ReadOperation, "alerts/"+alertID, nil)
+	r.check(logical.UpdateOperation, "alerts/"+alertID+"/ack", map[string]interface{}{"note": "known"})
+
+	r.check(logical.CreateOperation, "roles/gated", map[string]interface{}{"scopes": "orders:read", "environment": "prod", "requires_approval": true})
+	ask := func(name string) string {
+		return r.check(logical.UpdateOperation, "requests", map[string]interface{}{
+			"client": "billing", "role": "gated", "name": name, "justification": "needed for the orders migration",
+		}).Data["approval_id"].(string)
+	}
+	approved, denied := ask("gated1"), ask("gated2")
+	r.checkAs("bob", logical.UpdateOperation, "requests/"+approved+"/approve", map[string]interface{}{"comment": "ok"})
+	r.checkAs("bob", logical.UpdateOperation, "requests/"+denied+"/deny", nil)
+	r.check(logical.CreateOperation, "keys/billing/gated1", map[string]interface{}{"role": "gated", "approval_id": approved})
+	r.check(logical.ReadOperation, "requests/"+approved, nil)
+	r.check(logical.ListOperation, "requests/", nil)
+
+	r.check(logical.ReadOperation, "log", nil)
+	r.check(logical.ReadOperation, "log/verify", nil)
+	r.check(logical.UpdateOperation, "log/verify", nil)
+	r.check(logical.ReadOperation, "inventory", nil)
+	r.check(logical.ReadOperation, "metrics", nil)
+	r.check(logical.ReadOperation, "metrics", map[string]interface{}{"format": "prometheus"})
+	r.check(logical.ReadOperation, "policy", nil)
+	r.check(logical.UpdateOperation, "tidy", nil)
+	r.check(logical.DeleteOperation, "config", nil)
 }
