@@ -234,10 +234,12 @@ var alertResponseFields = map[string]*framework.FieldSchema{
 	"acknowledged_by": field(framework.TypeMap, "Who acknowledged it: type, entity_id, display_name, accessor."),
 	"ack_note":        field(framework.TypeString, "Note given with the acknowledgement."),
 }
+
 var alertsReadResponseFields = map[string]*framework.FieldSchema{
 	"alerts": field(framework.TypeSlice, "The alerts matching the filter, newest first."),
 	"count":  field(framework.TypeInt, "Number of alerts returned."),
 }
+
 var alertsListResponseFields = map[string]*framework.FieldSchema{
 	"keys":     field(framework.TypeStringSlice, "Ids of the alerts."),
 	"key_info": field(framework.TypeMap, "Summary of each alert by id."),

@@ -235,6 +235,7 @@ var jwksRotateResponseFields = map[string]*framework.FieldSchema{
 	"revoked_kid":   field(framework.TypeString, "Id of the key withdrawn by this rotation, if any."),
 	"revoked_kids":  field(framework.TypeStringSlice, "Ids of keys withdrawn by this request."),
 }
+
 var jwksRevokeResponseFields = map[string]*framework.FieldSchema{
 	"kid":           field(framework.TypeString, "Id of the current signing key."),
 	"previous_kids": field(framework.TypeStringSlice, "Ids of keys still published."),

@@ -193,6 +193,7 @@ var logReadResponseFields = map[string]*framework.FieldSchema{
 	"next_after":  field(framework.TypeInt, "Value of after for the next page forward."),
 	"next_before": field(framework.TypeInt, "Value of before for the next page back."),
 }
+
 var logVerifyResponseFields = map[string]*framework.FieldSchema{
 	"valid":     field(framework.TypeBool, "Whether the hash chain is intact."),
 	"entries":   field(framework.TypeInt, "Number of entries checked."),

@@ -235,6 +235,7 @@ var requestResponseFields = map[string]*framework.FieldSchema{
 	"key_id":        field(framework.TypeString, "Id of the key issued or rotated with it."),
 	"key_version":   field(framework.TypeInt, "Version created with it."),
 }
+
 var requestsListResponseFields = map[string]*framework.FieldSchema{
 	"keys":     field(framework.TypeStringSlice, "Ids of the requests."),
 	"key_info": field(framework.TypeMap, "Summary of each request by id."),
