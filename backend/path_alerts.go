@@ -65,8 +65,8 @@ func (b *apikeysBackend) pathAlerts() []*framework.Path {
 				"limit":        {Type: framework.TypeInt, Description: "Most alerts to return, 1-1000 (default 100).", Default: defaultAlertLimit},
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ListOperation: &framework.PathOperation{Callback: b.pathAlertsList},
-				logical.ReadOperation: &framework.PathOperation{Callback: b.pathAlertsRead},
+				logical.ListOperation: &framework.PathOperation{Callback: b.pathAlertsList, Responses: okResponse(alertsListResponseFields)},
+				logical.ReadOperation: &framework.PathOperation{Callback: b.pathAlertsRead, Responses: okResponse(alertsReadResponseFields)},
 			},
 			HelpSynopsis:    pathAlertsHelpSyn,
 			HelpDescription: pathAlertsHelpDesc,
@@ -76,7 +76,7 @@ func (b *apikeysBackend) pathAlerts() []*framework.Path {
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: operationPrefix, OperationSuffix: "alert"},
 			Fields:       idField,
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: &framework.PathOperation{Callback: b.pathAlertRead},
+				logical.ReadOperation: &framework.PathOperation{Callback: b.pathAlertRead, Responses: okResponse(alertResponseFields)},
 			},
 			HelpSynopsis:    pathAlertHelpSyn,
 			HelpDescription: pathAlertHelpSyn,
@@ -86,7 +86,7 @@ func (b *apikeysBackend) pathAlerts() []*framework.Path {
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: operationPrefix, OperationVerb: "acknowledge", OperationSuffix: "alert"},
 			Fields:       idField,
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.UpdateOperation: &framework.PathOperation{Callback: b.pathAlertAck},
+				logical.UpdateOperation: &framework.PathOperation{Callback: b.pathAlertAck, Responses: okResponse(alertResponseFields)},
 			},
 			HelpSynopsis:    pathAlertAckHelpSyn,
 			HelpDescription: pathAlertAckHelpDesc,
@@ -212,4 +212,35 @@ func (b *apikeysBackend) pathAlertAck(ctx context.Context, req *logical.Request,
 		return nil, err
 	}
 	return &logical.Response{Data: a.responseData()}, nil
+}
+
+var alertResponseFields = map[string]*framework.FieldSchema{
+	"id":              field(framework.TypeString, "Identifier of the alert."),
+	"type":            field(framework.TypeString, "Kind of alert (leak_reported, verify_burst, ...)."),
+	"severity":        field(framework.TypeString, "Severity of the alert."),
+	"time":            field(framework.TypeString, "When the alert was raised (RFC 3339)."),
+	"message":         field(framework.TypeString, "What happened, for a human."),
+	"client":          field(framework.TypeString, "Client concerned, if any."),
+	"name":            field(framework.TypeString, "Key name concerned, if any."),
+	"key":             field(framework.TypeString, "Key name concerned, if any."),
+	"key_id":          field(framework.TypeString, "Key id concerned, if any."),
+	"role":            field(framework.TypeString, "Role concerned, if any."),
+	"version":         field(framework.TypeInt, "Key version concerned, if any."),
+	"details":         field(framework.TypeMap, "Details of the alert (times rendered as RFC 3339, durations as seconds)."),
+	"count":           field(framework.TypeInt, "Occurrences folded into this alert."),
+	"raised_by":       field(framework.TypeMap, "Who raised the alert: type, entity_id, display_name, accessor."),
+	"acknowledged":    field(framework.TypeBool, "Whether the alert was acknowledged."),
+	"acknowledged_at": field(framework.TypeString, "When it was acknowledged (RFC 3339)."),
+	"acknowledged_by": field(framework.TypeMap, "Who acknowledged it: type, entity_id, display_name, accessor."),
+	"ack_note":        field(framework.TypeString, "Note given with the acknowledgement."),
+}
+
+var alertsReadResponseFields = map[string]*framework.FieldSchema{
+	"alerts": field(framework.TypeSlice, "The alerts matching the filter, newest first."),
+	"count":  field(framework.TypeInt, "Number of alerts returned."),
+}
+
+var alertsListResponseFields = map[string]*framework.FieldSchema{
+	"keys":     field(framework.TypeStringSlice, "Ids of the alerts."),
+	"key_info": field(framework.TypeMap, "Summary of each alert by id."),
 }

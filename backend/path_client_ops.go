@@ -47,7 +47,7 @@ func (b *apikeysBackend) pathClientOps() []*framework.Path {
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.UpdateOperation: &framework.PathOperation{Callback: func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 					return b.pathClientSetStatus(ctx, req, d, status)
-				}},
+				}, Responses: okResponse(clientResponseFields())},
 			},
 			HelpSynopsis:    syn,
 			HelpDescription: desc,
@@ -61,7 +61,7 @@ func (b *apikeysBackend) pathClientOps() []*framework.Path {
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: operationPrefix, OperationVerb: "read", OperationSuffix: "client-revocations"},
 			Fields:       map[string]*framework.FieldSchema{"name": fields["name"]},
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: &framework.PathOperation{Callback: b.pathClientRevocations},
+				logical.ReadOperation: &framework.PathOperation{Callback: b.pathClientRevocations, Responses: okResponse(clientRevocationsResponseFields)},
 			},
 			HelpSynopsis:    pathClientRevocationsHelpSyn,
 			HelpDescription: pathClientRevocationsHelpDesc,
@@ -177,4 +177,15 @@ func (b *apikeysBackend) pathClientRevocations(ctx context.Context, req *logical
 		data["deprovisioned_by"] = c.StatusChangedBy
 	}
 	return &logical.Response{Data: data}, nil
+}
+
+var clientRevocationsResponseFields = map[string]*framework.FieldSchema{
+	"client":               field(framework.TypeString, "Name of the client."),
+	"status":               field(framework.TypeString, "Status of the client."),
+	"deprovisioned_at":     field(framework.TypeString, "When the client was deprovisioned (RFC 3339)."),
+	"deprovisioned_by":     field(framework.TypeMap, actorDesc),
+	"leased_key_retention": field(framework.TypeDurationSecond, "Seconds revoked leased keys stay on the list."),
+	"count":                field(framework.TypeInt, "Number of revocations listed."),
+	"revocations":          field(framework.TypeSlice, "The revocations: key_id, name, role, version, whole_key, reason, actor, revoked_at, leased."),
+	"revoked_key_ids":      field(framework.TypeStringSlice, "Key ids revoked, for deny lists."),
 }

@@ -63,7 +63,7 @@ func (b *apikeysBackend) pathClients() []*framework.Path {
 				OperationSuffix: "clients",
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ListOperation: &framework.PathOperation{Callback: b.pathClientsList},
+				logical.ListOperation: &framework.PathOperation{Callback: b.pathClientsList, Responses: listResponse("clients")},
 			},
 			HelpSynopsis:    pathClientsListHelpSyn,
 			HelpDescription: pathClientsListHelpDesc,
@@ -77,11 +77,16 @@ func (b *apikeysBackend) pathClients() []*framework.Path {
 			Fields:         clientFields(),
 			ExistenceCheck: b.clientExists,
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation:   &framework.PathOperation{Callback: b.pathClientRead},
-				logical.CreateOperation: &framework.PathOperation{Callback: b.pathClientWrite},
-				logical.UpdateOperation: &framework.PathOperation{Callback: b.pathClientWrite},
+				logical.ReadOperation:   &framework.PathOperation{Callback: b.pathClientRead, Responses: okResponse(clientResponseFields())},
+				logical.CreateOperation: &framework.PathOperation{Callback: b.pathClientWrite, Responses: okResponse(clientResponseFields())},
+				logical.UpdateOperation: &framework.PathOperation{Callback: b.pathClientWrite, Responses: okResponse(clientResponseFields())},
 				logical.DeleteOperation: &framework.PathOperation{
-					Callback:     b.pathClientDelete,
+					Callback: b.pathClientDelete,
+					Responses: okResponse(map[string]*framework.FieldSchema{
+						"client":       field(framework.TypeString, "Name of the deprovisioned client."),
+						"status":       field(framework.TypeString, "Status of the client after the request (deprovisioned)."),
+						"keys_revoked": field(framework.TypeInt, "Number of the client's keys revoked by the request."),
+					}),
 					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "deprovision"},
 				},
 			},

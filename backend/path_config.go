@@ -118,18 +118,22 @@ func (b *apikeysBackend) pathConfig() []*framework.Path {
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ReadOperation: &framework.PathOperation{
 				Callback:     b.pathConfigRead,
+				Responses:    okResponse(configResponseFields),
 				DisplayAttrs: &framework.DisplayAttributes{OperationSuffix: "configuration"},
 			},
 			logical.UpdateOperation: &framework.PathOperation{
 				Callback:     b.pathConfigWrite,
+				Responses:    okResponse(configResponseFields),
 				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "configure"},
 			},
 			logical.CreateOperation: &framework.PathOperation{
 				Callback:     b.pathConfigWrite,
+				Responses:    okResponse(configResponseFields),
 				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "configure"},
 			},
 			logical.DeleteOperation: &framework.PathOperation{
 				Callback:     b.pathConfigDelete,
+				Responses:    noContentResponse(),
 				DisplayAttrs: &framework.DisplayAttributes{OperationSuffix: "configuration"},
 			},
 		},
@@ -276,4 +280,21 @@ func (b *apikeysBackend) pathConfigDelete(ctx context.Context, req *logical.Requ
 		return nil, err
 	}
 	return nil, nil
+}
+
+var configResponseFields = map[string]*framework.FieldSchema{
+	"key_prefix":                  field(framework.TypeString, "Prefix of issued keys."),
+	"entropy_bits":                field(framework.TypeInt, "Entropy bits of the random part of keys."),
+	"default_grace_period":        field(framework.TypeDurationSecond, "Default grace period in seconds."),
+	"default_max_grace_period":    field(framework.TypeDurationSecond, "Default maximum grace period in seconds."),
+	"default_risk_tier":           field(framework.TypeString, "Risk tier of roles that name none."),
+	"risk_tiers":                  field(framework.TypeMap, "Rotation period in seconds by risk tier."),
+	"review_period":               field(framework.TypeDurationSecond, "Seconds between access reviews of a key."),
+	"failed_verify_threshold":     field(framework.TypeInt, "Failed verifications per window that raise an alert."),
+	"verify_burst_threshold":      field(framework.TypeInt, "Verifications per window of one key that raise an alert."),
+	"alert_window":                field(framework.TypeDurationSecond, "Window in seconds the thresholds count over."),
+	"leased_key_retention":        field(framework.TypeDurationSecond, "Seconds revoked leased keys are kept for the record."),
+	"token_issuer":                field(framework.TypeString, "Issuer (iss) of exchanged tokens."),
+	"token_ttl":                   field(framework.TypeDurationSecond, "Lifetime in seconds of exchanged tokens."),
+	"signing_key_rotation_period": field(framework.TypeDurationSecond, "Seconds between rotations of the token signing key."),
 }

@@ -43,6 +43,7 @@ func (b *apikeysBackend) pathCreds() *framework.Path {
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ReadOperation: &framework.PathOperation{
 				Callback:     b.pathCredsRead,
+				Responses:    okResponse(credsResponseFields),
 				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "generate"},
 			},
 		},
@@ -162,4 +163,16 @@ func (b *apikeysBackend) leaseLimits(role *Role) leaseLimits {
 func newLeasedKeyName() (string, error) {
 	id, err := randomHex(10)
 	return leasedKeyNamePrefix + id, err
+}
+
+var credsResponseFields = map[string]*framework.FieldSchema{
+	"key":         field(framework.TypeString, "The leased key secret."),
+	"key_id":      field(framework.TypeString, "Stable identifier of the key."),
+	"client":      field(framework.TypeString, "Client the key was issued to."),
+	"name":        field(framework.TypeString, "Name of the key."),
+	"role":        field(framework.TypeString, "Role the key was issued under."),
+	"environment": field(framework.TypeString, "Environment the key is valid in."),
+	"scopes":      field(framework.TypeStringSlice, "Scopes of the key."),
+	"aud":         field(framework.TypeStringSlice, "Audiences of the key."),
+	"expires_at":  field(framework.TypeString, "When the key expires (RFC 3339)."),
 }

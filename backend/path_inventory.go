@@ -39,7 +39,7 @@ func (b *apikeysBackend) pathInventory() []*framework.Path {
 			"unused_for":      {Type: framework.TypeDurationSecond, Description: "Only keys not used for at least this duration."},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.ReadOperation: &framework.PathOperation{Callback: b.pathInventoryRead},
+			logical.ReadOperation: &framework.PathOperation{Callback: b.pathInventoryRead, Responses: okResponse(inventoryResponseFields)},
 		},
 		HelpSynopsis:    pathInventoryHelpSyn,
 		HelpDescription: pathInventoryHelpDesc,
@@ -178,4 +178,10 @@ func (b *apikeysBackend) pathInventoryRead(ctx context.Context, req *logical.Req
 		"count":      len(items),
 		"tombstones": tombstones,
 	}}, nil
+}
+
+var inventoryResponseFields = map[string]*framework.FieldSchema{
+	"keys":       field(framework.TypeSlice, "The keys: key_id, client, name, role, owner, scopes, environment, state, version, times and issuer."),
+	"count":      field(framework.TypeInt, "Number of keys listed."),
+	"tombstones": field(framework.TypeSlice, "Deprovisioned clients: client, owner, deprovisioned_at, deprovisioned_by."),
 }

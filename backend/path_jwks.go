@@ -81,7 +81,7 @@ func (b *apikeysBackend) pathJWKS() []*framework.Path {
 				OperationSuffix: "jwks",
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: &framework.PathOperation{Callback: b.pathJWKSRead},
+				logical.ReadOperation: &framework.PathOperation{Callback: b.pathJWKSRead, Responses: rawResponse("The JSON Web Key Set (RFC 7517) as the raw body: {\"keys\": [...]}.")},
 			},
 			HelpSynopsis:    pathJWKSHelpSyn,
 			HelpDescription: pathJWKSHelpDesc,
@@ -101,6 +101,7 @@ func (b *apikeysBackend) pathJWKS() []*framework.Path {
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.UpdateOperation: &framework.PathOperation{
 					Callback:     b.pathJWKSRotate,
+					Responses:    okResponse(jwksRotateResponseFields),
 					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "rotate"},
 				},
 			},
@@ -123,6 +124,7 @@ func (b *apikeysBackend) pathJWKS() []*framework.Path {
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.UpdateOperation: &framework.PathOperation{
 					Callback:     b.pathJWKSRevoke,
+					Responses:    okResponse(jwksRevokeResponseFields),
 					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "revoke"},
 				},
 			},
@@ -224,4 +226,18 @@ func dedupe(in []string) []string {
 		}
 	}
 	return out
+}
+
+var jwksRotateResponseFields = map[string]*framework.FieldSchema{
+	"kid":           field(framework.TypeString, "Id of the current signing key."),
+	"created_at":    field(framework.TypeString, "When the new signing key was created (RFC 3339)."),
+	"previous_kids": field(framework.TypeStringSlice, "Ids of keys still published for verification."),
+	"revoked_kid":   field(framework.TypeString, "Id of the key withdrawn by this rotation, if any."),
+	"revoked_kids":  field(framework.TypeStringSlice, "Ids of keys withdrawn by this request."),
+}
+
+var jwksRevokeResponseFields = map[string]*framework.FieldSchema{
+	"kid":           field(framework.TypeString, "Id of the current signing key."),
+	"previous_kids": field(framework.TypeStringSlice, "Ids of keys still published."),
+	"revoked_kids":  field(framework.TypeStringSlice, "Ids of keys withdrawn by this request."),
 }

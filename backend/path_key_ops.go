@@ -47,6 +47,11 @@ time and reason stand.
 
 func (b *apikeysBackend) pathKeyOps() []*framework.Path {
 	op := func(suffix, verb, syn, desc string, fields map[string]*framework.FieldSchema, cb framework.OperationFunc) *framework.Path {
+		// revoke answers with what it revoked, the others with the key.
+		responses := okResponse(keyResponseFields())
+		if suffix == "revoke" {
+			responses = okResponse(keyRevokeResponseFields())
+		}
 		f := keyPathFields()
 		for k, v := range fields {
 			f[k] = v
@@ -60,7 +65,7 @@ func (b *apikeysBackend) pathKeyOps() []*framework.Path {
 			},
 			Fields: f,
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.UpdateOperation: &framework.PathOperation{Callback: cb},
+				logical.UpdateOperation: &framework.PathOperation{Callback: cb, Responses: responses},
 			},
 			HelpSynopsis:    syn,
 			HelpDescription: desc,

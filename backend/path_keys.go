@@ -56,7 +56,7 @@ func (b *apikeysBackend) pathKeys() []*framework.Path {
 				"client": {Type: framework.TypeString, Description: "Name of the client.", Required: true},
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ListOperation: &framework.PathOperation{Callback: b.pathKeysList},
+				logical.ListOperation: &framework.PathOperation{Callback: b.pathKeysList, Responses: listResponse("client's keys")},
 			},
 			HelpSynopsis:    pathKeysListHelpSyn,
 			HelpDescription: pathKeysListHelpDesc,
@@ -70,14 +70,16 @@ func (b *apikeysBackend) pathKeys() []*framework.Path {
 			Fields:         issueFields,
 			ExistenceCheck: b.keyExists,
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: &framework.PathOperation{Callback: b.pathKeyRead},
+				logical.ReadOperation: &framework.PathOperation{Callback: b.pathKeyRead, Responses: okResponse(keyResponseFields())},
 				logical.CreateOperation: &framework.PathOperation{
 					Callback:     b.pathKeyIssue,
+					Responses:    okResponse(keyResponseFields()),
 					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "issue"},
 				},
-				logical.UpdateOperation: &framework.PathOperation{Callback: b.pathKeyUpdate},
+				logical.UpdateOperation: &framework.PathOperation{Callback: b.pathKeyUpdate, Responses: okResponse(keyResponseFields())},
 				logical.DeleteOperation: &framework.PathOperation{
 					Callback:     b.pathKeyDelete,
+					Responses:    okResponse(keyRevokeResponseFields()),
 					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "revoke"},
 				},
 			},

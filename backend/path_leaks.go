@@ -48,7 +48,7 @@ func (b *apikeysBackend) pathLeaks() []*framework.Path {
 			"detected_at": {Type: framework.TypeString, Description: "When the leak was detected (RFC 3339); time-to-revoke is measured from it. Default: now."},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.UpdateOperation: &framework.PathOperation{Callback: b.pathLeakReport},
+			logical.UpdateOperation: &framework.PathOperation{Callback: b.pathLeakReport, Responses: okResponse(leakResponseFields)},
 		},
 		HelpSynopsis:    pathLeaksHelpSyn,
 		HelpDescription: pathLeaksHelpDesc,
@@ -235,4 +235,19 @@ func splitInts(s string) []int {
 		}
 	}
 	return out
+}
+
+var leakResponseFields = map[string]*framework.FieldSchema{
+	"status":                 field(framework.TypeString, "Outcome of the report (revoked, already_revoked, unknown)."),
+	"reporter":               field(framework.TypeString, "Who reported the leak."),
+	"source":                 field(framework.TypeString, "Where the key was found."),
+	"key_id":                 field(framework.TypeString, "Id of the leaked key, if it is known."),
+	"client":                 field(framework.TypeString, "Client of the leaked key."),
+	"name":                   field(framework.TypeString, "Name of the leaked key."),
+	"version":                field(framework.TypeInt, "Version of the leaked key."),
+	"versions_revoked":       field(framework.TypeSlice, "Versions revoked by the report."),
+	"revoked_at":             field(framework.TypeString, "When the key was revoked (RFC 3339)."),
+	"time_to_revoke_seconds": field(framework.TypeFloat, "Seconds from detection to revocation."),
+	"alert_id":               field(framework.TypeString, "Id of the alert raised."),
+	"message":                field(framework.TypeString, "What happened, for a human."),
 }

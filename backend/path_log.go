@@ -49,7 +49,7 @@ func (b *apikeysBackend) pathLog() []*framework.Path {
 				"limit":  {Type: framework.TypeInt, Description: "Most entries to return, 1-1000 (default 100).", Default: 100},
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: &framework.PathOperation{Callback: b.pathLogRead},
+				logical.ReadOperation: &framework.PathOperation{Callback: b.pathLogRead, Responses: okResponse(logReadResponseFields)},
 			},
 			HelpSynopsis:    pathLogHelpSyn,
 			HelpDescription: pathLogHelpDesc,
@@ -62,8 +62,8 @@ func (b *apikeysBackend) pathLog() []*framework.Path {
 				OperationSuffix: "log",
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation:   &framework.PathOperation{Callback: b.pathLogVerify},
-				logical.UpdateOperation: &framework.PathOperation{Callback: b.pathLogVerify},
+				logical.ReadOperation:   &framework.PathOperation{Callback: b.pathLogVerify, Responses: okResponse(logVerifyResponseFields)},
+				logical.UpdateOperation: &framework.PathOperation{Callback: b.pathLogVerify, Responses: okResponse(logVerifyResponseFields)},
 			},
 			HelpSynopsis:    pathLogVerifyHelpSyn,
 			HelpDescription: pathLogVerifyHelpDesc,
@@ -184,4 +184,20 @@ func (b *apikeysBackend) pathLogVerify(ctx context.Context, req *logical.Request
 		data["reason"] = res.Reason
 	}
 	return &logical.Response{Data: data}, nil
+}
+
+var logReadResponseFields = map[string]*framework.FieldSchema{
+	"entries":     field(framework.TypeSlice, "Log entries: seq, time, type, actor, request_id, client, key, key_id, role, version, details, prev, hash."),
+	"head_seq":    field(framework.TypeInt, "Sequence number of the newest entry."),
+	"head_hash":   field(framework.TypeString, "Hash of the newest entry."),
+	"next_after":  field(framework.TypeInt, "Value of after for the next page forward."),
+	"next_before": field(framework.TypeInt, "Value of before for the next page back."),
+}
+
+var logVerifyResponseFields = map[string]*framework.FieldSchema{
+	"valid":     field(framework.TypeBool, "Whether the hash chain is intact."),
+	"entries":   field(framework.TypeInt, "Number of entries checked."),
+	"head":      field(framework.TypeString, "Hash of the newest entry."),
+	"broken_at": field(framework.TypeInt, "Sequence number where the chain breaks, if it does."),
+	"reason":    field(framework.TypeString, "Why the chain is broken, if it is."),
 }

@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,7 +34,7 @@ func (b *apikeysBackend) pathMetrics() []*framework.Path {
 			"format": {Type: framework.TypeString, Description: "json (default) or prometheus.", Default: "json"},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.ReadOperation: &framework.PathOperation{Callback: b.pathMetricsRead},
+			logical.ReadOperation: &framework.PathOperation{Callback: b.pathMetricsRead, Responses: metricsResponses()},
 		},
 		HelpSynopsis:    pathMetricsHelpSyn,
 		HelpDescription: pathMetricsHelpDesc,
@@ -169,4 +170,32 @@ func (m *metricsSnapshot) prometheus() string {
 	w.header("apikeys_alerts_dropped_total", "counter", "Alert detections dropped because the buffer was full.")
 	w.sample("apikeys_alerts_dropped_total", nil, float64(m.Dropped))
 	return w.sb.String()
+}
+
+var metricsResponseFields = map[string]*framework.FieldSchema{
+	"issued_total":             field(framework.TypeInt, "Keys issued."),
+	"rotated_total":            field(framework.TypeInt, "Rotations."),
+	"revoked_total":            field(framework.TypeInt, "Revocations."),
+	"managed_keys":             field(framework.TypeInt, "Keys managed."),
+	"leased_keys":              field(framework.TypeInt, "Leased keys tracked."),
+	"purged_leased_keys_total": field(framework.TypeInt, "Leased keys purged after retention."),
+	"overdue_keys":             field(framework.TypeInt, "Keys overdue for rotation."),
+	"rotated_in_policy":        field(framework.TypeInt, "Keys rotated within their policy."),
+	"rotation_coverage":        field(framework.TypeFloat, "Share of keys rotated within policy (0 to 1)."),
+	"keys_by_state":            field(framework.TypeMap, "Keys by state."),
+	"open_alerts":              field(framework.TypeMap, "Open alerts by type."),
+	"verify_outcomes":          field(framework.TypeMap, "Verifications by outcome."),
+	"events":                   field(framework.TypeMap, "Lifecycle events by type."),
+	"key_age":                  field(framework.TypeMap, "Age of keys: buckets, count, sum_seconds."),
+	"time_to_revoke":           field(framework.TypeMap, "Time from leak to revocation: count, p50_seconds, p95_seconds."),
+	"dropped_alerts":           field(framework.TypeInt, "Alerts dropped by the alert bound."),
+}
+
+// metricsResponses declares the JSON answer; format=prometheus answers
+// with the text exposition format as a raw body instead.
+func metricsResponses() map[int][]framework.Response {
+	return map[int][]framework.Response{http.StatusOK: {{
+		Description: "OK: the metrics as JSON (format=json), or the Prometheus text exposition format as the raw body (format=prometheus).",
+		Fields:      metricsResponseFields,
+	}}}
 }

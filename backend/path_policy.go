@@ -26,7 +26,7 @@ func (b *apikeysBackend) pathPolicy() []*framework.Path {
 		Pattern:      "policy$",
 		DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: operationPrefix, OperationVerb: "read", OperationSuffix: "key-policy"},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.ReadOperation: &framework.PathOperation{Callback: b.pathPolicyRead},
+			logical.ReadOperation: &framework.PathOperation{Callback: b.pathPolicyRead, Responses: okResponse(policyResponseFields)},
 		},
 		HelpSynopsis:    pathPolicyHelpSyn,
 		HelpDescription: pathPolicyHelpDesc,
@@ -128,4 +128,14 @@ func (b *apikeysBackend) leasePolicy(cfg *Config) map[string]interface{} {
 		d["mount_max_lease_ttl"] = secs(sv.MaxLeaseTTL())
 	}
 	return d
+}
+
+var policyResponseFields = map[string]*framework.FieldSchema{
+	"key_format":  field(framework.TypeMap, "How keys are formed: prefix, format, entropy, checksum."),
+	"storage":     field(framework.TypeMap, "How keys are stored: hash, comparison, plaintext kept."),
+	"rotation":    field(framework.TypeMap, "Rotation policy: risk tiers, grace periods, automatic rotation."),
+	"governance":  field(framework.TypeMap, "Approvals, reviews, alert thresholds and leak response."),
+	"leased_keys": field(framework.TypeMap, "Lifetime and retention of leased keys."),
+	"tokens":      field(framework.TypeMap, "Exchanged tokens: algorithm, issuer, ttl, signing key rotation."),
+	"roles":       field(framework.TypeMap, "Effective policy of each role by name."),
 }

@@ -48,7 +48,7 @@ func (b *apikeysBackend) pathRequests() []*framework.Path {
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.UpdateOperation: &framework.PathOperation{Callback: func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 					return b.pathRequestDecide(ctx, req, d, approve)
-				}},
+				}, Responses: okResponse(requestResponseFields)},
 			},
 			HelpSynopsis:    pathRequestDecideHelpSyn,
 			HelpDescription: pathRequestDecideHelpDesc,
@@ -67,8 +67,8 @@ func (b *apikeysBackend) pathRequests() []*framework.Path {
 				"state":         {Type: framework.TypeString, Description: "When listing: only requests in this state (pending, approved, denied, used, expired)."},
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.UpdateOperation: &framework.PathOperation{Callback: b.pathRequestCreate, DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "create"}},
-				logical.ListOperation:   &framework.PathOperation{Callback: b.pathRequestsList},
+				logical.UpdateOperation: &framework.PathOperation{Callback: b.pathRequestCreate, Responses: okResponse(requestResponseFields), DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "create"}},
+				logical.ListOperation:   &framework.PathOperation{Callback: b.pathRequestsList, Responses: okResponse(requestsListResponseFields)},
 			},
 			HelpSynopsis:    pathRequestsHelpSyn,
 			HelpDescription: pathRequestsHelpDesc,
@@ -78,7 +78,7 @@ func (b *apikeysBackend) pathRequests() []*framework.Path {
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: operationPrefix, OperationSuffix: "request"},
 			Fields:       idField,
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: &framework.PathOperation{Callback: b.pathRequestRead},
+				logical.ReadOperation: &framework.PathOperation{Callback: b.pathRequestRead, Responses: okResponse(requestResponseFields)},
 			},
 			HelpSynopsis:    pathRequestHelpSyn,
 			HelpDescription: pathRequestHelpDesc,
@@ -215,4 +215,28 @@ func (b *apikeysBackend) pathRequestDecide(ctx context.Context, req *logical.Req
 		return respond(nil, err)
 	}
 	return &logical.Response{Data: r.responseData(b.clock.Now())}, nil
+}
+
+var requestResponseFields = map[string]*framework.FieldSchema{
+	"approval_id":   field(framework.TypeString, "Id of the approval request."),
+	"client":        field(framework.TypeString, "Client the key is for."),
+	"role":          field(framework.TypeString, "Role the key is issued under."),
+	"name":          field(framework.TypeString, "Name of the key."),
+	"justification": field(framework.TypeString, "Why the key is needed."),
+	"state":         field(framework.TypeString, "pending, approved, denied, used or expired."),
+	"requested_by":  field(framework.TypeMap, "Who asked: type, entity_id, display_name, accessor."),
+	"created_at":    field(framework.TypeString, "When the request was made (RFC 3339)."),
+	"expires_at":    field(framework.TypeString, "When the request expires (RFC 3339)."),
+	"decided_by":    field(framework.TypeMap, "Who decided: type, entity_id, display_name, accessor."),
+	"decided_at":    field(framework.TypeString, "When it was decided (RFC 3339)."),
+	"comment":       field(framework.TypeString, "Note given with the decision."),
+	"used_by":       field(framework.TypeMap, "Who used the approval to issue or rotate."),
+	"used_at":       field(framework.TypeString, "When it was used (RFC 3339)."),
+	"key_id":        field(framework.TypeString, "Id of the key issued or rotated with it."),
+	"key_version":   field(framework.TypeInt, "Version created with it."),
+}
+
+var requestsListResponseFields = map[string]*framework.FieldSchema{
+	"keys":     field(framework.TypeStringSlice, "Ids of the requests."),
+	"key_info": field(framework.TypeMap, "Summary of each request by id."),
 }

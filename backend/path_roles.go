@@ -149,7 +149,7 @@ func (b *apikeysBackend) pathRoles() []*framework.Path {
 				OperationSuffix: "roles",
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ListOperation: &framework.PathOperation{Callback: b.pathRolesList},
+				logical.ListOperation: &framework.PathOperation{Callback: b.pathRolesList, Responses: listResponse("roles")},
 			},
 			HelpSynopsis:    pathRolesListHelpSyn,
 			HelpDescription: pathRolesListHelpDesc,
@@ -163,10 +163,10 @@ func (b *apikeysBackend) pathRoles() []*framework.Path {
 			Fields:         roleFields(),
 			ExistenceCheck: b.roleExists,
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation:   &framework.PathOperation{Callback: b.pathRoleRead},
-				logical.CreateOperation: &framework.PathOperation{Callback: b.pathRoleWrite},
-				logical.UpdateOperation: &framework.PathOperation{Callback: b.pathRoleWrite},
-				logical.DeleteOperation: &framework.PathOperation{Callback: b.pathRoleDelete},
+				logical.ReadOperation:   &framework.PathOperation{Callback: b.pathRoleRead, Responses: okResponse(roleResponseFields())},
+				logical.CreateOperation: &framework.PathOperation{Callback: b.pathRoleWrite, Responses: okResponse(roleResponseFields())},
+				logical.UpdateOperation: &framework.PathOperation{Callback: b.pathRoleWrite, Responses: okResponse(roleResponseFields())},
+				logical.DeleteOperation: &framework.PathOperation{Callback: b.pathRoleDelete, Responses: noContentResponse()},
 			},
 			HelpSynopsis:    pathRolesHelpSyn,
 			HelpDescription: pathRolesHelpDesc,

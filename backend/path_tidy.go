@@ -41,7 +41,7 @@ func (b *apikeysBackend) pathTidy() []*framework.Path {
 			},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.UpdateOperation: &framework.PathOperation{Callback: b.pathTidyWrite},
+			logical.UpdateOperation: &framework.PathOperation{Callback: b.pathTidyWrite, Responses: okResponse(tidyResponseFields)},
 		},
 		HelpSynopsis:    pathTidyHelpSyn,
 		HelpDescription: pathTidyHelpDesc,
@@ -73,4 +73,11 @@ func (b *apikeysBackend) pathTidyWrite(ctx context.Context, req *logical.Request
 		resp.AddWarning("the mount is still scanning storage after a restart; dead leased keys not yet found by the scan are purged by later passes")
 	}
 	return resp, nil
+}
+
+var tidyResponseFields = map[string]*framework.FieldSchema{
+	"purged":               field(framework.TypeInt, "Leased keys purged by this call."),
+	"remaining_due":        field(framework.TypeInt, "Leased keys still due; call again while above 0."),
+	"leased_key_retention": field(framework.TypeDurationSecond, "Retention in seconds of revoked leased keys."),
+	"tracked_leased_keys":  field(framework.TypeInt, "Leased keys tracked."),
 }

@@ -51,6 +51,7 @@ func (b *apikeysBackend) pathToken() *framework.Path {
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.UpdateOperation: &framework.PathOperation{
 				Callback:     b.pathTokenExchange,
+				Responses:    okResponse(tokenResponseFields),
 				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "exchange"},
 			},
 		},
@@ -215,4 +216,17 @@ func newTokenID() (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(buf[:]), nil
+}
+
+var tokenResponseFields = map[string]*framework.FieldSchema{
+	"token":      field(framework.TypeString, "The signed token (JWT)."),
+	"token_type": field(framework.TypeString, "Type of the token (Bearer)."),
+	"expires_in": field(framework.TypeInt, "Seconds until the token expires."),
+	"expires_at": field(framework.TypeString, "When the token expires (RFC 3339)."),
+	"kid":        field(framework.TypeString, "Id of the signing key."),
+	"jti":        field(framework.TypeString, "Unique id of the token."),
+	"aud":        field(framework.TypeString, "Audience of the token."),
+	"scope":      field(framework.TypeString, "Space-separated scopes of the token."),
+	"client":     field(framework.TypeString, "Client of the key exchanged."),
+	"key_id":     field(framework.TypeString, "Id of the key exchanged."),
 }
