@@ -37,8 +37,7 @@ func (b *apikeysBackend) rescheduleRoleKeys(ctx context.Context, s logical.Stora
 		return
 	}
 	if !timedOut {
-		b.logger.Error("rescheduling the keys of a role after its rotation policy changed failed; the keys keep their earlier next rotation until the role is written again",
-			"role", role, "rescheduled", n, "error", err)
+		b.logRescheduleFailed(role, n, err)
 		return
 	}
 	r := b.rotation()
@@ -49,12 +48,16 @@ func (b *apikeysBackend) rescheduleRoleKeys(ctx context.Context, s logical.Stora
 		defer cancel()
 		n, err := b.rescheduleKeys(ctx, s, role)
 		if err != nil {
-			b.logger.Error("rescheduling the keys of a role after its rotation policy changed failed; the keys keep their earlier next rotation until the role is written again",
-				"role", role, "rescheduled", n, "error", err)
+			b.logRescheduleFailed(role, n, err)
 			return
 		}
 		b.logger.Info("keys rescheduled after a change of their role's rotation policy", "role", role, "rescheduled", n)
 	}()
+}
+
+func (b *apikeysBackend) logRescheduleFailed(role string, rescheduled int, err error) {
+	b.logger.Error("rescheduling the keys of a role after its rotation policy changed failed; the keys keep their earlier next rotation until the role is written again",
+		"role", role, "rescheduled", rescheduled, "error", err)
 }
 
 // rescheduleKeys does the work of rescheduleRoleKeys and returns how many

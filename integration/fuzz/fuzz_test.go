@@ -128,7 +128,7 @@ type run struct {
 
 func TestAPIFuzz(t *testing.T) {
 	start := time.Now()
-	srv := startVault(t)
+	srv := vaulttest.StartRaftForTest(t)
 	ctx := context.Background()
 	r := &run{t: t, srv: srv, mount: srv.Mount, seed: seed(t), byClass: map[int]int{},
 		seen: map[string]int{}, fiveXX: map[string]string{}, vaultFive: map[string]int{}, opByTS: map[string]operation{}}
@@ -185,7 +185,7 @@ func TestAPIFuzz(t *testing.T) {
 	}
 
 	pidsAfter := pluginPIDs(t, srv)
-	panics := panicLines(t, srv.LogPath)
+	panics := vaulttest.PanicLines(t, srv.LogPath)
 	elapsed := time.Since(start)
 	r.summary(t, elapsed, pidsBefore, pidsAfter, panics)
 
@@ -368,21 +368,4 @@ func pluginPIDs(t *testing.T, s *vaulttest.Server) []int {
 	}
 	sort.Ints(pids)
 	return pids
-}
-
-// panicLines returns the server log's lines mentioning a panic (the
-// plugin's stderr ends up in Vault's log).
-func panicLines(t *testing.T, path string) []string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, l := range strings.Split(string(data), "\n") {
-		if strings.Contains(strings.ToLower(l), "panic") {
-			out = append(out, l)
-		}
-	}
-	return out
 }

@@ -1,10 +1,8 @@
 package fuzz
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
@@ -12,27 +10,6 @@ import (
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/internal/vaulttest"
 )
-
-// startVault starts the real Vault the gate fuzzes, on Raft storage (where
-// Vault refuses entries over 1 MiB, so unbounded input shows), and stops it
-// at the end (keeping its directory, log and audit log, when the test
-// failed). Debug logging puts the plugin's stderr, where a panic would be
-// written, into the server log.
-func startVault(t *testing.T) *vaulttest.Server {
-	t.Helper()
-	s, err := vaulttest.Start(context.Background(), vaulttest.Options{Raft: true, LogLevel: "debug"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("vault directory kept: %s", s.Dir)
-			os.Setenv("KEEP_VAULT_DIR", "1")
-		}
-		s.Stop()
-	})
-	return s
-}
 
 // entityToken logs in through userpass with a policy granting the whole
 // mount: the token has an identity entity, as people and applications

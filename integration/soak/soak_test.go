@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -44,7 +43,7 @@ func (w window) holds(t time.Time) bool {
 func TestSoak(t *testing.T) {
 	began := time.Now()
 	ctx := context.Background()
-	srv := startVault(t)
+	srv := vaulttest.StartRaftForTest(t)
 	second := "soak-b"
 	if err := srv.MountAt(ctx, second); err != nil {
 		t.Fatal(err)
@@ -161,7 +160,7 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	ticks := countTicks(t, trs[0])
-	panics := panicLines(t, srv.LogPath)
+	panics := vaulttest.PanicLines(t, srv.LogPath)
 	fmt.Printf("soak summary: %d requests (2xx=%d 3xx=%d 4xx=%d 5xx=%d, no answer=%d) on %d mounts in %v; 5xx outside the kill %d, in the kill window %d, cut by Vault's reload %d; ticks covered %d; plugin exits %d (reload %d, restart %d, kill %d, unexplained %d); panic lines %d\n",
 		total, classes[2], classes[3], classes[4], classes[5], noAnswer, len(trs), time.Since(began).Round(time.Second),
 		fiveOutside, fiveInKill, fiveInReload, ticks, len(exits), byWindow["reload"], byWindow["restart"], byWindow["kill"], len(unexplained), len(panics))
@@ -202,24 +201,6 @@ func cutByReload(detail string) bool {
 	return strings.Contains(detail, "code = Unavailable") ||
 		strings.Contains(detail, "grpc: the client connection is closing") ||
 		strings.TrimSpace(strings.TrimPrefix(detail, "1 error occurred:\n\t* ")) == "internal error"
-}
-
-// startVault starts a single-node Vault on Raft storage (its data survives
-// a restart) and stops it at the end, keeping its directory on failure.
-func startVault(t *testing.T) *vaulttest.Server {
-	t.Helper()
-	s, err := vaulttest.Start(context.Background(), vaulttest.Options{Raft: true, LogLevel: "debug"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("vault directory kept: %s", s.Dir)
-			os.Setenv("KEEP_VAULT_DIR", "1")
-		}
-		s.Stop()
-	})
-	return s
 }
 
 // setupMount creates the clients, roles and keys of one mount: "std" keys
@@ -355,21 +336,4 @@ func logEntries(t *testing.T, tr *traffic) []map[string]interface{} {
 		}
 		after = fmt.Sprint(next)
 	}
-}
-
-// panicLines returns the server log's lines mentioning a panic (the
-// plugin's stderr ends up in Vault's log).
-func panicLines(t *testing.T, path string) []string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, l := range strings.Split(string(data), "\n") {
-		if strings.Contains(strings.ToLower(l), "panic") {
-			out = append(out, l)
-		}
-	}
-	return out
 }
