@@ -27,23 +27,18 @@ type rotateResult struct {
 	plaintext string
 }
 
-// rotateKey creates a new version of a key: active at once, or pending when
-// stage is set. The caller must not hold the key's lock.
-func (b *apikeysBackend) rotateKey(ctx context.Context, req *logical.Request, s logical.Storage, client, name string, stage bool) (*rotateResult, error) {
-	defer b.lockKey(client, name)()
-	return b.rotateKeyLocked(ctx, req, s, client, name, stage)
-}
-
-func (b *apikeysBackend) rotateKeyLocked(ctx context.Context, req *logical.Request, s logical.Storage, client, name string, stage bool) (*rotateResult, error) {
+// loadKeyForRotation loads what a rotation of a key needs: the key, its
+// role, its client and the config. The caller holds the key's lock.
+func (b *apikeysBackend) loadKeyForRotation(ctx context.Context, s logical.Storage, client, name string) (*Key, *Role, *Client, *Config, error) {
 	k, role, cfg, err := b.loadKeyForChange(ctx, s, client, name)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, nil, err
 	}
 	c, err := b.getClient(ctx, s, client)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, nil, err
 	}
-	return b.rotateLoadedLocked(ctx, req, s, k, role, c, cfg, stage, nil)
+	return k, role, c, cfg, nil
 }
 
 // rotateLoadedLocked adds a new version to k, a managed key the caller has

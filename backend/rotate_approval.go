@@ -16,11 +16,7 @@ import (
 func (b *apikeysBackend) rotateKeyApproved(ctx context.Context, req *logical.Request, client, name string, stage bool, approvalID string) (*rotateResult, error) {
 	defer b.lockKey(client, name)()
 	s := req.Storage
-	k, role, cfg, err := b.loadKeyForChange(ctx, s, client, name)
-	if err != nil {
-		return nil, err
-	}
-	c, err := b.getClient(ctx, s, client)
+	k, role, c, cfg, err := b.loadKeyForRotation(ctx, s, client, name)
 	if err != nil {
 		return nil, err
 	}

@@ -127,7 +127,7 @@ func TestRotateApprovalOnFailedCommit(t *testing.T) {
 		t.Fatalf("request after a failed rotation: %v", got.Data)
 	}
 	// An unapproved version 2 (a scheduled rotation, say) does not use it.
-	if _, err := e.b.rotateKey(e.ctx, nil, e.storage, "billing", "main", false); err != nil {
+	if err := rotateUnapproved(e, "billing", "main"); err != nil {
 		t.Fatal(err)
 	}
 	got = expectOK(t, e.doAs("alice", logical.ReadOperation, "requests/"+id, nil))
@@ -155,4 +155,16 @@ func TestRotateApprovalOnFailedCommit(t *testing.T) {
 	if k := e.issued("billing", "main"); k.latestVersion() != 3 {
 		t.Fatalf("versions after the refused reuse: %d", k.latestVersion())
 	}
+}
+
+// rotateUnapproved rotates a key as the tick does, with no approval and no
+// caller to hand the secret to.
+func rotateUnapproved(e *testEnv, client, name string) error {
+	defer e.b.lockKey(client, name)()
+	k, role, c, cfg, err := e.b.loadKeyForRotation(e.ctx, e.storage, client, name)
+	if err != nil {
+		return err
+	}
+	_, err = e.b.rotateLoadedLocked(e.ctx, nil, e.storage, k, role, c, cfg, false, nil)
+	return err
 }

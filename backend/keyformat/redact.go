@@ -22,28 +22,20 @@ var minTailLen = RandomLength(MinEntropyBits) + ChecksumLen
 // so the checksum is not required; a word merely resembling a key is
 // redacted too, which costs only an error message's detail.
 func Redact(s string) string {
-	if len(s) < minTailLen || !hasKeyShaped(s) {
+	if !LooksLikeKey(s) {
 		return s // the common case: nothing to copy
 	}
 	var b strings.Builder
 	b.Grow(len(s))
-	for i := 0; i < len(s); {
-		if !isWord(s[i]) {
-			b.WriteByte(s[i])
-			i++
-			continue
-		}
-		j := i
-		for j < len(s) && isWord(s[j]) {
-			j++
-		}
-		if keyShaped(s[i:j]) {
+	eachWord(s, func(sep, word string) bool {
+		b.WriteString(sep)
+		if keyShaped(word) {
 			b.WriteString(Redacted)
 		} else {
-			b.WriteString(s[i:j])
+			b.WriteString(word)
 		}
-		i = j
-	}
+		return true
+	})
 	return b.String()
 }
 
@@ -51,25 +43,35 @@ func Redact(s string) string {
 // Names that end up in paths, storage keys and audit logs are refused
 // when it does.
 func LooksLikeKey(s string) bool {
-	return len(s) >= minTailLen && hasKeyShaped(s)
+	if len(s) < minTailLen {
+		return false
+	}
+	found := false
+	eachWord(s, func(_, word string) bool {
+		found = keyShaped(word)
+		return !found
+	})
+	return found
 }
 
-func hasKeyShaped(s string) bool {
+// eachWord calls fn for every word of s (see Redact) with the non-word
+// text before it (the last call may have an empty word, for text after the
+// last word), until fn returns false.
+func eachWord(s string, fn func(sep, word string) bool) {
 	for i := 0; i < len(s); {
-		if !isWord(s[i]) {
-			i++
-			continue
-		}
 		j := i
-		for j < len(s) && isWord(s[j]) {
+		for j < len(s) && !isWord(s[j]) {
 			j++
 		}
-		if keyShaped(s[i:j]) {
-			return true
+		k := j
+		for k < len(s) && isWord(s[k]) {
+			k++
 		}
-		i = j
+		if !fn(s[i:j], s[j:k]) {
+			return
+		}
+		i = k
 	}
-	return false
 }
 
 // keyShaped reports whether the word w holds prefix_env_tail: an env of
