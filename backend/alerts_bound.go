@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"sort"
 )
 
@@ -17,7 +18,7 @@ const (
 
 // boundAlert cuts an alert's free text to the bounds above, and says so in
 // details["truncated"].
-func boundAlert(a *Alert) {
+func boundAlert(a *record.Alert) {
 	cut := false
 	if s, ok := truncateChars(a.Message, maxAlertMessage); ok {
 		a.Message, cut = s, true

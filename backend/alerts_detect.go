@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
@@ -58,7 +59,7 @@ func (b *apikeysBackend) alertThresholds() thresholds {
 	cfg := b.cache.config
 	b.cache.mu.RUnlock()
 	if cfg == nil {
-		cfg = defaultConfig()
+		cfg = record.DefaultConfig()
 	}
 	return thresholds{window: cfg.AlertWindow, burst: cfg.VerifyBurstThreshold, failedVerify: cfg.FailedVerifyThreshold}
 }
@@ -80,7 +81,7 @@ type keyWindow struct {
 // lifecycle log's back (its alert.raised entry carries the count), and an
 // alert acknowledged meanwhile does not hide what came after.
 type burst struct {
-	alert *Alert // nil when the buffer was full (the detection was dropped)
+	alert *record.Alert // nil when the buffer was full (the detection was dropped)
 	// id is alert's id, kept here: once handed over, alert is not read.
 	id string
 	// epoch is the detector's drain epoch when alert was buffered; a
@@ -89,7 +90,7 @@ type burst struct {
 }
 
 // open is the alert still in the buffer, if any, to count into.
-func (bu *burst) open(d *detector) *Alert {
+func (bu *burst) open(d *detector) *record.Alert {
 	if bu == nil || bu.epoch != d.epoch {
 		return nil
 	}
@@ -128,7 +129,7 @@ type detector struct {
 	addrs *simplelru.LRU[string, *addrSet] // by key_id
 
 	// Buffers, handed over by drain (takeBuffers).
-	pending []*Alert
+	pending []*record.Alert
 	dropped int
 	// outcomes counts verify outcomes ("active" or the code) since the
 	// last flush.
@@ -158,7 +159,7 @@ func (d *detector) startWindow(now time.Time) {
 // takeBuffers empties the buffers and returns what they held. Alerts in
 // the buffer belong to the caller from now on (the epoch moves on, so no
 // burst counts into them any more).
-func (d *detector) takeBuffers() (alerts []*Alert, outcomes map[string]uint64, dropped int) {
+func (d *detector) takeBuffers() (alerts []*record.Alert, outcomes map[string]uint64, dropped int) {
 	alerts, outcomes, dropped = d.pending, d.outcomes, d.dropped
 	d.pending, d.outcomes, d.dropped = nil, map[string]uint64{}, 0
 	d.epoch++
@@ -166,10 +167,10 @@ func (d *detector) takeBuffers() (alerts []*Alert, outcomes map[string]uint64, d
 }
 
 // observe records one verify outcome. The caller holds the runtime's mutex.
-func (d *detector) observe(now time.Time, th thresholds, in verifyInput, res verifyResult) {
+func (d *detector) observe(now time.Time, th thresholds, in record.VerifyInput, res record.VerifyResult) {
 	outcome := res.Code
 	if res.Active {
-		outcome = outcomeActive
+		outcome = record.OutcomeActive
 	}
 	if outcome == "" {
 		outcome = "unknown"
@@ -179,7 +180,7 @@ func (d *detector) observe(now time.Time, th thresholds, in verifyInput, res ver
 		d.startWindow(now)
 	}
 	switch res.Code {
-	case codeNotFound, codeMalformed:
+	case record.CodeNotFound, record.CodeMalformed:
 		d.observeFailure(now, th, in)
 		return
 	}
@@ -196,8 +197,8 @@ func (d *detector) observe(now time.Time, th thresholds, in verifyInput, res ver
 		d.perKey[k.KeyID] = kw
 	}
 	kw.verifies++
-	if kw.verifies > th.burst && !d.bump(kw, alertVerifyBurst) {
-		d.keyAlert(now, kw, res, alertVerifyBurst, severityWarning,
+	if kw.verifies > th.burst && !d.bump(kw, record.AlertVerifyBurst) {
+		d.keyAlert(now, kw, res, record.AlertVerifyBurst, record.SeverityWarning,
 			"more than "+strconv.Itoa(th.burst)+" verifies of one key within "+th.window.String(),
 			map[string]string{"threshold": strconv.Itoa(th.burst), "window": th.window.String()})
 	}
@@ -205,14 +206,14 @@ func (d *detector) observe(now time.Time, th thresholds, in verifyInput, res ver
 		return // counted into this window's alert; nothing to build
 	}
 	switch res.Code {
-	case codeForbiddenIP:
-		d.keyAlert(now, kw, res, alertForbiddenIP, severityWarning,
+	case record.CodeForbiddenIP:
+		d.keyAlert(now, kw, res, record.AlertForbiddenIP, record.SeverityWarning,
 			"key used from an address outside its bound CIDRs", addrDetail(in.ClientIP))
-	case codeForbiddenScope:
-		d.keyAlert(now, kw, res, alertForbiddenScope, severityWarning,
+	case record.CodeForbiddenScope:
+		d.keyAlert(now, kw, res, record.AlertForbiddenScope, record.SeverityWarning,
 			"key presented for scopes it does not hold", map[string]string{"requested_scopes": joinScopes(in.Scopes)})
-	case codeForbiddenAudience:
-		d.keyAlert(now, kw, res, alertForbiddenAudience, severityWarning,
+	case record.CodeForbiddenAudience:
+		d.keyAlert(now, kw, res, record.AlertForbiddenAudience, record.SeverityWarning,
 			"key presented to an audience it is not for", map[string]string{"requested_audience": in.Audience})
 	}
 	if res.Active && in.ClientIP != "" {
@@ -222,7 +223,7 @@ func (d *detector) observe(now time.Time, th thresholds, in verifyInput, res ver
 
 // observeFailure counts not_found/malformed answers: many in one window
 // means someone is guessing keys.
-func (d *detector) observeFailure(now time.Time, th thresholds, in verifyInput) {
+func (d *detector) observeFailure(now time.Time, th thresholds, in record.VerifyInput) {
 	d.failed++
 	if in.ClientIP != "" {
 		if _, ok := d.failedSrc[in.ClientIP]; ok || len(d.failedSrc) < maxFailedSources {
@@ -249,7 +250,7 @@ func (d *detector) observeFailure(now time.Time, th thresholds, in verifyInput) 
 		count = 1
 		d.follows(details, d.failedBurst)
 	}
-	a := d.newAlert(now, alertFailedVerifyBurst, severityCritical,
+	a := d.newAlert(now, record.AlertFailedVerifyBurst, record.SeverityCritical,
 		"more than "+strconv.Itoa(th.failedVerify)+" failed verifies (not_found or malformed) within "+th.window.String()+": possible key guessing",
 		count, details)
 	d.failedBurst = d.buffer(a)
@@ -257,7 +258,7 @@ func (d *detector) observeFailure(now time.Time, th thresholds, in verifyInput) 
 
 // observeAddress learns a key's usual addresses and alerts on a new one
 // once the set is established.
-func (d *detector) observeAddress(now time.Time, kw *keyWindow, res verifyResult, addr string) {
+func (d *detector) observeAddress(now time.Time, kw *keyWindow, res record.VerifyResult, addr string) {
 	set, ok := d.addrs.Get(res.Key.KeyID)
 	if !ok {
 		set = &addrSet{}
@@ -267,8 +268,8 @@ func (d *detector) observeAddress(now time.Time, kw *keyWindow, res verifyResult
 	if slices.Contains(set.addrs, addr) {
 		return
 	}
-	if set.successes > establishedAfter && !d.bump(kw, alertNewAddress) {
-		d.keyAlert(now, kw, res, alertNewAddress, severityInfo,
+	if set.successes > establishedAfter && !d.bump(kw, record.AlertNewAddress) {
+		d.keyAlert(now, kw, res, record.AlertNewAddress, record.SeverityInfo,
 			"key used from an address outside its usual set", addrDetail(addr))
 	}
 	if len(set.addrs) < maxAddrsPerKey {
@@ -278,9 +279,9 @@ func (d *detector) observeAddress(now time.Time, kw *keyWindow, res verifyResult
 
 // alertTypeOfCode maps verify codes to the alert they raise.
 var alertTypeOfCode = map[string]string{
-	codeForbiddenIP:       alertForbiddenIP,
-	codeForbiddenScope:    alertForbiddenScope,
-	codeForbiddenAudience: alertForbiddenAudience,
+	record.CodeForbiddenIP:       record.AlertForbiddenIP,
+	record.CodeForbiddenScope:    record.AlertForbiddenScope,
+	record.CodeForbiddenAudience: record.AlertForbiddenAudience,
 }
 
 // bump counts one more occurrence into this window's alert of type typ,
@@ -296,7 +297,7 @@ func (d *detector) bump(kw *keyWindow, typ string) bool {
 
 // keyAlert raises the alert of a key and type in this window (callers
 // first try bump): the first one, or a follow-up of one handed over.
-func (d *detector) keyAlert(now time.Time, kw *keyWindow, res verifyResult, typ, severity, msg string, details map[string]string) {
+func (d *detector) keyAlert(now time.Time, kw *keyWindow, res record.VerifyResult, typ, severity, msg string, details map[string]string) {
 	if prev := kw.alerts[typ]; prev.handedOver(d) {
 		d.follows(details, prev)
 	}
@@ -319,8 +320,8 @@ func (d *detector) follows(details map[string]string, prev *burst) {
 // newAlert builds a detected alert. Its id is set here, so that a
 // follow-up can name it before it is stored; should the random source
 // fail, raiseAlert assigns one and a follow-up goes without the link.
-func (d *detector) newAlert(now time.Time, typ, severity, msg string, count int, details map[string]string) *Alert {
-	a := &Alert{Type: typ, Severity: severity, Time: now, Message: msg, Count: count, Details: details}
+func (d *detector) newAlert(now time.Time, typ, severity, msg string, count int, details map[string]string) *record.Alert {
+	a := &record.Alert{Type: typ, Severity: severity, Time: now, Message: msg, Count: count, Details: details}
 	if id, err := newAlertID(now); err == nil {
 		a.ID = id
 	}
@@ -329,14 +330,14 @@ func (d *detector) newAlert(now time.Time, typ, severity, msg string, count int,
 
 // buffer queues a for storage and returns the burst that follows it; a
 // full buffer drops the detection (counted) and the burst follows nothing.
-func (d *detector) buffer(a *Alert) *burst {
+func (d *detector) buffer(a *record.Alert) *burst {
 	if !d.enqueue(a) {
 		return &burst{}
 	}
 	return &burst{alert: a, id: a.ID, epoch: d.epoch}
 }
 
-func (d *detector) enqueue(a *Alert) bool {
+func (d *detector) enqueue(a *record.Alert) bool {
 	if len(d.pending) >= maxPendingAlerts {
 		d.dropped++
 		return false
@@ -348,7 +349,7 @@ func (d *detector) enqueue(a *Alert) bool {
 // drain hands over the buffered alerts and outcome counts. The alerts
 // themselves are handed over: the detector counts later occurrences into
 // follow-ups, never into them.
-func (d *detector) drain() (alerts []*Alert, outcomes map[string]uint64, dropped int) {
+func (d *detector) drain() (alerts []*record.Alert, outcomes map[string]uint64, dropped int) {
 	if a := d.failedBurst.open(d); a != nil {
 		a.Details["sources"] = topSources(d.failedSrc)
 		d.failedSrc = map[string]int{}
@@ -357,7 +358,7 @@ func (d *detector) drain() (alerts []*Alert, outcomes map[string]uint64, dropped
 }
 
 // requeue puts back alerts that could not be persisted (bounded).
-func (d *detector) requeue(alerts []*Alert) {
+func (d *detector) requeue(alerts []*record.Alert) {
 	for _, a := range alerts {
 		d.enqueue(a)
 	}

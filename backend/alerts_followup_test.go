@@ -7,12 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
 // sumCounts adds up the counts of alerts, checking that each follow-up
 // names the alert before it (alerts are listed newest first).
-func sumCounts(t *testing.T, alerts []*Alert) int {
+func sumCounts(t *testing.T, alerts []*record.Alert) int {
 	t.Helper()
 	n := 0
 	for i, a := range alerts {
@@ -37,12 +38,12 @@ func TestFailedVerifyBurstCountsAfterDrain(t *testing.T) {
 	e.ok(logical.UpdateOperation, "config", map[string]interface{}{"failed_verify_threshold": 3, "alert_window": "1h"})
 	fail := func(n int, ip string) {
 		for i := 0; i < n; i++ {
-			e.b.onVerify(verifyInput{ClientIP: ip}, verifyResult{Code: codeNotFound})
+			e.b.onVerify(record.VerifyInput{ClientIP: ip}, record.VerifyResult{Code: record.CodeNotFound})
 		}
 	}
 	fail(4, "203.0.113.9")
 	e.ok(logical.ListOperation, "alerts/", nil) // a read hands the alert over
-	first := e.alertsOf(alertFailedVerifyBurst)
+	first := e.alertsOf(record.AlertFailedVerifyBurst)
 	if len(first) != 1 || first[0].Count != 4 || first[0].Details["sources"] != "203.0.113.9=4" {
 		t.Fatalf("first burst alert: %+v", first)
 	}
@@ -50,8 +51,8 @@ func TestFailedVerifyBurstCountsAfterDrain(t *testing.T) {
 	e.clock.Advance(time.Second) // alerts list in time order
 	fail(100, "198.51.100.7")
 	e.ok(logical.ListOperation, "alerts/", nil)
-	got := e.alertsOf(alertFailedVerifyBurst)
-	if len(got) != 2 || got[0].Count != 100 || got[0].Details["sources"] != "198.51.100.7=100" || got[0].Severity != severityCritical {
+	got := e.alertsOf(record.AlertFailedVerifyBurst)
+	if len(got) != 2 || got[0].Count != 100 || got[0].Details["sources"] != "198.51.100.7=100" || got[0].Severity != record.SeverityCritical {
 		t.Fatalf("after 100 more failures from a new address: %+v", got)
 	}
 	if n := sumCounts(t, got); n != 104 {
@@ -63,7 +64,7 @@ func TestFailedVerifyBurstCountsAfterDrain(t *testing.T) {
 	fail(5, "198.51.100.7")
 	e.tick()
 	e.tick()
-	got = e.alertsOf(alertFailedVerifyBurst)
+	got = e.alertsOf(record.AlertFailedVerifyBurst)
 	if len(got) != 3 || got[0].Count != 5 || sumCounts(t, got) != 109 {
 		t.Fatalf("after a tick: %+v", got)
 	}
@@ -71,7 +72,7 @@ func TestFailedVerifyBurstCountsAfterDrain(t *testing.T) {
 	e.clock.Advance(61 * time.Minute)
 	fail(4, "192.0.2.1")
 	e.tick()
-	if got = e.alertsOf(alertFailedVerifyBurst); len(got) != 4 || got[0].Count != 4 || got[0].Details["continues"] != "" {
+	if got = e.alertsOf(record.AlertFailedVerifyBurst); len(got) != 4 || got[0].Count != 4 || got[0].Details["continues"] != "" {
 		t.Fatalf("new window: %+v", got)
 	}
 }
@@ -83,20 +84,20 @@ func TestKeyAlertsCountAfterDrain(t *testing.T) {
 	e.setupClientRole("billing", "internal", "r", nil)
 	e.ok(logical.UpdateOperation, "config", map[string]interface{}{"verify_burst_threshold": 2, "alert_window": "1h"})
 	k := e.issued("billing", func() string { e.issue("billing", "main", "r", nil); return "main" }())
-	ok := verifyResult{Active: true, Key: k, Version: k.current()}
+	ok := record.VerifyResult{Active: true, Key: k, Version: k.Current()}
 	scope := func(n int) {
 		for i := 0; i < n; i++ {
-			e.b.onVerify(verifyInput{Scopes: []string{"admin:all"}}, verifyResult{Code: codeForbiddenScope, Key: k})
+			e.b.onVerify(record.VerifyInput{Scopes: []string{"admin:all"}}, record.VerifyResult{Code: record.CodeForbiddenScope, Key: k})
 		}
 	}
 	aud := func(n int) {
 		for i := 0; i < n; i++ {
-			e.b.onVerify(verifyInput{Audience: "payments"}, verifyResult{Code: codeForbiddenAudience, Key: k})
+			e.b.onVerify(record.VerifyInput{Audience: "payments"}, record.VerifyResult{Code: record.CodeForbiddenAudience, Key: k})
 		}
 	}
 	ip := func(n int) {
 		for i := 0; i < n; i++ {
-			e.b.onVerify(verifyInput{ClientIP: "8.8.8.8"}, verifyResult{Code: codeForbiddenIP, Key: k})
+			e.b.onVerify(record.VerifyInput{ClientIP: "8.8.8.8"}, record.VerifyResult{Code: record.CodeForbiddenIP, Key: k})
 		}
 	}
 	scope(3) // verifies 1-3: the third is the first above the burst threshold
@@ -110,10 +111,10 @@ func TestKeyAlertsCountAfterDrain(t *testing.T) {
 	e.ok(logical.ListOperation, "alerts/", nil)
 	// The burst: verifies 3 to 7 before the tick, 8 to 15 after.
 	for typ, want := range map[string][2]int{
-		alertForbiddenScope:    {3, 4},
-		alertForbiddenAudience: {2, 1},
-		alertForbiddenIP:       {2, 3},
-		alertVerifyBurst:       {5, 8},
+		record.AlertForbiddenScope:    {3, 4},
+		record.AlertForbiddenAudience: {2, 1},
+		record.AlertForbiddenIP:       {2, 3},
+		record.AlertVerifyBurst:       {5, 8},
 	} {
 		got := e.alertsOf(typ)
 		if len(got) != 2 || got[1].Count != want[0] || got[0].Count != want[1] || got[0].KeyID != k.KeyID {
@@ -125,15 +126,15 @@ func TestKeyAlertsCountAfterDrain(t *testing.T) {
 	// new_address, once the key's address set is established.
 	e.ok(logical.UpdateOperation, "config", map[string]interface{}{"verify_burst_threshold": 1000})
 	for i := 0; i < establishedAfter+1; i++ {
-		e.b.onVerify(verifyInput{ClientIP: "10.0.0.1"}, ok)
+		e.b.onVerify(record.VerifyInput{ClientIP: "10.0.0.1"}, ok)
 	}
-	e.b.onVerify(verifyInput{ClientIP: "192.0.2.50"}, ok)
+	e.b.onVerify(record.VerifyInput{ClientIP: "192.0.2.50"}, ok)
 	e.tick()
 	e.clock.Advance(time.Second)
-	e.b.onVerify(verifyInput{ClientIP: "192.0.2.51"}, ok)
-	e.b.onVerify(verifyInput{ClientIP: "192.0.2.52"}, ok)
+	e.b.onVerify(record.VerifyInput{ClientIP: "192.0.2.51"}, ok)
+	e.b.onVerify(record.VerifyInput{ClientIP: "192.0.2.52"}, ok)
 	e.tick()
-	got := e.alertsOf(alertNewAddress)
+	got := e.alertsOf(record.AlertNewAddress)
 	if len(got) != 2 || got[1].Count != 1 || got[1].Details["client_ip"] != "192.0.2.50" ||
 		got[0].Count != 2 || got[0].Details["client_ip"] != "192.0.2.51" {
 		t.Fatalf("new_address alerts: %+v", got)
@@ -161,7 +162,7 @@ func TestAlertNotStoredIsRetried(t *testing.T) {
 	e := newTestEnv(t)
 	e.ok(logical.UpdateOperation, "config", map[string]interface{}{"failed_verify_threshold": 3, "alert_window": "1h"})
 	for i := 0; i < 5; i++ {
-		e.b.onVerify(verifyInput{ClientIP: "203.0.113.9"}, verifyResult{Code: codeNotFound})
+		e.b.onVerify(record.VerifyInput{ClientIP: "203.0.113.9"}, record.VerifyResult{Code: record.CodeNotFound})
 	}
 	s := &putFailingStorage{Storage: e.storage, prefix: storageAlertPrefix, failing: true}
 	if err := e.b.flushDetections(e.ctx, s); err == nil {
@@ -169,13 +170,13 @@ func TestAlertNotStoredIsRetried(t *testing.T) {
 	}
 	e.clock.Advance(time.Second)
 	for i := 0; i < 2; i++ {
-		e.b.onVerify(verifyInput{ClientIP: "203.0.113.9"}, verifyResult{Code: codeNotFound})
+		e.b.onVerify(record.VerifyInput{ClientIP: "203.0.113.9"}, record.VerifyResult{Code: record.CodeNotFound})
 	}
 	s.failing = false
 	if err := e.b.flushDetections(e.ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	got := e.alertsOf(alertFailedVerifyBurst)
+	got := e.alertsOf(record.AlertFailedVerifyBurst)
 	if len(got) != 2 || got[1].Count != 5 || got[0].Count != 2 || sumCounts(t, got) != 7 {
 		t.Fatalf("alerts after a failed flush: %+v", got)
 	}

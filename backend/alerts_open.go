@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -105,8 +106,8 @@ func (st *govState) foldOpenAlert(ev Event) {
 // openAlertsByType sums the open alerts raised on or after from's day.
 func (st *govState) openAlertsByType(from time.Time) map[string]int {
 	first := from.UTC().Format(time.DateOnly)
-	out := make(map[string]int, len(alertTypes))
-	for _, t := range alertTypes {
+	out := make(map[string]int, len(record.AlertTypes))
+	for _, t := range record.AlertTypes {
 		out[t] = 0
 	}
 	for day, byType := range st.OpenAlerts {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -43,8 +44,8 @@ import (
 // taken is found by the next listing.
 
 const (
-	alertRetentionAcknowledged = 90 * day
-	alertRetentionOpen         = 180 * day
+	alertRetentionAcknowledged = 90 * record.Day
+	alertRetentionOpen         = 180 * record.Day
 
 	// alertPruneBatch bounds the alerts one tick examines or deletes.
 	alertPruneBatch = 2000
@@ -196,7 +197,7 @@ func (b *apikeysBackend) pruneAlerts(ctx context.Context, s logical.Storage, st 
 		if timed && !raised.Before(ackCutoff) {
 			break // nothing else is due
 		}
-		var a *Alert
+		var a *record.Alert
 		if timed { // an id that is not a time is not ours to age: kept
 			var err error
 			if a, err = getAlert(ctx, s, id); err != nil {

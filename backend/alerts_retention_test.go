@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -49,9 +50,9 @@ func (e *testEnv) tickOn(s logical.Storage) {
 }
 
 // raiseAt raises an alert as if at t.
-func (e *testEnv) raiseAt(t time.Time, typ string) *Alert {
+func (e *testEnv) raiseAt(t time.Time, typ string) *record.Alert {
 	e.t.Helper()
-	a := &Alert{Type: typ, Time: t, Message: "test", KeyID: "kid_" + typ}
+	a := &record.Alert{Type: typ, Time: t, Message: "test", KeyID: "kid_" + typ}
 	if err := e.b.raiseAlert(e.ctx, e.storage, a); err != nil {
 		e.t.Fatal(err)
 	}
@@ -59,13 +60,13 @@ func (e *testEnv) raiseAt(t time.Time, typ string) *Alert {
 }
 
 // allAlerts returns every stored alert by id.
-func (e *testEnv) allAlerts() map[string]*Alert {
+func (e *testEnv) allAlerts() map[string]*record.Alert {
 	e.t.Helper()
-	list, err := listAlerts(e.ctx, e.storage, alertFilter{}, 0)
+	list, err := listAlerts(e.ctx, e.storage, record.AlertFilter{}, 0)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	out := map[string]*Alert{}
+	out := map[string]*record.Alert{}
 	for _, a := range list {
 		out[a.ID] = a
 	}
@@ -122,7 +123,7 @@ func TestAlertsPrunedAfterRetention(t *testing.T) {
 			e.verifyCode("ak_prod_notakey", map[string]interface{}{"client_ip": "198.51.100.7"})
 		}
 		e.tick()
-		for _, a := range e.alertsOf(alertFailedVerifyBurst) {
+		for _, a := range e.alertsOf(record.AlertFailedVerifyBurst) {
 			if _, seen := raised[a.ID]; seen {
 				continue
 			}
@@ -132,7 +133,7 @@ func TestAlertsPrunedAfterRetention(t *testing.T) {
 			}
 		}
 		e.checkRetention(raised)
-		e.clock.Advance(day)
+		e.clock.Advance(record.Day)
 	}
 	e.tick()
 	if len(raised) != days {
@@ -153,8 +154,8 @@ func TestAlertsPrunedAfterRetention(t *testing.T) {
 			open++
 		}
 	}
-	if m[alertFailedVerifyBurst] != open {
-		t.Fatalf("metrics open failed_verify_burst = %d, stored open = %d", m[alertFailedVerifyBurst], open)
+	if m[record.AlertFailedVerifyBurst] != open {
+		t.Fatalf("metrics open failed_verify_burst = %d, stored open = %d", m[record.AlertFailedVerifyBurst], open)
 	}
 }
 
@@ -180,26 +181,26 @@ func TestMetricsScrapeReadsNoAlerts(t *testing.T) {
 	e.tick() // the first tick counts the (no) stored alerts
 	var ids []string
 	for i := 0; i < 300; i++ {
-		ids = append(ids, e.raiseAt(e.clock.Now().Add(time.Duration(i)*time.Second), alertVerifyBurst).ID)
+		ids = append(ids, e.raiseAt(e.clock.Now().Add(time.Duration(i)*time.Second), record.AlertVerifyBurst).ID)
 	}
-	e.raiseAt(e.clock.Now(), alertNewAddress)
-	if o := openOf(); o[alertVerifyBurst] != 300 || o[alertNewAddress] != 1 || o[alertReviewDue] != 0 {
+	e.raiseAt(e.clock.Now(), record.AlertNewAddress)
+	if o := openOf(); o[record.AlertVerifyBurst] != 300 || o[record.AlertNewAddress] != 1 || o[record.AlertReviewDue] != 0 {
 		t.Fatalf("open = %v", o)
 	}
 	for _, id := range ids[:100] {
 		e.ok(logical.UpdateOperation, "alerts/"+id+"/ack", nil)
 	}
 	e.ok(logical.UpdateOperation, "alerts/"+ids[0]+"/ack", nil) // again: a no-op
-	if o := openOf(); o[alertVerifyBurst] != 200 {
+	if o := openOf(); o[record.AlertVerifyBurst] != 200 {
 		t.Fatalf("open after 100 acknowledgements = %v", o)
 	}
 	e.tick()
-	e.clock.Advance(alertRetentionOpen + day)
+	e.clock.Advance(alertRetentionOpen + record.Day)
 	e.tick()
 	if n := len(e.allAlerts()); n != 0 {
 		t.Fatalf("%d alerts left past the open retention", n)
 	}
-	if o := openOf(); o[alertVerifyBurst] != 0 || o[alertNewAddress] != 0 {
+	if o := openOf(); o[record.AlertVerifyBurst] != 0 || o[record.AlertNewAddress] != 0 {
 		t.Fatalf("open after the retention = %v", o)
 	}
 	if raw := e.rawState()["open_alert_days"]; len(raw) > 0 && string(raw) != "{}" {
@@ -213,7 +214,7 @@ func TestOpenAlertCountsStartFromStoredAlerts(t *testing.T) {
 	e := newTestEnv(t)
 	var ids []string
 	for i := 0; i < 5; i++ {
-		ids = append(ids, e.raiseAt(e.clock.Now(), alertForbiddenIP).ID)
+		ids = append(ids, e.raiseAt(e.clock.Now(), record.AlertForbiddenIP).ID)
 	}
 	e.ok(logical.UpdateOperation, "alerts/"+ids[0]+"/ack", nil)
 	e.tick()
@@ -223,7 +224,7 @@ func TestOpenAlertCountsStartFromStoredAlerts(t *testing.T) {
 	e.putRaw(storageGovState, raw)
 	e.ok(logical.UpdateOperation, "alerts/"+ids[1]+"/ack", nil) // logged after the old state
 	open := func() int {
-		return e.ok(logical.ReadOperation, "metrics", nil).Data["open_alerts"].(map[string]int)[alertForbiddenIP]
+		return e.ok(logical.ReadOperation, "metrics", nil).Data["open_alerts"].(map[string]int)[record.AlertForbiddenIP]
 	}
 	if n := open(); n != 3 {
 		t.Fatalf("open forbidden_ip counted from storage = %d, want 3", n)
@@ -233,7 +234,7 @@ func TestOpenAlertCountsStartFromStoredAlerts(t *testing.T) {
 	if string(st["open_alerts_counted"]) != "true" {
 		t.Fatalf("counts not saved: %s", st["open_alerts_counted"])
 	}
-	e.raiseAt(e.clock.Now(), alertForbiddenIP)
+	e.raiseAt(e.clock.Now(), record.AlertForbiddenIP)
 	e.ok(logical.UpdateOperation, "alerts/"+ids[2]+"/ack", nil)
 	if n := open(); n != 3 {
 		t.Fatalf("open forbidden_ip after one more raised and acknowledged = %d, want 3", n)
@@ -249,7 +250,7 @@ func TestAlertRetentionCostIsPerPrunedAlert(t *testing.T) {
 	start := e.clock.Now()
 	raised := map[string]bool{}
 	for i := 0; i < 500; i++ { // one every 14.4 hours over the last 300 days
-		a := e.raiseAt(start.Add(-300*day+time.Duration(i)*300*day/500), alertReviewDue)
+		a := e.raiseAt(start.Add(-300*record.Day+time.Duration(i)*300*record.Day/500), record.AlertReviewDue)
 		raised[a.ID] = i%3 == 0
 		if i%3 == 0 {
 			e.ok(logical.UpdateOperation, "alerts/"+a.ID+"/ack", nil)
@@ -287,7 +288,7 @@ func TestAlertRetentionCostIsPerPrunedAlert(t *testing.T) {
 		t.Fatalf("a tick with nothing due: %d reads, %d lists, %d deletes", cs.gets, cs.lists, cs.deletes)
 	}
 	for d := 0; d < 200; d += 10 {
-		e.clock.Advance(10 * day)
+		e.clock.Advance(10 * record.Day)
 		catchUp()
 		e.checkRetention(raised)
 	}
@@ -318,11 +319,11 @@ func TestAlertsRetainedFromWholeDays(t *testing.T) {
 func TestAlertListingSinceReadsOnlyNewer(t *testing.T) {
 	e := newTestEnv(t)
 	for i := 0; i < 50; i++ {
-		e.raiseAt(e.clock.Now().Add(time.Duration(i-50)*time.Hour), alertVerifyBurst)
+		e.raiseAt(e.clock.Now().Add(time.Duration(i-50)*time.Hour), record.AlertVerifyBurst)
 	}
 	cs := &opCountingStorage{Storage: e.storage}
 	since := e.clock.Now().Add(-10 * time.Hour)
-	list, err := listAlerts(e.ctx, cs, alertFilter{since: since}, 0)
+	list, err := listAlerts(e.ctx, cs, record.AlertFilter{Since: since}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

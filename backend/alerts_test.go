@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/clock"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
 
 func (e *testEnv) tick() {
@@ -19,16 +20,16 @@ func (e *testEnv) tick() {
 }
 
 // alertsOf returns the stored alerts of one type, newest first.
-func (e *testEnv) alertsOf(typ string) []*Alert {
+func (e *testEnv) alertsOf(typ string) []*record.Alert {
 	e.t.Helper()
-	list, err := listAlerts(e.ctx, e.storage, alertFilter{typ: typ}, 0)
+	list, err := listAlerts(e.ctx, e.storage, record.AlertFilter{Typ: typ}, 0)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return list
 }
 
-func (e *testEnv) issued(client, name string) *Key {
+func (e *testEnv) issued(client, name string) *record.Key {
 	e.t.Helper()
 	k, err := e.b.getKey(e.ctx, e.storage, client, name)
 	if err != nil || k == nil {
@@ -42,18 +43,18 @@ func TestFailedVerifyBurstThreshold(t *testing.T) {
 	e.ok(logical.UpdateOperation, "config", map[string]interface{}{"failed_verify_threshold": 3, "alert_window": "1m"})
 	fail := func(n int, ip string) {
 		for i := 0; i < n; i++ {
-			e.b.onVerify(verifyInput{ClientIP: ip}, verifyResult{Code: codeNotFound})
+			e.b.onVerify(record.VerifyInput{ClientIP: ip}, record.VerifyResult{Code: record.CodeNotFound})
 		}
 	}
 	fail(3, "203.0.113.9")
 	e.tick()
-	if got := e.alertsOf(alertFailedVerifyBurst); len(got) != 0 {
+	if got := e.alertsOf(record.AlertFailedVerifyBurst); len(got) != 0 {
 		t.Fatalf("alert at the threshold: %v", got)
 	}
 	// The window restarts after a minute: 3 more in a new window are fine.
 	e.clock.Advance(61 * time.Second)
 	fail(3, "203.0.113.9")
-	if got := e.alertsOf(alertFailedVerifyBurst); len(got) != 0 {
+	if got := e.alertsOf(record.AlertFailedVerifyBurst); len(got) != 0 {
 		t.Fatalf("alert across windows: %v", got)
 	}
 	// Above the threshold within one window: one alert, counting them all.
@@ -63,17 +64,17 @@ func TestFailedVerifyBurstThreshold(t *testing.T) {
 	if keys := resp.Data["keys"].([]string); len(keys) != 1 {
 		t.Fatalf("alerts listed: %v", keys)
 	}
-	got := e.alertsOf(alertFailedVerifyBurst)
+	got := e.alertsOf(record.AlertFailedVerifyBurst)
 	if len(got) != 1 || got[0].Count != 6 || got[0].Details["sources"] != "203.0.113.9=4,198.51.100.7=2" {
 		t.Fatalf("burst alert: %+v", got)
 	}
 	// Metrics count the outcomes.
 	m := e.ok(logical.ReadOperation, "metrics", nil).Data
-	if n := m["verify_outcomes"].(map[string]uint64)[codeNotFound]; n != 9 {
+	if n := m["verify_outcomes"].(map[string]uint64)[record.CodeNotFound]; n != 9 {
 		t.Fatalf("verify_outcomes not_found = %d", n)
 	}
 	// The alert is in the lifecycle log.
-	if !contains(e.logTypes(), eventAlert) {
+	if !record.Contains(e.logTypes(), eventAlert) {
 		t.Fatal("alert not logged")
 	}
 }
@@ -84,9 +85,9 @@ func TestKeyAlertsFromVerify(t *testing.T) {
 	e.ok(logical.UpdateOperation, "config", map[string]interface{}{"verify_burst_threshold": 5})
 	e.ok(logical.CreateOperation, "keys/billing/main", map[string]interface{}{"role": "r"})
 	k := e.issued("billing", "main")
-	ok := verifyResult{Active: true, Key: k, Version: k.current()}
+	ok := record.VerifyResult{Active: true, Key: k, Version: k.Current()}
 	for i := 0; i < establishedAfter+1; i++ {
-		e.b.onVerify(verifyInput{ClientIP: "10.0.0.1"}, ok)
+		e.b.onVerify(record.VerifyInput{ClientIP: "10.0.0.1"}, ok)
 		if i%4 == 3 { // at most 4 verifies per window: below the burst threshold
 			e.clock.Advance(time.Minute)
 		}
@@ -96,26 +97,26 @@ func TestKeyAlertsFromVerify(t *testing.T) {
 		t.Fatalf("alerts from normal use: %+v", got)
 	}
 	// A new address once the usual set is established.
-	e.b.onVerify(verifyInput{ClientIP: "192.0.2.50"}, ok)
-	e.b.onVerify(verifyInput{Scopes: []string{"admin:all"}}, verifyResult{Code: codeForbiddenScope, Key: k})
-	e.b.onVerify(verifyInput{Scopes: []string{"admin:all"}}, verifyResult{Code: codeForbiddenScope, Key: k})
-	e.b.onVerify(verifyInput{Audience: "payments"}, verifyResult{Code: codeForbiddenAudience, Key: k})
-	e.b.onVerify(verifyInput{ClientIP: "8.8.8.8"}, verifyResult{Code: codeForbiddenIP, Key: k})
+	e.b.onVerify(record.VerifyInput{ClientIP: "192.0.2.50"}, ok)
+	e.b.onVerify(record.VerifyInput{Scopes: []string{"admin:all"}}, record.VerifyResult{Code: record.CodeForbiddenScope, Key: k})
+	e.b.onVerify(record.VerifyInput{Scopes: []string{"admin:all"}}, record.VerifyResult{Code: record.CodeForbiddenScope, Key: k})
+	e.b.onVerify(record.VerifyInput{Audience: "payments"}, record.VerifyResult{Code: record.CodeForbiddenAudience, Key: k})
+	e.b.onVerify(record.VerifyInput{ClientIP: "8.8.8.8"}, record.VerifyResult{Code: record.CodeForbiddenIP, Key: k})
 	// That made 6 verifies of the key in this window (burst threshold 5);
 	// one more is counted into the same burst alert.
-	e.b.onVerify(verifyInput{ClientIP: "10.0.0.1"}, ok)
+	e.b.onVerify(record.VerifyInput{ClientIP: "10.0.0.1"}, ok)
 	e.tick()
-	for typ, count := range map[string]int{alertNewAddress: 1, alertForbiddenScope: 2, alertForbiddenAudience: 1, alertForbiddenIP: 1, alertVerifyBurst: 2} {
+	for typ, count := range map[string]int{record.AlertNewAddress: 1, record.AlertForbiddenScope: 2, record.AlertForbiddenAudience: 1, record.AlertForbiddenIP: 1, record.AlertVerifyBurst: 2} {
 		got := e.alertsOf(typ)
 		if len(got) != 1 || got[0].KeyID != k.KeyID || got[0].Count != count {
 			t.Fatalf("%s alerts: %+v", typ, got)
 		}
 	}
-	if a := e.alertsOf(alertNewAddress)[0]; a.Details["client_ip"] != "192.0.2.50" {
+	if a := e.alertsOf(record.AlertNewAddress)[0]; a.Details["client_ip"] != "192.0.2.50" {
 		t.Fatalf("new address alert details: %v", a.Details)
 	}
 	// Acknowledge one; filters see it.
-	id := e.alertsOf(alertVerifyBurst)[0].ID
+	id := e.alertsOf(record.AlertVerifyBurst)[0].ID
 	resp := e.ok(logical.UpdateOperation, "alerts/"+id+"/ack", map[string]interface{}{"note": "load test"})
 	if resp.Data["acknowledged"] != true {
 		t.Fatalf("ack: %v", resp.Data)
@@ -162,22 +163,22 @@ func TestReviewAndOverdueAlertOnce(t *testing.T) {
 	e.ok(logical.CreateOperation, "keys/billing/main", map[string]interface{}{"role": "r"})
 	e.clock.Advance(24*time.Hour + overdueTolerance)
 	e.tick()
-	if n := len(e.alertsOf(alertRotationOverdue)); n != 0 {
+	if n := len(e.alertsOf(record.AlertRotationOverdue)); n != 0 {
 		t.Fatalf("overdue alert within tolerance: %d", n)
 	}
 	e.clock.Advance(time.Minute)
 	e.tick()
 	e.tick()
-	if n := len(e.alertsOf(alertRotationOverdue)); n != 1 {
+	if n := len(e.alertsOf(record.AlertRotationOverdue)); n != 1 {
 		t.Fatalf("overdue alerts = %d, want 1", n)
 	}
-	if n := len(e.alertsOf(alertReviewDue)); n != 0 {
+	if n := len(e.alertsOf(record.AlertReviewDue)); n != 0 {
 		t.Fatalf("review alert too early: %d", n)
 	}
 	e.clock.Advance(24 * time.Hour)
 	e.tick()
 	e.tick()
-	if n := len(e.alertsOf(alertReviewDue)); n != 1 {
+	if n := len(e.alertsOf(record.AlertReviewDue)); n != 1 {
 		t.Fatalf("review alerts = %d, want 1", n)
 	}
 	m := e.ok(logical.ReadOperation, "metrics", nil).Data
@@ -199,11 +200,11 @@ func TestRoleWideningAlerts(t *testing.T) {
 	e := newTestEnv(t)
 	e.setupClientRole("billing", "internal", "r", nil)
 	e.ok(logical.UpdateOperation, "roles/r", map[string]interface{}{"scopes": "orders:read"})
-	if n := len(e.alertsOf(alertRoleWidened)); n != 0 {
+	if n := len(e.alertsOf(record.AlertRoleWidened)); n != 0 {
 		t.Fatalf("narrowing raised %d alerts", n)
 	}
 	e.ok(logical.UpdateOperation, "roles/r", map[string]interface{}{"scopes": "orders:read,admin:*"})
-	got := e.alertsOf(alertRoleWidened)
+	got := e.alertsOf(record.AlertRoleWidened)
 	if len(got) != 1 || got[0].Role != "r" || got[0].RaisedBy.EntityID != "entity-alice" {
 		t.Fatalf("widening alerts: %+v", got)
 	}
@@ -214,11 +215,11 @@ func TestDetectorBounded(t *testing.T) {
 	th := thresholds{window: time.Minute, burst: 1, failedVerify: 1}
 	now := testStart
 	for i := 0; i < maxPendingAlerts+10; i++ {
-		k := &Key{KeyID: "kid_" + string(rune('a'+i%26)) + time.Duration(i).String(), Client: "c", Name: "n"}
-		d.observe(now, th, verifyInput{}, verifyResult{Code: codeForbiddenScope, Key: k})
+		k := &record.Key{KeyID: "kid_" + string(rune('a'+i%26)) + time.Duration(i).String(), Client: "c", Name: "n"}
+		d.observe(now, th, record.VerifyInput{}, record.VerifyResult{Code: record.CodeForbiddenScope, Key: k})
 	}
 	alerts, outcomes, dropped := d.drain()
-	if len(alerts) != maxPendingAlerts || dropped != 10 || outcomes[codeForbiddenScope] != maxPendingAlerts+10 {
+	if len(alerts) != maxPendingAlerts || dropped != 10 || outcomes[record.CodeForbiddenScope] != maxPendingAlerts+10 {
 		t.Fatalf("pending %d dropped %d outcomes %v", len(alerts), dropped, outcomes)
 	}
 }
@@ -226,9 +227,9 @@ func TestDetectorBounded(t *testing.T) {
 // BenchmarkOnVerify measures the hot-path cost of alert detection.
 func BenchmarkOnVerify(b *testing.B) {
 	bk := newBackend(clock.NewFake(testStart))
-	k := &Key{KeyID: "kid_bench", Client: "c", Name: "n", Role: "r"}
-	res := verifyResult{Active: true, Key: k, Version: &KeyVersion{Version: 1}}
-	in := verifyInput{ClientIP: "10.0.0.1"}
+	k := &record.Key{KeyID: "kid_bench", Client: "c", Name: "n", Role: "r"}
+	res := record.VerifyResult{Active: true, Key: k, Version: &record.KeyVersion{Version: 1}}
+	in := record.VerifyInput{ClientIP: "10.0.0.1"}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -264,16 +265,16 @@ func TestIdleSweepSparesLockedClients(t *testing.T) {
 }
 
 // observeFrom feeds the detector a successful verify of key k from addr.
-func observeFrom(d *detector, now time.Time, k *Key, addr string) {
+func observeFrom(d *detector, now time.Time, k *record.Key, addr string) {
 	th := thresholds{window: time.Minute, burst: 1 << 30, failedVerify: 1 << 30}
-	d.observe(now, th, verifyInput{ClientIP: addr}, verifyResult{Active: true, Key: k, Version: &KeyVersion{Version: 1}})
+	d.observe(now, th, record.VerifyInput{ClientIP: addr}, record.VerifyResult{Active: true, Key: k, Version: &record.KeyVersion{Version: 1}})
 }
 
 func newAddressAlerts(d *detector, keyID string) int {
 	alerts, _, _ := d.drain()
 	n := 0
 	for _, a := range alerts {
-		if a.Type == alertNewAddress && a.KeyID == keyID {
+		if a.Type == record.AlertNewAddress && a.KeyID == keyID {
 			n++
 		}
 	}
@@ -291,13 +292,13 @@ func TestNewAddressDetectionLearnsKeysAfterManyOthers(t *testing.T) {
 		if i%5000 == 0 {
 			now = now.Add(time.Minute) // a new window: window counters cap at maxTrackedKeys
 		}
-		observeFrom(d, now, &Key{KeyID: fmt.Sprintf("kid_old%d", i), Client: "c", Name: fmt.Sprint(i)}, "10.0.0.1")
+		observeFrom(d, now, &record.Key{KeyID: fmt.Sprintf("kid_old%d", i), Client: "c", Name: fmt.Sprint(i)}, "10.0.0.1")
 	}
 	if n := d.addrs.Len(); n != maxAddrKeys {
 		t.Fatalf("%d learned sets, want the bound %d", n, maxAddrKeys)
 	}
 	now = now.Add(30 * 24 * time.Hour) // a month later
-	k := &Key{KeyID: "kid_new", Client: "c", Name: "new"}
+	k := &record.Key{KeyID: "kid_new", Client: "c", Name: "new"}
 	for i := 0; i < establishedAfter+5; i++ {
 		observeFrom(d, now, k, "10.0.0.1")
 	}
@@ -308,7 +309,7 @@ func TestNewAddressDetectionLearnsKeysAfterManyOthers(t *testing.T) {
 	}
 	// An evicted key learns afresh: its next addresses are not news until
 	// its set is established again.
-	old := &Key{KeyID: "kid_old0", Client: "c", Name: "0"}
+	old := &record.Key{KeyID: "kid_old0", Client: "c", Name: "0"}
 	observeFrom(d, now, old, "198.51.100.1")
 	if n := newAddressAlerts(d, "kid_old0"); n != 0 {
 		t.Fatalf("an evicted key alerted on its first verify after coming back: %d", n)
@@ -322,7 +323,7 @@ func TestNewAddressDetectionLearnsKeysAfterManyOthers(t *testing.T) {
 func TestNewAddressDetectionKeepsActiveKeys(t *testing.T) {
 	d := newDetector()
 	now := testStart
-	k := &Key{KeyID: "kid_busy", Client: "c", Name: "busy"}
+	k := &record.Key{KeyID: "kid_busy", Client: "c", Name: "busy"}
 	for i := 0; i < establishedAfter+1; i++ {
 		observeFrom(d, now, k, "10.0.0.1")
 	}
@@ -331,7 +332,7 @@ func TestNewAddressDetectionKeepsActiveKeys(t *testing.T) {
 			now = now.Add(time.Minute)
 			observeFrom(d, now, k, "10.0.0.1") // still in use
 		}
-		observeFrom(d, now, &Key{KeyID: fmt.Sprintf("kid_other%d", i), Client: "c", Name: fmt.Sprint(i)}, "10.0.0.2")
+		observeFrom(d, now, &record.Key{KeyID: fmt.Sprintf("kid_other%d", i), Client: "c", Name: fmt.Sprint(i)}, "10.0.0.2")
 	}
 	d.drain()
 	observeFrom(d, now, k, "203.0.113.9")
@@ -347,7 +348,7 @@ func TestDetectionsStoredWhenMountStops(t *testing.T) {
 	e := newTestEnv(t)
 	e.ok(logical.UpdateOperation, "config", map[string]interface{}{"failed_verify_threshold": 3, "alert_window": "1m"})
 	for i := 0; i < 5; i++ {
-		e.b.onVerify(verifyInput{ClientIP: "203.0.113.9"}, verifyResult{Code: codeMalformed})
+		e.b.onVerify(record.VerifyInput{ClientIP: "203.0.113.9"}, record.VerifyResult{Code: record.CodeMalformed})
 	}
 	e.b.Cleanup(e.ctx)
 
@@ -356,11 +357,11 @@ func TestDetectionsStoredWhenMountStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.b = next
-	if got := e.alertsOf(alertFailedVerifyBurst); len(got) != 1 || got[0].Count != 5 {
+	if got := e.alertsOf(record.AlertFailedVerifyBurst); len(got) != 1 || got[0].Count != 5 {
 		t.Fatalf("after the mount stopped: %+v", got)
 	}
 	st, err := loadGovState(e.ctx, e.storage)
-	if err != nil || st.Verify[codeMalformed] != 5 {
+	if err != nil || st.Verify[record.CodeMalformed] != 5 {
 		t.Fatalf("verify outcomes after the mount stopped: %v %v", st.Verify, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -87,8 +88,8 @@ func (b *apikeysBackend) sweepKeys(ctx context.Context, s logical.Storage, st *g
 		return 0, err
 	}
 	now := b.clock.Now()
-	roleOf := memoByName(func(name string) (*Role, error) { return b.getRole(ctx, s, name) })
-	clientOf := memoByName(func(name string) (*Client, error) { return b.getClient(ctx, s, name) })
+	roleOf := memoByName(func(name string) (*record.Role, error) { return b.getRole(ctx, s, name) })
+	clientOf := memoByName(func(name string) (*record.Client, error) { return b.getClient(ctx, s, name) })
 	w := &b.gov.walker
 	if err := w.seek(ctx, s, st.Sweep); err != nil {
 		return 0, err
@@ -158,7 +159,7 @@ func redactDecodeError(err error) string {
 // alert is raised, so an error later on cannot make that alert repeat; a
 // mark whose cause is gone is cleared, so the key alerts again if the cause
 // comes back (used, then stale again; rotated, then overdue again).
-func (b *apikeysBackend) sweepKey(ctx context.Context, s logical.Storage, st *govState, cfg *Config, now time.Time, roleOf func(string) (*Role, error), clientOf func(string) (*Client, error), k *Key) error {
+func (b *apikeysBackend) sweepKey(ctx context.Context, s logical.Storage, st *govState, cfg *record.Config, now time.Time, roleOf func(string) (*record.Role, error), clientOf func(string) (*record.Client, error), k *record.Key) error {
 	m, err := st.marks.get(ctx, k.KeyID)
 	if err != nil {
 		return err
@@ -168,9 +169,9 @@ func (b *apikeysBackend) sweepKey(ctx context.Context, s logical.Storage, st *go
 	if !m.Alerted.IsZero() && now.Sub(m.Alerted) > openAlertMaxAge {
 		m.Alerted = time.Time{}
 	}
-	var idle *Role
+	var idle *record.Role
 	stale, overdue := false, false
-	if !k.Revoked && k.state(now) != stateExpired {
+	if !k.Revoked && k.State(now) != record.StateExpired {
 		role, err := roleOf(k.Role)
 		if err != nil {
 			return err
@@ -187,7 +188,7 @@ func (b *apikeysBackend) sweepKey(ctx context.Context, s logical.Storage, st *go
 			overdue = !k.Leased && !k.NextRotationAt.IsZero() && now.Sub(k.NextRotationAt) > overdueTolerance
 		}
 		if stale && m.Review.IsZero() {
-			if err := b.raiseAlert(ctx, s, keyAlertFor(k, alertReviewDue, severityInfo,
+			if err := b.raiseAlert(ctx, s, keyAlertFor(k, record.AlertReviewDue, record.SeverityInfo,
 				"key unused for "+unused.Truncate(time.Second).String()+", at least the review_period ("+cfg.ReviewPeriod.String()+"): confirm it is still needed or revoke it",
 				map[string]string{"review_period": cfg.ReviewPeriod.String()})); err != nil {
 				return err
@@ -197,12 +198,12 @@ func (b *apikeysBackend) sweepKey(ctx context.Context, s logical.Storage, st *go
 		}
 		if overdue && !m.Overdue.Equal(k.NextRotationAt) {
 			msg := "rotation was due at " + k.NextRotationAt.Format(time.RFC3339) + " and has not happened"
-			if !autoRotates(k) {
+			if !record.AutoRotates(k) {
 				msg += "; the key is not retrievable, so it is not rotated automatically: rotate it with keys/" +
 					k.Client + "/" + k.Name + "/rotate and hand the new secret to the client"
 			}
-			if err := b.raiseAlert(ctx, s, keyAlertFor(k, alertRotationOverdue, severityWarning, msg,
-				map[string]string{"due_at": k.NextRotationAt.Format(time.RFC3339), "automatic_rotation": strconv.FormatBool(autoRotates(k))})); err != nil {
+			if err := b.raiseAlert(ctx, s, keyAlertFor(k, record.AlertRotationOverdue, record.SeverityWarning, msg,
+				map[string]string{"due_at": k.NextRotationAt.Format(time.RFC3339), "automatic_rotation": strconv.FormatBool(record.AutoRotates(k))})); err != nil {
 				return err
 			}
 			m.Overdue = k.NextRotationAt
@@ -252,8 +253,8 @@ func (b *apikeysBackend) revokeIdleKey(ctx context.Context, s logical.Storage, c
 // later. A locked client's keys cannot be used, so a lock never counts as
 // idleness and never ends in an idle revocation: lock/unlock stays
 // reversible (SPEC §6).
-func idleFor(b *apikeysBackend, k *Key, c *Client, now time.Time) time.Duration {
-	if c != nil && c.Status == clientLocked {
+func idleFor(b *apikeysBackend, k *record.Key, c *record.Client, now time.Time) time.Duration {
+	if c != nil && c.Status == record.ClientLocked {
 		return 0
 	}
 	since := b.lastUsedOrCreated(k)
@@ -264,19 +265,19 @@ func idleFor(b *apikeysBackend, k *Key, c *Client, now time.Time) time.Duration 
 }
 
 // lastUsedOrCreated is when a key was last verified, or created if never.
-func (b *apikeysBackend) lastUsedOrCreated(k *Key) time.Time {
+func (b *apikeysBackend) lastUsedOrCreated(k *record.Key) time.Time {
 	if t := b.lastUsed(k); !t.IsZero() {
 		return t
 	}
 	return k.CreatedAt
 }
 
-func keyAlertFor(k *Key, typ, severity, msg string, details map[string]string) *Alert {
+func keyAlertFor(k *record.Key, typ, severity, msg string, details map[string]string) *record.Alert {
 	v := 0
-	if c := k.current(); c != nil {
+	if c := k.Current(); c != nil {
 		v = c.Version
 	}
-	return &Alert{
+	return &record.Alert{
 		Type: typ, Severity: severity, Message: msg, Details: details,
 		Client: k.Client, Key: k.Name, KeyID: k.KeyID, Role: k.Role, Version: v,
 	}

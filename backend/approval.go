@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -36,29 +37,29 @@ const (
 
 const (
 	defaultApprovalTTL = 24 * time.Hour
-	maxApprovalTTL     = 7 * day
+	maxApprovalTTL     = 7 * record.Day
 	minApprovalTTL     = time.Minute
 )
 
 // ApprovalRequest is one request to issue a key under a role that requires
 // approval.
 type ApprovalRequest struct {
-	ID            string    `json:"id"`
-	Client        string    `json:"client"`
-	Role          string    `json:"role"`
-	KeyName       string    `json:"key_name"`
-	Justification string    `json:"justification"`
-	State         string    `json:"state"`
-	RequestedBy   Actor     `json:"requested_by"`
-	CreatedAt     time.Time `json:"created_at"`
+	ID            string       `json:"id"`
+	Client        string       `json:"client"`
+	Role          string       `json:"role"`
+	KeyName       string       `json:"key_name"`
+	Justification string       `json:"justification"`
+	State         string       `json:"state"`
+	RequestedBy   record.Actor `json:"requested_by"`
+	CreatedAt     time.Time    `json:"created_at"`
 	// ExpiresAt ends both a pending request and an unused approval.
-	ExpiresAt   time.Time `json:"expires_at"`
-	DecidedBy   *Actor    `json:"decided_by,omitempty"`
-	DecidedAt   time.Time `json:"decided_at,omitempty"`
-	Comment     string    `json:"comment,omitempty"`
-	UsedAt      time.Time `json:"used_at,omitempty"`
-	UsedBy      *Actor    `json:"used_by,omitempty"`
-	UsedRequest string    `json:"used_request,omitempty"`
+	ExpiresAt   time.Time     `json:"expires_at"`
+	DecidedBy   *record.Actor `json:"decided_by,omitempty"`
+	DecidedAt   time.Time     `json:"decided_at,omitempty"`
+	Comment     string        `json:"comment,omitempty"`
+	UsedAt      time.Time     `json:"used_at,omitempty"`
+	UsedBy      *record.Actor `json:"used_by,omitempty"`
+	UsedRequest string        `json:"used_request,omitempty"`
 	// KeyID is the key an issuance with this approval creates, recorded
 	// before the key is stored: once a key with this id exists at
 	// keys/<Client>/<KeyName>, the approval is used even if the state
@@ -115,7 +116,7 @@ func putRequest(ctx context.Context, s logical.Storage, r *ApprovalRequest) erro
 }
 
 // sameEntity reports whether two actors are the same Vault entity.
-func sameEntity(a, b Actor) bool {
+func sameEntity(a, b record.Actor) bool {
 	return a.EntityID != "" && a.EntityID == b.EntityID
 }
 
@@ -266,7 +267,7 @@ func (u *approvalUse) bind(ctx context.Context, s logical.Storage, keyID string,
 
 // complete marks the request used by the committed key k and logs the use
 // (step 3 above).
-func (u *approvalUse) complete(ctx context.Context, s logical.Storage, k *Key) error {
+func (u *approvalUse) complete(ctx context.Context, s logical.Storage, k *record.Key) error {
 	u.b.gov.requestsMu.Lock()
 	defer u.b.gov.requestsMu.Unlock()
 	actor := actorFromRequest(u.req)
@@ -311,11 +312,11 @@ func (b *apikeysBackend) resolveUse(ctx context.Context, s logical.Storage, r *A
 		r.State, r.UsedAt, r.UsedBy, r.UsedRequest = requestUsed, k.CreatedAt, &issuer, k.RequestID
 		return true, nil
 	}
-	v := k.version(r.KeyVersion)
+	v := k.Version(r.KeyVersion)
 	switch {
 	case v != nil && v.ApprovalID == r.ID:
 		r.UsedAt = v.CreatedAt
-	case v == nil && r.KeyVersion <= k.latestVersion():
+	case v == nil && r.KeyVersion <= k.LatestVersion():
 		// The version was dropped from the record (trimVersions) and can
 		// no longer show which approval it carried: count the approval as
 		// used rather than risk serving a second secret with it.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -115,7 +116,7 @@ func TestApprovalSeparationOfDuties(t *testing.T) {
 	// Lifecycle log records creation, approval and use.
 	types := e.logTypes()
 	for _, want := range []string{eventRequestCreated, eventApproval, eventRequestUsed, eventKeyIssued} {
-		if !contains(types, want) {
+		if !record.Contains(types, want) {
 			t.Fatalf("log lacks %s: %v", want, types)
 		}
 	}

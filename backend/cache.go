@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"sync"
 )
 
@@ -9,7 +10,7 @@ import (
 // update it after storing; other nodes drop it through Invalidate.
 type mountCache struct {
 	mu         sync.RWMutex
-	config     *Config
+	config     *record.Config
 	hmacSecret []byte
 	// hmacStates pools verify's HMAC states; per mount, because each mount
 	// (all served by one multiplexed process) has its own secret.

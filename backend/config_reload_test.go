@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -46,7 +47,7 @@ func TestConfigReadsBackExactlyAfterReload(t *testing.T) {
 		t.Fatalf("config changed across a reload:\nbefore %v\nafter  %v", want, got)
 	}
 	tiers := got["risk_tiers"].(map[string]int64)
-	if len(tiers) != 2 || tiers["low"] != int64(200*day/time.Second) || tiers["high"] != int64(20*day/time.Second) {
+	if len(tiers) != 2 || tiers["low"] != int64(200*record.Day/time.Second) || tiers["high"] != int64(20*record.Day/time.Second) {
 		t.Fatalf("risk_tiers after reload = %v", tiers)
 	}
 	r.userErr(logical.CreateOperation, "roles/r", map[string]interface{}{"scopes": "a", "environment": "prod", "risk_tier": "medium"}, "risk_tier")
@@ -55,15 +56,15 @@ func TestConfigReadsBackExactlyAfterReload(t *testing.T) {
 func TestDecodeConfigFillsOnlyMissingFields(t *testing.T) {
 	// A record written before a field existed takes that field's default;
 	// one without risk_tiers keeps the default table.
-	cfg, err := decodeConfig([]byte(`{"key_prefix":"zz","review_period":0}`))
+	cfg, err := record.DecodeConfig([]byte(`{"key_prefix":"zz","review_period":0}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	def := defaultConfig()
+	def := record.DefaultConfig()
 	if cfg.KeyPrefix != "zz" || cfg.ReviewPeriod != 0 || cfg.TokenTTL != def.TokenTTL || !reflect.DeepEqual(cfg.RiskTiers, def.RiskTiers) {
 		t.Fatalf("decoded %+v", cfg)
 	}
-	cfg, err = decodeConfig([]byte(`{"risk_tiers":{"high":3600000000000}}`))
+	cfg, err = record.DecodeConfig([]byte(`{"risk_tiers":{"high":3600000000000}}`))
 	if err != nil {
 		t.Fatal(err)
 	}

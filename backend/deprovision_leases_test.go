@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -27,7 +28,7 @@ func TestDeprovisionSaysWhatBecomesOfVaultLeases(t *testing.T) {
 		!strings.Contains(resp.Warnings[0], "vault lease revoke -prefix partners/creds/acme") {
 		t.Fatalf("de-provisioning answer: %v warnings %q", resp.Data, resp.Warnings)
 	}
-	if c := e.verifyCode(l.key, nil); c != codeRevoked {
+	if c := e.verifyCode(l.key, nil); c != record.CodeRevoked {
 		t.Fatalf("leased key after de-provisioning: %q", c)
 	}
 	before := len(e.logTypes())

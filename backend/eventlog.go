@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/hashchain"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
 
 // The lifecycle log (SPEC §7) is append-only and hash-chained. Vault's audit
@@ -44,20 +45,11 @@ const (
 	actorSystem          = "system"
 )
 
-// Actor is who caused an event: a Vault identity, or "system" for
-// background work.
-type Actor struct {
-	Type        string `json:"type"` // "entity", "token" (no entity, e.g. root) or "system"
-	EntityID    string `json:"entity_id,omitempty"`
-	DisplayName string `json:"display_name,omitempty"`
-	Accessor    string `json:"accessor,omitempty"`
-}
-
 // Event is one lifecycle-log entry. It holds only non-secret identifiers.
 type Event struct {
 	Time      time.Time         `json:"time"`
 	Type      string            `json:"type"`
-	Actor     Actor             `json:"actor"`
+	Actor     record.Actor      `json:"actor"`
 	RequestID string            `json:"request_id,omitempty"`
 	Client    string            `json:"client,omitempty"`
 	Key       string            `json:"key,omitempty"`
@@ -81,11 +73,11 @@ type logHead struct {
 	Hash string `json:"hash"`
 }
 
-func actorFromRequest(req *logical.Request) Actor {
+func actorFromRequest(req *logical.Request) record.Actor {
 	if req == nil {
-		return Actor{Type: actorSystem}
+		return record.Actor{Type: actorSystem}
 	}
-	a := Actor{EntityID: req.EntityID, DisplayName: req.DisplayName, Accessor: req.ClientTokenAccessor}
+	a := record.Actor{EntityID: req.EntityID, DisplayName: req.DisplayName, Accessor: req.ClientTokenAccessor}
 	if req.EntityID != "" {
 		a.Type = "entity"
 	} else {
@@ -101,7 +93,7 @@ func eventFromRequest(req *logical.Request, typ string) Event {
 
 // systemEvent starts an event for background work.
 func systemEvent(typ string) Event {
-	return Event{Type: typ, Actor: Actor{Type: actorSystem}}
+	return Event{Type: typ, Actor: record.Actor{Type: actorSystem}}
 }
 
 func logEntryKey(seq uint64) string { return fmt.Sprintf("%s%020d", storageLogEntries, seq) }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -102,7 +103,7 @@ func goldenScript(e *testEnv) map[string]bool {
 	e.clock.Advance(49 * time.Hour)
 	e.periodicTick()
 	// One alert of a fixed type: which alerts stay open shows in governance.
-	leak := e.alertsOf(alertLeakReported)
+	leak := e.alertsOf(record.AlertLeakReported)
 	if len(leak) != 1 {
 		e.t.Fatalf("leak alerts: %d", len(leak))
 	}

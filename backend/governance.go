@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scopes"
 )
 
@@ -57,11 +58,11 @@ func (b *apikeysBackend) pathGovernance() []*framework.Path {
 
 // onRoleScopesWidened runs after a role update allowed more scopes: existing
 // keys are not widened, but a wider role is a change a reviewer should see.
-func (b *apikeysBackend) onRoleScopesWidened(ctx context.Context, req *logical.Request, r *Role, widened []string) error {
+func (b *apikeysBackend) onRoleScopesWidened(ctx context.Context, req *logical.Request, r *record.Role, widened []string) error {
 	actor := actorFromRequest(req)
-	return b.raiseAlert(ctx, req.Storage, &Alert{
-		Type:     alertRoleWidened,
-		Severity: severityWarning,
+	return b.raiseAlert(ctx, req.Storage, &record.Alert{
+		Type:     record.AlertRoleWidened,
+		Severity: record.SeverityWarning,
 		Role:     r.Name,
 		Message:  "role " + r.Name + " now allows more scopes: " + scopes.Join(widened),
 		Details:  map[string]string{"widened_scopes": scopes.Join(widened), "request_id": req.ID},
@@ -101,7 +102,7 @@ func (b *apikeysBackend) governanceTick(ctx context.Context, req *logical.Reques
 // onVerify observes every verify outcome (for alerts and metrics). It runs
 // on the hot path: it never touches storage, only bounded in-memory state
 // that governanceTick persists.
-func (b *apikeysBackend) onVerify(in verifyInput, res verifyResult) {
+func (b *apikeysBackend) onVerify(in record.VerifyInput, res record.VerifyResult) {
 	th := b.alertThresholds()
 	now := b.clock.Now()
 	b.gov.mu.Lock()

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -99,7 +100,7 @@ func TestGovStateMigratesOldFormat(t *testing.T) {
 	}
 
 	e.tick()
-	for _, typ := range []string{alertRotationOverdue, alertReviewDue} {
+	for _, typ := range []string{record.AlertRotationOverdue, record.AlertReviewDue} {
 		got := e.alertsOf(typ)
 		if len(got) != 1 || got[0].KeyID != c.KeyID {
 			t.Fatalf("%s alerts after the upgrade: %+v (want one, for c only)", typ, got)
@@ -132,7 +133,7 @@ func TestGovStateMigratesOldFormat(t *testing.T) {
 	}
 	e.tick()
 	e.tick()
-	if n := len(e.alertsOf(alertRotationOverdue)) + len(e.alertsOf(alertReviewDue)); n != 2 {
+	if n := len(e.alertsOf(record.AlertRotationOverdue)) + len(e.alertsOf(record.AlertReviewDue)); n != 2 {
 		t.Fatalf("alerts after more ticks = %d, want still 2", n)
 	}
 	// A revoked key has no marks left.
@@ -170,7 +171,7 @@ func TestReviewAlertsAgainAfterUse(t *testing.T) {
 	e.clock.Advance(48 * time.Hour)
 	e.tick()
 	e.tick()
-	if n := len(e.alertsOf(alertReviewDue)); n != 1 {
+	if n := len(e.alertsOf(record.AlertReviewDue)); n != 1 {
 		t.Fatalf("review alerts = %d, want 1", n)
 	}
 	if code := e.verifyCode(key, nil); code != "" {
@@ -183,7 +184,7 @@ func TestReviewAlertsAgainAfterUse(t *testing.T) {
 	e.clock.Advance(48 * time.Hour)
 	e.tick()
 	e.tick()
-	if n := len(e.alertsOf(alertReviewDue)); n != 2 {
+	if n := len(e.alertsOf(record.AlertReviewDue)); n != 2 {
 		t.Fatalf("review alerts after use and 48h more = %d, want 2", n)
 	}
 }
@@ -195,11 +196,11 @@ func TestAlertedMarkExpires(t *testing.T) {
 	e := newTestEnv(t)
 	e.ok(logical.UpdateOperation, "config", map[string]interface{}{"review_period": "8760h"}) // no review alert meanwhile
 	e.setupClientRole("billing", "internal", "r", nil)
-	var keys []*Key
+	var keys []*record.Key
 	for _, n := range []string{"k1", "k2"} {
 		e.ok(logical.CreateOperation, "keys/billing/"+n, map[string]interface{}{"role": "r"})
 		k := e.issued("billing", n)
-		if err := e.b.raiseAlert(e.ctx, e.storage, keyAlertFor(k, alertNewAddress, severityWarning, "test", nil)); err != nil {
+		if err := e.b.raiseAlert(e.ctx, e.storage, keyAlertFor(k, record.AlertNewAddress, record.SeverityWarning, "test", nil)); err != nil {
 			t.Fatal(err)
 		}
 		keys = append(keys, k)

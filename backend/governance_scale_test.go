@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -46,7 +47,7 @@ func testGovernanceAtScale(t *testing.T, n int) {
 	// them through the API, or even json.Marshal, would only slow the
 	// setup, several times over with -race): created 100 days ago (default
 	// review_period 90d), due for rotation two hours ago (tolerance 1h).
-	created, due := testStart.Add(-100*day), testStart.Add(-2*time.Hour)
+	created, due := testStart.Add(-100*record.Day), testStart.Add(-2*time.Hour)
 	old := oldGovState{
 		Events: map[string]uint64{}, Verify: map[string]uint64{},
 		OpenAlerts: map[string]time.Time{}, Review: map[string]time.Time{}, Overdue: map[string]time.Time{},
@@ -117,7 +118,7 @@ func testGovernanceAtScale(t *testing.T, n int) {
 	if largest >= governanceEntryLimit {
 		t.Fatalf("a governance/ entry of %d bytes was written, want < %d", largest, governanceEntryLimit)
 	}
-	for _, typ := range []string{alertRotationOverdue, alertReviewDue} {
+	for _, typ := range []string{record.AlertRotationOverdue, record.AlertReviewDue} {
 		if got := len(e.alertsOf(typ)); got != unmarked {
 			t.Fatalf("%s alerts = %d, want %d (the keys the old code had not alerted)", typ, got, unmarked)
 		}
@@ -139,7 +140,7 @@ func testGovernanceAtScale(t *testing.T, n int) {
 	if w := rs.writes("governance/"); w > ticks {
 		t.Fatalf("second pass wrote %d governance entries, want at most %d (the state)", w, ticks)
 	}
-	if got := len(e.alertsOf(alertRotationOverdue)); got != unmarked {
+	if got := len(e.alertsOf(record.AlertRotationOverdue)); got != unmarked {
 		t.Fatalf("overdue alerts after a second pass = %d, want %d", got, unmarked)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -151,7 +152,7 @@ func TestSweepAlertsOncePerKeyAcrossBatches(t *testing.T) {
 	e.clock.Advance(24*time.Hour + overdueTolerance + time.Minute)
 	for tick, want := range []int{3, 6, 9, 10, 10, 10, 10, 10} {
 		sweepTick(e, rs)
-		if n := len(e.alertsOf(alertRotationOverdue)); n != want {
+		if n := len(e.alertsOf(record.AlertRotationOverdue)); n != want {
 			t.Fatalf("tick %d: %d overdue alerts, want %d", tick, n, want)
 		}
 	}
@@ -162,11 +163,11 @@ func TestSweepAlertsOncePerKeyAcrossBatches(t *testing.T) {
 	for i := 0; i < 8; i++ {
 		sweepTick(e, rs)
 	}
-	if n := len(e.alertsOf(alertRotationOverdue)); n != 11 {
+	if n := len(e.alertsOf(record.AlertRotationOverdue)); n != 11 {
 		t.Fatalf("overdue alerts after a rotation = %d, want 11", n)
 	}
 	// 49h unused: every key is due for review, once.
-	if n := len(e.alertsOf(alertReviewDue)); n != 10 {
+	if n := len(e.alertsOf(record.AlertReviewDue)); n != 10 {
 		t.Fatalf("review alerts = %d, want 10", n)
 	}
 }
@@ -344,7 +345,7 @@ func TestSweepStopsWhenContextEnds(t *testing.T) {
 }
 
 func TestRedactDecodeError(t *testing.T) {
-	var k Key
+	var k record.Key
 	err := json.Unmarshal([]byte(`{"versions":[{"secret":"ak_prod_x"Z}]}`), &k)
 	got := redactDecodeError(fmt.Errorf("decoding key svc/a: %w", err))
 	if got != "decoding key svc/a: invalid JSON at byte offset 35" {

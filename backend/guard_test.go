@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -88,8 +89,8 @@ func TestPanicFailsOnlyItsRequest(t *testing.T) {
 	// had one verify counted before and three during the panics (the
 	// limit is checked before the observer runs), so it is over its
 	// limit of 3 now.
-	if code := e.verifyCode(key, nil); code != codeRateLimited {
-		t.Fatalf("verify after the panics = %q, want %s (state kept)", code, codeRateLimited)
+	if code := e.verifyCode(key, nil); code != record.CodeRateLimited {
+		t.Fatalf("verify after the panics = %q, want %s (state kept)", code, record.CodeRateLimited)
 	}
 	e.tickRequest()
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/keyformat"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
 
 // hmacSecretBytes is the size of the per-mount HMAC secret.
@@ -112,7 +113,7 @@ const maxGenerateAttempts = 5
 
 // generateKey creates a fresh key whose HMAC is in no index entry, so a
 // secret is never reused across keys or versions.
-func (b *apikeysBackend) generateKey(ctx context.Context, s logical.Storage, cfg *Config, env string) (plaintext, hmacHex string, err error) {
+func (b *apikeysBackend) generateKey(ctx context.Context, s logical.Storage, cfg *record.Config, env string) (plaintext, hmacHex string, err error) {
 	secret, err := b.hmacSecret(ctx, s)
 	if err != nil {
 		return "", "", err

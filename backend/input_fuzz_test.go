@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/clock"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
 
 // FuzzCIDRs fuzzes the CIDR lists of clients and roles (bound_cidrs,
@@ -38,7 +39,7 @@ func FuzzCIDRs(f *testing.F) {
 		f.Add(c[0], c[1])
 	}
 	f.Fuzz(func(t *testing.T, list, addr string) {
-		out, err := parseCIDRs("bound_cidrs", strings.Split(list, ","))
+		out, err := record.ParseCIDRs("bound_cidrs", strings.Split(list, ","))
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "bound_cidrs: ") {
 				t.Fatalf("error %q does not name the field", err)
@@ -53,18 +54,18 @@ func FuzzCIDRs(f *testing.F) {
 			}
 			blocks = append(blocks, p)
 		}
-		again, err := parseCIDRs("bound_cidrs", out)
+		again, err := record.ParseCIDRs("bound_cidrs", out)
 		if err != nil || !slices.Equal(again, out) {
 			t.Fatalf("stored blocks %q parse back as %q, %v", out, again, err)
 		}
-		allowed := ipAllowed(out, addr)
+		allowed := record.IpAllowed(out, addr)
 		if len(out) == 0 {
 			if !allowed {
 				t.Fatalf("an empty list refused %q", addr)
 			}
 			return
 		}
-		ip, ok := parseIP(addr)
+		ip, ok := record.ParseIP(addr)
 		if !ok || ip.Zone() != "" {
 			// Unparsable addresses are refused; zoned ones are left to
 			// the implementation (refusing them is safe).
@@ -283,11 +284,11 @@ func TestIPAllowedMappedBlocks(t *testing.T) {
 		{"10.0.0.0/8", "::ffff:10.1.2.3", true},
 		{"2001:db8::/32", "10.1.2.3", false},
 	} {
-		cidrs, err := parseCIDRs("bound_cidrs", []string{c.block})
+		cidrs, err := record.ParseCIDRs("bound_cidrs", []string{c.block})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := ipAllowed(cidrs, c.addr); got != c.want {
+		if got := record.IpAllowed(cidrs, c.addr); got != c.want {
 			t.Errorf("ipAllowed(%q, %q) = %v, want %v", cidrs, c.addr, got, c.want)
 		}
 	}

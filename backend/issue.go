@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scopes"
 )
 
@@ -30,7 +31,7 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 	if in.roleName == "" {
 		return logical.ErrorResponse("role is required: name the role to issue key %s/%s under", in.clientName, in.name), nil
 	}
-	if err := validateName("role", in.roleName); err != nil {
+	if err := record.ValidateName("role", in.roleName); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
 	// The client lock covers the max_keys_per_client count and excludes a
@@ -93,7 +94,7 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 		approval = a
 	}
 
-	k, plaintext, err := b.newKey(ctx, req, cfg, role, client, in.name, keyScopes, role.retrievableFor(client.Type))
+	k, plaintext, err := b.newKey(ctx, req, cfg, role, client, in.name, keyScopes, role.RetrievableFor(client.Type))
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +103,7 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 	if role.KeyLifetime > 0 {
 		k.ExpiresAt = now.Add(role.KeyLifetime)
 	}
-	k.NextRotationAt = role.rotationPolicy(cfg).Next(now)
+	k.NextRotationAt = role.RotationPolicy(cfg).Next(now)
 	if approval != nil {
 		k.ApprovalID, k.Versions[0].ApprovalID = in.approvalID, in.approvalID
 		if err := approval.bind(ctx, s, k.KeyID, 0); err != nil {
@@ -134,7 +135,7 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 
 // manualRotationWarning tells the issuer of a key that is not retrievable
 // what that means for rotation (see autoRotates).
-func manualRotationWarning(k *Key) string {
+func manualRotationWarning(k *record.Key) string {
 	msg := "this key is not retrievable: hand it to the client now, it is not shown again. It is not rotated automatically, since nobody could read the new secret"
 	if !k.NextRotationAt.IsZero() {
 		msg += "; rotate it with keys/" + k.Client + "/" + k.Name + "/rotate by " + k.NextRotationAt.Format(time.RFC3339) +
@@ -146,7 +147,7 @@ func manualRotationWarning(k *Key) string {
 // newKey generates the first version of a new key and the key record
 // around it, active at once but not yet stored. Only a retrievable key
 // keeps its plaintext; the caller returns plaintext to the requester once.
-func (b *apikeysBackend) newKey(ctx context.Context, req *logical.Request, cfg *Config, role *Role, client *Client, name string, keyScopes []string, retrievable bool) (*Key, string, error) {
+func (b *apikeysBackend) newKey(ctx context.Context, req *logical.Request, cfg *record.Config, role *record.Role, client *record.Client, name string, keyScopes []string, retrievable bool) (*record.Key, string, error) {
 	now := b.clock.Now()
 	plaintext, hmacHex, err := b.generateKey(ctx, req.Storage, cfg, role.Environment)
 	if err != nil {
@@ -156,11 +157,11 @@ func (b *apikeysBackend) newKey(ctx context.Context, req *logical.Request, cfg *
 	if err != nil {
 		return nil, "", err
 	}
-	v := &KeyVersion{Version: 1, HMAC: hmacHex, CreatedAt: now}
+	v := &record.KeyVersion{Version: 1, HMAC: hmacHex, CreatedAt: now}
 	if retrievable {
 		v.Secret = plaintext
 	}
-	k := &Key{
+	k := &record.Key{
 		KeyID:       keyID,
 		Client:      client.Name,
 		Name:        name,
@@ -172,14 +173,14 @@ func (b *apikeysBackend) newKey(ctx context.Context, req *logical.Request, cfg *
 		IssuedBy:    actorFromRequest(req),
 		RequestID:   req.ID,
 		CreatedAt:   now,
-		Versions:    []*KeyVersion{v},
+		Versions:    []*record.KeyVersion{v},
 	}
-	k.activate(v, now, 0)
+	k.Activate(v, now, 0)
 	return k, plaintext, nil
 }
 
 // issuedEvent is the lifecycle-log entry of a new key.
-func issuedEvent(req *logical.Request, k *Key) Event {
+func issuedEvent(req *logical.Request, k *record.Key) Event {
 	ev := eventFor(req, eventKeyIssued, k, 1)
 	ev.Details = map[string]string{"scopes": scopes.Join(k.Scopes), "environment": k.Environment}
 	return ev
@@ -188,7 +189,7 @@ func issuedEvent(req *logical.Request, k *Key) Event {
 // issueTarget loads the client and the role of an issuance (managed or
 // leased). A non-empty message refuses it: the client is missing or not
 // active, or the role is missing.
-func (b *apikeysBackend) issueTarget(ctx context.Context, s logical.Storage, clientName, roleName string) (*Client, *Role, string, error) {
+func (b *apikeysBackend) issueTarget(ctx context.Context, s logical.Storage, clientName, roleName string) (*record.Client, *record.Role, string, error) {
 	client, err := b.getClient(ctx, s, clientName)
 	if err != nil {
 		return nil, nil, "", err
@@ -196,7 +197,7 @@ func (b *apikeysBackend) issueTarget(ctx context.Context, s logical.Storage, cli
 	if client == nil {
 		return nil, nil, fmt.Sprintf("client %q does not exist; create it first at clients/%s", clientName, clientName), nil
 	}
-	if client.Status != clientActive {
+	if client.Status != record.ClientActive {
 		return nil, nil, fmt.Sprintf("client %q is %s; keys cannot be issued to it", clientName, client.Status), nil
 	}
 	role, err := b.getRole(ctx, s, roleName)
@@ -220,7 +221,7 @@ func refuse(msg string, err error) (*logical.Response, error) {
 
 // keyScopesFor returns the scopes a new key gets: all of its role's, or the
 // requested subset of them. A non-empty message refuses the request.
-func keyScopesFor(role *Role, wanted []string, given bool) ([]string, string) {
+func keyScopesFor(role *record.Role, wanted []string, given bool) ([]string, string) {
 	if !given {
 		return role.Scopes, ""
 	}
@@ -238,11 +239,11 @@ func keyScopesFor(role *Role, wanted []string, given bool) ([]string, string) {
 
 // checkIssuePolicy applies the role's rules about who may get its keys and
 // from where. It returns a message for the caller, or "" if all pass.
-func checkIssuePolicy(role *Role, client *Client, req *logical.Request) string {
-	if len(role.AllowedClientTypes) > 0 && !contains(role.AllowedClientTypes, client.Type) {
+func checkIssuePolicy(role *record.Role, client *record.Client, req *logical.Request) string {
+	if len(role.AllowedClientTypes) > 0 && !record.Contains(role.AllowedClientTypes, client.Type) {
 		return fmt.Sprintf("role %q issues keys only to %s clients; client %q is %s", role.Name, strings.Join(role.AllowedClientTypes, " or "), client.Name, client.Type)
 	}
-	if len(client.AllowedEnvironments) > 0 && !contains(client.AllowedEnvironments, role.Environment) {
+	if len(client.AllowedEnvironments) > 0 && !record.Contains(client.AllowedEnvironments, role.Environment) {
 		return fmt.Sprintf("client %q may hold keys only for environments %s; role %q is for %q", client.Name, strings.Join(client.AllowedEnvironments, ", "), role.Name, role.Environment)
 	}
 	if len(role.IssueBoundCIDRs) > 0 {
@@ -250,7 +251,7 @@ func checkIssuePolicy(role *Role, client *Client, req *logical.Request) string {
 		if req.Connection != nil {
 			remote = req.Connection.RemoteAddr
 		}
-		if !ipAllowed(role.IssueBoundCIDRs, remote) {
+		if !record.IpAllowed(role.IssueBoundCIDRs, remote) {
 			return fmt.Sprintf("role %q allows issuance only from %s; this request came from %q", role.Name, strings.Join(role.IssueBoundCIDRs, ", "), remote)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -39,20 +40,20 @@ type keyRef struct{ client, name string }
 
 type verifyCache struct {
 	mu      sync.Mutex
-	index   *simplelru.LRU[string, indexEntry]
-	keys    *simplelru.LRU[keyRef, *Key]
-	roles   *simplelru.LRU[string, *Role]
-	clients *simplelru.LRU[string, *Client]
+	index   *simplelru.LRU[string, record.IndexEntry]
+	keys    *simplelru.LRU[keyRef, *record.Key]
+	roles   *simplelru.LRU[string, *record.Role]
+	clients *simplelru.LRU[string, *record.Client]
 	// gen counts drops per stripe (hash of kind and name).
 	gen [cacheStripes]uint64
 }
 
 func newVerifyCache() *verifyCache {
 	return &verifyCache{
-		index:   newLRU[string, indexEntry](verifyCacheIndex),
-		keys:    newLRU[keyRef, *Key](verifyCacheKeys),
-		roles:   newLRU[string, *Role](verifyCacheRoles),
-		clients: newLRU[string, *Client](verifyCacheClients),
+		index:   newLRU[string, record.IndexEntry](verifyCacheIndex),
+		keys:    newLRU[keyRef, *record.Key](verifyCacheKeys),
+		roles:   newLRU[string, *record.Role](verifyCacheRoles),
+		clients: newLRU[string, *record.Client](verifyCacheClients),
 	}
 }
 
@@ -155,12 +156,12 @@ func cachedLoad[K comparable, V any](c *verifyCache, table *simplelru.LRU[K, V],
 }
 
 // cachedIndex returns the index entry of an HMAC, or nil.
-func (b *apikeysBackend) cachedIndex(ctx context.Context, s logical.Storage, hmacHex string) (*indexEntry, error) {
+func (b *apikeysBackend) cachedIndex(ctx context.Context, s logical.Storage, hmacHex string) (*record.IndexEntry, error) {
 	c := b.cache.verify
-	ie, ok, err := cachedLoad(c, c.index, hmacHex, stripe(kindIndex, hmacHex, ""), func() (indexEntry, bool, error) {
+	ie, ok, err := cachedLoad(c, c.index, hmacHex, stripe(kindIndex, hmacHex, ""), func() (record.IndexEntry, bool, error) {
 		ie, err := b.getIndex(ctx, s, hmacHex)
 		if err != nil || ie == nil {
-			return indexEntry{}, false, err
+			return record.IndexEntry{}, false, err
 		}
 		return *ie, true, nil
 	})
@@ -172,9 +173,9 @@ func (b *apikeysBackend) cachedIndex(ctx context.Context, s logical.Storage, hma
 
 // cachedKey returns a shared, read-only key record, or nil. It is a
 // verify view (see verifyView): no secrets, metadata or history.
-func (b *apikeysBackend) cachedKey(ctx context.Context, s logical.Storage, client, name string) (*Key, error) {
+func (b *apikeysBackend) cachedKey(ctx context.Context, s logical.Storage, client, name string) (*record.Key, error) {
 	c := b.cache.verify
-	k, _, err := cachedLoad(c, c.keys, keyRef{client, name}, stripe(kindKey, client, name), func() (*Key, bool, error) {
+	k, _, err := cachedLoad(c, c.keys, keyRef{client, name}, stripe(kindKey, client, name), func() (*record.Key, bool, error) {
 		k, err := b.getKey(ctx, s, client, name)
 		if err != nil || k == nil {
 			return nil, false, err
@@ -188,16 +189,16 @@ func (b *apikeysBackend) cachedKey(ctx context.Context, s logical.Storage, clien
 // (alerts, token exchange) read. Leaving out plaintext secrets, metadata,
 // issuer identity and revocation details keeps the cache small and keeps
 // no plaintext in it.
-func verifyView(k *Key) *Key {
-	out := &Key{
+func verifyView(k *record.Key) *record.Key {
+	out := &record.Key{
 		KeyID: k.KeyID, Client: k.Client, Name: k.Name, Role: k.Role, Owner: k.Owner,
 		Scopes: k.Scopes, Environment: k.Environment, Retrievable: k.Retrievable, Leased: k.Leased,
 		CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, LastRotatedAt: k.LastRotatedAt, NextRotationAt: k.NextRotationAt,
 		Revoked: k.Revoked, RevokedAt: k.RevokedAt, LastUsedAt: k.LastUsedAt,
-		Versions: make([]*KeyVersion, len(k.Versions)),
+		Versions: make([]*record.KeyVersion, len(k.Versions)),
 	}
 	for i, v := range k.Versions {
-		out.Versions[i] = &KeyVersion{
+		out.Versions[i] = &record.KeyVersion{
 			Version: v.Version, State: v.State, HMAC: v.HMAC, CreatedAt: v.CreatedAt,
 			ActivatedAt: v.ActivatedAt, GraceEndsAt: v.GraceEndsAt, RetiredAt: v.RetiredAt, RevokedAt: v.RevokedAt,
 			LastVerifiedAt: v.LastVerifiedAt,
@@ -207,9 +208,9 @@ func verifyView(k *Key) *Key {
 }
 
 // cachedRole returns a shared, read-only role, or nil.
-func (b *apikeysBackend) cachedRole(ctx context.Context, s logical.Storage, name string) (*Role, error) {
+func (b *apikeysBackend) cachedRole(ctx context.Context, s logical.Storage, name string) (*record.Role, error) {
 	c := b.cache.verify
-	r, _, err := cachedLoad(c, c.roles, name, stripe(kindRole, name, ""), func() (*Role, bool, error) {
+	r, _, err := cachedLoad(c, c.roles, name, stripe(kindRole, name, ""), func() (*record.Role, bool, error) {
 		r, err := b.getRole(ctx, s, name)
 		return r, r != nil, err
 	})
@@ -217,9 +218,9 @@ func (b *apikeysBackend) cachedRole(ctx context.Context, s logical.Storage, name
 }
 
 // cachedClient returns a shared, read-only client, or nil.
-func (b *apikeysBackend) cachedClient(ctx context.Context, s logical.Storage, name string) (*Client, error) {
+func (b *apikeysBackend) cachedClient(ctx context.Context, s logical.Storage, name string) (*record.Client, error) {
 	c := b.cache.verify
-	cl, _, err := cachedLoad(c, c.clients, name, stripe(kindClient, name, ""), func() (*Client, bool, error) {
+	cl, _, err := cachedLoad(c, c.clients, name, stripe(kindClient, name, ""), func() (*record.Client, bool, error) {
 		cl, err := b.getClient(ctx, s, name)
 		return cl, cl != nil, err
 	})

@@ -5,13 +5,14 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
 // Key operations shared by the API handlers and background work. req is nil
 // for background work, which is then attributed to "system".
 
-func eventFor(req *logical.Request, typ string, k *Key, version int) Event {
+func eventFor(req *logical.Request, typ string, k *record.Key, version int) Event {
 	ev := systemEvent(typ)
 	if req != nil {
 		ev = eventFromRequest(req, typ)
@@ -22,14 +23,14 @@ func eventFor(req *logical.Request, typ string, k *Key, version int) Event {
 
 // rotateResult is what a rotation produced.
 type rotateResult struct {
-	key       *Key
-	version   *KeyVersion
+	key       *record.Key
+	version   *record.KeyVersion
 	plaintext string
 }
 
 // loadKeyForRotation loads what a rotation of a key needs: the key, its
 // role, its client and the config. The caller holds the key's lock.
-func (b *apikeysBackend) loadKeyForRotation(ctx context.Context, s logical.Storage, client, name string) (*Key, *Role, *Client, *Config, error) {
+func (b *apikeysBackend) loadKeyForRotation(ctx context.Context, s logical.Storage, client, name string) (*record.Key, *record.Role, *record.Client, *record.Config, error) {
 	k, role, cfg, err := b.loadKeyForChange(ctx, s, client, name)
 	if err != nil {
 		return nil, nil, nil, nil, err
@@ -47,40 +48,40 @@ func (b *apikeysBackend) loadKeyForRotation(ctx context.Context, s logical.Stora
 // does when a grace ends in the same tick), and stores everything in one
 // WAL-protected commit with the log entries of the caller's changes
 // (before) followed by the rotation's own.
-func (b *apikeysBackend) rotateLoadedLocked(ctx context.Context, req *logical.Request, s logical.Storage, k *Key, role *Role, c *Client, cfg *Config, stage bool, before []Event) (*rotateResult, error) {
-	if c == nil || c.Status == clientDeprovisioned {
+func (b *apikeysBackend) rotateLoadedLocked(ctx context.Context, req *logical.Request, s logical.Storage, k *record.Key, role *record.Role, c *record.Client, cfg *record.Config, stage bool, before []Event) (*rotateResult, error) {
+	if c == nil || c.Status == record.ClientDeprovisioned {
 		return nil, userErrorf("client %q is de-provisioned; its keys cannot rotate", k.Client)
 	}
-	if k.Retrievable && role.forbidsRetrieval(c) {
+	if k.Retrievable && role.ForbidsRetrieval(c) {
 		// The role no longer lets its keys be read back: stop keeping
 		// plaintext, for the new version and the ones already stored.
-		k.stopRetrieval()
+		k.StopRetrieval()
 	}
 	now := b.clock.Now()
 	plaintext, hmacHex, err := b.generateKey(ctx, s, cfg, k.Environment)
 	if err != nil {
 		return nil, err
 	}
-	nv := &KeyVersion{Version: k.latestVersion() + 1, HMAC: hmacHex, CreatedAt: now, ApprovalID: k.nextApproval}
-	k.nextApproval = ""
+	nv := &record.KeyVersion{Version: k.LatestVersion() + 1, HMAC: hmacHex, CreatedAt: now, ApprovalID: k.NextApproval}
+	k.NextApproval = ""
 	if k.Retrievable {
 		nv.Secret = plaintext
 	}
 	typ := eventKeyRotated
-	var retired []retirement
+	var retired []record.Retirement
 	if stage {
-		if err := k.stage(nv); err != nil {
+		if err := k.Stage(nv); err != nil {
 			return nil, &userError{msg: err.Error()}
 		}
 		typ = eventKeyStaged
 	} else {
 		k.Versions = append(k.Versions, nv)
-		retired = k.activate(nv, now, role.gracePeriod(cfg))
-		k.NextRotationAt = role.rotationPolicy(cfg).Next(now)
+		retired = k.Activate(nv, now, role.EffectiveGracePeriod(cfg))
+		k.NextRotationAt = role.RotationPolicy(cfg).Next(now)
 	}
 	ev := eventFor(req, typ, k, nv.Version)
 	if !stage {
-		ev.Details = map[string]string{"grace_period": role.gracePeriod(cfg).String()}
+		ev.Details = map[string]string{"grace_period": role.EffectiveGracePeriod(cfg).String()}
 	}
 	if nv.ApprovalID != "" {
 		if ev.Details == nil {
@@ -89,7 +90,7 @@ func (b *apikeysBackend) rotateLoadedLocked(ctx context.Context, req *logical.Re
 		ev.Details["approval_id"] = nv.ApprovalID
 	}
 	events := append(append(before, ev), retiredEvents(req, k, retired)...)
-	if err := b.commitKey(ctx, s, k, []*KeyVersion{nv}, events...); err != nil {
+	if err := b.commitKey(ctx, s, k, []*record.KeyVersion{nv}, events...); err != nil {
 		return nil, err
 	}
 	b.scheduleKey(k)
@@ -98,7 +99,7 @@ func (b *apikeysBackend) rotateLoadedLocked(ctx context.Context, req *logical.Re
 
 // loadKeyForChange loads a key that an operation is about to change,
 // refusing keys that are revoked or missing. The caller holds the key lock.
-func (b *apikeysBackend) loadKeyForChange(ctx context.Context, s logical.Storage, client, name string) (*Key, *Role, *Config, error) {
+func (b *apikeysBackend) loadKeyForChange(ctx context.Context, s logical.Storage, client, name string) (*record.Key, *record.Role, *record.Config, error) {
 	k, err := b.getKey(ctx, s, client, name)
 	if err != nil {
 		return nil, nil, nil, err
@@ -127,28 +128,28 @@ func (b *apikeysBackend) loadKeyForChange(ctx context.Context, s logical.Storage
 }
 
 // promoteKey makes the pending version active.
-func (b *apikeysBackend) promoteKey(ctx context.Context, req *logical.Request, client, name string) (*Key, *KeyVersion, error) {
-	return b.changeKey(ctx, req, client, name, eventKeyPromoted, func(k *Key, role *Role, cfg *Config) (*KeyVersion, []retirement, error) {
+func (b *apikeysBackend) promoteKey(ctx context.Context, req *logical.Request, client, name string) (*record.Key, *record.KeyVersion, error) {
+	return b.changeKey(ctx, req, client, name, eventKeyPromoted, func(k *record.Key, role *record.Role, cfg *record.Config) (*record.KeyVersion, []record.Retirement, error) {
 		now := b.clock.Now()
-		v, retired, err := k.promote(now, role.gracePeriod(cfg))
+		v, retired, err := k.Promote(now, role.EffectiveGracePeriod(cfg))
 		if err == nil {
-			k.NextRotationAt = role.rotationPolicy(cfg).Next(now)
+			k.NextRotationAt = role.RotationPolicy(cfg).Next(now)
 		}
 		return v, retired, err
 	})
 }
 
 // rollbackKey reactivates the previous version.
-func (b *apikeysBackend) rollbackKey(ctx context.Context, req *logical.Request, client, name string) (*Key, *KeyVersion, error) {
-	return b.changeKey(ctx, req, client, name, eventKeyRolledBack, func(k *Key, role *Role, cfg *Config) (*KeyVersion, []retirement, error) {
-		return k.rollback(b.clock.Now(), role.gracePeriod(cfg))
+func (b *apikeysBackend) rollbackKey(ctx context.Context, req *logical.Request, client, name string) (*record.Key, *record.KeyVersion, error) {
+	return b.changeKey(ctx, req, client, name, eventKeyRolledBack, func(k *record.Key, role *record.Role, cfg *record.Config) (*record.KeyVersion, []record.Retirement, error) {
+		return k.Rollback(b.clock.Now(), role.EffectiveGracePeriod(cfg))
 	})
 }
 
 // changeKey runs a state transition that adds no version under the locks,
 // then stores the key and logs the event, with a key.retired entry for each
 // version the transition retired.
-func (b *apikeysBackend) changeKey(ctx context.Context, req *logical.Request, client, name, typ string, change func(*Key, *Role, *Config) (*KeyVersion, []retirement, error)) (*Key, *KeyVersion, error) {
+func (b *apikeysBackend) changeKey(ctx context.Context, req *logical.Request, client, name, typ string, change func(*record.Key, *record.Role, *record.Config) (*record.KeyVersion, []record.Retirement, error)) (*record.Key, *record.KeyVersion, error) {
 	defer b.lockKey(client, name)()
 	s := req.Storage
 	k, role, cfg, err := b.loadKeyForChange(ctx, s, client, name)
@@ -169,7 +170,7 @@ func (b *apikeysBackend) changeKey(ctx context.Context, req *logical.Request, cl
 
 // revokeKey revokes one version (version > 0) or the whole key. It returns
 // nil if the key does not exist.
-func (b *apikeysBackend) revokeKey(ctx context.Context, req *logical.Request, client, name string, version int, reason string) (*Key, []int, error) {
+func (b *apikeysBackend) revokeKey(ctx context.Context, req *logical.Request, client, name string, version int, reason string) (*record.Key, []int, error) {
 	defer b.lockKey(client, name)()
 	return b.revokeKeyLocked(ctx, req, req.Storage, client, name, version, reason)
 }
@@ -178,7 +179,7 @@ func (b *apikeysBackend) revokeKey(ctx context.Context, req *logical.Request, cl
 // reports whether the request changed nothing because what it names was
 // revoked already, so the operator can be told rather than see a silent
 // success.
-func (b *apikeysBackend) revokeKeyIdempotent(ctx context.Context, req *logical.Request, client, name string, version int, reason string) (k *Key, revoked []int, unchanged bool, err error) {
+func (b *apikeysBackend) revokeKeyIdempotent(ctx context.Context, req *logical.Request, client, name string, version int, reason string) (k *record.Key, revoked []int, unchanged bool, err error) {
 	defer b.lockKey(client, name)()
 	k, err = b.getKey(ctx, req.Storage, client, name)
 	if err != nil || k == nil {
@@ -195,7 +196,7 @@ func (b *apikeysBackend) revokeKeyIdempotent(ctx context.Context, req *logical.R
 	return k, revoked, len(revoked) == 0 && k.Revoked == wasRevoked, nil
 }
 
-func (b *apikeysBackend) revokeKeyLocked(ctx context.Context, req *logical.Request, s logical.Storage, client, name string, version int, reason string) (*Key, []int, error) {
+func (b *apikeysBackend) revokeKeyLocked(ctx context.Context, req *logical.Request, s logical.Storage, client, name string, version int, reason string) (*record.Key, []int, error) {
 	k, err := b.getKey(ctx, s, client, name)
 	if err != nil || k == nil {
 		return nil, nil, err
@@ -209,7 +210,7 @@ func (b *apikeysBackend) revokeKeyLocked(ctx context.Context, req *logical.Reque
 // expect: revoking what is already revoked changes nothing, writes nothing
 // and logs nothing, and the original time and reason stay (the caller tells
 // the operator; it returns no revoked versions then).
-func (b *apikeysBackend) revokeLoadedKeyLocked(ctx context.Context, req *logical.Request, s logical.Storage, k *Key, version int, reason string) ([]int, error) {
+func (b *apikeysBackend) revokeLoadedKeyLocked(ctx context.Context, req *logical.Request, s logical.Storage, k *record.Key, version int, reason string) ([]int, error) {
 	client, name := k.Client, k.Name
 	if k.Revoked && version == 0 {
 		return nil, nil // already revoked: keep the original time and reason
@@ -217,7 +218,7 @@ func (b *apikeysBackend) revokeLoadedKeyLocked(ctx context.Context, req *logical
 	if reason == "" {
 		reason = "unspecified"
 	}
-	actor := Actor{Type: actorSystem}
+	actor := record.Actor{Type: actorSystem}
 	if req != nil {
 		actor = actorFromRequest(req)
 	}
@@ -225,17 +226,17 @@ func (b *apikeysBackend) revokeLoadedKeyLocked(ctx context.Context, req *logical
 	var revoked []int
 	keyRevokedNow := false
 	if version > 0 {
-		v := k.version(version)
+		v := k.Version(version)
 		if v == nil {
-			return nil, userErrorf("key %s/%s has no version %d (it has versions 1-%d; old ones may have been dropped)", client, name, version, k.latestVersion())
+			return nil, userErrorf("key %s/%s has no version %d (it has versions 1-%d; old ones may have been dropped)", client, name, version, k.LatestVersion())
 		}
-		if k.revokeVersion(v, now, reason, actor) {
+		if k.RevokeVersion(v, now, reason, actor) {
 			revoked = []int{version}
 		}
 		// A key left without any version verify could accept is revoked
 		// as a whole, so the inventory says what verify does. A key that
 		// is revoked already keeps its own revocation time and reason.
-		if !k.Revoked && k.current() == nil && k.versionByState(statePrevious) == nil && k.versionByState(statePending) == nil {
+		if !k.Revoked && k.Current() == nil && k.VersionByState(record.StatePrevious) == nil && k.VersionByState(record.StatePending) == nil {
 			k.Revoked, k.RevokedAt, k.RevokeReason = true, now, reason
 			k.NextRotationAt = time.Time{}
 			keyRevokedNow = true
@@ -244,7 +245,7 @@ func (b *apikeysBackend) revokeLoadedKeyLocked(ctx context.Context, req *logical
 			return nil, nil // the version was revoked already
 		}
 	} else {
-		revoked = k.revokeAll(now, reason, actor)
+		revoked = k.RevokeAll(now, reason, actor)
 	}
 	ev := eventFor(req, eventKeyRevoked, k, version)
 	ev.Details = map[string]string{"reason": reason, "versions": joinInts(revoked)}
@@ -274,7 +275,7 @@ func joinInts(list []int) string {
 // clientStatusResult is what setClientStatus did.
 type clientStatusResult struct {
 	// client is the client after the change; nil when it does not exist.
-	client *Client
+	client *record.Client
 	// unchanged is set when a lock or unlock found the client already in
 	// that status: nothing was written or logged.
 	unchanged bool
@@ -296,8 +297,8 @@ func (b *apikeysBackend) setClientStatus(ctx context.Context, req *logical.Reque
 		return clientStatusResult{}, err
 	}
 	res := clientStatusResult{client: c}
-	if c.Status == clientDeprovisioned {
-		if status != clientDeprovisioned {
+	if c.Status == record.ClientDeprovisioned {
+		if status != record.ClientDeprovisioned {
 			return res, userErrorf("client %q is de-provisioned; its status cannot change", name)
 		}
 		// Deleting again finishes a de-provisioning that was interrupted
@@ -318,14 +319,14 @@ func (b *apikeysBackend) setClientStatus(ctx context.Context, req *logical.Reque
 	if err := b.putClient(ctx, s, c); err != nil {
 		return res, err
 	}
-	typ := map[string]string{clientLocked: eventClientLocked, clientActive: eventClientUnlocked, clientDeprovisioned: eventClientDeleted}[status]
+	typ := map[string]string{record.ClientLocked: eventClientLocked, record.ClientActive: eventClientUnlocked, record.ClientDeprovisioned: eventClientDeleted}[status]
 	ev := eventFromRequest(req, typ)
 	ev.Client = name
 	ev.Details = map[string]string{"reason": reason}
 	if err := b.appendEvent(ctx, s, ev); err != nil {
 		return res, err
 	}
-	if status != clientDeprovisioned {
+	if status != record.ClientDeprovisioned {
 		return res, nil
 	}
 	res.revoked, res.leased, err = b.revokeClientKeys(ctx, req, name)

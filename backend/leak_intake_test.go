@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -37,10 +38,10 @@ type leakRecord struct {
 
 func (e *testEnv) leakRecord(client, name string) leakRecord {
 	e.t.Helper()
-	r := leakRecord{revoked: e.issued(client, name).Revoked, alerts: len(e.alertsOf(alertLeakReported))}
+	r := leakRecord{revoked: e.issued(client, name).Revoked, alerts: len(e.alertsOf(record.AlertLeakReported))}
 	r.revokedEv = len(e.logEventsOf(eventKeyRevoked))
 	for _, ev := range e.logEventsOf(eventAlert) {
-		if ev.Details["type"] == alertLeakReported {
+		if ev.Details["type"] == record.AlertLeakReported {
 			r.raisedEv++
 		}
 	}
@@ -82,7 +83,7 @@ func TestLeakIntakeRetryCompletesAfterAlertWriteFails(t *testing.T) {
 		t.Fatalf("retry answer: %v", resp.Data)
 	}
 	e.leakRecord("billing", "main").complete(t, "30000")
-	if got := e.alertsOf(alertLeakReported)[0].ID; got != resp.Data["alert_id"] {
+	if got := e.alertsOf(record.AlertLeakReported)[0].ID; got != resp.Data["alert_id"] {
 		t.Fatalf("retry names alert %v, stored %v", resp.Data["alert_id"], got)
 	}
 	// A later report is harmless, as before.

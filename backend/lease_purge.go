@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/schedule"
 )
 
@@ -101,7 +102,7 @@ func (b *apikeysBackend) leasePurge() *leasePurgeState {
 // leasedKeyDeadAt is when leased key k stopped (or will stop) being
 // accepted: the earlier of its revocation and its expiry. It is zero for
 // keys the purge never touches: keys that are not leased.
-func leasedKeyDeadAt(k *Key) time.Time {
+func leasedKeyDeadAt(k *record.Key) time.Time {
 	if k == nil || !k.Leased {
 		return time.Time{}
 	}
@@ -121,7 +122,7 @@ func leasedKeyDeadAt(k *Key) time.Time {
 // trackLeasedKey keeps the purge queue in step with a leased key's stored
 // state. putKey calls it (through afterKeyWrite) under the key's lock, so
 // issuance, renewal and revocation all move the key to its current time.
-func (b *apikeysBackend) trackLeasedKey(k *Key) {
+func (b *apikeysBackend) trackLeasedKey(k *record.Key) {
 	if k == nil || !k.Leased {
 		return
 	}
@@ -136,7 +137,7 @@ func (b *apikeysBackend) trackLeasedKey(k *Key) {
 
 // offerLeasedKey queues a leased key found by the startup scan, unless a
 // change on this node queued it meanwhile (which is fresher than the scan).
-func (b *apikeysBackend) offerLeasedKey(k *Key) bool {
+func (b *apikeysBackend) offerLeasedKey(k *record.Key) bool {
 	dead := leasedKeyDeadAt(k)
 	return !dead.IsZero() && b.leasePurge().queue.Offer(queueID(k.Client, k.Name), dead)
 }
@@ -233,7 +234,7 @@ func (b *apikeysBackend) runLeasePurge(ctx context.Context, s logical.Storage, r
 // may be stale): keys that are gone are dropped, keys that are not leased
 // are never touched, and leased keys that died later than the queue said
 // (renewed) go back to the queue at their new time.
-func (b *apikeysBackend) purgeCandidates(ctx context.Context, s logical.Storage, cutoff time.Time, n int, st *purgeStats, retry map[string]time.Time) (batch []*Key, popped int, err error) {
+func (b *apikeysBackend) purgeCandidates(ctx context.Context, s logical.Storage, cutoff time.Time, n int, st *purgeStats, retry map[string]time.Time) (batch []*record.Key, popped int, err error) {
 	q := b.leasePurge().queue
 	for ; popped < n; popped++ {
 		id, due, ok := q.PopDue(cutoff)
@@ -269,7 +270,7 @@ func (b *apikeysBackend) purgeCandidates(ctx context.Context, s logical.Storage,
 // saying so; a key whose purge then fails stays queued, and the pass that
 // finishes it lists it again (an id may appear in two entries; the key is
 // gone after the later one).
-func (b *apikeysBackend) purgeBatch(ctx context.Context, s logical.Storage, req *logical.Request, retention time.Duration, cutoff time.Time, batch []*Key, st *purgeStats, retry map[string]time.Time) error {
+func (b *apikeysBackend) purgeBatch(ctx context.Context, s logical.Storage, req *logical.Request, retention time.Duration, cutoff time.Time, batch []*record.Key, st *purgeStats, retry map[string]time.Time) error {
 	ids := make([]string, len(batch))
 	for i, k := range batch {
 		ids[i] = k.KeyID

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/internal/promtext"
 )
 
@@ -96,7 +97,7 @@ func (e *testEnv) checkNoOrphans() {
 		if err != nil || k == nil {
 			e.t.Fatalf("orphan index entry %s: its key %s/%s is gone (%v)", h, ie.Client, ie.Name, err)
 		}
-		if v := k.version(ie.Version); v == nil || v.HMAC != h {
+		if v := k.Version(ie.Version); v == nil || v.HMAC != h {
 			e.t.Fatalf("orphan index entry %s for %s/%s version %d", h, ie.Client, ie.Name, ie.Version)
 		}
 	}
@@ -209,7 +210,7 @@ func TestLeasePurgeAfterRetentionNotBefore(t *testing.T) {
 	if !e.keyExists("acme", expired.name) {
 		t.Fatal("a leased key dead for less than the retention was purged")
 	}
-	if code := e.verifyCode(revoked.key, nil); code != codeNotFound {
+	if code := e.verifyCode(revoked.key, nil); code != record.CodeNotFound {
 		t.Fatalf("verify of a purged key: %q", code)
 	}
 	inv := e.ok(logical.ReadOperation, "inventory", nil).Data
@@ -243,7 +244,7 @@ func TestLeasePurgeAfterRetentionNotBefore(t *testing.T) {
 	}
 
 	// Keys that are not leased are never purged, revoked or not.
-	e.clock.Advance(3650 * day)
+	e.clock.Advance(3650 * record.Day)
 	if st := e.purgePass(); st.purged != 0 || st.handled != 0 {
 		t.Fatalf("pass over non-leased keys only: %+v", st)
 	}
@@ -252,7 +253,7 @@ func TestLeasePurgeAfterRetentionNotBefore(t *testing.T) {
 			t.Fatalf("managed key %s was purged", name)
 		}
 	}
-	if code := e.verifyCode(managed, nil); code != codeRevoked {
+	if code := e.verifyCode(managed, nil); code != record.CodeRevoked {
 		t.Fatalf("revoked managed key answers %q, want revoked (its record and index are kept)", code)
 	}
 	e.checkNoOrphans()
@@ -301,9 +302,9 @@ func TestLeasePurgeStaleQueueNeverTouchesOtherKeys(t *testing.T) {
 	e.issue("acme", "main", "partner", nil)
 	l := e.issueLeased()
 	q := e.b.leasePurge().queue
-	q.Upsert(queueID("acme", "main"), testStart.Add(-day)) // not leased
-	q.Upsert(queueID("acme", l.name), testStart.Add(-day)) // leased but alive
-	q.Upsert(queueID("acme", "gone"), testStart.Add(-day)) // no such key
+	q.Upsert(queueID("acme", "main"), testStart.Add(-record.Day)) // not leased
+	q.Upsert(queueID("acme", l.name), testStart.Add(-record.Day)) // leased but alive
+	q.Upsert(queueID("acme", "gone"), testStart.Add(-record.Day)) // no such key
 	before := len(e.storageKeys())
 	st := e.purgePass()
 	if st.purged != 0 || st.handled != 3 || len(e.storageKeys()) != before {
@@ -326,7 +327,7 @@ func TestLeasePurgeZeroRetentionKeepsForever(t *testing.T) {
 	e := newPurgeEnv(t, "0")
 	l := e.issueLeased()
 	e.revokeLease(l)
-	e.clock.Advance(3650 * day)
+	e.clock.Advance(3650 * record.Day)
 	if st := e.purgePass(); !st.disabled || st.purged != 0 || !e.keyExists("acme", l.name) {
 		t.Fatalf("pass with retention 0: %+v", st)
 	}
@@ -463,7 +464,7 @@ func TestLeasePurgeCrashSafety(t *testing.T) {
 				if _, err := e.b.getIndex(e.ctx, e.storage, a.hmac); err != nil || len(e.storageOf(a)) != 1 {
 					t.Fatalf("after a crash between index and record: %v", e.storageOf(a))
 				}
-				if code := e.verifyCode(a.key, nil); code != codeNotFound {
+				if code := e.verifyCode(a.key, nil); code != record.CodeNotFound {
 					t.Fatalf("verify of a half-purged key: %q", code)
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -64,7 +65,7 @@ func leaseRefFrom(req *logical.Request) (leaseRef, error) {
 // liveLeasedKey loads the key a lease holds, or nil when it is gone, was
 // replaced under the same name, or is already revoked. The caller holds the
 // key's locks.
-func (b *apikeysBackend) liveLeasedKey(ctx context.Context, s logical.Storage, ref leaseRef) (*Key, error) {
+func (b *apikeysBackend) liveLeasedKey(ctx context.Context, s logical.Storage, ref leaseRef) (*record.Key, error) {
 	k, err := b.getKey(ctx, s, ref.client, ref.name)
 	if err != nil || k == nil || k.KeyID != ref.keyID || k.Revoked {
 		return nil, err

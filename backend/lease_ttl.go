@@ -2,6 +2,7 @@ package backend
 
 import (
 	"fmt"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"time"
 )
 
@@ -15,7 +16,7 @@ type leaseLimits struct {
 // leaseLimitsFor resolves the role's lease TTLs against the mount's default
 // and maximum lease TTL: unset role values inherit the mount's, and nothing
 // exceeds the mount's maximum.
-func leaseLimitsFor(role *Role, mountDefault, mountMax time.Duration) leaseLimits {
+func leaseLimitsFor(role *record.Role, mountDefault, mountMax time.Duration) leaseLimits {
 	maxTTL := mountMax
 	if role.MaxTTL > 0 && (maxTTL <= 0 || role.MaxTTL < maxTTL) {
 		maxTTL = role.MaxTTL

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +23,7 @@ func TestLeaseLimitsFor(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := leaseLimitsFor(&Role{TTL: tc.ttl, MaxTTL: tc.max}, tc.mountDef, tc.mntMax)
+			got := leaseLimitsFor(&record.Role{TTL: tc.ttl, MaxTTL: tc.max}, tc.mountDef, tc.mntMax)
 			if got != tc.want {
 				t.Fatalf("got %+v, want %+v", got, tc.want)
 			}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -16,16 +17,16 @@ import (
 // key material or key names.
 
 // ageBounds are the upper bounds of the key age histogram.
-var ageBounds = []time.Duration{day, 7 * day, 30 * day, 90 * day, 180 * day, 365 * day}
+var ageBounds = []time.Duration{record.Day, 7 * record.Day, 30 * record.Day, 90 * record.Day, 180 * record.Day, 365 * record.Day}
 
 // verifyOutcomes are reported even when zero, so every series exists.
 var verifyOutcomes = []string{
-	outcomeActive, codeNotFound, codeMalformed, codeExpired, codeRevoked, codeLocked,
-	codeForbiddenScope, codeForbiddenAudience, codeForbiddenEnvironment, codeForbiddenIP, codeRateLimited,
+	record.OutcomeActive, record.CodeNotFound, record.CodeMalformed, record.CodeExpired, record.CodeRevoked, record.CodeLocked,
+	record.CodeForbiddenScope, record.CodeForbiddenAudience, record.CodeForbiddenEnvironment, record.CodeForbiddenIP, record.CodeRateLimited,
 }
 
 // keyStates are reported even when zero.
-var keyStates = []string{stateActive, statePending, stateLocked, stateExpired, stateRetired, stateRevoked}
+var keyStates = []string{record.StateActive, record.StatePending, record.StateLocked, record.StateExpired, record.StateRetired, record.StateRevoked}
 
 type metricsSnapshot struct {
 	KeysByState map[string]int
@@ -88,9 +89,9 @@ func (b *apikeysBackend) collectMetrics(ctx context.Context, s logical.Storage) 
 	for _, st := range keyStates {
 		m.KeysByState[st] = 0
 	}
-	clientOf := memoByName(func(name string) (*Client, error) { return b.getClient(ctx, s, name) })
-	roleOf := memoByName(func(name string) (*Role, error) { return b.getRole(ctx, s, name) })
-	err = b.forEachKey(ctx, s, func(k *Key) (bool, error) {
+	clientOf := memoByName(func(name string) (*record.Client, error) { return b.getClient(ctx, s, name) })
+	roleOf := memoByName(func(name string) (*record.Role, error) { return b.getRole(ctx, s, name) })
+	err = b.forEachKey(ctx, s, func(k *record.Key) (bool, error) {
 		c, err := clientOf(k.Client)
 		if err != nil {
 			return false, err
@@ -99,20 +100,20 @@ func (b *apikeysBackend) collectMetrics(ctx context.Context, s logical.Storage) 
 		if err != nil {
 			return false, err
 		}
-		state := k.state(now)
-		if c != nil && c.Status == clientLocked && state == stateActive {
-			state = stateLocked
+		state := k.State(now)
+		if c != nil && c.Status == record.ClientLocked && state == record.StateActive {
+			state = record.StateLocked
 		}
 		m.KeysByState[state]++
 		if k.Leased {
 			m.Leased++
 		}
-		if state != stateActive && state != statePending && state != stateLocked {
+		if state != record.StateActive && state != record.StatePending && state != record.StateLocked {
 			return true, nil
 		}
 		// Age of the secret in use: since its current version was created.
 		born := k.CreatedAt
-		if cur := k.current(); cur != nil {
+		if cur := k.Current(); cur != nil {
 			born = cur.CreatedAt
 		}
 		age := now.Sub(born)
@@ -131,7 +132,7 @@ func (b *apikeysBackend) collectMetrics(ctx context.Context, s logical.Storage) 
 		if last.IsZero() {
 			last = k.CreatedAt
 		}
-		if due := r.rotationPolicy(cfg).Next(last); due.IsZero() || !now.After(due.Add(overdueTolerance)) {
+		if due := r.RotationPolicy(cfg).Next(last); due.IsZero() || !now.After(due.Add(overdueTolerance)) {
 			m.Covered++
 		}
 		if !k.NextRotationAt.IsZero() && now.Sub(k.NextRotationAt) > overdueTolerance {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -27,7 +28,7 @@ const (
 	maxTTRSamples = 1000
 	// openAlertMaxAge drops an alert from time-to-revoke tracking when no
 	// revocation followed it for this long.
-	openAlertMaxAge = 90 * day
+	openAlertMaxAge = 90 * record.Day
 )
 
 type govState struct {
@@ -200,7 +201,7 @@ func (st *govState) foldEvent(ctx context.Context, ev Event) error {
 // foldAlerted tracks a key's first alert not yet followed by a revocation,
 // and turns the revocation into a time-to-revoke sample.
 func (st *govState) foldAlerted(ctx context.Context, ev Event) error {
-	alert := ev.Type == eventAlert && ev.Details["type"] != alertLeakReported // leaks measure their own
+	alert := ev.Type == eventAlert && ev.Details["type"] != record.AlertLeakReported // leaks measure their own
 	if !alert && ev.Type != eventKeyRevoked {
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/internal/promtext"
 )
 
@@ -12,18 +13,18 @@ func TestMetricsJSONAndPrometheus(t *testing.T) {
 	e := newTestEnv(t)
 	e.setupClientRole("billing", "internal", "r", map[string]interface{}{"rotation_period": "720h"})
 	e.ok(logical.CreateOperation, "keys/billing/a", map[string]interface{}{"role": "r"})
-	e.clock.Advance(10 * day)
+	e.clock.Advance(10 * record.Day)
 	e.ok(logical.CreateOperation, "keys/billing/b", map[string]interface{}{"role": "r"})
 	e.ok(logical.CreateOperation, "keys/billing/c", map[string]interface{}{"role": "r"})
 	e.ok(logical.UpdateOperation, "keys/billing/c/revoke", nil)
 	e.ok(logical.UpdateOperation, "keys/billing/b/rotate", nil)
-	e.b.onVerify(verifyInput{}, verifyResult{Code: codeMalformed})
+	e.b.onVerify(record.VerifyInput{}, record.VerifyResult{Code: record.CodeMalformed})
 	e.tick()
-	e.b.onVerify(verifyInput{}, verifyResult{Code: codeMalformed}) // not flushed yet: still counted
+	e.b.onVerify(record.VerifyInput{}, record.VerifyResult{Code: record.CodeMalformed}) // not flushed yet: still counted
 
 	m := e.ok(logical.ReadOperation, "metrics", nil).Data
 	states := m["keys_by_state"].(map[string]int)
-	if states[stateActive] != 2 || states[stateRevoked] != 1 || states[stateLocked] != 0 {
+	if states[record.StateActive] != 2 || states[record.StateRevoked] != 1 || states[record.StateLocked] != 0 {
 		t.Fatalf("keys_by_state = %v", states)
 	}
 	if m["issued_total"] != uint64(3) || m["rotated_total"] != uint64(1) || m["revoked_total"] != uint64(1) {
@@ -32,7 +33,7 @@ func TestMetricsJSONAndPrometheus(t *testing.T) {
 	if m["managed_keys"] != 2 || m["rotation_coverage"] != float64(1) || m["overdue_keys"] != 0 {
 		t.Fatalf("coverage: %v", m)
 	}
-	if n := m["verify_outcomes"].(map[string]uint64)[codeMalformed]; n != 2 {
+	if n := m["verify_outcomes"].(map[string]uint64)[record.CodeMalformed]; n != 2 {
 		t.Fatalf("malformed verifies = %d", n)
 	}
 	age := m["key_age"].(map[string]interface{})

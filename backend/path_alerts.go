@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -94,26 +95,26 @@ func (b *apikeysBackend) pathAlerts() []*framework.Path {
 	}
 }
 
-func parseAlertFilter(d *framework.FieldData) (alertFilter, int, error) {
-	f := alertFilter{
-		typ:      strings.TrimSpace(d.Get("type").(string)),
-		client:   strings.TrimSpace(d.Get("client").(string)),
-		keyID:    strings.TrimSpace(d.Get("key_id").(string)),
-		severity: strings.TrimSpace(d.Get("severity").(string)),
+func parseAlertFilter(d *framework.FieldData) (record.AlertFilter, int, error) {
+	f := record.AlertFilter{
+		Typ:      strings.TrimSpace(d.Get("type").(string)),
+		Client:   strings.TrimSpace(d.Get("client").(string)),
+		KeyID:    strings.TrimSpace(d.Get("key_id").(string)),
+		Severity: strings.TrimSpace(d.Get("severity").(string)),
 	}
-	if f.typ != "" && !contains(alertTypes, f.typ) {
-		return f, 0, userErrorf("type must be one of %s (got %q)", strings.Join(alertTypes, ", "), f.typ)
+	if f.Typ != "" && !record.Contains(record.AlertTypes, f.Typ) {
+		return f, 0, userErrorf("type must be one of %s (got %q)", strings.Join(record.AlertTypes, ", "), f.Typ)
 	}
-	switch f.severity {
-	case "", severityInfo, severityWarning, severityCritical:
+	switch f.Severity {
+	case "", record.SeverityInfo, record.SeverityWarning, record.SeverityCritical:
 	default:
-		return f, 0, userErrorf("severity must be info, warning or critical (got %q)", f.severity)
+		return f, 0, userErrorf("severity must be info, warning or critical (got %q)", f.Severity)
 	}
 	switch v := strings.TrimSpace(d.Get("acknowledged").(string)); v {
 	case "":
 	case "true", "false":
 		ack := v == "true"
-		f.acknowledged = &ack
+		f.Acknowledged = &ack
 	default:
 		return f, 0, userErrorf("acknowledged must be true or false (got %q)", v)
 	}
@@ -122,7 +123,7 @@ func parseAlertFilter(d *framework.FieldData) (alertFilter, int, error) {
 		if err != nil {
 			return f, 0, userErrorf("since must be an RFC 3339 time such as 2026-11-27T12:00:00Z (got %q)", v)
 		}
-		f.since = t
+		f.Since = t
 	}
 	limit := d.Get("limit").(int)
 	if limit < 1 || limit > maxAlertLimit {
@@ -133,7 +134,7 @@ func parseAlertFilter(d *framework.FieldData) (alertFilter, int, error) {
 
 // alertsFor lists the alerts a list or read request asks for, after
 // storing the detections made since the last tick so none is missing.
-func (b *apikeysBackend) alertsFor(ctx context.Context, req *logical.Request, d *framework.FieldData) ([]*Alert, error) {
+func (b *apikeysBackend) alertsFor(ctx context.Context, req *logical.Request, d *framework.FieldData) ([]*record.Alert, error) {
 	f, limit, err := parseAlertFilter(d)
 	if err != nil {
 		return nil, err
@@ -168,7 +169,7 @@ func (b *apikeysBackend) pathAlertsRead(ctx context.Context, req *logical.Reques
 	}
 	items := make([]map[string]interface{}, 0, len(alerts))
 	for _, a := range alerts {
-		items = append(items, a.responseData())
+		items = append(items, alertData(a))
 	}
 	return &logical.Response{Data: map[string]interface{}{"alerts": items, "count": len(items)}}, nil
 }
@@ -178,7 +179,7 @@ func (b *apikeysBackend) pathAlertRead(ctx context.Context, req *logical.Request
 	if err != nil || a == nil {
 		return nil, err
 	}
-	return &logical.Response{Data: a.responseData()}, nil
+	return &logical.Response{Data: alertData(a)}, nil
 }
 
 func (b *apikeysBackend) pathAlertAck(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -195,7 +196,7 @@ func (b *apikeysBackend) pathAlertAck(ctx context.Context, req *logical.Request,
 		return logical.ErrorResponse("alert %q does not exist; list alerts with: vault list <mount>/alerts", id), nil
 	}
 	if a.Acknowledged {
-		resp := &logical.Response{Data: a.responseData()}
+		resp := &logical.Response{Data: alertData(a)}
 		resp.AddWarning("alert " + id + " was already acknowledged")
 		return resp, nil
 	}
@@ -211,7 +212,7 @@ func (b *apikeysBackend) pathAlertAck(ctx context.Context, req *logical.Request,
 	if err := b.appendEvent(ctx, req.Storage, ev); err != nil {
 		return nil, err
 	}
-	return &logical.Response{Data: a.responseData()}, nil
+	return &logical.Response{Data: alertData(a)}, nil
 }
 
 var alertResponseFields = map[string]*framework.FieldSchema{

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -54,8 +55,8 @@ func (b *apikeysBackend) pathClientOps() []*framework.Path {
 		}
 	}
 	return []*framework.Path{
-		statusPath("lock", clientLocked, pathClientLockHelpSyn, pathClientLockHelpDesc),
-		statusPath("unlock", clientActive, pathClientUnlockHelpSyn, pathClientUnlockHelpDesc),
+		statusPath("lock", record.ClientLocked, pathClientLockHelpSyn, pathClientLockHelpDesc),
+		statusPath("unlock", record.ClientActive, pathClientUnlockHelpSyn, pathClientUnlockHelpDesc),
 		{
 			Pattern:      "clients/(?P<name>[^/]+)/revocations$",
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: operationPrefix, OperationVerb: "read", OperationSuffix: "client-revocations"},
@@ -71,12 +72,12 @@ func (b *apikeysBackend) pathClientOps() []*framework.Path {
 
 func (b *apikeysBackend) pathClientSetStatus(ctx context.Context, req *logical.Request, d *framework.FieldData, status string) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	if err := validateName("client", name); err != nil {
+	if err := record.ValidateName("client", name); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
 	reason := strings.TrimSpace(d.Get("reason").(string))
 	if reason == "" {
-		reason = map[string]string{clientLocked: "locked", clientActive: "unlocked"}[status]
+		reason = map[string]string{record.ClientLocked: "locked", record.ClientActive: "unlocked"}[status]
 	}
 	res, err := b.setClientStatus(ctx, req, name, status, reason)
 	if err != nil {
@@ -85,7 +86,7 @@ func (b *apikeysBackend) pathClientSetStatus(ctx context.Context, req *logical.R
 	if res.client == nil {
 		return logical.ErrorResponse("client %q does not exist", name), nil
 	}
-	resp := &logical.Response{Data: res.client.responseData()}
+	resp := &logical.Response{Data: clientData(res.client)}
 	if res.unchanged {
 		// Repeating a lock or unlock changes nothing and logs nothing.
 		resp.AddWarning("client " + name + " is already " + status)
@@ -95,7 +96,7 @@ func (b *apikeysBackend) pathClientSetStatus(ctx context.Context, req *logical.R
 
 func (b *apikeysBackend) pathClientRevocations(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	if err := validateName("client", name); err != nil {
+	if err := record.ValidateName("client", name); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
 	s := req.Storage
@@ -123,7 +124,7 @@ func (b *apikeysBackend) pathClientRevocations(ctx context.Context, req *logical
 		if k == nil {
 			continue
 		}
-		add := func(r revokedVersion) {
+		add := func(r record.RevokedVersion) {
 			rows = append(rows, row{r.RevokedAt, map[string]interface{}{
 				"key_id":     k.KeyID,
 				"name":       k.Name,
@@ -142,8 +143,8 @@ func (b *apikeysBackend) pathClientRevocations(ctx context.Context, req *logical
 			add(r)
 		}
 		for _, v := range k.Versions {
-			if v.State == stateRevoked {
-				add(revokedVersion{Version: v.Version, RevokedAt: v.RevokedAt, Reason: v.RevokeReason, RevokedBy: v.RevokedBy})
+			if v.State == record.StateRevoked {
+				add(record.RevokedVersion{Version: v.Version, RevokedAt: v.RevokedAt, Reason: v.RevokeReason, RevokedBy: v.RevokedBy})
 			}
 		}
 	}
@@ -170,9 +171,9 @@ func (b *apikeysBackend) pathClientRevocations(ctx context.Context, req *logical
 		"count":           len(list),
 		"revoked_key_ids": ids,
 		// Leased keys leave the list when purged (lease_purge.go).
-		"leased_key_retention": secs(cfg.LeasedKeyRetention),
+		"leased_key_retention": record.Secs(cfg.LeasedKeyRetention),
 	}
-	if c.Status == clientDeprovisioned {
+	if c.Status == record.ClientDeprovisioned {
 		data["deprovisioned_at"] = c.StatusChangedAt
 		data["deprovisioned_by"] = c.StatusChangedBy
 	}

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -14,13 +15,13 @@ func TestClientLockUnlock(t *testing.T) {
 	e.ok(logical.CreateOperation, "keys/billing/main", map[string]interface{}{"role": "r"})
 
 	resp := e.ok(logical.UpdateOperation, "clients/billing/lock", map[string]interface{}{"reason": "INC-42"})
-	if resp.Data["status"] != clientLocked || resp.Data["status_reason"] != "INC-42" {
+	if resp.Data["status"] != record.ClientLocked || resp.Data["status_reason"] != "INC-42" {
 		t.Fatalf("lock: %v", resp.Data)
 	}
 	// Locked: issuance refused, inventory says locked, nothing revoked.
 	e.userErr(logical.CreateOperation, "keys/billing/other", map[string]interface{}{"role": "r"}, "locked")
 	inv := e.ok(logical.ReadOperation, "inventory", nil)
-	if st := inv.Data["keys"].([]map[string]interface{})[0]["state"]; st != stateLocked {
+	if st := inv.Data["keys"].([]map[string]interface{})[0]["state"]; st != record.StateLocked {
 		t.Fatalf("inventory state while locked = %v", st)
 	}
 	// Locking again is a no-op with a warning and no extra log entry.
@@ -31,15 +32,15 @@ func TestClientLockUnlock(t *testing.T) {
 	}
 
 	resp = e.ok(logical.UpdateOperation, "clients/billing/unlock", nil)
-	if resp.Data["status"] != clientActive {
+	if resp.Data["status"] != record.ClientActive {
 		t.Fatalf("unlock: %v", resp.Data)
 	}
 	inv = e.ok(logical.ReadOperation, "inventory", nil)
-	if st := inv.Data["keys"].([]map[string]interface{})[0]["state"]; st != stateActive {
+	if st := inv.Data["keys"].([]map[string]interface{})[0]["state"]; st != record.StateActive {
 		t.Fatalf("inventory state after unlock = %v", st)
 	}
 	types := e.logTypes()
-	if !contains(types, eventClientLocked) || !contains(types, eventClientUnlocked) {
+	if !record.Contains(types, eventClientLocked) || !record.Contains(types, eventClientUnlocked) {
 		t.Fatalf("log lacks lock/unlock: %v", types)
 	}
 
@@ -98,7 +99,7 @@ func TestClientRevocationList(t *testing.T) {
 
 	resp := e.ok(logical.ReadOperation, "clients/billing/revocations", nil)
 	list := resp.Data["revocations"].([]map[string]interface{})
-	if len(list) != 1 || list[0]["version"] != 1 || list[0]["reason"] != "suspected exposure" || list[0]["actor"].(*Actor).EntityID != "entity-alice" {
+	if len(list) != 1 || list[0]["version"] != 1 || list[0]["reason"] != "suspected exposure" || list[0]["actor"].(*record.Actor).EntityID != "entity-alice" {
 		t.Fatalf("revocations after one version revoked: %v", list)
 	}
 
@@ -128,13 +129,13 @@ func TestRevocationListSurvivesVersionTrimming(t *testing.T) {
 	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"grace_period": "1h"})
 	e.issue("svc", "k", "r", nil)
 	// Each round: rotate, then revoke the version just made previous.
-	const rounds = 2 * maxKeptVersions
+	const rounds = 2 * record.MaxKeptVersions
 	for v := 1; v <= rounds; v++ {
 		e.ok(logical.UpdateOperation, "keys/svc/k/rotate", nil)
 		e.ok(logical.UpdateOperation, "keys/svc/k/revoke", map[string]interface{}{"version": v, "reason": fmt.Sprintf("leaked v%d", v)})
 	}
-	if n := len(e.issued("svc", "k").Versions); n > maxKeptVersions {
-		t.Fatalf("key record holds %d versions, bound %d", n, maxKeptVersions)
+	if n := len(e.issued("svc", "k").Versions); n > record.MaxKeptVersions {
+		t.Fatalf("key record holds %d versions, bound %d", n, record.MaxKeptVersions)
 	}
 	list := e.ok(logical.ReadOperation, "clients/svc/revocations", nil).Data["revocations"].([]map[string]interface{})
 	if len(list) != rounds {

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -25,7 +26,7 @@ func clientFields() map[string]*framework.FieldSchema {
 	return map[string]*framework.FieldSchema{
 		"name": {
 			Type:        framework.TypeString,
-			Description: "Name of the client: " + nameRule + ".",
+			Description: "Name of the client: " + record.NameRule + ".",
 			Required:    true,
 		},
 		"owner": {
@@ -35,7 +36,7 @@ func clientFields() map[string]*framework.FieldSchema {
 		"type": {
 			Type:          framework.TypeString,
 			Description:   "internal (a service of this organisation) or external (a partner). Fixed at creation; default internal.",
-			AllowedValues: []interface{}{clientInternal, clientExternal},
+			AllowedValues: []interface{}{record.ClientInternal, record.ClientExternal},
 		},
 		"description": {Type: framework.TypeString, Description: "Free-text description."},
 		"contact":     {Type: framework.TypeString, Description: "How to reach the owner in an incident (e-mail, pager, channel)."},
@@ -112,19 +113,19 @@ func (b *apikeysBackend) pathClientsList(ctx context.Context, req *logical.Reque
 
 func (b *apikeysBackend) pathClientRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	if err := validateName("client", name); err != nil {
+	if err := record.ValidateName("client", name); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
 	c, err := b.getClient(ctx, req.Storage, name)
 	if err != nil || c == nil {
 		return nil, err
 	}
-	return &logical.Response{Data: c.responseData()}, nil
+	return &logical.Response{Data: clientData(c)}, nil
 }
 
 func (b *apikeysBackend) pathClientWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	if err := validateName("client", name); err != nil {
+	if err := record.ValidateName("client", name); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
 	lock := b.clientLock(name)
@@ -138,8 +139,8 @@ func (b *apikeysBackend) pathClientWrite(ctx context.Context, req *logical.Reque
 	now := b.clock.Now()
 	c := existing
 	if c == nil {
-		c = &Client{Name: name, Type: clientInternal, Status: clientActive, CreatedAt: now, CreatedBy: actorFromRequest(req)}
-	} else if c.Status == clientDeprovisioned {
+		c = &record.Client{Name: name, Type: record.ClientInternal, Status: record.ClientActive, CreatedAt: now, CreatedBy: actorFromRequest(req)}
+	} else if c.Status == record.ClientDeprovisioned {
 		return logical.ErrorResponse("client %q was de-provisioned at %s and its name is kept as a tombstone; choose a new name", name, c.StatusChangedAt.Format("2006-01-02T15:04:05Z")), nil
 	}
 	if v, ok := d.GetOk("owner"); ok {
@@ -150,8 +151,8 @@ func (b *apikeysBackend) pathClientWrite(ctx context.Context, req *logical.Reque
 	}
 	if v, ok := d.GetOk("type"); ok {
 		t := v.(string)
-		if t != clientInternal && t != clientExternal {
-			return logical.ErrorResponse("type must be %q or %q (got %q)", clientInternal, clientExternal, t), nil
+		if t != record.ClientInternal && t != record.ClientExternal {
+			return logical.ErrorResponse("type must be %q or %q (got %q)", record.ClientInternal, record.ClientExternal, t), nil
 		}
 		if existing != nil && t != existing.Type {
 			return logical.ErrorResponse("type of client %q is %q and cannot be changed; create a new client instead", name, existing.Type), nil
@@ -172,7 +173,7 @@ func (b *apikeysBackend) pathClientWrite(ctx context.Context, req *logical.Reque
 		c.AllowedEnvironments = envs
 	}
 	if v, ok := d.GetOk("bound_cidrs"); ok {
-		cidrs, err := parseCIDRs("bound_cidrs", v.([]string))
+		cidrs, err := record.ParseCIDRs("bound_cidrs", v.([]string))
 		if err != nil {
 			return logical.ErrorResponse(err.Error()), nil
 		}
@@ -194,15 +195,15 @@ func (b *apikeysBackend) pathClientWrite(ctx context.Context, req *logical.Reque
 	if err := b.appendEvent(ctx, req.Storage, ev); err != nil {
 		return nil, err
 	}
-	return &logical.Response{Data: c.responseData()}, nil
+	return &logical.Response{Data: clientData(c)}, nil
 }
 
 func (b *apikeysBackend) pathClientDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	if err := validateName("client", name); err != nil {
+	if err := record.ValidateName("client", name); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	res, err := b.setClientStatus(ctx, req, name, clientDeprovisioned, "de-provisioned")
+	res, err := b.setClientStatus(ctx, req, name, record.ClientDeprovisioned, "de-provisioned")
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +212,7 @@ func (b *apikeysBackend) pathClientDelete(ctx context.Context, req *logical.Requ
 	}
 	resp := &logical.Response{Data: map[string]interface{}{
 		"client":       name,
-		"status":       clientDeprovisioned,
+		"status":       record.ClientDeprovisioned,
 		"keys_revoked": res.revoked,
 	}}
 	if res.leased > 0 {
@@ -228,7 +229,7 @@ func validateEnvironments(field string, envs []string) ([]string, error) {
 		if e == "" {
 			continue
 		}
-		if err := validateEnvironment(e); err != nil {
+		if err := record.ValidateEnvironment(e); err != nil {
 			return nil, fmt.Errorf("%s: %v", field, err)
 		}
 		out = append(out, e)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -13,7 +14,7 @@ func TestClientLifecycle(t *testing.T) {
 		"owner": "team-payments", "type": "external", "contact": "pay@example.com",
 		"allowed_environments": "prod,staging", "bound_cidrs": "10.0.0.0/8", "metadata": "tier=gold",
 	})
-	if resp.Data["status"] != clientActive || resp.Data["type"] != clientExternal {
+	if resp.Data["status"] != record.ClientActive || resp.Data["type"] != record.ClientExternal {
 		t.Fatalf("unexpected client: %v", resp.Data)
 	}
 	// Partial update keeps the other fields.
@@ -68,12 +69,12 @@ func TestDeprovisionRevokesKeysAndKeepsTombstone(t *testing.T) {
 	}
 	for _, n := range []string{"one", "two"} {
 		k := e.ok(logical.ReadOperation, "keys/svc/"+n, nil)
-		if k.Data["state"] != stateRevoked {
+		if k.Data["state"] != record.StateRevoked {
 			t.Fatalf("key %s state %v after de-provisioning", n, k.Data["state"])
 		}
 	}
 	c := e.ok(logical.ReadOperation, "clients/svc", nil)
-	if c.Data["status"] != clientDeprovisioned || c.Data["status_changed_by"] == nil {
+	if c.Data["status"] != record.ClientDeprovisioned || c.Data["status_changed_by"] == nil {
 		t.Fatalf("tombstone = %v", c.Data)
 	}
 	e.userErr(logical.UpdateOperation, "clients/svc", map[string]interface{}{"owner": "new"}, "de-provisioned")
@@ -109,7 +110,7 @@ func TestDeprovisionCanBeFinishedAfterAFailure(t *testing.T) {
 		t.Fatalf("second delete revoked %v keys, want the 2 left", resp.Data["keys_revoked"])
 	}
 	for _, n := range []string{"k1", "k2", "k3"} {
-		if st := e.ok(logical.ReadOperation, "keys/acme/"+n, nil).Data["state"]; st != stateRevoked {
+		if st := e.ok(logical.ReadOperation, "keys/acme/"+n, nil).Data["state"]; st != record.StateRevoked {
 			t.Fatalf("key %s is %v after de-provisioning finished", n, st)
 		}
 	}

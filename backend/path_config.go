@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/go-secure-stdlib/parseutil"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -148,10 +149,10 @@ func (b *apikeysBackend) pathConfigRead(ctx context.Context, req *logical.Reques
 	if err != nil {
 		return nil, err
 	}
-	return &logical.Response{Data: cfg.responseData()}, nil
+	return &logical.Response{Data: configData(cfg)}, nil
 }
 
-func (c *Config) responseData() map[string]interface{} {
+func configData(c *record.Config) map[string]interface{} {
 	tiers := make(map[string]int64, len(c.RiskTiers))
 	for name, p := range c.RiskTiers {
 		tiers[name] = int64(p / time.Second)
@@ -184,11 +185,11 @@ func (b *apikeysBackend) pathConfigWrite(ctx context.Context, req *logical.Reque
 	if err != nil {
 		return nil, err
 	}
-	cfg := current.clone()
+	cfg := current.Clone()
 	if err := applyConfigFields(cfg, d); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
 	if err := b.checkRolesUnderConfig(ctx, req.Storage, current, cfg, b.clock.Now()); err != nil {
@@ -209,11 +210,11 @@ func (b *apikeysBackend) pathConfigWrite(ctx context.Context, req *logical.Reque
 	if err := b.appendEvent(ctx, req.Storage, eventFromRequest(req, eventConfigUpdated)); err != nil {
 		return nil, err
 	}
-	return &logical.Response{Data: cfg.responseData()}, nil
+	return &logical.Response{Data: configData(cfg)}, nil
 }
 
 // applyConfigFields copies the fields present in the request onto cfg.
-func applyConfigFields(cfg *Config, d *framework.FieldData) error {
+func applyConfigFields(cfg *record.Config, d *framework.FieldData) error {
 	if v, ok := d.GetOk("key_prefix"); ok {
 		cfg.KeyPrefix = v.(string)
 	}
@@ -267,13 +268,13 @@ func (b *apikeysBackend) pathConfigDelete(ctx context.Context, req *logical.Requ
 	if err != nil {
 		return nil, err
 	}
-	if err := b.checkRolesUnderConfig(ctx, req.Storage, current, defaultConfig(), b.clock.Now()); err != nil {
+	if err := b.checkRolesUnderConfig(ctx, req.Storage, current, record.DefaultConfig(), b.clock.Now()); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
 	if err := b.deleteConfig(ctx, req.Storage); err != nil {
 		return nil, err
 	}
-	if err := b.rescheduleAfterConfigChange(ctx, req.Storage, current, defaultConfig()); err != nil {
+	if err := b.rescheduleAfterConfigChange(ctx, req.Storage, current, record.DefaultConfig()); err != nil {
 		return nil, err
 	}
 	if err := b.appendEvent(ctx, req.Storage, eventFromRequest(req, eventConfigUpdated)); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -54,10 +55,10 @@ func (b *apikeysBackend) pathCreds() *framework.Path {
 
 func (b *apikeysBackend) pathCredsRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	clientName, roleName := d.Get("client").(string), d.Get("role").(string)
-	if err := validateName("client", clientName); err != nil {
+	if err := record.ValidateName("client", clientName); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	if err := validateName("role", roleName); err != nil {
+	if err := record.ValidateName("role", roleName); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
 	raw, scopesGiven := d.GetOk("scopes")
@@ -147,7 +148,7 @@ func (b *apikeysBackend) issueLeasedKey(ctx context.Context, req *logical.Reques
 		"name":    k.Name,
 		"key_id":  k.KeyID,
 		"role":    k.Role,
-		"max_ttl": secs(lim.MaxTTL),
+		"max_ttl": record.Secs(lim.MaxTTL),
 	})
 	resp.Secret.TTL = lim.TTL
 	resp.Secret.MaxTTL = lim.MaxTTL
@@ -155,7 +156,7 @@ func (b *apikeysBackend) issueLeasedKey(ctx context.Context, req *logical.Reques
 }
 
 // leaseLimits resolves a role's lease TTLs against this mount's.
-func (b *apikeysBackend) leaseLimits(role *Role) leaseLimits {
+func (b *apikeysBackend) leaseLimits(role *record.Role) leaseLimits {
 	sys := b.System()
 	return leaseLimitsFor(role, sys.DefaultLeaseTTL(), sys.MaxLeaseTTL())
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -82,7 +83,7 @@ func TestCredsRefusals(t *testing.T) {
 	e.ok(logical.CreateOperation, "roles/open", map[string]interface{}{"scopes": "orders:read", "environment": "prod"})
 	e.ok(logical.CreateOperation, "clients/locked", map[string]interface{}{"owner": "t", "type": "external"})
 	c, _ := e.b.getClient(e.ctx, e.storage, "locked")
-	c.Status = clientLocked
+	c.Status = record.ClientLocked
 	if err := e.b.putClient(e.ctx, e.storage, c); err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +160,7 @@ func TestLeaseRevokeRevokesKeyAsSystem(t *testing.T) {
 			t.Fatalf("revoke: %+v %v", r, err)
 		}
 		k, _ := e.b.getKey(e.ctx, e.storage, "acme", name)
-		if !k.Revoked || k.RevokeReason != tc.reason || k.Versions[0].State != stateRevoked || k.Versions[0].RevokedBy.Type != actorSystem {
+		if !k.Revoked || k.RevokeReason != tc.reason || k.Versions[0].State != record.StateRevoked || k.Versions[0].RevokedBy.Type != actorSystem {
 			t.Fatalf("after revoke: %+v %+v", k, k.Versions[0])
 		}
 		// Revoking again (Vault retries) is a no-op.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -51,7 +52,7 @@ type inventoryFilter struct {
 	expiringWithin, unusedFor  time.Duration
 }
 
-func (f inventoryFilter) match(b *apikeysBackend, k *Key, owner, state string, now time.Time) bool {
+func (f inventoryFilter) match(b *apikeysBackend, k *record.Key, owner, state string, now time.Time) bool {
 	if f.client != "" && k.Client != f.client {
 		return false
 	}
@@ -94,7 +95,7 @@ func (b *apikeysBackend) pathInventoryRead(ctx context.Context, req *logical.Req
 		unusedFor:      time.Duration(d.Get("unused_for").(int)) * time.Second,
 	}
 	switch f.state {
-	case "", stateActive, statePending, stateRevoked, stateExpired, stateRetired, stateLocked:
+	case "", record.StateActive, record.StatePending, record.StateRevoked, record.StateExpired, record.StateRetired, record.StateLocked:
 	default:
 		return logical.ErrorResponse("state must be one of active, pending, revoked, expired, retired, locked (got %q)", f.state), nil
 	}
@@ -103,16 +104,16 @@ func (b *apikeysBackend) pathInventoryRead(ctx context.Context, req *logical.Req
 		return nil, err
 	}
 	now := b.clock.Now()
-	clientOf := memoByName(func(name string) (*Client, error) { return b.getClient(ctx, req.Storage, name) })
+	clientOf := memoByName(func(name string) (*record.Client, error) { return b.getClient(ctx, req.Storage, name) })
 	items := []map[string]interface{}{}
-	err = b.forEachKey(ctx, req.Storage, func(k *Key) (bool, error) {
+	err = b.forEachKey(ctx, req.Storage, func(k *record.Key) (bool, error) {
 		c, err := clientOf(k.Client)
 		if err != nil {
 			return false, err
 		}
-		state := k.state(now)
-		if c != nil && c.Status == clientLocked && state == stateActive {
-			state = stateLocked
+		state := k.State(now)
+		if c != nil && c.Status == record.ClientLocked && state == record.StateActive {
+			state = record.StateLocked
 		}
 		owner := keyOwner(k, c)
 		if !f.match(b, k, owner, state, now) {
@@ -135,7 +136,7 @@ func (b *apikeysBackend) pathInventoryRead(ctx context.Context, req *logical.Req
 			"last_used_at":     optionalTime(b.lastUsed(k)),
 			"state":            state,
 			"leased":           k.Leased,
-			"version":          k.latestVersion(),
+			"version":          k.LatestVersion(),
 		}
 		if cfg.ReviewPeriod > 0 && !k.Revoked {
 			last := b.lastUsed(k)
@@ -164,7 +165,7 @@ func (b *apikeysBackend) pathInventoryRead(ctx context.Context, req *logical.Req
 		if err != nil {
 			return nil, err
 		}
-		if c != nil && c.Status == clientDeprovisioned && (f.owner == "" || c.Owner == f.owner) {
+		if c != nil && c.Status == record.ClientDeprovisioned && (f.owner == "" || c.Owner == f.owner) {
 			tombstones = append(tombstones, map[string]interface{}{
 				"client":           c.Name,
 				"owner":            c.Owner,

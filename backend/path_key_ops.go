@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -147,14 +148,14 @@ func (b *apikeysBackend) pathKeyRevoke(ctx context.Context, req *logical.Request
 		"client":           k.Client,
 		"name":             k.Name,
 		"role":             k.Role,
-		"state":            k.state(b.clock.Now()),
+		"state":            k.State(b.clock.Now()),
 		"revoked_versions": nonNilInts(revoked),
 	}}
 	// Revoking again succeeds (revocation is idempotent) but says so: the
 	// original revocation, its time and reason, stands.
 	if unchanged {
 		what, at, why := fmt.Sprintf("key %s/%s", client, name), k.RevokedAt, k.RevokeReason
-		if v := k.version(version); version > 0 && v != nil {
+		if v := k.Version(version); version > 0 && v != nil {
 			what, at, why = fmt.Sprintf("version %d of key %s/%s", version, client, name), v.RevokedAt, v.RevokeReason
 		}
 		resp.AddWarning(fmt.Sprintf("%s was already revoked (at %s, reason %q); nothing changed, the original revocation stands", what, at.Format(time.RFC3339), why))
@@ -170,7 +171,7 @@ func nonNilInts(s []int) []int {
 }
 
 // keyOpResponse renders a key after an operation on version v.
-func (b *apikeysBackend) keyOpResponse(ctx context.Context, req *logical.Request, k *Key, v *KeyVersion) (*logical.Response, error) {
+func (b *apikeysBackend) keyOpResponse(ctx context.Context, req *logical.Request, k *record.Key, v *record.KeyVersion) (*logical.Response, error) {
 	cfg, err := b.config(ctx, req.Storage)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scopes"
 )
 
@@ -33,7 +34,7 @@ const pathKeysListHelpDesc = `Lists the names of the keys of one client, revoked
 func keyPathFields() map[string]*framework.FieldSchema {
 	return map[string]*framework.FieldSchema{
 		"client": {Type: framework.TypeString, Description: "Name of the client that holds the key.", Required: true},
-		"name":   {Type: framework.TypeString, Description: "Name of the key within the client: " + nameRule + ".", Required: true},
+		"name":   {Type: framework.TypeString, Description: "Name of the key within the client: " + record.NameRule + ".", Required: true},
 	}
 }
 
@@ -91,7 +92,7 @@ func (b *apikeysBackend) pathKeys() []*framework.Path {
 
 func (b *apikeysBackend) keyExists(ctx context.Context, req *logical.Request, d *framework.FieldData) (bool, error) {
 	client, name := d.Get("client").(string), d.Get("name").(string)
-	if validateName("client", client) != nil || validateName("key", name) != nil {
+	if record.ValidateName("client", client) != nil || record.ValidateName("key", name) != nil {
 		return false, nil
 	}
 	k, err := b.getKey(ctx, req.Storage, client, name)
@@ -100,7 +101,7 @@ func (b *apikeysBackend) keyExists(ctx context.Context, req *logical.Request, d 
 
 func (b *apikeysBackend) pathKeysList(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	client := d.Get("client").(string)
-	if err := validateName("client", client); err != nil {
+	if err := record.ValidateName("client", client); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
 	names, err := b.listClientKeys(ctx, req.Storage, client)
@@ -114,10 +115,10 @@ func (b *apikeysBackend) pathKeysList(ctx context.Context, req *logical.Request,
 // keyNames validates and returns the client and key names of a request.
 func keyNames(d *framework.FieldData) (string, string, error) {
 	client, name := d.Get("client").(string), d.Get("name").(string)
-	if err := validateName("client", client); err != nil {
+	if err := record.ValidateName("client", client); err != nil {
 		return "", "", err
 	}
-	if err := validateName("key", name); err != nil {
+	if err := record.ValidateName("key", name); err != nil {
 		return "", "", err
 	}
 	return client, name, nil
@@ -172,7 +173,7 @@ func (b *apikeysBackend) pathKeyRead(ctx context.Context, req *logical.Request, 
 		// stops reads at once, not only for keys issued afterwards.
 		// A version that existed when retrieval was last turned off is
 		// never returned, even once retrieval is back on.
-		if cur := k.current(); c != nil && role.retrievableFor(c.Type) && cur != nil && cur.Secret != "" && role.readable(cur) {
+		if cur := k.Current(); c != nil && role.RetrievableFor(c.Type) && cur != nil && cur.Secret != "" && role.Readable(cur) {
 			data["key"] = cur.Secret
 		}
 	}
@@ -183,7 +184,7 @@ func (b *apikeysBackend) pathKeyRead(ctx context.Context, req *logical.Request, 
 // keyOwner is the owner a key answers with: its client's current owner
 // (keys inherit it, SPEC §6), or the owner recorded at issuance when the
 // client record is gone.
-func keyOwner(k *Key, c *Client) string {
+func keyOwner(k *record.Key, c *record.Client) string {
 	if c != nil && c.Owner != "" {
 		return c.Owner
 	}
@@ -191,7 +192,7 @@ func keyOwner(k *Key, c *Client) string {
 }
 
 // keyResponse renders a key; c is its client (nil if unknown).
-func (b *apikeysBackend) keyResponse(cfg *Config, role *Role, c *Client, k *Key, now time.Time) map[string]interface{} {
+func (b *apikeysBackend) keyResponse(cfg *record.Config, role *record.Role, c *record.Client, k *record.Key, now time.Time) map[string]interface{} {
 	versions := make([]map[string]interface{}, 0, len(k.Versions))
 	for _, v := range k.Versions {
 		vm := map[string]interface{}{
@@ -202,7 +203,7 @@ func (b *apikeysBackend) keyResponse(cfg *Config, role *Role, c *Client, k *Key,
 		if !v.ActivatedAt.IsZero() {
 			vm["activated_at"] = v.ActivatedAt
 		}
-		if v.State == statePrevious {
+		if v.State == record.StatePrevious {
 			vm["grace_ends_at"] = v.GraceEndsAt
 		}
 		if !v.RetiredAt.IsZero() {
@@ -214,7 +215,7 @@ func (b *apikeysBackend) keyResponse(cfg *Config, role *Role, c *Client, k *Key,
 		if t := b.versionLastVerified(k, v.Version); !t.IsZero() {
 			vm["last_verified_at"] = t
 		}
-		if v.State == stateRevoked {
+		if v.State == record.StateRevoked {
 			vm["revoked_at"] = v.RevokedAt
 			vm["revoke_reason"] = v.RevokeReason
 		}
@@ -229,10 +230,10 @@ func (b *apikeysBackend) keyResponse(cfg *Config, role *Role, c *Client, k *Key,
 		"scopes":           nonNil(k.Scopes),
 		"environment":      k.Environment,
 		"purpose":          k.Purpose,
-		"metadata":         metadataPairs(k.Metadata), // a list, not an object: see rotation_agent.go
+		"metadata":         record.MetadataPairs(k.Metadata), // a list, not an object: see rotation_agent.go
 		"retrievable":      k.Retrievable,
 		"leased":           k.Leased,
-		"state":            k.state(now),
+		"state":            k.State(now),
 		"issued_by":        k.IssuedBy,
 		"request_id":       k.RequestID,
 		"approval_id":      k.ApprovalID,
@@ -244,16 +245,16 @@ func (b *apikeysBackend) keyResponse(cfg *Config, role *Role, c *Client, k *Key,
 		"last_used_at":     optionalTime(b.lastUsed(k)),
 		"usage":            b.usageSummary(k),
 	}
-	if cur := k.current(); cur != nil {
+	if cur := k.Current(); cur != nil {
 		data["version"] = cur.Version
 	} else {
-		data["version"] = k.latestVersion()
+		data["version"] = k.LatestVersion()
 	}
 	if role != nil {
 		data["effective_scopes"] = nonNil(scopes.Intersect(k.Scopes, role.Scopes))
 		data["audiences"] = nonNil(role.Audiences)
-		pol := role.rotationPolicy(cfg)
-		data["rotation_period"] = secs(pol.Period)
+		pol := role.RotationPolicy(cfg)
+		data["rotation_period"] = record.Secs(pol.Period)
 		if pol.Cron != "" {
 			data["rotation_schedule"] = pol.Cron
 		}
@@ -261,11 +262,11 @@ func (b *apikeysBackend) keyResponse(cfg *Config, role *Role, c *Client, k *Key,
 	// Vault Agent re-reads the key when its ttl runs out (rotation_agent.go).
 	grace := cfg.DefaultGracePeriod
 	if role != nil {
-		grace = role.gracePeriod(cfg)
+		grace = role.EffectiveGracePeriod(cfg)
 	}
-	data["ttl"] = agentTTL(k, grace, now)
+	data["ttl"] = record.AgentTTL(k, grace, now)
 	// As key reads and the engine do, the role's current setting counts.
-	data["automatic_rotation"] = !k.Leased && autoRotates(k) && !role.forbidsRetrieval(c)
+	data["automatic_rotation"] = !k.Leased && record.AutoRotates(k) && !role.ForbidsRetrieval(c)
 	return data
 }
 
@@ -335,7 +336,7 @@ func (b *apikeysBackend) pathKeyDelete(ctx context.Context, req *logical.Request
 	return &logical.Response{Data: map[string]interface{}{
 		"key_id":           k.KeyID,
 		"client":           k.Client,
-		"state":            stateRevoked,
+		"state":            record.StateRevoked,
 		"revoked_versions": revoked,
 	}}, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/keyformat"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
 
 func TestIssueKey(t *testing.T) {
@@ -27,7 +28,7 @@ func TestIssueKey(t *testing.T) {
 	if p.Prefix != "ak" || p.Env != "prod" || len(p.Random) != keyformat.RandomLength(256) {
 		t.Fatalf("unexpected key shape: %+v", p)
 	}
-	if resp.Data["version"] != 1 || resp.Data["state"] != stateActive || !strings.HasPrefix(resp.Data["key_id"].(string), "kid_") {
+	if resp.Data["version"] != 1 || resp.Data["state"] != record.StateActive || !strings.HasPrefix(resp.Data["key_id"].(string), "kid_") {
 		t.Fatalf("unexpected response: %v", resp.Data)
 	}
 	// ttl: the next rotation is 30 days away, but a rotation by hand
@@ -37,7 +38,7 @@ func TestIssueKey(t *testing.T) {
 		t.Fatalf("ttl/rotation_period = %v/%v", resp.Data["ttl"], resp.Data["rotation_period"])
 	}
 	// Issuer identity is recorded.
-	issuer := resp.Data["issued_by"].(Actor)
+	issuer := resp.Data["issued_by"].(record.Actor)
 	if issuer.EntityID != "entity-alice" || issuer.Accessor != "accessor-alice" || resp.Data["request_id"] == "" {
 		t.Fatalf("issuer not recorded: %+v %v", issuer, resp.Data["request_id"])
 	}
@@ -143,7 +144,7 @@ func TestRotateStagePromoteRollbackRevoke(t *testing.T) {
 	if second == first || rot.Data["version"] != 2 {
 		t.Fatalf("rotate = %v", rot.Data)
 	}
-	if got := keyVersions(t, e, "keys/svc/k"); got[1] != statePrevious || got[2] != stateActive {
+	if got := keyVersions(t, e, "keys/svc/k"); got[1] != record.StatePrevious || got[2] != record.StateActive {
 		t.Fatalf("after rotate: %v", got)
 	}
 	if e.ok(logical.ReadOperation, "keys/svc/k", nil).Data["key"] != second {
@@ -152,22 +153,22 @@ func TestRotateStagePromoteRollbackRevoke(t *testing.T) {
 
 	// Stage a third version: the active one stays.
 	staged := e.ok(logical.UpdateOperation, "keys/svc/k/rotate", map[string]interface{}{"stage": true})
-	if staged.Data["version"] != 3 || staged.Data["version_state"] != statePending {
+	if staged.Data["version"] != 3 || staged.Data["version_state"] != record.StatePending {
 		t.Fatalf("stage = %v", staged.Data)
 	}
 	e.userErr(logical.UpdateOperation, "keys/svc/k/rotate", map[string]interface{}{"stage": true}, "already pending")
-	if got := keyVersions(t, e, "keys/svc/k"); got[2] != stateActive || got[3] != statePending {
+	if got := keyVersions(t, e, "keys/svc/k"); got[2] != record.StateActive || got[3] != record.StatePending {
 		t.Fatalf("after stage: %v", got)
 	}
 	e.ok(logical.UpdateOperation, "keys/svc/k/promote", nil)
-	if got := keyVersions(t, e, "keys/svc/k"); got[1] != stateRetired || got[2] != statePrevious || got[3] != stateActive {
+	if got := keyVersions(t, e, "keys/svc/k"); got[1] != record.StateRetired || got[2] != record.StatePrevious || got[3] != record.StateActive {
 		t.Fatalf("after promote: %v", got)
 	}
 	e.userErr(logical.UpdateOperation, "keys/svc/k/promote", nil, "no pending version")
 
 	// Roll back to version 2 while in grace; 3 stays accepted as previous.
 	e.ok(logical.UpdateOperation, "keys/svc/k/rollback", nil)
-	if got := keyVersions(t, e, "keys/svc/k"); got[2] != stateActive || got[3] != statePrevious {
+	if got := keyVersions(t, e, "keys/svc/k"); got[2] != record.StateActive || got[3] != record.StatePrevious {
 		t.Fatalf("after rollback: %v", got)
 	}
 	// Past grace, rollback is refused.
@@ -176,12 +177,12 @@ func TestRotateStagePromoteRollbackRevoke(t *testing.T) {
 
 	// Revoke one version, then the whole key.
 	e.ok(logical.UpdateOperation, "keys/svc/k/revoke", map[string]interface{}{"version": 3, "reason": "test"})
-	if got := keyVersions(t, e, "keys/svc/k"); got[3] != stateRevoked || got[2] != stateActive {
+	if got := keyVersions(t, e, "keys/svc/k"); got[3] != record.StateRevoked || got[2] != record.StateActive {
 		t.Fatalf("after version revoke: %v", got)
 	}
 	e.userErr(logical.UpdateOperation, "keys/svc/k/revoke", map[string]interface{}{"version": 9}, "no version 9")
 	resp := e.ok(logical.UpdateOperation, "keys/svc/k/revoke", map[string]interface{}{"reason": "incident"})
-	if resp.Data["state"] != stateRevoked {
+	if resp.Data["state"] != record.StateRevoked {
 		t.Fatalf("revoke = %v", resp.Data)
 	}
 	read := e.ok(logical.ReadOperation, "keys/svc/k", nil)
@@ -253,15 +254,15 @@ func TestConcurrentOperationsOnOneKeyLoseNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k.latestVersion() != rotations+1 {
-		t.Fatalf("latest version %d, want %d: a rotation was lost", k.latestVersion(), rotations+1)
+	if k.LatestVersion() != rotations+1 {
+		t.Fatalf("latest version %d, want %d: a rotation was lost", k.LatestVersion(), rotations+1)
 	}
-	if len(k.Versions) != maxKeptVersions {
-		t.Fatalf("kept %d versions, want %d", len(k.Versions), maxKeptVersions)
+	if len(k.Versions) != record.MaxKeptVersions {
+		t.Fatalf("kept %d versions, want %d", len(k.Versions), record.MaxKeptVersions)
 	}
 	active := 0
 	for _, v := range k.Versions {
-		if v.State == stateActive {
+		if v.State == record.StateActive {
 			active++
 		}
 	}
@@ -284,8 +285,8 @@ func TestConcurrentOperationsOnOneKeyLoseNothing(t *testing.T) {
 			}
 		}
 	}
-	if count != maxKeptVersions {
-		t.Fatalf("%d index entries for the key, want %d", count, maxKeptVersions)
+	if count != record.MaxKeptVersions {
+		t.Fatalf("%d index entries for the key, want %d", count, record.MaxKeptVersions)
 	}
 	if v := e.ok(logical.ReadOperation, "log/verify", nil); v.Data["valid"] != true {
 		t.Fatalf("log chain broken under concurrency: %v", v.Data)
@@ -346,7 +347,7 @@ func TestWALRollbackRemovesOrphanIndexEntries(t *testing.T) {
 		e.b.commitHook = nil
 		// The old state is intact: version 1 active, its index entry valid.
 		k, _ := e.b.getKey(e.ctx, e.storage, "svc", "k")
-		if k.latestVersion() != 1 || k.current().Version != 1 {
+		if k.LatestVersion() != 1 || k.Current().Version != 1 {
 			t.Fatalf("crash after %s changed the key record: %+v", step, k.Versions)
 		}
 		secret, _ := e.b.hmacSecret(e.ctx, e.storage)
@@ -381,8 +382,8 @@ func TestKeyReadTTLWhenRotationOverdue(t *testing.T) {
 		t.Fatalf("ttl = %v, want 45 (the 1m grace less a quarter)", ttl)
 	}
 	e.clock.Advance(61 * time.Minute) // due, and no tick has rotated it yet
-	if ttl := e.ok(logical.ReadOperation, "keys/svc/k", nil).Data["ttl"]; ttl != int64(overdueRecheck/time.Second) {
-		t.Fatalf("overdue ttl = %v, want %d so Agent re-checks shortly", ttl, overdueRecheck/time.Second)
+	if ttl := e.ok(logical.ReadOperation, "keys/svc/k", nil).Data["ttl"]; ttl != int64(record.OverdueRecheck/time.Second) {
+		t.Fatalf("overdue ttl = %v, want %d so Agent re-checks shortly", ttl, record.OverdueRecheck/time.Second)
 	}
 	e.ok(logical.UpdateOperation, "keys/svc/k/revoke", nil)
 	if ttl := e.ok(logical.ReadOperation, "keys/svc/k", nil).Data["ttl"]; ttl != int64(0) {
@@ -396,7 +397,7 @@ func TestWALRollbackRemovesIndexEntriesOfDroppedVersions(t *testing.T) {
 	e := newTestEnv(t)
 	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"grace_period": "0s"})
 	e.ok(logical.CreateOperation, "keys/svc/k", map[string]interface{}{"role": "r"})
-	for i := 0; i < maxKeptVersions-1; i++ {
+	for i := 0; i < record.MaxKeptVersions-1; i++ {
 		e.ok(logical.UpdateOperation, "keys/svc/k/rotate", nil)
 	}
 	e.b.commitHook = func(step string) error {
@@ -463,10 +464,10 @@ func TestRetiredVersionsDropTheirPlaintext(t *testing.T) {
 	e.ok(logical.UpdateOperation, "keys/svc/k/rotate", nil)
 	e.ok(logical.UpdateOperation, "keys/svc/k/rotate", nil) // v1: previous → retired
 	k, _ := e.b.getKey(e.ctx, e.storage, "svc", "k")
-	if v := k.version(1); v.State != stateRetired || v.Secret != "" {
+	if v := k.Version(1); v.State != record.StateRetired || v.Secret != "" {
 		t.Fatalf("version 1 is %s and keeps plaintext: %v", v.State, v.Secret != "")
 	}
-	if v := k.version(2); v.State != statePrevious || v.Secret == "" {
+	if v := k.Version(2); v.State != record.StatePrevious || v.Secret == "" {
 		t.Fatalf("version 2 (previous, in grace) should keep its plaintext until retired")
 	}
 }
@@ -511,7 +512,7 @@ func TestRevokeAgainKeepsOriginalRevocation(t *testing.T) {
 		{"reason": "again"},
 	} {
 		resp := e.ok(logical.UpdateOperation, "keys/svc/k/revoke", data)
-		if len(resp.Data["revoked_versions"].([]int)) != 0 || resp.Data["state"] != stateRevoked {
+		if len(resp.Data["revoked_versions"].([]int)) != 0 || resp.Data["state"] != record.StateRevoked {
 			t.Fatalf("revoke %v again = %v", data, resp.Data)
 		}
 		if len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "already revoked") ||
@@ -523,7 +524,7 @@ func TestRevokeAgainKeepsOriginalRevocation(t *testing.T) {
 	if !after.RevokedAt.Equal(before.RevokedAt) || after.RevokeReason != before.RevokeReason {
 		t.Fatalf("key revocation rewritten: %s %q -> %s %q", before.RevokedAt, before.RevokeReason, after.RevokedAt, after.RevokeReason)
 	}
-	if v := after.version(1); !v.RevokedAt.Equal(testStart) || v.RevokeReason != "leaked in a log" {
+	if v := after.Version(1); !v.RevokedAt.Equal(testStart) || v.RevokeReason != "leaked in a log" {
 		t.Fatalf("version 1 revocation rewritten: %s %q", v.RevokedAt, v.RevokeReason)
 	}
 	if n := len(e.logEventsOf(eventKeyRevoked)); n != events {
@@ -543,7 +544,7 @@ func TestRevokeRetiredVersionOfRevokedKeyIsLogged(t *testing.T) {
 	e.issue("svc", "k", "r", nil)
 	e.ok(logical.UpdateOperation, "keys/svc/k/rotate", nil) // v1 retired at once
 	e.ok(logical.UpdateOperation, "keys/svc/k/revoke", map[string]interface{}{"reason": "incident"})
-	if got := keyVersions(t, e, "keys/svc/k"); got[1] != stateRetired || got[2] != stateRevoked {
+	if got := keyVersions(t, e, "keys/svc/k"); got[1] != record.StateRetired || got[2] != record.StateRevoked {
 		t.Fatalf("versions %v", got)
 	}
 	e.clock.Advance(time.Hour)
@@ -552,7 +553,7 @@ func TestRevokeRetiredVersionOfRevokedKeyIsLogged(t *testing.T) {
 		t.Fatalf("revoke retired v1 = %v, warnings %q", resp.Data, resp.Warnings)
 	}
 	k := e.issued("svc", "k")
-	if v := k.version(1); v.State != stateRevoked || v.RevokeReason != "v1 found in a paste" || !v.RevokedAt.Equal(e.clock.Now()) {
+	if v := k.Version(1); v.State != record.StateRevoked || v.RevokeReason != "v1 found in a paste" || !v.RevokedAt.Equal(e.clock.Now()) {
 		t.Fatalf("v1 = %+v", v)
 	}
 	if !k.RevokedAt.Equal(testStart) || k.RevokeReason != "incident" {
@@ -571,7 +572,7 @@ func TestRevokeLastAcceptedVersionRevokesKey(t *testing.T) {
 	e.setupClientRole("svc", "internal", "r", nil)
 	e.issue("svc", "k", "r", nil)
 	resp := e.ok(logical.UpdateOperation, "keys/svc/k/revoke", map[string]interface{}{"version": 1, "reason": "leaked"})
-	if resp.Data["state"] != stateRevoked || len(resp.Warnings) != 0 {
+	if resp.Data["state"] != record.StateRevoked || len(resp.Warnings) != 0 {
 		t.Fatalf("revoke v1 = %v %q", resp.Data, resp.Warnings)
 	}
 	if k := e.issued("svc", "k"); !k.Revoked || k.RevokeReason != "leaked" || !k.RevokedAt.Equal(testStart) {

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/keyformat"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
 
 const pathLeaksHelpSyn = `Report a leaked key: it is revoked at once.`
@@ -124,13 +125,13 @@ func (b *apikeysBackend) pathLeakReport(ctx context.Context, req *logical.Reques
 		// finishing a report cut off before.
 		defer b.lockKey(ie.Client, ie.Name)()
 	}
-	var k *Key
+	var k *record.Key
 	if ie != nil {
 		if k, err = b.getKey(ctx, s, ie.Client, ie.Name); err != nil {
 			return nil, err
 		}
 	}
-	leakEvent := func(status string, k *Key, version int) Event {
+	leakEvent := func(status string, k *record.Key, version int) Event {
 		ev := eventFromRequest(req, eventLeak)
 		if k != nil {
 			ev = eventFor(req, eventLeak, k, version)
@@ -145,7 +146,7 @@ func (b *apikeysBackend) pathLeakReport(ctx context.Context, req *logical.Reques
 		return answer(leakUnknown, "no key of this mount matches; nothing was revoked"), nil
 	}
 	data["key_id"], data["client"], data["name"], data["version"] = k.KeyID, k.Client, k.Name, ie.Version
-	revoked := func(a *Alert) *logical.Response {
+	revoked := func(a *record.Alert) *logical.Response {
 		data["alert_id"] = a.ID
 		data["versions_revoked"] = splitInts(a.Details["versions_revoked"])
 		data["revoked_at"] = a.Time
@@ -163,14 +164,14 @@ func (b *apikeysBackend) pathLeakReport(ctx context.Context, req *logical.Reques
 	if a := leakAlertOf(w, k); a != nil {
 		return revoked(a), nil
 	}
-	v := k.version(ie.Version)
+	v := k.Version(ie.Version)
 	switch {
-	case k.Revoked || (v != nil && v.State == stateRevoked):
+	case k.Revoked || (v != nil && v.State == record.StateRevoked):
 		if err := b.appendEvent(ctx, s, leakEvent(leakAlreadyRevoked, k, ie.Version)); err != nil {
 			return nil, err
 		}
 		return answer(leakAlreadyRevoked, "the key was already revoked; verify rejects it"), nil
-	case v == nil || v.State == stateRetired:
+	case v == nil || v.State == record.StateRetired:
 		if err := b.appendEvent(ctx, s, leakEvent(leakAlreadyRetired, k, ie.Version)); err != nil {
 			return nil, err
 		}
@@ -183,10 +184,10 @@ func (b *apikeysBackend) pathLeakReport(ctx context.Context, req *logical.Reques
 	actor := actorFromRequest(req)
 	now := b.clock.Now()
 	reason := "leaked: reported by " + in.reporter
-	versions := k.revokeAll(now, reason, actor)
+	versions := k.RevokeAll(now, reason, actor)
 	ttr := max(now.Sub(in.detected), 0)
-	alert := &Alert{
-		Type: alertLeakReported, Severity: severityCritical, Time: now,
+	alert := &record.Alert{
+		Type: record.AlertLeakReported, Severity: record.SeverityCritical, Time: now,
 		Message: "leaked key reported by " + in.reporter + " and revoked",
 		Client:  k.Client, Key: k.Name, KeyID: k.KeyID, Role: k.Role, Version: ie.Version,
 		Details: map[string]string{
@@ -204,7 +205,7 @@ func (b *apikeysBackend) pathLeakReport(ctx context.Context, req *logical.Reques
 	ev.Details["alert_id"] = alert.ID
 	ev.Details["versions_revoked"] = joinInts(versions)
 	ev.Details["time_to_revoke_ms"] = strconv.FormatInt(ttr.Milliseconds(), 10)
-	if err := b.commitKeyWithAlerts(ctx, s, k, nil, []*Alert{alert}, revokeEv, ev); err != nil {
+	if err := b.commitKeyWithAlerts(ctx, s, k, nil, []*record.Alert{alert}, revokeEv, ev); err != nil {
 		return nil, err
 	}
 	b.scheduleKey(k)
@@ -214,13 +215,13 @@ func (b *apikeysBackend) pathLeakReport(ctx context.Context, req *logical.Reques
 
 // leakAlertOf returns the leak_reported alert of key k that the finished
 // commit w carried, if w was a leak report's revocation of k.
-func leakAlertOf(w *walIndex, k *Key) *Alert {
+func leakAlertOf(w *walIndex, k *record.Key) *record.Alert {
 	if w == nil || !k.Revoked {
 		return nil
 	}
 	for _, body := range w.Alerts {
-		var a Alert
-		if json.Unmarshal([]byte(body), &a) == nil && a.Type == alertLeakReported && a.KeyID == k.KeyID {
+		var a record.Alert
+		if json.Unmarshal([]byte(body), &a) == nil && a.Type == record.AlertLeakReported && a.KeyID == k.KeyID {
 			return &a
 		}
 	}

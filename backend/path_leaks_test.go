@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/keyformat"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
 
 func TestLeakReportRevokesAndAlerts(t *testing.T) {
@@ -39,8 +40,8 @@ func TestLeakReportRevokesAndAlerts(t *testing.T) {
 	if len(revs) != 1 || !strings.HasPrefix(revs[0]["reason"].(string), "leaked") {
 		t.Fatalf("revocation list: %v", revs)
 	}
-	alerts := e.ok(logical.ReadOperation, "alerts", map[string]interface{}{"type": alertLeakReported}).Data["alerts"].([]map[string]interface{})
-	if len(alerts) != 1 || alerts[0]["severity"] != severityCritical || alerts[0]["details"].(map[string]interface{})["reporter"] != "github-secret-scanning" {
+	alerts := e.ok(logical.ReadOperation, "alerts", map[string]interface{}{"type": record.AlertLeakReported}).Data["alerts"].([]map[string]interface{})
+	if len(alerts) != 1 || alerts[0]["severity"] != record.SeverityCritical || alerts[0]["details"].(map[string]interface{})["reporter"] != "github-secret-scanning" {
 		t.Fatalf("leak alert: %v", alerts)
 	}
 

@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/keyformat"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
 
 const pathPolicyHelpSyn = `The effective public key policy of this mount.`
@@ -40,11 +41,11 @@ func (b *apikeysBackend) pathPolicyRead(ctx context.Context, req *logical.Reques
 		return nil, err
 	}
 	tiers := map[string]interface{}{}
-	for _, name := range cfg.tierNames() {
+	for _, name := range cfg.TierNames() {
 		tiers[name] = map[string]interface{}{
-			"rotation_period":  secs(cfg.RiskTiers[name]),
-			"grace_period":     secs(cfg.DefaultGracePeriod),
-			"max_grace_period": secs(cfg.DefaultMaxGracePeriod),
+			"rotation_period":  record.Secs(cfg.RiskTiers[name]),
+			"grace_period":     record.Secs(cfg.DefaultGracePeriod),
+			"max_grace_period": record.Secs(cfg.DefaultMaxGracePeriod),
 		}
 	}
 	names, err := s.List(ctx, storageRolePrefix)
@@ -61,7 +62,7 @@ func (b *apikeysBackend) pathPolicyRead(ctx context.Context, req *logical.Reques
 		if r == nil {
 			continue
 		}
-		roles[n] = r.lifetimeData(cfg)
+		roles[n] = roleLifetimeData(r, cfg)
 	}
 	return &logical.Response{Data: map[string]interface{}{
 		"key_format": map[string]interface{}{
@@ -84,25 +85,25 @@ func (b *apikeysBackend) pathPolicyRead(ctx context.Context, req *logical.Reques
 		"rotation": map[string]interface{}{
 			"risk_tiers":               tiers,
 			"default_risk_tier":        cfg.DefaultRiskTier,
-			"default_grace_period":     secs(cfg.DefaultGracePeriod),
-			"default_max_grace_period": secs(cfg.DefaultMaxGracePeriod),
-			"overdue_tolerance":        secs(overdueTolerance),
+			"default_grace_period":     record.Secs(cfg.DefaultGracePeriod),
+			"default_max_grace_period": record.Secs(cfg.DefaultMaxGracePeriod),
+			"overdue_tolerance":        record.Secs(overdueTolerance),
 			"automatic":                "retrievable keys rotate on schedule; keys that are not retrievable are rotated by their owner (keys/<client>/<name>/rotate returns the new secret once) and are reported overdue until then",
 		},
 		"roles":       roles,
 		"leased_keys": b.leasePolicy(cfg),
 		"tokens": map[string]interface{}{
 			"algorithm":                   "EdDSA (Ed25519)",
-			"token_ttl":                   secs(cfg.TokenTTL),
-			"signing_key_rotation_period": secs(cfg.SigningKeyRotationPeriod),
+			"token_ttl":                   record.Secs(cfg.TokenTTL),
+			"signing_key_rotation_period": record.Secs(cfg.SigningKeyRotationPeriod),
 			"issuer":                      cfg.TokenIssuer,
 		},
 		"governance": map[string]interface{}{
-			"approval_ttl_default":    secs(defaultApprovalTTL),
-			"approval_ttl_max":        secs(maxApprovalTTL),
+			"approval_ttl_default":    record.Secs(defaultApprovalTTL),
+			"approval_ttl_max":        record.Secs(maxApprovalTTL),
 			"approvals":               "single-use; approver entity must differ from requester; tokens without an entity cannot approve",
-			"review_period":           secs(cfg.ReviewPeriod),
-			"alert_window":            secs(cfg.AlertWindow),
+			"review_period":           record.Secs(cfg.ReviewPeriod),
+			"alert_window":            record.Secs(cfg.AlertWindow),
 			"verify_burst_threshold":  cfg.VerifyBurstThreshold,
 			"failed_verify_threshold": cfg.FailedVerifyThreshold,
 			"leak_response":           "the whole key is revoked at once",
@@ -113,19 +114,19 @@ func (b *apikeysBackend) pathPolicyRead(ctx context.Context, req *logical.Reques
 // leasePolicy describes leased-key lifetimes: per role ttl/max_ttl (in
 // "roles"), capped by the mount's lease settings shown here, and how long a
 // dead leased key is kept.
-func (b *apikeysBackend) leasePolicy(cfg *Config) map[string]interface{} {
+func (b *apikeysBackend) leasePolicy(cfg *record.Config) map[string]interface{} {
 	retention := "dead leased keys (revoked, or past their expiry) are kept forever"
 	if cfg.LeasedKeyRetention > 0 {
 		retention = "dead leased keys (revoked, or past their expiry) are purged from storage, the inventory and revocation lists after leased_key_retention; their lifecycle-log history is kept"
 	}
 	d := map[string]interface{}{
 		"lifetime":             "a role's ttl (renewable up to its max_ttl), capped by the mount's lease TTLs; revoked when the lease ends",
-		"leased_key_retention": secs(cfg.LeasedKeyRetention),
+		"leased_key_retention": record.Secs(cfg.LeasedKeyRetention),
 		"retention":            retention,
 	}
 	if sv := b.System(); sv != nil {
-		d["mount_default_lease_ttl"] = secs(sv.DefaultLeaseTTL())
-		d["mount_max_lease_ttl"] = secs(sv.MaxLeaseTTL())
+		d["mount_default_lease_ttl"] = record.Secs(sv.DefaultLeaseTTL())
+		d["mount_max_lease_ttl"] = record.Secs(sv.MaxLeaseTTL())
 	}
 	return d
 }

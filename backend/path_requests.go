@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -102,7 +103,7 @@ func (b *apikeysBackend) pathRequestCreate(ctx context.Context, req *logical.Req
 		if c.v == "" {
 			return logical.ErrorResponse("%s is required: a request names the client, role and key name (name) it approves", c.field), nil
 		}
-		if err := validateName(c.kind, c.v); err != nil {
+		if err := record.ValidateName(c.kind, c.v); err != nil {
 			return logical.ErrorResponse(err.Error()), nil
 		}
 	}
@@ -124,7 +125,7 @@ func (b *apikeysBackend) pathRequestCreate(ctx context.Context, req *logical.Req
 	if c == nil {
 		return logical.ErrorResponse("client %q does not exist", clientName), nil
 	}
-	if c.Status != clientActive {
+	if c.Status != record.ClientActive {
 		return logical.ErrorResponse("client %q is %s; keys cannot be issued to it", clientName, c.Status), nil
 	}
 	role, err := b.getRole(ctx, s, roleName)

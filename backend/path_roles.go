@@ -10,7 +10,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/schedule"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scopes"
 )
 
@@ -50,7 +50,7 @@ const pathRolesListHelpDesc = `Lists the names of all roles.`
 
 func roleFields() map[string]*framework.FieldSchema {
 	return map[string]*framework.FieldSchema{
-		"name":        {Type: framework.TypeString, Description: "Name of the role: " + nameRule + ".", Required: true},
+		"name":        {Type: framework.TypeString, Description: "Name of the role: " + record.NameRule + ".", Required: true},
 		"description": {Type: framework.TypeString, Description: "Free-text description."},
 		"owner":       {Type: framework.TypeString, Description: "Team accountable for the role (keys take their owner from the client)."},
 		"scopes": {
@@ -190,7 +190,7 @@ func (b *apikeysBackend) pathRolesList(ctx context.Context, req *logical.Request
 
 func (b *apikeysBackend) pathRoleRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	if err := validateName("role", name); err != nil {
+	if err := record.ValidateName("role", name); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
 	r, err := b.getRole(ctx, req.Storage, name)
@@ -201,52 +201,35 @@ func (b *apikeysBackend) pathRoleRead(ctx context.Context, req *logical.Request,
 	if err != nil {
 		return nil, err
 	}
-	resp := &logical.Response{Data: r.responseData(cfg)}
-	for _, w := range r.storedRuleWarnings(cfg, b.clock.Now()) {
+	resp := &logical.Response{Data: roleData(r, cfg)}
+	for _, w := range r.StoredRuleWarnings(cfg, b.clock.Now()) {
 		resp.AddWarning(w)
 	}
 	return resp, nil
 }
 
-// storedRuleWarnings tells the reader of a role stored before the current
-// rules that it breaks one of them; writes refuse such values, but a role
-// already stored keeps working and is only fixed by writing it.
-func (r *Role) storedRuleWarnings(cfg *Config, now time.Time) []string {
-	var out []string
-	if r.RotationSchedule != "" && r.RotationWindow > 0 && r.RotationWindow < schedule.MinWindow {
-		out = append(out, fmt.Sprintf("rotation_window %s is below the minimum %s and is applied as %s; write the role with rotation_window=%s or longer (or 0 for no limit)",
-			r.RotationWindow, schedule.MinWindow, schedule.MinWindow, schedule.MinWindow))
-	}
-	if c, err := r.graceConflict(cfg, now); err == nil && c != "" {
-		out = append(out, c+": each rotation retires the previous version at once, so its grace is cut short; set a shorter grace_period or rotate less often")
-	}
-	return out
-}
-
-func secs(d time.Duration) int64 { return int64(d / time.Second) }
-
-// lifetimeData is the role's effective rotation and lifetime policy, as
+// roleLifetimeData is the role's effective rotation and lifetime policy, as
 // role reads and the public policy document show it.
-func (r *Role) lifetimeData(cfg *Config) map[string]interface{} {
-	pol := r.rotationPolicy(cfg)
+func roleLifetimeData(r *record.Role, cfg *record.Config) map[string]interface{} {
+	pol := r.RotationPolicy(cfg)
 	return map[string]interface{}{
 		"environment":       r.Environment,
-		"risk_tier":         r.effectiveTier(cfg),
-		"rotation_period":   secs(pol.Period),
+		"risk_tier":         r.EffectiveTier(cfg),
+		"rotation_period":   record.Secs(pol.Period),
 		"rotation_schedule": pol.Cron,
-		"rotation_window":   secs(pol.EffectiveWindow()),
-		"grace_period":      secs(r.gracePeriod(cfg)),
-		"max_grace_period":  secs(r.maxGracePeriod(cfg)),
-		"key_lifetime":      secs(r.KeyLifetime),
-		"ttl":               secs(r.TTL),
-		"max_ttl":           secs(r.MaxTTL),
-		"idle_timeout":      secs(r.IdleTimeout),
+		"rotation_window":   record.Secs(pol.EffectiveWindow()),
+		"grace_period":      record.Secs(r.EffectiveGracePeriod(cfg)),
+		"max_grace_period":  record.Secs(r.EffectiveMaxGracePeriod(cfg)),
+		"key_lifetime":      record.Secs(r.KeyLifetime),
+		"ttl":               record.Secs(r.TTL),
+		"max_ttl":           record.Secs(r.MaxTTL),
+		"idle_timeout":      record.Secs(r.IdleTimeout),
 		"requires_approval": r.RequiresApproval,
 	}
 }
 
-func (r *Role) responseData(cfg *Config) map[string]interface{} {
-	d := r.lifetimeData(cfg)
+func roleData(r *record.Role, cfg *record.Config) map[string]interface{} {
+	d := roleLifetimeData(r, cfg)
 	for k, v := range map[string]interface{}{
 		"name":                 r.Name,
 		"description":          r.Description,
@@ -258,7 +241,7 @@ func (r *Role) responseData(cfg *Config) map[string]interface{} {
 		"issue_bound_cidrs":    nonNil(r.IssueBoundCIDRs),
 		"max_keys_per_client":  r.MaxKeysPerClient,
 		"rate_limit":           r.RateLimit,
-		"rate_limit_window":    secs(r.rateLimitWindow()),
+		"rate_limit_window":    record.Secs(r.EffectiveRateLimitWindow()),
 		"created_at":           r.CreatedAt,
 		"updated_at":           r.UpdatedAt,
 	} {
@@ -275,16 +258,9 @@ func (r *Role) responseData(cfg *Config) map[string]interface{} {
 	return d
 }
 
-func (r *Role) rateLimitWindow() time.Duration {
-	if r.RateLimitWindow > 0 {
-		return r.RateLimitWindow
-	}
-	return time.Minute
-}
-
 func (b *apikeysBackend) pathRoleWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	if err := validateName("role", name); err != nil {
+	if err := record.ValidateName("role", name); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
 	lock := b.roleLock(name)
@@ -306,7 +282,7 @@ func (b *apikeysBackend) pathRoleWrite(ctx context.Context, req *logical.Request
 		return nil, err
 	}
 	now := b.clock.Now()
-	r := &Role{Name: name, CreatedAt: now}
+	r := &record.Role{Name: name, CreatedAt: now}
 	if existing != nil {
 		cp := *existing
 		r = &cp
@@ -314,11 +290,11 @@ func (b *apikeysBackend) pathRoleWrite(ctx context.Context, req *logical.Request
 	if err := applyRoleFields(r, d); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	if err := r.validate(cfg, now); err != nil {
+	if err := r.Validate(cfg, now); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
 	r.UpdatedAt = now
-	cutoff := existing != nil && r.retrievalTurnedOff(existing)
+	cutoff := existing != nil && r.RetrievalTurnedOff(existing)
 	if cutoff {
 		// Stored plaintexts are dropped in the background; until then the
 		// cutoff keeps them from being read back.
@@ -327,7 +303,7 @@ func (b *apikeysBackend) pathRoleWrite(ctx context.Context, req *logical.Request
 	if err := b.putRole(ctx, req.Storage, r); err != nil {
 		return nil, err
 	}
-	if existing != nil && existing.rotationPolicy(cfg) != r.rotationPolicy(cfg) {
+	if existing != nil && existing.RotationPolicy(cfg) != r.RotationPolicy(cfg) {
 		b.rescheduleRoleKeys(ctx, req.Storage, name)
 	}
 
@@ -349,7 +325,7 @@ func (b *apikeysBackend) pathRoleWrite(ctx context.Context, req *logical.Request
 	if err := b.appendEvent(ctx, req.Storage, ev); err != nil {
 		return nil, err
 	}
-	resp := &logical.Response{Data: r.responseData(cfg)}
+	resp := &logical.Response{Data: roleData(r, cfg)}
 	if len(widened) > 0 {
 		if err := b.onRoleScopesWidened(ctx, req, r, widened); err != nil {
 			return nil, err
@@ -360,7 +336,7 @@ func (b *apikeysBackend) pathRoleWrite(ctx context.Context, req *logical.Request
 }
 
 // applyRoleFields copies the fields present in the request onto r.
-func applyRoleFields(r *Role, d *framework.FieldData) error {
+func applyRoleFields(r *record.Role, d *framework.FieldData) error {
 	str := func(field string, dst *string) {
 		if v, ok := d.GetOk(field); ok {
 			*dst = strings.TrimSpace(v.(string))
@@ -402,12 +378,12 @@ func applyRoleFields(r *Role, d *framework.FieldData) error {
 	}
 	var err error
 	if v, ok := d.GetOk("bound_cidrs"); ok {
-		if r.BoundCIDRs, err = parseCIDRs("bound_cidrs", v.([]string)); err != nil {
+		if r.BoundCIDRs, err = record.ParseCIDRs("bound_cidrs", v.([]string)); err != nil {
 			return err
 		}
 	}
 	if v, ok := d.GetOk("issue_bound_cidrs"); ok {
-		if r.IssueBoundCIDRs, err = parseCIDRs("issue_bound_cidrs", v.([]string)); err != nil {
+		if r.IssueBoundCIDRs, err = record.ParseCIDRs("issue_bound_cidrs", v.([]string)); err != nil {
 			return err
 		}
 	}
@@ -427,94 +403,9 @@ func applyRoleFields(r *Role, d *framework.FieldData) error {
 	return nil
 }
 
-// validate checks a role against itself and the mount configuration. now is
-// when the check runs: the shortest interval of a CRON_TZ schedule includes
-// the zone's daylight-saving changes of the coming year
-// (schedule.Policy.ShortestInterval).
-func (r *Role) validate(cfg *Config, now time.Time) error {
-	if len(r.Scopes) == 0 {
-		return fmt.Errorf("scopes is required: list the API scopes keys of role %q may carry, e.g. scopes=orders:read,orders:write", r.Name)
-	}
-	if err := scopes.ValidateAll(r.Scopes); err != nil {
-		return fmt.Errorf("scopes: %v", err)
-	}
-	for _, a := range r.Audiences {
-		if err := scopes.Validate(a); err != nil || strings.HasSuffix(a, "*") {
-			return fmt.Errorf("audiences: %q is not a valid audience (use letters, digits and _ . : / -)", a)
-		}
-	}
-	if r.Environment == "" {
-		return fmt.Errorf("environment is required: name the environment of the keys, e.g. environment=prod")
-	}
-	if err := validateEnvironment(r.Environment); err != nil {
-		return err
-	}
-	if r.RiskTier != "" {
-		if _, ok := cfg.RiskTiers[r.RiskTier]; !ok {
-			return fmt.Errorf("risk_tier %q is not one of the mount's risk_tiers %v", r.RiskTier, cfg.tierNames())
-		}
-	}
-	if r.RotationPeriod != 0 && r.RotationSchedule != "" {
-		return fmt.Errorf("set either rotation_period or rotation_schedule, not both")
-	}
-	if r.RotationPeriod != 0 && (r.RotationPeriod < minRotationPeriod || r.RotationPeriod > maxRotationPeriod) {
-		return fmt.Errorf("rotation_period must be between %s and %s (got %s)", minRotationPeriod, maxRotationPeriod, r.RotationPeriod)
-	}
-	if r.RotationSchedule != "" || r.RotationWindow != 0 {
-		p := schedule.Policy{Cron: r.RotationSchedule, Window: r.RotationWindow, Period: r.RotationPeriod}
-		if r.RotationSchedule == "" && r.RotationWindow != 0 {
-			return fmt.Errorf("rotation_window applies only together with rotation_schedule")
-		}
-		if err := p.Validate(); err != nil {
-			return err
-		}
-		// "@every 10s" parses, but rotating more often than a fixed
-		// rotation_period may is not meant either.
-		if d, err := p.ShortestInterval(now); err != nil {
-			return err
-		} else if d < minRotationPeriod {
-			return fmt.Errorf("rotation_schedule %q rotates as often as every %s; scheduled rotations must be at least %s apart", r.RotationSchedule, d, minRotationPeriod)
-		}
-	}
-	grace := r.gracePeriod(cfg)
-	if grace < 0 || grace > maxGracePeriod {
-		return fmt.Errorf("grace_period must be between 0 and %s (got %s)", maxGracePeriod, grace)
-	}
-	if r.MaxGracePeriod != nil && (*r.MaxGracePeriod < grace || *r.MaxGracePeriod > maxGracePeriod) {
-		return fmt.Errorf("max_grace_period must be between grace_period (%s) and %s (got %s)", grace, maxGracePeriod, *r.MaxGracePeriod)
-	}
-	if err := r.checkGraceFits(cfg, now); err != nil {
-		return err
-	}
-	if r.KeyLifetime < 0 {
-		return fmt.Errorf("key_lifetime must not be negative")
-	}
-	if r.TTL < 0 || r.MaxTTL < 0 {
-		return fmt.Errorf("ttl and max_ttl must not be negative")
-	}
-	if r.MaxTTL > 0 && r.TTL > r.MaxTTL {
-		return fmt.Errorf("ttl (%s) must not exceed max_ttl (%s)", r.TTL, r.MaxTTL)
-	}
-	for _, t := range r.AllowedClientTypes {
-		if t != clientInternal && t != clientExternal {
-			return fmt.Errorf("allowed_client_types: %q is not a client type (use internal, external)", t)
-		}
-	}
-	if r.MaxKeysPerClient < 0 {
-		return fmt.Errorf("max_keys_per_client must be 0 (unlimited) or positive (got %d)", r.MaxKeysPerClient)
-	}
-	if r.RateLimit < 0 {
-		return fmt.Errorf("rate_limit must be 0 (unlimited) or positive (got %d)", r.RateLimit)
-	}
-	if r.RateLimitWindow < 0 || r.IdleTimeout < 0 {
-		return fmt.Errorf("rate_limit_window and idle_timeout must not be negative")
-	}
-	return nil
-}
-
 func (b *apikeysBackend) pathRoleDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	if err := validateName("role", name); err != nil {
+	if err := record.ValidateName("role", name); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
 	lock := b.roleLock(name)

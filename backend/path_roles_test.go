@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -159,7 +160,7 @@ func TestRoleRotationWindowMinimum(t *testing.T) {
 
 // storeRole writes a role as an older version of the plugin could have
 // stored it, bypassing today's validation.
-func (e *testEnv) storeRole(r *Role) {
+func (e *testEnv) storeRole(r *record.Role) {
 	e.t.Helper()
 	r.CreatedAt, r.UpdatedAt = e.clock.Now(), e.clock.Now()
 	if err := e.b.putRole(e.ctx, e.storage, r); err != nil {
@@ -170,7 +171,7 @@ func (e *testEnv) storeRole(r *Role) {
 func TestRoleReadWarnsAboutValuesStoredBeforeCurrentRules(t *testing.T) {
 	e := newTestEnv(t)
 	grace := 24 * time.Hour
-	e.storeRole(&Role{Name: "old", Scopes: []string{"a:b"}, Environment: "prod",
+	e.storeRole(&record.Role{Name: "old", Scopes: []string{"a:b"}, Environment: "prod",
 		RotationSchedule: "0 * * * *", RotationWindow: 30 * time.Second, GracePeriod: &grace})
 	resp := e.ok(logical.ReadOperation, "roles/old", nil)
 	if resp.Data["rotation_window"] != int64(120) {
@@ -237,7 +238,7 @@ func TestConfigRefusesChangeLeavingGraceNotShorterThanRotation(t *testing.T) {
 func TestConfigChangeNotBlockedByUnaffectedStoredRole(t *testing.T) {
 	e := newTestEnv(t)
 	grace := 24 * time.Hour
-	e.storeRole(&Role{Name: "old", Scopes: []string{"a:b"}, Environment: "prod", RotationSchedule: "0 * * * *", GracePeriod: &grace})
+	e.storeRole(&record.Role{Name: "old", Scopes: []string{"a:b"}, Environment: "prod", RotationSchedule: "0 * * * *", GracePeriod: &grace})
 	e.ok(logical.UpdateOperation, "config", map[string]interface{}{"default_grace_period": "2h", "key_prefix": "acme"})
 	e.ok(logical.UpdateOperation, "config", map[string]interface{}{"risk_tiers": []string{"medium=30d", "low=180d"}})
 }

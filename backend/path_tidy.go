@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -60,7 +61,7 @@ func (b *apikeysBackend) pathTidyWrite(ctx context.Context, req *logical.Request
 	resp := &logical.Response{Data: map[string]interface{}{
 		"purged":               st.purged,
 		"remaining_due":        st.remaining,
-		"leased_key_retention": secs(st.retention),
+		"leased_key_retention": record.Secs(st.retention),
 		"tracked_leased_keys":  b.leasePurge().queue.Len(),
 	}}
 	if st.disabled {

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -64,7 +65,7 @@ func TestTidyWithZeroRetentionWarns(t *testing.T) {
 	e := newPurgeEnv(t, "0")
 	l := e.issueLeased()
 	e.revokeLease(l)
-	e.clock.Advance(3650 * day)
+	e.clock.Advance(3650 * record.Day)
 	resp := e.ok(logical.UpdateOperation, "tidy", nil)
 	if resp.Data["purged"] != 0 || resp.Data["leased_key_retention"] != int64(0) || len(resp.Warnings) != 1 || !e.keyExists("acme", l.name) {
 		t.Fatalf("tidy with retention 0: %v %v", resp.Data, resp.Warnings)

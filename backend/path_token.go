@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/jwtsign"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scopes"
 )
 
@@ -62,16 +63,16 @@ func (b *apikeysBackend) pathToken() *framework.Path {
 
 // tokenRefusal says, per verify code, why an exchange was refused.
 var tokenRefusal = map[string]string{
-	codeNotFound:             "the key is not known to this mount",
-	codeMalformed:            "the key is malformed (wrong format or checksum)",
-	codeExpired:              "the key has expired",
-	codeRevoked:              "the key is revoked",
-	codeLocked:               "the key's client is locked",
-	codeForbiddenScope:       "the key does not grant every requested scope",
-	codeForbiddenAudience:    "the key is not valid for the requested audience",
-	codeForbiddenEnvironment: "the key is not valid for this environment",
-	codeForbiddenIP:          "the key may not be used from this address",
-	codeRateLimited:          "the key is over its rate limit; retry later",
+	record.CodeNotFound:             "the key is not known to this mount",
+	record.CodeMalformed:            "the key is malformed (wrong format or checksum)",
+	record.CodeExpired:              "the key has expired",
+	record.CodeRevoked:              "the key is revoked",
+	record.CodeLocked:               "the key's client is locked",
+	record.CodeForbiddenScope:       "the key does not grant every requested scope",
+	record.CodeForbiddenAudience:    "the key is not valid for the requested audience",
+	record.CodeForbiddenEnvironment: "the key is not valid for this environment",
+	record.CodeForbiddenIP:          "the key may not be used from this address",
+	record.CodeRateLimited:          "the key is over its rate limit; retry later",
 }
 
 func (b *apikeysBackend) pathTokenExchange(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -87,7 +88,7 @@ func (b *apikeysBackend) pathTokenExchange(ctx context.Context, req *logical.Req
 	if err := scopes.ValidateAll(requested); err != nil {
 		return logical.ErrorResponse("scope: %v", err), nil
 	}
-	in := verifyInput{Key: key, Scopes: requested, Audience: audience}
+	in := record.VerifyInput{Key: key, Scopes: requested, Audience: audience}
 	if req.Connection != nil {
 		in.ClientIP = req.Connection.RemoteAddr
 	}
@@ -98,7 +99,7 @@ func (b *apikeysBackend) pathTokenExchange(ctx context.Context, req *logical.Req
 	}
 	if !res.Active || res.Key == nil {
 		reason := refusalReason(res.Code)
-		if res.Code == codeForbiddenScope && len(requested) == 0 {
+		if res.Code == record.CodeForbiddenScope && len(requested) == 0 {
 			// No scope was asked for, so verify refused the key for having
 			// none left at all: say that rather than "not every requested".
 			reason = "the key has no effective scopes left (its role no longer allows any of them)"
@@ -118,7 +119,7 @@ func (b *apikeysBackend) pathTokenExchange(ctx context.Context, req *logical.Req
 	now := b.clock.Now()
 	exp, ok := tokenExpiry(now, cfg.TokenTTL, res.Key, res.Version)
 	if !ok {
-		return logical.ErrorResponse("token exchange refused: %s (code=%s)", tokenRefusal[codeExpired], codeExpired), nil
+		return logical.ErrorResponse("token exchange refused: %s (code=%s)", tokenRefusal[record.CodeExpired], record.CodeExpired), nil
 	}
 	set, err := b.signingKey(ctx, s, cfg)
 	if err != nil {
@@ -184,12 +185,12 @@ func refusalReason(code string) string {
 // tokenExpiry is when a token exchanged at now expires: token_ttl later,
 // but never after the key's own expiry (leases included) nor after the end
 // of the grace of the version presented. ok is false when no time is left.
-func tokenExpiry(now time.Time, ttl time.Duration, k *Key, v *KeyVersion) (time.Time, bool) {
+func tokenExpiry(now time.Time, ttl time.Duration, k *record.Key, v *record.KeyVersion) (time.Time, bool) {
 	exp := now.Add(ttl)
 	if !k.ExpiresAt.IsZero() && k.ExpiresAt.Before(exp) {
 		exp = k.ExpiresAt
 	}
-	if v != nil && v.State == statePrevious && !v.GraceEndsAt.IsZero() && v.GraceEndsAt.Before(exp) {
+	if v != nil && v.State == record.StatePrevious && !v.GraceEndsAt.IsZero() && v.GraceEndsAt.Before(exp) {
 		exp = v.GraceEndsAt
 	}
 	// JWT times are whole seconds: round down so the token never outlives
@@ -200,7 +201,7 @@ func tokenExpiry(now time.Time, ttl time.Duration, k *Key, v *KeyVersion) (time.
 
 // tokenIssuer is the iss claim: config token_issuer, else a name derived
 // from the mount path.
-func tokenIssuer(cfg *Config, req *logical.Request) string {
+func tokenIssuer(cfg *record.Config, req *logical.Request) string {
 	if cfg.TokenIssuer != "" {
 		return cfg.TokenIssuer
 	}

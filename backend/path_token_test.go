@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/jwtsign"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
 
 func TestTokenExpiryNeverBeyondKey(t *testing.T) {
@@ -15,15 +16,15 @@ func TestTokenExpiryNeverBeyondKey(t *testing.T) {
 	ttl := 5 * time.Minute
 	cases := []struct {
 		name    string
-		key     Key
-		version *KeyVersion
+		key     record.Key
+		version *record.KeyVersion
 		want    time.Time
 		ok      bool
 	}{
-		{"token ttl", Key{}, &KeyVersion{State: stateActive}, testStart.Add(ttl), true},
-		{"key expiry first", Key{ExpiresAt: testStart.Add(time.Minute)}, &KeyVersion{State: stateActive}, testStart.Add(time.Minute), true},
-		{"grace end first", Key{}, &KeyVersion{State: statePrevious, GraceEndsAt: testStart.Add(2 * time.Minute)}, testStart.Add(2 * time.Minute), true},
-		{"less than a second left", Key{ExpiresAt: now.Add(500 * time.Millisecond)}, &KeyVersion{State: stateActive}, time.Time{}, false},
+		{"token ttl", record.Key{}, &record.KeyVersion{State: record.StateActive}, testStart.Add(ttl), true},
+		{"key expiry first", record.Key{ExpiresAt: testStart.Add(time.Minute)}, &record.KeyVersion{State: record.StateActive}, testStart.Add(time.Minute), true},
+		{"grace end first", record.Key{}, &record.KeyVersion{State: record.StatePrevious, GraceEndsAt: testStart.Add(2 * time.Minute)}, testStart.Add(2 * time.Minute), true},
+		{"less than a second left", record.Key{ExpiresAt: now.Add(500 * time.Millisecond)}, &record.KeyVersion{State: record.StateActive}, time.Time{}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -46,10 +47,10 @@ func TestTokenExchangeRefusesWithReason(t *testing.T) {
 
 func TestTokenIssuer(t *testing.T) {
 	req := &logical.Request{MountPoint: "apikeys/"}
-	if got := tokenIssuer(&Config{}, req); got != "vault-plugin-secrets-apikeys/apikeys" {
+	if got := tokenIssuer(&record.Config{}, req); got != "vault-plugin-secrets-apikeys/apikeys" {
 		t.Fatalf("default issuer = %q", got)
 	}
-	if got := tokenIssuer(&Config{TokenIssuer: "https://vault.example.com/v1/apikeys"}, req); got != "https://vault.example.com/v1/apikeys" {
+	if got := tokenIssuer(&record.Config{TokenIssuer: "https://vault.example.com/v1/apikeys"}, req); got != "https://vault.example.com/v1/apikeys" {
 		t.Fatalf("configured issuer = %q", got)
 	}
 }

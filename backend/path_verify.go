@@ -9,48 +9,9 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scopes"
 )
-
-// Verify outcome codes (SPEC §5), RFC 7662-style.
-const (
-	codeNotFound             = "not_found"
-	codeMalformed            = "malformed"
-	codeExpired              = "expired"
-	codeRevoked              = "revoked"
-	codeLocked               = "locked"
-	codeForbiddenScope       = "forbidden_scope"
-	codeForbiddenAudience    = "forbidden_audience"
-	codeForbiddenEnvironment = "forbidden_environment"
-	codeForbiddenIP          = "forbidden_ip"
-	codeRateLimited          = "rate_limited"
-)
-
-// verifyInput is one verification request.
-type verifyInput struct {
-	Key          string
-	Scopes       []string // requested scopes; all must be effective
-	Audience     string
-	Environment  string
-	ClientIP     string
-	AllowPending bool
-}
-
-// verifyResult is the outcome. When Active is false only Code is meant for
-// the caller; Key etc. may be set for internal use (alerts) and must never
-// be returned on an inactive answer.
-type verifyResult struct {
-	Active          bool
-	Code            string
-	Key             *Key
-	Version         *KeyVersion
-	Role            *Role
-	Client          *Client
-	EffectiveScopes []string
-	// RetirementPending: Version is a previous version past its grace
-	// that the deciding tick will keep (retirementPending).
-	RetirementPending bool
-}
 
 const pathVerifyHelpSyn = `Verify a presented API key (RFC 7662-style introspection).`
 const pathVerifyHelpDesc = `
@@ -205,7 +166,7 @@ func (b *apikeysBackend) pathVerifyRead(ctx context.Context, req *logical.Reques
 // through rather than decoding and re-encoding every field, which makes the
 // hot path measurably cheaper. The POST form keeps the envelope that the
 // vault CLI and API clients read.
-func introspectionDocument(res verifyResult) *logical.Response {
+func introspectionDocument(res record.VerifyResult) *logical.Response {
 	bufp := documentBufs.Get().(*[]byte)
 	doc := appendIntrospection((*bufp)[:0], res)
 	body := append([]byte(nil), doc...) // the response outlives the pooled buffer
@@ -222,15 +183,15 @@ func introspectionDocument(res verifyResult) *logical.Response {
 // takes from its own place. A client_ip that is not an address is refused
 // whether or not CIDRs are bound: a gateway sending garbage there would
 // otherwise pass unnoticed until the first binding locks its callers out.
-func verifyInputFrom(d *framework.FieldData) (verifyInput, error) {
-	in := verifyInput{
+func verifyInputFrom(d *framework.FieldData) (record.VerifyInput, error) {
+	in := record.VerifyInput{
 		Audience:     d.Get("audience").(string),
 		Environment:  d.Get("environment").(string),
 		ClientIP:     strings.TrimSpace(d.Get("client_ip").(string)),
 		AllowPending: d.Get("allow_pending").(bool),
 	}
 	if in.ClientIP != "" {
-		if _, ok := parseIP(in.ClientIP); !ok {
+		if _, ok := record.ParseIP(in.ClientIP); !ok {
 			return in, errors.New("client_ip must be an IP address, optionally with a port (e.g. 10.1.2.3, 10.1.2.3:443 or 2001:db8::1)")
 		}
 	}
@@ -243,7 +204,7 @@ func verifyInputFrom(d *framework.FieldData) (verifyInput, error) {
 }
 
 // answerVerify verifies for both forms and renders the answer.
-func (b *apikeysBackend) answerVerify(ctx context.Context, req *logical.Request, in verifyInput) (*logical.Response, error) {
+func (b *apikeysBackend) answerVerify(ctx context.Context, req *logical.Request, in record.VerifyInput) (*logical.Response, error) {
 	res, err := b.verifyKey(ctx, req.Storage, in)
 	if err != nil {
 		return nil, err
@@ -252,7 +213,7 @@ func (b *apikeysBackend) answerVerify(ctx context.Context, req *logical.Request,
 }
 
 // verifyResponseData renders a result; an inactive one reveals only its code.
-func verifyResponseData(res verifyResult) map[string]interface{} {
+func verifyResponseData(res record.VerifyResult) map[string]interface{} {
 	if !res.Active {
 		return map[string]interface{}{"active": false, "code": res.Code}
 	}
@@ -269,7 +230,7 @@ func verifyResponseData(res verifyResult) map[string]interface{} {
 		"version":     v.Version,
 		"state":       v.State,
 	}
-	if exp := res.expiry(); !exp.IsZero() {
+	if exp := res.Expiry(); !exp.IsZero() {
 		data["exp"] = exp.Unix()
 	}
 	return data

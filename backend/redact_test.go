@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -215,10 +216,10 @@ func TestPastedKeyIsNeverEchoed(t *testing.T) {
 		e.send(logical.UpdateOperation, "token", map[string]interface{}{"key": e.key, "audience": e.pasted, "scope": e.pasted})
 		e.send(logical.UpdateOperation, "token", map[string]interface{}{"key": e.key, "audience": "orders-api", "scope": e.pasted})
 	}
-	if len(e.alertsOf(alertForbiddenAudience)) == 0 && len(e.alertsOf(alertForbiddenScope)) == 0 {
+	if len(e.alertsOf(record.AlertForbiddenAudience)) == 0 && len(e.alertsOf(record.AlertForbiddenScope)) == 0 {
 		e.do(logical.ListOperation, "alerts/", nil)
 	}
-	if len(e.alertsOf(alertForbiddenAudience)) == 0 || len(e.alertsOf(alertForbiddenScope)) == 0 {
+	if len(e.alertsOf(record.AlertForbiddenAudience)) == 0 || len(e.alertsOf(record.AlertForbiddenScope)) == 0 {
 		t.Fatal("the pasted scope and audience raised no alert to check")
 	}
 	e.checkStored("verify and token detections")

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -19,13 +20,13 @@ const eventPlaintextDropped = "key.plaintext_dropped"
 // no key read may return: all of them when role forbids retrieval for
 // client c, else those created at or before the role's retrieval cutoff.
 // forbid reports the first case. An unknown role or client decides nothing.
-func unreadableSecrets(k *Key, role *Role, c *Client) (versions []*KeyVersion, forbid bool) {
+func unreadableSecrets(k *record.Key, role *record.Role, c *record.Client) (versions []*record.KeyVersion, forbid bool) {
 	if role == nil || c == nil {
 		return nil, false
 	}
-	forbid = role.forbidsRetrieval(c)
+	forbid = role.ForbidsRetrieval(c)
 	for _, v := range k.Versions {
-		if v.Secret != "" && (forbid || !role.readable(v)) {
+		if v.Secret != "" && (forbid || !role.Readable(v)) {
 			versions = append(versions, v)
 		}
 	}
@@ -35,7 +36,7 @@ func unreadableSecrets(k *Key, role *Role, c *Client) (versions []*KeyVersion, f
 // dropUnreadablePlaintext drops what unreadableSecrets finds on key k (as
 // read by the sweep, without locks): the key is re-read under its locks and
 // changed only if it still stores such plaintext.
-func (b *apikeysBackend) dropUnreadablePlaintext(ctx context.Context, s logical.Storage, roleOf func(string) (*Role, error), clientOf func(string) (*Client, error), k *Key) error {
+func (b *apikeysBackend) dropUnreadablePlaintext(ctx context.Context, s logical.Storage, roleOf func(string) (*record.Role, error), clientOf func(string) (*record.Client, error), k *record.Key) error {
 	role, err := roleOf(k.Role)
 	if err != nil {
 		return err
@@ -70,7 +71,7 @@ func (b *apikeysBackend) dropUnreadablePlaintext(ctx context.Context, s logical.
 	if forbid {
 		// The role no longer lets this client's keys be read back at
 		// all: the key keeps no plaintext from now on (as rotation does).
-		k.stopRetrieval()
+		k.StopRetrieval()
 		ev.Details["retrievable"] = strconv.FormatBool(false)
 	}
 	if err := b.commitKey(ctx, s, k, nil, ev); err != nil {

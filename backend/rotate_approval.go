@@ -36,10 +36,10 @@ func (b *apikeysBackend) rotateKeyApproved(ctx context.Context, req *logical.Req
 		return nil, &userError{msg: msg}
 	}
 	defer use.release()
-	if err := use.bind(ctx, s, k.KeyID, k.latestVersion()+1); err != nil {
+	if err := use.bind(ctx, s, k.KeyID, k.LatestVersion()+1); err != nil {
 		return nil, err
 	}
-	k.nextApproval = approvalID
+	k.NextApproval = approvalID
 	res, err := b.rotateLoadedLocked(ctx, req, s, k, role, c, cfg, stage, nil)
 	if err != nil {
 		return nil, err

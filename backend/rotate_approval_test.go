@@ -40,8 +40,8 @@ func TestRotateRequiresApproval(t *testing.T) {
 		}
 		expectErr(t, resp, "requires approval")
 	}
-	if k := e.issued("billing", "main"); k.latestVersion() != 1 {
-		t.Fatalf("a refused rotation created a version: %d", k.latestVersion())
+	if k := e.issued("billing", "main"); k.LatestVersion() != 1 {
+		t.Fatalf("a refused rotation created a version: %d", k.LatestVersion())
 	}
 
 	other := e.approvedRequest("other")
@@ -71,7 +71,7 @@ func TestRotateRequiresApproval(t *testing.T) {
 	if got.Data["state"] != requestUsed || got.Data["key_id"] != k.KeyID || got.Data["key_version"] != 2 || got.Data["approval_id"] != id {
 		t.Fatalf("request after the rotation: %v", got.Data)
 	}
-	if v := k.version(2); v == nil || v.ApprovalID != id {
+	if v := k.Version(2); v == nil || v.ApprovalID != id {
 		t.Fatalf("version 2 does not carry its approval: %+v", v)
 	}
 	used := e.logEventsOf(eventRequestUsed)
@@ -152,8 +152,8 @@ func TestRotateApprovalOnFailedCommit(t *testing.T) {
 	}
 	resp, _ := e.rotateAs("alice", "main", map[string]interface{}{"approval_id": id})
 	expectErr(t, resp, "already used")
-	if k := e.issued("billing", "main"); k.latestVersion() != 3 {
-		t.Fatalf("versions after the refused reuse: %d", k.latestVersion())
+	if k := e.issued("billing", "main"); k.LatestVersion() != 3 {
+		t.Fatalf("versions after the refused reuse: %d", k.LatestVersion())
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/schedule"
 )
 
@@ -51,7 +52,7 @@ type rotationState struct {
 
 	// adoption returns when a version was last verified (zero: never);
 	// tests fake it. Defaults to versionLastVerified.
-	adoption func(k *Key, version int) time.Time
+	adoption func(k *record.Key, version int) time.Time
 	// stopwatch measures the tick's real elapsed time against its budget
 	// (b.clock is domain time, which tests freeze).
 	stopwatch func() time.Time
@@ -95,13 +96,13 @@ func splitQueueID(id string) (client, name string) {
 
 // scheduleKey tells the rotation schedule about a key's next due time. Core
 // calls it, under the key's lock, after every change of a key.
-func (b *apikeysBackend) scheduleKey(k *Key) {
+func (b *apikeysBackend) scheduleKey(k *record.Key) {
 	if k == nil {
 		return
 	}
 	q := b.rotation().queue
 	id := queueID(k.Client, k.Name)
-	if due := dueAt(k, b.clock.Now()); !due.IsZero() {
+	if due := record.DueAt(k, b.clock.Now()); !due.IsZero() {
 		q.Upsert(id, due)
 	} else {
 		q.Remove(id)
@@ -179,11 +180,11 @@ func (b *apikeysBackend) startRebuildLocked(s logical.Storage) {
 func (b *apikeysBackend) rebuildSchedule(ctx context.Context, s logical.Storage) (int, error) {
 	q := b.rotation().queue
 	n := 0
-	err := b.forEachKey(ctx, s, func(k *Key) (bool, error) {
+	err := b.forEachKey(ctx, s, func(k *record.Key) (bool, error) {
 		if err := ctx.Err(); err != nil {
 			return false, err
 		}
-		if due := dueAt(k, b.clock.Now()); !due.IsZero() {
+		if due := record.DueAt(k, b.clock.Now()); !due.IsZero() {
 			if q.Offer(queueID(k.Client, k.Name), due) {
 				n++
 			}

@@ -5,10 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-func (r *rotEnv) role(name string) *Role {
+func (r *rotEnv) role(name string) *record.Role {
 	r.t.Helper()
 	role, err := r.b.getRole(r.ctx, r.storage, name)
 	if err != nil || role == nil {
@@ -17,7 +18,7 @@ func (r *rotEnv) role(name string) *Role {
 	return role
 }
 
-func (r *rotEnv) cfg() *Config {
+func (r *rotEnv) cfg() *record.Config {
 	r.t.Helper()
 	cfg, err := r.b.config(r.ctx, r.storage)
 	if err != nil {
@@ -127,7 +128,7 @@ func TestAgentTTLCoversEveryRotationPath(t *testing.T) {
 // most the grace less a quarter (5 minutes at most), never below 1 s.
 func TestAgentTTLBounds(t *testing.T) {
 	t0 := testStart
-	k := &Key{NextRotationAt: t0.Add(30 * 24 * time.Hour), Versions: []*KeyVersion{{Version: 1, State: stateActive}}}
+	k := &record.Key{NextRotationAt: t0.Add(30 * 24 * time.Hour), Versions: []*record.KeyVersion{{Version: 1, State: record.StateActive}}}
 	cases := []struct {
 		grace time.Duration
 		now   time.Time
@@ -138,14 +139,14 @@ func TestAgentTTLBounds(t *testing.T) {
 		{30 * time.Second, t0, 23}, // 22.5 s, rounded up
 		{0, t0, 30 * 24 * 3600},    // no grace: nothing to protect
 		{time.Hour, k.NextRotationAt.Add(-10 * time.Second), 10},
-		{time.Hour, k.NextRotationAt.Add(time.Second), int64(overdueRecheck / time.Second)},
+		{time.Hour, k.NextRotationAt.Add(time.Second), int64(record.OverdueRecheck / time.Second)},
 	}
 	for _, tc := range cases {
-		if got := agentTTL(k, tc.grace, tc.now); got != tc.want {
+		if got := record.AgentTTL(k, tc.grace, tc.now); got != tc.want {
 			t.Errorf("grace %v at %v: ttl %d, want %d", tc.grace, tc.now.Sub(t0), got, tc.want)
 		}
 	}
-	if got := agentTTL(&Key{}, time.Hour, t0); got != 0 {
+	if got := record.AgentTTL(&record.Key{}, time.Hour, t0); got != 0 {
 		t.Errorf("key that does not rotate: ttl %d, want 0", got)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/clock"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
 
 // Rotation engine benchmarks (SPEC §4): a tick with nothing due must cost
@@ -50,16 +51,16 @@ func newBenchBackend(tb testing.TB, n int, due func(i int) time.Time) (*apikeysB
 		if _, err := rand.Read(h); err != nil {
 			tb.Fatal(err)
 		}
-		k := &Key{
+		k := &record.Key{
 			KeyID: fmt.Sprintf("kid_bench%08d", i), Client: fmt.Sprintf("c%03d", i%benchClients), Name: fmt.Sprintf("k%08d", i),
 			Role: "r", Owner: "team", Scopes: []string{"orders:read"}, Environment: "prod", Retrievable: true,
 			CreatedAt: testStart, LastRotatedAt: testStart, NextRotationAt: due(i),
-			Versions: []*KeyVersion{{Version: 1, State: stateActive, HMAC: hex.EncodeToString(h), CreatedAt: testStart, ActivatedAt: testStart}},
+			Versions: []*record.KeyVersion{{Version: 1, State: record.StateActive, HMAC: hex.EncodeToString(h), CreatedAt: testStart, ActivatedAt: testStart}},
 		}
 		if err := b.putKey(ctx, s, k); err != nil {
 			tb.Fatal(err)
 		}
-		if err := b.putIndex(ctx, s, k.Versions[0].HMAC, indexEntry{Client: k.Client, Name: k.Name, KeyID: k.KeyID, Version: 1}); err != nil {
+		if err := b.putIndex(ctx, s, k.Versions[0].HMAC, record.IndexEntry{Client: k.Client, Name: k.Name, KeyID: k.KeyID, Version: 1}); err != nil {
 			tb.Fatal(err)
 		}
 	}

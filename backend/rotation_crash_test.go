@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -57,7 +58,7 @@ func (r *rotEnv) rollbackWALs(b *apikeysBackend) int {
 // version verify accepts; every index entry points at a version the key
 // record holds with that HMAC (no orphans); every version the record holds
 // is indexed.
-func (r *rotEnv) checkConsistent(client, name string) *Key {
+func (r *rotEnv) checkConsistent(client, name string) *record.Key {
 	r.t.Helper()
 	k := r.key(client, name)
 	accepted := 0
@@ -83,7 +84,7 @@ func (r *rotEnv) checkConsistent(client, name string) *Key {
 			r.t.Fatalf("index %s: %v", h, err)
 		}
 		owner := r.key(ie.Client, ie.Name)
-		if v := owner.version(ie.Version); v == nil || v.HMAC != h {
+		if v := owner.Version(ie.Version); v == nil || v.HMAC != h {
 			r.t.Fatalf("orphan index entry for %s/%s version %d", ie.Client, ie.Name, ie.Version)
 		}
 	}
@@ -107,7 +108,7 @@ func (r *rotEnv) acceptsPlaintext(plaintext string) bool {
 	if err != nil || k == nil {
 		return false
 	}
-	v := k.version(ie.Version)
+	v := k.Version(ie.Version)
 	return v != nil && v.HMAC == h && versionAccepted(v, r.clock.Now(), false)
 }
 
@@ -162,7 +163,7 @@ func TestRotationCrashAtEachStep(t *testing.T) {
 			if !r.acceptsPlaintext(old) {
 				t.Fatal("the old key is not accepted after the crash")
 			}
-			if res, err := r.b.verifyKey(r.ctx, r.storage, verifyInput{Key: old}); err != nil || !res.Active {
+			if res, err := r.b.verifyKey(r.ctx, r.storage, record.VerifyInput{Key: old}); err != nil || !res.Active {
 				t.Fatalf("verify of the old key after the crash: %+v %v", res.Code, err)
 			}
 
@@ -187,7 +188,7 @@ func TestRotationCrashAtEachStep(t *testing.T) {
 				t.Fatal("the new key is not accepted after recovery")
 			}
 			for _, key := range []string{old, cur} {
-				if res, err := r.b.verifyKey(r.ctx, r.storage, verifyInput{Key: key}); err != nil || !res.Active {
+				if res, err := r.b.verifyKey(r.ctx, r.storage, record.VerifyInput{Key: key}); err != nil || !res.Active {
 					t.Fatalf("verify after recovery: %+v %v", res.Code, err)
 				}
 			}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -36,14 +37,14 @@ func (b *apikeysBackend) maintainKeyLocked(ctx context.Context, s logical.Storag
 	if err != nil {
 		return err
 	}
-	if !managedKey(k) {
+	if !record.ManagedKey(k) {
 		return nil // deleted, revoked or leased since it was queued
 	}
 	now := b.clock.Now()
 
 	// Hard expiry comes first: an expired key neither rotates nor waits.
 	if !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt) {
-		if expiryDone(k, now) {
+		if record.ExpiryDone(k, now) {
 			return nil
 		}
 		return b.expireKeyLocked(ctx, s, k, now, st)
@@ -59,7 +60,7 @@ func (b *apikeysBackend) maintainKeyLocked(ctx context.Context, s logical.Storag
 	}
 	grace, maxGrace := cfg.DefaultGracePeriod, cfg.DefaultMaxGracePeriod
 	if role != nil {
-		grace, maxGrace = role.gracePeriod(cfg), role.maxGracePeriod(cfg)
+		grace, maxGrace = role.EffectiveGracePeriod(cfg), role.EffectiveMaxGracePeriod(cfg)
 	}
 	if maxGrace < grace {
 		maxGrace = grace
@@ -71,14 +72,14 @@ func (b *apikeysBackend) maintainKeyLocked(ctx context.Context, s logical.Storag
 	// (as key reads do): a key whose role turned retrievable off stops
 	// keeping plaintext now, and so stops rotating on its schedule. The
 	// client is read once, for this and for the rotation below.
-	var c *Client
+	var c *record.Client
 	if role != nil {
 		if c, err = b.getClient(ctx, s, k.Client); err != nil {
 			return err
 		}
 	}
-	if k.Retrievable && role.forbidsRetrieval(c) {
-		k.stopRetrieval()
+	if k.Retrievable && role.ForbidsRetrieval(c) {
+		k.StopRetrieval()
 		changed = true
 	}
 
@@ -86,8 +87,8 @@ func (b *apikeysBackend) maintainKeyLocked(ctx context.Context, s logical.Storag
 	// A previous version still in its grace (cut short by nothing but its
 	// own end) holds the rotation back: rotating now would retire it early.
 	// The rotation happens at the tick that ends that grace.
-	if !k.NextRotationAt.IsZero() && !now.Before(k.NextRotationAt) && role != nil && autoRotates(k) && k.versionByState(statePrevious) == nil {
-		pol := role.rotationPolicy(cfg)
+	if !k.NextRotationAt.IsZero() && !now.Before(k.NextRotationAt) && role != nil && record.AutoRotates(k) && k.VersionByState(record.StatePrevious) == nil {
+		pol := role.RotationPolicy(cfg)
 		if pol.InWindow(k.NextRotationAt, now) {
 			rotateNow = true
 		} else {
@@ -96,7 +97,7 @@ func (b *apikeysBackend) maintainKeyLocked(ctx context.Context, s logical.Storag
 			missed := k.NextRotationAt
 			k.NextRotationAt = pol.Next(now)
 			changed = true
-			a := keyAlert(k, alertRotationOverdue, 0, "the scheduled rotation missed its rotation_window; it waits for the next scheduled time")
+			a := keyAlert(k, record.AlertRotationOverdue, 0, "the scheduled rotation missed its rotation_window; it waits for the next scheduled time")
 			a.Details = map[string]string{
 				"reason":           "rotation_window_missed",
 				"scheduled_at":     missed.Format(time.RFC3339),
@@ -129,7 +130,7 @@ func (b *apikeysBackend) maintainKeyLocked(ctx context.Context, s logical.Storag
 		st.rotated++ // the key is already re-scheduled
 		return nil
 	}
-	if !k.NextRotationAt.IsZero() && !now.Before(k.NextRotationAt) && role == nil && autoRotates(k) {
+	if !k.NextRotationAt.IsZero() && !now.Before(k.NextRotationAt) && role == nil && record.AutoRotates(k) {
 		return userErrorf("role %q of key %s/%s no longer exists; the key cannot rotate until the role is re-created or the key revoked", k.Role, client, name)
 	}
 	b.scheduleKey(k)
@@ -140,29 +141,29 @@ func (b *apikeysBackend) maintainKeyLocked(ctx context.Context, s logical.Storag
 // grace of a version the client still uses while the new one was never
 // verified (alerting once), and retires the rest. It returns the events to
 // log, the alerts to raise and whether k changed.
-func (b *apikeysBackend) applyGrace(k *Key, now time.Time, grace, maxGrace time.Duration, st *tickStats) ([]Event, []*Alert, bool) {
+func (b *apikeysBackend) applyGrace(k *record.Key, now time.Time, grace, maxGrace time.Duration, st *tickStats) ([]Event, []*record.Alert, bool) {
 	r := b.rotation()
 	var events []Event
-	var alerts []*Alert
+	var alerts []*record.Alert
 	changed := false
-	active := k.current()
+	active := k.Current()
 	for _, p := range k.Versions {
-		if p.State != statePrevious {
+		if p.State != record.StatePrevious {
 			continue
 		}
-		in := adoptionInput{grace: grace, maxGrace: maxGrace, previousSeen: r.adoption(k, p.Version)}
+		in := record.AdoptionInput{Grace: grace, MaxGrace: maxGrace, PreviousSeen: r.adoption(k, p.Version)}
 		if active != nil {
-			in.activeSeen = r.adoption(k, active.Version)
+			in.ActiveSeen = r.adoption(k, active.Version)
 		}
-		d := decideGrace(k, p, now, in)
-		if d.action != graceExtend {
+		d := record.DecideGrace(k, p, now, in)
+		if d.Action != record.GraceExtend {
 			continue
 		}
 		oldEnd := p.GraceEndsAt
-		p.GraceEndsAt = d.newEnd
+		p.GraceEndsAt = d.NewEnd
 		changed = true
 		st.deferred++
-		if !d.first {
+		if !d.First {
 			continue
 		}
 		// The decision and the alert are logged once per rotation.
@@ -175,13 +176,13 @@ func (b *apikeysBackend) applyGrace(k *Key, now time.Time, grace, maxGrace time.
 			"waits_until":      limit.Format(time.RFC3339),
 			"max_grace_period": maxGrace.String(),
 		}
-		if refusedFrom := oldEnd.Add(retirementDecisionBound); now.After(refusedFrom) {
+		if refusedFrom := oldEnd.Add(record.RetirementDecisionBound); now.After(refusedFrom) {
 			// Decided by a tick long after the grace ended (failover,
 			// seal): verify held the version only up to the bound and
 			// refused it from then until now.
 			wait.Details["refused_since"] = refusedFrom.Format(time.RFC3339)
 		}
-		a := keyAlert(k, alertRotationNotAdopted, active.Version, "the rotated key has not been used yet while the previous version still is; retirement of the previous version waits (up to max_grace_period): update the client's configuration")
+		a := keyAlert(k, record.AlertRotationNotAdopted, active.Version, "the rotated key has not been used yet while the previous version still is; retirement of the previous version waits (up to max_grace_period): update the client's configuration")
 		a.Details = map[string]string{
 			"previous_version": strconv.Itoa(p.Version),
 			"waits_until":      limit.Format(time.RFC3339),
@@ -189,7 +190,7 @@ func (b *apikeysBackend) applyGrace(k *Key, now time.Time, grace, maxGrace time.
 		events = append(events, wait)
 		alerts = append(alerts, a)
 	}
-	if retired := k.retireExpiredGrace(now); len(retired) > 0 {
+	if retired := k.RetireExpiredGrace(now); len(retired) > 0 {
 		changed = true
 		st.retired += len(retired)
 		events = append(events, retiredEvents(nil, k, retired)...)
@@ -198,8 +199,8 @@ func (b *apikeysBackend) applyGrace(k *Key, now time.Time, grace, maxGrace time.
 }
 
 // keyAlert starts an alert about key k raised by background work.
-func keyAlert(k *Key, typ string, version int, msg string) *Alert {
-	return &Alert{Type: typ, Severity: severityWarning, Message: msg,
+func keyAlert(k *record.Key, typ string, version int, msg string) *record.Alert {
+	return &record.Alert{Type: typ, Severity: record.SeverityWarning, Message: msg,
 		Client: k.Client, Key: k.Name, KeyID: k.KeyID, Role: k.Role, Version: version}
 }
 
@@ -207,20 +208,20 @@ func keyAlert(k *Key, typ string, version int, msg string) *Alert {
 // it (it checks expires_at itself); here the previous version's remaining
 // grace is cut, rotation stops, the stored plaintexts (no longer of use) are
 // dropped and the expiry is logged.
-func (b *apikeysBackend) expireKeyLocked(ctx context.Context, s logical.Storage, k *Key, now time.Time, st *tickStats) error {
+func (b *apikeysBackend) expireKeyLocked(ctx context.Context, s logical.Storage, k *record.Key, now time.Time, st *tickStats) error {
 	var retired []int
-	var rs []retirement
+	var rs []record.Retirement
 	for _, v := range k.Versions {
-		if v.State == statePrevious {
-			v.State, v.RetiredAt = stateRetired, now
+		if v.State == record.StatePrevious {
+			v.State, v.RetiredAt = record.StateRetired, now
 			retired = append(retired, v.Version)
-			rs = append(rs, retirement{version: v.Version, reason: retiredExpired})
+			rs = append(rs, record.Retirement{Version: v.Version, Reason: record.RetiredExpired})
 		}
 		v.Secret = ""
 	}
 	k.NextRotationAt = time.Time{}
 	version := 0
-	if cur := k.current(); cur != nil {
+	if cur := k.Current(); cur != nil {
 		version = cur.Version
 	}
 	ev := eventFor(nil, eventKeyExpired, k, version)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -64,8 +65,8 @@ func (b *apikeysBackend) logRescheduleFailed(role string, rescheduled int, err e
 // keys changed.
 func (b *apikeysBackend) rescheduleKeys(ctx context.Context, s logical.Storage, role string) (int, error) {
 	var names [][2]string
-	err := b.forEachKey(ctx, s, func(k *Key) (bool, error) {
-		if k.Role == role && managedKey(k) && !k.NextRotationAt.IsZero() {
+	err := b.forEachKey(ctx, s, func(k *record.Key) (bool, error) {
+		if k.Role == role && record.ManagedKey(k) && !k.NextRotationAt.IsZero() {
 			names = append(names, [2]string{k.Client, k.Name})
 		}
 		return ctx.Err() == nil, ctx.Err()
@@ -89,7 +90,7 @@ func (b *apikeysBackend) rescheduleKeys(ctx context.Context, s logical.Storage, 
 func (b *apikeysBackend) rescheduleKey(ctx context.Context, s logical.Storage, client, name string) (bool, error) {
 	defer b.lockKey(client, name)()
 	k, err := b.getKey(ctx, s, client, name)
-	if err != nil || k == nil || !managedKey(k) || k.NextRotationAt.IsZero() {
+	if err != nil || k == nil || !record.ManagedKey(k) || k.NextRotationAt.IsZero() {
 		return false, err
 	}
 	cfg, err := b.config(ctx, s)
@@ -104,7 +105,7 @@ func (b *apikeysBackend) rescheduleKey(ctx context.Context, s logical.Storage, c
 	if base.IsZero() {
 		base = k.CreatedAt
 	}
-	next := role.rotationPolicy(cfg).Next(base)
+	next := role.RotationPolicy(cfg).Next(base)
 	if next.IsZero() || next.Equal(k.NextRotationAt) {
 		return false, nil
 	}
@@ -120,7 +121,7 @@ func (b *apikeysBackend) rescheduleKey(ctx context.Context, s logical.Storage, c
 // effective rotation policy the configuration change from old to cfg
 // changed (a role on a risk tier, or on the default tier). The caller has
 // stored cfg.
-func (b *apikeysBackend) rescheduleAfterConfigChange(ctx context.Context, s logical.Storage, old, cfg *Config) error {
+func (b *apikeysBackend) rescheduleAfterConfigChange(ctx context.Context, s logical.Storage, old, cfg *record.Config) error {
 	names, err := s.List(ctx, storageRolePrefix)
 	if err != nil {
 		return err
@@ -130,7 +131,7 @@ func (b *apikeysBackend) rescheduleAfterConfigChange(ctx context.Context, s logi
 		if err != nil {
 			return err
 		}
-		if r != nil && r.rotationPolicy(old) != r.rotationPolicy(cfg) {
+		if r != nil && r.RotationPolicy(old) != r.RotationPolicy(cfg) {
 			b.rescheduleRoleKeys(ctx, s, r.Name)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -39,7 +40,7 @@ func TestAdoptionDecidedWithShortGraces(t *testing.T) {
 				if len(waits) != 1 || waits[0].Version != 1 {
 					t.Fatalf("key.retirement_deferred entries: %+v", waits)
 				}
-				if len(alerts) != 1 || alerts[0].Details["type"] != alertRotationNotAdopted {
+				if len(alerts) != 1 || alerts[0].Details["type"] != record.AlertRotationNotAdopted {
 					t.Fatalf("alerts: %+v", alerts)
 				}
 				// Never adopted: retired at max_grace_period, logged once.
@@ -76,7 +77,7 @@ func (r *rotEnv) retiredLogged(client, name string) map[int]string {
 		reasons[ev.Version] = ev.Details["reason"]
 	}
 	for _, v := range k.Versions {
-		if _, ok := reasons[v.Version]; (v.State == stateRetired) != ok {
+		if _, ok := reasons[v.Version]; (v.State == record.StateRetired) != ok {
 			r.t.Fatalf("version %d is %s, key.retired logged: %v (states %s)", v.Version, v.State, ok, states(k))
 		}
 	}
@@ -97,7 +98,7 @@ func TestEveryRetirementIsLogged(t *testing.T) {
 	}{
 		"rotate twice within the grace": {
 			steps:   func(r *rotEnv) { rotate(r); r.clock.Advance(time.Second); rotate(r) },
-			version: 1, reason: retiredEarly,
+			version: 1, reason: record.RetiredEarly,
 		},
 		"promote within the grace": {
 			steps: func(r *rotEnv) {
@@ -105,12 +106,12 @@ func TestEveryRetirementIsLogged(t *testing.T) {
 				r.ok(logical.UpdateOperation, "keys/svc/k/rotate", map[string]interface{}{"stage": true})
 				r.ok(logical.UpdateOperation, "keys/svc/k/promote", nil)
 			},
-			version: 1, reason: retiredEarly,
+			version: 1, reason: record.RetiredEarly,
 		},
 		"rotate without grace": {
 			role:    map[string]interface{}{"grace_period": "0s"},
 			steps:   rotate,
-			version: 1, reason: retiredNoGrace,
+			version: 1, reason: record.RetiredNoGrace,
 		},
 		"rollback without grace": {
 			role: map[string]interface{}{"grace_period": "1m"},
@@ -119,11 +120,11 @@ func TestEveryRetirementIsLogged(t *testing.T) {
 				r.ok(logical.UpdateOperation, "roles/r", map[string]interface{}{"grace_period": "0s"})
 				r.ok(logical.UpdateOperation, "keys/svc/k/rollback", nil)
 			},
-			version: 2, reason: retiredNoGrace,
+			version: 2, reason: record.RetiredNoGrace,
 		},
 		"tick at the end of the grace": {
 			steps:   func(r *rotEnv) { rotate(r); r.clock.Advance(2 * time.Hour); r.tick() },
-			version: 1, reason: retiredGraceEnded,
+			version: 1, reason: record.RetiredGraceEnded,
 		},
 		"hard expiry during the grace": {
 			role: map[string]interface{}{"key_lifetime": "2h"},
@@ -133,7 +134,7 @@ func TestEveryRetirementIsLogged(t *testing.T) {
 				r.clock.Advance(31 * time.Minute)
 				r.tick()
 			},
-			version: 1, reason: retiredExpired,
+			version: 1, reason: record.RetiredExpired,
 		},
 	}
 	for name, tc := range cases {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -22,7 +23,7 @@ type rotEnv struct {
 func newRotEnv(t *testing.T) *rotEnv {
 	t.Helper()
 	r := &rotEnv{testEnv: newTestEnv(t), seen: map[string]time.Time{}}
-	r.b.rotation().adoption = func(k *Key, v int) time.Time {
+	r.b.rotation().adoption = func(k *record.Key, v int) time.Time {
 		return r.seen[fmt.Sprintf("%s/%s/%d", k.Client, k.Name, v)]
 	}
 	return r
@@ -42,7 +43,7 @@ func (r *rotEnv) tick() tickStats {
 	return st
 }
 
-func (r *rotEnv) key(client, name string) *Key {
+func (r *rotEnv) key(client, name string) *record.Key {
 	r.t.Helper()
 	k, err := r.b.getKey(r.ctx, r.storage, client, name)
 	if err != nil || k == nil {
@@ -86,7 +87,7 @@ func (r *rotEnv) events(types ...string) []Event {
 }
 
 // states renders a key's version states, e.g. "1:previous 2:active".
-func states(k *Key) string {
+func states(k *record.Key) string {
 	out := ""
 	for i, v := range k.Versions {
 		if i > 0 {
@@ -97,7 +98,7 @@ func states(k *Key) string {
 	return out
 }
 
-func (r *rotEnv) wantStates(client, name, want string) *Key {
+func (r *rotEnv) wantStates(client, name, want string) *record.Key {
 	r.t.Helper()
 	k := r.key(client, name)
 	if got := states(k); got != want {
@@ -179,7 +180,7 @@ func TestRotationMissedWindowWaitsForNextScheduledTime(t *testing.T) {
 		t.Fatalf("next rotation %v, want %v", k.NextRotationAt, next)
 	}
 	alerts := r.events(eventAlert)
-	if len(alerts) != 1 || alerts[0].Details["type"] != alertRotationOverdue || alerts[0].Actor.Type != actorSystem {
+	if len(alerts) != 1 || alerts[0].Details["type"] != record.AlertRotationOverdue || alerts[0].Actor.Type != actorSystem {
 		t.Fatalf("alerts = %+v", alerts)
 	}
 	// Nothing happens in between, and inside the next window it rotates.
@@ -200,7 +201,7 @@ func TestRotationStoredWindowBelowMinimumStillRotates(t *testing.T) {
 	r := newRotEnv(t)
 	r.ok(logical.CreateOperation, "clients/svc", map[string]interface{}{"owner": "o"})
 	grace := 10 * time.Minute
-	r.storeRole(&Role{Name: "r", Scopes: []string{"a:b"}, Environment: "prod",
+	r.storeRole(&record.Role{Name: "r", Scopes: []string{"a:b"}, Environment: "prod",
 		RotationSchedule: "0 * * * *", RotationWindow: 30 * time.Second, GracePeriod: &grace})
 	r.issue("svc", "k", "r")
 	r.clock.Advance(45 * time.Second) // ticks run at :45 of every minute
@@ -209,7 +210,7 @@ func TestRotationStoredWindowBelowMinimumStillRotates(t *testing.T) {
 		r.tick()
 	}
 	r.wantStates("svc", "k", "1:previous 2:active")
-	if n := len(r.alertsOf(alertRotationOverdue)); n != 0 {
+	if n := len(r.alertsOf(record.AlertRotationOverdue)); n != 0 {
 		t.Fatalf("%d rotation_overdue alerts", n)
 	}
 }
@@ -293,7 +294,7 @@ func TestRotationAdoptionWaitsUpToMaxGrace(t *testing.T) {
 		if end := k.Versions[0].GraceEndsAt; end.After(rotatedAt.Add(4 * time.Hour)) {
 			t.Fatalf("grace extended past max_grace_period: %v", end)
 		}
-		if k.Versions[0].State == stateRetired {
+		if k.Versions[0].State == record.StateRetired {
 			break
 		}
 		if !versionAccepted(k.Versions[0], r.clock.Now(), false) {
@@ -369,8 +370,8 @@ func TestRotationHardExpiry(t *testing.T) {
 		t.Fatalf("expiry tick: %+v", st)
 	}
 	k := r.wantStates("svc", "main", "1:retired 2:retired 3:active")
-	if k.state(r.clock.Now()) != stateExpired || !k.NextRotationAt.IsZero() {
-		t.Fatalf("state %s, next rotation %v", k.state(r.clock.Now()), k.NextRotationAt)
+	if k.State(r.clock.Now()) != record.StateExpired || !k.NextRotationAt.IsZero() {
+		t.Fatalf("state %s, next rotation %v", k.State(r.clock.Now()), k.NextRotationAt)
 	}
 	evs := r.events(eventKeyExpired)
 	if len(evs) != 1 || evs[0].Actor.Type != actorSystem || evs[0].Version != 3 {
@@ -380,7 +381,7 @@ func TestRotationHardExpiry(t *testing.T) {
 		t.Fatal("expired key is still scheduled")
 	}
 	read := r.ok(logical.ReadOperation, "keys/svc/main", nil)
-	if read.Data["ttl"] != int64(0) || read.Data["state"] != stateExpired {
+	if read.Data["ttl"] != int64(0) || read.Data["state"] != record.StateExpired {
 		t.Fatalf("expired key read: ttl %v state %v", read.Data["ttl"], read.Data["state"])
 	}
 	for _, v := range k.Versions {
@@ -388,7 +389,7 @@ func TestRotationHardExpiry(t *testing.T) {
 			t.Fatalf("expired key keeps the plaintext of version %d", v.Version)
 		}
 	}
-	if res, err := r.b.verifyKey(r.ctx, r.storage, verifyInput{Key: last}); err != nil || res.Active || res.Code != codeExpired {
+	if res, err := r.b.verifyKey(r.ctx, r.storage, record.VerifyInput{Key: last}); err != nil || res.Active || res.Code != record.CodeExpired {
 		t.Fatalf("verify of an expired key: active=%v code=%s err=%v", res.Active, res.Code, err)
 	}
 	// Later ticks leave it alone, even from a stale queue entry.
@@ -575,30 +576,30 @@ func TestKeyReadAgentContract(t *testing.T) {
 
 func TestDueAt(t *testing.T) {
 	t0 := testStart
-	active := func(at time.Time) *KeyVersion {
-		return &KeyVersion{Version: 2, State: stateActive, ActivatedAt: at}
+	active := func(at time.Time) *record.KeyVersion {
+		return &record.KeyVersion{Version: 2, State: record.StateActive, ActivatedAt: at}
 	}
-	prev := func(end time.Time) *KeyVersion {
-		return &KeyVersion{Version: 1, State: statePrevious, GraceEndsAt: end}
+	prev := func(end time.Time) *record.KeyVersion {
+		return &record.KeyVersion{Version: 1, State: record.StatePrevious, GraceEndsAt: end}
 	}
 	cases := []struct {
 		name string
-		k    *Key
+		k    *record.Key
 		now  time.Time
 		want time.Time
 	}{
-		{"next rotation", &Key{NextRotationAt: t0.Add(time.Hour), Versions: []*KeyVersion{active(t0)}}, t0, t0.Add(time.Hour)},
-		{"expiry first", &Key{NextRotationAt: t0.Add(time.Hour), ExpiresAt: t0.Add(time.Minute), Versions: []*KeyVersion{active(t0)}}, t0, t0.Add(time.Minute)},
-		{"grace end minus lookahead", &Key{NextRotationAt: t0.Add(24 * time.Hour), Versions: []*KeyVersion{prev(t0.Add(time.Hour)), active(t0)}}, t0, t0.Add(time.Hour - adoptionLookahead)},
-		{"grace end once past lookahead", &Key{NextRotationAt: t0.Add(24 * time.Hour), Versions: []*KeyVersion{prev(t0.Add(time.Hour)), active(t0)}}, t0.Add(59 * time.Minute), t0.Add(time.Hour)},
-		{"short grace: half of it", &Key{NextRotationAt: t0.Add(time.Hour), Versions: []*KeyVersion{prev(t0.Add(30 * time.Second)), active(t0)}}, t0, t0.Add(15 * time.Second)},
-		{"revoked", &Key{Revoked: true, NextRotationAt: t0}, t0, time.Time{}},
-		{"leased", &Key{Leased: true, ExpiresAt: t0}, t0, time.Time{}},
-		{"expiry handled", &Key{ExpiresAt: t0, Versions: []*KeyVersion{active(t0)}}, t0.Add(time.Hour), time.Time{}},
+		{"next rotation", &record.Key{NextRotationAt: t0.Add(time.Hour), Versions: []*record.KeyVersion{active(t0)}}, t0, t0.Add(time.Hour)},
+		{"expiry first", &record.Key{NextRotationAt: t0.Add(time.Hour), ExpiresAt: t0.Add(time.Minute), Versions: []*record.KeyVersion{active(t0)}}, t0, t0.Add(time.Minute)},
+		{"grace end minus lookahead", &record.Key{NextRotationAt: t0.Add(24 * time.Hour), Versions: []*record.KeyVersion{prev(t0.Add(time.Hour)), active(t0)}}, t0, t0.Add(time.Hour - record.AdoptionLookahead)},
+		{"grace end once past lookahead", &record.Key{NextRotationAt: t0.Add(24 * time.Hour), Versions: []*record.KeyVersion{prev(t0.Add(time.Hour)), active(t0)}}, t0.Add(59 * time.Minute), t0.Add(time.Hour)},
+		{"short grace: half of it", &record.Key{NextRotationAt: t0.Add(time.Hour), Versions: []*record.KeyVersion{prev(t0.Add(30 * time.Second)), active(t0)}}, t0, t0.Add(15 * time.Second)},
+		{"revoked", &record.Key{Revoked: true, NextRotationAt: t0}, t0, time.Time{}},
+		{"leased", &record.Key{Leased: true, ExpiresAt: t0}, t0, time.Time{}},
+		{"expiry handled", &record.Key{ExpiresAt: t0, Versions: []*record.KeyVersion{active(t0)}}, t0.Add(time.Hour), time.Time{}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := dueAt(tc.k, tc.now); !got.Equal(tc.want) {
+			if got := record.DueAt(tc.k, tc.now); !got.Equal(tc.want) {
 				t.Fatalf("dueAt = %v, want %v", got, tc.want)
 			}
 		})
@@ -618,7 +619,7 @@ func TestRotationAdoptionUsesVerifyHistory(t *testing.T) {
 	cur := r.ok(logical.ReadOperation, "keys/svc/main", nil).Data["key"].(string)
 	verify := func(key string) {
 		t.Helper()
-		if res, err := r.b.verifyKey(r.ctx, r.storage, verifyInput{Key: key}); err != nil || !res.Active {
+		if res, err := r.b.verifyKey(r.ctx, r.storage, record.VerifyInput{Key: key}); err != nil || !res.Active {
 			t.Fatalf("verify: %v %v", res.Code, err)
 		}
 	}
@@ -699,7 +700,7 @@ func TestRotationTickDuringRebuildAndChanges(t *testing.T) {
 			if !k.Revoked || rotations[name] > 1 {
 				t.Fatalf("%s: revoked %v, rotated %d times", name, k.Revoked, rotations[name])
 			}
-		case rotations[name] != 1 || k.current() == nil || k.current().Version != 2:
+		case rotations[name] != 1 || k.Current() == nil || k.Current().Version != 2:
 			t.Fatalf("%s: rotated %d times, versions %s", name, rotations[name], states(k))
 		}
 	}
@@ -748,7 +749,7 @@ func TestRotationLateTickDecidesAdoption(t *testing.T) {
 			if !versionAccepted(k.Versions[0], r.clock.Now(), false) {
 				t.Fatal("version 1 still refused after the deferral")
 			}
-			if len(waits) != 1 || waits[0].Details["refused_since"] != rotatedAt.Add(10*time.Minute+retirementDecisionBound).Format(time.RFC3339) {
+			if len(waits) != 1 || waits[0].Details["refused_since"] != rotatedAt.Add(10*time.Minute+record.RetirementDecisionBound).Format(time.RFC3339) {
 				t.Fatalf("retirement_deferred events = %+v", waits)
 			}
 			if end := k.Versions[0].GraceEndsAt; !end.Equal(r.clock.Now().Add(10 * time.Minute)) {
@@ -761,13 +762,13 @@ func TestRotationLateTickDecidesAdoption(t *testing.T) {
 // versionAccepted mirrors the version-level acceptance rule of checkKey
 // (verify.go) for assertions on stored key records: active always,
 // previous until its grace ends, pending only when asked for.
-func versionAccepted(v *KeyVersion, now time.Time, allowPending bool) bool {
+func versionAccepted(v *record.KeyVersion, now time.Time, allowPending bool) bool {
 	switch v.State {
-	case stateActive:
+	case record.StateActive:
 		return true
-	case statePrevious:
+	case record.StatePrevious:
 		return now.Before(v.GraceEndsAt)
-	case statePending:
+	case record.StatePending:
 		return allowPending
 	}
 	return false
@@ -809,7 +810,7 @@ func TestScheduledRotationLeavesNonRetrievableKeysToTheirOwner(t *testing.T) {
 	// The governance sweep reports it overdue and says what to do.
 	r.tick()
 	r.testEnv.tick()
-	if a := r.alertsOf(alertRotationOverdue); len(a) != 1 || !strings.Contains(a[0].Message, "keys/partner/k/rotate") {
+	if a := r.alertsOf(record.AlertRotationOverdue); len(a) != 1 || !strings.Contains(a[0].Message, "keys/partner/k/rotate") {
 		t.Fatalf("overdue alerts = %+v", a)
 	}
 
@@ -849,7 +850,7 @@ func TestRetrievableTurnedOffStopsScheduledRotation(t *testing.T) {
 		t.Fatalf("the only secret the client holds answers %q; states %s", c, states(r.key("svc", "k")))
 	}
 	k := r.wantStates("svc", "k", "1:active")
-	if k.Retrievable || k.version(1).Secret != "" {
+	if k.Retrievable || k.Version(1).Secret != "" {
 		t.Fatal("the key still keeps plaintext its role no longer allows")
 	}
 }
@@ -907,7 +908,7 @@ func TestScheduledRotationWaitsForPreviousGrace(t *testing.T) {
 			old := r.issue("svc", "k", "r")
 			tc.setup(r)
 			r.wantStates("svc", "k", "1:previous 2:active")
-			grace := r.key("svc", "k").version(1).GraceEndsAt
+			grace := r.key("svc", "k").Version(1).GraceEndsAt
 			// The client keeps using v1 only; ticks run every minute, as
 			// Vault's periodic function does.
 			for r.clock.Now().Before(tc.checkAt) {
@@ -921,9 +922,9 @@ func TestScheduledRotationWaitsForPreviousGrace(t *testing.T) {
 			// Vault Agent is told to come back when the held-back rotation
 			// can run, not to poll every few seconds meanwhile.
 			k := r.key("svc", "k")
-			want := int64(k.version(1).GraceEndsAt.Sub(r.clock.Now()) / time.Second)
-			if grace := r.role("r").gracePeriod(r.cfg()); want > int64((grace-readMargin(grace))/time.Second) {
-				want = int64((grace - readMargin(grace)) / time.Second)
+			want := int64(k.Version(1).GraceEndsAt.Sub(r.clock.Now()) / time.Second)
+			if grace := r.role("r").EffectiveGracePeriod(r.cfg()); want > int64((grace-record.ReadMargin(grace))/time.Second) {
+				want = int64((grace - record.ReadMargin(grace)) / time.Second)
 			}
 			if ttl := r.ok(logical.ReadOperation, "keys/svc/k", nil).Data["ttl"]; ttl != want {
 				t.Fatalf("ttl while the rotation waits = %v, want %d", ttl, want)

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/jwtsign"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
 
 // Token signing keys (SPEC §5). The Ed25519 key set lives in Vault storage
@@ -42,7 +43,7 @@ func (b *apikeysBackend) putSigningKeys(ctx context.Context, s logical.Storage, 
 
 // signingKey returns the key set with a current key that may sign now,
 // rotating first when the current key is missing or past its period.
-func (b *apikeysBackend) signingKey(ctx context.Context, s logical.Storage, cfg *Config) (*jwtsign.KeySet, error) {
+func (b *apikeysBackend) signingKey(ctx context.Context, s logical.Storage, cfg *record.Config) (*jwtsign.KeySet, error) {
 	set, err := b.readSigningKeys(ctx, s)
 	if err != nil {
 		return nil, err
@@ -63,7 +64,7 @@ func (b *apikeysBackend) signingKey(ctx context.Context, s logical.Storage, cfg 
 // withdrawn from jwks at once. req names the actor (nil: system). It
 // returns the set, the key id of the key it rotated out ("" if it rotated
 // none out) and the ids of the keys it withdrew.
-func (b *apikeysBackend) rotateSigningKeys(ctx context.Context, req *logical.Request, s logical.Storage, cfg *Config, force, revokePrevious bool) (*jwtsign.KeySet, string, []string, error) {
+func (b *apikeysBackend) rotateSigningKeys(ctx context.Context, req *logical.Request, s logical.Storage, cfg *record.Config, force, revokePrevious bool) (*jwtsign.KeySet, string, []string, error) {
 	b.signingMu.Lock()
 	defer b.signingMu.Unlock()
 	// Re-read under the lock: another request may have just rotated.
@@ -238,7 +239,7 @@ func (b *apikeysBackend) signingKeyTick(ctx context.Context, req *logical.Reques
 // prepareNextSigningKey publishes the key the next scheduled rotation will
 // make current (jwtsign.PrepublishLead ahead), so verifiers caching the
 // JWKS trust it before it signs anything.
-func (b *apikeysBackend) prepareNextSigningKey(ctx context.Context, s logical.Storage, cfg *Config) error {
+func (b *apikeysBackend) prepareNextSigningKey(ctx context.Context, s logical.Storage, cfg *record.Config) error {
 	b.signingMu.Lock()
 	defer b.signingMu.Unlock()
 	set, err := b.readSigningKeys(ctx, s)
@@ -254,7 +255,7 @@ func (b *apikeysBackend) prepareNextSigningKey(ctx context.Context, s logical.St
 
 // publishNextLocked generates, stores and logs the next key of set; the
 // caller holds signingMu.
-func (b *apikeysBackend) publishNextLocked(ctx context.Context, s logical.Storage, cfg *Config, set *jwtsign.KeySet, now time.Time) error {
+func (b *apikeysBackend) publishNextLocked(ctx context.Context, s logical.Storage, cfg *record.Config, set *jwtsign.KeySet, now time.Time) error {
 	if err := set.PrepareNext(rand.Reader, now); err != nil {
 		return err
 	}

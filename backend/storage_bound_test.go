@@ -7,6 +7,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -34,7 +35,7 @@ func TestPutJSONRefusesOversizedRecord(t *testing.T) {
 func TestAlertsBoundedWhenStoredAndRead(t *testing.T) {
 	e := newTestEnv(t)
 	huge := strings.Repeat("x", 1200*1024)
-	old := &Alert{ID: "0000000000000001aaaaaaaa", Type: alertForbiddenAudience, Severity: severityWarning,
+	old := &record.Alert{ID: "0000000000000001aaaaaaaa", Type: record.AlertForbiddenAudience, Severity: record.SeverityWarning,
 		Time: testStart, Message: huge, Details: map[string]string{"audience": huge}, Count: 1}
 	entry, err := logical.StorageEntryJSON(alertStorageKey(old.ID), old)
 	if err != nil {
@@ -43,7 +44,7 @@ func TestAlertsBoundedWhenStoredAndRead(t *testing.T) {
 	if err := e.storage.Put(e.ctx, entry); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.b.raiseAlert(e.ctx, e.storage, &Alert{Type: alertLeakReported, Message: huge, Details: map[string]string{"source": huge}}); err != nil {
+	if err := e.b.raiseAlert(e.ctx, e.storage, &record.Alert{Type: record.AlertLeakReported, Message: huge, Details: map[string]string{"source": huge}}); err != nil {
 		t.Fatalf("raising an alert with oversized text: %v", err)
 	}
 	for i := 0; i < 2; i++ {

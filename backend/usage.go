@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"time"
 )
 
@@ -12,35 +13,8 @@ import (
 // buffer is bounded (usage_buffer.go); usageTrustworthy tells the idle
 // sweep when what it lost could make an idle revocation wrong.
 
-// outcomeActive counts successful verifies in KeyUsage.Counts.
-const outcomeActive = "active"
-
-// usageOutcomes lists every outcome counted per key, in a fixed order.
-var usageOutcomes = [...]string{
-	outcomeActive, codeNotFound, codeMalformed, codeExpired, codeRevoked, codeLocked,
-	codeForbiddenScope, codeForbiddenAudience, codeForbiddenEnvironment, codeForbiddenIP, codeRateLimited,
-}
-
-func outcomeIndex(code string) int {
-	for i, c := range usageOutcomes {
-		if c == code {
-			return i
-		}
-	}
-	return -1
-}
-
 // maxRecentSources bounds the source addresses remembered per key.
 const maxRecentSources = 8
-
-// KeyUsage is a key's verify usage as stored on its record.
-type KeyUsage struct {
-	// Counts of verify outcomes ("active" for success, else the code).
-	Counts map[string]uint64 `json:"counts,omitempty"`
-	// RecentSources are the latest distinct client_ip values of successful
-	// verifies, most recent first.
-	RecentSources []string `json:"recent_sources,omitempty"`
-}
 
 // usageEntry is what verify buffered for one key since the last flush.
 // It is kept small (times as unix nanoseconds, no maps): there is one per
@@ -51,7 +25,7 @@ type usageEntry struct {
 	// versions holds the last successful verify per version; at most
 	// three versions (active, previous, pending) verify at a time.
 	versions [3]versionUse
-	counts   [len(usageOutcomes)]uint32
+	counts   [len(record.UsageOutcomes)]uint32
 	seq      uint32   // bumped on every record
 	sources  []string // most recent first
 }
@@ -124,7 +98,7 @@ func mergeSources(newer, older []string) []string {
 // canonicalSource returns the canonical form of a client_ip, or "" when it
 // is not an IP address (then it is not remembered).
 func canonicalSource(s string) string {
-	a, ok := parseIP(s)
+	a, ok := record.ParseIP(s)
 	if !ok {
 		return ""
 	}
@@ -133,7 +107,7 @@ func canonicalSource(s string) string {
 
 // lastUsed returns when a key was last verified successfully: stored, or
 // buffered (in full or spilled) on this node.
-func (b *apikeysBackend) lastUsed(k *Key) time.Time {
+func (b *apikeysBackend) lastUsed(k *record.Key) time.Time {
 	last := k.LastUsedAt
 	ns, _ := b.cache.usage.lastUses(k.KeyID, 0)
 	if t := fromNanos(ns); t.After(last) {
@@ -145,9 +119,9 @@ func (b *apikeysBackend) lastUsed(k *Key) time.Time {
 // versionLastVerified returns when a version of a key was last verified
 // successfully on this mount (zero: never). Rotation uses it to decide
 // whether a new version has been adopted.
-func (b *apikeysBackend) versionLastVerified(k *Key, version int) time.Time {
+func (b *apikeysBackend) versionLastVerified(k *record.Key, version int) time.Time {
 	var last time.Time
-	if v := k.version(version); v != nil {
+	if v := k.Version(version); v != nil {
 		last = v.LastVerifiedAt
 	}
 	_, ns := b.cache.usage.lastUses(k.KeyID, version)
@@ -163,7 +137,7 @@ func (b *apikeysBackend) versionLastVerified(k *Key, version int) time.Time {
 // usage_buffer.go) happened within idleTimeout: that verify may have been
 // of k. Revocation is then deferred, never skipped for good: lost uses age
 // out after idleTimeout. The idle sweep must check it before revoking.
-func (b *apikeysBackend) usageTrustworthy(k *Key, now time.Time, idleTimeout time.Duration) bool {
+func (b *apikeysBackend) usageTrustworthy(k *record.Key, now time.Time, idleTimeout time.Duration) bool {
 	lost := b.cache.usage.lastLost()
 	if lost.IsZero() || now.Sub(lost) >= idleTimeout {
 		return true
@@ -173,7 +147,7 @@ func (b *apikeysBackend) usageTrustworthy(k *Key, now time.Time, idleTimeout tim
 }
 
 // usageSummary is the usage shown on key reads: stored plus buffered.
-func (b *apikeysBackend) usageSummary(k *Key) map[string]interface{} {
+func (b *apikeysBackend) usageSummary(k *record.Key) map[string]interface{} {
 	counts := map[string]uint64{}
 	var sources []string
 	if k.Usage != nil {
@@ -185,7 +159,7 @@ func (b *apikeysBackend) usageSummary(k *Key) map[string]interface{} {
 	b.cache.usage.get(k.KeyID, func(e *usageEntry) {
 		for i, n := range e.counts {
 			if n > 0 {
-				counts[usageOutcomes[i]] += uint64(n)
+				counts[record.UsageOutcomes[i]] += uint64(n)
 			}
 		}
 		sources = mergeSources(e.sources, sources)
@@ -198,7 +172,7 @@ func (b *apikeysBackend) usageSummary(k *Key) map[string]interface{} {
 
 // onKeyRevoked runs after versions of a key were revoked, under its lock.
 // Buffered usage stays (it is history); rate-limit state is no longer needed.
-func (b *apikeysBackend) onKeyRevoked(k *Key) {
+func (b *apikeysBackend) onKeyRevoked(k *record.Key) {
 	if k.Revoked {
 		b.cache.limits.forget(k.KeyID)
 	}

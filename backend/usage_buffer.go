@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"sync"
 	"time"
 )
@@ -85,8 +86,8 @@ func newUsageTracker() *usageTracker {
 // record buffers one verify outcome of an identified key. It is on the
 // verify hot path: O(1) under the tracker's mutex, no allocation once the
 // key has an entry.
-func (u *usageTracker) record(k *Key, version int, code string, source string, now time.Time) {
-	idx := outcomeIndex(code)
+func (u *usageTracker) record(k *record.Key, version int, code string, source string, now time.Time) {
+	idx := record.OutcomeIndex(code)
 	ns := now.UnixNano()
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -112,7 +113,7 @@ func (u *usageTracker) record(k *Key, version int, code string, source string, n
 	if idx >= 0 {
 		e.counts[idx]++
 	}
-	if code != outcomeActive {
+	if code != record.OutcomeActive {
 		return
 	}
 	if ns > e.lastUsed {
@@ -126,9 +127,9 @@ func (u *usageTracker) record(k *Key, version int, code string, source string, n
 
 // overflowLocked handles a record of a key without an entry while entries
 // is full: a successful verify keeps its time in spill, or else in lostAt.
-func (u *usageTracker) overflowLocked(k *Key, version int, code string, ns int64) {
+func (u *usageTracker) overflowLocked(k *record.Key, version int, code string, ns int64) {
 	u.uncounted++
-	if code != outcomeActive {
+	if code != record.OutcomeActive {
 		return // only successful verifies are uses
 	}
 	sp, ok := u.spill[k.KeyID]

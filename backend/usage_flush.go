@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -110,7 +111,7 @@ func (b *apikeysBackend) reportUsageLosses() {
 
 // warnIdleDeferred logs, at most once per flush period, that the sweep
 // deferred an idle revocation because usage may be missing.
-func (b *apikeysBackend) warnIdleDeferred(k *Key, lost time.Time, idleTimeout time.Duration) {
+func (b *apikeysBackend) warnIdleDeferred(k *record.Key, lost time.Time, idleTimeout time.Duration) {
 	u := b.cache.usage
 	u.mu.Lock()
 	warned := u.deferWarned
@@ -138,19 +139,19 @@ func (b *apikeysBackend) persistUsage(ctx context.Context, s logical.Storage, sn
 		k.LastUsedAt = t
 	}
 	for _, vu := range e.versions {
-		if v := k.version(int(vu.version)); v != nil && vu.at != 0 && fromNanos(vu.at).After(v.LastVerifiedAt) {
+		if v := k.Version(int(vu.version)); v != nil && vu.at != 0 && fromNanos(vu.at).After(v.LastVerifiedAt) {
 			v.LastVerifiedAt = fromNanos(vu.at)
 		}
 	}
 	if k.Usage == nil {
-		k.Usage = &KeyUsage{}
+		k.Usage = &record.KeyUsage{}
 	}
 	if k.Usage.Counts == nil {
 		k.Usage.Counts = map[string]uint64{}
 	}
 	for i, n := range e.counts {
 		if n > 0 {
-			k.Usage.Counts[usageOutcomes[i]] += uint64(n)
+			k.Usage.Counts[record.UsageOutcomes[i]] += uint64(n)
 		}
 	}
 	k.Usage.RecentSources = mergeSources(e.sources, k.Usage.RecentSources)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -17,7 +18,7 @@ func TestUsageBufferedThenFlushed(t *testing.T) {
 	e.setupClientRole("svc", "internal", "r", nil)
 	key := e.issue("svc", "k", "r", nil)
 	before := e.storageKeys()
-	stored := func() *Key {
+	stored := func() *record.Key {
 		k, err := e.b.getKey(e.ctx, e.storage, "svc", "k")
 		if err != nil {
 			t.Fatal(err)
@@ -33,7 +34,7 @@ func TestUsageBufferedThenFlushed(t *testing.T) {
 			t.Fatalf("verify %d: %q", i, c)
 		}
 	}
-	if c := e.verifyCode(key, map[string]interface{}{"scope": "admin"}); c != codeForbiddenScope {
+	if c := e.verifyCode(key, map[string]interface{}{"scope": "admin"}); c != record.CodeForbiddenScope {
 		t.Fatal(c)
 	}
 	// No storage write per call.
@@ -47,7 +48,7 @@ func TestUsageBufferedThenFlushed(t *testing.T) {
 	}
 	usage := read["usage"].(map[string]interface{})
 	counts := usage["verify_counts"].(map[string]uint64)
-	if counts[outcomeActive] != 4 || counts[codeForbiddenScope] != 1 {
+	if counts[record.OutcomeActive] != 4 || counts[record.CodeForbiddenScope] != 1 {
 		t.Fatalf("counts = %v", counts)
 	}
 	if src := usage["recent_sources"].([]string); len(src) != 3 || src[0] != "192.0.2.3" || src[1] != "192.0.2.1" {
@@ -62,10 +63,10 @@ func TestUsageBufferedThenFlushed(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := stored()
-	if !k.LastUsedAt.Equal(usedAt) || !k.version(1).LastVerifiedAt.Equal(usedAt) {
-		t.Fatalf("flushed times: %v %v", k.LastUsedAt, k.version(1).LastVerifiedAt)
+	if !k.LastUsedAt.Equal(usedAt) || !k.Version(1).LastVerifiedAt.Equal(usedAt) {
+		t.Fatalf("flushed times: %v %v", k.LastUsedAt, k.Version(1).LastVerifiedAt)
 	}
-	if k.Usage == nil || k.Usage.Counts[outcomeActive] != 4 || k.Usage.Counts[codeForbiddenScope] != 1 || len(k.Usage.RecentSources) != 3 {
+	if k.Usage == nil || k.Usage.Counts[record.OutcomeActive] != 4 || k.Usage.Counts[record.CodeForbiddenScope] != 1 || len(k.Usage.RecentSources) != 3 {
 		t.Fatalf("flushed usage: %+v", k.Usage)
 	}
 	if n := len(e.b.cache.usage.entries); n != 0 {
@@ -75,7 +76,7 @@ func TestUsageBufferedThenFlushed(t *testing.T) {
 	e.clock.Advance(time.Minute)
 	e.verifyCode(key, map[string]interface{}{"client_ip": "198.51.100.7"})
 	usage = e.ok(logical.ReadOperation, "keys/svc/k", nil).Data["usage"].(map[string]interface{})
-	if c := usage["verify_counts"].(map[string]uint64); c[outcomeActive] != 5 {
+	if c := usage["verify_counts"].(map[string]uint64); c[record.OutcomeActive] != 5 {
 		t.Fatalf("counts after flush = %v", c)
 	}
 	if src := usage["recent_sources"].([]string); len(src) != 4 || src[0] != "198.51.100.7" {
@@ -88,7 +89,7 @@ func TestUsageBufferedThenFlushed(t *testing.T) {
 	if err := e.b.flushUsage(e.ctx, &logical.Request{Storage: e.storage}); err != nil {
 		t.Fatal(err)
 	}
-	if k := stored(); k.Usage.Counts[outcomeActive] != 5 {
+	if k := stored(); k.Usage.Counts[record.OutcomeActive] != 5 {
 		t.Fatalf("counts after second flush = %v", k.Usage.Counts)
 	}
 }
@@ -112,7 +113,7 @@ func TestUsageRecordedDuringFlushIsKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	k, _ := e.b.getKey(e.ctx, e.storage, "svc", "k")
-	if k.Usage.Counts[outcomeActive] != 2 {
+	if k.Usage.Counts[record.OutcomeActive] != 2 {
 		t.Fatalf("counts = %v, want 2 active", k.Usage.Counts)
 	}
 }
@@ -189,8 +190,8 @@ func TestUsageEntryVersionSlots(t *testing.T) {
 
 // loadKey is a key that other traffic verifies; it has no record, so its
 // flush is a storage read and nothing else.
-func loadKey(i int) *Key {
-	return &Key{KeyID: fmt.Sprintf("kid_load%07d", i), Client: "load", Name: fmt.Sprint(i)}
+func loadKey(i int) *record.Key {
+	return &record.Key{KeyID: fmt.Sprintf("kid_load%07d", i), Client: "load", Name: fmt.Sprint(i)}
 }
 
 // More distinct keys verified per minute than one flush used to write
@@ -208,7 +209,7 @@ func TestUsageFlushKeepsUpWithSustainedLoad(t *testing.T) {
 	for m := 0; m < 10; m++ {
 		e.clock.Advance(time.Minute)
 		for i := 0; i < perMinute; i++ {
-			e.b.cache.usage.record(loadKey(m*perMinute+i), 1, outcomeActive, "", e.clock.Now())
+			e.b.cache.usage.record(loadKey(m*perMinute+i), 1, record.OutcomeActive, "", e.clock.Now())
 		}
 		if c := e.verifyCode(key, nil); c != "" {
 			t.Fatalf("verify: %q", c)
@@ -239,7 +240,7 @@ func TestUsageBufferFullKeepsLastUse(t *testing.T) {
 	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"idle_timeout": "1h"})
 	key := e.issue("svc", "k", "r", nil)
 	for i := 0; i < maxUsageEntries; i++ {
-		e.b.cache.usage.record(loadKey(i), 1, outcomeActive, "", e.clock.Now())
+		e.b.cache.usage.record(loadKey(i), 1, record.OutcomeActive, "", e.clock.Now())
 	}
 	e.clock.Advance(40 * time.Minute)
 	if c := e.verifyCode(key, nil); c != "" {
@@ -283,8 +284,8 @@ func TestUsageSpillFlushedAndTakenOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	kb := e.issued("svc", "b")
-	if !kb.LastUsedAt.Equal(usedAt) || !kb.version(1).LastVerifiedAt.Equal(usedAt) {
-		t.Fatalf("spilled use not stored: %v %v", kb.LastUsedAt, kb.version(1).LastVerifiedAt)
+	if !kb.LastUsedAt.Equal(usedAt) || !kb.Version(1).LastVerifiedAt.Equal(usedAt) {
+		t.Fatalf("spilled use not stored: %v %v", kb.LastUsedAt, kb.Version(1).LastVerifiedAt)
 	}
 	u := e.b.cache.usage
 	if len(u.entries)+len(u.spill)+u.queue.len() != 0 {
@@ -372,7 +373,7 @@ func TestUsageFlushTimeBudget(t *testing.T) {
 	}}
 	n := usageFlushChunk + 100
 	for i := 0; i < n; i++ {
-		u.record(loadKey(i), 1, outcomeActive, "", e.clock.Now())
+		u.record(loadKey(i), 1, record.OutcomeActive, "", e.clock.Now())
 	}
 	req := &logical.Request{Storage: e.storage}
 	if err := e.b.flushUsage(e.ctx, req); err != nil {
@@ -428,16 +429,16 @@ func BenchmarkUsageRecord(b *testing.B) {
 		k := loadKey(0)
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
-			u.record(k, 1, outcomeActive, "192.0.2.1", now)
+			u.record(k, 1, record.OutcomeActive, "192.0.2.1", now)
 		}
 	})
 	full := func(spill int) *usageTracker {
 		u := newUsageTracker()
 		u.capacity, u.spillCapacity = 1, spill
-		u.record(loadKey(-1), 1, outcomeActive, "", now)
+		u.record(loadKey(-1), 1, record.OutcomeActive, "", now)
 		return u
 	}
-	keys := make([]*Key, 1000)
+	keys := make([]*record.Key, 1000)
 	for i := range keys {
 		keys[i] = loadKey(i)
 	}
@@ -445,14 +446,14 @@ func BenchmarkUsageRecord(b *testing.B) {
 		u := full(len(keys))
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
-			u.record(keys[i%len(keys)], 1, outcomeActive, "192.0.2.1", now)
+			u.record(keys[i%len(keys)], 1, record.OutcomeActive, "192.0.2.1", now)
 		}
 	})
 	b.Run("lost", func(b *testing.B) {
 		u := full(0)
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
-			u.record(keys[i%len(keys)], 1, outcomeActive, "192.0.2.1", now)
+			u.record(keys[i%len(keys)], 1, record.OutcomeActive, "192.0.2.1", now)
 		}
 	})
 }
@@ -506,7 +507,7 @@ func TestUsageConcurrentVerifyAndFlush(t *testing.T) {
 					t.Fatalf("key %d: no last use stored", i)
 				}
 				if k.Usage != nil {
-					total += k.Usage.Counts[outcomeActive]
+					total += k.Usage.Counts[record.OutcomeActive]
 				}
 			}
 			// With room every verify is counted; spilling loses counts
@@ -553,7 +554,7 @@ func TestUsageFlushBudgetCheckedPerWrite(t *testing.T) {
 	u.flushLimits = usageFlushLimits{budget: 20 * time.Second, stopwatch: func() time.Time { return testStart.Add(now) }}
 	slow := &slowStorage{Storage: e.storage, tick: func() { now += 100 * time.Millisecond }}
 	for i := 0; i < usageFlushChunk; i++ {
-		u.record(loadKey(i), 1, outcomeActive, "", e.clock.Now())
+		u.record(loadKey(i), 1, record.OutcomeActive, "", e.clock.Now())
 	}
 	if err := e.b.flushUsage(e.ctx, &logical.Request{Storage: slow}); err != nil {
 		t.Fatal(err)

@@ -4,13 +4,9 @@ import (
 	"context"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
-
-// retirementDecisionBound is how long past the end of its grace a previous
-// version may wait for the tick that decides its retirement: a tick runs
-// about once a minute, and a late one a little later.
-const retirementDecisionBound = 2 * time.Minute
 
 // retirementPending reports whether previous version v, whose grace has
 // ended, is still accepted because the tick that retires it has not run
@@ -20,8 +16,8 @@ const retirementDecisionBound = 2 * time.Minute
 // refuse the only version in use until the next tick, which then accepts
 // it again. Past retirementDecisionBound (no tick came: the node may not
 // write) the version is refused, as its grace says.
-func (b *apikeysBackend) retirementPending(ctx context.Context, s logical.Storage, k *Key, v *KeyVersion, now time.Time) (bool, error) {
-	if !now.Before(v.GraceEndsAt.Add(retirementDecisionBound)) {
+func (b *apikeysBackend) retirementPending(ctx context.Context, s logical.Storage, k *record.Key, v *record.KeyVersion, now time.Time) (bool, error) {
+	if !now.Before(v.GraceEndsAt.Add(record.RetirementDecisionBound)) {
 		return false, nil
 	}
 	cfg, err := b.config(ctx, s)
@@ -32,13 +28,13 @@ func (b *apikeysBackend) retirementPending(ctx context.Context, s logical.Storag
 	if err != nil || role == nil {
 		return false, err
 	}
-	in := adoptionInput{
-		grace:        role.gracePeriod(cfg),
-		maxGrace:     role.maxGracePeriod(cfg),
-		previousSeen: b.versionLastVerified(k, v.Version),
+	in := record.AdoptionInput{
+		Grace:        role.EffectiveGracePeriod(cfg),
+		MaxGrace:     role.EffectiveMaxGracePeriod(cfg),
+		PreviousSeen: b.versionLastVerified(k, v.Version),
 	}
-	if a := k.current(); a != nil {
-		in.activeSeen = b.versionLastVerified(k, a.Version)
+	if a := k.Current(); a != nil {
+		in.ActiveSeen = b.versionLastVerified(k, a.Version)
 	}
-	return decideGrace(k, v, now, in).action == graceExtend, nil
+	return record.DecideGrace(k, v, now, in).Action == record.GraceExtend, nil
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -21,7 +22,7 @@ func TestShortGraceNotRefusedBeforeTheDecidingTick(t *testing.T) {
 	}{
 		{"only the old version in use", false, 40 * time.Second, true},
 		{"the new version in use", true, 40 * time.Second, false},
-		{"no tick within the bound", false, 31*time.Second + retirementDecisionBound, false},
+		{"no tick within the bound", false, 31*time.Second + record.RetirementDecisionBound, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newTestEnv(t)
@@ -50,8 +51,8 @@ func TestShortGraceNotRefusedBeforeTheDecidingTick(t *testing.T) {
 			if (code == "") != tc.wantActive {
 				t.Fatalf("old version %v after the rotation: code %q, want active=%v", tc.wait, code, tc.wantActive)
 			}
-			if !tc.wantActive && code != codeExpired {
-				t.Fatalf("old version refused with %q, want %q", code, codeExpired)
+			if !tc.wantActive && code != record.CodeExpired {
+				t.Fatalf("old version refused with %q, want %q", code, record.CodeExpired)
 			}
 		})
 	}

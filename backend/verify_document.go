@@ -5,6 +5,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scopes"
 )
 
@@ -12,7 +13,7 @@ import (
 // the same fields as verifyResponseData, encoded by hand because this runs
 // on every gateway verify and encoding/json spends most of its time here on
 // reflection and on sorting map keys.
-func appendIntrospection(buf []byte, res verifyResult) []byte {
+func appendIntrospection(buf []byte, res record.VerifyResult) []byte {
 	if !res.Active {
 		buf = append(buf, `{"active":false,"code":`...)
 		buf = appendJSONString(buf, res.Code)
@@ -30,7 +31,7 @@ func appendIntrospection(buf []byte, res verifyResult) []byte {
 	buf = appendJSONString(buf, k.Client)
 	buf = append(buf, `,"environment":`...)
 	buf = appendJSONString(buf, k.Environment)
-	if exp := res.expiry(); !exp.IsZero() {
+	if exp := res.Expiry(); !exp.IsZero() {
 		buf = append(buf, `,"exp":`...)
 		buf = strconv.AppendInt(buf, exp.Unix(), 10)
 	}

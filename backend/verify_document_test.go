@@ -2,6 +2,7 @@ package backend
 
 import (
 	"encoding/json"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"reflect"
 	"testing"
 	"time"
@@ -11,16 +12,16 @@ import (
 // the same answer.
 func TestIntrospectionDocumentMatchesJSON(t *testing.T) {
 	created := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	key := &Key{KeyID: "kid_1", Client: "svc", Role: "r", Environment: "prod", ExpiresAt: created.Add(time.Hour)}
-	active := &KeyVersion{Version: 3, State: stateActive, CreatedAt: created}
-	previous := &KeyVersion{Version: 2, State: statePrevious, CreatedAt: created, GraceEndsAt: created.Add(time.Minute)}
-	odd := &Key{KeyID: "kid_\"2\\", Client: "a\x01b", Role: "ü-role", Environment: "x\xffy"}
-	cases := map[string]verifyResult{
-		"inactive":           {Code: codeForbiddenScope},
-		"active":             {Active: true, Key: key, Version: active, Role: &Role{Audiences: []string{"orders-api", "billing"}}, EffectiveScopes: []string{"orders:read", "orders:write"}},
-		"previous, no aud":   {Active: true, Key: key, Version: previous, Role: &Role{}, EffectiveScopes: nil},
-		"no expiry":          {Active: true, Key: &Key{KeyID: "k", Client: "c", Role: "r", Environment: "e"}, Version: active, Role: &Role{}},
-		"characters escaped": {Active: true, Key: odd, Version: active, Role: &Role{Audiences: []string{"q\"uote"}}},
+	key := &record.Key{KeyID: "kid_1", Client: "svc", Role: "r", Environment: "prod", ExpiresAt: created.Add(time.Hour)}
+	active := &record.KeyVersion{Version: 3, State: record.StateActive, CreatedAt: created}
+	previous := &record.KeyVersion{Version: 2, State: record.StatePrevious, CreatedAt: created, GraceEndsAt: created.Add(time.Minute)}
+	odd := &record.Key{KeyID: "kid_\"2\\", Client: "a\x01b", Role: "ü-role", Environment: "x\xffy"}
+	cases := map[string]record.VerifyResult{
+		"inactive":           {Code: record.CodeForbiddenScope},
+		"active":             {Active: true, Key: key, Version: active, Role: &record.Role{Audiences: []string{"orders-api", "billing"}}, EffectiveScopes: []string{"orders:read", "orders:write"}},
+		"previous, no aud":   {Active: true, Key: key, Version: previous, Role: &record.Role{}, EffectiveScopes: nil},
+		"no expiry":          {Active: true, Key: &record.Key{KeyID: "k", Client: "c", Role: "r", Environment: "e"}, Version: active, Role: &record.Role{}},
+		"characters escaped": {Active: true, Key: odd, Version: active, Role: &record.Role{Audiences: []string{"q\"uote"}}},
 	}
 	for name, res := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -44,8 +45,8 @@ func TestIntrospectionDocumentMatchesJSON(t *testing.T) {
 }
 
 func BenchmarkIntrospectionDocument(b *testing.B) {
-	res := verifyResult{Active: true, Key: &Key{KeyID: "kid_0123456789abcdef01234567", Client: "svc", Role: "r", Environment: "prod"},
-		Version: &KeyVersion{Version: 1, State: stateActive}, Role: &Role{Audiences: []string{"orders-api"}}, EffectiveScopes: []string{"orders:read"}}
+	res := record.VerifyResult{Active: true, Key: &record.Key{KeyID: "kid_0123456789abcdef01234567", Client: "svc", Role: "r", Environment: "prod"},
+		Version: &record.KeyVersion{Version: 1, State: record.StateActive}, Role: &record.Role{Audiences: []string{"orders-api"}}, EffectiveScopes: []string{"orders:read"}}
 	b.Run("hand", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			_ = introspectionDocument(res)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -114,11 +115,11 @@ func TestVerifyReadFormAnswersLikeWrite(t *testing.T) {
 		query map[string]interface{}
 		code  string
 	}{
-		{"not-a-key", nil, codeMalformed},
-		{"", nil, codeMalformed},
-		{key, map[string]interface{}{"scope": "orders:write"}, codeForbiddenScope},
-		{key, map[string]interface{}{"audience": "billing-api"}, codeForbiddenAudience},
-		{key, map[string]interface{}{"environment": "staging"}, codeForbiddenEnvironment},
+		{"not-a-key", nil, record.CodeMalformed},
+		{"", nil, record.CodeMalformed},
+		{key, map[string]interface{}{"scope": "orders:write"}, record.CodeForbiddenScope},
+		{key, map[string]interface{}{"audience": "billing-api"}, record.CodeForbiddenAudience},
+		{key, map[string]interface{}{"environment": "staging"}, record.CodeForbiddenEnvironment},
 	} {
 		d := e.verifyGetData(tc.key, tc.query)
 		if len(d) != 2 || d["active"] != false || d["code"] != tc.code {
@@ -128,7 +129,7 @@ func TestVerifyReadFormAnswersLikeWrite(t *testing.T) {
 	// Usage counts both forms, with the source address.
 	usage := e.ok(logical.ReadOperation, "keys/svc/k", nil).Data["usage"].(map[string]interface{})
 	counts := usage["verify_counts"].(map[string]uint64)
-	if counts[outcomeActive] != 4 || counts[codeForbiddenScope] != 1 {
+	if counts[record.OutcomeActive] != 4 || counts[record.CodeForbiddenScope] != 1 {
 		t.Fatalf("usage counts: %v", counts)
 	}
 }
@@ -138,11 +139,11 @@ func TestVerifyReadFormPendingAndRateLimit(t *testing.T) {
 	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"rate_limit": 3, "rate_limit_window": 60})
 	key := e.issue("svc", "k", "r", nil)
 	staged := e.ok(logical.UpdateOperation, "keys/svc/k/rotate", map[string]interface{}{"stage": true}).Data["key"].(string)
-	if d := e.verifyGetData(staged, nil); d["code"] != codeNotFound {
+	if d := e.verifyGetData(staged, nil); d["code"] != record.CodeNotFound {
 		t.Fatalf("pending without allow_pending: %v", d)
 	}
 	// Query parameters arrive as strings.
-	if d := e.verifyGetData(staged, map[string]interface{}{"allow_pending": "true"}); d["active"] != true || d["state"] != statePending {
+	if d := e.verifyGetData(staged, map[string]interface{}{"allow_pending": "true"}); d["active"] != true || d["state"] != record.StatePending {
 		t.Fatalf("pending with allow_pending=true: %v", d)
 	}
 	// One rate limit for both forms (per key).
@@ -155,7 +156,7 @@ func TestVerifyReadFormPendingAndRateLimit(t *testing.T) {
 			t.Fatalf("GET %d: %v", i+2, d)
 		}
 	}
-	if c := e.verifyCode(key, nil); c != codeRateLimited {
+	if c := e.verifyCode(key, nil); c != record.CodeRateLimited {
 		t.Fatalf("POST after the limit: %q", c)
 	}
 	e.clock.Advance(time.Minute)

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/keyformat"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
 
 // verify calls the verify endpoint and returns its data; it must be a 200.
@@ -58,7 +59,7 @@ func TestVerifyActiveAnswer(t *testing.T) {
 	d := e.verify(key, map[string]interface{}{"scope": "orders:read", "audience": "orders-api", "environment": "prod"})
 	want := map[string]interface{}{
 		"active": true, "client": "svc", "role": "r", "scope": "orders:read", "environment": "prod",
-		"version": 1, "state": stateActive, "iat": testStart.Unix(),
+		"version": 1, "state": record.StateActive, "iat": testStart.Unix(),
 	}
 	for k, v := range want {
 		if d[k] != v {
@@ -88,7 +89,7 @@ func TestVerifyActiveAnswer(t *testing.T) {
 func TestVerifyMissingKeyIs400(t *testing.T) {
 	e := newTestEnv(t)
 	e.userErr(logical.UpdateOperation, "verify", map[string]interface{}{"scope": "a"}, `missing "key"`)
-	if c := e.verifyCode("", nil); c != codeMalformed {
+	if c := e.verifyCode("", nil); c != record.CodeMalformed {
 		t.Fatalf("empty key: %s", c)
 	}
 }
@@ -110,7 +111,7 @@ func TestVerifyCodes(t *testing.T) {
 	roleBound := e.issue("svc", "cidr", "cidr", nil)
 	clientBound := e.issue("bound", "k", "r", nil)
 	locked := e.issue("lockme", "k", "r", nil)
-	if _, err := e.b.setClientStatus(e.ctx, &logical.Request{Storage: e.storage, Connection: &logical.Connection{}}, "lockme", clientLocked, "incident"); err != nil {
+	if _, err := e.b.setClientStatus(e.ctx, &logical.Request{Storage: e.storage, Connection: &logical.Connection{}}, "lockme", record.ClientLocked, "incident"); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Advance(2 * time.Hour)
@@ -129,24 +130,24 @@ func TestVerifyCodes(t *testing.T) {
 		want  string
 	}{
 		{"valid", good, nil, ""},
-		{"garbage", "hello", nil, codeMalformed},
-		{"checksum typo", string(typo), nil, codeMalformed},
-		{"never issued", unknown, nil, codeNotFound},
-		{"revoked", revoked, nil, codeRevoked},
-		{"past hard expiry", expiring, nil, codeExpired},
-		{"client locked", locked, nil, codeLocked},
-		{"wrong environment", good, map[string]interface{}{"environment": "staging"}, codeForbiddenEnvironment},
-		{"client cidr: outside", clientBound, map[string]interface{}{"client_ip": "198.51.100.1"}, codeForbiddenIP},
-		{"client cidr: missing ip", clientBound, nil, codeForbiddenIP},
+		{"garbage", "hello", nil, record.CodeMalformed},
+		{"checksum typo", string(typo), nil, record.CodeMalformed},
+		{"never issued", unknown, nil, record.CodeNotFound},
+		{"revoked", revoked, nil, record.CodeRevoked},
+		{"past hard expiry", expiring, nil, record.CodeExpired},
+		{"client locked", locked, nil, record.CodeLocked},
+		{"wrong environment", good, map[string]interface{}{"environment": "staging"}, record.CodeForbiddenEnvironment},
+		{"client cidr: outside", clientBound, map[string]interface{}{"client_ip": "198.51.100.1"}, record.CodeForbiddenIP},
+		{"client cidr: missing ip", clientBound, nil, record.CodeForbiddenIP},
 		{"client cidr: inside", clientBound, map[string]interface{}{"client_ip": "192.0.2.9"}, ""},
-		{"role cidr: outside", roleBound, map[string]interface{}{"client_ip": "192.0.2.9"}, codeForbiddenIP},
+		{"role cidr: outside", roleBound, map[string]interface{}{"client_ip": "192.0.2.9"}, record.CodeForbiddenIP},
 		{"role cidr: inside", roleBound, map[string]interface{}{"client_ip": "10.1.2.3"}, ""},
-		{"unknown audience", good, map[string]interface{}{"audience": "billing-api"}, codeForbiddenAudience},
-		{"scope the key lacks", good, map[string]interface{}{"scope": "orders:write"}, codeForbiddenScope},
-		{"one of two scopes lacking", good, map[string]interface{}{"scope": "orders:read orders:write"}, codeForbiddenScope},
+		{"unknown audience", good, map[string]interface{}{"audience": "billing-api"}, record.CodeForbiddenAudience},
+		{"scope the key lacks", good, map[string]interface{}{"scope": "orders:write"}, record.CodeForbiddenScope},
+		{"one of two scopes lacking", good, map[string]interface{}{"scope": "orders:read orders:write"}, record.CodeForbiddenScope},
 		{"rate limit 1", limited, nil, ""},
 		{"rate limit 2", limited, nil, ""},
-		{"rate limit 3", limited, nil, codeRateLimited},
+		{"rate limit 3", limited, nil, record.CodeRateLimited},
 	}
 	for _, tc := range cases {
 		if got := e.verifyCode(tc.key, tc.extra); got != tc.want {
@@ -161,10 +162,10 @@ func TestVerifyCodes(t *testing.T) {
 	// An index entry whose key record lacks the HMAC is not found.
 	orphan, _ := keyformat.Generate(rand.Reader, "ak", "prod", 256)
 	secret, _ := e.b.hmacSecret(e.ctx, e.storage)
-	if err := e.b.putIndex(e.ctx, e.storage, keyHMAC(secret, orphan), indexEntry{Client: "svc", Name: "good", Version: 9}); err != nil {
+	if err := e.b.putIndex(e.ctx, e.storage, keyHMAC(secret, orphan), record.IndexEntry{Client: "svc", Name: "good", Version: 9}); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.verifyCode(orphan, nil); got != codeNotFound {
+	if got := e.verifyCode(orphan, nil); got != record.CodeNotFound {
 		t.Errorf("orphan index entry: %q", got)
 	}
 }
@@ -218,14 +219,14 @@ func TestVerifyStorageAccess(t *testing.T) {
 	key := e.issue("svc", "k", "r", nil)
 	cs := &countingStorage{Storage: e.storage}
 
-	if res, _ := e.b.verifyKey(e.ctx, cs, verifyInput{Key: "ak_prod_nonsense"}); res.Code != codeMalformed {
+	if res, _ := e.b.verifyKey(e.ctx, cs, record.VerifyInput{Key: "ak_prod_nonsense"}); res.Code != record.CodeMalformed {
 		t.Fatalf("malformed: %+v", res)
 	}
 	if n := cs.ops.Load(); n != 0 {
 		t.Fatalf("a malformed key caused %d storage operations", n)
 	}
 	e.b.cache.verify.purge()
-	if res, _ := e.b.verifyKey(e.ctx, cs, verifyInput{Key: key}); !res.Active {
+	if res, _ := e.b.verifyKey(e.ctx, cs, record.VerifyInput{Key: key}); !res.Active {
 		t.Fatalf("cold verify: %+v", res)
 	}
 	cold := cs.ops.Load()
@@ -233,7 +234,7 @@ func TestVerifyStorageAccess(t *testing.T) {
 		t.Fatal("a cold cache read nothing")
 	}
 	for i := 0; i < 10; i++ {
-		if res, _ := e.b.verifyKey(e.ctx, cs, verifyInput{Key: key}); !res.Active {
+		if res, _ := e.b.verifyKey(e.ctx, cs, record.VerifyInput{Key: key}); !res.Active {
 			t.Fatalf("warm verify: %+v", res)
 		}
 	}
@@ -251,40 +252,40 @@ func TestVerifyGraceAndPending(t *testing.T) {
 	v2 := e.ok(logical.UpdateOperation, "keys/svc/k/rotate", nil).Data["key"].(string)
 
 	d := e.verify(v1, nil)
-	if d["active"] != true || d["state"] != statePrevious || d["version"] != 1 {
+	if d["active"] != true || d["state"] != record.StatePrevious || d["version"] != 1 {
 		t.Fatalf("previous in grace: %v", d)
 	}
 	if d["exp"] != rotatedAt.Add(time.Hour).Unix() {
 		t.Fatalf("exp of previous = %v, want grace end %d", d["exp"], rotatedAt.Add(time.Hour).Unix())
 	}
-	if d := e.verify(v2, nil); d["state"] != stateActive || d["version"] != 2 || d["iat"] != rotatedAt.Unix() {
+	if d := e.verify(v2, nil); d["state"] != record.StateActive || d["version"] != 2 || d["iat"] != rotatedAt.Unix() {
 		t.Fatalf("new version: %v", d)
 	}
 
 	// Stage v3: only accepted with allow_pending.
 	v3 := e.ok(logical.UpdateOperation, "keys/svc/k/rotate", map[string]interface{}{"stage": true}).Data["key"].(string)
-	if c := e.verifyCode(v3, nil); c != codeNotFound {
+	if c := e.verifyCode(v3, nil); c != record.CodeNotFound {
 		t.Fatalf("pending without allow_pending: %q", c)
 	}
-	if d := e.verify(v3, map[string]interface{}{"allow_pending": true}); d["active"] != true || d["state"] != statePending {
+	if d := e.verify(v3, map[string]interface{}{"allow_pending": true}); d["active"] != true || d["state"] != record.StatePending {
 		t.Fatalf("pending with allow_pending: %v", d)
 	}
 
 	// Past the grace period the previous version is expired, even before
 	// background work retires it.
 	e.clock.Advance(time.Hour)
-	if c := e.verifyCode(v1, nil); c != codeExpired {
+	if c := e.verifyCode(v1, nil); c != record.CodeExpired {
 		t.Fatalf("previous past grace: %q", c)
 	}
 	// Promoting v3 retires v1 and makes v2 previous.
 	e.ok(logical.UpdateOperation, "keys/svc/k/promote", nil)
-	if c := e.verifyCode(v1, nil); c != codeExpired {
+	if c := e.verifyCode(v1, nil); c != record.CodeExpired {
 		t.Fatalf("retired: %q", c)
 	}
-	if d := e.verify(v2, nil); d["state"] != statePrevious {
+	if d := e.verify(v2, nil); d["state"] != record.StatePrevious {
 		t.Fatalf("v2 after promote: %v", d)
 	}
-	if d := e.verify(v3, nil); d["state"] != stateActive {
+	if d := e.verify(v3, nil); d["state"] != record.StateActive {
 		t.Fatalf("v3 after promote: %v", d)
 	}
 }
@@ -297,10 +298,10 @@ func TestVerifyRoleNarrowingTakesEffectAtOnce(t *testing.T) {
 		t.Fatalf("before: %v", d)
 	}
 	e.ok(logical.UpdateOperation, "roles/r", map[string]interface{}{"scopes": "orders:read", "audiences": "b"})
-	if c := e.verifyCode(key, map[string]interface{}{"scope": "orders:write"}); c != codeForbiddenScope {
+	if c := e.verifyCode(key, map[string]interface{}{"scope": "orders:write"}); c != record.CodeForbiddenScope {
 		t.Fatalf("after narrowing: %q", c)
 	}
-	if c := e.verifyCode(key, map[string]interface{}{"audience": "a"}); c != codeForbiddenAudience {
+	if c := e.verifyCode(key, map[string]interface{}{"audience": "a"}); c != record.CodeForbiddenAudience {
 		t.Fatalf("audience after narrowing: %q", c)
 	}
 	if d := e.verify(key, nil); d["scope"] != "orders:read" {
@@ -331,11 +332,11 @@ func TestVerifyKeyWithNoEffectiveScopeLeftIsForbidden(t *testing.T) {
 
 	e.ok(logical.UpdateOperation, "roles/r", map[string]interface{}{"scopes": "orders:read"})
 	for _, q := range []map[string]interface{}{nil, {"scope": "orders:write"}, {"audience": "orders-api"}} {
-		if c := e.verifyCode(key, q); c != codeForbiddenScope {
-			t.Fatalf("POST verify %v after narrowing: code %q, want %s", q, c, codeForbiddenScope)
+		if c := e.verifyCode(key, q); c != record.CodeForbiddenScope {
+			t.Fatalf("POST verify %v after narrowing: code %q, want %s", q, c, record.CodeForbiddenScope)
 		}
 		d := e.verifyGetData(key, q)
-		if d["active"] != false || d["code"] != codeForbiddenScope || len(d) != 2 {
+		if d["active"] != false || d["code"] != record.CodeForbiddenScope || len(d) != 2 {
 			t.Fatalf("GET verify %v after narrowing: %v, want the POST answer", q, d)
 		}
 	}
@@ -365,7 +366,7 @@ func TestVerifyRevokeLockDeprovisionHaveNoWindow(t *testing.T) {
 		}
 	}
 	e.ok(logical.UpdateOperation, "keys/svc/k1/revoke", nil)
-	if c := e.verifyCode(k1, nil); c != codeRevoked {
+	if c := e.verifyCode(k1, nil); c != record.CodeRevoked {
 		t.Fatalf("after revoke: %q", c)
 	}
 	// Revoking one version of a rotated key.
@@ -375,7 +376,7 @@ func TestVerifyRevokeLockDeprovisionHaveNoWindow(t *testing.T) {
 		t.Fatalf("previous before version revoke: %q", c)
 	}
 	e.ok(logical.UpdateOperation, "keys/svc/k2/revoke", map[string]interface{}{"version": 1})
-	if c := e.verifyCode(old, nil); c != codeRevoked {
+	if c := e.verifyCode(old, nil); c != record.CodeRevoked {
 		t.Fatalf("after version revoke: %q", c)
 	}
 	// Lock and unlock the client.
@@ -383,13 +384,13 @@ func TestVerifyRevokeLockDeprovisionHaveNoWindow(t *testing.T) {
 	if c := e.verifyCode(k3, nil); c != "" {
 		t.Fatalf("k3: %q", c)
 	}
-	if _, err := e.b.setClientStatus(e.ctx, req, "svc", clientLocked, "incident"); err != nil {
+	if _, err := e.b.setClientStatus(e.ctx, req, "svc", record.ClientLocked, "incident"); err != nil {
 		t.Fatal(err)
 	}
-	if c := e.verifyCode(k3, nil); c != codeLocked {
+	if c := e.verifyCode(k3, nil); c != record.CodeLocked {
 		t.Fatalf("after lock: %q", c)
 	}
-	if _, err := e.b.setClientStatus(e.ctx, req, "svc", clientActive, "resolved"); err != nil {
+	if _, err := e.b.setClientStatus(e.ctx, req, "svc", record.ClientActive, "resolved"); err != nil {
 		t.Fatal(err)
 	}
 	if c := e.verifyCode(k3, nil); c != "" {
@@ -397,7 +398,7 @@ func TestVerifyRevokeLockDeprovisionHaveNoWindow(t *testing.T) {
 	}
 	// De-provisioning (client delete) revokes everything at once.
 	e.ok(logical.DeleteOperation, "clients/svc", nil)
-	if c := e.verifyCode(k3, nil); c != codeRevoked {
+	if c := e.verifyCode(k3, nil); c != record.CodeRevoked {
 		t.Fatalf("after de-provisioning: %q", c)
 	}
 }
@@ -411,9 +412,9 @@ func TestVerifyCacheFillRacingRevoke(t *testing.T) {
 	e.b.cache.verify.purge()
 	cs := &countingStorage{Storage: e.storage, pauseKey: keyStorageKey("svc", "k"), readDone: make(chan struct{}), resume: make(chan struct{})}
 
-	done := make(chan verifyResult)
+	done := make(chan record.VerifyResult)
 	go func() {
-		res, err := e.b.verifyKey(e.ctx, cs, verifyInput{Key: key})
+		res, err := e.b.verifyKey(e.ctx, cs, record.VerifyInput{Key: key})
 		if err != nil {
 			t.Error(err)
 		}
@@ -423,7 +424,7 @@ func TestVerifyCacheFillRacingRevoke(t *testing.T) {
 	e.ok(logical.UpdateOperation, "keys/svc/k/revoke", nil)
 	close(cs.resume)
 	<-done // concurrent with the revoke: either answer is fine
-	if c := e.verifyCode(key, nil); c != codeRevoked {
+	if c := e.verifyCode(key, nil); c != record.CodeRevoked {
 		t.Fatalf("stale record cached by a racing fill: %q", c)
 	}
 }
@@ -454,7 +455,7 @@ func TestVerifyConcurrentRevoke(t *testing.T) {
 				}
 				j := (i + w) % n
 				wasRevoked := revoked[j].Load()
-				res, err := e.b.verifyKey(e.ctx, e.storage, verifyInput{Key: keys[j]})
+				res, err := e.b.verifyKey(e.ctx, e.storage, record.VerifyInput{Key: keys[j]})
 				if err != nil {
 					t.Error(err)
 					return
@@ -462,7 +463,7 @@ func TestVerifyConcurrentRevoke(t *testing.T) {
 				if wasRevoked && res.Active {
 					bad.Add(1)
 				}
-				if !wasRevoked && !res.Active && res.Code != codeRevoked {
+				if !wasRevoked && !res.Active && res.Code != record.CodeRevoked {
 					t.Errorf("unexpected code %q", res.Code)
 				}
 			}
@@ -476,7 +477,7 @@ func TestVerifyConcurrentRevoke(t *testing.T) {
 	}
 	// Let the workers run a little after the last revoke.
 	for j := 0; j < n; j++ {
-		if res, _ := e.b.verifyKey(e.ctx, e.storage, verifyInput{Key: keys[j]}); res.Active {
+		if res, _ := e.b.verifyKey(e.ctx, e.storage, record.VerifyInput{Key: keys[j]}); res.Active {
 			bad.Add(1)
 		}
 	}
@@ -500,7 +501,7 @@ func TestVerifyInvalidateFromOtherNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k.revokeAll(e.clock.Now(), "elsewhere", Actor{Type: actorSystem})
+	k.RevokeAll(e.clock.Now(), "elsewhere", record.Actor{Type: actorSystem})
 	entry, _ := logical.StorageEntryJSON(keyStorageKey("svc", "k"), k)
 	if err := e.storage.Put(e.ctx, entry); err != nil {
 		t.Fatal(err)
@@ -509,18 +510,18 @@ func TestVerifyInvalidateFromOtherNodes(t *testing.T) {
 		t.Fatalf("without Invalidate the cached record still answers: %q", c)
 	}
 	e.b.invalidate(e.ctx, keyStorageKey("svc", "k"))
-	if c := e.verifyCode(key, nil); c != codeRevoked {
+	if c := e.verifyCode(key, nil); c != record.CodeRevoked {
 		t.Fatalf("after Invalidate: %q", c)
 	}
 	// Clients and roles follow the same way.
 	key2 := e.issue("svc", "k2", "r", nil)
 	e.verifyCode(key2, nil)
 	c, _ := e.b.getClient(e.ctx, e.storage, "svc")
-	c.Status = clientLocked
+	c.Status = record.ClientLocked
 	entry, _ = logical.StorageEntryJSON(clientStorageKey("svc"), c)
 	_ = e.storage.Put(e.ctx, entry)
 	e.b.invalidate(e.ctx, clientStorageKey("svc"))
-	if code := e.verifyCode(key2, nil); code != codeLocked {
+	if code := e.verifyCode(key2, nil); code != record.CodeLocked {
 		t.Fatalf("client invalidate: %q", code)
 	}
 }

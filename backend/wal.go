@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/mitchellh/mapstructure"
@@ -68,7 +69,7 @@ type commitHook func(step string) error
 // dropped, keeping the HMAC index consistent, and appends events, the
 // lifecycle-log entries of the change, so that a crash never leaves the
 // change without them (see above). Callers hold the key's lock.
-func (b *apikeysBackend) commitKey(ctx context.Context, s logical.Storage, k *Key, added []*KeyVersion, events ...Event) error {
+func (b *apikeysBackend) commitKey(ctx context.Context, s logical.Storage, k *record.Key, added []*record.KeyVersion, events ...Event) error {
 	return b.commitKeyWithAlerts(ctx, s, k, added, nil, events...)
 }
 
@@ -76,7 +77,7 @@ func (b *apikeysBackend) commitKey(ctx context.Context, s logical.Storage, k *Ke
 // (prepared by prepareAlert; their alert.raised entries are made here, after
 // events): they are stored after the log entries, and an interrupted commit
 // is finished with them, so the change never happens without its alerts.
-func (b *apikeysBackend) commitKeyWithAlerts(ctx context.Context, s logical.Storage, k *Key, added []*KeyVersion, alerts []*Alert, events ...Event) error {
+func (b *apikeysBackend) commitKeyWithAlerts(ctx context.Context, s logical.Storage, k *record.Key, added []*record.KeyVersion, alerts []*record.Alert, events ...Event) error {
 	step := func(name string) error {
 		if b.commitHook != nil {
 			return b.commitHook(name)
@@ -86,7 +87,7 @@ func (b *apikeysBackend) commitKeyWithAlerts(ctx context.Context, s logical.Stor
 	if err := b.finishInterruptedCommit(ctx, s, k); err != nil {
 		return err
 	}
-	dropped := k.trimVersions()
+	dropped := k.TrimVersions()
 	now := b.clock.Now()
 	var alertBodies []string
 	if len(alerts) > 0 {
@@ -137,7 +138,7 @@ func (b *apikeysBackend) commitKeyWithAlerts(ctx context.Context, s logical.Stor
 			return err
 		}
 		for _, v := range added {
-			if err := b.putIndex(ctx, s, v.HMAC, indexEntry{Client: k.Client, Name: k.Name, KeyID: k.KeyID, Version: v.Version}); err != nil {
+			if err := b.putIndex(ctx, s, v.HMAC, record.IndexEntry{Client: k.Client, Name: k.Name, KeyID: k.KeyID, Version: v.Version}); err != nil {
 				return fmt.Errorf("writing key index: %w", err)
 			}
 		}
@@ -186,14 +187,14 @@ func (b *apikeysBackend) commitKeyWithAlerts(ctx context.Context, s logical.Stor
 // key must not let Vault's rollback, which runs minutes later, mistake that
 // commit for one that never happened. k is as stored; the caller holds the
 // key's lock.
-func (b *apikeysBackend) finishInterruptedCommit(ctx context.Context, s logical.Storage, k *Key) error {
+func (b *apikeysBackend) finishInterruptedCommit(ctx context.Context, s logical.Storage, k *record.Key) error {
 	_, err := b.finishInterrupted(ctx, s, k)
 	return err
 }
 
 // finishInterrupted is finishInterruptedCommit that returns the commit it
 // finished (nil: none was left).
-func (b *apikeysBackend) finishInterrupted(ctx context.Context, s logical.Storage, k *Key) (*walIndex, error) {
+func (b *apikeysBackend) finishInterrupted(ctx context.Context, s logical.Storage, k *record.Key) (*walIndex, error) {
 	if k.LastWAL == "" {
 		return nil, nil
 	}
@@ -228,7 +229,7 @@ func (b *apikeysBackend) finishInterrupted(ctx context.Context, s logical.Storag
 // after its key write: the log entries not yet appended (marked as
 // recovered), the alerts not yet stored, and the deletion of index entries
 // the record does not hold.
-func (b *apikeysBackend) completeCommit(ctx context.Context, s logical.Storage, k *Key, w walIndex) error {
+func (b *apikeysBackend) completeCommit(ctx context.Context, s logical.Storage, k *record.Key, w walIndex) error {
 	if len(w.Alerts) > 0 {
 		b.gov.alerts.mu.RLock()
 		defer b.gov.alerts.mu.RUnlock()
@@ -261,7 +262,7 @@ func (b *apikeysBackend) completeCommit(ctx context.Context, s logical.Storage, 
 // not stored yet (one that is may have been acknowledged since: it stays).
 func (b *apikeysBackend) storeMissingAlerts(ctx context.Context, s logical.Storage, bodies []string) error {
 	for _, body := range bodies {
-		var a Alert
+		var a record.Alert
 		if err := json.Unmarshal([]byte(body), &a); err != nil {
 			return fmt.Errorf("decoding an alert of an interrupted key change: %w", err)
 		}
@@ -372,7 +373,7 @@ func (b *apikeysBackend) loggedSince(ctx context.Context, s logical.Storage, sin
 
 // deleteUnheldIndexEntries deletes the index entries named by w whose HMAC
 // key record k (nil: gone) does not hold.
-func (b *apikeysBackend) deleteUnheldIndexEntries(ctx context.Context, s logical.Storage, k *Key, w walIndex) error {
+func (b *apikeysBackend) deleteUnheldIndexEntries(ctx context.Context, s logical.Storage, k *record.Key, w walIndex) error {
 	held := map[string]bool{}
 	if k != nil {
 		for _, v := range k.Versions {
@@ -507,7 +508,7 @@ func (b *apikeysBackend) noteSettled(id string, w walIndex) {
 
 // takeSettled returns (once) the commit of k settled at start, if its key
 // record names it; nil otherwise. The caller holds the key's lock.
-func (b *apikeysBackend) takeSettled(k *Key) *walIndex {
+func (b *apikeysBackend) takeSettled(k *record.Key) *walIndex {
 	r := b.rotation()
 	r.settledMu.Lock()
 	defer r.settledMu.Unlock()

@@ -1,4 +1,4 @@
-package backend
+package record
 
 import (
 	"sort"
@@ -13,8 +13,8 @@ import (
 // it, so a key read returns its metadata as a sorted list of "key=value"
 // pairs (the same form the metadata field accepts on write).
 
-// metadataPairs renders metadata as sorted "key=value" strings.
-func metadataPairs(m map[string]string) []string {
+// MetadataPairs renders metadata as sorted "key=value" strings.
+func MetadataPairs(m map[string]string) []string {
 	out := make([]string, 0, len(m))
 	for k, v := range m {
 		out = append(out, k+"="+v)
@@ -23,53 +23,53 @@ func metadataPairs(m map[string]string) []string {
 	return out
 }
 
-// overdueRecheck is the ttl reported for a key whose rotation is due but not
+// OverdueRecheck is the ttl reported for a key whose rotation is due but not
 // done yet: the rotation tick runs about once a minute, so Vault Agent should
 // look again shortly rather than re-read in a tight loop (a ttl of 0 would
 // make it wait its default of five minutes).
-const overdueRecheck = 15 * time.Second
+const OverdueRecheck = 15 * time.Second
 
-// maxReadMargin bounds readMargin for long graces.
-const maxReadMargin = 5 * time.Minute
+// MaxReadMargin bounds readMargin for long graces.
+const MaxReadMargin = 5 * time.Minute
 
-// readMargin is how long before the previous version's grace ends a reader
+// ReadMargin is how long before the previous version's grace ends a reader
 // told "valid for ttl seconds" must have re-read: Agent's extra second, its
 // request, rendering the file and reloading the application. A quarter of
 // the grace, at most maxReadMargin.
-func readMargin(grace time.Duration) time.Duration {
+func ReadMargin(grace time.Duration) time.Duration {
 	m := grace / 4
-	if m > maxReadMargin {
-		m = maxReadMargin
+	if m > MaxReadMargin {
+		m = MaxReadMargin
 	}
 	return m
 }
 
-// agentTTL is the "ttl" a read of managed key k returns at now: a promise
+// AgentTTL is the "ttl" a read of managed key k returns at now: a promise
 // that the version returned stays accepted for that long. Any rotation may
 // happen right after the read, by the schedule or by hand (rotate, promote,
-// rollback), and the version returned then stays accepted only for the
-// role's grace_period. So the ttl is the time until the key next changes on
+// Rollback), and the version returned then stays accepted only for the
+// Role's grace_period. So the ttl is the time until the key next changes on
 // its schedule, but never more than the grace minus readMargin: a reader
 // always re-reads, and picks up the new version, before a rotation it did
 // not hear about retires the one it holds. The grace is not lengthened for
 // readers (that would keep a replaced secret alive past what the operator
 // set), and nothing is stored per read, so reads stay reads.
-func agentTTL(k *Key, grace time.Duration, now time.Time) int64 {
+func AgentTTL(k *Key, grace time.Duration, now time.Time) int64 {
 	if k.NextRotationAt.IsZero() || k.Revoked || k.Leased {
 		return 0
 	}
 	next := k.NextRotationAt
-	if p := k.versionByState(statePrevious); p != nil && p.GraceEndsAt.After(next) {
+	if p := k.VersionByState(StatePrevious); p != nil && p.GraceEndsAt.After(next) {
 		// The rotation waits for the previous version's grace to end
-		// (rotation_key.go), so that is when the key changes next.
+		// (backend/rotation_key.go), so that is when the key changes next.
 		next = p.GraceEndsAt
 	}
 	remaining := next.Sub(now)
 	if remaining <= 0 {
-		remaining = overdueRecheck
+		remaining = OverdueRecheck
 	}
 	if grace > 0 {
-		if limit := grace - readMargin(grace); remaining > limit {
+		if limit := grace - ReadMargin(grace); remaining > limit {
 			remaining = limit
 		}
 	}

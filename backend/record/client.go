@@ -1,0 +1,35 @@
+package record
+
+import "time"
+
+// Client statuses.
+const (
+	ClientActive        = "active"
+	ClientLocked        = "locked"
+	ClientDeprovisioned = "deprovisioned"
+)
+
+// Client types.
+const (
+	ClientInternal = "internal"
+	ClientExternal = "external"
+)
+
+// Client is an API consumer (SPEC §2).
+type Client struct {
+	Name                string            `json:"name"`
+	Owner               string            `json:"owner"`
+	Type                string            `json:"type"`
+	Description         string            `json:"description,omitempty"`
+	Contact             string            `json:"contact,omitempty"`
+	AllowedEnvironments []string          `json:"allowed_environments,omitempty"`
+	BoundCIDRs          []string          `json:"bound_cidrs,omitempty"`
+	Metadata            map[string]string `json:"metadata,omitempty"`
+	Status              string            `json:"status"`
+	StatusReason        string            `json:"status_reason,omitempty"`
+	StatusChangedAt     time.Time         `json:"status_changed_at,omitempty"`
+	StatusChangedBy     *Actor            `json:"status_changed_by,omitempty"`
+	CreatedAt           time.Time         `json:"created_at"`
+	CreatedBy           Actor             `json:"created_by"`
+	UpdatedAt           time.Time         `json:"updated_at"`
+}
