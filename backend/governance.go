@@ -84,14 +84,6 @@ func (b *apikeysBackend) governanceTick(ctx context.Context, req *logical.Reques
 	if err != nil {
 		return err
 	}
-	if st.migrating {
-		// Store the marks taken over from the old format before this tick
-		// changes any: if the tick failed later, the old maps must not be
-		// migrated again over newer marks (which would repeat alerts).
-		if err := saveGovState(ctx, s, st); err != nil {
-			return err
-		}
-	}
 	errFlush := b.flushDetectionsLocked(ctx, s, st)
 	_, errSweep := b.sweepKeys(ctx, s, st)
 	errLog := b.foldLog(ctx, s, st)

@@ -102,8 +102,8 @@ func (ms *markStore) get(ctx context.Context, keyID string) (keyMarks, error) {
 	return sl.m, nil
 }
 
-// set replaces the marks of a key read with get (or adopted from a legacy
-// state), to be written by the next flush.
+// set replaces the marks of a key read with get, to be written by the next
+// flush.
 func (ms *markStore) set(keyID string, m keyMarks) {
 	sl, ok := ms.slots[keyID]
 	if !ok {
@@ -159,45 +159,4 @@ func (ms *markStore) flush(ctx context.Context) error {
 		sl.stored, sl.dirty = !sl.m.empty(), false
 	}
 	return nil
-}
-
-// legacyGovMarks are the per-key maps that governance/state held before
-// the marks moved to entries of their own. They are only ever read: a
-// state loaded with them hands them to its markStore (adopt) and is saved
-// without them.
-type legacyGovMarks struct {
-	OpenAlerts map[string]time.Time `json:"open_alerts,omitempty"`
-	Review     map[string]time.Time `json:"review,omitempty"`
-	Overdue    map[string]time.Time `json:"overdue,omitempty"`
-}
-
-func (l *legacyGovMarks) present() bool {
-	return len(l.OpenAlerts) > 0 || len(l.Review) > 0 || len(l.Overdue) > 0
-}
-
-// adopt moves the legacy maps into ms as changed marks, which take
-// precedence over storage: a mount still in the old format has no per-key
-// entries of its own (or only ones an interrupted migration wrote from
-// these same maps). The maps are cleared.
-func (l *legacyGovMarks) adopt(ms *markStore) {
-	slot := func(id string) *markSlot {
-		sl, ok := ms.slots[id]
-		if !ok {
-			// An interrupted migration may have stored it already.
-			sl = &markSlot{stored: true}
-			ms.slots[id] = sl
-		}
-		sl.dirty = true
-		return sl
-	}
-	for id, at := range l.Review {
-		slot(id).m.Review = at
-	}
-	for id, due := range l.Overdue {
-		slot(id).m.Overdue = due
-	}
-	for id, at := range l.OpenAlerts {
-		slot(id).m.Alerted = at
-	}
-	*l = legacyGovMarks{}
 }

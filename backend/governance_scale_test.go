@@ -14,12 +14,11 @@ import (
 const governanceEntryLimit = 512 << 10
 
 // TestGovernanceAtScale: every key of a large mount is overdue for rotation
-// and due for review (as after an outage), and the old code had alerted all
-// but 1% of them, so the mount carries an old-format governance/state far
-// over 1 MiB (as storage without an entry limit could hold; with Raft the
-// old ticks had been failing since the entry passed 1 MiB). Under storage
-// that refuses entries over 1 MiB like Raft:
-//   - the first tick migrates the marks and every tick succeeds;
+// and due for review (as after an outage), and earlier ticks had alerted all
+// but 1% of them, so the mount carries a governance mark for almost every
+// key: together far over 1 MiB, which is why marks are entries of their own.
+// Under storage that refuses entries over 1 MiB like Raft:
+//   - every tick succeeds;
 //   - no entry written under governance/ reaches 512 KiB;
 //   - no tick reads more than the sweep batch of keys (and of marks), and
 //     one pass visits every key once;
@@ -48,11 +47,7 @@ func testGovernanceAtScale(t *testing.T, n int) {
 	// setup, several times over with -race): created 100 days ago (default
 	// review_period 90d), due for rotation two hours ago (tolerance 1h).
 	created, due := testStart.Add(-100*record.Day), testStart.Add(-2*time.Hour)
-	old := oldGovState{
-		Events: map[string]uint64{}, Verify: map[string]uint64{},
-		OpenAlerts: map[string]time.Time{}, Review: map[string]time.Time{}, Overdue: map[string]time.Time{},
-	}
-	unmarked := 0
+	unmarked, alerted := 0, 0
 	setup := time.Now()
 	for i := 0; i < n; i++ {
 		client, name := fmt.Sprintf("c%03d", i%100), fmt.Sprintf("k%07d", i)
@@ -67,20 +62,20 @@ func testGovernanceAtScale(t *testing.T, n int) {
 			unmarked++
 			continue
 		}
-		old.Review[keyID] = testStart.Add(-time.Hour)
-		old.Overdue[keyID] = due
-		if len(old.OpenAlerts) < 10000 { // the old cap
-			old.OpenAlerts[keyID] = testStart.Add(-time.Hour)
+		m := keyMarks{Review: testStart.Add(-time.Hour), Overdue: due}
+		if alerted < 10000 { // some alerts still open, as time-to-revoke samples to be
+			m.Alerted = testStart.Add(-time.Hour)
+			alerted++
+		}
+		entry, err := logical.StorageEntryJSON(govMarksKey(keyID), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rs.Storage.Put(e.ctx, entry); err != nil {
+			t.Fatal(err)
 		}
 	}
-	oldEntry, err := logical.StorageEntryJSON(storageGovState, old)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rs.Storage.Put(e.ctx, oldEntry); err != nil { // past the limit, so not through rs
-		t.Fatal(err)
-	}
-	t.Logf("%d keys, old-format governance/state %d bytes (limit %d); setup %v", n, len(oldEntry.Value), raftMaxEntrySize, time.Since(setup).Round(time.Millisecond))
+	t.Logf("%d keys, %d of them marked; setup %v", n, n-unmarked, time.Since(setup).Round(time.Millisecond))
 
 	// One pass: ceil(n/batch) ticks.
 	ticks := (n + sweepBatch - 1) / sweepBatch
@@ -114,17 +109,14 @@ func testGovernanceAtScale(t *testing.T, n int) {
 		t.Fatalf("one pass visited %d of %d keys", len(visited), n)
 	}
 	largest := rs.largestWrite("governance/")
-	t.Logf("largest governance/ entry written: %d bytes; slowest tick after the migration: %v", largest, slowest.Round(time.Millisecond))
+	t.Logf("largest governance/ entry written: %d bytes; slowest tick after the first: %v", largest, slowest.Round(time.Millisecond))
 	if largest >= governanceEntryLimit {
 		t.Fatalf("a governance/ entry of %d bytes was written, want < %d", largest, governanceEntryLimit)
 	}
 	for _, typ := range []string{record.AlertRotationOverdue, record.AlertReviewDue} {
 		if got := len(e.alertsOf(typ)); got != unmarked {
-			t.Fatalf("%s alerts = %d, want %d (the keys the old code had not alerted)", typ, got, unmarked)
+			t.Fatalf("%s alerts = %d, want %d (the keys not alerted before)", typ, got, unmarked)
 		}
-	}
-	if _, ok := e.rawState()["review"]; ok {
-		t.Fatal("old maps left in governance/state")
 	}
 	marks, err := rs.Storage.List(e.ctx, storageGovMarksPrefix)
 	if err != nil || len(marks) != n {

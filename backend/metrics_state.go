@@ -52,25 +52,16 @@ type govState struct {
 	// on where the previous one stopped instead of restarting the pass.
 	Sweep sweepCursor `json:"sweep,omitzero"`
 	// OpenAlerts counts unacknowledged alerts by UTC day raised and type
-	// (alerts_open.go), once OpenAlertsCounted. ("open_alerts" is the
-	// legacy per-key marks' name.)
+	// (alerts_open.go), once OpenAlertsCounted.
 	OpenAlerts        map[string]map[string]int `json:"open_alert_days,omitempty"`
 	OpenAlertsCounted bool                      `json:"open_alerts_counted,omitempty"`
 	// AlertPrune is the last alert the retention examined for being
 	// acknowledged (alerts_retention.go).
 	AlertPrune string `json:"alert_prune,omitempty"`
 
-	// legacyGovMarks are the per-key maps of the old format, only ever
-	// read: loadGovState hands them to marks, saveGovState writes the
-	// state without them.
-	legacyGovMarks
-
 	// marks are the per-key marks, read through and written back by
 	// saveGovState.
 	marks *markStore
-	// migrating: the state was loaded in the old format and must be
-	// written even if nothing else changes.
-	migrating bool
 	// loaded is the encoding as loaded, to skip writing an unchanged state.
 	loaded []byte
 }
@@ -92,14 +83,6 @@ func loadGovState(ctx context.Context, s logical.Storage) (*govState, error) {
 	if st.Verify == nil {
 		st.Verify = map[string]uint64{}
 	}
-	if st.legacyGovMarks.present() {
-		// Written before per-key marks: the marks are taken over as
-		// unsaved changes, so every reader sees them (no alert is raised
-		// twice) and the next save migrates them.
-		st.legacyGovMarks.adopt(st.marks)
-		st.migrating = true
-		return st, nil
-	}
 	if entry != nil {
 		// Re-encode rather than keep entry.Value, so the comparison in
 		// saveGovState is between two encodings of the same code.
@@ -120,13 +103,13 @@ func saveGovState(ctx context.Context, s logical.Storage, st *govState) error {
 	if err != nil {
 		return err
 	}
-	if bytes.Equal(entry.Value, st.loaded) && !st.migrating {
+	if bytes.Equal(entry.Value, st.loaded) {
 		return nil // unchanged: spare the storage (and a cluster) the write
 	}
 	if err := s.Put(ctx, entry); err != nil {
 		return fmt.Errorf("storing governance state: %w", err)
 	}
-	st.loaded, st.migrating = entry.Value, false
+	st.loaded = entry.Value
 	return nil
 }
 
