@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"time"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
@@ -203,56 +202,55 @@ type approvalUse struct {
 
 // reserveApproval checks the approved request that a role with
 // requires_approval needs and reserves it for this issuance or rotation;
-// the caller holds the key's lock. It returns a message when the operation
-// must be refused. The request must be approved, unexpired, unused, not in
+// the caller holds the key's lock. A user error refuses the operation. The request must be approved, unexpired, unused, not in
 // use by another operation, for exactly this client, role and key name; the
 // caller must be the entity that asked for it and never the approver. The
 // caller must release a returned reservation.
-func (b *apikeysBackend) reserveApproval(ctx context.Context, req *logical.Request, t approvalTarget) (*approvalUse, string, error) {
+func (b *apikeysBackend) reserveApproval(ctx context.Context, req *logical.Request, t approvalTarget) (*approvalUse, error) {
 	if t.approvalID == "" {
-		return nil, fmt.Sprintf("role %q requires approval: create a request (vault write <mount>/requests client=%s role=%s name=%s justification=...), have another person approve it at requests/<id>/approve, then %s with approval_id=<id>", t.role, t.client, t.role, t.name, t.action()), nil
+		return nil, userErrorf("role %q requires approval: create a request (vault write <mount>/requests client=%s role=%s name=%s justification=...), have another person approve it at requests/<id>/approve, then %s with approval_id=<id>", t.role, t.client, t.role, t.name, t.action())
 	}
 	b.gov.requestsMu.Lock()
 	defer b.gov.requestsMu.Unlock()
 	s := req.Storage
 	r, err := getRequest(ctx, s, t.approvalID)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	if r == nil {
-		return nil, fmt.Sprintf("approval_id %q does not name an approval request", t.approvalID), nil
+		return nil, userErrorf("approval_id %q does not name an approval request", t.approvalID)
 	}
 	if b.approvalsInUse[r.ID] {
-		return nil, fmt.Sprintf("request %s is being used by another issuance or rotation right now; an approval is single-use", r.ID), nil
+		return nil, userErrorf("request %s is being used by another issuance or rotation right now; an approval is single-use", r.ID)
 	}
 	if err := b.settleUse(ctx, s, r); err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	now := b.clock.Now()
 	switch st := r.effectiveState(now); st {
 	case requestApproved:
 	case requestUsed:
-		return nil, fmt.Sprintf("request %s was already used at %s; an approval is single-use, create a new request", r.ID, r.UsedAt.Format(time.RFC3339)), nil
+		return nil, userErrorf("request %s was already used at %s; an approval is single-use, create a new request", r.ID, r.UsedAt.Format(time.RFC3339))
 	case requestExpired:
-		return nil, fmt.Sprintf("request %s expired at %s; create a new request", r.ID, r.ExpiresAt.Format(time.RFC3339)), nil
+		return nil, userErrorf("request %s expired at %s; create a new request", r.ID, r.ExpiresAt.Format(time.RFC3339))
 	default:
-		return nil, fmt.Sprintf("request %s is %s; it must be approved by another person first", r.ID, st), nil
+		return nil, userErrorf("request %s is %s; it must be approved by another person first", r.ID, st)
 	}
 	if r.Client != t.client || r.Role != t.role || r.KeyName != t.name {
-		return nil, fmt.Sprintf("request %s approves key %s/%s under role %q, not %s/%s under role %q", r.ID, r.Client, r.KeyName, r.Role, t.client, t.name, t.role), nil
+		return nil, userErrorf("request %s approves key %s/%s under role %q, not %s/%s under role %q", r.ID, r.Client, r.KeyName, r.Role, t.client, t.name, t.role)
 	}
 	actor := actorFromRequest(req)
 	if r.DecidedBy != nil && sameEntity(actor, *r.DecidedBy) {
-		return nil, fmt.Sprintf("separation of duties: this Vault entity approved request %s and so cannot also %s the key; the requester does", r.ID, t.action()), nil
+		return nil, userErrorf("separation of duties: this Vault entity approved request %s and so cannot also %s the key; the requester does", r.ID, t.action())
 	}
 	if r.RequestedBy.EntityID == "" || actor.EntityID != r.RequestedBy.EntityID {
-		return nil, fmt.Sprintf("request %s was made by another Vault entity (or by none); only its requester's entity can use the approval", r.ID), nil
+		return nil, userErrorf("request %s was made by another Vault entity (or by none); only its requester's entity can use the approval", r.ID)
 	}
 	if b.approvalsInUse == nil {
 		b.approvalsInUse = map[string]bool{}
 	}
 	b.approvalsInUse[r.ID] = true
-	return &approvalUse{b: b, req: req, r: r}, "", nil
+	return &approvalUse{b: b, req: req, r: r}, nil
 }
 
 // bind records on the request the id of the key about to be committed with

@@ -337,17 +337,18 @@ func TestApprovalReservedForOneIssuanceAtATime(t *testing.T) {
 	id := e.approvedRequest("main")
 	req := &logical.Request{Storage: e.storage, EntityID: "alice", ID: "req-1"}
 	in := approvalTarget{client: "billing", name: "main", role: "gated", approvalID: id}
-	first, msg, err := e.b.reserveApproval(e.ctx, req, in)
-	if err != nil || msg != "" {
-		t.Fatalf("first reservation: %q %v", msg, err)
+	first, err := e.b.reserveApproval(e.ctx, req, in)
+	if err != nil {
+		t.Fatalf("first reservation: %v", err)
 	}
-	if _, msg, err := e.b.reserveApproval(e.ctx, req, in); err != nil || !strings.Contains(msg, "being used by another issuance") {
-		t.Fatalf("second reservation while the first holds it: %q %v", msg, err)
+	var ue *userError
+	if _, err := e.b.reserveApproval(e.ctx, req, in); !errors.As(err, &ue) || !strings.Contains(err.Error(), "being used by another issuance") {
+		t.Fatalf("second reservation while the first holds it: %v", err)
 	}
 	first.release()
-	second, msg, err := e.b.reserveApproval(e.ctx, req, in)
-	if err != nil || msg != "" {
-		t.Fatalf("reservation after the first ended without a key: %q %v", msg, err)
+	second, err := e.b.reserveApproval(e.ctx, req, in)
+	if err != nil {
+		t.Fatalf("reservation after the first ended without a key: %v", err)
 	}
 	second.release()
 

@@ -2,7 +2,6 @@ package backend
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
@@ -29,10 +28,10 @@ type issueInput struct {
 // nothing.
 func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in issueInput) (*logical.Response, error) {
 	if in.roleName == "" {
-		return logical.ErrorResponse("role is required: name the role to issue key %s/%s under", in.clientName, in.name), nil
+		return nil, userErrorf("role is required: name the role to issue key %s/%s under", in.clientName, in.name)
 	}
 	if err := record.ValidateName("role", in.roleName); err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	// The client lock covers the max_keys_per_client count and excludes a
 	// concurrent de-provisioning or lock.
@@ -49,23 +48,23 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 	if err != nil {
 		return nil, err
 	}
-	client, role, msg, err := b.issueTarget(ctx, s, in.clientName, in.roleName)
-	if err != nil || msg != "" {
-		return refuse(msg, err)
+	client, role, err := b.issueTarget(ctx, s, in.clientName, in.roleName)
+	if err != nil {
+		return nil, err
 	}
 	existing, err := b.getKey(ctx, s, in.clientName, in.name)
 	if err != nil {
 		return nil, err
 	}
 	if existing != nil {
-		return logical.ErrorResponse("key %s/%s already exists; rotate it at keys/%s/%s/rotate or choose a new name", in.clientName, in.name, in.clientName, in.name), nil
+		return nil, userErrorf("key %s/%s already exists; rotate it at keys/%s/%s/rotate or choose a new name", in.clientName, in.name, in.clientName, in.name)
 	}
-	if msg := checkIssuePolicy(role, client, req); msg != "" {
-		return logical.ErrorResponse(msg), nil
+	if err := checkIssuePolicy(role, client, req); err != nil {
+		return nil, err
 	}
-	keyScopes, msg := keyScopesFor(role, in.scopes, in.scopesGiven)
-	if msg != "" {
-		return logical.ErrorResponse(msg), nil
+	keyScopes, err := keyScopesFor(role, in.scopes, in.scopesGiven)
+	if err != nil {
+		return nil, err
 	}
 	if role.MaxKeysPerClient > 0 {
 		n, err := b.countClientKeysUnderRole(ctx, s, in.clientName, role.Name)
@@ -73,22 +72,22 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 			return nil, err
 		}
 		if n >= role.MaxKeysPerClient {
-			return logical.ErrorResponse("client %q already holds %d key(s) under role %q, its max_keys_per_client; revoke one first", in.clientName, n, role.Name), nil
+			return nil, userErrorf("client %q already holds %d key(s) under role %q, its max_keys_per_client; revoke one first", in.clientName, n, role.Name)
 		}
 	}
 	if !role.RequiresApproval && in.approvalID != "" {
 		// Recording an approval that was never checked would show an
 		// auditor a separation of duties that did not happen.
-		return logical.ErrorResponse("role %q does not require approval; omit approval_id", role.Name), nil
+		return nil, userErrorf("role %q does not require approval; omit approval_id", role.Name)
 	}
 	// The approval is reserved now, bound to the key before its commit and
 	// marked used only after it (approval.go), so a failed issuance does
 	// not use it up.
 	var approval *approvalUse
 	if role.RequiresApproval {
-		a, msg, err := b.reserveApproval(ctx, req, approvalTarget{client: in.clientName, role: in.roleName, name: in.name, approvalID: in.approvalID})
-		if err != nil || msg != "" {
-			return refuse(msg, err)
+		a, err := b.reserveApproval(ctx, req, approvalTarget{client: in.clientName, role: in.roleName, name: in.name, approvalID: in.approvalID})
+		if err != nil {
+			return nil, err
 		}
 		defer a.release()
 		approval = a
@@ -187,64 +186,55 @@ func issuedEvent(req *logical.Request, k *record.Key) Event {
 }
 
 // issueTarget loads the client and the role of an issuance (managed or
-// leased). A non-empty message refuses it: the client is missing or not
-// active, or the role is missing.
-func (b *apikeysBackend) issueTarget(ctx context.Context, s logical.Storage, clientName, roleName string) (*record.Client, *record.Role, string, error) {
+// leased). A user error refuses it: the client is missing or not active, or
+// the role is missing.
+func (b *apikeysBackend) issueTarget(ctx context.Context, s logical.Storage, clientName, roleName string) (*record.Client, *record.Role, error) {
 	client, err := b.getClient(ctx, s, clientName)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, err
 	}
 	if client == nil {
-		return nil, nil, fmt.Sprintf("client %q does not exist; create it first at clients/%s", clientName, clientName), nil
+		return nil, nil, userErrorf("client %q does not exist; create it first at clients/%s", clientName, clientName)
 	}
 	if client.Status != record.ClientActive {
-		return nil, nil, fmt.Sprintf("client %q is %s; keys cannot be issued to it", clientName, client.Status), nil
+		return nil, nil, userErrorf("client %q is %s; keys cannot be issued to it", clientName, client.Status)
 	}
 	role, err := b.getRole(ctx, s, roleName)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, err
 	}
 	if role == nil {
-		return nil, nil, fmt.Sprintf("role %q does not exist; list roles with: vault list <mount>/roles", roleName), nil
+		return nil, nil, userErrorf("role %q does not exist; list roles with: vault list <mount>/roles", roleName)
 	}
-	return client, role, "", nil
-}
-
-// refuse turns an issueTarget-style outcome into a handler result: an
-// internal error, or a 400 with the message.
-func refuse(msg string, err error) (*logical.Response, error) {
-	if err != nil {
-		return nil, err
-	}
-	return logical.ErrorResponse(msg), nil
+	return client, role, nil
 }
 
 // keyScopesFor returns the scopes a new key gets: all of its role's, or the
-// requested subset of them. A non-empty message refuses the request.
-func keyScopesFor(role *record.Role, wanted []string, given bool) ([]string, string) {
+// requested subset of them. A user error refuses the request.
+func keyScopesFor(role *record.Role, wanted []string, given bool) ([]string, error) {
 	if !given {
-		return role.Scopes, ""
+		return role.Scopes, nil
 	}
 	if len(wanted) == 0 {
-		return nil, fmt.Sprintf("scopes, when given, must list at least one scope of role %q (%s)", role.Name, scopes.Join(role.Scopes))
+		return nil, userErrorf("scopes, when given, must list at least one scope of role %q (%s)", role.Name, scopes.Join(role.Scopes))
 	}
 	if err := scopes.ValidateAll(wanted); err != nil {
-		return nil, fmt.Sprintf("scopes: %v", err)
+		return nil, userErrorf("scopes: %v", err)
 	}
 	if outside := scopes.Outside(wanted, role.Scopes); len(outside) > 0 {
-		return nil, fmt.Sprintf("scopes %s are not allowed by role %q, which allows: %s", strings.Join(outside, ", "), role.Name, scopes.Join(role.Scopes))
+		return nil, userErrorf("scopes %s are not allowed by role %q, which allows: %s", strings.Join(outside, ", "), role.Name, scopes.Join(role.Scopes))
 	}
-	return wanted, ""
+	return wanted, nil
 }
 
 // checkIssuePolicy applies the role's rules about who may get its keys and
-// from where. It returns a message for the caller, or "" if all pass.
-func checkIssuePolicy(role *record.Role, client *record.Client, req *logical.Request) string {
+// from where. It returns a user error naming the rule broken, or nil.
+func checkIssuePolicy(role *record.Role, client *record.Client, req *logical.Request) error {
 	if len(role.AllowedClientTypes) > 0 && !record.Contains(role.AllowedClientTypes, client.Type) {
-		return fmt.Sprintf("role %q issues keys only to %s clients; client %q is %s", role.Name, strings.Join(role.AllowedClientTypes, " or "), client.Name, client.Type)
+		return userErrorf("role %q issues keys only to %s clients; client %q is %s", role.Name, strings.Join(role.AllowedClientTypes, " or "), client.Name, client.Type)
 	}
 	if len(client.AllowedEnvironments) > 0 && !record.Contains(client.AllowedEnvironments, role.Environment) {
-		return fmt.Sprintf("client %q may hold keys only for environments %s; role %q is for %q", client.Name, strings.Join(client.AllowedEnvironments, ", "), role.Name, role.Environment)
+		return userErrorf("client %q may hold keys only for environments %s; role %q is for %q", client.Name, strings.Join(client.AllowedEnvironments, ", "), role.Name, role.Environment)
 	}
 	if len(role.IssueBoundCIDRs) > 0 {
 		remote := ""
@@ -252,10 +242,10 @@ func checkIssuePolicy(role *record.Role, client *record.Client, req *logical.Req
 			remote = req.Connection.RemoteAddr
 		}
 		if !record.IpAllowed(role.IssueBoundCIDRs, remote) {
-			return fmt.Sprintf("role %q allows issuance only from %s; this request came from %q", role.Name, strings.Join(role.IssueBoundCIDRs, ", "), remote)
+			return userErrorf("role %q allows issuance only from %s; this request came from %q", role.Name, strings.Join(role.IssueBoundCIDRs, ", "), remote)
 		}
 	}
-	return ""
+	return nil
 }
 
 func (b *apikeysBackend) countClientKeysUnderRole(ctx context.Context, s logical.Storage, client, role string) (int, error) {

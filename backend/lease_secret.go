@@ -24,8 +24,8 @@ func (b *apikeysBackend) secretLeasedKey() *framework.Secret {
 			"key":    {Type: framework.TypeString, Description: "The leased API key (returned once)."},
 			"key_id": {Type: framework.TypeString, Description: "Non-secret identifier of the key."},
 		},
-		Renew:  b.leasedKeyRenew,
-		Revoke: b.leasedKeyRevoke,
+		Renew:  userErrorsAnswered(b.leasedKeyRenew),
+		Revoke: userErrorsAnswered(b.leasedKeyRevoke),
 	}
 }
 
@@ -88,14 +88,14 @@ func (b *apikeysBackend) leasedKeyRenew(ctx context.Context, req *logical.Reques
 		return nil, err
 	}
 	if k == nil {
-		return logical.ErrorResponse("the leased key %s/%s is revoked or gone; read new credentials from creds/%s/%s", ref.client, ref.name, ref.client, ref.role), nil
+		return nil, userErrorf("the leased key %s/%s is revoked or gone; read new credentials from creds/%s/%s", ref.client, ref.name, ref.client, ref.role)
 	}
 	role, err := b.getRole(ctx, s, k.Role)
 	if err != nil {
 		return nil, err
 	}
 	if role == nil {
-		return logical.ErrorResponse("role %q of the leased key no longer exists; the lease cannot be renewed", k.Role), nil
+		return nil, userErrorf("role %q of the leased key no longer exists; the lease cannot be renewed", k.Role)
 	}
 	lim := b.leaseLimits(role)
 	if ref.maxTTL > 0 && ref.maxTTL < lim.MaxTTL {
@@ -108,7 +108,7 @@ func (b *apikeysBackend) leasedKeyRenew(ctx context.Context, req *logical.Reques
 	}
 	ttl, capped, err := renewTTL(lim, issued, now, req.Secret.Increment)
 	if err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	k.ExpiresAt = now.Add(ttl)
 	if err := b.commitKey(ctx, s, k, nil); err != nil {

@@ -148,7 +148,7 @@ func (b *apikeysBackend) alertsFor(ctx context.Context, req *logical.Request, d 
 func (b *apikeysBackend) pathAlertsList(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	alerts, err := b.alertsFor(ctx, req, d)
 	if err != nil {
-		return respond(nil, err)
+		return nil, err
 	}
 	keys := make([]string, 0, len(alerts))
 	info := map[string]interface{}{}
@@ -165,7 +165,7 @@ func (b *apikeysBackend) pathAlertsList(ctx context.Context, req *logical.Reques
 func (b *apikeysBackend) pathAlertsRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	alerts, err := b.alertsFor(ctx, req, d)
 	if err != nil {
-		return respond(nil, err)
+		return nil, err
 	}
 	items := make([]map[string]interface{}, 0, len(alerts))
 	for _, a := range alerts {
@@ -193,7 +193,7 @@ func (b *apikeysBackend) pathAlertAck(ctx context.Context, req *logical.Request,
 		return nil, err
 	}
 	if a == nil {
-		return logical.ErrorResponse("alert %q does not exist; list alerts with: vault list <mount>/alerts", id), nil
+		return nil, userErrorf("alert %q does not exist; list alerts with: vault list <mount>/alerts", id)
 	}
 	if a.Acknowledged {
 		resp := &logical.Response{Data: alertData(a)}

@@ -73,7 +73,7 @@ func (b *apikeysBackend) pathClientOps() []*framework.Path {
 func (b *apikeysBackend) pathClientSetStatus(ctx context.Context, req *logical.Request, d *framework.FieldData, status string) (*logical.Response, error) {
 	name := d.Get("name").(string)
 	if err := record.ValidateName("client", name); err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	reason := strings.TrimSpace(d.Get("reason").(string))
 	if reason == "" {
@@ -81,10 +81,10 @@ func (b *apikeysBackend) pathClientSetStatus(ctx context.Context, req *logical.R
 	}
 	res, err := b.setClientStatus(ctx, req, name, status, reason)
 	if err != nil {
-		return respond(nil, err)
+		return nil, err
 	}
 	if res.client == nil {
-		return logical.ErrorResponse("client %q does not exist", name), nil
+		return nil, userErrorf("client %q does not exist", name)
 	}
 	resp := &logical.Response{Data: clientData(res.client)}
 	if res.unchanged {
@@ -97,7 +97,7 @@ func (b *apikeysBackend) pathClientSetStatus(ctx context.Context, req *logical.R
 func (b *apikeysBackend) pathClientRevocations(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
 	if err := record.ValidateName("client", name); err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	s := req.Storage
 	c, err := b.getClient(ctx, s, name)
@@ -105,7 +105,7 @@ func (b *apikeysBackend) pathClientRevocations(ctx context.Context, req *logical
 		return nil, err
 	}
 	if c == nil {
-		return logical.ErrorResponse("client %q does not exist", name), nil
+		return nil, userErrorf("client %q does not exist", name)
 	}
 	type row struct {
 		at   time.Time

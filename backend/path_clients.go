@@ -114,7 +114,7 @@ func (b *apikeysBackend) pathClientsList(ctx context.Context, req *logical.Reque
 func (b *apikeysBackend) pathClientRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
 	if err := record.ValidateName("client", name); err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	c, err := b.getClient(ctx, req.Storage, name)
 	if err != nil || c == nil {
@@ -126,7 +126,7 @@ func (b *apikeysBackend) pathClientRead(ctx context.Context, req *logical.Reques
 func (b *apikeysBackend) pathClientWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
 	if err := record.ValidateName("client", name); err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	lock := b.clientLock(name)
 	lock.Lock()
@@ -141,21 +141,21 @@ func (b *apikeysBackend) pathClientWrite(ctx context.Context, req *logical.Reque
 	if c == nil {
 		c = &record.Client{Name: name, Type: record.ClientInternal, Status: record.ClientActive, CreatedAt: now, CreatedBy: actorFromRequest(req)}
 	} else if c.Status == record.ClientDeprovisioned {
-		return logical.ErrorResponse("client %q was de-provisioned at %s and its name is kept as a tombstone; choose a new name", name, c.StatusChangedAt.Format("2006-01-02T15:04:05Z")), nil
+		return nil, userErrorf("client %q was de-provisioned at %s and its name is kept as a tombstone; choose a new name", name, c.StatusChangedAt.Format("2006-01-02T15:04:05Z"))
 	}
 	if v, ok := d.GetOk("owner"); ok {
 		c.Owner = strings.TrimSpace(v.(string))
 	}
 	if c.Owner == "" {
-		return logical.ErrorResponse("owner is required: name the team or person accountable for client %q", name), nil
+		return nil, userErrorf("owner is required: name the team or person accountable for client %q", name)
 	}
 	if v, ok := d.GetOk("type"); ok {
 		t := v.(string)
 		if t != record.ClientInternal && t != record.ClientExternal {
-			return logical.ErrorResponse("type must be %q or %q (got %q)", record.ClientInternal, record.ClientExternal, t), nil
+			return nil, userErrorf("type must be %q or %q (got %q)", record.ClientInternal, record.ClientExternal, t)
 		}
 		if existing != nil && t != existing.Type {
-			return logical.ErrorResponse("type of client %q is %q and cannot be changed; create a new client instead", name, existing.Type), nil
+			return nil, userErrorf("type of client %q is %q and cannot be changed; create a new client instead", name, existing.Type)
 		}
 		c.Type = t
 	}
@@ -168,14 +168,14 @@ func (b *apikeysBackend) pathClientWrite(ctx context.Context, req *logical.Reque
 	if v, ok := d.GetOk("allowed_environments"); ok {
 		envs, err := validateEnvironments("allowed_environments", v.([]string))
 		if err != nil {
-			return logical.ErrorResponse(err.Error()), nil
+			return nil, userErrorf("%s", err.Error())
 		}
 		c.AllowedEnvironments = envs
 	}
 	if v, ok := d.GetOk("bound_cidrs"); ok {
 		cidrs, err := record.ParseCIDRs("bound_cidrs", v.([]string))
 		if err != nil {
-			return logical.ErrorResponse(err.Error()), nil
+			return nil, userErrorf("%s", err.Error())
 		}
 		c.BoundCIDRs = cidrs
 	}
@@ -201,7 +201,7 @@ func (b *apikeysBackend) pathClientWrite(ctx context.Context, req *logical.Reque
 func (b *apikeysBackend) pathClientDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
 	if err := record.ValidateName("client", name); err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	res, err := b.setClientStatus(ctx, req, name, record.ClientDeprovisioned, "de-provisioned")
 	if err != nil {

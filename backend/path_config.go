@@ -187,13 +187,13 @@ func (b *apikeysBackend) pathConfigWrite(ctx context.Context, req *logical.Reque
 	}
 	cfg := current.Clone()
 	if err := applyConfigFields(cfg, d); err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	if err := cfg.Validate(); err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	if err := b.checkRolesUnderConfig(ctx, req.Storage, current, cfg, b.clock.Now()); err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	if cfg.TokenTTL < current.TokenTTL {
 		// Tokens already signed may live the old token_ttl.
@@ -269,7 +269,7 @@ func (b *apikeysBackend) pathConfigDelete(ctx context.Context, req *logical.Requ
 		return nil, err
 	}
 	if err := b.checkRolesUnderConfig(ctx, req.Storage, current, record.DefaultConfig(), b.clock.Now()); err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	if err := b.deleteConfig(ctx, req.Storage); err != nil {
 		return nil, err

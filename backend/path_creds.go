@@ -56,10 +56,10 @@ func (b *apikeysBackend) pathCreds() *framework.Path {
 func (b *apikeysBackend) pathCredsRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	clientName, roleName := d.Get("client").(string), d.Get("role").(string)
 	if err := record.ValidateName("client", clientName); err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	if err := record.ValidateName("role", roleName); err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	raw, scopesGiven := d.GetOk("scopes")
 	var wanted []string
@@ -86,19 +86,19 @@ func (b *apikeysBackend) issueLeasedKey(ctx context.Context, req *logical.Reques
 	if err != nil {
 		return nil, err
 	}
-	client, role, msg, err := b.issueTarget(ctx, s, clientName, roleName)
-	if err != nil || msg != "" {
-		return refuse(msg, err)
+	client, role, err := b.issueTarget(ctx, s, clientName, roleName)
+	if err != nil {
+		return nil, err
 	}
 	if role.RequiresApproval {
-		return logical.ErrorResponse("role %q requires approval, which leased keys cannot carry: use keys/%s/<name> with an approved request, or a role without requires_approval", role.Name, clientName), nil
+		return nil, userErrorf("role %q requires approval, which leased keys cannot carry: use keys/%s/<name> with an approved request, or a role without requires_approval", role.Name, clientName)
 	}
-	if msg := checkIssuePolicy(role, client, req); msg != "" {
-		return logical.ErrorResponse(msg), nil
+	if err := checkIssuePolicy(role, client, req); err != nil {
+		return nil, err
 	}
-	keyScopes, msg := keyScopesFor(role, wanted, scopesGiven)
-	if msg != "" {
-		return logical.ErrorResponse(msg), nil
+	keyScopes, err := keyScopesFor(role, wanted, scopesGiven)
+	if err != nil {
+		return nil, err
 	}
 	// 80 random bits make a clash with an existing name practically
 	// impossible; refuse rather than overwrite if it ever happens.
@@ -110,7 +110,7 @@ func (b *apikeysBackend) issueLeasedKey(ctx context.Context, req *logical.Reques
 	}
 	lim := b.leaseLimits(role)
 	if lim.TTL <= 0 {
-		return logical.ErrorResponse("role %q resolves to a lease ttl of 0; set its ttl", role.Name), nil
+		return nil, userErrorf("role %q resolves to a lease ttl of 0; set its ttl", role.Name)
 	}
 
 	// Leased keys are never retrievable: the lease holder gets the secret

@@ -97,7 +97,7 @@ func (b *apikeysBackend) pathInventoryRead(ctx context.Context, req *logical.Req
 	switch f.state {
 	case "", record.StateActive, record.StatePending, record.StateRevoked, record.StateExpired, record.StateRetired, record.StateLocked:
 	default:
-		return logical.ErrorResponse("state must be one of active, pending, revoked, expired, retired, locked (got %q)", f.state), nil
+		return nil, userErrorf("state must be one of active, pending, revoked, expired, retired, locked (got %q)", f.state)
 	}
 	cfg, err := b.config(ctx, req.Storage)
 	if err != nil {

@@ -179,16 +179,16 @@ func (b *apikeysBackend) pathJWKSRotate(ctx context.Context, req *logical.Reques
 func (b *apikeysBackend) pathJWKSRevoke(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	kids := dedupe(d.Get("kid").([]string))
 	if len(kids) == 0 {
-		return logical.ErrorResponse("kid is required: name the key ids to withdraw (see jwks)"), nil
+		return nil, userErrorf("kid is required: name the key ids to withdraw (see jwks)")
 	}
 	set, userErr, err := b.withdrawSigningKeys(ctx, req, kids)
 	switch {
 	case err != nil:
 		return nil, err
 	case errors.Is(userErr, jwtsign.ErrCurrentKey):
-		return logical.ErrorResponse("kid: %s; rotate it out with jwks/rotate revoke_previous=true", userErr), nil
+		return nil, userErrorf("kid: %s; rotate it out with jwks/rotate revoke_previous=true", userErr)
 	case userErr != nil:
-		return logical.ErrorResponse("kid: %s (published now: %s)", userErr, strings.Join(publishedKIDs(set, b.clock.Now()), ", ")), nil
+		return nil, userErrorf("kid: %s (published now: %s)", userErr, strings.Join(publishedKIDs(set, b.clock.Now()), ", "))
 	}
 	data := b.signingKeysData(set)
 	data["revoked_kids"] = kids

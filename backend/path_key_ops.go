@@ -89,11 +89,11 @@ func (b *apikeysBackend) pathKeyOps() []*framework.Path {
 func (b *apikeysBackend) pathKeyRotate(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	client, name, err := keyNames(d)
 	if err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	res, err := b.rotateKeyApproved(ctx, req, client, name, d.Get("stage").(bool), strings.TrimSpace(d.Get("approval_id").(string)))
 	if err != nil {
-		return respond(nil, err)
+		return nil, err
 	}
 	resp, err := b.keyOpResponse(ctx, req, res.key, res.version)
 	if err != nil {
@@ -106,11 +106,11 @@ func (b *apikeysBackend) pathKeyRotate(ctx context.Context, req *logical.Request
 func (b *apikeysBackend) pathKeyPromote(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	client, name, err := keyNames(d)
 	if err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	k, v, err := b.promoteKey(ctx, req, client, name)
 	if err != nil {
-		return respond(nil, err)
+		return nil, err
 	}
 	return b.keyOpResponse(ctx, req, k, v)
 }
@@ -118,11 +118,11 @@ func (b *apikeysBackend) pathKeyPromote(ctx context.Context, req *logical.Reques
 func (b *apikeysBackend) pathKeyRollback(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	client, name, err := keyNames(d)
 	if err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	k, v, err := b.rollbackKey(ctx, req, client, name)
 	if err != nil {
-		return respond(nil, err)
+		return nil, err
 	}
 	return b.keyOpResponse(ctx, req, k, v)
 }
@@ -130,18 +130,18 @@ func (b *apikeysBackend) pathKeyRollback(ctx context.Context, req *logical.Reque
 func (b *apikeysBackend) pathKeyRevoke(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	client, name, err := keyNames(d)
 	if err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	version := d.Get("version").(int)
 	if version < 0 {
-		return logical.ErrorResponse("version must be a positive version number, or omitted to revoke the whole key"), nil
+		return nil, userErrorf("version must be a positive version number, or omitted to revoke the whole key")
 	}
 	k, revoked, unchanged, err := b.revokeKeyIdempotent(ctx, req, client, name, version, d.Get("reason").(string))
 	if err != nil {
-		return respond(nil, err)
+		return nil, err
 	}
 	if k == nil {
-		return logical.ErrorResponse("key %s/%s does not exist", client, name), nil
+		return nil, userErrorf("key %s/%s does not exist", client, name)
 	}
 	resp := &logical.Response{Data: map[string]interface{}{
 		"key_id":           k.KeyID,

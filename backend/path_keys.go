@@ -102,7 +102,7 @@ func (b *apikeysBackend) keyExists(ctx context.Context, req *logical.Request, d 
 func (b *apikeysBackend) pathKeysList(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	client := d.Get("client").(string)
 	if err := record.ValidateName("client", client); err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	names, err := b.listClientKeys(ctx, req.Storage, client)
 	if err != nil {
@@ -127,7 +127,7 @@ func keyNames(d *framework.FieldData) (string, string, error) {
 func (b *apikeysBackend) pathKeyIssue(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	clientName, name, err := keyNames(d)
 	if err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	in := issueInput{
 		clientName: clientName,
@@ -149,7 +149,7 @@ func (b *apikeysBackend) pathKeyIssue(ctx context.Context, req *logical.Request,
 func (b *apikeysBackend) pathKeyRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	client, name, err := keyNames(d)
 	if err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	k, err := b.getKey(ctx, req.Storage, client, name)
 	if err != nil || k == nil {
@@ -280,11 +280,11 @@ func optionalTime(t time.Time) interface{} {
 func (b *apikeysBackend) pathKeyUpdate(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	client, name, err := keyNames(d)
 	if err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	for _, f := range []string{"role", "scopes", "approval_id"} {
 		if _, ok := d.GetOk(f); ok {
-			return logical.ErrorResponse("key %s/%s already exists: only purpose and metadata can be updated (%s cannot). To replace the secret use keys/%s/%s/rotate; to issue another key choose a new name", client, name, f, client, name), nil
+			return nil, userErrorf("key %s/%s already exists: only purpose and metadata can be updated (%s cannot). To replace the secret use keys/%s/%s/rotate; to issue another key choose a new name", client, name, f, client, name)
 		}
 	}
 	lock := b.keyLock(client, name)
@@ -295,7 +295,7 @@ func (b *apikeysBackend) pathKeyUpdate(ctx context.Context, req *logical.Request
 		return nil, err
 	}
 	if k == nil {
-		return logical.ErrorResponse("key %s/%s does not exist", client, name), nil
+		return nil, userErrorf("key %s/%s does not exist", client, name)
 	}
 	if v, ok := d.GetOk("purpose"); ok {
 		k.Purpose = v.(string)
@@ -324,7 +324,7 @@ func (b *apikeysBackend) pathKeyUpdate(ctx context.Context, req *logical.Request
 func (b *apikeysBackend) pathKeyDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	client, name, err := keyNames(d)
 	if err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	k, revoked, err := b.revokeKey(ctx, req, client, name, 0, "deleted")
 	if err != nil {

@@ -101,7 +101,7 @@ func (b *apikeysBackend) parseLeakReport(req *logical.Request, d *framework.Fiel
 func (b *apikeysBackend) pathLeakReport(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	in, msg := b.parseLeakReport(req, d)
 	if msg != "" {
-		return logical.ErrorResponse(msg), nil
+		return nil, userErrorf("%s", msg)
 	}
 	data := map[string]interface{}{"reporter": in.reporter, "source": in.source}
 	answer := func(status, msg string) *logical.Response {

@@ -74,12 +74,12 @@ func (b *apikeysBackend) pathLog() []*framework.Path {
 func (b *apikeysBackend) pathLogRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	limit := d.Get("limit").(int)
 	if limit < 1 || limit > maxLogPage {
-		return logical.ErrorResponse("limit must be between 1 and %d (got %d)", maxLogPage, limit), nil
+		return nil, userErrorf("limit must be between 1 and %d (got %d)", maxLogPage, limit)
 	}
 	rawAfter, forward := d.GetOk("after")
 	rawBefore, back := d.GetOk("before")
 	if forward && back {
-		return logical.ErrorResponse("after and before cannot be combined: after lists oldest first, before pages back newest first"), nil
+		return nil, userErrorf("after and before cannot be combined: after lists oldest first, before pages back newest first")
 	}
 	head, err := readLogHead(ctx, req.Storage)
 	if err != nil {
@@ -101,7 +101,7 @@ func (b *apikeysBackend) pathLogRead(ctx context.Context, req *logical.Request, 
 	if forward {
 		after := rawAfter.(int)
 		if after < 0 {
-			return logical.ErrorResponse("after must be 0 or a sequence number (got %d)", after), nil
+			return nil, userErrorf("after must be 0 or a sequence number (got %d)", after)
 		}
 		last := uint64(after)
 		for seq := last + 1; seq <= head.Seq && len(entries) < limit; seq++ {
@@ -118,7 +118,7 @@ func (b *apikeysBackend) pathLogRead(ctx context.Context, req *logical.Request, 
 		if back {
 			before := rawBefore.(int)
 			if before < 1 {
-				return logical.ErrorResponse("before must be a sequence number, 1 or more (got %d)", before), nil
+				return nil, userErrorf("before must be a sequence number, 1 or more (got %d)", before)
 			}
 			from = min(from, uint64(before)-1)
 		}

@@ -44,7 +44,7 @@ func (b *apikeysBackend) pathMetrics() []*framework.Path {
 func (b *apikeysBackend) pathMetricsRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	format := strings.TrimSpace(d.Get("format").(string))
 	if format != "json" && format != "prometheus" {
-		return logical.ErrorResponse("format must be json or prometheus (got %q)", format), nil
+		return nil, userErrorf("format must be json or prometheus (got %q)", format)
 	}
 	m, err := b.collectMetrics(ctx, req.Storage)
 	if err != nil {

@@ -97,24 +97,24 @@ func (b *apikeysBackend) pathRequestCreate(ctx context.Context, req *logical.Req
 	if req.EntityID == "" {
 		// Separation of duties compares entities: a request without one
 		// could be approved by its own author under another token.
-		return logical.ErrorResponse("separation of duties: this token has no Vault identity entity (e.g. the root token); request approval with a token from an auth method login so the approver can be checked against you"), nil
+		return nil, userErrorf("separation of duties: this token has no Vault identity entity (e.g. the root token); request approval with a token from an auth method login so the approver can be checked against you")
 	}
 	for _, c := range []struct{ field, kind, v string }{{"client", "client", clientName}, {"role", "role", roleName}, {"name", "key", keyName}} {
 		if c.v == "" {
-			return logical.ErrorResponse("%s is required: a request names the client, role and key name (name) it approves", c.field), nil
+			return nil, userErrorf("%s is required: a request names the client, role and key name (name) it approves", c.field)
 		}
 		if err := record.ValidateName(c.kind, c.v); err != nil {
-			return logical.ErrorResponse(err.Error()), nil
+			return nil, userErrorf("%s", err.Error())
 		}
 	}
 	if justification == "" {
-		return logical.ErrorResponse("justification is required: say why the key is needed, for the approver"), nil
+		return nil, userErrorf("justification is required: say why the key is needed, for the approver")
 	}
 	ttl := defaultApprovalTTL
 	if v, ok := d.GetOk("ttl"); ok {
 		ttl = time.Duration(v.(int)) * time.Second
 		if ttl < minApprovalTTL || ttl > maxApprovalTTL {
-			return logical.ErrorResponse("ttl must be between %s and %s (got %s)", minApprovalTTL, maxApprovalTTL, ttl), nil
+			return nil, userErrorf("ttl must be between %s and %s (got %s)", minApprovalTTL, maxApprovalTTL, ttl)
 		}
 	}
 	s := req.Storage
@@ -123,20 +123,20 @@ func (b *apikeysBackend) pathRequestCreate(ctx context.Context, req *logical.Req
 		return nil, err
 	}
 	if c == nil {
-		return logical.ErrorResponse("client %q does not exist", clientName), nil
+		return nil, userErrorf("client %q does not exist", clientName)
 	}
 	if c.Status != record.ClientActive {
-		return logical.ErrorResponse("client %q is %s; keys cannot be issued to it", clientName, c.Status), nil
+		return nil, userErrorf("client %q is %s; keys cannot be issued to it", clientName, c.Status)
 	}
 	role, err := b.getRole(ctx, s, roleName)
 	if err != nil {
 		return nil, err
 	}
 	if role == nil {
-		return logical.ErrorResponse("role %q does not exist", roleName), nil
+		return nil, userErrorf("role %q does not exist", roleName)
 	}
 	if !role.RequiresApproval {
-		return logical.ErrorResponse("role %q does not require approval (requires_approval=false); issue the key directly", roleName), nil
+		return nil, userErrorf("role %q does not require approval (requires_approval=false); issue the key directly", roleName)
 	}
 	id, err := newRequestID()
 	if err != nil {
@@ -164,7 +164,7 @@ func (b *apikeysBackend) pathRequestsList(ctx context.Context, req *logical.Requ
 	switch state {
 	case "", requestPending, requestApproved, requestDenied, requestUsed, requestExpired:
 	default:
-		return logical.ErrorResponse("state must be one of pending, approved, denied, used, expired (got %q)", state), nil
+		return nil, userErrorf("state must be one of pending, approved, denied, used, expired (got %q)", state)
 	}
 	ids, err := req.Storage.List(ctx, storageRequestPrefix)
 	if err != nil {
@@ -213,7 +213,7 @@ func (b *apikeysBackend) pathRequestRead(ctx context.Context, req *logical.Reque
 func (b *apikeysBackend) pathRequestDecide(ctx context.Context, req *logical.Request, d *framework.FieldData, approve bool) (*logical.Response, error) {
 	r, err := b.decide(ctx, req, d.Get("id").(string), approve, strings.TrimSpace(d.Get("comment").(string)))
 	if err != nil {
-		return respond(nil, err)
+		return nil, err
 	}
 	return &logical.Response{Data: r.responseData(b.clock.Now())}, nil
 }

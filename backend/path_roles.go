@@ -191,7 +191,7 @@ func (b *apikeysBackend) pathRolesList(ctx context.Context, req *logical.Request
 func (b *apikeysBackend) pathRoleRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
 	if err := record.ValidateName("role", name); err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	r, err := b.getRole(ctx, req.Storage, name)
 	if err != nil || r == nil {
@@ -261,7 +261,7 @@ func roleData(r *record.Role, cfg *record.Config) map[string]interface{} {
 func (b *apikeysBackend) pathRoleWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
 	if err := record.ValidateName("role", name); err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	lock := b.roleLock(name)
 	lock.Lock()
@@ -288,10 +288,10 @@ func (b *apikeysBackend) pathRoleWrite(ctx context.Context, req *logical.Request
 		r = &cp
 	}
 	if err := applyRoleFields(r, d); err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	if err := r.Validate(cfg, now); err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	r.UpdatedAt = now
 	cutoff := existing != nil && r.RetrievalTurnedOff(existing)
@@ -406,7 +406,7 @@ func applyRoleFields(r *record.Role, d *framework.FieldData) error {
 func (b *apikeysBackend) pathRoleDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
 	if err := record.ValidateName("role", name); err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	lock := b.roleLock(name)
 	lock.Lock()
@@ -420,7 +420,7 @@ func (b *apikeysBackend) pathRoleDelete(ctx context.Context, req *logical.Reques
 		return nil, err
 	}
 	if len(inUse) > 0 {
-		return logical.ErrorResponse("role %q still has keys that are not revoked (e.g. %s); revoke them first", name, inUse[0]), nil
+		return nil, userErrorf("role %q still has keys that are not revoked (e.g. %s); revoke them first", name, inUse[0])
 	}
 	if err := req.Storage.Delete(ctx, roleStorageKey(name)); err != nil {
 		return nil, err

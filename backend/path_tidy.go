@@ -52,7 +52,7 @@ func (b *apikeysBackend) pathTidy() []*framework.Path {
 func (b *apikeysBackend) pathTidyWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	maxKeys := d.Get("max_keys").(int)
 	if maxKeys < 1 || maxKeys > maxTidyKeys {
-		return logical.ErrorResponse("max_keys must be between 1 and %d (got %d)", maxTidyKeys, maxKeys), nil
+		return nil, userErrorf("max_keys must be between 1 and %d (got %d)", maxTidyKeys, maxKeys)
 	}
 	st, err := b.runLeasePurge(ctx, req.Storage, req, maxKeys)
 	if err != nil {

@@ -78,15 +78,15 @@ var tokenRefusal = map[string]string{
 func (b *apikeysBackend) pathTokenExchange(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	key := strings.TrimSpace(d.Get("key").(string))
 	if key == "" {
-		return logical.ErrorResponse("key is required: the API key to exchange"), nil
+		return nil, userErrorf("key is required: the API key to exchange")
 	}
 	audience := strings.TrimSpace(d.Get("audience").(string))
 	if audience == "" {
-		return logical.ErrorResponse("audience is required: name the API the token is for (one of the key's audiences)"), nil
+		return nil, userErrorf("audience is required: name the API the token is for (one of the key's audiences)")
 	}
 	requested := scopes.Normalize(scopes.Split(d.Get("scope").(string)))
 	if err := scopes.ValidateAll(requested); err != nil {
-		return logical.ErrorResponse("scope: %v", err), nil
+		return nil, userErrorf("scope: %v", err)
 	}
 	in := record.VerifyInput{Key: key, Scopes: requested, Audience: audience}
 	if req.Connection != nil {
@@ -104,7 +104,7 @@ func (b *apikeysBackend) pathTokenExchange(ctx context.Context, req *logical.Req
 			// none left at all: say that rather than "not every requested".
 			reason = "the key has no effective scopes left (its role no longer allows any of them)"
 		}
-		return logical.ErrorResponse("token exchange refused: %s (code=%s)", reason, res.Code), nil
+		return nil, userErrorf("token exchange refused: %s (code=%s)", reason, res.Code)
 	}
 	// An active key has at least one effective scope (checkKey), so the
 	// token always carries a scope.
@@ -119,7 +119,7 @@ func (b *apikeysBackend) pathTokenExchange(ctx context.Context, req *logical.Req
 	now := b.clock.Now()
 	exp, ok := tokenExpiry(now, cfg.TokenTTL, res.Key, res.Version)
 	if !ok {
-		return logical.ErrorResponse("token exchange refused: %s (code=%s)", tokenRefusal[record.CodeExpired], record.CodeExpired), nil
+		return nil, userErrorf("token exchange refused: %s (code=%s)", tokenRefusal[record.CodeExpired], record.CodeExpired)
 	}
 	set, err := b.signingKey(ctx, s, cfg)
 	if err != nil {

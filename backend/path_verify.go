@@ -121,11 +121,11 @@ func (b *apikeysBackend) pathVerify() []*framework.Path {
 func (b *apikeysBackend) pathVerifyWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	raw, ok := d.GetOk("key")
 	if !ok {
-		return logical.ErrorResponse(`missing "key": send the API key to verify in the "key" field`), nil
+		return nil, userErrorf(`missing "key": send the API key to verify in the "key" field`)
 	}
 	in, err := verifyInputFrom(d)
 	if err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	in.Key = raw.(string)
 	return b.answerVerify(ctx, req, in)
@@ -137,20 +137,20 @@ func (b *apikeysBackend) pathVerifyRead(ctx context.Context, req *logical.Reques
 	if _, inURL := d.Raw["key"]; inURL {
 		// Too late for this key (URLs end up in proxy and access logs),
 		// but it must not become a habit: refuse rather than answer.
-		return logical.ErrorResponse(`never put an API key in the URL: send it in the ` + verifyKeyHeader + ` header (or POST it in the "key" field)`), nil
+		return nil, userErrorf(`never put an API key in the URL: send it in the ` + verifyKeyHeader + ` header (or POST it in the "key" field)`)
 	}
 	key, err := keyFromHeaders(req.Headers)
 	switch err {
 	case nil:
 	case errManyKeyHeaders:
-		return logical.ErrorResponse(`send exactly one ` + verifyKeyHeader + ` header`), nil
+		return nil, userErrorf(`send exactly one ` + verifyKeyHeader + ` header`)
 	default:
-		return logical.ErrorResponse(`missing ` + verifyKeyHeader + ` header: send the API key to verify in the ` + verifyKeyHeader +
-			` header (the mount must pass it through: passthrough_request_headers=` + verifyKeyHeader + `), or POST it in the "key" field`), nil
+		return nil, userErrorf(`missing ` + verifyKeyHeader + ` header: send the API key to verify in the ` + verifyKeyHeader +
+			` header (the mount must pass it through: passthrough_request_headers=` + verifyKeyHeader + `), or POST it in the "key" field`)
 	}
 	in, err := verifyInputFrom(d)
 	if err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, userErrorf("%s", err.Error())
 	}
 	in.Key = key
 	res, err := b.verifyKey(ctx, req.Storage, in)

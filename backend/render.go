@@ -153,14 +153,15 @@ func renderResponse(req *logical.Request, resp *logical.Response) {
 }
 
 // renderedPaths wraps every handler of paths with renderResponse, so no
-// endpoint can answer in another convention.
+// endpoint can answer in another convention; a user error (errors.go)
+// becomes a 400 carrying its message on the way.
 func renderedPaths(paths []*framework.Path) []*framework.Path {
 	wrap := func(cb framework.OperationFunc) framework.OperationFunc {
 		if cb == nil {
 			return nil
 		}
 		return func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-			resp, err := cb(ctx, req, d)
+			resp, err := answerUserError(cb(ctx, req, d))
 			renderResponse(req, resp)
 			return resp, err
 		}

@@ -28,12 +28,9 @@ func (b *apikeysBackend) rotateKeyApproved(ctx context.Context, req *logical.Req
 		}
 		return b.rotateLoadedLocked(ctx, req, s, k, role, c, cfg, stage, nil)
 	}
-	use, msg, err := b.reserveApproval(ctx, req, approvalTarget{client: client, role: role.Name, name: name, approvalID: approvalID, rotation: true})
+	use, err := b.reserveApproval(ctx, req, approvalTarget{client: client, role: role.Name, name: name, approvalID: approvalID, rotation: true})
 	if err != nil {
 		return nil, err
-	}
-	if msg != "" {
-		return nil, &userError{msg: msg}
 	}
 	defer use.release()
 	if err := use.bind(ctx, s, k.KeyID, k.LatestVersion()+1); err != nil {
