@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"sync"
 	"time"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
@@ -125,8 +126,7 @@ func (b *apikeysBackend) decide(ctx context.Context, req *logical.Request, id st
 	if approve && actor.EntityID == "" {
 		return nil, userErrorf("this token has no Vault identity entity (e.g. the root token or a token created without one), so separation of duties cannot be checked: approve with a token from an auth method (userpass, OIDC, ...) whose login maps to an entity")
 	}
-	b.gov.requestsMu.Lock()
-	defer b.gov.requestsMu.Unlock()
+	defer b.approvals.lock()()
 	s := req.Storage
 	r, err := getRequest(ctx, s, id)
 	if err != nil {
@@ -169,8 +169,8 @@ func (b *apikeysBackend) decide(ctx context.Context, req *logical.Request, id st
 // version), so that an issuance that fails or is interrupted leaves the
 // approval usable and no approval ever serves two keys:
 //
-//  1. reserveApproval checks the request and reserves it in memory under
-//     requestsMu: a second issuance with the same approval_id is refused
+//  1. reserveApproval checks the request and reserves it in memory
+//     (approvals): a second issuance with the same approval_id is refused
 //     while the first is in flight. Nothing is stored, and nothing is
 //     logged, so a refused or failed issuance leaves no trace of a use.
 //  2. bind records the new key's id (and, for a rotation, the number of the
@@ -193,6 +193,36 @@ func (b *apikeysBackend) decide(ctx context.Context, req *logical.Request, id st
 // is node-local; only the active node issues keys, and a reservation lost
 // with a crashed node is exactly the "before step 3" case above.
 
+// approvals is this node's side of approval requests. Its lock serialises
+// every state change of a request (decided once, used once); inUse holds
+// the requests an issuance or rotation on this node is using right now, so
+// one approval cannot serve two at once. Only the active node issues keys,
+// so node-local is enough (see above for a reservation lost in a crash).
+type approvals struct {
+	mu    sync.Mutex
+	inUse map[string]bool // guarded by mu
+}
+
+// lock takes the lock and returns its release: defer a.lock()().
+func (a *approvals) lock() func() {
+	a.mu.Lock()
+	return a.mu.Unlock
+}
+
+// reserveLocked marks request id in use; the caller holds the lock.
+func (a *approvals) reserveLocked(id string) {
+	if a.inUse == nil {
+		a.inUse = map[string]bool{}
+	}
+	a.inUse[id] = true
+}
+
+// release ends the use of request id.
+func (a *approvals) release(id string) {
+	defer a.lock()()
+	delete(a.inUse, id)
+}
+
 // approvalUse is an approval reserved for one issuance in progress.
 type approvalUse struct {
 	b   *apikeysBackend
@@ -210,8 +240,7 @@ func (b *apikeysBackend) reserveApproval(ctx context.Context, req *logical.Reque
 	if t.approvalID == "" {
 		return nil, userErrorf("role %q requires approval: create a request (vault write <mount>/requests client=%s role=%s name=%s justification=...), have another person approve it at requests/<id>/approve, then %s with approval_id=<id>", t.role, t.client, t.role, t.name, t.action())
 	}
-	b.gov.requestsMu.Lock()
-	defer b.gov.requestsMu.Unlock()
+	defer b.approvals.lock()()
 	s := req.Storage
 	r, err := getRequest(ctx, s, t.approvalID)
 	if err != nil {
@@ -220,7 +249,7 @@ func (b *apikeysBackend) reserveApproval(ctx context.Context, req *logical.Reque
 	if r == nil {
 		return nil, userErrorf("approval_id %q does not name an approval request", t.approvalID)
 	}
-	if b.approvalsInUse[r.ID] {
+	if b.approvals.inUse[r.ID] {
 		return nil, userErrorf("request %s is being used by another issuance or rotation right now; an approval is single-use", r.ID)
 	}
 	if err := b.settleUse(ctx, s, r); err != nil {
@@ -246,10 +275,7 @@ func (b *apikeysBackend) reserveApproval(ctx context.Context, req *logical.Reque
 	if r.RequestedBy.EntityID == "" || actor.EntityID != r.RequestedBy.EntityID {
 		return nil, userErrorf("request %s was made by another Vault entity (or by none); only its requester's entity can use the approval", r.ID)
 	}
-	if b.approvalsInUse == nil {
-		b.approvalsInUse = map[string]bool{}
-	}
-	b.approvalsInUse[r.ID] = true
+	b.approvals.reserveLocked(r.ID)
 	return &approvalUse{b: b, req: req, r: r}, nil
 }
 
@@ -257,8 +283,7 @@ func (b *apikeysBackend) reserveApproval(ctx context.Context, req *logical.Reque
 // it and, for a rotation, the version it adds (step 2 above). The request
 // stays approved.
 func (u *approvalUse) bind(ctx context.Context, s logical.Storage, keyID string, version int) error {
-	u.b.gov.requestsMu.Lock()
-	defer u.b.gov.requestsMu.Unlock()
+	defer u.b.approvals.lock()()
 	u.r.KeyID, u.r.KeyVersion = keyID, version
 	return putRequest(ctx, s, u.r)
 }
@@ -266,8 +291,7 @@ func (u *approvalUse) bind(ctx context.Context, s logical.Storage, keyID string,
 // complete marks the request used by the committed key k and logs the use
 // (step 3 above).
 func (u *approvalUse) complete(ctx context.Context, s logical.Storage, k *record.Key) error {
-	u.b.gov.requestsMu.Lock()
-	defer u.b.gov.requestsMu.Unlock()
+	defer u.b.approvals.lock()()
 	actor := actorFromRequest(u.req)
 	r := u.r
 	r.State, r.UsedAt, r.UsedBy, r.UsedRequest, r.KeyID = requestUsed, u.b.clock.Now(), &actor, u.req.ID, k.KeyID
@@ -282,9 +306,7 @@ func (u *approvalUse) complete(ctx context.Context, s logical.Storage, k *record
 
 // release ends the reservation, whether the issuance succeeded or not.
 func (u *approvalUse) release() {
-	u.b.gov.requestsMu.Lock()
-	defer u.b.gov.requestsMu.Unlock()
-	delete(u.b.approvalsInUse, u.r.ID)
+	u.b.approvals.release(u.r.ID)
 }
 
 // resolveUse turns r, in memory only, into the used request it really is
@@ -329,7 +351,7 @@ func (b *apikeysBackend) resolveUse(ctx context.Context, s logical.Storage, r *A
 
 // settleUse is resolveUse that also stores the use it finds and logs the
 // request.used entry the interrupted issuance did not write. The caller
-// holds requestsMu.
+// holds the approvals lock.
 func (b *apikeysBackend) settleUse(ctx context.Context, s logical.Storage, r *ApprovalRequest) error {
 	changed, err := b.resolveUse(ctx, s, r)
 	if err != nil || !changed {

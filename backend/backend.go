@@ -59,10 +59,9 @@ type apikeysBackend struct {
 	// serialisation of approvals); newBackend builds its detector.
 	gov govRuntime
 
-	// approvalsInUse holds the approval requests that an issuance on this
-	// node is using right now, so one approval cannot serve two at once
-	// (approval.go); guarded by gov.requestsMu, created on first use.
-	approvalsInUse map[string]bool
+	// approvals serialises changes of approval requests and tracks the
+	// ones in use on this node (approval.go); its zero value is ready.
+	approvals approvals
 
 	// rot is the scheduled-rotation engine's state (rotation.go); its zero
 	// value is ready to use.

@@ -23,9 +23,6 @@ type govRuntime struct {
 	// persistMu serialises writes of alerts and of the governance state
 	// (the periodic tick and flushes triggered by reading alerts).
 	persistMu sync.Mutex
-	// requestsMu serialises state changes of approval requests, so an
-	// approval is decided once and used once.
-	requestsMu sync.Mutex
 
 	// walker is the position of the incremental key sweep
 	// (governance_sweep.go); guarded by persistMu.
