@@ -172,19 +172,10 @@ func nonNilInts(s []int) []int {
 
 // keyOpResponse renders a key after an operation on version v.
 func (b *apikeysBackend) keyOpResponse(ctx context.Context, req *logical.Request, k *record.Key, v *record.KeyVersion) (*logical.Response, error) {
-	cfg, err := b.config(ctx, req.Storage)
+	data, _, _, err := b.keyData(ctx, req.Storage, k)
 	if err != nil {
 		return nil, err
 	}
-	role, err := b.getRole(ctx, req.Storage, k.Role)
-	if err != nil {
-		return nil, err
-	}
-	c, err := b.getClient(ctx, req.Storage, k.Client)
-	if err != nil {
-		return nil, err
-	}
-	data := b.keyResponse(cfg, role, c, k, b.clock.Now())
 	data["version"] = v.Version
 	data["version_state"] = v.State
 	return &logical.Response{Data: data}, nil

@@ -155,19 +155,10 @@ func (b *apikeysBackend) pathKeyRead(ctx context.Context, req *logical.Request, 
 	if err != nil || k == nil {
 		return nil, err
 	}
-	cfg, err := b.config(ctx, req.Storage)
+	data, role, c, err := b.keyData(ctx, req.Storage, k)
 	if err != nil {
 		return nil, err
 	}
-	role, err := b.getRole(ctx, req.Storage, k.Role)
-	if err != nil {
-		return nil, err
-	}
-	c, err := b.getClient(ctx, req.Storage, k.Client)
-	if err != nil {
-		return nil, err
-	}
-	data := b.keyResponse(cfg, role, c, k, b.clock.Now())
 	if k.Retrievable && role != nil {
 		// The role's current setting decides: turning retrievable off
 		// stops reads at once, not only for keys issued afterwards.
@@ -180,7 +171,26 @@ func (b *apikeysBackend) pathKeyRead(ctx context.Context, req *logical.Request, 
 	return &logical.Response{Data: data}, nil
 }
 
-// keyResponse renders a key's metadata (never its secret).
+// keyData loads what a key's answer needs besides the key (the mount's
+// config, the key's role and client, either of which may be gone) and
+// renders it; the role and client are returned for callers that add to the
+// answer.
+func (b *apikeysBackend) keyData(ctx context.Context, s logical.Storage, k *record.Key) (map[string]interface{}, *record.Role, *record.Client, error) {
+	cfg, err := b.config(ctx, s)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	role, err := b.getRole(ctx, s, k.Role)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c, err := b.getClient(ctx, s, k.Client)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return b.keyResponse(cfg, role, c, k, b.clock.Now()), role, c, nil
+}
+
 // keyOwner is the owner a key answers with: its client's current owner
 // (keys inherit it, SPEC §6), or the owner recorded at issuance when the
 // client record is gone.
@@ -306,19 +316,11 @@ func (b *apikeysBackend) pathKeyUpdate(ctx context.Context, req *logical.Request
 	if err := b.putKey(ctx, req.Storage, k); err != nil {
 		return nil, err
 	}
-	cfg, err := b.config(ctx, req.Storage)
+	data, _, _, err := b.keyData(ctx, req.Storage, k)
 	if err != nil {
 		return nil, err
 	}
-	role, err := b.getRole(ctx, req.Storage, k.Role)
-	if err != nil {
-		return nil, err
-	}
-	c, err := b.getClient(ctx, req.Storage, k.Client)
-	if err != nil {
-		return nil, err
-	}
-	return &logical.Response{Data: b.keyResponse(cfg, role, c, k, b.clock.Now())}, nil
+	return &logical.Response{Data: data}, nil
 }
 
 func (b *apikeysBackend) pathKeyDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
