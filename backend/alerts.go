@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/detect"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/keyformat"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
@@ -106,14 +107,14 @@ func redactAlert(a *record.Alert) {
 
 func putAlert(ctx context.Context, s logical.Storage, a *record.Alert) error {
 	redactAlert(a)
-	boundAlert(a)
+	detect.Bound(a)
 	return putJSON(ctx, s, alertStorageKey(a.ID), "alert", a)
 }
 
 func getAlert(ctx context.Context, s logical.Storage, id string) (*record.Alert, error) {
 	a, err := getJSON[record.Alert](ctx, s, alertStorageKey(id), "alert "+id)
 	if a != nil {
-		boundAlert(a)
+		detect.Bound(a)
 	}
 	return a, err
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/detect"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -125,7 +126,7 @@ func TestKeyAlertsCountAfterDrain(t *testing.T) {
 
 	// new_address, once the key's address set is established.
 	e.ok(logical.UpdateOperation, "config", map[string]interface{}{"verify_burst_threshold": 1000})
-	for i := 0; i < establishedAfter+1; i++ {
+	for i := 0; i < detect.EstablishedAfter+1; i++ {
 		e.b.onVerify(record.VerifyInput{ClientIP: "10.0.0.1"}, ok)
 	}
 	e.b.onVerify(record.VerifyInput{ClientIP: "192.0.2.50"}, ok)

@@ -1,7 +1,6 @@
 package backend
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -9,6 +8,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/clock"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/detect"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
 
@@ -86,7 +86,7 @@ func TestKeyAlertsFromVerify(t *testing.T) {
 	e.ok(logical.CreateOperation, "keys/billing/main", map[string]interface{}{"role": "r"})
 	k := e.issued("billing", "main")
 	ok := record.VerifyResult{Active: true, Key: k, Version: k.Current()}
-	for i := 0; i < establishedAfter+1; i++ {
+	for i := 0; i < detect.EstablishedAfter+1; i++ {
 		e.b.onVerify(record.VerifyInput{ClientIP: "10.0.0.1"}, ok)
 		if i%4 == 3 { // at most 4 verifies per window: below the burst threshold
 			e.clock.Advance(time.Minute)
@@ -210,20 +210,6 @@ func TestRoleWideningAlerts(t *testing.T) {
 	}
 }
 
-func TestDetectorBounded(t *testing.T) {
-	d := newDetector()
-	th := thresholds{window: time.Minute, burst: 1, failedVerify: 1}
-	now := testStart
-	for i := 0; i < maxPendingAlerts+10; i++ {
-		k := &record.Key{KeyID: "kid_" + string(rune('a'+i%26)) + time.Duration(i).String(), Client: "c", Name: "n"}
-		d.observe(now, th, record.VerifyInput{}, record.VerifyResult{Code: record.CodeForbiddenScope, Key: k})
-	}
-	alerts, outcomes, dropped := d.drain()
-	if len(alerts) != maxPendingAlerts || dropped != 10 || outcomes[record.CodeForbiddenScope] != maxPendingAlerts+10 {
-		t.Fatalf("pending %d dropped %d outcomes %v", len(alerts), dropped, outcomes)
-	}
-}
-
 // BenchmarkOnVerify measures the hot-path cost of alert detection.
 func BenchmarkOnVerify(b *testing.B) {
 	bk := newBackend(clock.NewFake(testStart))
@@ -261,83 +247,6 @@ func TestIdleSweepSparesLockedClients(t *testing.T) {
 	e.tick()
 	if !e.issued("svc", "k").Revoked {
 		t.Fatal("a key unused for idle_timeout after the unlock was not revoked")
-	}
-}
-
-// observeFrom feeds the detector a successful verify of key k from addr.
-func observeFrom(d *detector, now time.Time, k *record.Key, addr string) {
-	th := thresholds{window: time.Minute, burst: 1 << 30, failedVerify: 1 << 30}
-	d.observe(now, th, record.VerifyInput{ClientIP: addr}, record.VerifyResult{Active: true, Key: k, Version: &record.KeyVersion{Version: 1}})
-}
-
-func newAddressAlerts(d *detector, keyID string) int {
-	alerts, _, _ := d.drain()
-	n := 0
-	for _, a := range alerts {
-		if a.Type == record.AlertNewAddress && a.KeyID == keyID {
-			n++
-		}
-	}
-	return n
-}
-
-// Learned address sets outlive alert windows, so they were capped in
-// number of keys: once 10k keys had been verified with a client_ip, no key
-// verified later ever got new_address alerts. They are an LRU now: memory
-// stays bounded and the keys verified most recently are the ones learned.
-func TestNewAddressDetectionLearnsKeysAfterManyOthers(t *testing.T) {
-	d := newDetector()
-	now := testStart
-	for i := 0; i < maxAddrKeys+5000; i++ {
-		if i%5000 == 0 {
-			now = now.Add(time.Minute) // a new window: window counters cap at maxTrackedKeys
-		}
-		observeFrom(d, now, &record.Key{KeyID: fmt.Sprintf("kid_old%d", i), Client: "c", Name: fmt.Sprint(i)}, "10.0.0.1")
-	}
-	if n := d.addrs.Len(); n != maxAddrKeys {
-		t.Fatalf("%d learned sets, want the bound %d", n, maxAddrKeys)
-	}
-	now = now.Add(30 * 24 * time.Hour) // a month later
-	k := &record.Key{KeyID: "kid_new", Client: "c", Name: "new"}
-	for i := 0; i < establishedAfter+5; i++ {
-		observeFrom(d, now, k, "10.0.0.1")
-	}
-	d.drain()
-	observeFrom(d, now, k, "203.0.113.9")
-	if n := newAddressAlerts(d, "kid_new"); n != 1 {
-		t.Fatalf("%d new_address alerts for a key first verified after %d others, want 1", n, maxAddrKeys+5000)
-	}
-	// An evicted key learns afresh: its next addresses are not news until
-	// its set is established again.
-	old := &record.Key{KeyID: "kid_old0", Client: "c", Name: "0"}
-	observeFrom(d, now, old, "198.51.100.1")
-	if n := newAddressAlerts(d, "kid_old0"); n != 0 {
-		t.Fatalf("an evicted key alerted on its first verify after coming back: %d", n)
-	}
-	if n := d.addrs.Len(); n != maxAddrKeys {
-		t.Fatalf("%d learned sets, want the bound %d", n, maxAddrKeys)
-	}
-}
-
-// A key verified all along keeps its set however many other keys pass by.
-func TestNewAddressDetectionKeepsActiveKeys(t *testing.T) {
-	d := newDetector()
-	now := testStart
-	k := &record.Key{KeyID: "kid_busy", Client: "c", Name: "busy"}
-	for i := 0; i < establishedAfter+1; i++ {
-		observeFrom(d, now, k, "10.0.0.1")
-	}
-	for i := 0; i < 3*maxAddrKeys; i++ {
-		if i%5000 == 0 {
-			now = now.Add(time.Minute)
-			observeFrom(d, now, k, "10.0.0.1") // still in use
-		}
-		observeFrom(d, now, &record.Key{KeyID: fmt.Sprintf("kid_other%d", i), Client: "c", Name: fmt.Sprint(i)}, "10.0.0.2")
-	}
-	d.drain()
-	observeFrom(d, now, k, "203.0.113.9")
-	if n := newAddressAlerts(d, "kid_busy"); n != 1 {
-		t.Fatalf("%d new_address alerts for a key in constant use, want 1", n)
 	}
 }
 

@@ -39,9 +39,7 @@ func (b *apikeysBackend) flushDetections(ctx context.Context, s logical.Storage)
 // flushDetectionsLocked moves the detector's buffers into storage and st.
 // The caller holds persistMu and saves st.
 func (b *apikeysBackend) flushDetectionsLocked(ctx context.Context, s logical.Storage, st *govState) error {
-	b.gov.mu.Lock()
-	alerts, outcomes, dropped := b.gov.det.drain()
-	b.gov.mu.Unlock()
+	alerts, outcomes, dropped := b.gov.det.Drain()
 	for k, v := range outcomes {
 		st.Verify[k] += v
 	}
@@ -52,9 +50,7 @@ func (b *apikeysBackend) flushDetectionsLocked(ctx context.Context, s logical.St
 			// retry is safe, as its id is set: the put rewrites the same
 			// entry, and the log entry is appended by the retry only if
 			// this attempt failed before appending it (the last step).
-			b.gov.mu.Lock()
-			b.gov.det.requeue(alerts[i:])
-			b.gov.mu.Unlock()
+			b.gov.det.Requeue(alerts[i:])
 			return err
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/clock"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/detect"
 )
 
 // Version is the plugin's semantic version, stamped in at build time with
@@ -129,7 +130,7 @@ func newBackend(c clock.Clock) *apikeysBackend {
 		cache:  newMountCache(),
 		logger: hclog.NewNullLogger(),
 	}
-	b.gov.det = newDetector()
+	b.gov.det = detect.New(newAlertID)
 	b.Backend = &framework.Backend{
 		Help:           strings.TrimSpace(backendHelp),
 		BackendType:    logical.TypeLogical,

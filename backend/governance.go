@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/detect"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scopes"
 )
@@ -17,9 +18,8 @@ import (
 
 // govRuntime is the node-local, in-memory side of governance.
 type govRuntime struct {
-	// mu guards det, which onVerify updates on the hot path.
-	mu  sync.Mutex
-	det *detector // newDetector
+	// det finds suspicious verify traffic; it owns its lock.
+	det *detect.Detector
 	// persistMu serialises writes of alerts and of the governance state
 	// (the periodic tick and flushes triggered by reading alerts).
 	persistMu sync.Mutex
@@ -92,9 +92,10 @@ func (b *apikeysBackend) governanceTick(ctx context.Context, req *logical.Reques
 // on the hot path: it never touches storage, only bounded in-memory state
 // that governanceTick persists.
 func (b *apikeysBackend) onVerify(in record.VerifyInput, res record.VerifyResult) {
-	th := b.alertThresholds()
-	now := b.clock.Now()
-	b.gov.mu.Lock()
-	defer b.gov.mu.Unlock() // also if observe panics: see recoverRequest
-	b.gov.det.observe(now, th, in, res)
+	// The cached mount config, without touching storage; before anything
+	// loaded it on this node, the defaults apply.
+	b.cache.mu.RLock()
+	cfg := b.cache.config
+	b.cache.mu.RUnlock()
+	b.gov.det.Observe(b.clock.Now(), detect.ThresholdsOf(cfg), in, res)
 }

@@ -151,11 +151,9 @@ func (b *apikeysBackend) collectMetrics(ctx context.Context, s logical.Storage) 
 		return nil, err
 	}
 	m.Events, m.Verify, m.Dropped, m.Purged = st.Events, st.Verify, st.DroppedAlerts, st.PurgedLeasedKeys
-	b.gov.mu.Lock()
-	for k, v := range b.gov.det.peekOutcomes() {
+	for k, v := range b.gov.det.PeekOutcomes() {
 		m.Verify[k] += v
 	}
-	b.gov.mu.Unlock()
 	for _, o := range verifyOutcomes {
 		m.Verify[o] += 0
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/detect"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -55,18 +56,18 @@ func TestAlertsBoundedWhenStoredAndRead(t *testing.T) {
 		for _, a := range list {
 			msg := a["message"].(string)
 			det := a["details"].(map[string]interface{})
-			if utf8.RuneCountInString(msg) > maxAlertMessage+1 || det["truncated"] != "true" {
+			if utf8.RuneCountInString(msg) > detect.MaxAlertMessage+1 || det["truncated"] != "true" {
 				t.Fatalf("alert %v not bounded: message %d chars, details %v", a["id"], len(msg), len(det))
 			}
 			for k, v := range det {
-				if utf8.RuneCountInString(fmt.Sprint(v)) > maxAlertDetail+1 {
+				if utf8.RuneCountInString(fmt.Sprint(v)) > detect.MaxAlertDetail+1 {
 					t.Fatalf("alert %v: detail %s has %d chars", a["id"], k, len(fmt.Sprint(v)))
 				}
 			}
 		}
 	}
 	got := e.ok(logical.ReadOperation, "alerts/"+old.ID, nil).Data
-	if len(got["message"].(string)) > 4*maxAlertMessage {
+	if len(got["message"].(string)) > 4*detect.MaxAlertMessage {
 		t.Fatalf("alert read returns the whole oversized message")
 	}
 }

@@ -1,0 +1,25 @@
+package detect
+
+import (
+	"time"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
+)
+
+// Thresholds are the alert settings Observe runs with: the window the
+// counters cover and the counts within it above which an alert is raised.
+type Thresholds struct {
+	window       time.Duration
+	burst        int
+	failedVerify int
+}
+
+// ThresholdsOf reads the alert settings of a mount config. A nil config
+// (nothing loaded the config on this node yet) gives the defaults, so the
+// hot path never has to read storage for them.
+func ThresholdsOf(cfg *record.Config) Thresholds {
+	if cfg == nil {
+		cfg = record.DefaultConfig()
+	}
+	return Thresholds{window: cfg.AlertWindow, burst: cfg.VerifyBurstThreshold, failedVerify: cfg.FailedVerifyThreshold}
+}
