@@ -10,16 +10,14 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/detect"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/keyformat"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
 
 // Alerts (SPEC §7) are stored at "alerts/<id>" and each one is also a
-// lifecycle-log event (eventAlert). IDs sort by time.
+// lifecycle-log event (eventlog.AlertRaised). IDs sort by time.
 const storageAlertPrefix = "alerts/"
-
-// eventAlertAcknowledged records an acknowledgement in the lifecycle log.
-const eventAlertAcknowledged = "alert.acknowledged"
 
 func alertStorageKey(id string) string { return storageAlertPrefix + id }
 
@@ -39,7 +37,7 @@ func (b *apikeysBackend) raiseAlert(ctx context.Context, s logical.Storage, a *r
 	if err := putAlert(ctx, s, a); err != nil {
 		return err
 	}
-	if err := b.appendEvent(ctx, s, alertEvent(a)); err != nil {
+	if err := b.log.Append(ctx, s, alertEvent(a)); err != nil {
 		return err
 	}
 	b.logAlert(a)
@@ -69,8 +67,8 @@ func (b *apikeysBackend) prepareAlert(a *record.Alert) error {
 }
 
 // alertEvent is the alert.raised log entry of a.
-func alertEvent(a *record.Alert) Event {
-	ev := systemEvent(eventAlert)
+func alertEvent(a *record.Alert) eventlog.Event {
+	ev := systemEvent(eventlog.AlertRaised)
 	if a.RaisedBy != nil {
 		ev.Actor = *a.RaisedBy
 		if rid := a.Details["request_id"]; rid != "" {
@@ -102,7 +100,7 @@ func redactAlert(a *record.Alert) {
 	a.Message = keyformat.Redact(a.Message)
 	a.Client, a.Key, a.Role = keyformat.Redact(a.Client), keyformat.Redact(a.Key), keyformat.Redact(a.Role)
 	a.AckNote = keyformat.Redact(a.AckNote)
-	a.Details = redactDetails(a.Details)
+	a.Details = keyformat.RedactDetails(a.Details)
 }
 
 func putAlert(ctx context.Context, s logical.Storage, a *record.Alert) error {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/detect"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -181,7 +182,7 @@ func TestAlertNotStoredIsRetried(t *testing.T) {
 	if len(got) != 2 || got[1].Count != 5 || got[0].Count != 2 || sumCounts(t, got) != 7 {
 		t.Fatalf("alerts after a failed flush: %+v", got)
 	}
-	if n := strings.Count(strings.Join(e.logTypes(), " "), eventAlert); n != 2 {
+	if n := strings.Count(strings.Join(e.logTypes(), " "), eventlog.AlertRaised); n != 2 {
 		t.Fatalf("%d alert.raised entries, want 2", n)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -32,7 +33,8 @@ import (
 // alertsRuntime is the node-local side of alerts: counting and retention.
 type alertsRuntime struct {
 	// mu: raiseAlert and acknowledgements hold it shared, countOpenAlerts
-	// exclusively. Order: persistMu, then mu, then logMu.
+	// exclusively. Order: persistMu, then mu, then the log's own lock
+	// (eventlog.Log).
 	mu sync.RWMutex
 	// walker is the retention's position (alerts_retention.go); guarded
 	// by govRuntime.persistMu.
@@ -88,15 +90,15 @@ func (st *govState) countOpenAlert(day, typ string, delta int) {
 
 // foldOpenAlert counts an alert event into the open alerts, once they are
 // counted at all.
-func (st *govState) foldOpenAlert(ev Event) {
+func (st *govState) foldOpenAlert(ev eventlog.Event) {
 	if !st.OpenAlertsCounted {
 		return
 	}
 	id := ev.Details["alert_id"]
 	switch ev.Type {
-	case eventAlert:
+	case eventlog.AlertRaised:
 		st.countOpenAlert(openAlertDay(id, ev.Time), ev.Details["type"], 1)
-	case eventAlertAcknowledged:
+	case eventlog.AlertAcknowledged:
 		if _, ok := alertIDTime(id); ok {
 			st.countOpenAlert(openAlertDay(id, ev.Time), ev.Details["type"], -1)
 		}

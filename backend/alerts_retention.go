@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -54,10 +55,6 @@ const (
 	// alertPruneEventMax is how many ids one alerts.pruned entry names
 	// (about 2.5 KB), as keys.purged does.
 	alertPruneEventMax = 100
-
-	// eventAlertsPruned records one batch of alerts deleted after their
-	// retention.
-	eventAlertsPruned = "alerts.pruned"
 )
 
 // alertsRetainedFrom is the start of the UTC day before which all alerts
@@ -243,7 +240,7 @@ func (b *apikeysBackend) deleteAlerts(ctx context.Context, s logical.Storage, id
 	for len(ids) > 0 {
 		batch := ids[:min(len(ids), alertPruneEventMax)]
 		ids = ids[len(batch):]
-		ev := systemEvent(eventAlertsPruned)
+		ev := systemEvent(eventlog.AlertsPruned)
 		ev.Time = now
 		ev.Details = map[string]string{
 			"count":                  strconv.Itoa(len(batch)),
@@ -251,7 +248,7 @@ func (b *apikeysBackend) deleteAlerts(ctx context.Context, s logical.Storage, id
 			"acknowledged_retention": alertRetentionAcknowledged.String(),
 			"open_retention":         alertRetentionOpen.String(),
 		}
-		if err := b.appendEvent(ctx, s, ev); err != nil {
+		if err := b.log.Append(ctx, s, ev); err != nil {
 			return err
 		}
 		for _, id := range batch {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -90,7 +91,7 @@ func (e *testEnv) checkRetention(raised map[string]bool) {
 	now := e.clock.Now()
 	stored := e.allAlerts()
 	prunedIDs := map[string]bool{}
-	for _, ev := range e.logEventsOf(eventAlertsPruned) {
+	for _, ev := range e.logEventsOf(eventlog.AlertsPruned) {
 		for _, id := range strings.Split(ev.Details["alert_ids"], ",") {
 			prunedIDs[id] = true
 		}
@@ -139,7 +140,7 @@ func TestAlertsPrunedAfterRetention(t *testing.T) {
 	if len(raised) != days {
 		t.Fatalf("%d alerts raised in %d days", len(raised), days)
 	}
-	if n := len(e.logEventsOf(eventAlert)); n != days {
+	if n := len(e.logEventsOf(eventlog.AlertRaised)); n != days {
 		t.Fatalf("%d alert.raised entries in the log, want all %d", n, days)
 	}
 	stored := len(e.allAlerts())

@@ -9,6 +9,7 @@ import (
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/clock"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/detect"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
 
@@ -74,7 +75,7 @@ func TestFailedVerifyBurstThreshold(t *testing.T) {
 		t.Fatalf("verify_outcomes not_found = %d", n)
 	}
 	// The alert is in the lifecycle log.
-	if !record.Contains(e.logTypes(), eventAlert) {
+	if !record.Contains(e.logTypes(), eventlog.AlertRaised) {
 		t.Fatal("alert not logged")
 	}
 }
@@ -147,7 +148,7 @@ func TestIdleTimeoutRevokes(t *testing.T) {
 	var found bool
 	resp := e.ok(logical.ReadOperation, "log", map[string]interface{}{"after": 0, "limit": 1000})
 	for _, ev := range resp.Data["entries"].([]map[string]interface{}) {
-		if ev["type"] == eventKeyRevoked {
+		if ev["type"] == eventlog.KeyRevoked {
 			found = ev["actor"].(map[string]interface{})["type"] == actorSystem
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -26,13 +27,6 @@ const (
 	requestDenied   = "denied"
 	requestUsed     = "used"
 	requestExpired  = "expired"
-)
-
-// Lifecycle-log event types of requests besides eventApproval.
-const (
-	eventRequestCreated = "request.created"
-	eventRequestDenied  = "request.denied"
-	eventRequestUsed    = "request.used"
 )
 
 const (
@@ -143,10 +137,10 @@ func (b *apikeysBackend) decide(ctx context.Context, req *logical.Request, id st
 		return nil, userErrorf("separation of duties: request %s was made by this same Vault entity (%s); another person must approve it", id, actor.EntityID)
 	}
 	r.State = requestDenied
-	typ := eventRequestDenied
+	typ := eventlog.RequestDenied
 	if approve {
 		r.State = requestApproved
-		typ = eventApproval
+		typ = eventlog.RequestApproved
 	}
 	r.DecidedBy, r.DecidedAt, r.Comment = &actor, now, comment
 	if err := putRequest(ctx, s, r); err != nil {
@@ -158,7 +152,7 @@ func (b *apikeysBackend) decide(ctx context.Context, req *logical.Request, id st
 	if comment != "" {
 		ev.Details["comment"] = comment
 	}
-	if err := b.appendEvent(ctx, s, ev); err != nil {
+	if err := b.log.Append(ctx, s, ev); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -298,10 +292,10 @@ func (u *approvalUse) complete(ctx context.Context, s logical.Storage, k *record
 	if err := putRequest(ctx, s, r); err != nil {
 		return err
 	}
-	ev := eventFromRequest(u.req, eventRequestUsed)
+	ev := eventFromRequest(u.req, eventlog.RequestUsed)
 	ev.Client, ev.Key, ev.KeyID, ev.Role, ev.Version = r.Client, r.KeyName, k.KeyID, r.Role, r.KeyVersion
 	ev.Details = map[string]string{"approval_id": r.ID}
-	return u.b.appendEvent(ctx, s, ev)
+	return u.b.log.Append(ctx, s, ev)
 }
 
 // release ends the reservation, whether the issuance succeeded or not.
@@ -360,11 +354,11 @@ func (b *apikeysBackend) settleUse(ctx context.Context, s logical.Storage, r *Ap
 	if err := putRequest(ctx, s, r); err != nil {
 		return err
 	}
-	ev := Event{Type: eventRequestUsed, Actor: *r.UsedBy, RequestID: r.UsedRequest,
+	ev := eventlog.Event{Type: eventlog.RequestUsed, Actor: *r.UsedBy, RequestID: r.UsedRequest,
 		Client: r.Client, Key: r.KeyName, KeyID: r.KeyID, Role: r.Role,
 		Version: r.KeyVersion,
 		Details: map[string]string{"approval_id": r.ID, "recorded_after_interruption": "true"}}
-	return b.appendEvent(ctx, s, ev)
+	return b.log.Append(ctx, s, ev)
 }
 
 func (r *ApprovalRequest) responseData(now time.Time) map[string]interface{} {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -115,7 +116,7 @@ func TestApprovalSeparationOfDuties(t *testing.T) {
 
 	// Lifecycle log records creation, approval and use.
 	types := e.logTypes()
-	for _, want := range []string{eventRequestCreated, eventApproval, eventRequestUsed, eventKeyIssued} {
+	for _, want := range []string{eventlog.RequestCreated, eventlog.RequestApproved, eventlog.RequestUsed, eventlog.KeyIssued} {
 		if !record.Contains(types, want) {
 			t.Fatalf("log lacks %s: %v", want, types)
 		}
@@ -257,7 +258,7 @@ func TestApprovalSurvivesFailedIssuance(t *testing.T) {
 			if got.Data["state"] != requestApproved || got.Data["used_by"] != nil {
 				t.Fatalf("request after a failed issuance: %v", got.Data)
 			}
-			if used := e.logEventsOf(eventRequestUsed); len(used) != 0 {
+			if used := e.logEventsOf(eventlog.RequestUsed); len(used) != 0 {
 				t.Fatalf("the log shows a use that produced no key: %+v", used)
 			}
 
@@ -267,7 +268,7 @@ func TestApprovalSurvivesFailedIssuance(t *testing.T) {
 			if got.Data["state"] != requestUsed || got.Data["key_id"] != keyID {
 				t.Fatalf("request after the retry: %v (key %v)", got.Data, keyID)
 			}
-			used := e.logEventsOf(eventRequestUsed)
+			used := e.logEventsOf(eventlog.RequestUsed)
 			if len(used) != 1 || used[0].KeyID != keyID || used[0].Actor.EntityID != "alice" {
 				t.Fatalf("request.used entries after the retry: %+v", used)
 			}
@@ -308,7 +309,7 @@ func TestApprovalUsedOnceKeyCommittedDespiteCrash(t *testing.T) {
 	if keys := list.Data["keys"].([]string); len(keys) != 1 || keys[0] != id {
 		t.Fatalf("used requests listed after the crash: %v", keys)
 	}
-	if used := e.logEventsOf(eventRequestUsed); len(used) != 0 {
+	if used := e.logEventsOf(eventlog.RequestUsed); len(used) != 0 {
 		t.Fatalf("reads wrote the log: %+v", used)
 	}
 
@@ -318,12 +319,12 @@ func TestApprovalUsedOnceKeyCommittedDespiteCrash(t *testing.T) {
 	if stored.State != requestUsed || stored.UsedBy == nil || stored.UsedBy.EntityID != "alice" || !stored.UsedAt.Equal(k.CreatedAt) {
 		t.Fatalf("request not settled as used by the key's issuer: %+v", stored)
 	}
-	used := e.logEventsOf(eventRequestUsed)
+	used := e.logEventsOf(eventlog.RequestUsed)
 	if len(used) != 1 || used[0].KeyID != k.KeyID || used[0].Actor.EntityID != "alice" || used[0].Details["approval_id"] != id {
 		t.Fatalf("request.used entries: %+v", used)
 	}
 	expectErr(t, e.doAs("alice", logical.CreateOperation, "keys/billing/other", map[string]interface{}{"role": "gated", "approval_id": id}), "already used")
-	if used := e.logEventsOf(eventRequestUsed); len(used) != 1 {
+	if used := e.logEventsOf(eventlog.RequestUsed); len(used) != 1 {
 		t.Fatalf("the use was logged again: %+v", used)
 	}
 	e.logValid()
@@ -367,7 +368,7 @@ func TestApprovalReservedForOneIssuanceAtATime(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if okCount.Load() != 1 || len(e.logEventsOf(eventRequestUsed)) != 1 {
-		t.Fatalf("%d of %d concurrent issuances with one approval succeeded; %d uses logged", okCount.Load(), n, len(e.logEventsOf(eventRequestUsed)))
+	if okCount.Load() != 1 || len(e.logEventsOf(eventlog.RequestUsed)) != 1 {
+		t.Fatalf("%d of %d concurrent issuances with one approval succeeded; %d uses logged", okCount.Load(), n, len(e.logEventsOf(eventlog.RequestUsed)))
 	}
 }

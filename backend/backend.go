@@ -14,6 +14,7 @@ import (
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/clock"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/detect"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 )
 
 // Version is the plugin's semantic version, stamped in at build time with
@@ -47,8 +48,8 @@ type apikeysBackend struct {
 	// signing keys (reads take no lock: they see the old or the new set).
 	signingMu sync.Mutex
 
-	// logMu serialises appends to the lifecycle log's hash chain.
-	logMu sync.Mutex
+	// log is the mount's lifecycle log; it serialises its own appends.
+	log *eventlog.Log
 
 	cache *mountCache
 
@@ -129,6 +130,7 @@ func newBackend(c clock.Clock) *apikeysBackend {
 		locks:  newLockSets(),
 		cache:  newMountCache(),
 		logger: hclog.NewNullLogger(),
+		log:    eventlog.New(c, maxEntryBytes),
 	}
 	b.gov.det = detect.New(newAlertID)
 	b.Backend = &framework.Backend{

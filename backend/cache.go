@@ -1,8 +1,9 @@
 package backend
 
 import (
-	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"sync"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
 
 // mountCache holds per-mount state that is read on hot paths and changes

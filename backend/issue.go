@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scopes"
 )
@@ -179,8 +180,8 @@ func (b *apikeysBackend) newKey(ctx context.Context, req *logical.Request, cfg *
 }
 
 // issuedEvent is the lifecycle-log entry of a new key.
-func issuedEvent(req *logical.Request, k *record.Key) Event {
-	ev := eventFor(req, eventKeyIssued, k, 1)
+func issuedEvent(req *logical.Request, k *record.Key) eventlog.Event {
+	ev := eventFor(req, eventlog.KeyIssued, k, 1)
 	ev.Details = map[string]string{"scopes": scopes.Join(k.Scopes), "environment": k.Environment}
 	return ev
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -12,7 +13,7 @@ import (
 // Key operations shared by the API handlers and background work. req is nil
 // for background work, which is then attributed to "system".
 
-func eventFor(req *logical.Request, typ string, k *record.Key, version int) Event {
+func eventFor(req *logical.Request, typ string, k *record.Key, version int) eventlog.Event {
 	ev := systemEvent(typ)
 	if req != nil {
 		ev = eventFromRequest(req, typ)
@@ -48,7 +49,7 @@ func (b *apikeysBackend) loadKeyForRotation(ctx context.Context, s logical.Stora
 // does when a grace ends in the same tick), and stores everything in one
 // WAL-protected commit with the log entries of the caller's changes
 // (before) followed by the rotation's own.
-func (b *apikeysBackend) rotateLoadedLocked(ctx context.Context, req *logical.Request, s logical.Storage, k *record.Key, role *record.Role, c *record.Client, cfg *record.Config, stage bool, before []Event) (*rotateResult, error) {
+func (b *apikeysBackend) rotateLoadedLocked(ctx context.Context, req *logical.Request, s logical.Storage, k *record.Key, role *record.Role, c *record.Client, cfg *record.Config, stage bool, before []eventlog.Event) (*rotateResult, error) {
 	if c == nil || c.Status == record.ClientDeprovisioned {
 		return nil, userErrorf("client %q is de-provisioned; its keys cannot rotate", k.Client)
 	}
@@ -67,13 +68,13 @@ func (b *apikeysBackend) rotateLoadedLocked(ctx context.Context, req *logical.Re
 	if k.Retrievable {
 		nv.Secret = plaintext
 	}
-	typ := eventKeyRotated
+	typ := eventlog.KeyRotated
 	var retired []record.Retirement
 	if stage {
 		if err := k.Stage(nv); err != nil {
 			return nil, &userError{msg: err.Error()}
 		}
-		typ = eventKeyStaged
+		typ = eventlog.KeyStaged
 	} else {
 		k.Versions = append(k.Versions, nv)
 		retired = k.Activate(nv, now, role.EffectiveGracePeriod(cfg))
@@ -129,7 +130,7 @@ func (b *apikeysBackend) loadKeyForChange(ctx context.Context, s logical.Storage
 
 // promoteKey makes the pending version active.
 func (b *apikeysBackend) promoteKey(ctx context.Context, req *logical.Request, client, name string) (*record.Key, *record.KeyVersion, error) {
-	return b.changeKey(ctx, req, client, name, eventKeyPromoted, func(k *record.Key, role *record.Role, cfg *record.Config) (*record.KeyVersion, []record.Retirement, error) {
+	return b.changeKey(ctx, req, client, name, eventlog.KeyPromoted, func(k *record.Key, role *record.Role, cfg *record.Config) (*record.KeyVersion, []record.Retirement, error) {
 		now := b.clock.Now()
 		v, retired, err := k.Promote(now, role.EffectiveGracePeriod(cfg))
 		if err == nil {
@@ -141,7 +142,7 @@ func (b *apikeysBackend) promoteKey(ctx context.Context, req *logical.Request, c
 
 // rollbackKey reactivates the previous version.
 func (b *apikeysBackend) rollbackKey(ctx context.Context, req *logical.Request, client, name string) (*record.Key, *record.KeyVersion, error) {
-	return b.changeKey(ctx, req, client, name, eventKeyRolledBack, func(k *record.Key, role *record.Role, cfg *record.Config) (*record.KeyVersion, []record.Retirement, error) {
+	return b.changeKey(ctx, req, client, name, eventlog.KeyRolledBack, func(k *record.Key, role *record.Role, cfg *record.Config) (*record.KeyVersion, []record.Retirement, error) {
 		return k.Rollback(b.clock.Now(), role.EffectiveGracePeriod(cfg))
 	})
 }
@@ -160,7 +161,7 @@ func (b *apikeysBackend) changeKey(ctx context.Context, req *logical.Request, cl
 	if err != nil {
 		return nil, nil, &userError{msg: err.Error()}
 	}
-	events := append([]Event{eventFor(req, typ, k, v.Version)}, retiredEvents(req, k, retired)...)
+	events := append([]eventlog.Event{eventFor(req, typ, k, v.Version)}, retiredEvents(req, k, retired)...)
 	if err := b.commitKey(ctx, s, k, nil, events...); err != nil {
 		return nil, nil, err
 	}
@@ -247,7 +248,7 @@ func (b *apikeysBackend) revokeLoadedKeyLocked(ctx context.Context, req *logical
 	} else {
 		revoked = k.RevokeAll(now, reason, actor)
 	}
-	ev := eventFor(req, eventKeyRevoked, k, version)
+	ev := eventFor(req, eventlog.KeyRevoked, k, version)
 	ev.Details = map[string]string{"reason": reason, "versions": joinInts(revoked)}
 	if keyRevokedNow {
 		// Revoking this version left the key no accepted version.
@@ -319,11 +320,11 @@ func (b *apikeysBackend) setClientStatus(ctx context.Context, req *logical.Reque
 	if err := b.putClient(ctx, s, c); err != nil {
 		return res, err
 	}
-	typ := map[string]string{record.ClientLocked: eventClientLocked, record.ClientActive: eventClientUnlocked, record.ClientDeprovisioned: eventClientDeleted}[status]
+	typ := map[string]string{record.ClientLocked: eventlog.ClientLocked, record.ClientActive: eventlog.ClientUnlocked, record.ClientDeprovisioned: eventlog.ClientDeleted}[status]
 	ev := eventFromRequest(req, typ)
 	ev.Client = name
 	ev.Details = map[string]string{"reason": reason}
-	if err := b.appendEvent(ctx, s, ev); err != nil {
+	if err := b.log.Append(ctx, s, ev); err != nil {
 		return res, err
 	}
 	if status != record.ClientDeprovisioned {

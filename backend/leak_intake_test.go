@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -33,19 +34,19 @@ func (s *alertWriteFailing) Put(ctx context.Context, e *logical.StorageEntry) er
 type leakRecord struct {
 	revoked                     bool
 	alerts, revokedEv, raisedEv int
-	leakEv                      []Event
+	leakEv                      []eventlog.Event
 }
 
 func (e *testEnv) leakRecord(client, name string) leakRecord {
 	e.t.Helper()
 	r := leakRecord{revoked: e.issued(client, name).Revoked, alerts: len(e.alertsOf(record.AlertLeakReported))}
-	r.revokedEv = len(e.logEventsOf(eventKeyRevoked))
-	for _, ev := range e.logEventsOf(eventAlert) {
+	r.revokedEv = len(e.logEventsOf(eventlog.KeyRevoked))
+	for _, ev := range e.logEventsOf(eventlog.AlertRaised) {
 		if ev.Details["type"] == record.AlertLeakReported {
 			r.raisedEv++
 		}
 	}
-	for _, ev := range e.logEventsOf(eventLeak) {
+	for _, ev := range e.logEventsOf(eventlog.LeakReported) {
 		if ev.Details["status"] == leakRevoked {
 			r.leakEv = append(r.leakEv, ev)
 		}

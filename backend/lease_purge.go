@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/schedule"
 )
@@ -48,9 +49,6 @@ import (
 // walRollback deletes the index entries that a missing record does not hold.
 
 const (
-	// eventKeysPurged records one batch of purged leased keys.
-	eventKeysPurged = "keys.purged"
-
 	// purgeTickBudget and purgeTickMaxKeys bound one pass (periodic tick
 	// or tidy call), so it never delays the other periodic work for long
 	// and stays well under Vault's request deadline. The time budget is
@@ -275,10 +273,10 @@ func (b *apikeysBackend) purgeBatch(ctx context.Context, s logical.Storage, req 
 	for i, k := range batch {
 		ids[i] = k.KeyID
 	}
-	ev := systemEvent(eventKeysPurged)
+	ev := systemEvent(eventlog.KeysPurged)
 	trigger := "periodic"
 	if req != nil {
-		ev = eventFromRequest(req, eventKeysPurged)
+		ev = eventFromRequest(req, eventlog.KeysPurged)
 		trigger = "tidy"
 	}
 	ev.Details = map[string]string{
@@ -287,7 +285,7 @@ func (b *apikeysBackend) purgeBatch(ctx context.Context, s logical.Storage, req 
 		"leased_key_retention": retention.String(),
 		"trigger":              trigger,
 	}
-	if err := b.appendEvent(ctx, s, ev); err != nil {
+	if err := b.log.Append(ctx, s, ev); err != nil {
 		// Nothing is deleted unless the log says so.
 		for _, k := range batch {
 			retry[queueID(k.Client, k.Name)] = leasedKeyDeadAt(k)

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/internal/promtext"
 )
@@ -104,15 +105,15 @@ func (e *testEnv) checkNoOrphans() {
 }
 
 // logEventsOf returns the lifecycle-log events of one type.
-func (e *testEnv) logEventsOf(typ string) []Event {
+func (e *testEnv) logEventsOf(typ string) []eventlog.Event {
 	e.t.Helper()
-	head, err := readLogHead(e.ctx, e.storage)
+	head, err := e.b.log.Head(e.ctx, e.storage)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	var out []Event
+	var out []eventlog.Event
 	for seq := uint64(1); seq <= head.Seq; seq++ {
-		rec, err := readLogEntry(e.ctx, e.storage, seq)
+		rec, err := e.b.log.Entry(e.ctx, e.storage, seq)
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -127,7 +128,7 @@ func (e *testEnv) logEventsOf(typ string) []Event {
 func (e *testEnv) purgedIDs() []string {
 	e.t.Helper()
 	var ids []string
-	for _, ev := range e.logEventsOf(eventKeysPurged) {
+	for _, ev := range e.logEventsOf(eventlog.KeysPurged) {
 		ids = append(ids, strings.Split(ev.Details["key_ids"], ",")...)
 	}
 	return ids
@@ -223,12 +224,12 @@ func TestLeasePurgeAfterRetentionNotBefore(t *testing.T) {
 	}
 
 	// The log keeps the history and names the purge.
-	evs := e.logEventsOf(eventKeysPurged)
+	evs := e.logEventsOf(eventlog.KeysPurged)
 	if len(evs) != 1 || evs[0].Details["key_ids"] != revoked.keyID || evs[0].Details["count"] != "1" ||
 		evs[0].Actor.Type != actorSystem || evs[0].Details["trigger"] != "periodic" || evs[0].Details["leased_key_retention"] != "24h0m0s" {
 		t.Fatalf("purge events: %+v", evs)
 	}
-	if n := len(e.logEventsOf(eventKeyIssued)); n != 4 {
+	if n := len(e.logEventsOf(eventlog.KeyIssued)); n != 4 {
 		t.Fatalf("issuance events after the purge: %d", n)
 	}
 	e.logValid()
@@ -310,7 +311,7 @@ func TestLeasePurgeStaleQueueNeverTouchesOtherKeys(t *testing.T) {
 	if st.purged != 0 || st.handled != 3 || len(e.storageKeys()) != before {
 		t.Fatalf("pass over stale queue items: %+v", st)
 	}
-	if len(e.logEventsOf(eventKeysPurged)) != 0 {
+	if len(e.logEventsOf(eventlog.KeysPurged)) != 0 {
 		t.Fatal("a pass that purged nothing logged a purge")
 	}
 	// The live leased key is queued again at its real expiry.
@@ -371,7 +372,7 @@ func TestLeasePurgeBudgetAcrossPasses(t *testing.T) {
 			t.Fatalf("key %s left", l.name)
 		}
 	}
-	if got := e.purgedIDs(); strings.Join(got, ",") != strings.Join(want, ",") || len(e.logEventsOf(eventKeysPurged)) != 2 {
+	if got := e.purgedIDs(); strings.Join(got, ",") != strings.Join(want, ",") || len(e.logEventsOf(eventlog.KeysPurged)) != 2 {
 		t.Fatalf("purged ids in the log %v, want %v", got, want)
 	}
 	e.checkNoOrphans()
@@ -386,11 +387,11 @@ func TestLeasePurgeBatchesLogEntries(t *testing.T) {
 		e.revokeLease(e.issueLeased())
 	}
 	e.clock.Advance(time.Hour)
-	head, _ := readLogHead(e.ctx, e.storage)
+	head, _ := e.b.log.Head(e.ctx, e.storage)
 	if st := e.purgePass(); st.purged != n {
 		t.Fatalf("pass: %+v", st)
 	}
-	after, _ := readLogHead(e.ctx, e.storage)
+	after, _ := e.b.log.Head(e.ctx, e.storage)
 	if after.Seq-head.Seq != 2 || len(e.purgedIDs()) != n {
 		t.Fatalf("%d log entries for %d purged keys", after.Seq-head.Seq, n)
 	}
@@ -599,7 +600,7 @@ func TestLeasedKeyRetentionConfig(t *testing.T) {
 func TestLeasePurgeFinishesInterruptedCommit(t *testing.T) {
 	e := newPurgeEnv(t, "1s")
 	l := e.issueLeased()
-	before := len(e.logEventsOf(eventKeyRevoked))
+	before := len(e.logEventsOf(eventlog.KeyRevoked))
 	e.b.commitHook = func(step string) error {
 		if step == "key" {
 			return errors.New("simulated crash after key")
@@ -618,10 +619,10 @@ func TestLeasePurgeFinishesInterruptedCommit(t *testing.T) {
 	if ids, _ := framework.ListWAL(e.ctx, e.storage); len(ids) != 0 {
 		t.Fatalf("WAL entries left after the purge: %v", ids)
 	}
-	if after := len(e.logEventsOf(eventKeyRevoked)); after != before+1 {
+	if after := len(e.logEventsOf(eventlog.KeyRevoked)); after != before+1 {
 		t.Fatalf("key.revoked entries: %d before, %d after; want one more", before, after)
 	}
-	if res, err := e.b.verifyLog(e.ctx, e.storage); err != nil || !res.Valid {
+	if res, err := e.b.log.Verify(e.ctx, e.storage); err != nil || !res.Valid {
 		t.Fatalf("log/verify: %+v %v", res, err)
 	}
 }

@@ -2,8 +2,9 @@ package backend
 
 import (
 	"fmt"
-	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"time"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
 
 // leaseLimits are the TTL bounds of one leased key: the role's ttl and

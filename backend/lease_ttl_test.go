@@ -1,10 +1,11 @@
 package backend
 
 import (
-	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
 
 func TestLeaseLimitsFor(t *testing.T) {

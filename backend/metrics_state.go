@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -129,7 +130,7 @@ func (b *apikeysBackend) foldLog(ctx context.Context, s logical.Storage, st *gov
 
 // foldLogEntries is foldLog without starting the open-alert counts.
 func (b *apikeysBackend) foldLogEntries(ctx context.Context, s logical.Storage, st *govState) error {
-	head, err := readLogHead(ctx, s)
+	head, err := b.log.Head(ctx, s)
 	if err != nil {
 		return err
 	}
@@ -140,12 +141,12 @@ func (b *apikeysBackend) foldLogEntries(ctx context.Context, s logical.Storage, 
 		st.OpenAlerts, st.OpenAlertsCounted = nil, false
 	}
 	for seq := st.LogSeq + 1; seq <= head.Seq; seq++ {
-		rec, err := readLogEntry(ctx, s, seq)
+		rec, err := b.log.Entry(ctx, s, seq)
 		if err != nil {
 			return err
 		}
 		if rec != nil {
-			var ev Event
+			var ev eventlog.Event
 			// An unreadable entry is log/verify's business.
 			if json.Unmarshal(rec.Event, &ev) == nil {
 				if err := st.foldEvent(ctx, ev); err != nil {
@@ -160,7 +161,7 @@ func (b *apikeysBackend) foldLogEntries(ctx context.Context, s logical.Storage, 
 
 // foldEvent counts one event. On error nothing was counted, so the event
 // is folded again from the same st.LogSeq.
-func (st *govState) foldEvent(ctx context.Context, ev Event) error {
+func (st *govState) foldEvent(ctx context.Context, ev eventlog.Event) error {
 	if ev.KeyID != "" {
 		if err := st.foldAlerted(ctx, ev); err != nil {
 			return err
@@ -169,11 +170,11 @@ func (st *govState) foldEvent(ctx context.Context, ev Event) error {
 	st.Events[ev.Type]++
 	st.foldOpenAlert(ev)
 	switch ev.Type {
-	case eventKeysPurged:
+	case eventlog.KeysPurged:
 		if n, err := strconv.ParseUint(ev.Details["count"], 10, 64); err == nil {
 			st.PurgedLeasedKeys += n
 		}
-	case eventLeak:
+	case eventlog.LeakReported:
 		if ms, err := strconv.ParseInt(ev.Details["time_to_revoke_ms"], 10, 64); err == nil {
 			st.addTTR(float64(ms) / 1000)
 		}
@@ -183,9 +184,9 @@ func (st *govState) foldEvent(ctx context.Context, ev Event) error {
 
 // foldAlerted tracks a key's first alert not yet followed by a revocation,
 // and turns the revocation into a time-to-revoke sample.
-func (st *govState) foldAlerted(ctx context.Context, ev Event) error {
-	alert := ev.Type == eventAlert && ev.Details["type"] != record.AlertLeakReported // leaks measure their own
-	if !alert && ev.Type != eventKeyRevoked {
+func (st *govState) foldAlerted(ctx context.Context, ev eventlog.Event) error {
+	alert := ev.Type == eventlog.AlertRaised && ev.Details["type"] != record.AlertLeakReported // leaks measure their own
+	if !alert && ev.Type != eventlog.KeyRevoked {
 		return nil
 	}
 	m, err := st.marks.get(ctx, ev.KeyID)

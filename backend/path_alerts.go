@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -206,10 +207,10 @@ func (b *apikeysBackend) pathAlertAck(ctx context.Context, req *logical.Request,
 	if err := putAlert(ctx, req.Storage, a); err != nil {
 		return nil, err
 	}
-	ev := eventFromRequest(req, eventAlertAcknowledged)
+	ev := eventFromRequest(req, eventlog.AlertAcknowledged)
 	ev.Client, ev.Key, ev.KeyID, ev.Role = a.Client, a.Key, a.KeyID, a.Role
 	ev.Details = map[string]string{"alert_id": a.ID, "type": a.Type, "note": a.AckNote}
-	if err := b.appendEvent(ctx, req.Storage, ev); err != nil {
+	if err := b.log.Append(ctx, req.Storage, ev); err != nil {
 		return nil, err
 	}
 	return &logical.Response{Data: alertData(a)}, nil

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -40,7 +41,7 @@ func TestClientLockUnlock(t *testing.T) {
 		t.Fatalf("inventory state after unlock = %v", st)
 	}
 	types := e.logTypes()
-	if !record.Contains(types, eventClientLocked) || !record.Contains(types, eventClientUnlocked) {
+	if !record.Contains(types, eventlog.ClientLocked) || !record.Contains(types, eventlog.ClientUnlocked) {
 		t.Fatalf("log lacks lock/unlock: %v", types)
 	}
 
@@ -80,7 +81,7 @@ func TestClientConcurrentLocksLogOnce(t *testing.T) {
 	}
 	locks := 0
 	for _, typ := range e.logTypes() {
-		if typ == eventClientLocked {
+		if typ == eventlog.ClientLocked {
 			locks++
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -186,13 +187,13 @@ func (b *apikeysBackend) pathClientWrite(ctx context.Context, req *logical.Reque
 	if err := b.putClient(ctx, req.Storage, c); err != nil {
 		return nil, err
 	}
-	ev := eventFromRequest(req, eventClientWritten)
+	ev := eventFromRequest(req, eventlog.ClientWritten)
 	ev.Client = name
 	ev.Details = map[string]string{"owner": c.Owner, "type": c.Type}
 	if existing == nil {
 		ev.Details["created"] = "true"
 	}
-	if err := b.appendEvent(ctx, req.Storage, ev); err != nil {
+	if err := b.log.Append(ctx, req.Storage, ev); err != nil {
 		return nil, err
 	}
 	return &logical.Response{Data: clientData(c)}, nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/go-secure-stdlib/parseutil"
 	"github.com/hashicorp/vault/sdk/framework"
@@ -207,7 +208,7 @@ func (b *apikeysBackend) pathConfigWrite(ctx context.Context, req *logical.Reque
 	if err := b.rescheduleAfterConfigChange(ctx, req.Storage, current, cfg); err != nil {
 		return nil, err
 	}
-	if err := b.appendEvent(ctx, req.Storage, eventFromRequest(req, eventConfigUpdated)); err != nil {
+	if err := b.log.Append(ctx, req.Storage, eventFromRequest(req, eventlog.ConfigUpdated)); err != nil {
 		return nil, err
 	}
 	return &logical.Response{Data: configData(cfg)}, nil
@@ -277,7 +278,7 @@ func (b *apikeysBackend) pathConfigDelete(ctx context.Context, req *logical.Requ
 	if err := b.rescheduleAfterConfigChange(ctx, req.Storage, current, record.DefaultConfig()); err != nil {
 		return nil, err
 	}
-	if err := b.appendEvent(ctx, req.Storage, eventFromRequest(req, eventConfigUpdated)); err != nil {
+	if err := b.log.Append(ctx, req.Storage, eventFromRequest(req, eventlog.ConfigUpdated)); err != nil {
 		return nil, err
 	}
 	return nil, nil

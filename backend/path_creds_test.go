@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -173,12 +174,12 @@ func TestLeaseRevokeRevokesKeyAsSystem(t *testing.T) {
 			t.Fatalf("renewed a revoked key: %+v", r)
 		}
 	}
-	var revokes []Event
-	head, _ := readLogHead(e.ctx, e.storage)
+	var revokes []eventlog.Event
+	head, _ := e.b.log.Head(e.ctx, e.storage)
 	for seq := uint64(1); seq <= head.Seq; seq++ {
-		rec, _ := readLogEntry(e.ctx, e.storage, seq)
+		rec, _ := e.b.log.Entry(e.ctx, e.storage, seq)
 		ev := decodeEvent(t, rec)
-		if ev.Type == eventKeyRevoked {
+		if ev.Type == eventlog.KeyRevoked {
 			revokes = append(revokes, ev)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 )
 
 func (e *testEnv) jwksKIDs() []string {
@@ -19,13 +21,13 @@ func (e *testEnv) jwksKIDs() []string {
 
 // revokedEvents returns the kids of the signing_key.revoked events, oldest
 // first, with their details.
-func (e *testEnv) revokedEvents() []Event {
+func (e *testEnv) revokedEvents() []eventlog.Event {
 	e.t.Helper()
-	var out []Event
-	head, _ := readLogHead(e.ctx, e.storage)
+	var out []eventlog.Event
+	head, _ := e.b.log.Head(e.ctx, e.storage)
 	for seq := uint64(1); seq <= head.Seq; seq++ {
-		rec, _ := readLogEntry(e.ctx, e.storage, seq)
-		if ev := decodeEvent(e.t, rec); ev.Type == eventSigningKeyRevoked {
+		rec, _ := e.b.log.Entry(e.ctx, e.storage, seq)
+		if ev := decodeEvent(e.t, rec); ev.Type == eventlog.SigningKeyRevoked {
 			out = append(out, ev)
 		}
 	}

@@ -10,12 +10,13 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/jwtsign"
 )
 
-func decodeEvent(t *testing.T, rec *storedEvent) Event {
+func decodeEvent(t *testing.T, rec *eventlog.Entry) eventlog.Event {
 	t.Helper()
-	var ev Event
+	var ev eventlog.Event
 	if rec == nil {
 		t.Fatal("missing log entry")
 	}
@@ -144,11 +145,11 @@ func TestJWKSRotationScheduleAndManual(t *testing.T) {
 		t.Fatalf("rotated-out keys still published after token_ttl: %+v", got)
 	}
 	// Private keys never appear in the JWKS; rotation events are logged.
-	head, _ := readLogHead(e.ctx, e.storage)
+	head, _ := e.b.log.Head(e.ctx, e.storage)
 	n := 0
 	for seq := uint64(1); seq <= head.Seq; seq++ {
-		rec, _ := readLogEntry(e.ctx, e.storage, seq)
-		if ev := decodeEvent(t, rec); ev.Type == eventSigningKeyRotated {
+		rec, _ := e.b.log.Entry(e.ctx, e.storage, seq)
+		if ev := decodeEvent(t, rec); ev.Type == eventlog.SigningKeyRotated {
 			n++
 		}
 	}
@@ -158,13 +159,13 @@ func TestJWKSRotationScheduleAndManual(t *testing.T) {
 }
 
 // signingEvents returns the signing_key.rotated events, oldest first.
-func (e *testEnv) signingEvents() []Event {
+func (e *testEnv) signingEvents() []eventlog.Event {
 	e.t.Helper()
-	var out []Event
-	head, _ := readLogHead(e.ctx, e.storage)
+	var out []eventlog.Event
+	head, _ := e.b.log.Head(e.ctx, e.storage)
 	for seq := uint64(1); seq <= head.Seq; seq++ {
-		rec, _ := readLogEntry(e.ctx, e.storage, seq)
-		if ev := decodeEvent(e.t, rec); ev.Type == eventSigningKeyRotated {
+		rec, _ := e.b.log.Entry(e.ctx, e.storage, seq)
+		if ev := decodeEvent(e.t, rec); ev.Type == eventlog.SigningKeyRotated {
 			out = append(out, ev)
 		}
 	}

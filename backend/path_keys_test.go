@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/keyformat"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
@@ -205,7 +206,7 @@ func TestLifecycleLogChainsAndDetectsTampering(t *testing.T) {
 	}
 	page := e.ok(logical.ReadOperation, "log", map[string]interface{}{"after": 2, "limit": 2})
 	entries := page.Data["entries"].([]map[string]interface{})
-	if len(entries) != 2 || entries[0]["type"] != eventKeyIssued || entries[1]["type"] != eventKeyRotated || page.Data["next_after"] != uint64(4) {
+	if len(entries) != 2 || entries[0]["type"] != eventlog.KeyIssued || entries[1]["type"] != eventlog.KeyRotated || page.Data["next_after"] != uint64(4) {
 		t.Fatalf("log page = %v", page.Data)
 	}
 	actor := entries[0]["actor"].(map[string]interface{})
@@ -214,7 +215,7 @@ func TestLifecycleLogChainsAndDetectsTampering(t *testing.T) {
 	}
 
 	// Tamper: change the reason of the revocation entry in storage.
-	entry, _ := e.storage.Get(e.ctx, logEntryKey(5))
+	entry, _ := e.storage.Get(e.ctx, "log/entries/00000000000000000005")
 	entry.Value = []byte(strings.Replace(string(entry.Value), `"reason":"r"`, `"reason":"x"`, 1))
 	if !strings.Contains(string(entry.Value), `"reason":"x"`) {
 		t.Fatalf("tamper did not apply: %s", entry.Value)
@@ -503,7 +504,7 @@ func TestRevokeAgainKeepsOriginalRevocation(t *testing.T) {
 	e.issue("svc", "k", "r", nil)
 	e.ok(logical.UpdateOperation, "keys/svc/k/revoke", map[string]interface{}{"reason": "leaked in a log"})
 	before := e.issued("svc", "k")
-	events := len(e.logEventsOf(eventKeyRevoked))
+	events := len(e.logEventsOf(eventlog.KeyRevoked))
 	storedBefore, _ := e.storage.Get(e.ctx, keyStorageKey("svc", "k"))
 
 	e.clock.Advance(48 * time.Hour)
@@ -527,7 +528,7 @@ func TestRevokeAgainKeepsOriginalRevocation(t *testing.T) {
 	if v := after.Version(1); !v.RevokedAt.Equal(testStart) || v.RevokeReason != "leaked in a log" {
 		t.Fatalf("version 1 revocation rewritten: %s %q", v.RevokedAt, v.RevokeReason)
 	}
-	if n := len(e.logEventsOf(eventKeyRevoked)); n != events {
+	if n := len(e.logEventsOf(eventlog.KeyRevoked)); n != events {
 		t.Fatalf("%d key.revoked events after revoking again, want %d", n, events)
 	}
 	if storedAfter, _ := e.storage.Get(e.ctx, keyStorageKey("svc", "k")); string(storedAfter.Value) != string(storedBefore.Value) {
@@ -559,7 +560,7 @@ func TestRevokeRetiredVersionOfRevokedKeyIsLogged(t *testing.T) {
 	if !k.RevokedAt.Equal(testStart) || k.RevokeReason != "incident" {
 		t.Fatalf("key revocation rewritten: %s %q", k.RevokedAt, k.RevokeReason)
 	}
-	evs := e.logEventsOf(eventKeyRevoked)
+	evs := e.logEventsOf(eventlog.KeyRevoked)
 	last := evs[len(evs)-1]
 	if last.Version != 1 || last.Details["versions"] != "1" || last.Details["reason"] != "v1 found in a paste" || last.Details["key_revoked"] != "" {
 		t.Fatalf("last key.revoked = %+v", last)
@@ -578,7 +579,7 @@ func TestRevokeLastAcceptedVersionRevokesKey(t *testing.T) {
 	if k := e.issued("svc", "k"); !k.Revoked || k.RevokeReason != "leaked" || !k.RevokedAt.Equal(testStart) {
 		t.Fatalf("key = revoked %v %q %s", k.Revoked, k.RevokeReason, k.RevokedAt)
 	}
-	evs := e.logEventsOf(eventKeyRevoked)
+	evs := e.logEventsOf(eventlog.KeyRevoked)
 	if len(evs) != 1 || evs[0].Details["key_revoked"] != "true" || evs[0].Details["versions"] != "1" {
 		t.Fatalf("key.revoked events = %+v", evs)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/keyformat"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
@@ -131,16 +132,16 @@ func (b *apikeysBackend) pathLeakReport(ctx context.Context, req *logical.Reques
 			return nil, err
 		}
 	}
-	leakEvent := func(status string, k *record.Key, version int) Event {
-		ev := eventFromRequest(req, eventLeak)
+	leakEvent := func(status string, k *record.Key, version int) eventlog.Event {
+		ev := eventFromRequest(req, eventlog.LeakReported)
 		if k != nil {
-			ev = eventFor(req, eventLeak, k, version)
+			ev = eventFor(req, eventlog.LeakReported, k, version)
 		}
 		ev.Details = map[string]string{"status": status, "reporter": in.reporter, "source": in.source, "detected_at": in.detected.Format(time.RFC3339Nano)}
 		return ev
 	}
 	if k == nil || k.KeyID != ie.KeyID {
-		if err := b.appendEvent(ctx, s, leakEvent(leakUnknown, nil, 0)); err != nil {
+		if err := b.log.Append(ctx, s, leakEvent(leakUnknown, nil, 0)); err != nil {
 			return nil, err
 		}
 		return answer(leakUnknown, "no key of this mount matches; nothing was revoked"), nil
@@ -167,12 +168,12 @@ func (b *apikeysBackend) pathLeakReport(ctx context.Context, req *logical.Reques
 	v := k.Version(ie.Version)
 	switch {
 	case k.Revoked || (v != nil && v.State == record.StateRevoked):
-		if err := b.appendEvent(ctx, s, leakEvent(leakAlreadyRevoked, k, ie.Version)); err != nil {
+		if err := b.log.Append(ctx, s, leakEvent(leakAlreadyRevoked, k, ie.Version)); err != nil {
 			return nil, err
 		}
 		return answer(leakAlreadyRevoked, "the key was already revoked; verify rejects it"), nil
 	case v == nil || v.State == record.StateRetired:
-		if err := b.appendEvent(ctx, s, leakEvent(leakAlreadyRetired, k, ie.Version)); err != nil {
+		if err := b.log.Append(ctx, s, leakEvent(leakAlreadyRetired, k, ie.Version)); err != nil {
 			return nil, err
 		}
 		return answer(leakAlreadyRetired, "this version was already retired by rotation and verify rejects it; the key's current version was not revoked"), nil
@@ -199,7 +200,7 @@ func (b *apikeysBackend) pathLeakReport(ctx context.Context, req *logical.Reques
 	if err := b.prepareAlert(alert); err != nil {
 		return nil, err
 	}
-	revokeEv := eventFor(req, eventKeyRevoked, k, 0)
+	revokeEv := eventFor(req, eventlog.KeyRevoked, k, 0)
 	revokeEv.Details = map[string]string{"reason": reason, "versions": joinInts(versions)}
 	ev := leakEvent(leakRevoked, k, ie.Version)
 	ev.Details["alert_id"] = alert.ID

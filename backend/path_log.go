@@ -7,6 +7,8 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 )
 
 const pathLogHelpSyn = `Read the lifecycle log.`
@@ -81,13 +83,13 @@ func (b *apikeysBackend) pathLogRead(ctx context.Context, req *logical.Request, 
 	if forward && back {
 		return nil, userErrorf("after and before cannot be combined: after lists oldest first, before pages back newest first")
 	}
-	head, err := readLogHead(ctx, req.Storage)
+	head, err := b.log.Head(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}
 	entries := []map[string]interface{}{}
 	add := func(seq uint64) error {
-		rec, err := readLogEntry(ctx, req.Storage, seq)
+		rec, err := b.log.Entry(ctx, req.Storage, seq)
 		if err != nil || rec == nil {
 			return err
 		}
@@ -138,7 +140,7 @@ func (b *apikeysBackend) pathLogRead(ctx context.Context, req *logical.Request, 
 
 // renderLogEntry shows a stored entry as the API shows everything else
 // (render.go), leaving unknown fields as they were written.
-func renderLogEntry(rec *storedEvent) map[string]interface{} {
+func renderLogEntry(rec *eventlog.Entry) map[string]interface{} {
 	var ev map[string]interface{}
 	if err := json.Unmarshal(rec.Event, &ev); err != nil {
 		ev = map[string]interface{}{"unreadable": true}
@@ -170,7 +172,7 @@ func renderLogEntry(rec *storedEvent) map[string]interface{} {
 }
 
 func (b *apikeysBackend) pathLogVerify(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	res, err := b.verifyLog(ctx, req.Storage)
+	res, err := b.log.Verify(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 )
 
 const pathMetricsHelpSyn = `Key management metrics, as JSON or Prometheus text.`
@@ -83,9 +85,9 @@ func (m *metricsSnapshot) json() map[string]interface{} {
 			"p50_seconds": quantile(m.TTR, 0.5),
 			"p95_seconds": quantile(m.TTR, 0.95),
 		},
-		"issued_total":             m.Events[eventKeyIssued],
-		"rotated_total":            m.Events[eventKeyRotated],
-		"revoked_total":            m.Events[eventKeyRevoked],
+		"issued_total":             m.Events[eventlog.KeyIssued],
+		"rotated_total":            m.Events[eventlog.KeyRotated],
+		"revoked_total":            m.Events[eventlog.KeyRevoked],
 		"purged_leased_keys_total": m.Purged,
 		"events":                   m.Events,
 		"verify_outcomes":          m.Verify,

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -150,10 +151,10 @@ func (b *apikeysBackend) pathRequestCreate(ctx context.Context, req *logical.Req
 	if err := putRequest(ctx, s, r); err != nil {
 		return nil, err
 	}
-	ev := eventFromRequest(req, eventRequestCreated)
+	ev := eventFromRequest(req, eventlog.RequestCreated)
 	ev.Client, ev.Key, ev.Role = clientName, keyName, roleName
 	ev.Details = map[string]string{"approval_id": id, "expires_at": r.ExpiresAt.Format(time.RFC3339)}
-	if err := b.appendEvent(ctx, s, ev); err != nil {
+	if err := b.log.Append(ctx, s, ev); err != nil {
 		return nil, err
 	}
 	return &logical.Response{Data: r.responseData(now)}, nil

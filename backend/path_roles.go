@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scopes"
 )
@@ -307,7 +308,7 @@ func (b *apikeysBackend) pathRoleWrite(ctx context.Context, req *logical.Request
 		b.rescheduleRoleKeys(ctx, req.Storage, name)
 	}
 
-	ev := eventFromRequest(req, eventRoleWritten)
+	ev := eventFromRequest(req, eventlog.RoleWritten)
 	ev.Role = name
 	ev.Details = map[string]string{"scopes": scopes.Join(r.Scopes), "environment": r.Environment}
 	var widened []string
@@ -322,7 +323,7 @@ func (b *apikeysBackend) pathRoleWrite(ctx context.Context, req *logical.Request
 	if cutoff {
 		ev.Details["retrieval_cutoff"] = now.Format(time.RFC3339Nano)
 	}
-	if err := b.appendEvent(ctx, req.Storage, ev); err != nil {
+	if err := b.log.Append(ctx, req.Storage, ev); err != nil {
 		return nil, err
 	}
 	resp := &logical.Response{Data: roleData(r, cfg)}
@@ -426,7 +427,7 @@ func (b *apikeysBackend) pathRoleDelete(ctx context.Context, req *logical.Reques
 		return nil, err
 	}
 	b.cache.invalidate(roleStorageKey(name))
-	ev := eventFromRequest(req, eventRoleDeleted)
+	ev := eventFromRequest(req, eventlog.RoleDeleted)
 	ev.Role = name
-	return nil, b.appendEvent(ctx, req.Storage, ev)
+	return nil, b.log.Append(ctx, req.Storage, ev)
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -46,7 +47,7 @@ func TestTidyPurgesNowAndReportsWhatRemains(t *testing.T) {
 	e.checkNoOrphans()
 
 	// A tidy is attributed to its caller in the log.
-	evs := e.logEventsOf(eventKeysPurged)
+	evs := e.logEventsOf(eventlog.KeysPurged)
 	if len(evs) != 2 || evs[0].Actor.EntityID != "entity-alice" || evs[0].RequestID != "req-tidy" || evs[0].Details["trigger"] != "tidy" {
 		t.Fatalf("tidy events: %+v", evs)
 	}

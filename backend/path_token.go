@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/jwtsign"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scopes"
@@ -29,8 +30,6 @@ offline against the public keys at jwks.
 The exchange is refused (400, with the verify code) for a key verify would
 not accept, or for an audience or scope the key lacks.
 `
-
-const eventTokenIssued = "token.issued"
 
 // defaultTokenIssuer names the issuer when config token_issuer is unset
 // (the plugin cannot learn Vault's external URL); the mount path keeps
@@ -149,7 +148,7 @@ func (b *apikeysBackend) pathTokenExchange(ctx context.Context, req *logical.Req
 	if res.Version != nil {
 		version = res.Version.Version
 	}
-	ev := eventFor(req, eventTokenIssued, res.Key, version)
+	ev := eventFor(req, eventlog.TokenIssued, res.Key, version)
 	ev.Details = map[string]string{
 		"aud":   audience,
 		"scope": claims.Scope,
@@ -157,7 +156,7 @@ func (b *apikeysBackend) pathTokenExchange(ctx context.Context, req *logical.Req
 		"kid":   set.Current.KID,
 		"exp":   claims.Expiry.Time().UTC().Format(time.RFC3339),
 	}
-	if err := b.appendEvent(ctx, s, ev); err != nil {
+	if err := b.log.Append(ctx, s, ev); err != nil {
 		return nil, err
 	}
 	expAt := claims.Expiry.Time().UTC()

@@ -7,6 +7,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/jwtsign"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
@@ -73,9 +74,9 @@ func TestTokenExchangeSignsVerifiableJWT(t *testing.T) {
 	if c.Subject != "acme" || c.Scope != "orders:read" || c.ID != resp.Data["jti"] || !c.IssuedAt.Time().Equal(testStart) {
 		t.Fatalf("claims = %+v", c)
 	}
-	head, _ := readLogHead(e.ctx, e.storage)
-	rec, _ := readLogEntry(e.ctx, e.storage, head.Seq)
-	if ev := decodeEvent(t, rec); ev.Type != eventTokenIssued || ev.Actor.EntityID != "entity-alice" || ev.Details["jti"] != c.ID {
+	head, _ := e.b.log.Head(e.ctx, e.storage)
+	rec, _ := e.b.log.Entry(e.ctx, e.storage, head.Seq)
+	if ev := decodeEvent(t, rec); ev.Type != eventlog.TokenIssued || ev.Actor.EntityID != "entity-alice" || ev.Details["jti"] != c.ID {
 		t.Fatalf("last event = %+v", ev)
 	}
 	// The key lacks billing-api and orders:delete.

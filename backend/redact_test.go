@@ -69,7 +69,7 @@ func (e *echoEnv) checkStored(what string) {
 	}
 	checked := 0
 	for _, k := range keys {
-		if !strings.HasPrefix(k, storageAlertPrefix) && !strings.HasPrefix(k, storageLogEntries) {
+		if !strings.HasPrefix(k, storageAlertPrefix) && !strings.HasPrefix(k, "log/entries/") {
 			continue
 		}
 		entry, err := e.storage.Get(e.ctx, k)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 )
 
 // apiTime is how answers show t (render.go).
@@ -120,7 +122,7 @@ func TestResponsesFollowOneConventionPerKind(t *testing.T) {
 	log := check(logical.ReadOperation, "log", map[string]interface{}{"limit": 1000})
 	var sawDuration bool
 	for _, ev := range log.Data["entries"].([]map[string]interface{}) {
-		if d, ok := ev["details"].(map[string]interface{}); ok && ev["type"] == eventKeyRotated {
+		if d, ok := ev["details"].(map[string]interface{}); ok && ev["type"] == eventlog.KeyRotated {
 			sawDuration = d["grace_period"] == int64(3600)
 		}
 	}

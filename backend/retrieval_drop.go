@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -14,7 +15,6 @@ import (
 // sweep (governance_sweep.go), which visits every key in bounded batches
 // from a cursor kept in storage, so the drop survives restarts and costs a
 // tick no more than its batch. A drop is logged as key.plaintext_dropped.
-const eventPlaintextDropped = "key.plaintext_dropped"
 
 // unreadableSecrets lists the versions of k that still store a plaintext
 // no key read may return: all of them when role forbids retrieval for
@@ -66,7 +66,7 @@ func (b *apikeysBackend) dropUnreadablePlaintext(ctx context.Context, s logical.
 		v.Secret = ""
 		dropped = append(dropped, v.Version)
 	}
-	ev := eventFor(nil, eventPlaintextDropped, k, 0)
+	ev := eventFor(nil, eventlog.KeyPlaintextDropped, k, 0)
 	ev.Details = map[string]string{"versions": joinInts(dropped), "retrieval_cutoff": role.RetrievalCutoff.Format(time.RFC3339Nano)}
 	if forbid {
 		// The role no longer lets this client's keys be read back at

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 )
 
 // storedSecrets returns the versions of a key whose record keeps plaintext.
@@ -60,12 +62,12 @@ func TestRetrievalOffNeverBringsBackOldSecrets(t *testing.T) {
 	if got := e.storedSecrets("svc", "k"); len(got) != 1 || got[0] != 3 {
 		t.Fatalf("versions keeping plaintext after the drop: %v, want only 3", got)
 	}
-	drops := e.logEventsOf(eventPlaintextDropped)
+	drops := e.logEventsOf(eventlog.KeyPlaintextDropped)
 	if len(drops) != 1 || drops[0].Details["versions"] != "2" || drops[0].Details["retrievable"] != "" {
 		t.Fatalf("key.plaintext_dropped entries: %+v", drops)
 	}
 	e.tick()
-	if n := len(e.logEventsOf(eventPlaintextDropped)); n != 1 {
+	if n := len(e.logEventsOf(eventlog.KeyPlaintextDropped)); n != 1 {
 		t.Fatalf("a second tick dropped again: %d entries", n)
 	}
 	if got := e.readSecret("svc", "k"); got != fresh {
@@ -112,7 +114,7 @@ func TestRetrievalOffDropsPlaintextInBoundedTicks(t *testing.T) {
 			t.Fatalf("key %s still retrievable", name)
 		}
 	}
-	if drops := e.logEventsOf(eventPlaintextDropped); len(drops) != len(names) || drops[0].Details["retrievable"] != "false" {
+	if drops := e.logEventsOf(eventlog.KeyPlaintextDropped); len(drops) != len(names) || drops[0].Details["retrievable"] != "false" {
 		t.Fatalf("key.plaintext_dropped entries: %+v", drops)
 	}
 	if got := e.readSecret("svc", "other"); got != kept {

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 )
 
 // rotateAs rotates keys/billing/<name> as entity, returning the handler's
@@ -74,11 +76,11 @@ func TestRotateRequiresApproval(t *testing.T) {
 	if v := k.Version(2); v == nil || v.ApprovalID != id {
 		t.Fatalf("version 2 does not carry its approval: %+v", v)
 	}
-	used := e.logEventsOf(eventRequestUsed)
+	used := e.logEventsOf(eventlog.RequestUsed)
 	if len(used) != 2 || used[1].Details["approval_id"] != id || used[1].Version != 2 {
 		t.Fatalf("request.used entries: %+v", used)
 	}
-	rotated := e.logEventsOf(eventKeyRotated)
+	rotated := e.logEventsOf(eventlog.KeyRotated)
 	if len(rotated) != 1 || rotated[0].Details["approval_id"] != id {
 		t.Fatalf("key.rotated entries: %+v", rotated)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -267,14 +268,14 @@ func TestRotationWithGraceEndIsOneCommit(t *testing.T) {
 			}
 			var tail []string
 			for _, typ := range r.logTypes()[logBefore:] {
-				if typ == eventKeyRetired || typ == eventKeyRotated {
+				if typ == eventlog.KeyRetired || typ == eventlog.KeyRotated {
 					tail = append(tail, typ)
 				}
 			}
-			if strings.Join(tail, ",") != eventKeyRetired+","+eventKeyRotated {
+			if strings.Join(tail, ",") != eventlog.KeyRetired+","+eventlog.KeyRotated {
 				t.Fatalf("log after the tick: %v, want one retirement then one rotation", tail)
 			}
-			if res, err := r.b.verifyLog(r.ctx, r.storage); err != nil || !res.Valid {
+			if res, err := r.b.log.Verify(r.ctx, r.storage); err != nil || !res.Valid {
 				t.Fatalf("log/verify after recovery: %+v %v", res, err)
 			}
 		})
@@ -303,10 +304,10 @@ func TestInterruptedCommitFinishedByNextChange(t *testing.T) {
 	// An operator revokes version 1 right after the restart.
 	r.ok(logical.UpdateOperation, "keys/svc/main/revoke", map[string]interface{}{"version": 1, "reason": "rotated by mistake"})
 	var got []string
-	for _, ev := range r.events(eventKeyRotated, eventKeyRevoked) {
+	for _, ev := range r.events(eventlog.KeyRotated, eventlog.KeyRevoked) {
 		got = append(got, ev.Type)
 	}
-	if strings.Join(got, ",") != eventKeyRotated+","+eventKeyRevoked {
+	if strings.Join(got, ",") != eventlog.KeyRotated+","+eventlog.KeyRevoked {
 		t.Fatalf("log: %v, want the interrupted rotation then the revocation", got)
 	}
 	if ids, _ := framework.ListWAL(r.ctx, r.storage); len(ids) != 0 {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -141,9 +142,9 @@ func (b *apikeysBackend) maintainKeyLocked(ctx context.Context, s logical.Storag
 // grace of a version the client still uses while the new one was never
 // verified (alerting once), and retires the rest. It returns the events to
 // log, the alerts to raise and whether k changed.
-func (b *apikeysBackend) applyGrace(k *record.Key, now time.Time, grace, maxGrace time.Duration, st *tickStats) ([]Event, []*record.Alert, bool) {
+func (b *apikeysBackend) applyGrace(k *record.Key, now time.Time, grace, maxGrace time.Duration, st *tickStats) ([]eventlog.Event, []*record.Alert, bool) {
 	r := b.rotation()
-	var events []Event
+	var events []eventlog.Event
 	var alerts []*record.Alert
 	changed := false
 	active := k.Current()
@@ -168,7 +169,7 @@ func (b *apikeysBackend) applyGrace(k *record.Key, now time.Time, grace, maxGrac
 		}
 		// The decision and the alert are logged once per rotation.
 		limit := active.ActivatedAt.Add(maxGrace)
-		wait := eventFor(nil, eventRetirementWaits, k, p.Version)
+		wait := eventFor(nil, eventlog.KeyRetirementDeferred, k, p.Version)
 		wait.Details = map[string]string{
 			"reason":           "new version not yet verified while the previous one is still in use",
 			"active_version":   strconv.Itoa(active.Version),
@@ -224,12 +225,12 @@ func (b *apikeysBackend) expireKeyLocked(ctx context.Context, s logical.Storage,
 	if cur := k.Current(); cur != nil {
 		version = cur.Version
 	}
-	ev := eventFor(nil, eventKeyExpired, k, version)
+	ev := eventFor(nil, eventlog.KeyExpired, k, version)
 	ev.Details = map[string]string{"expires_at": k.ExpiresAt.Format(time.RFC3339)}
 	if len(retired) > 0 {
 		ev.Details["retired_versions"] = joinInts(retired)
 	}
-	if err := b.commitKey(ctx, s, k, nil, append([]Event{ev}, retiredEvents(nil, k, rs)...)...); err != nil {
+	if err := b.commitKey(ctx, s, k, nil, append([]eventlog.Event{ev}, retiredEvents(nil, k, rs)...)...); err != nil {
 		return err
 	}
 	b.scheduleKey(k)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -36,7 +37,7 @@ func TestAdoptionDecidedWithShortGraces(t *testing.T) {
 				if !versionAccepted(k.Versions[0], r.clock.Now(), false) {
 					t.Fatal("version 1 not accepted after the deferral")
 				}
-				waits, alerts := r.events(eventRetirementWaits), r.events(eventAlert)
+				waits, alerts := r.events(eventlog.KeyRetirementDeferred), r.events(eventlog.AlertRaised)
 				if len(waits) != 1 || waits[0].Version != 1 {
 					t.Fatalf("key.retirement_deferred entries: %+v", waits)
 				}
@@ -53,7 +54,7 @@ func TestAdoptionDecidedWithShortGraces(t *testing.T) {
 				if got := k.Versions[0].RetiredAt.Sub(rotatedAt); got < 5*time.Minute || got > 6*time.Minute {
 					t.Fatalf("retired %v after the rotation, want at max_grace_period", got)
 				}
-				if n := len(r.events(eventAlert)); n != 1 {
+				if n := len(r.events(eventlog.AlertRaised)); n != 1 {
 					t.Fatalf("%d alerts, want 1", n)
 				}
 			})
@@ -67,7 +68,7 @@ func (r *rotEnv) retiredLogged(client, name string) map[int]string {
 	r.t.Helper()
 	k := r.key(client, name)
 	reasons := map[int]string{}
-	for _, ev := range r.events(eventKeyRetired) {
+	for _, ev := range r.events(eventlog.KeyRetired) {
 		if ev.Client != client || ev.Key != name {
 			continue
 		}

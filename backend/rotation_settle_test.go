@@ -8,6 +8,8 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 )
 
 // crashRotation runs a scheduled rotation that dies after step, as if the
@@ -47,14 +49,14 @@ func TestMountStartSettlesInterruptedCommits(t *testing.T) {
 			t.Fatalf("WAL entries left after the start: %v", ids)
 		}
 		r.checkConsistent("svc", "main")
-		rotated := r.events(eventKeyRotated)
+		rotated := r.events(eventlog.KeyRotated)
 		if len(rotated) != 1 {
 			t.Fatalf("%d key.rotated entries, want 1", len(rotated))
 		}
 		all := r.events()
 		last := rotated[0]
-		if last.Type != eventKeyRotated || last.Details[detailRecovered] != "true" ||
-			last.Details[detailOccurredAt] != at.UTC().Format(time.RFC3339Nano) || !last.Time.Equal(r.clock.Now()) {
+		if last.Type != eventlog.KeyRotated || last.Details[eventlog.DetailRecovered] != "true" ||
+			last.Details[eventlog.DetailOccurredAt] != at.UTC().Format(time.RFC3339Nano) || !last.Time.Equal(r.clock.Now()) {
 			t.Fatalf("late entry %+v, want key.rotated recovered=true occurred_at=%s at %s", last, at, r.clock.Now())
 		}
 		for i := 1; i < len(all); i++ {
@@ -62,7 +64,7 @@ func TestMountStartSettlesInterruptedCommits(t *testing.T) {
 				t.Fatalf("log out of time order at entry %d: %v after %v", i+1, all[i].Time, all[i-1].Time)
 			}
 		}
-		if res, err := r.b.verifyLog(r.ctx, r.storage); err != nil || !res.Valid {
+		if res, err := r.b.log.Verify(r.ctx, r.storage); err != nil || !res.Valid {
 			t.Fatalf("log chain: %+v %v", res, err)
 		}
 		// Settling again (another start) logs nothing twice.
@@ -84,7 +86,7 @@ func TestMountStartSettlesInterruptedCommits(t *testing.T) {
 		}
 		r.checkConsistent("svc", "main")
 		r.wantStates("svc", "main", "1:active")
-		if n := len(r.events(eventKeyRotated)); n != 0 {
+		if n := len(r.events(eventlog.KeyRotated)); n != 0 {
 			t.Fatalf("%d key.rotated entries for a change that never happened", n)
 		}
 	})

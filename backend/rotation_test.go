@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -59,19 +60,19 @@ func (r *rotEnv) issue(client, name, role string) string {
 }
 
 // events returns the lifecycle-log events of the given types (all if none).
-func (r *rotEnv) events(types ...string) []Event {
+func (r *rotEnv) events(types ...string) []eventlog.Event {
 	r.t.Helper()
-	head, err := readLogHead(r.ctx, r.storage)
+	head, err := r.b.log.Head(r.ctx, r.storage)
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	var out []Event
+	var out []eventlog.Event
 	for seq := uint64(1); seq <= head.Seq; seq++ {
-		rec, err := readLogEntry(r.ctx, r.storage, seq)
+		rec, err := r.b.log.Entry(r.ctx, r.storage, seq)
 		if err != nil || rec == nil {
 			r.t.Fatalf("log entry %d: %v", seq, err)
 		}
-		var ev Event
+		var ev eventlog.Event
 		if err := json.Unmarshal(rec.Event, &ev); err != nil {
 			r.t.Fatal(err)
 		}
@@ -127,7 +128,7 @@ func TestRotationByPeriod(t *testing.T) {
 	if !k.Versions[0].GraceEndsAt.Equal(now.Add(10*time.Minute)) || !k.NextRotationAt.Equal(now.Add(time.Hour)) {
 		t.Fatalf("grace ends %v, next rotation %v", k.Versions[0].GraceEndsAt, k.NextRotationAt)
 	}
-	evs := r.events(eventKeyRotated)
+	evs := r.events(eventlog.KeyRotated)
 	if len(evs) != 1 || evs[0].Actor.Type != actorSystem || evs[0].Version != 2 || evs[0].RequestID != "" || evs[0].Client != "svc" {
 		t.Fatalf("rotation events = %+v", evs)
 	}
@@ -179,7 +180,7 @@ func TestRotationMissedWindowWaitsForNextScheduledTime(t *testing.T) {
 	if !k.NextRotationAt.Equal(next) {
 		t.Fatalf("next rotation %v, want %v", k.NextRotationAt, next)
 	}
-	alerts := r.events(eventAlert)
+	alerts := r.events(eventlog.AlertRaised)
 	if len(alerts) != 1 || alerts[0].Details["type"] != record.AlertRotationOverdue || alerts[0].Actor.Type != actorSystem {
 		t.Fatalf("alerts = %+v", alerts)
 	}
@@ -240,7 +241,7 @@ func TestRotationGraceRetiresPreviousVersion(t *testing.T) {
 	if k.Versions[0].Secret != "" || !k.Versions[0].RetiredAt.Equal(r.clock.Now()) {
 		t.Fatal("retired version keeps its secret or has no retirement time")
 	}
-	evs := r.events(eventKeyRetired)
+	evs := r.events(eventlog.KeyRetired)
 	if len(evs) != 1 || evs[0].Version != 1 || evs[0].Actor.Type != actorSystem {
 		t.Fatalf("retirement events = %+v", evs)
 	}
@@ -273,7 +274,7 @@ func TestRotationAdoptionWaitsUpToMaxGrace(t *testing.T) {
 	if want := rotatedAt.Add(2 * time.Hour); !k.Versions[0].GraceEndsAt.Equal(want) {
 		t.Fatalf("grace extended to %v, want %v", k.Versions[0].GraceEndsAt, want)
 	}
-	waits, alerts := r.events(eventRetirementWaits), r.events(eventAlert)
+	waits, alerts := r.events(eventlog.KeyRetirementDeferred), r.events(eventlog.AlertRaised)
 	if len(waits) != 1 || waits[0].Version != 1 || waits[0].Actor.Type != actorSystem {
 		t.Fatalf("retirement_deferred events = %+v", waits)
 	}
@@ -305,7 +306,7 @@ func TestRotationAdoptionWaitsUpToMaxGrace(t *testing.T) {
 	if got := k.Versions[0].RetiredAt.Sub(rotatedAt); got < 4*time.Hour || got > 5*time.Hour {
 		t.Fatalf("retired %v after rotation, want at max_grace_period (4h, next tick)", got)
 	}
-	if n := len(r.events(eventAlert)) + len(r.events(eventRetirementWaits)); n != 2 {
+	if n := len(r.events(eventlog.AlertRaised)) + len(r.events(eventlog.KeyRetirementDeferred)); n != 2 {
 		t.Fatalf("alert logged more than once per rotation (%d events)", n)
 	}
 }
@@ -346,7 +347,7 @@ func TestRotationNoWaitWhenPreviousVersionUnused(t *testing.T) {
 		t.Fatalf("tick: %+v", st)
 	}
 	r.wantStates("svc", "main", "1:retired 2:active")
-	if n := len(r.events(eventAlert)); n != 0 {
+	if n := len(r.events(eventlog.AlertRaised)); n != 0 {
 		t.Fatalf("%d alerts for a rotation nobody is waiting on", n)
 	}
 }
@@ -373,7 +374,7 @@ func TestRotationHardExpiry(t *testing.T) {
 	if k.State(r.clock.Now()) != record.StateExpired || !k.NextRotationAt.IsZero() {
 		t.Fatalf("state %s, next rotation %v", k.State(r.clock.Now()), k.NextRotationAt)
 	}
-	evs := r.events(eventKeyExpired)
+	evs := r.events(eventlog.KeyExpired)
 	if len(evs) != 1 || evs[0].Actor.Type != actorSystem || evs[0].Version != 3 {
 		t.Fatalf("expiry events = %+v", evs)
 	}
@@ -396,7 +397,7 @@ func TestRotationHardExpiry(t *testing.T) {
 	r.b.rotation().queue.Upsert(queueID("svc", "main"), r.clock.Now())
 	r.clock.Advance(3 * time.Hour)
 	r.tick()
-	if n := len(r.events(eventKeyExpired)); n != 1 {
+	if n := len(r.events(eventlog.KeyExpired)); n != 1 {
 		t.Fatalf("expiry logged %d times", n)
 	}
 	r.wantStates("svc", "main", "1:retired 2:retired 3:active")
@@ -636,7 +637,7 @@ func TestRotationAdoptionUsesVerifyHistory(t *testing.T) {
 	r.clock.Set(k.Versions[0].GraceEndsAt)
 	r.tick()
 	r.wantStates("svc", "main", "1:retired 2:active")
-	if alerts := r.events(eventAlert); len(alerts) != 1 || alerts[0].Details["type"] != "rotation_not_adopted" {
+	if alerts := r.events(eventlog.AlertRaised); len(alerts) != 1 || alerts[0].Details["type"] != "rotation_not_adopted" {
 		t.Fatalf("alerts = %+v", alerts)
 	}
 }
@@ -689,7 +690,7 @@ func TestRotationTickDuringRebuildAndChanges(t *testing.T) {
 	}
 	r.tick()
 	rotations := map[string]int{}
-	for _, ev := range r.events(eventKeyRotated) {
+	for _, ev := range r.events(eventlog.KeyRotated) {
 		rotations[ev.Key]++
 	}
 	for i := 0; i < n; i++ {
@@ -739,7 +740,7 @@ func TestRotationLateTickDecidesAdoption(t *testing.T) {
 			r.clock.Set(rotatedAt.Add(tc.lateBy))
 			r.tick()
 			k := r.wantStates("svc", "main", tc.wantState)
-			waits := r.events(eventRetirementWaits)
+			waits := r.events(eventlog.KeyRetirementDeferred)
 			if tc.wantState == "1:retired 2:active" {
 				if versionAccepted(k.Versions[0], r.clock.Now(), false) || len(waits) != 0 {
 					t.Fatalf("version 1 accepted again or deferral logged: %+v", waits)
@@ -804,7 +805,7 @@ func TestScheduledRotationLeavesNonRetrievableKeysToTheirOwner(t *testing.T) {
 	if !k.NextRotationAt.Equal(due) {
 		t.Fatalf("next_rotation_at moved from %s to %s without a rotation", due, k.NextRotationAt)
 	}
-	if evs := r.events(eventKeyRotated); len(evs) != 0 {
+	if evs := r.events(eventlog.KeyRotated); len(evs) != 0 {
 		t.Fatalf("rotation events: %+v", evs)
 	}
 	// The governance sweep reports it overdue and says what to do.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/jwtsign"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
@@ -22,12 +23,6 @@ import (
 // but a fresh current one (jwks/rotate revoke_previous=true); a withdrawn
 // key is deleted from the set, so nothing brings it back.
 const storageSigningKeys = "signing/keys"
-
-const (
-	eventSigningKeyRotated   = "signing_key.rotated"
-	eventSigningKeyPublished = "signing_key.published"
-	eventSigningKeyRevoked   = "signing_key.revoked"
-)
 
 func (b *apikeysBackend) readSigningKeys(ctx context.Context, s logical.Storage) (*jwtsign.KeySet, error) {
 	set, err := getJSON[jwtsign.KeySet](ctx, s, storageSigningKeys, "signing keys")
@@ -118,9 +113,9 @@ func (b *apikeysBackend) rotateSigningKeys(ctx context.Context, req *logical.Req
 	if err := b.putSigningKeys(ctx, s, set); err != nil {
 		return nil, "", nil, err
 	}
-	ev := systemEvent(eventSigningKeyRotated)
+	ev := systemEvent(eventlog.SigningKeyRotated)
 	if req != nil {
-		ev = eventFromRequest(req, eventSigningKeyRotated)
+		ev = eventFromRequest(req, eventlog.SigningKeyRotated)
 	}
 	ev.Details = map[string]string{"kid": set.Current.KID, "previous_kid": old}
 	if first {
@@ -136,7 +131,7 @@ func (b *apikeysBackend) rotateSigningKeys(ctx context.Context, req *logical.Req
 		ev.Details["revoke_previous"] = strconv.FormatBool(revokePrevious)
 		ev.Details["previous_published_until"] = now.Add(keep).Format(time.RFC3339)
 	}
-	if err := b.appendEvent(ctx, s, ev); err != nil {
+	if err := b.log.Append(ctx, s, ev); err != nil {
 		return nil, "", nil, err
 	}
 	if err := b.logSigningKeysRevoked(ctx, req, s, withdrawn, "rotate revoke_previous", set.Current.KID); err != nil {
@@ -171,12 +166,12 @@ func (b *apikeysBackend) withdrawSigningKeys(ctx context.Context, req *logical.R
 // key: when verifiers stopped trusting it, and by whose action.
 func (b *apikeysBackend) logSigningKeysRevoked(ctx context.Context, req *logical.Request, s logical.Storage, kids []string, reason, current string) error {
 	for _, kid := range kids {
-		ev := systemEvent(eventSigningKeyRevoked)
+		ev := systemEvent(eventlog.SigningKeyRevoked)
 		if req != nil {
-			ev = eventFromRequest(req, eventSigningKeyRevoked)
+			ev = eventFromRequest(req, eventlog.SigningKeyRevoked)
 		}
 		ev.Details = map[string]string{"kid": kid, "reason": reason, "current_kid": current}
-		if err := b.appendEvent(ctx, s, ev); err != nil {
+		if err := b.log.Append(ctx, s, ev); err != nil {
 			return err
 		}
 	}
@@ -262,11 +257,11 @@ func (b *apikeysBackend) publishNextLocked(ctx context.Context, s logical.Storag
 	if err := b.putSigningKeys(ctx, s, set); err != nil {
 		return err
 	}
-	ev := systemEvent(eventSigningKeyPublished)
+	ev := systemEvent(eventlog.SigningKeyPublished)
 	ev.Details = map[string]string{
 		"kid":              set.Next.KID,
 		"current_kid":      set.Current.KID,
 		"signs_from_about": set.Current.CreatedAt.Add(cfg.SigningKeyRotationPeriod).Format(time.RFC3339),
 	}
-	return b.appendEvent(ctx, s, ev)
+	return b.log.Append(ctx, s, ev)
 }

@@ -1,8 +1,9 @@
 package backend
 
 import (
-	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"time"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
 
 // Usage tracking (SPEC §5 verify, §6 stale keys, §7). Verify records usage

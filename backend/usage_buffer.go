@@ -1,9 +1,10 @@
 package backend
 
 import (
-	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"sync"
 	"time"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
 
 // The in-memory usage buffer that verify records into (usage.go) and

@@ -1,8 +1,9 @@
 package backend
 
 import (
-	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"testing"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
 
 func TestParseCIDRs(t *testing.T) {

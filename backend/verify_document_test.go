@@ -2,10 +2,11 @@ package backend
 
 import (
 	"encoding/json"
-	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
 
 // The hand-written document must say exactly what encoding/json says for

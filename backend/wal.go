@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -69,7 +70,7 @@ type commitHook func(step string) error
 // dropped, keeping the HMAC index consistent, and appends events, the
 // lifecycle-log entries of the change, so that a crash never leaves the
 // change without them (see above). Callers hold the key's lock.
-func (b *apikeysBackend) commitKey(ctx context.Context, s logical.Storage, k *record.Key, added []*record.KeyVersion, events ...Event) error {
+func (b *apikeysBackend) commitKey(ctx context.Context, s logical.Storage, k *record.Key, added []*record.KeyVersion, events ...eventlog.Event) error {
 	return b.commitKeyWithAlerts(ctx, s, k, added, nil, events...)
 }
 
@@ -77,7 +78,7 @@ func (b *apikeysBackend) commitKey(ctx context.Context, s logical.Storage, k *re
 // (prepared by prepareAlert; their alert.raised entries are made here, after
 // events): they are stored after the log entries, and an interrupted commit
 // is finished with them, so the change never happens without its alerts.
-func (b *apikeysBackend) commitKeyWithAlerts(ctx context.Context, s logical.Storage, k *record.Key, added []*record.KeyVersion, alerts []*record.Alert, events ...Event) error {
+func (b *apikeysBackend) commitKeyWithAlerts(ctx context.Context, s logical.Storage, k *record.Key, added []*record.KeyVersion, alerts []*record.Alert, events ...eventlog.Event) error {
 	step := func(name string) error {
 		if b.commitHook != nil {
 			return b.commitHook(name)
@@ -106,10 +107,7 @@ func (b *apikeysBackend) commitKeyWithAlerts(ctx context.Context, s logical.Stor
 	}
 	bodies := make([]string, 0, len(events))
 	for _, ev := range events {
-		if ev.Time.IsZero() {
-			ev.Time = now
-		}
-		body, err := json.Marshal(ev)
+		body, err := eventlog.Encode(ev, now)
 		if err != nil {
 			return err
 		}
@@ -153,7 +151,7 @@ func (b *apikeysBackend) commitKeyWithAlerts(ctx context.Context, s logical.Stor
 		return err
 	}
 	for _, body := range bodies {
-		if err := b.appendEventBody(ctx, s, []byte(body)); err != nil {
+		if err := b.log.AppendBody(ctx, s, []byte(body)); err != nil {
 			return err
 		}
 		if err := step("log"); err != nil {
@@ -234,23 +232,8 @@ func (b *apikeysBackend) completeCommit(ctx context.Context, s logical.Storage, 
 		b.gov.alerts.mu.RLock()
 		defer b.gov.alerts.mu.RUnlock()
 	}
-	if len(w.Events) > 0 {
-		logged, err := b.loggedSince(ctx, s, time.Unix(0, w.At).Add(-logScanSlack))
-		if err != nil {
-			return err
-		}
-		for _, body := range w.Events {
-			if logged[eventIdentity([]byte(body))] {
-				continue
-			}
-			late, err := recoveredBody([]byte(body), b.clock.Now())
-			if err != nil {
-				return err
-			}
-			if err := b.appendEventBody(ctx, s, late); err != nil {
-				return err
-			}
-		}
+	if err := b.log.AppendMissing(ctx, s, w.Events, time.Unix(0, w.At).Add(-logScanSlack)); err != nil {
+		return err
 	}
 	if err := b.storeMissingAlerts(ctx, s, w.Alerts); err != nil {
 		return err
@@ -281,95 +264,12 @@ func (b *apikeysBackend) storeMissingAlerts(ctx context.Context, s logical.Stora
 	return nil
 }
 
-// Details of a log entry appended by the recovery of an interrupted change.
-const (
-	detailRecovered  = "recovered"
-	detailOccurredAt = "occurred_at"
-)
-
-// recoveredBody is the log entry of an event appended late: stamped with
-// the time it is appended, and saying it was recovered and when the change
-// happened.
-func recoveredBody(body []byte, now time.Time) ([]byte, error) {
-	var ev Event
-	if err := json.Unmarshal(body, &ev); err != nil {
-		return nil, err
-	}
-	details := make(map[string]string, len(ev.Details)+2)
-	for k, v := range ev.Details {
-		details[k] = v
-	}
-	details[detailRecovered] = "true"
-	details[detailOccurredAt] = ev.Time.UTC().Format(time.RFC3339Nano)
-	ev.Details = details
-	ev.Time = now
-	return json.Marshal(ev)
-}
-
-// eventIdentity names the change a log entry records, the same for the
-// entry as first written and as appended late by a recovery, so a change is
-// never logged twice.
-func eventIdentity(body []byte) string {
-	var ev Event
-	if err := json.Unmarshal(body, &ev); err != nil {
-		return string(body)
-	}
-	if ev.Details[detailRecovered] == "true" {
-		if t, err := time.Parse(time.RFC3339Nano, ev.Details[detailOccurredAt]); err == nil {
-			ev.Time = t
-		}
-		details := make(map[string]string, len(ev.Details))
-		for k, v := range ev.Details {
-			if k != detailRecovered && k != detailOccurredAt {
-				details[k] = v
-			}
-		}
-		if len(details) == 0 {
-			details = nil
-		}
-		ev.Details = details
-	}
-	out, err := json.Marshal(ev)
-	if err != nil {
-		return string(body)
-	}
-	return string(out)
-}
-
 // logScanSlack widens the search for a change's log entries: an event's
 // time is taken when it is built, a moment before its commit starts, and
 // entries are not strictly in time order (alerts carry the time they were
 // detected, up to a tick or two before they are logged). The search runs
 // only when recovering an interrupted change.
 const logScanSlack = 15 * time.Minute
-
-// loggedSince returns the identities (eventIdentity) of the log entries whose event time is
-// not before since, reading back from the head and stopping at the first
-// older one (see logScanSlack).
-func (b *apikeysBackend) loggedSince(ctx context.Context, s logical.Storage, since time.Time) (map[string]bool, error) {
-	head, err := readLogHead(ctx, s)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]bool{}
-	for seq := head.Seq; seq >= 1; seq-- {
-		rec, err := readLogEntry(ctx, s, seq)
-		if err != nil {
-			return nil, err
-		}
-		if rec == nil {
-			continue
-		}
-		var ev struct {
-			Time time.Time `json:"time"`
-		}
-		if json.Unmarshal(rec.Event, &ev) == nil && ev.Time.Before(since) {
-			break
-		}
-		out[eventIdentity(rec.Event)] = true
-	}
-	return out, nil
-}
 
 // deleteUnheldIndexEntries deletes the index entries named by w whose HMAC
 // key record k (nil: gone) does not hold.

@@ -39,6 +39,28 @@ func Redact(s string) string {
 	return b.String()
 }
 
+// RedactDetails returns details with key-shaped text redacted from its
+// values (see Redact): details itself when there is none, else a copy, so
+// the caller's map is never changed.
+func RedactDetails(details map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range details {
+		if r := Redact(v); r != v {
+			if out == nil {
+				out = make(map[string]string, len(details))
+				for k2, v2 := range details {
+					out[k2] = v2
+				}
+			}
+			out[k] = r
+		}
+	}
+	if out == nil {
+		return details
+	}
+	return out
+}
+
 // LooksLikeKey reports whether s contains a key-shaped word (see Redact).
 // Names that end up in paths, storage keys and audit logs are refused
 // when it does.

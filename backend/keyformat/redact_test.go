@@ -2,6 +2,7 @@ package keyformat
 
 import (
 	"bytes"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -67,5 +68,24 @@ func TestRedactLeavesOtherTextAlone(t *testing.T) {
 		if got := Redact(s); got != s || LooksLikeKey(s) {
 			t.Fatalf("Redact(%q) = %q, LooksLikeKey %v", s, got, LooksLikeKey(s))
 		}
+	}
+}
+
+func TestRedactDetailsCopiesOnlyWhenItRedacts(t *testing.T) {
+	key := genKey(t, "ak", "prod", DefaultEntropyBits, 5)
+	clean := map[string]string{"reason": "rotated by policy"}
+	if got := RedactDetails(clean); reflect.ValueOf(got).Pointer() != reflect.ValueOf(clean).Pointer() {
+		t.Fatalf("details without a key were copied: %v", got)
+	}
+	dirty := map[string]string{"reason": "pasted " + key, "note": "fine"}
+	got := RedactDetails(dirty)
+	if got["reason"] != "pasted "+Redacted || got["note"] != "fine" {
+		t.Fatalf("RedactDetails = %v", got)
+	}
+	if dirty["reason"] != "pasted "+key {
+		t.Fatalf("the caller's map was changed: %v", dirty)
+	}
+	if RedactDetails(nil) != nil {
+		t.Fatal("nil details became non-nil")
 	}
 }

@@ -1,0 +1,159 @@
+package eventlog
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/clock"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/hashchain"
+)
+
+// Storage layout (see doc.go).
+const (
+	storageEntries = "log/entries/"
+	storageHead    = "log/head"
+)
+
+// Entry is a log entry as stored. Event keeps the exact bytes appended so
+// the hash is recomputed over what was written, not over a re-encoding.
+type Entry struct {
+	Seq   uint64          `json:"seq"`
+	Prev  string          `json:"prev"`
+	Hash  string          `json:"hash"`
+	Event json.RawMessage `json:"event"`
+}
+
+// Head is the stored record of the newest entry: how many entries the
+// chain has and the hash of the last one.
+type Head struct {
+	Seq  uint64 `json:"seq"`
+	Hash string `json:"hash"`
+}
+
+// errEntryTooLarge is the error of an entry above the bound given to New.
+var errEntryTooLarge = errors.New("too large to store")
+
+// Log appends to and reads the lifecycle log of one mount. Its zero value
+// is not usable: build it with New.
+type Log struct {
+	clock         clock.Clock
+	maxEntryBytes int
+
+	// mu serialises appends: each reads the head, writes the entry after
+	// it and moves the head, and two appends in between would both take
+	// the same sequence number. It is held for no other work, so it nests
+	// inside any lock of the caller.
+	mu sync.Mutex
+}
+
+// New returns the log of a mount: events without a time are stamped with
+// clk, and an entry above maxEntryBytes is refused (the bound every record
+// the mount stores obeys).
+func New(clk clock.Clock, maxEntryBytes int) *Log {
+	return &Log{clock: clk, maxEntryBytes: maxEntryBytes}
+}
+
+func entryKey(seq uint64) string { return fmt.Sprintf("%s%020d", storageEntries, seq) }
+
+// Append links ev to the chain and stores it (see Encode and AppendBody).
+func (l *Log) Append(ctx context.Context, s logical.Storage, ev Event) error {
+	body, err := Encode(ev, l.clock.Now())
+	if err != nil {
+		return err
+	}
+	return l.AppendBody(ctx, s, body)
+}
+
+// AppendBody appends an event already encoded by Encode. The entry is
+// written before the head, so a crash in between leaves an entry the head
+// does not count, which the next append overwrites.
+func (l *Log) AppendBody(ctx context.Context, s logical.Storage, body []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	head, err := l.Head(ctx, s)
+	if err != nil {
+		return err
+	}
+	rec := Entry{Seq: head.Seq + 1, Prev: head.Hash, Event: body}
+	rec.Hash = hashchain.Hash(rec.Seq, rec.Prev, body)
+	entry, err := logical.StorageEntryJSON(entryKey(rec.Seq), rec)
+	if err != nil {
+		return err
+	}
+	if n := len(entry.Value); n > l.maxEntryBytes {
+		return fmt.Errorf("storing log entry: %d bytes is %w (at most %d)", n, errEntryTooLarge, l.maxEntryBytes)
+	}
+	if err := s.Put(ctx, entry); err != nil {
+		return fmt.Errorf("storing log entry: %w", err)
+	}
+	headEntry, err := logical.StorageEntryJSON(storageHead, Head{Seq: rec.Seq, Hash: rec.Hash})
+	if err != nil {
+		return err
+	}
+	if err := s.Put(ctx, headEntry); err != nil {
+		return fmt.Errorf("writing log head: %w", err)
+	}
+	return nil
+}
+
+// Head returns the head of the chain (sequence 0 and the genesis hash for
+// an empty log).
+func (l *Log) Head(ctx context.Context, s logical.Storage) (Head, error) {
+	head := Head{Hash: hashchain.Genesis}
+	entry, err := s.Get(ctx, storageHead)
+	if err != nil {
+		return head, fmt.Errorf("reading log head: %w", err)
+	}
+	if entry != nil {
+		if err := entry.DecodeJSON(&head); err != nil {
+			return head, fmt.Errorf("decoding log head: %w", err)
+		}
+	}
+	return head, nil
+}
+
+// Entry returns the stored entry with sequence number seq, or nil.
+func (l *Log) Entry(ctx context.Context, s logical.Storage, seq uint64) (*Entry, error) {
+	entry, err := s.Get(ctx, entryKey(seq))
+	if err != nil || entry == nil {
+		return nil, err
+	}
+	var rec Entry
+	if err := entry.DecodeJSON(&rec); err != nil {
+		return nil, fmt.Errorf("decoding log entry %d: %w", seq, err)
+	}
+	return &rec, nil
+}
+
+// Verify recomputes the whole chain from storage, up to the head read when
+// it starts; entries appended meanwhile are left for the next run.
+func (l *Log) Verify(ctx context.Context, s logical.Storage) (hashchain.Result, error) {
+	head, err := l.Head(ctx, s)
+	if err != nil {
+		return hashchain.Result{}, err
+	}
+	v := hashchain.NewVerifier()
+	for seq := uint64(1); seq <= head.Seq; seq++ {
+		entry, err := s.Get(ctx, entryKey(seq))
+		if err != nil {
+			return hashchain.Result{}, err
+		}
+		if entry == nil {
+			v.Fail(seq, fmt.Sprintf("entry %d is missing", seq))
+			break
+		}
+		var rec Entry
+		if err := entry.DecodeJSON(&rec); err != nil {
+			// An entry that no longer decodes was altered.
+			v.Fail(seq, fmt.Sprintf("entry %d is not readable", seq))
+			break
+		}
+		v.Add(hashchain.Link{Seq: rec.Seq, Prev: rec.Prev, Hash: rec.Hash, Body: rec.Event})
+	}
+	return v.Finish(head.Seq, head.Hash), nil
+}

@@ -1,0 +1,80 @@
+package eventlog
+
+// Event types: the value of Event.Type, and the only types the engine
+// appends. They are stored in every entry and read back by metrics and
+// operators' tooling, so a type is added, never renamed.
+const (
+	// ConfigUpdated: the mount's configuration was written or reset.
+	ConfigUpdated = "config.updated"
+
+	// ClientWritten: a client was created or updated.
+	ClientWritten = "client.written"
+	// ClientLocked: a client was locked; its keys stop verifying.
+	ClientLocked = "client.locked"
+	// ClientUnlocked: a locked client was made active again.
+	ClientUnlocked = "client.unlocked"
+	// ClientDeleted: a client was deprovisioned.
+	ClientDeleted = "client.deleted"
+
+	// RoleWritten: a role was created or updated.
+	RoleWritten = "role.written"
+	// RoleDeleted: a role was deleted.
+	RoleDeleted = "role.deleted"
+
+	// KeyIssued: a key was issued (its first version).
+	KeyIssued = "key.issued"
+	// KeyRotated: a new version became current, by request or schedule.
+	KeyRotated = "key.rotated"
+	// KeyStaged: a new version was staged, not yet current.
+	KeyStaged = "key.staged"
+	// KeyPromoted: the staged version became current.
+	KeyPromoted = "key.promoted"
+	// KeyRolledBack: the previous version became current again.
+	KeyRolledBack = "key.rolled_back"
+	// KeyRetired: a previous version stopped verifying (end of its
+	// grace, replaced again, or the key's expiry; details.reason says
+	// which).
+	KeyRetired = "key.retired"
+	// KeyRetirementDeferred: the end of a previous version's grace was
+	// pushed back because the new version is not yet in use while the
+	// previous one still is.
+	KeyRetirementDeferred = "key.retirement_deferred"
+	// KeyRevoked: one version or the whole key was revoked.
+	KeyRevoked = "key.revoked"
+	// KeyExpired: a key reached its expiry.
+	KeyExpired = "key.expired"
+	// KeyPlaintextDropped: the stored plaintexts of a key were dropped
+	// after its role stopped allowing retrieval.
+	KeyPlaintextDropped = "key.plaintext_dropped"
+	// KeysPurged: one batch of dead leased keys was purged.
+	KeysPurged = "keys.purged"
+
+	// RequestCreated: an approval request was filed.
+	RequestCreated = "request.created"
+	// RequestApproved: an approval request was approved.
+	RequestApproved = "request.approved"
+	// RequestDenied: an approval request was denied.
+	RequestDenied = "request.denied"
+	// RequestUsed: an approved request was consumed by the change it
+	// approved.
+	RequestUsed = "request.used"
+
+	// LeakReported: a leak of a key was reported.
+	LeakReported = "leak.reported"
+
+	// AlertRaised: an alert was raised; the entry repeats the alert.
+	AlertRaised = "alert.raised"
+	// AlertAcknowledged: an alert was acknowledged.
+	AlertAcknowledged = "alert.acknowledged"
+	// AlertsPruned: one batch of alerts was deleted after their retention.
+	AlertsPruned = "alerts.pruned"
+
+	// TokenIssued: a key was exchanged for a short-lived signed token.
+	TokenIssued = "token.issued"
+	// SigningKeyRotated: the mount's token signing key was rotated.
+	SigningKeyRotated = "signing_key.rotated"
+	// SigningKeyPublished: a new signing key was published before use.
+	SigningKeyPublished = "signing_key.published"
+	// SigningKeyRevoked: published signing keys were withdrawn.
+	SigningKeyRevoked = "signing_key.revoked"
+)
