@@ -44,7 +44,8 @@ func Bound(a *record.Alert) {
 	}
 	for k, v := range a.Details {
 		if s, ok := truncateChars(v, MaxAlertDetail); ok {
-			a.Details[k], cut = s, true
+			v, cut = s, true
+			a.Details[k] = v
 		}
 		if s, ok := truncateChars(k, maxAlertDetailKey); ok {
 			delete(a.Details, k)
@@ -52,6 +53,9 @@ func Bound(a *record.Alert) {
 		}
 	}
 	if cut {
+		if a.Details == nil {
+			a.Details = map[string]string{}
+		}
 		a.Details["truncated"] = "true"
 	}
 }

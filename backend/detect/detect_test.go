@@ -251,3 +251,25 @@ func TestBound(t *testing.T) {
 		}
 	}
 }
+
+// A detail too long in both its name and its value keeps the cut value
+// under the cut name, and an alert without details that had to be cut
+// still says so.
+func TestBoundLongNameAndValue(t *testing.T) {
+	long := strings.Repeat("n", maxAlertDetailKey+10)
+	a := &record.Alert{Details: map[string]string{long: strings.Repeat("v", MaxAlertDetail+10)}}
+	Bound(a)
+	for k, v := range a.Details {
+		if k == "truncated" {
+			continue
+		}
+		if len(k) > maxAlertDetailKey+len("…") || len(v) > MaxAlertDetail+len("…") {
+			t.Fatalf("detail kept at %d/%d bytes", len(k), len(v))
+		}
+	}
+	a = &record.Alert{Message: strings.Repeat("m", MaxAlertMessage+1)}
+	Bound(a)
+	if a.Details["truncated"] != "true" {
+		t.Fatalf("details = %v", a.Details)
+	}
+}
