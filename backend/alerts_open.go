@@ -33,8 +33,7 @@ import (
 // alertsRuntime is the node-local side of alerts: counting and retention.
 type alertsRuntime struct {
 	// mu: raiseAlert and acknowledgements hold it shared, countOpenAlerts
-	// exclusively. Order: persistMu, then mu, then the log's own lock
-	// (eventlog.Log).
+	// exclusively (lock order: locks.go).
 	mu sync.RWMutex
 	// walker is the retention's position (alerts_retention.go); guarded
 	// by govRuntime.persistMu.

@@ -42,7 +42,7 @@ type apikeysBackend struct {
 	// locks serialise read-modify-write cycles of clients, roles and keys.
 	locks lockSets
 	// configMu serialises configuration writes, and role writes with them
-	// (each is checked against the other). Order: role lock, then configMu.
+	// (each is checked against the other); lock order: locks.go.
 	configMu sync.Mutex
 	// signingMu serialises creation and rotation of this mount's token
 	// signing keys (reads take no lock: they see the old or the new set).

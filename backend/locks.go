@@ -4,12 +4,39 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
 )
 
-// Lock order, to rule out deadlocks: client lock, then key lock, then role
-// lock (issuance holds the role's read lock until its key is stored, so a
-// role delete, which checks that no key uses the role under the role's
-// write lock, cannot slip in between; role writes and deletes take no
-// client or key lock). Each kind has its own lock set so a client and a key whose names hash alike never
-// share a (non-reentrant) lock.
+// Lock order. Every lock of a mount is listed here, once, with the locks
+// that may be taken while it is held; a lock is only ever taken after the
+// ones above it in its chain, which rules out deadlocks. Comments elsewhere
+// point here rather than restating it.
+//
+//  1. The purge of dead leased keys (leasePurgeState.mu), held for a whole
+//     pass: then 2, 3.
+//  2. govRuntime.persistMu, held while the governance state is loaded,
+//     changed and saved (the tick's flush and sweep, alert listing and
+//     acknowledgement, dropping marks of purged keys): then 3 (the sweep
+//     revokes idle keys), 6.
+//  3. The entity locks of lockSets below: a client's lock, then a key's
+//     lock, then a role's lock (issuance holds the role's read lock until
+//     its key is stored, so a role delete, which checks that no key uses the
+//     role under the role's write lock, cannot slip in between; role writes
+//     and deletes take no client or key lock). Then 4, 5, 6.
+//  4. approvals.mu (approval.go), for a request's state change: then 7.
+//  5. configMu (backend.go), taken by config writes and by role writes
+//     after the role's lock: then 7.
+//  6. alertsRuntime.mu (alerts_open.go): shared by raising and
+//     acknowledging an alert from its write through its log entry,
+//     exclusive while the open alerts are counted. Then 7.
+//  7. The lifecycle log's own lock (eventlog.Log): a leaf.
+//
+// signingMu (signing.go) serialises signing-key changes and takes only 7.
+// Every other lock is a leaf held for a few instructions and never while
+// storage is read or written: the mount cache and the verify key cache,
+// the usage tracker, the rate limiter, the detector (detect.Detector), the
+// schedule queues and the rotation engine's rebuild and settled-commit
+// guards.
+//
+// Each kind of entity lock has its own lock set, so a client and a key
+// whose names hash alike never share a (non-reentrant) lock.
 type lockSets struct {
 	clients []*locksutil.LockEntry
 	roles   []*locksutil.LockEntry
