@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/ratelimit"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"sync"
 )
@@ -16,14 +17,14 @@ type mountCache struct {
 	// (all served by one multiplexed process) has its own secret.
 	hmacStates sync.Pool
 
-	// Verify hot path (keycache.go, usage.go, ratelimit.go).
+	// Verify hot path (keycache.go, usage.go, package ratelimit).
 	verify *verifyCache
 	usage  *usageTracker
-	limits *rateLimiter
+	limits *ratelimit.Limiter
 }
 
 func newMountCache() *mountCache {
-	return &mountCache{verify: newVerifyCache(), usage: newUsageTracker(), limits: newRateLimiter()}
+	return &mountCache{verify: newVerifyCache(), usage: newUsageTracker(), limits: ratelimit.New()}
 }
 
 func (c *mountCache) invalidate(storageKey string) {

@@ -169,11 +169,3 @@ func (b *apikeysBackend) usageSummary(k *record.Key) map[string]interface{} {
 		"recent_sources": nonNil(sources),
 	}
 }
-
-// onKeyRevoked runs after versions of a key were revoked, under its lock.
-// Buffered usage stays (it is history); rate-limit state is no longer needed.
-func (b *apikeysBackend) onKeyRevoked(k *record.Key) {
-	if k.Revoked {
-		b.cache.limits.forget(k.KeyID)
-	}
-}

@@ -43,7 +43,7 @@ type usageFlushLimits struct {
 
 // flushUsage writes buffered usage to storage; called from the periodic func.
 func (b *apikeysBackend) flushUsage(ctx context.Context, req *logical.Request) error {
-	b.cache.limits.prune(b.clock.Now())
+	b.cache.limits.Prune(b.clock.Now())
 	u := b.cache.usage
 	b.reportUsageLosses()
 	lim := u.flushLimits

@@ -132,29 +132,6 @@ func TestInventoryUnusedForSeesBufferedUse(t *testing.T) {
 	}
 }
 
-func TestRateLimiterWindowsAndPrune(t *testing.T) {
-	r := newRateLimiter()
-	now := testStart
-	for i := 0; i < 3; i++ {
-		if !r.allow("a", 3, time.Minute, now) {
-			t.Fatalf("call %d refused", i)
-		}
-	}
-	if r.allow("a", 3, time.Minute, now.Add(59*time.Second)) {
-		t.Fatal("4th call in the window allowed")
-	}
-	if !r.allow("b", 1, time.Minute, now) {
-		t.Fatal("keys share a window")
-	}
-	if !r.allow("a", 3, time.Minute, now.Add(time.Minute)) {
-		t.Fatal("new window refused")
-	}
-	r.prune(now.Add(2 * time.Minute))
-	if len(r.windows) != 0 {
-		t.Fatalf("prune left %d windows", len(r.windows))
-	}
-}
-
 func TestPushSourceBounded(t *testing.T) {
 	var list []string
 	for i := 0; i < 20; i++ {

@@ -148,7 +148,7 @@ func (b *apikeysBackend) checkKey(ctx context.Context, s logical.Storage, in rec
 			return fail(record.CodeForbiddenScope)
 		}
 	}
-	if role.RateLimit > 0 && !b.cache.limits.allow(k.KeyID, role.RateLimit, role.EffectiveRateLimitWindow(), now) {
+	if role.RateLimit > 0 && !b.cache.limits.Allow(k.KeyID, role.RateLimit, role.EffectiveRateLimitWindow(), now) {
 		return fail(record.CodeRateLimited)
 	}
 	res.Active = true
