@@ -3,6 +3,7 @@ package backend
 import (
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/ratelimit"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/usage"
 	"sync"
 )
 
@@ -17,14 +18,14 @@ type mountCache struct {
 	// (all served by one multiplexed process) has its own secret.
 	hmacStates sync.Pool
 
-	// Verify hot path (keycache.go, usage.go, package ratelimit).
+	// Verify hot path (keycache.go, packages usage and ratelimit).
 	verify *verifyCache
-	usage  *usageTracker
+	usage  *usage.Tracker
 	limits *ratelimit.Limiter
 }
 
 func newMountCache() *mountCache {
-	return &mountCache{verify: newVerifyCache(), usage: newUsageTracker(), limits: ratelimit.New()}
+	return &mountCache{verify: newVerifyCache(), usage: usage.NewTracker(), limits: ratelimit.New()}
 }
 
 func (c *mountCache) invalidate(storageKey string) {
