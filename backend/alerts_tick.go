@@ -177,7 +177,7 @@ func (b *apikeysBackend) sweepKey(ctx context.Context, s logical.Storage, st *go
 			return err
 		}
 		unused := now.Sub(b.lastUsedOrCreated(k))
-		if role != nil && role.IdleTimeout > 0 && !k.Leased && idleFor(b, k, c, now) >= role.IdleTimeout && b.usageTrustworthy(k, now, role.IdleTimeout) {
+		if role != nil && role.IdleTimeout > 0 && !k.Leased && idleFor(b, k, c, now) >= role.IdleTimeout && b.cache.usage.Trustworthy(k, now, role.IdleTimeout) {
 			idle = role // revoked below: no flags for a key about to go
 		} else {
 			stale = cfg.ReviewPeriod > 0 && unused >= cfg.ReviewPeriod
@@ -262,7 +262,7 @@ func idleFor(b *apikeysBackend, k *record.Key, c *record.Client, now time.Time) 
 
 // lastUsedOrCreated is when a key was last verified, or created if never.
 func (b *apikeysBackend) lastUsedOrCreated(k *record.Key) time.Time {
-	if t := b.lastUsed(k); !t.IsZero() {
+	if t := b.cache.usage.LastUsed(k); !t.IsZero() {
 		return t
 	}
 	return k.CreatedAt

@@ -103,7 +103,7 @@ func (b *apikeysBackend) clean(ctx context.Context) {
 	}
 	fctx, cancel := context.WithTimeout(context.Background(), cleanFlushTimeout)
 	defer cancel()
-	if b.cache.usage.backlog() > 0 {
+	if b.cache.usage.Backlog() > 0 {
 		if err := b.flushUsage(fctx, &logical.Request{Storage: b.storage}); err != nil {
 			b.logger.Warn("could not flush verify usage as the mount stopped", "error", err)
 		}
@@ -120,6 +120,7 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 		return nil, err
 	}
 	b.logger = conf.Logger
+	b.cache.usage.SetLogger(conf.Logger)
 	return b, nil
 }
 

@@ -3,7 +3,9 @@ package backend
 import (
 	"sync"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/ratelimit"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/usage"
 )
 
 // mountCache holds per-mount state that is read on hot paths and changes
@@ -17,14 +19,14 @@ type mountCache struct {
 	// (all served by one multiplexed process) has its own secret.
 	hmacStates sync.Pool
 
-	// Verify hot path (keycache.go, usage.go, ratelimit.go).
+	// Verify hot path (keycache.go, packages usage and ratelimit).
 	verify *verifyCache
-	usage  *usageTracker
-	limits *rateLimiter
+	usage  *usage.Tracker
+	limits *ratelimit.Limiter
 }
 
 func newMountCache() *mountCache {
-	return &mountCache{verify: newVerifyCache(), usage: newUsageTracker(), limits: newRateLimiter()}
+	return &mountCache{verify: newVerifyCache(), usage: usage.NewTracker(), limits: ratelimit.New()}
 }
 
 func (c *mountCache) invalidate(storageKey string) {

@@ -258,7 +258,7 @@ func (b *apikeysBackend) revokeLoadedKeyLocked(ctx context.Context, req *logical
 		return nil, err
 	}
 	b.scheduleKey(k)
-	b.onKeyRevoked(k)
+	b.cache.limits.KeyRevoked(k)
 	return revoked, nil
 }
 

@@ -393,7 +393,7 @@ func (b *apikeysBackend) purgeLeasedKey(ctx context.Context, s logical.Storage, 
 		return false, fmt.Errorf("deleting key record: %w", err)
 	}
 	b.cache.invalidate(keyStorageKey(client, name))
-	b.cache.limits.forget(keyID)
+	b.cache.limits.Forget(keyID)
 	b.leasePurge().queue.Remove(queueID(client, name))
 	return true, nil
 }

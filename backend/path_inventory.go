@@ -74,7 +74,7 @@ func (f inventoryFilter) match(b *apikeysBackend, k *record.Key, owner, state st
 		}
 	}
 	if f.unusedFor > 0 {
-		last := b.lastUsed(k)
+		last := b.cache.usage.LastUsed(k)
 		if last.IsZero() {
 			last = k.CreatedAt
 		}
@@ -133,13 +133,13 @@ func (b *apikeysBackend) pathInventoryRead(ctx context.Context, req *logical.Req
 			"expires_at":       optionalTime(k.ExpiresAt),
 			"next_rotation_at": optionalTime(k.NextRotationAt),
 			"last_rotated_at":  k.LastRotatedAt,
-			"last_used_at":     optionalTime(b.lastUsed(k)),
+			"last_used_at":     optionalTime(b.cache.usage.LastUsed(k)),
 			"state":            state,
 			"leased":           k.Leased,
 			"version":          k.LatestVersion(),
 		}
 		if cfg.ReviewPeriod > 0 && !k.Revoked {
-			last := b.lastUsed(k)
+			last := b.cache.usage.LastUsed(k)
 			if last.IsZero() {
 				last = k.CreatedAt
 			}

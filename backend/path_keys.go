@@ -222,7 +222,7 @@ func (b *apikeysBackend) keyResponse(cfg *record.Config, role *record.Role, c *r
 		if v.ApprovalID != "" {
 			vm["approval_id"] = v.ApprovalID
 		}
-		if t := b.versionLastVerified(k, v.Version); !t.IsZero() {
+		if t := b.cache.usage.VersionLastVerified(k, v.Version); !t.IsZero() {
 			vm["last_verified_at"] = t
 		}
 		if v.State == record.StateRevoked {
@@ -252,8 +252,8 @@ func (b *apikeysBackend) keyResponse(cfg *record.Config, role *record.Role, c *r
 		"versions":         versions,
 		"expires_at":       optionalTime(k.ExpiresAt),
 		"next_rotation_at": optionalTime(k.NextRotationAt),
-		"last_used_at":     optionalTime(b.lastUsed(k)),
-		"usage":            b.usageSummary(k),
+		"last_used_at":     optionalTime(b.cache.usage.LastUsed(k)),
+		"usage":            b.cache.usage.Summary(k),
 	}
 	if cur := k.Current(); cur != nil {
 		data["version"] = cur.Version

@@ -210,7 +210,7 @@ func (b *apikeysBackend) pathLeakReport(ctx context.Context, req *logical.Reques
 		return nil, err
 	}
 	b.scheduleKey(k)
-	b.onKeyRevoked(k)
+	b.cache.limits.KeyRevoked(k)
 	return revoked(alert), nil
 }
 

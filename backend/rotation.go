@@ -51,7 +51,7 @@ type rotationState struct {
 	rebuildErr error
 
 	// adoption returns when a version was last verified (zero: never);
-	// tests fake it. Defaults to versionLastVerified.
+	// tests fake it. Defaults to the usage tracker's VersionLastVerified.
 	adoption func(k *record.Key, version int) time.Time
 	// stopwatch measures the tick's real elapsed time against its budget
 	// (b.clock is domain time, which tests freeze).
@@ -77,7 +77,7 @@ func (b *apikeysBackend) rotation() *rotationState {
 	r.once.Do(func() {
 		r.queue = schedule.NewQueue()
 		r.rebuilt = make(chan struct{})
-		r.adoption = b.versionLastVerified
+		r.adoption = b.cache.usage.VersionLastVerified
 		r.stopwatch = time.Now
 		r.budget = tickBudget
 		r.maxKeys = tickMaxKeys

@@ -2,13 +2,13 @@ package backend
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/usage"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -54,8 +54,8 @@ func TestUsageBufferedThenFlushed(t *testing.T) {
 	if src := usage["recent_sources"].([]string); len(src) != 3 || src[0] != "192.0.2.3" || src[1] != "192.0.2.1" {
 		t.Fatalf("recent_sources = %v", src)
 	}
-	if got := e.b.versionLastVerified(stored(), 1); !got.Equal(usedAt) {
-		t.Fatalf("versionLastVerified = %v", got)
+	if got := e.b.cache.usage.VersionLastVerified(stored(), 1); !got.Equal(usedAt) {
+		t.Fatalf("VersionLastVerified = %v", got)
 	}
 
 	// Flush: one write per key, then nothing buffered.
@@ -69,7 +69,7 @@ func TestUsageBufferedThenFlushed(t *testing.T) {
 	if k.Usage == nil || k.Usage.Counts[record.OutcomeActive] != 4 || k.Usage.Counts[record.CodeForbiddenScope] != 1 || len(k.Usage.RecentSources) != 3 {
 		t.Fatalf("flushed usage: %+v", k.Usage)
 	}
-	if n := len(e.b.cache.usage.entries); n != 0 {
+	if n, _, _ := e.b.cache.usage.Buffered(); n != 0 {
 		t.Fatalf("%d entries still buffered", n)
 	}
 	// Reads do not double count after the flush; new uses add up.
@@ -99,16 +99,17 @@ func TestUsageRecordedDuringFlushIsKept(t *testing.T) {
 	e.setupClientRole("svc", "internal", "r", nil)
 	key := e.issue("svc", "k", "r", nil)
 	e.verifyCode(key, nil)
-	snaps := e.b.cache.usage.snapshots(10)
-	if len(snaps) != 1 {
-		t.Fatalf("snapshots = %d", len(snaps))
+	var snaps int
+	err := e.b.cache.usage.Flush(e.ctx, func(sn usage.Snapshot) error {
+		// A verify lands between the snapshot and the end of its flush.
+		if snaps++; snaps == 1 {
+			e.verifyCode(key, nil)
+		}
+		return e.b.persistUsage(e.ctx, e.storage, sn)
+	})
+	if err != nil || snaps != 1 {
+		t.Fatalf("snapshots = %d, error %v", snaps, err)
 	}
-	// A verify lands between the snapshot and the end of its flush.
-	e.verifyCode(key, nil)
-	if err := e.b.persistUsage(e.ctx, e.storage, snaps[0]); err != nil {
-		t.Fatal(err)
-	}
-	e.b.cache.usage.flushed(snaps[0])
 	if err := e.b.flushUsage(e.ctx, &logical.Request{Storage: e.storage}); err != nil {
 		t.Fatal(err)
 	}
@@ -129,62 +130,6 @@ func TestInventoryUnusedForSeesBufferedUse(t *testing.T) {
 	items := inv.([]map[string]interface{})
 	if len(items) != 1 || items[0]["name"] != "idle" {
 		t.Fatalf("unused_for=7d lists %v", items)
-	}
-}
-
-func TestRateLimiterWindowsAndPrune(t *testing.T) {
-	r := newRateLimiter()
-	now := testStart
-	for i := 0; i < 3; i++ {
-		if !r.allow("a", 3, time.Minute, now) {
-			t.Fatalf("call %d refused", i)
-		}
-	}
-	if r.allow("a", 3, time.Minute, now.Add(59*time.Second)) {
-		t.Fatal("4th call in the window allowed")
-	}
-	if !r.allow("b", 1, time.Minute, now) {
-		t.Fatal("keys share a window")
-	}
-	if !r.allow("a", 3, time.Minute, now.Add(time.Minute)) {
-		t.Fatal("new window refused")
-	}
-	r.prune(now.Add(2 * time.Minute))
-	if len(r.windows) != 0 {
-		t.Fatalf("prune left %d windows", len(r.windows))
-	}
-}
-
-func TestPushSourceBounded(t *testing.T) {
-	var list []string
-	for i := 0; i < 20; i++ {
-		list = pushSource(list, string(rune('a'+i)))
-	}
-	list = pushSource(list, "p")
-	if len(list) != maxRecentSources || list[0] != "p" || list[1] != "t" {
-		t.Fatalf("list = %v", list)
-	}
-	if canonicalSource("not-an-ip") != "" || canonicalSource("::ffff:10.0.0.1") != "10.0.0.1" || canonicalSource("10.0.0.2:443") != "10.0.0.2" {
-		t.Fatal("canonicalSource")
-	}
-}
-
-func TestUsageEntryVersionSlots(t *testing.T) {
-	var e usageEntry
-	e.verified(1, 10)
-	e.verified(2, 20)
-	e.verified(1, 30)
-	e.verified(3, 40)
-	e.verified(4, 50) // evicts the least recent: version 2
-	want := map[int]int64{1: 30, 2: 0, 3: 40, 4: 50}
-	for v, at := range want {
-		if got := e.lastVerified(v); got != at {
-			t.Errorf("version %d: %d, want %d", v, got, at)
-		}
-	}
-	e.verified(3, 35) // older than known: kept
-	if e.lastVerified(3) != 40 {
-		t.Errorf("an older time replaced a newer one")
 	}
 }
 
@@ -209,7 +154,7 @@ func TestUsageFlushKeepsUpWithSustainedLoad(t *testing.T) {
 	for m := 0; m < 10; m++ {
 		e.clock.Advance(time.Minute)
 		for i := 0; i < perMinute; i++ {
-			e.b.cache.usage.record(loadKey(m*perMinute+i), 1, record.OutcomeActive, "", e.clock.Now())
+			e.b.cache.usage.Record(loadKey(m*perMinute+i), 1, record.OutcomeActive, "", e.clock.Now())
 		}
 		if c := e.verifyCode(key, nil); c != "" {
 			t.Fatalf("verify: %q", c)
@@ -218,7 +163,7 @@ func TestUsageFlushKeepsUpWithSustainedLoad(t *testing.T) {
 		if err := e.b.flushUsage(e.ctx, req); err != nil {
 			t.Fatal(err)
 		}
-		if n := len(e.b.cache.usage.entries); n != 0 {
+		if n, _, _ := e.b.cache.usage.Buffered(); n != 0 {
 			t.Fatalf("minute %d: %d keys still buffered after the flush", m, n)
 		}
 	}
@@ -239,8 +184,8 @@ func TestUsageBufferFullKeepsLastUse(t *testing.T) {
 	e := newTestEnv(t)
 	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"idle_timeout": "1h"})
 	key := e.issue("svc", "k", "r", nil)
-	for i := 0; i < maxUsageEntries; i++ {
-		e.b.cache.usage.record(loadKey(i), 1, record.OutcomeActive, "", e.clock.Now())
+	for i := 0; i < usage.MaxEntries; i++ {
+		e.b.cache.usage.Record(loadKey(i), 1, record.OutcomeActive, "", e.clock.Now())
 	}
 	e.clock.Advance(40 * time.Minute)
 	if c := e.verifyCode(key, nil); c != "" {
@@ -251,8 +196,8 @@ func TestUsageBufferFullKeepsLastUse(t *testing.T) {
 		t.Fatalf("last_used_at = %v, want %v", got, usedAt)
 	}
 	k := e.issued("svc", "k")
-	if got := e.b.versionLastVerified(k, 1); !got.Equal(usedAt) {
-		t.Fatalf("versionLastVerified = %v, want %v", got, usedAt)
+	if got := e.b.cache.usage.VersionLastVerified(k, 1); !got.Equal(usedAt) {
+		t.Fatalf("VersionLastVerified = %v, want %v", got, usedAt)
 	}
 	// Used 30 minutes ago, created 70 minutes ago, idle_timeout 1h.
 	e.clock.Advance(30 * time.Minute)
@@ -267,7 +212,8 @@ func spillEnv(t *testing.T, capacity, spill int) (*testEnv, *bytes.Buffer) {
 	e := newTestEnv(t)
 	var logs bytes.Buffer
 	e.b.logger = hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Warn})
-	e.b.cache.usage.capacity, e.b.cache.usage.spillCapacity = capacity, spill
+	e.b.cache.usage.SetLogger(e.b.logger)
+	e.b.cache.usage.SetCapacity(capacity, spill)
 	return e, &logs
 }
 
@@ -288,8 +234,8 @@ func TestUsageSpillFlushedAndTakenOver(t *testing.T) {
 		t.Fatalf("spilled use not stored: %v %v", kb.LastUsedAt, kb.Version(1).LastVerifiedAt)
 	}
 	u := e.b.cache.usage
-	if len(u.entries)+len(u.spill)+u.queue.len() != 0 {
-		t.Fatalf("buffer not drained: %d entries, %d spilled, %d queued", len(u.entries), len(u.spill), u.queue.len())
+	if entries, spilled, queued := u.Buffered(); entries+spilled+queued != 0 {
+		t.Fatalf("buffer not drained: %d entries, %d spilled, %d queued", entries, spilled, queued)
 	}
 	if !strings.Contains(logs.String(), "usage buffer full") {
 		t.Fatalf("no warning about the full buffer in the log: %s", logs.String())
@@ -300,24 +246,21 @@ func TestUsageSpillFlushedAndTakenOver(t *testing.T) {
 	e.clock.Advance(time.Minute)
 	spilledAt := e.clock.Now()
 	e.verifyCode(b, nil)
-	u.mu.Lock()
-	u.capacity = 2 // room again, as after a flush
-	u.mu.Unlock()
+	u.SetCapacity(2, 10) // room again, as after a flush
 	e.clock.Advance(time.Minute)
 	e.verifyCode(b, map[string]interface{}{"scope": "admin"}) // a failed verify: counted, no use
-	kid := e.issued("svc", "b").KeyID
-	if got, _ := u.lastUses(kid, 1); got != spilledAt.UnixNano() {
-		t.Fatalf("entry lost the spilled last use: %v", fromNanos(got))
+	if got := u.LastUsed(e.issued("svc", "b")); !got.Equal(spilledAt) {
+		t.Fatalf("entry lost the spilled last use: %v", got)
 	}
-	if len(u.spill) != 0 || u.queue.len() != 2 {
-		t.Fatalf("spill %d, queue %d: want the key moved, queued once", len(u.spill), u.queue.len())
+	if _, spilled, queued := u.Buffered(); spilled != 0 || queued != 2 {
+		t.Fatalf("spill %d, queue %d: want the key moved, queued once", spilled, queued)
 	}
 }
 
-// Beyond the spill nothing per key is kept: usageTrustworthy, which the idle
+// Beyond the spill nothing per key is kept: Trustworthy, which the idle
 // sweep consults before revoking, refuses any idle revocation until the
 // lost use is older than the idle_timeout, and says so in the log once per
-// flush period. lastUsed does not pretend the key was used.
+// flush period. LastUsed does not pretend the key was used.
 func TestUsageLostDefersIdleRevocation(t *testing.T) {
 	e, logs := spillEnv(t, 1, 1)
 	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"idle_timeout": "1h"})
@@ -328,17 +271,17 @@ func TestUsageLostDefersIdleRevocation(t *testing.T) {
 	}
 	lostAt := e.clock.Now()
 	c := e.issued("svc", "c")
-	if got := e.b.lastUsed(c); !got.IsZero() {
+	if got := e.b.cache.usage.LastUsed(c); !got.IsZero() {
 		t.Fatalf("lastUsed of the key whose use was lost = %v; it must not be made up", got)
 	}
 	now := lostAt.Add(59 * time.Minute)
-	if e.b.usageTrustworthy(c, now, time.Hour) {
+	if e.b.cache.usage.Trustworthy(c, now, time.Hour) {
 		t.Fatal("usage trusted for a 1h idle_timeout 59 minutes after a verify was lost")
 	}
-	if !e.b.usageTrustworthy(c, now, 58*time.Minute) {
+	if !e.b.cache.usage.Trustworthy(c, now, 58*time.Minute) {
 		t.Fatal("a loss older than the idle_timeout still defers revocation")
 	}
-	if !e.b.usageTrustworthy(c, lostAt.Add(time.Hour), time.Hour) {
+	if !e.b.cache.usage.Trustworthy(c, lostAt.Add(time.Hour), time.Hour) {
 		t.Fatal("a loss defers revocation for longer than the idle_timeout")
 	}
 	if n := strings.Count(logs.String(), "revocation deferred"); n != 1 {
@@ -350,112 +293,10 @@ func TestUsageLostDefersIdleRevocation(t *testing.T) {
 	if !strings.Contains(logs.String(), "idle_timeout revocations are deferred") {
 		t.Fatalf("the flush did not report the lost verifies:\n%s", logs.String())
 	}
-	e.b.usageTrustworthy(c, now, time.Hour)
+	e.b.cache.usage.Trustworthy(c, now, time.Hour)
 	if n := strings.Count(logs.String(), "revocation deferred"); n != 2 {
 		t.Fatalf("%d deferral warnings after a flush, want 2", n)
 	}
-}
-
-// A flush stops at its time budget; the rest, oldest first, is flushed by
-// the next one.
-func TestUsageFlushTimeBudget(t *testing.T) {
-	e := newTestEnv(t)
-	u := e.b.cache.usage
-	var calls int
-	u.flushLimits = usageFlushLimits{budget: time.Second, stopwatch: func() time.Time {
-		// The start, the first chunk's check and one check per write of
-		// that chunk take no time; then the budget is spent.
-		calls++
-		if calls > usageFlushChunk+2 {
-			return testStart.Add(2 * time.Second)
-		}
-		return testStart
-	}}
-	n := usageFlushChunk + 100
-	for i := 0; i < n; i++ {
-		u.record(loadKey(i), 1, record.OutcomeActive, "", e.clock.Now())
-	}
-	req := &logical.Request{Storage: e.storage}
-	if err := e.b.flushUsage(e.ctx, req); err != nil {
-		t.Fatal(err)
-	}
-	if got := u.backlog(); got != 100 {
-		t.Fatalf("backlog after a budget-limited flush = %d, want 100", got)
-	}
-	if _, ok := u.entries[loadKey(0).KeyID]; ok {
-		t.Fatal("the oldest key was not flushed first")
-	}
-	calls = 0
-	if err := e.b.flushUsage(e.ctx, req); err != nil {
-		t.Fatal(err)
-	}
-	if got := u.backlog(); got != 0 {
-		t.Fatalf("backlog after the next flush = %d", got)
-	}
-}
-
-func TestIDQueueFIFOAndCompaction(t *testing.T) {
-	var q idQueue
-	next := 0
-	for round := 0; round < 5; round++ {
-		for i := 0; i < 3000; i++ {
-			q.push(fmt.Sprint(round*3000 + i))
-		}
-		for i := 0; i < 2000; i++ {
-			id, ok := q.pop()
-			if !ok || id != fmt.Sprint(next) {
-				t.Fatalf("pop = %q %v, want %d", id, ok, next)
-			}
-			next++
-		}
-		if len(q.items) > 2*q.len()+2048 {
-			t.Fatalf("backing array %d for %d queued", len(q.items), q.len())
-		}
-	}
-	for q.len() > 0 {
-		q.pop()
-	}
-	if _, ok := q.pop(); ok || q.items != nil {
-		t.Fatal("drained queue kept its array")
-	}
-}
-
-// BenchmarkUsageRecord measures verify's usage recording: a key with an
-// entry, and keys that find the buffer full (spilled, then lost).
-func BenchmarkUsageRecord(b *testing.B) {
-	now := testStart
-	b.Run("entry", func(b *testing.B) {
-		u := newUsageTracker()
-		k := loadKey(0)
-		b.ReportAllocs()
-		for i := 0; i < b.N; i++ {
-			u.record(k, 1, record.OutcomeActive, "192.0.2.1", now)
-		}
-	})
-	full := func(spill int) *usageTracker {
-		u := newUsageTracker()
-		u.capacity, u.spillCapacity = 1, spill
-		u.record(loadKey(-1), 1, record.OutcomeActive, "", now)
-		return u
-	}
-	keys := make([]*record.Key, 1000)
-	for i := range keys {
-		keys[i] = loadKey(i)
-	}
-	b.Run("spilled", func(b *testing.B) {
-		u := full(len(keys))
-		b.ReportAllocs()
-		for i := 0; i < b.N; i++ {
-			u.record(keys[i%len(keys)], 1, record.OutcomeActive, "192.0.2.1", now)
-		}
-	})
-	b.Run("lost", func(b *testing.B) {
-		u := full(0)
-		b.ReportAllocs()
-		for i := 0; i < b.N; i++ {
-			u.record(keys[i%len(keys)], 1, record.OutcomeActive, "192.0.2.1", now)
-		}
-	})
 }
 
 // Verifies racing flushes: nothing is counted twice or lost, and the
@@ -464,7 +305,12 @@ func TestUsageConcurrentVerifyAndFlush(t *testing.T) {
 	for _, tc := range []struct {
 		name            string
 		capacity, spill int
-	}{{"roomy", maxUsageEntries, maxSpillEntries}, {"spilling", 2, 2}} {
+	}{
+		{"roomy", usage.MaxEntries, usage.MaxSpill},
+		// Two entries and four spill slots hold the last use of all six
+		// keys, so spilling happens but no use is ever lost.
+		{"spilling", 2, 4},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, _ := spillEnv(t, tc.capacity, tc.spill)
 			e.setupClientRole("svc", "internal", "r", nil)
@@ -496,9 +342,8 @@ func TestUsageConcurrentVerifyAndFlush(t *testing.T) {
 			if err := e.b.flushUsage(e.ctx, req); err != nil {
 				t.Fatal(err)
 			}
-			u := e.b.cache.usage
-			if len(u.entries)+len(u.spill)+u.queue.len() != 0 {
-				t.Fatalf("not drained: %d entries, %d spilled, %d queued", len(u.entries), len(u.spill), u.queue.len())
+			if entries, spilled, queued := e.b.cache.usage.Buffered(); entries+spilled+queued != 0 {
+				t.Fatalf("not drained: %d entries, %d spilled, %d queued", entries, spilled, queued)
 			}
 			var total uint64
 			for i := range keys {
@@ -543,48 +388,6 @@ func TestIdleSweepDefersWhileUsageLost(t *testing.T) {
 	if !e.issued("svc", "c").Revoked {
 		t.Fatal("the deferral never ends")
 	}
-}
-
-// On slow storage a flush stops within its budget, checking it before each
-// key rather than once per chunk of 500.
-func TestUsageFlushBudgetCheckedPerWrite(t *testing.T) {
-	e := newTestEnv(t)
-	u := e.b.cache.usage
-	var now time.Duration
-	u.flushLimits = usageFlushLimits{budget: 20 * time.Second, stopwatch: func() time.Time { return testStart.Add(now) }}
-	slow := &slowStorage{Storage: e.storage, tick: func() { now += 100 * time.Millisecond }}
-	for i := 0; i < usageFlushChunk; i++ {
-		u.record(loadKey(i), 1, record.OutcomeActive, "", e.clock.Now())
-	}
-	if err := e.b.flushUsage(e.ctx, &logical.Request{Storage: slow}); err != nil {
-		t.Fatal(err)
-	}
-	if now > 21*time.Second {
-		t.Fatalf("flush spent %s of storage time, budget 20s", now)
-	}
-	if now < 19*time.Second {
-		t.Fatalf("flush stopped after %s of storage time, well before its 20s budget", now)
-	}
-	if got := u.backlog(); got == 0 {
-		t.Fatal("a flush over slow storage wrote everything past its budget")
-	}
-}
-
-// slowStorage calls tick on every read and write, so a test can charge
-// storage time.
-type slowStorage struct {
-	logical.Storage
-	tick func()
-}
-
-func (s *slowStorage) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
-	s.tick()
-	return s.Storage.Get(ctx, key)
-}
-
-func (s *slowStorage) Put(ctx context.Context, e *logical.StorageEntry) error {
-	s.tick()
-	return s.Storage.Put(ctx, e)
 }
 
 // When Vault stops the mount on this node (step-down, seal), buffered

@@ -12,6 +12,7 @@ import (
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/keyformat"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scopes"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/usage"
 )
 
 // verifyKey checks a presented key (SPEC §5) and records the outcome:
@@ -31,9 +32,9 @@ func (b *apikeysBackend) verifyKey(ctx context.Context, s logical.Storage, in re
 		code := res.Code
 		if res.Active {
 			code = record.OutcomeActive
-			source = canonicalSource(in.ClientIP)
+			source = usage.CanonicalSource(in.ClientIP)
 		}
-		b.cache.usage.record(res.Key, version, code, source, now)
+		b.cache.usage.Record(res.Key, version, code, source, now)
 	}
 	b.onVerify(in, res)
 	return res, nil
@@ -148,7 +149,7 @@ func (b *apikeysBackend) checkKey(ctx context.Context, s logical.Storage, in rec
 			return fail(record.CodeForbiddenScope)
 		}
 	}
-	if role.RateLimit > 0 && !b.cache.limits.allow(k.KeyID, role.RateLimit, role.EffectiveRateLimitWindow(), now) {
+	if role.RateLimit > 0 && !b.cache.limits.Allow(k.KeyID, role.RateLimit, role.EffectiveRateLimitWindow(), now) {
 		return fail(record.CodeRateLimited)
 	}
 	res.Active = true

@@ -31,10 +31,10 @@ func (b *apikeysBackend) retirementPending(ctx context.Context, s logical.Storag
 	in := record.AdoptionInput{
 		Grace:        role.EffectiveGracePeriod(cfg),
 		MaxGrace:     role.EffectiveMaxGracePeriod(cfg),
-		PreviousSeen: b.versionLastVerified(k, v.Version),
+		PreviousSeen: b.cache.usage.VersionLastVerified(k, v.Version),
 	}
 	if a := k.Current(); a != nil {
-		in.ActiveSeen = b.versionLastVerified(k, a.Version)
+		in.ActiveSeen = b.cache.usage.VersionLastVerified(k, a.Version)
 	}
 	return record.DecideGrace(k, v, now, in).Action == record.GraceExtend, nil
 }

@@ -47,7 +47,7 @@ type KeyVersion struct {
 	RevokeReason string    `json:"revoke_reason,omitempty"`
 	RevokedBy    *Actor    `json:"revoked_by,omitempty"`
 	// LastVerifiedAt is the last successful verify of this version as last
-	// flushed to storage (backend/usage.go); rotation's adoption check reads it.
+	// flushed to storage (package usage); rotation's adoption check reads it.
 	LastVerifiedAt time.Time `json:"last_verified_at,omitempty"`
 	// ApprovalID is the approval request this version was created under
 	// (roles with requires_approval); it marks the approval used.
@@ -90,7 +90,7 @@ type Key struct {
 
 	// LastUsedAt is the last successful verify as last flushed to storage.
 	LastUsedAt time.Time `json:"last_used_at,omitempty"`
-	// Usage is verify usage (counts, sources) as last flushed (backend/usage.go).
+	// Usage is verify usage (counts, sources) as last flushed (package usage).
 	Usage *KeyUsage `json:"usage,omitempty"`
 
 	Versions []*KeyVersion `json:"versions"`
