@@ -19,12 +19,6 @@ import (
 // ageBounds are the upper bounds of the key age histogram.
 var ageBounds = []time.Duration{record.Day, 7 * record.Day, 30 * record.Day, 90 * record.Day, 180 * record.Day, 365 * record.Day}
 
-// verifyOutcomes are reported even when zero, so every series exists.
-var verifyOutcomes = []string{
-	record.OutcomeActive, record.CodeNotFound, record.CodeMalformed, record.CodeExpired, record.CodeRevoked, record.CodeLocked,
-	record.CodeForbiddenScope, record.CodeForbiddenAudience, record.CodeForbiddenEnvironment, record.CodeForbiddenIP, record.CodeRateLimited,
-}
-
 // keyStates are reported even when zero.
 var keyStates = []string{record.StateActive, record.StatePending, record.StateLocked, record.StateExpired, record.StateRetired, record.StateRevoked}
 
@@ -154,8 +148,8 @@ func (b *apikeysBackend) collectMetrics(ctx context.Context, s logical.Storage) 
 	for k, v := range b.gov.det.PeekOutcomes() {
 		m.Verify[k] += v
 	}
-	for _, o := range verifyOutcomes {
-		m.Verify[o] += 0
+	for _, o := range record.Outcomes {
+		m.Verify[o.Code] += 0
 	}
 	m.TTR = append([]float64(nil), st.TTR...)
 	sort.Float64s(m.TTR)

@@ -60,20 +60,6 @@ func (b *apikeysBackend) pathToken() *framework.Path {
 	}
 }
 
-// tokenRefusal says, per verify code, why an exchange was refused.
-var tokenRefusal = map[string]string{
-	record.CodeNotFound:             "the key is not known to this mount",
-	record.CodeMalformed:            "the key is malformed (wrong format or checksum)",
-	record.CodeExpired:              "the key has expired",
-	record.CodeRevoked:              "the key is revoked",
-	record.CodeLocked:               "the key's client is locked",
-	record.CodeForbiddenScope:       "the key does not grant every requested scope",
-	record.CodeForbiddenAudience:    "the key is not valid for the requested audience",
-	record.CodeForbiddenEnvironment: "the key is not valid for this environment",
-	record.CodeForbiddenIP:          "the key may not be used from this address",
-	record.CodeRateLimited:          "the key is over its rate limit; retry later",
-}
-
 func (b *apikeysBackend) pathTokenExchange(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	key := strings.TrimSpace(d.Get("key").(string))
 	if key == "" {
@@ -97,7 +83,7 @@ func (b *apikeysBackend) pathTokenExchange(ctx context.Context, req *logical.Req
 		return nil, err
 	}
 	if !res.Active || res.Key == nil {
-		reason := refusalReason(res.Code)
+		reason := record.RefusalReason(res.Code)
 		if res.Code == record.CodeForbiddenScope && len(requested) == 0 {
 			// No scope was asked for, so verify refused the key for having
 			// none left at all: say that rather than "not every requested".
@@ -118,7 +104,7 @@ func (b *apikeysBackend) pathTokenExchange(ctx context.Context, req *logical.Req
 	now := b.clock.Now()
 	exp, ok := tokenExpiry(now, cfg.TokenTTL, res.Key, res.Version)
 	if !ok {
-		return nil, userErrorf("token exchange refused: %s (code=%s)", tokenRefusal[record.CodeExpired], record.CodeExpired)
+		return nil, userErrorf("token exchange refused: %s (code=%s)", record.RefusalReason(record.CodeExpired), record.CodeExpired)
 	}
 	set, err := b.signingKey(ctx, s, cfg)
 	if err != nil {
@@ -172,13 +158,6 @@ func (b *apikeysBackend) pathTokenExchange(ctx context.Context, req *logical.Req
 		"aud":        audience,
 		"scope":      claims.Scope,
 	}}, nil
-}
-
-func refusalReason(code string) string {
-	if r, ok := tokenRefusal[code]; ok {
-		return r
-	}
-	return "the key is not accepted"
 }
 
 // tokenExpiry is when a token exchanged at now expires: token_ttl later,

@@ -44,7 +44,7 @@ func (d *Detector) observe(now time.Time, th Thresholds, in record.VerifyInput, 
 			"more than "+strconv.Itoa(th.burst)+" verifies of one key within "+th.window.String(),
 			map[string]string{"threshold": strconv.Itoa(th.burst), "window": th.window.String()})
 	}
-	if typ := alertTypeOfCode[res.Code]; typ != "" && d.bump(kw, typ) {
+	if typ := record.AlertTypeOf(res.Code); typ != "" && d.bump(kw, typ) {
 		return // counted into this window's alert; nothing to build
 	}
 	switch res.Code {
@@ -117,13 +117,6 @@ func (d *Detector) observeAddress(now time.Time, kw *keyWindow, res record.Verif
 	if len(set.addrs) < maxAddrsPerKey {
 		set.addrs = append(set.addrs, addr)
 	}
-}
-
-// alertTypeOfCode maps verify codes to the alert they raise.
-var alertTypeOfCode = map[string]string{
-	record.CodeForbiddenIP:       record.AlertForbiddenIP,
-	record.CodeForbiddenScope:    record.AlertForbiddenScope,
-	record.CodeForbiddenAudience: record.AlertForbiddenAudience,
 }
 
 // bump counts one more occurrence into this window's alert of type typ,

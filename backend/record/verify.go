@@ -42,22 +42,64 @@ type VerifyResult struct {
 	RetirementPending bool
 }
 
-// OutcomeActive counts successful verifies in KeyUsage.Counts.
+// OutcomeActive is the outcome of an accepted key (every other outcome is a
+// refusal, named by its code).
 const OutcomeActive = "active"
 
-// UsageOutcomes lists every outcome counted per key, in a fixed order.
-var UsageOutcomes = [...]string{
-	OutcomeActive, CodeNotFound, CodeMalformed, CodeExpired, CodeRevoked, CodeLocked,
-	CodeForbiddenScope, CodeForbiddenAudience, CodeForbiddenEnvironment, CodeForbiddenIP, CodeRateLimited,
+// Outcome is one answer verify can give and what the rest of the engine
+// makes of it.
+type Outcome struct {
+	// Code is OutcomeActive or the refusal's code.
+	Code string
+	// Refusal tells the caller of a token exchange why this outcome
+	// refuses it ("" for OutcomeActive).
+	Refusal string
+	// Alert is the alert type an occurrence counts toward ("" for none).
+	Alert string
 }
 
+// Outcomes lists every verify outcome once, in a fixed order: usage counts
+// per key are indexed by it, metrics report each outcome even when zero,
+// token exchange explains its refusals with it and the detector raises its
+// alerts from it. A new code is added here and nowhere else.
+var Outcomes = [...]Outcome{
+	{Code: OutcomeActive},
+	{Code: CodeNotFound, Refusal: "the key is not known to this mount"},
+	{Code: CodeMalformed, Refusal: "the key is malformed (wrong format or checksum)"},
+	{Code: CodeExpired, Refusal: "the key has expired"},
+	{Code: CodeRevoked, Refusal: "the key is revoked"},
+	{Code: CodeLocked, Refusal: "the key's client is locked"},
+	{Code: CodeForbiddenScope, Refusal: "the key does not grant every requested scope", Alert: AlertForbiddenScope},
+	{Code: CodeForbiddenAudience, Refusal: "the key is not valid for the requested audience", Alert: AlertForbiddenAudience},
+	{Code: CodeForbiddenEnvironment, Refusal: "the key is not valid for this environment"},
+	{Code: CodeForbiddenIP, Refusal: "the key may not be used from this address", Alert: AlertForbiddenIP},
+	{Code: CodeRateLimited, Refusal: "the key is over its rate limit; retry later"},
+}
+
+// OutcomeIndex is code's position in Outcomes, or -1 for an unknown code.
 func OutcomeIndex(code string) int {
-	for i, c := range UsageOutcomes {
-		if c == code {
+	for i, o := range Outcomes {
+		if o.Code == code {
 			return i
 		}
 	}
 	return -1
+}
+
+// RefusalReason says why a token exchange answered with code is refused.
+func RefusalReason(code string) string {
+	if i := OutcomeIndex(code); i >= 0 && Outcomes[i].Refusal != "" {
+		return Outcomes[i].Refusal
+	}
+	return "the key is not accepted"
+}
+
+// AlertTypeOf is the alert type an outcome counts toward ("" for none).
+func AlertTypeOf(code string) string {
+	if i := OutcomeIndex(code); i >= 0 {
+		return Outcomes[i].Alert
+	}
+	return ""
 }
 
 // KeyUsage is a key's verify usage as stored on its record.

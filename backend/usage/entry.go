@@ -15,7 +15,7 @@ type entry struct {
 	// versions holds the last successful verify per version; at most
 	// three versions (active, previous, pending) verify at a time.
 	versions [3]versionUse
-	counts   [len(record.UsageOutcomes)]uint32
+	counts   [len(record.Outcomes)]uint32
 	seq      uint32   // bumped on every record
 	sources  []string // most recent first
 }

@@ -65,7 +65,7 @@ func (sn *Snapshot) MergeInto(k *record.Key) {
 	}
 	for i, n := range e.counts {
 		if n > 0 {
-			k.Usage.Counts[record.UsageOutcomes[i]] += uint64(n)
+			k.Usage.Counts[record.Outcomes[i].Code] += uint64(n)
 		}
 	}
 	k.Usage.RecentSources = mergeSources(e.sources, k.Usage.RecentSources)

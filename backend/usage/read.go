@@ -69,7 +69,7 @@ func (u *Tracker) Summary(k *record.Key) map[string]interface{} {
 	if e := u.entries[k.KeyID]; e != nil {
 		for i, n := range e.counts {
 			if n > 0 {
-				counts[record.UsageOutcomes[i]] += uint64(n)
+				counts[record.Outcomes[i].Code] += uint64(n)
 			}
 		}
 		sources = mergeSources(e.sources, sources)
