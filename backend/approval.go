@@ -182,8 +182,8 @@ func (b *apikeysBackend) decide(ctx context.Context, req *logical.Request, id st
 // refused and records the use, attributed to the key's issuer). Marking
 // used only after the commit without recording the key first would leave
 // that case an approved request next to its key, usable again as soon as
-// the key name is free; marking used before the commit (as this code once
-// did) burns the approval when the commit fails. The in-memory reservation
+// the key name is free; marking used before the commit would burn the
+// approval when the commit fails. The in-memory reservation
 // is node-local; only the active node issues keys, and a reservation lost
 // with a crashed node is exactly the "before step 3" case above.
 
