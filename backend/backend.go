@@ -64,13 +64,12 @@ type apikeysBackend struct {
 	// (approval.go); guarded by gov.requestsMu, created on first use.
 	approvalsInUse map[string]bool
 
-	// rot is the scheduled-rotation engine's state (rotation.go); its zero
-	// value is ready to use.
+	// rot is the scheduled-rotation engine's state (rotation.go).
 	rot rotationState
 
-	// purge is the state of the purge of dead leased keys (lease_purge.go);
-	// its zero value is ready to use.
-	purge leasePurgeState
+	// sched queues keys for rotation and for the purge of dead leased
+	// keys (schedules.go).
+	sched keySchedules
 
 	// guards bound the fields of each path, in the order of Paths
 	// (limits.go).
@@ -122,8 +121,9 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 	return b, nil
 }
 
-// newBackend builds the backend with an injectable clock (tests pass a fake).
-func newBackend(c clock.Clock) *apikeysBackend {
+// newBackend builds the backend with an injectable clock (tests pass a fake)
+// and options (tests shrink or fake what background passes use).
+func newBackend(c clock.Clock, opts ...backendOption) *apikeysBackend {
 	b := &apikeysBackend{
 		clock:  c,
 		locks:  newLockSets(),
@@ -131,6 +131,7 @@ func newBackend(c clock.Clock) *apikeysBackend {
 		logger: hclog.NewNullLogger(),
 	}
 	b.gov.det = newDetector()
+	initSchedules(b, opts)
 	b.Backend = &framework.Backend{
 		Help:           strings.TrimSpace(backendHelp),
 		BackendType:    logical.TypeLogical,

@@ -77,6 +77,6 @@ func (b *apikeysBackend) dropUnreadablePlaintext(ctx context.Context, s logical.
 	if err := b.commitKey(ctx, s, k, nil, ev); err != nil {
 		return err
 	}
-	b.scheduleKey(k)
+	b.sched.update(k)
 	return nil
 }

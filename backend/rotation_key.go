@@ -27,7 +27,7 @@ func (b *apikeysBackend) handleDueKey(ctx context.Context, s logical.Storage, cl
 		if errors.As(err, &ue) {
 			retry = retryAfterUserError
 		}
-		b.rotation().queue.Upsert(queueID(client, name), b.clock.Now().Add(retry))
+		b.sched.rotation.Schedule(queueID(client, name), b.clock.Now().Add(retry))
 	}
 	return err
 }
@@ -133,7 +133,7 @@ func (b *apikeysBackend) maintainKeyLocked(ctx context.Context, s logical.Storag
 	if !k.NextRotationAt.IsZero() && !now.Before(k.NextRotationAt) && role == nil && record.AutoRotates(k) {
 		return userErrorf("role %q of key %s/%s no longer exists; the key cannot rotate until the role is re-created or the key revoked", k.Role, client, name)
 	}
-	b.scheduleKey(k)
+	b.sched.update(k)
 	return nil
 }
 
@@ -142,7 +142,7 @@ func (b *apikeysBackend) maintainKeyLocked(ctx context.Context, s logical.Storag
 // verified (alerting once), and retires the rest. It returns the events to
 // log, the alerts to raise and whether k changed.
 func (b *apikeysBackend) applyGrace(k *record.Key, now time.Time, grace, maxGrace time.Duration, st *tickStats) ([]Event, []*record.Alert, bool) {
-	r := b.rotation()
+	r := &b.rot
 	var events []Event
 	var alerts []*record.Alert
 	changed := false
@@ -232,7 +232,7 @@ func (b *apikeysBackend) expireKeyLocked(ctx context.Context, s logical.Storage,
 	if err := b.commitKey(ctx, s, k, nil, append([]Event{ev}, retiredEvents(nil, k, rs)...)...); err != nil {
 		return err
 	}
-	b.scheduleKey(k)
+	b.sched.update(k)
 	st.expired++
 	return nil
 }

@@ -124,7 +124,7 @@ func (b *apikeysBackend) commitKeyWithAlerts(ctx context.Context, s logical.Stor
 		// The WAL names every index entry this change adds or drops, so a
 		// rollback can delete whichever of them the key record ends up not
 		// holding, and the log entries a finished change still owes.
-		w := walIndex{Client: k.Client, Name: k.Name, HMACs: append([]string(nil), dropped...), Commit: commit, Events: bodies, At: now.UnixNano(), Alerts: alertBodies, Owner: b.rotation().instance}
+		w := walIndex{Client: k.Client, Name: k.Name, HMACs: append([]string(nil), dropped...), Commit: commit, Events: bodies, At: now.UnixNano(), Alerts: alertBodies, Owner: b.rot.instance}
 		for _, v := range added {
 			w.HMACs = append(w.HMACs, v.HMAC)
 		}
@@ -459,7 +459,7 @@ func (b *apikeysBackend) settleWAL(ctx context.Context, s logical.Storage, id st
 	if err := mapstructure.Decode(entry.Data, &w); err != nil {
 		return false, err
 	}
-	if w.Owner == b.rotation().instance {
+	if w.Owner == b.rot.instance {
 		return false, nil // a commit of this instance, possibly in flight
 	}
 	defer b.lockKey(w.Client, w.Name)()
@@ -495,7 +495,7 @@ const maxSettledKept = 1000
 // noteSettled remembers commit w (WAL entry id) settled at start, so that
 // the key's next change can still tell which commit it was.
 func (b *apikeysBackend) noteSettled(id string, w walIndex) {
-	r := b.rotation()
+	r := &b.rot
 	r.settledMu.Lock()
 	defer r.settledMu.Unlock()
 	if r.settled == nil {
@@ -509,7 +509,7 @@ func (b *apikeysBackend) noteSettled(id string, w walIndex) {
 // takeSettled returns (once) the commit of k settled at start, if its key
 // record names it; nil otherwise. The caller holds the key's lock.
 func (b *apikeysBackend) takeSettled(k *record.Key) *walIndex {
-	r := b.rotation()
+	r := &b.rot
 	r.settledMu.Lock()
 	defer r.settledMu.Unlock()
 	w, ok := r.settled[k.LastWAL]
