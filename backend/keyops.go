@@ -93,7 +93,6 @@ func (b *apikeysBackend) rotateLoadedLocked(ctx context.Context, req *logical.Re
 	if err := b.commitKey(ctx, s, k, []*record.KeyVersion{nv}, events...); err != nil {
 		return nil, err
 	}
-	b.sched.update(k)
 	return &rotateResult{key: k, version: nv, plaintext: plaintext}, nil
 }
 
@@ -164,7 +163,6 @@ func (b *apikeysBackend) changeKey(ctx context.Context, req *logical.Request, cl
 	if err := b.commitKey(ctx, s, k, nil, events...); err != nil {
 		return nil, nil, err
 	}
-	b.sched.update(k)
 	return k, v, nil
 }
 
@@ -256,7 +254,6 @@ func (b *apikeysBackend) revokeLoadedKeyLocked(ctx context.Context, req *logical
 	if err := b.commitKey(ctx, s, k, nil, ev); err != nil {
 		return nil, err
 	}
-	b.sched.update(k)
 	b.onKeyRevoked(k)
 	return revoked, nil
 }

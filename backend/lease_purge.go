@@ -23,10 +23,10 @@ import (
 // purged: its index entries and its record are deleted. Its history stays in
 // the lifecycle log (key.issued, key.revoked, and a keys.purged entry).
 //
-// Cost: a scheduler.Runner (b.sched.purge) queues every leased key by when it
-// died or will die (its expiry), kept current on every write of a leased
-// key (putKey → afterKeyWrite) and rebuilt by the startup scan that rebuilds the
-// rotation schedule. A pass pops only keys dead since before now minus the
+// Cost: a scheduler.Runner (b.sched.purge) queues every leased key by when
+// it died or will die (its expiry), kept current by the hook after every key
+// change (keySchedules.update) and rebuilt by the startup scan that rebuilds
+// the rotation schedule. A pass pops only keys dead since before now minus the
 // retention, so it costs O(purgeable), never O(keys); the retention is
 // applied when popping, so changing it takes effect at the next pass without
 // re-queueing anything. A pass is bounded by purgeTickMaxKeys and

@@ -208,7 +208,6 @@ func (b *apikeysBackend) pathLeakReport(ctx context.Context, req *logical.Reques
 	if err := b.commitKeyWithAlerts(ctx, s, k, nil, []*record.Alert{alert}, revokeEv, ev); err != nil {
 		return nil, err
 	}
-	b.sched.update(k)
 	b.onKeyRevoked(k)
 	return revoked(alert), nil
 }

@@ -133,6 +133,8 @@ func (b *apikeysBackend) maintainKeyLocked(ctx context.Context, s logical.Storag
 	if !k.NextRotationAt.IsZero() && !now.Before(k.NextRotationAt) && role == nil && record.AutoRotates(k) {
 		return userErrorf("role %q of key %s/%s no longer exists; the key cannot rotate until the role is re-created or the key revoked", k.Role, client, name)
 	}
+	// The tick popped the key: it goes back at its due time even when
+	// nothing above was written (a commit has scheduled it already).
 	b.sched.update(k)
 	return nil
 }
@@ -232,7 +234,6 @@ func (b *apikeysBackend) expireKeyLocked(ctx context.Context, s logical.Storage,
 	if err := b.commitKey(ctx, s, k, nil, append([]Event{ev}, retiredEvents(nil, k, rs)...)...); err != nil {
 		return err
 	}
-	b.sched.update(k)
 	st.expired++
 	return nil
 }

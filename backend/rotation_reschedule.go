@@ -113,7 +113,6 @@ func (b *apikeysBackend) rescheduleKey(ctx context.Context, s logical.Storage, c
 	if err := b.commitKey(ctx, s, k, nil); err != nil {
 		return false, err
 	}
-	b.sched.update(k)
 	return true, nil
 }
 

@@ -15,9 +15,9 @@ import (
 // keySchedules are the two scheduler.Runners that act on keys when they
 // fall due, and the scan that refills them: the rotation's (rotation.go:
 // rotation, end of grace, hard expiry) and the purge of dead leased keys
-// (lease_purge.go). Their queues live in memory only: they are kept current
-// after every key change (update; afterKeyWrite for the purge), and rebuild
-// fills them from one scan of storage when the mount starts (initRotation). The runners and the rebuild
+// (lease_purge.go). Their queues live in memory only: update keeps them
+// current after every key change, and rebuild fills them from one scan of
+// storage when the mount starts (initRotation). The runners and the rebuild
 // lock for themselves.
 type keySchedules struct {
 	clock clock.Clock
@@ -88,14 +88,29 @@ func splitQueueID(id string) (client, name string) {
 	return client, name
 }
 
-// update brings the rotation's runner in step with key k as stored: when
-// the engine next needs it. Core calls it, under the key's lock, after
-// every change of a key.
+// update brings both runners in step with key k as stored: the rotation's
+// (when the engine next needs it) and, for a leased key, the purge's (when
+// it died or will). commitKey calls it, under the key's lock, as soon as a
+// change of the key is written; the rotation tick calls it for a key it
+// handled without writing it.
+//
+// It hangs off the commit of a change, not off every write of the record:
+// the usage flush (just before each rotation tick) and edits of purpose or
+// metadata write the record without changing when it is due, and
+// rescheduling on them would undo what the tick relies on: a key queued for
+// the early adoption decision (DueAt depends on now) would move to the end
+// of its grace, and a key re-queued after a failure would lose its retry
+// delay. The purge loses nothing by it: those writes never change when a
+// leased key died, and issuance, renewal and revocation are commits.
 func (ks *keySchedules) update(k *record.Key) {
 	if k == nil {
 		return
 	}
-	ks.rotation.Schedule(queueID(k.Client, k.Name), record.DueAt(k, ks.clock.Now()))
+	id := queueID(k.Client, k.Name)
+	ks.rotation.Schedule(id, record.DueAt(k, ks.clock.Now()))
+	if k.Leased {
+		ks.purge.Schedule(id, leasedKeyDeadAt(k))
+	}
 }
 
 // offer queues key k as found by the startup scan, in whichever runner

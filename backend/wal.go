@@ -68,7 +68,8 @@ type commitHook func(step string) error
 // commitKey persists k after versions were added (added holds them) or
 // dropped, keeping the HMAC index consistent, and appends events, the
 // lifecycle-log entries of the change, so that a crash never leaves the
-// change without them (see above). Callers hold the key's lock.
+// change without them (see above). Once k is written, the key's schedules
+// follow it (keySchedules.update). Callers hold the key's lock.
 func (b *apikeysBackend) commitKey(ctx context.Context, s logical.Storage, k *record.Key, added []*record.KeyVersion, events ...Event) error {
 	return b.commitKeyWithAlerts(ctx, s, k, added, nil, events...)
 }
@@ -149,6 +150,9 @@ func (b *apikeysBackend) commitKeyWithAlerts(ctx context.Context, s logical.Stor
 	if err := b.putKey(ctx, s, k); err != nil {
 		return err
 	}
+	// The schedules follow the key as stored from here on, whatever
+	// becomes of the rest of the commit (its WAL entry finishes it).
+	b.sched.update(k)
 	if err := step("key"); err != nil {
 		return err
 	}

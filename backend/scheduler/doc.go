@@ -28,13 +28,13 @@
 // The queue is a cache of storage and may be stale or early: the caller
 // re-reads an item's record before acting and does only what the record
 // calls for. Callers keep it current by calling Schedule after every change
-// of what an item stands for (a zero due time drops the item). A failed
-// item is queued again in one of two ways: by Schedule at now plus a
-// delay, called by the caller under the lock that orders its changes of the
-// item, so no concurrent change is overwritten (rotation); or by
-// Pass.Later, which queues it at its own due time once the pass is over, so
-// this pass does not pop it again, and leaves it alone if a change queued it
-// meanwhile (purge).
+// of what an item stands for (a zero due time drops the item); the backend
+// does so from one hook after every committed key change. A failed item is
+// queued again in one of two ways: by Schedule at now plus a delay, called
+// by the caller under the lock that orders its changes of the item, so no
+// concurrent change is overwritten (rotation); or by Pass.Later, which
+// queues it at its own due time once the pass is over, so this pass does not
+// pop it again, and leaves it alone if a change queued it meanwhile (purge).
 //
 // Nothing is persisted. When the mount starts (a restart, or another node
 // taking over as active after a failover or seal) the queues are empty and
