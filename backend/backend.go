@@ -65,13 +65,12 @@ type apikeysBackend struct {
 	// ones in use on this node (approval.go); its zero value is ready.
 	approvals approvals
 
-	// rot is the scheduled-rotation engine's state (rotation.go); its zero
-	// value is ready to use.
+	// rot is the scheduled-rotation engine's state (rotation.go).
 	rot rotationState
 
-	// purge is the state of the purge of dead leased keys (lease_purge.go);
-	// its zero value is ready to use.
-	purge leasePurgeState
+	// sched queues keys for rotation and for the purge of dead leased
+	// keys (schedules.go).
+	sched keySchedules
 
 	// guards bound the fields of each path, in the order of Paths
 	// (limits.go).
@@ -124,8 +123,9 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 	return b, nil
 }
 
-// newBackend builds the backend with an injectable clock (tests pass a fake).
-func newBackend(c clock.Clock) *apikeysBackend {
+// newBackend builds the backend with an injectable clock (tests pass a fake)
+// and options (tests shrink or fake what background passes use).
+func newBackend(c clock.Clock, opts ...backendOption) *apikeysBackend {
 	b := &apikeysBackend{
 		clock:  c,
 		locks:  newLockSets(),
@@ -134,6 +134,7 @@ func newBackend(c clock.Clock) *apikeysBackend {
 		log:    eventlog.New(c, maxEntryBytes),
 	}
 	b.gov.det = detect.New(newAlertID)
+	initSchedules(b, opts)
 	b.Backend = &framework.Backend{
 		Help:           strings.TrimSpace(backendHelp),
 		BackendType:    logical.TypeLogical,

@@ -23,10 +23,10 @@ type testEnv struct {
 
 var testStart = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
-func newTestEnv(t *testing.T) *testEnv {
+func newTestEnv(t *testing.T, opts ...backendOption) *testEnv {
 	t.Helper()
 	fc := clock.NewFake(testStart)
-	b := newBackend(fc)
+	b := newBackend(fc, opts...)
 	conf := &logical.BackendConfig{
 		Logger:      hclog.NewNullLogger(),
 		System:      logical.TestSystemView(),

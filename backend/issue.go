@@ -117,7 +117,6 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 	if err := b.commitKey(ctx, s, k, k.Versions, ev); err != nil {
 		return nil, err
 	}
-	b.scheduleKey(k)
 	if approval != nil {
 		if err := approval.complete(ctx, s, k); err != nil {
 			return nil, err

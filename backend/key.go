@@ -32,7 +32,6 @@ func (b *apikeysBackend) putKey(ctx context.Context, s logical.Storage, k *recor
 // key's lock is still held.
 func (b *apikeysBackend) afterKeyWrite(k *record.Key) {
 	b.cache.invalidate(keyStorageKey(k.Client, k.Name))
-	b.trackLeasedKey(k)
 }
 
 func (b *apikeysBackend) getIndex(ctx context.Context, s logical.Storage, hmacHex string) (*record.IndexEntry, error) {

@@ -94,7 +94,6 @@ func (b *apikeysBackend) rotateLoadedLocked(ctx context.Context, req *logical.Re
 	if err := b.commitKey(ctx, s, k, []*record.KeyVersion{nv}, events...); err != nil {
 		return nil, err
 	}
-	b.scheduleKey(k)
 	return &rotateResult{key: k, version: nv, plaintext: plaintext}, nil
 }
 
@@ -165,7 +164,6 @@ func (b *apikeysBackend) changeKey(ctx context.Context, req *logical.Request, cl
 	if err := b.commitKey(ctx, s, k, nil, events...); err != nil {
 		return nil, nil, err
 	}
-	b.scheduleKey(k)
 	return k, v, nil
 }
 
@@ -257,7 +255,6 @@ func (b *apikeysBackend) revokeLoadedKeyLocked(ctx context.Context, req *logical
 	if err := b.commitKey(ctx, s, k, nil, ev); err != nil {
 		return nil, err
 	}
-	b.scheduleKey(k)
 	b.cache.limits.KeyRevoked(k)
 	return revoked, nil
 }

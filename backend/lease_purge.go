@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
-	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/schedule"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scheduler"
 )
 
 // Retention of dead leased keys (SPEC §2 leased key, §6, §7). Every read of
@@ -25,14 +24,16 @@ import (
 // purged: its index entries and its record are deleted. Its history stays in
 // the lifecycle log (key.issued, key.revoked, and a keys.purged entry).
 //
-// Cost: an in-memory priority queue holds, for every leased key, when it
-// died or will die (its expiry), maintained on every write of a leased key
-// (putKey → afterKeyWrite) and rebuilt by the startup scan that rebuilds the
-// rotation schedule. A pass pops only keys dead since before now minus the
+// Cost: a scheduler.Runner (b.sched.purge) queues every leased key by when
+// it died or will die (its expiry), kept current by the hook after every key
+// change (keySchedules.update) and rebuilt by the startup scan that rebuilds
+// the rotation schedule. A pass pops only keys dead since before now minus the
 // retention, so it costs O(purgeable), never O(keys); the retention is
 // applied when popping, so changing it takes effect at the next pass without
 // re-queueing anything. A pass is bounded by purgeTickMaxKeys and
-// purgeTickBudget; what is left stays queued for the next one.
+// purgeTickBudget; what is left stays queued for the next one. The runner
+// runs one pass at a time, so the periodic tick and tidy calls never work on
+// the same batch.
 //
 // Memory: one queue item (about 150 bytes) per leased key in storage, i.e.
 // the leased keys alive plus those that died within the retention; with
@@ -68,35 +69,6 @@ const (
 	purgeEventMaxKeys = 100
 )
 
-// leasePurgeState is the purge's per-mount state. Its zero value is usable:
-// the backend embeds it and leasePurge() initialises it on first use.
-type leasePurgeState struct {
-	once sync.Once
-	// queue maps queueID(client, name) of every leased key to when it died
-	// (or will: its expiry while it is still alive).
-	queue *schedule.Queue
-	// mu serialises purge passes (the periodic tick and tidy calls), so
-	// two passes never work on the same batch.
-	mu sync.Mutex
-
-	// stopwatch measures a pass's real elapsed time against budget (b.clock
-	// is domain time, which tests freeze); tests shrink both limits.
-	stopwatch func() time.Time
-	budget    time.Duration
-	maxKeys   int
-}
-
-func (b *apikeysBackend) leasePurge() *leasePurgeState {
-	p := &b.purge
-	p.once.Do(func() {
-		p.queue = schedule.NewQueue()
-		p.stopwatch = time.Now
-		p.budget = purgeTickBudget
-		p.maxKeys = purgeTickMaxKeys
-	})
-	return p
-}
-
 // leasedKeyDeadAt is when leased key k stopped (or will stop) being
 // accepted: the earlier of its revocation and its expiry. It is zero for
 // keys the purge never touches: keys that are not leased.
@@ -115,29 +87,6 @@ func leasedKeyDeadAt(k *record.Key) time.Time {
 		dead = k.ExpiresAt
 	}
 	return dead
-}
-
-// trackLeasedKey keeps the purge queue in step with a leased key's stored
-// state. putKey calls it (through afterKeyWrite) under the key's lock, so
-// issuance, renewal and revocation all move the key to its current time.
-func (b *apikeysBackend) trackLeasedKey(k *record.Key) {
-	if k == nil || !k.Leased {
-		return
-	}
-	q := b.leasePurge().queue
-	id := queueID(k.Client, k.Name)
-	if dead := leasedKeyDeadAt(k); !dead.IsZero() {
-		q.Upsert(id, dead)
-	} else {
-		q.Remove(id)
-	}
-}
-
-// offerLeasedKey queues a leased key found by the startup scan, unless a
-// change on this node queued it meanwhile (which is fresher than the scan).
-func (b *apikeysBackend) offerLeasedKey(k *record.Key) bool {
-	dead := leasedKeyDeadAt(k)
-	return !dead.IsZero() && b.leasePurge().queue.Offer(queueID(k.Client, k.Name), dead)
 }
 
 // purgeStats is what one pass did.
@@ -166,12 +115,8 @@ func (b *apikeysBackend) leasePurgeTick(ctx context.Context, req *logical.Reques
 // req is the tidy request that asked for it, nil for the periodic tick; the
 // keys.purged entries name it as the actor.
 func (b *apikeysBackend) runLeasePurge(ctx context.Context, s logical.Storage, req *logical.Request, maxKeys int) (purgeStats, error) {
-	p := b.leasePurge()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if maxKeys <= 0 {
-		maxKeys = p.maxKeys
-	}
+	pass := b.sched.purge.Begin()
+	defer pass.End()
 	var st purgeStats
 	cfg, err := b.config(ctx, s)
 	if err != nil {
@@ -182,38 +127,22 @@ func (b *apikeysBackend) runLeasePurge(ctx context.Context, s logical.Storage, r
 		st.disabled = true
 		return st, nil
 	}
-	// A key is purgeable when it died at or before cutoff.
+	// A key is purgeable when it died at or before cutoff. Keys whose
+	// purge fails are set aside (pass.Later) and queued again after the
+	// pass, so the next pass (not this one) tries them again.
 	cutoff := b.clock.Now().Add(-st.retention)
-	started := p.stopwatch()
-	var errs []error
-	// retry holds keys whose purge failed; they go back to the queue after
-	// the pass, so the next pass (not this one) tries them again.
-	retry := map[string]time.Time{}
-	for {
-		if st.handled >= maxKeys || p.stopwatch().Sub(started) >= p.budget || ctx.Err() != nil {
-			if _, due, ok := p.queue.Peek(); ok && !due.After(cutoff) {
-				st.leftover = true
-			}
-			break
-		}
-		batch, popped, err := b.purgeCandidates(ctx, s, cutoff, min(purgeEventMaxKeys, maxKeys-st.handled), &st, retry)
+	res, err := pass.Run(ctx, cutoff, maxKeys, func() error {
+		batch, err := b.purgeCandidates(ctx, s, pass, cutoff, &st)
 		if len(batch) > 0 {
-			err = errors.Join(err, b.purgeBatch(ctx, s, req, st.retention, cutoff, batch, &st, retry))
+			err = errors.Join(err, b.purgeBatch(ctx, s, req, st.retention, cutoff, batch, &st, pass))
 		}
-		if err != nil {
-			// Storage is failing: stop here. Whatever was not purged is
-			// queued again and the next pass retries it.
-			errs = append(errs, err)
-			break
-		}
-		if popped == 0 {
-			break // nothing due is left
-		}
-	}
-	for id, dead := range retry {
-		p.queue.Offer(id, dead)
-	}
-	st.remaining = p.queue.CountDue(cutoff)
+		// An error means storage is failing: the pass stops there.
+		// Whatever was not purged is queued again and the next pass
+		// retries it.
+		return err
+	})
+	st.handled, st.leftover = res.Handled, res.Leftover
+	st.remaining = b.sched.purge.CountDue(cutoff)
 	if st.purged > 0 || st.failed > 0 {
 		b.logger.Info("purged dead leased keys", "purged", st.purged, "failed", st.failed,
 			"remaining_due", st.remaining, "leased_key_retention", st.retention.String())
@@ -221,31 +150,30 @@ func (b *apikeysBackend) runLeasePurge(ctx context.Context, s logical.Storage, r
 	if st.leftover {
 		b.logger.Warn("lease purge budget used up; remaining dead leased keys wait for the next pass", "remaining_due", st.remaining)
 	}
-	if len(errs) > 0 {
-		return st, fmt.Errorf("purging dead leased keys: %d failed: %w", st.failed, errors.Join(errs...))
+	if err != nil {
+		return st, fmt.Errorf("purging dead leased keys: %d failed: %w", st.failed, err)
 	}
 	return st, nil
 }
 
-// purgeCandidates pops up to n due queue items and returns the keys among
-// them that are purgeable now. Items are re-read from storage (the queue
-// may be stale): keys that are gone are dropped, keys that are not leased
-// are never touched, and leased keys that died later than the queue said
-// (renewed) go back to the queue at their new time.
-func (b *apikeysBackend) purgeCandidates(ctx context.Context, s logical.Storage, cutoff time.Time, n int, st *purgeStats, retry map[string]time.Time) (batch []*record.Key, popped int, err error) {
-	q := b.leasePurge().queue
-	for ; popped < n; popped++ {
-		id, due, ok := q.PopDue(cutoff)
+// purgeCandidates pops up to purgeEventMaxKeys due queue items and returns
+// the keys among them that are purgeable now. Items are re-read from
+// storage (the queue may be stale): keys that are gone are dropped, keys
+// that are not leased are never touched, and leased keys that died later
+// than the queue said (renewed) go back to the queue at their new time.
+func (b *apikeysBackend) purgeCandidates(ctx context.Context, s logical.Storage, pass *scheduler.Pass, cutoff time.Time, st *purgeStats) ([]*record.Key, error) {
+	var batch []*record.Key
+	for i := 0; i < purgeEventMaxKeys; i++ {
+		it, ok := pass.Next()
 		if !ok {
 			break
 		}
-		st.handled++
-		client, name := splitQueueID(id)
+		client, name := splitQueueID(it.ID)
 		k, err := b.getKey(ctx, s, client, name)
 		if err != nil {
 			st.failed++
-			retry[id] = due
-			return batch, popped + 1, fmt.Errorf("key %s/%s: %w", client, name, err)
+			pass.Later(it)
+			return batch, fmt.Errorf("key %s/%s: %w", client, name, err)
 		}
 		if k == nil || !k.Leased {
 			continue // purged already, or not ours to purge
@@ -255,12 +183,12 @@ func (b *apikeysBackend) purgeCandidates(ctx context.Context, s logical.Storage,
 			continue
 		}
 		if dead.After(cutoff) {
-			q.Offer(id, dead)
+			b.sched.purge.Offer(it.ID, dead)
 			continue
 		}
 		batch = append(batch, k)
 	}
-	return batch, popped, nil
+	return batch, nil
 }
 
 // purgeBatch logs one keys.purged entry naming the batch, then purges each
@@ -268,7 +196,7 @@ func (b *apikeysBackend) purgeCandidates(ctx context.Context, s logical.Storage,
 // saying so; a key whose purge then fails stays queued, and the pass that
 // finishes it lists it again (an id may appear in two entries; the key is
 // gone after the later one).
-func (b *apikeysBackend) purgeBatch(ctx context.Context, s logical.Storage, req *logical.Request, retention time.Duration, cutoff time.Time, batch []*record.Key, st *purgeStats, retry map[string]time.Time) error {
+func (b *apikeysBackend) purgeBatch(ctx context.Context, s logical.Storage, req *logical.Request, retention time.Duration, cutoff time.Time, batch []*record.Key, st *purgeStats, pass *scheduler.Pass) error {
 	ids := make([]string, len(batch))
 	for i, k := range batch {
 		ids[i] = k.KeyID
@@ -287,9 +215,7 @@ func (b *apikeysBackend) purgeBatch(ctx context.Context, s logical.Storage, req 
 	}
 	if err := b.log.Append(ctx, s, ev); err != nil {
 		// Nothing is deleted unless the log says so.
-		for _, k := range batch {
-			retry[queueID(k.Client, k.Name)] = leasedKeyDeadAt(k)
-		}
+		retryLater(pass, batch)
 		st.failed += len(batch)
 		return err
 	}
@@ -300,9 +226,7 @@ func (b *apikeysBackend) purgeBatch(ctx context.Context, s logical.Storage, req 
 		return nil
 	}
 	if err := step("purge:logged"); err != nil {
-		for _, k := range batch {
-			retry[queueID(k.Client, k.Name)] = leasedKeyDeadAt(k)
-		}
+		retryLater(pass, batch)
 		st.failed += len(batch)
 		return err
 	}
@@ -312,9 +236,7 @@ func (b *apikeysBackend) purgeBatch(ctx context.Context, s logical.Storage, req 
 		done, err := b.purgeLeasedKey(ctx, s, k.Client, k.Name, k.KeyID, cutoff)
 		if err != nil {
 			// Leave this key and the rest of the batch for the next pass.
-			for _, rest := range batch[i:] {
-				retry[queueID(rest.Client, rest.Name)] = leasedKeyDeadAt(rest)
-			}
+			retryLater(pass, batch[i:])
 			st.failed += len(batch) - i
 			return fmt.Errorf("key %s/%s: %w", k.Client, k.Name, err)
 		}
@@ -324,6 +246,13 @@ func (b *apikeysBackend) purgeBatch(ctx context.Context, s logical.Storage, req 
 		}
 	}
 	return nil
+}
+
+// retryLater sets the keys of a batch aside for the next pass.
+func retryLater(pass *scheduler.Pass, keys []*record.Key) {
+	for _, k := range keys {
+		pass.Later(scheduler.Item{ID: queueID(k.Client, k.Name), Due: leasedKeyDeadAt(k)})
+	}
 }
 
 // dropGovMarks deletes the governance marks (governance_marks.go) of purged
@@ -358,7 +287,7 @@ func (b *apikeysBackend) purgeLeasedKey(ctx context.Context, s logical.Storage, 
 		return false, nil
 	}
 	if dead := leasedKeyDeadAt(k); dead.IsZero() || dead.After(cutoff) {
-		b.trackLeasedKey(k)
+		b.sched.purge.Schedule(queueID(client, name), dead)
 		return false, nil
 	}
 	// A change of the key cut off after its key write (say the lease's
@@ -394,6 +323,6 @@ func (b *apikeysBackend) purgeLeasedKey(ctx context.Context, s logical.Storage, 
 	}
 	b.cache.invalidate(keyStorageKey(client, name))
 	b.cache.limits.Forget(keyID)
-	b.leasePurge().queue.Remove(queueID(client, name))
+	b.sched.purge.Remove(queueID(client, name))
 	return true, nil
 }

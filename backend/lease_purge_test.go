@@ -13,6 +13,7 @@ import (
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scheduler"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/internal/promtext"
 )
 
@@ -29,9 +30,9 @@ type leased struct {
 
 // newPurgeEnv is a test env with client acme (external) and role partner
 // (ttl 1h, max_ttl 3h), and leased_key_retention set to retention.
-func newPurgeEnv(t *testing.T, retention string) *testEnv {
+func newPurgeEnv(t *testing.T, retention string, opts ...backendOption) *testEnv {
 	t.Helper()
-	e := newTestEnv(t)
+	e := newTestEnv(t, opts...)
 	e.setupClientRole("acme", "external", "partner", map[string]interface{}{"ttl": "1h", "max_ttl": "3h"})
 	e.ok(logical.UpdateOperation, "config", map[string]interface{}{"leased_key_retention": retention})
 	return e
@@ -161,7 +162,7 @@ func (e *testEnv) restart() {
 	if err := b2.Initialize(e.ctx, &logical.InitializationRequest{Storage: e.storage}); err != nil {
 		e.t.Fatal(err)
 	}
-	if err := b2.waitRebuilt(e.ctx); err != nil {
+	if err := b2.sched.rebuild.Wait(e.ctx); err != nil {
 		e.t.Fatal(err)
 	}
 	e.b = b2
@@ -302,10 +303,10 @@ func TestLeasePurgeStaleQueueNeverTouchesOtherKeys(t *testing.T) {
 	e := newPurgeEnv(t, "1h")
 	e.issue("acme", "main", "partner", nil)
 	l := e.issueLeased()
-	q := e.b.leasePurge().queue
-	q.Upsert(queueID("acme", "main"), testStart.Add(-record.Day)) // not leased
-	q.Upsert(queueID("acme", l.name), testStart.Add(-record.Day)) // leased but alive
-	q.Upsert(queueID("acme", "gone"), testStart.Add(-record.Day)) // no such key
+	q := e.b.sched.purge
+	q.Schedule(queueID("acme", "main"), testStart.Add(-record.Day)) // not leased
+	q.Schedule(queueID("acme", l.name), testStart.Add(-record.Day)) // leased but alive
+	q.Schedule(queueID("acme", "gone"), testStart.Add(-record.Day)) // no such key
 	before := len(e.storageKeys())
 	st := e.purgePass()
 	if st.purged != 0 || st.handled != 3 || len(e.storageKeys()) != before {
@@ -341,7 +342,8 @@ func TestLeasePurgeZeroRetentionKeepsForever(t *testing.T) {
 }
 
 func TestLeasePurgeBudgetAcrossPasses(t *testing.T) {
-	e := newPurgeEnv(t, "1h")
+	sw := &steppingStopwatch{now: testStart}
+	e := newPurgeEnv(t, "1h", withPurgeLimits(scheduler.Limits{Budget: purgeTickBudget, MaxItems: 2}), withStopwatch(sw.read))
 	var keys []leased
 	for i := 0; i < 5; i++ {
 		l := e.issueLeased()
@@ -350,19 +352,18 @@ func TestLeasePurgeBudgetAcrossPasses(t *testing.T) {
 		e.clock.Advance(time.Second)
 	}
 	e.clock.Advance(time.Hour)
-	p := e.b.leasePurge()
-	p.maxKeys = 2
 	if st := e.purgePass(); st.purged != 2 || st.remaining != 3 || !st.leftover {
 		t.Fatalf("first pass: %+v", st)
 	}
 	// A time budget works the same way; here it is already used up.
-	p.maxKeys, p.budget = 100, 0
-	if st := e.purgePass(); st.handled != 0 || st.remaining != 3 || !st.leftover {
-		t.Fatalf("pass with no time budget: %+v", st)
+	sw.step = purgeTickBudget
+	if st, err := e.b.runLeasePurge(e.ctx, e.storage, nil, 100); err != nil || st.handled != 0 || st.remaining != 3 || !st.leftover {
+		t.Fatalf("pass with no time budget: %+v %v", st, err)
 	}
-	p.budget = purgeTickBudget
-	if st := e.purgePass(); st.purged != 3 || st.remaining != 0 || st.leftover {
-		t.Fatalf("last pass: %+v", st)
+	// A pass may be given more keys than the default (tidy's max_keys).
+	sw.step = 0
+	if st, err := e.b.runLeasePurge(e.ctx, e.storage, nil, 100); err != nil || st.purged != 3 || st.remaining != 0 || st.leftover {
+		t.Fatalf("last pass: %+v %v", st, err)
 	}
 	// Oldest first, one log entry per batch.
 	var want []string
@@ -529,7 +530,7 @@ func TestLeasePurgeQueueRebuiltAtStartup(t *testing.T) {
 	e.revokeLease(dead)
 	e.issue("acme", "main", "partner", nil)
 	e.restart()
-	q := e.b.leasePurge().queue
+	q := e.b.sched.purge
 	if q.Len() != 2 {
 		t.Fatalf("rebuilt purge queue holds %d keys, want the 2 leased ones", q.Len())
 	}

@@ -209,7 +209,6 @@ func (b *apikeysBackend) pathLeakReport(ctx context.Context, req *logical.Reques
 	if err := b.commitKeyWithAlerts(ctx, s, k, nil, []*record.Alert{alert}, revokeEv, ev); err != nil {
 		return nil, err
 	}
-	b.scheduleKey(k)
 	b.cache.limits.KeyRevoked(k)
 	return revoked(alert), nil
 }

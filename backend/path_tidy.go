@@ -62,7 +62,7 @@ func (b *apikeysBackend) pathTidyWrite(ctx context.Context, req *logical.Request
 		"purged":               st.purged,
 		"remaining_due":        st.remaining,
 		"leased_key_retention": record.Secs(st.retention),
-		"tracked_leased_keys":  b.leasePurge().queue.Len(),
+		"tracked_leased_keys":  b.sched.purge.Len(),
 	}}
 	if st.disabled {
 		resp.AddWarning("leased_key_retention is 0: dead leased keys are kept forever and nothing was purged; set it in config to purge them")
@@ -70,7 +70,7 @@ func (b *apikeysBackend) pathTidyWrite(ctx context.Context, req *logical.Request
 	if st.leftover {
 		resp.AddWarning(fmt.Sprintf("stopped after max_keys or %s with %d dead leased keys still due; call tidy again or let the periodic function continue", purgeTickBudget, st.remaining))
 	}
-	if b.scheduleRebuilding() {
+	if b.sched.rebuild.Running() {
 		resp.AddWarning("the mount is still scanning storage after a restart; dead leased keys not yet found by the scan are purged by later passes")
 	}
 	return resp, nil

@@ -74,9 +74,5 @@ func (b *apikeysBackend) dropUnreadablePlaintext(ctx context.Context, s logical.
 		k.StopRetrieval()
 		ev.Details["retrievable"] = strconv.FormatBool(false)
 	}
-	if err := b.commitKey(ctx, s, k, nil, ev); err != nil {
-		return err
-	}
-	b.scheduleKey(k)
-	return nil
+	return b.commitKey(ctx, s, k, nil, ev)
 }

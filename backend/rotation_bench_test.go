@@ -68,11 +68,11 @@ func newBenchBackend(tb testing.TB, n int, due func(i int) time.Time) (*apikeysB
 	if err := b.initRotation(ctx, s); err != nil {
 		tb.Fatal(err)
 	}
-	if err := b.waitRebuilt(ctx); err != nil {
+	if err := b.sched.rebuild.Wait(ctx); err != nil {
 		tb.Fatal(err)
 	}
 	rebuild := time.Since(start)
-	if got := b.rotation().queue.Len(); got != n {
+	if got := b.sched.rotation.Len(); got != n {
 		tb.Fatalf("rebuilt queue holds %d keys, want %d", got, n)
 	}
 	return b, s, fc, rebuild

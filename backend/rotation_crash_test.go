@@ -16,15 +16,14 @@ import (
 // backend instance over the same storage.
 func (r *rotEnv) restartBackend() *apikeysBackend {
 	r.t.Helper()
-	b2 := newBackend(r.clock)
+	b2 := newBackend(r.clock, r.opts...)
 	if err := b2.Setup(r.ctx, &logical.BackendConfig{Logger: r.b.logger, System: logical.TestSystemView(), StorageView: r.storage}); err != nil {
 		r.t.Fatal(err)
 	}
-	b2.rot.adoption = r.b.rotation().adoption
 	if err := b2.Initialize(r.ctx, &logical.InitializationRequest{Storage: r.storage}); err != nil {
 		r.t.Fatal(err)
 	}
-	if err := b2.waitRebuilt(r.ctx); err != nil {
+	if err := b2.sched.rebuild.Wait(r.ctx); err != nil {
 		r.t.Fatal(err)
 	}
 	return b2

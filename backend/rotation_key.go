@@ -28,7 +28,7 @@ func (b *apikeysBackend) handleDueKey(ctx context.Context, s logical.Storage, cl
 		if errors.As(err, &ue) {
 			retry = retryAfterUserError
 		}
-		b.rotation().queue.Upsert(queueID(client, name), b.clock.Now().Add(retry))
+		b.sched.rotation.Schedule(queueID(client, name), b.clock.Now().Add(retry))
 	}
 	return err
 }
@@ -134,7 +134,9 @@ func (b *apikeysBackend) maintainKeyLocked(ctx context.Context, s logical.Storag
 	if !k.NextRotationAt.IsZero() && !now.Before(k.NextRotationAt) && role == nil && record.AutoRotates(k) {
 		return userErrorf("role %q of key %s/%s no longer exists; the key cannot rotate until the role is re-created or the key revoked", k.Role, client, name)
 	}
-	b.scheduleKey(k)
+	// The tick popped the key: it goes back at its due time even when
+	// nothing above was written (a commit has scheduled it already).
+	b.sched.update(k)
 	return nil
 }
 
@@ -143,7 +145,7 @@ func (b *apikeysBackend) maintainKeyLocked(ctx context.Context, s logical.Storag
 // verified (alerting once), and retires the rest. It returns the events to
 // log, the alerts to raise and whether k changed.
 func (b *apikeysBackend) applyGrace(k *record.Key, now time.Time, grace, maxGrace time.Duration, st *tickStats) ([]eventlog.Event, []*record.Alert, bool) {
-	r := b.rotation()
+	r := &b.rot
 	var events []eventlog.Event
 	var alerts []*record.Alert
 	changed := false
@@ -233,7 +235,6 @@ func (b *apikeysBackend) expireKeyLocked(ctx context.Context, s logical.Storage,
 	if err := b.commitKey(ctx, s, k, nil, append([]eventlog.Event{ev}, retiredEvents(nil, k, rs)...)...); err != nil {
 		return err
 	}
-	b.scheduleKey(k)
 	st.expired++
 	return nil
 }

@@ -41,7 +41,7 @@ func (b *apikeysBackend) rescheduleRoleKeys(ctx context.Context, s logical.Stora
 		b.logRescheduleFailed(role, n, err)
 		return
 	}
-	r := b.rotation()
+	r := &b.rot
 	r.reschedules.Add(1)
 	go func() {
 		defer r.reschedules.Done()
@@ -113,7 +113,6 @@ func (b *apikeysBackend) rescheduleKey(ctx context.Context, s logical.Storage, c
 	if err := b.commitKey(ctx, s, k, nil); err != nil {
 		return false, err
 	}
-	b.scheduleKey(k)
 	return true, nil
 }
 

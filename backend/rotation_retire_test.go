@@ -167,7 +167,7 @@ func TestRotationPolicyChangeReschedulesKeys(t *testing.T) {
 	r.ok(logical.UpdateOperation, "keys/svc/other/revoke", nil)
 	r.clock.Advance(3 * time.Minute)
 	r.ok(logical.UpdateOperation, "roles/r", map[string]interface{}{"rotation_period": "10m"})
-	r.b.rotation().reschedules.Wait()
+	r.b.rot.reschedules.Wait()
 	k := r.key("svc", "k")
 	if want := testStart.Add(10 * time.Minute); !k.NextRotationAt.Equal(want) {
 		t.Fatalf("next rotation %v, want %v (last rotation + the new period)", k.NextRotationAt, want)
@@ -177,17 +177,17 @@ func TestRotationPolicyChangeReschedulesKeys(t *testing.T) {
 	// A cron schedule replaces the period: the next time it names after
 	// the last rotation.
 	r.ok(logical.UpdateOperation, "roles/r", map[string]interface{}{"rotation_period": "0s", "rotation_schedule": "0 3 * * *"})
-	r.b.rotation().reschedules.Wait()
+	r.b.rot.reschedules.Wait()
 	k = r.key("svc", "k")
 	if want := time.Date(2026, 11, 28, 3, 0, 0, 0, time.UTC); !k.NextRotationAt.Equal(want) {
 		t.Fatalf("next rotation %v, want %v", k.NextRotationAt, want)
 	}
-	if d, ok := r.b.rotation().queue.Due(queueID("svc", "k")); !ok || d.After(k.NextRotationAt) {
+	if d, ok := r.b.sched.rotation.Due(queueID("svc", "k")); !ok || d.After(k.NextRotationAt) {
 		t.Fatalf("queued for %v (%v), want by %v", d, ok, k.NextRotationAt)
 	}
 	// Writing the role without changing its policy leaves keys alone.
 	r.ok(logical.UpdateOperation, "roles/r", map[string]interface{}{"description": "x"})
-	r.b.rotation().reschedules.Wait()
+	r.b.rot.reschedules.Wait()
 	if got := r.key("svc", "k").NextRotationAt; !got.Equal(k.NextRotationAt) {
 		t.Fatalf("next rotation moved to %v", got)
 	}
@@ -203,7 +203,7 @@ func TestRiskTierChangeReschedulesKeys(t *testing.T) {
 	r.setupClientRole("svc", "internal", "r", map[string]interface{}{"risk_tier": "high", "grace_period": "1h"})
 	r.issue("svc", "k", "r")
 	r.ok(logical.UpdateOperation, "config", map[string]interface{}{"risk_tiers": []string{"low=180d", "medium=90d", "high=2d", "critical=7d"}})
-	r.b.rotation().reschedules.Wait()
+	r.b.rot.reschedules.Wait()
 	if got, want := r.key("svc", "k").NextRotationAt, testStart.Add(48*time.Hour); !got.Equal(want) {
 		t.Fatalf("next rotation %v, want %v", got, want)
 	}

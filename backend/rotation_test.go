@@ -11,6 +11,7 @@ import (
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scheduler"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -19,14 +20,17 @@ import (
 type rotEnv struct {
 	*testEnv
 	seen map[string]time.Time
+	// opts built the backend; a restart builds the next one with them.
+	opts []backendOption
 }
 
-func newRotEnv(t *testing.T) *rotEnv {
+func newRotEnv(t *testing.T, opts ...backendOption) *rotEnv {
 	t.Helper()
-	r := &rotEnv{testEnv: newTestEnv(t), seen: map[string]time.Time{}}
-	r.b.rotation().adoption = func(k *record.Key, v int) time.Time {
+	r := &rotEnv{seen: map[string]time.Time{}}
+	r.opts = append([]backendOption{withAdoption(func(k *record.Key, v int) time.Time {
 		return r.seen[fmt.Sprintf("%s/%s/%d", k.Client, k.Name, v)]
-	}
+	})}, opts...)
+	r.testEnv = newTestEnv(t, r.opts...)
 	return r
 }
 
@@ -378,7 +382,7 @@ func TestRotationHardExpiry(t *testing.T) {
 	if len(evs) != 1 || evs[0].Actor.Type != actorSystem || evs[0].Version != 3 {
 		t.Fatalf("expiry events = %+v", evs)
 	}
-	if _, ok := r.b.rotation().queue.Due(queueID("svc", "main")); ok {
+	if _, ok := r.b.sched.rotation.Due(queueID("svc", "main")); ok {
 		t.Fatal("expired key is still scheduled")
 	}
 	read := r.ok(logical.ReadOperation, "keys/svc/main", nil)
@@ -394,7 +398,7 @@ func TestRotationHardExpiry(t *testing.T) {
 		t.Fatalf("verify of an expired key: active=%v code=%s err=%v", res.Active, res.Code, err)
 	}
 	// Later ticks leave it alone, even from a stale queue entry.
-	r.b.rotation().queue.Upsert(queueID("svc", "main"), r.clock.Now())
+	r.b.sched.rotation.Schedule(queueID("svc", "main"), r.clock.Now())
 	r.clock.Advance(3 * time.Hour)
 	r.tick()
 	if n := len(r.events(eventlog.KeyExpired)); n != 1 {
@@ -409,15 +413,15 @@ func TestRotationSkipsRevokedAndStaleEntries(t *testing.T) {
 	r.issue("svc", "a", "r")
 	r.issue("svc", "b", "r")
 	r.ok(logical.UpdateOperation, "keys/svc/a/revoke", map[string]interface{}{"reason": "test"})
-	if _, ok := r.b.rotation().queue.Due(queueID("svc", "a")); ok {
+	if _, ok := r.b.sched.rotation.Due(queueID("svc", "a")); ok {
 		t.Fatal("revoked key still scheduled")
 	}
 	// A stale entry (e.g. from a rebuild racing the revocation) and an
 	// entry for a key that does not exist are harmless.
-	r.b.rotation().queue.Upsert(queueID("svc", "a"), testStart)
-	r.b.rotation().queue.Upsert(queueID("svc", "ghost"), testStart)
+	r.b.sched.rotation.Schedule(queueID("svc", "a"), testStart)
+	r.b.sched.rotation.Schedule(queueID("svc", "ghost"), testStart)
 	// A stale early entry for a live key does nothing but re-schedule it.
-	r.b.rotation().queue.Upsert(queueID("svc", "b"), testStart)
+	r.b.sched.rotation.Schedule(queueID("svc", "b"), testStart)
 	before := len(r.events())
 	st := r.tick()
 	if st.handled != 3 || st.rotated != 0 || st.failed != 0 {
@@ -426,7 +430,7 @@ func TestRotationSkipsRevokedAndStaleEntries(t *testing.T) {
 	if len(r.events()) != before {
 		t.Fatal("stale entries caused log events")
 	}
-	if due, ok := r.b.rotation().queue.Due(queueID("svc", "b")); !ok || !due.Equal(testStart.Add(time.Hour)) {
+	if due, ok := r.b.sched.rotation.Due(queueID("svc", "b")); !ok || !due.Equal(testStart.Add(time.Hour)) {
 		t.Fatalf("key b re-scheduled at %v %v", due, ok)
 	}
 	r.clock.Advance(time.Hour)
@@ -436,26 +440,28 @@ func TestRotationSkipsRevokedAndStaleEntries(t *testing.T) {
 }
 
 func TestRotationBudgetLeavesRestForNextTick(t *testing.T) {
-	r := newRotEnv(t)
+	sw := &steppingStopwatch{now: testStart}
+	r := newRotEnv(t, withRotationLimits(scheduler.Limits{Budget: tickBudget, MaxItems: 2}), withStopwatch(sw.read))
 	r.setupClientRole("svc", "internal", "r", map[string]interface{}{"rotation_period": "1h", "grace_period": "10m"})
 	for i := 0; i < 5; i++ {
 		r.issue("svc", fmt.Sprintf("k%d", i), "r")
 	}
-	r.b.rotation().maxKeys = 2
 	r.clock.Advance(time.Hour)
 	st := r.tick()
 	if st.rotated != 2 || !st.leftover {
 		t.Fatalf("first tick: %+v", st)
 	}
 	// A time budget works the same way; here it is already used up.
-	r.b.rotation().maxKeys = 100
-	r.b.rotation().budget = 0
+	sw.step = tickBudget
 	if st := r.tick(); st.handled != 0 || !st.leftover {
 		t.Fatalf("tick with no time budget: %+v", st)
 	}
-	r.b.rotation().budget = tickBudget
-	if st := r.tick(); st.rotated != 3 || st.leftover {
+	sw.step = 0
+	if st := r.tick(); st.rotated != 2 || !st.leftover {
 		t.Fatalf("second tick: %+v", st)
+	}
+	if st := r.tick(); st.rotated != 1 || st.leftover {
+		t.Fatalf("third tick: %+v", st)
 	}
 	for i := 0; i < 5; i++ {
 		r.wantStates("svc", fmt.Sprintf("k%d", i), "1:previous 2:active")
@@ -478,10 +484,10 @@ func TestRotationRebuildsScheduleFromStorage(t *testing.T) {
 	if err := b2.Initialize(r.ctx, &logical.InitializationRequest{Storage: r.storage}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b2.waitRebuilt(r.ctx); err != nil {
+	if err := b2.sched.rebuild.Wait(r.ctx); err != nil {
 		t.Fatal(err)
 	}
-	q := b2.rotation().queue
+	q := b2.sched.rotation
 	if q.Len() != 1 {
 		t.Fatalf("rebuilt queue holds %d keys, want 1 (revoked keys are not scheduled)", q.Len())
 	}
@@ -685,7 +691,7 @@ func TestRotationTickDuringRebuildAndChanges(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := b2.waitRebuilt(r.ctx); err != nil {
+	if err := b2.sched.rebuild.Wait(r.ctx); err != nil {
 		t.Fatal(err)
 	}
 	r.tick()
@@ -968,15 +974,15 @@ func TestFailedStartupScanIsRetried(t *testing.T) {
 	if err := b2.initialize(r.ctx, &logical.InitializationRequest{Storage: &flakyListStorage{Storage: r.storage, failures: 1}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b2.waitRebuilt(r.ctx); err == nil || b2.rotation().queue.Len() != 0 {
-		t.Fatalf("the scan should have failed with nothing queued: %v, %d queued", err, b2.rotation().queue.Len())
+	if err := b2.sched.rebuild.Wait(r.ctx); err == nil || b2.sched.rotation.Len() != 0 {
+		t.Fatalf("the scan should have failed with nothing queued: %v, %d queued", err, b2.sched.rotation.Len())
 	}
 	r.clock.Advance(24 * time.Hour)
 	req := &logical.Request{Storage: r.storage}
 	if err := b2.rotationTick(r.ctx, req); err != nil { // retries the scan
 		t.Fatal(err)
 	}
-	if err := b2.waitRebuilt(r.ctx); err != nil {
+	if err := b2.sched.rebuild.Wait(r.ctx); err != nil {
 		t.Fatalf("the retried scan: %v", err)
 	}
 	if err := b2.rotationTick(r.ctx, req); err != nil {

@@ -69,7 +69,8 @@ type commitHook func(step string) error
 // commitKey persists k after versions were added (added holds them) or
 // dropped, keeping the HMAC index consistent, and appends events, the
 // lifecycle-log entries of the change, so that a crash never leaves the
-// change without them (see above). Callers hold the key's lock.
+// change without them (see above). Once k is written, the key's schedules
+// follow it (keySchedules.update). Callers hold the key's lock.
 func (b *apikeysBackend) commitKey(ctx context.Context, s logical.Storage, k *record.Key, added []*record.KeyVersion, events ...eventlog.Event) error {
 	return b.commitKeyWithAlerts(ctx, s, k, added, nil, events...)
 }
@@ -122,7 +123,7 @@ func (b *apikeysBackend) commitKeyWithAlerts(ctx context.Context, s logical.Stor
 		// The WAL names every index entry this change adds or drops, so a
 		// rollback can delete whichever of them the key record ends up not
 		// holding, and the log entries a finished change still owes.
-		w := walIndex{Client: k.Client, Name: k.Name, HMACs: append([]string(nil), dropped...), Commit: commit, Events: bodies, At: now.UnixNano(), Alerts: alertBodies, Owner: b.rotation().instance}
+		w := walIndex{Client: k.Client, Name: k.Name, HMACs: append([]string(nil), dropped...), Commit: commit, Events: bodies, At: now.UnixNano(), Alerts: alertBodies, Owner: b.rot.instance}
 		for _, v := range added {
 			w.HMACs = append(w.HMACs, v.HMAC)
 		}
@@ -147,6 +148,9 @@ func (b *apikeysBackend) commitKeyWithAlerts(ctx context.Context, s logical.Stor
 	if err := b.putKey(ctx, s, k); err != nil {
 		return err
 	}
+	// The schedules follow the key as stored from here on, whatever
+	// becomes of the rest of the commit (its WAL entry finishes it).
+	b.sched.update(k)
 	if err := step("key"); err != nil {
 		return err
 	}
@@ -359,7 +363,7 @@ func (b *apikeysBackend) settleWAL(ctx context.Context, s logical.Storage, id st
 	if err := mapstructure.Decode(entry.Data, &w); err != nil {
 		return false, err
 	}
-	if w.Owner == b.rotation().instance {
+	if w.Owner == b.rot.instance {
 		return false, nil // a commit of this instance, possibly in flight
 	}
 	defer b.lockKey(w.Client, w.Name)()
@@ -395,7 +399,7 @@ const maxSettledKept = 1000
 // noteSettled remembers commit w (WAL entry id) settled at start, so that
 // the key's next change can still tell which commit it was.
 func (b *apikeysBackend) noteSettled(id string, w walIndex) {
-	r := b.rotation()
+	r := &b.rot
 	r.settledMu.Lock()
 	defer r.settledMu.Unlock()
 	if r.settled == nil {
@@ -409,7 +413,7 @@ func (b *apikeysBackend) noteSettled(id string, w walIndex) {
 // takeSettled returns (once) the commit of k settled at start, if its key
 // record names it; nil otherwise. The caller holds the key's lock.
 func (b *apikeysBackend) takeSettled(k *record.Key) *walIndex {
-	r := b.rotation()
+	r := &b.rot
 	r.settledMu.Lock()
 	defer r.settledMu.Unlock()
 	w, ok := r.settled[k.LastWAL]

@@ -1,4 +1,4 @@
-package schedule
+package scheduler
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 )
 
 // popAll pops everything due at now, in order.
-func popAll(q *Queue, now time.Time) []string {
+func popAll(q *dueQueue, now time.Time) []string {
 	var out []string
 	for {
 		id, _, ok := q.PopDue(now)
@@ -46,7 +46,7 @@ func TestQueueOperations(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			q := NewQueue()
+			q := newDueQueue()
 			for _, o := range tc.ops {
 				switch o.kind {
 				case "upsert":
@@ -68,7 +68,7 @@ func TestQueueOperations(t *testing.T) {
 }
 
 func TestQueuePeekAndDue(t *testing.T) {
-	q := NewQueue()
+	q := newDueQueue()
 	if _, _, ok := q.Peek(); ok {
 		t.Fatal("Peek on empty queue reported an item")
 	}
@@ -87,7 +87,7 @@ func TestQueuePeekAndDue(t *testing.T) {
 
 // TestQueueLargeOrder checks heap order under many random-ish updates.
 func TestQueueLargeOrder(t *testing.T) {
-	q := NewQueue()
+	q := newDueQueue()
 	const n = 5000
 	for i := 0; i < n; i++ {
 		q.Upsert(fmt.Sprintf("k%05d", i), t0.Add(time.Duration((i*7919)%n)*time.Second))
@@ -114,7 +114,7 @@ func TestQueueLargeOrder(t *testing.T) {
 }
 
 func TestQueueCountDue(t *testing.T) {
-	q := NewQueue()
+	q := newDueQueue()
 	if n := q.CountDue(t0); n != 0 {
 		t.Fatalf("CountDue on empty queue = %d", n)
 	}

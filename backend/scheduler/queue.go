@@ -1,4 +1,4 @@
-package schedule
+package scheduler
 
 import (
 	"container/heap"
@@ -6,10 +6,10 @@ import (
 	"time"
 )
 
-// Queue is an in-memory priority queue of items (keys) by due time, safe for
-// concurrent use. Every operation is O(log n) or better, so a rotation tick
-// that pops only what is due costs O(due · log n), not O(n).
-type Queue struct {
+// dueQueue is an in-memory priority queue of ids by due time, safe for
+// concurrent use. Every operation is O(log n) or better, so a pass that pops
+// only what is due costs O(due · log n), not O(n).
+type dueQueue struct {
 	mu    sync.Mutex
 	h     dueHeap
 	items map[string]*dueItem
@@ -21,21 +21,20 @@ type dueItem struct {
 	index int
 }
 
-// NewQueue returns an empty queue.
-func NewQueue() *Queue {
-	return &Queue{items: make(map[string]*dueItem)}
+func newDueQueue() *dueQueue {
+	return &dueQueue{items: make(map[string]*dueItem)}
 }
 
 // Upsert sets id's due time, adding it if absent.
-func (q *Queue) Upsert(id string, due time.Time) {
+func (q *dueQueue) Upsert(id string, due time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.upsertLocked(id, due)
 }
 
-// Offer adds id at due only if it is absent. A rebuild from storage uses it
-// so it never overwrites a fresher due time set by a concurrent change.
-func (q *Queue) Offer(id string, due time.Time) bool {
+// Offer adds id at due only if it is absent, so it never overwrites a
+// fresher due time set meanwhile (see Runner.Offer).
+func (q *dueQueue) Offer(id string, due time.Time) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if _, ok := q.items[id]; ok {
@@ -45,7 +44,7 @@ func (q *Queue) Offer(id string, due time.Time) bool {
 	return true
 }
 
-func (q *Queue) upsertLocked(id string, due time.Time) {
+func (q *dueQueue) upsertLocked(id string, due time.Time) {
 	if it, ok := q.items[id]; ok {
 		it.due = due
 		heap.Fix(&q.h, it.index)
@@ -57,7 +56,7 @@ func (q *Queue) upsertLocked(id string, due time.Time) {
 }
 
 // Remove drops id; it is a no-op for an absent id.
-func (q *Queue) Remove(id string) {
+func (q *dueQueue) Remove(id string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if it, ok := q.items[id]; ok {
@@ -67,7 +66,7 @@ func (q *Queue) Remove(id string) {
 }
 
 // PopDue removes and returns the earliest item if it is due at now.
-func (q *Queue) PopDue(now time.Time) (id string, due time.Time, ok bool) {
+func (q *dueQueue) PopDue(now time.Time) (id string, due time.Time, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.h) == 0 || q.h[0].due.After(now) {
@@ -79,7 +78,7 @@ func (q *Queue) PopDue(now time.Time) (id string, due time.Time, ok bool) {
 }
 
 // Peek returns the earliest item without removing it.
-func (q *Queue) Peek() (id string, due time.Time, ok bool) {
+func (q *dueQueue) Peek() (id string, due time.Time, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.h) == 0 {
@@ -92,7 +91,7 @@ func (q *Queue) Peek() (id string, due time.Time, ok bool) {
 // of the heap that is due (a child is never earlier than its parent), so it
 // costs O(due), not O(n): callers report a backlog without scanning the
 // whole queue.
-func (q *Queue) CountDue(now time.Time) int {
+func (q *dueQueue) CountDue(now time.Time) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	n := 0
@@ -110,7 +109,7 @@ func (q *Queue) CountDue(now time.Time) int {
 }
 
 // Due returns id's due time, if queued.
-func (q *Queue) Due(id string) (time.Time, bool) {
+func (q *dueQueue) Due(id string) (time.Time, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if it, ok := q.items[id]; ok {
@@ -120,7 +119,7 @@ func (q *Queue) Due(id string) (time.Time, bool) {
 }
 
 // Len is the number of queued items.
-func (q *Queue) Len() int {
+func (q *dueQueue) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.h)
