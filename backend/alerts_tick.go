@@ -223,7 +223,7 @@ func (b *apikeysBackend) sweepKey(ctx context.Context, s logical.Storage, st *go
 // under the key's lock that it is still idle. The revocation is attributed
 // to "system" in the lifecycle log.
 func (b *apikeysBackend) revokeIdleKey(ctx context.Context, s logical.Storage, client, name string, timeout time.Duration) error {
-	defer b.lockKey(client, name)()
+	defer b.locks.lockKey(client, name)()
 	k, err := b.getKey(ctx, s, client, name)
 	if err != nil || k == nil || k.Revoked {
 		return err

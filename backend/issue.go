@@ -36,13 +36,13 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 	}
 	// The client lock covers the max_keys_per_client count and excludes a
 	// concurrent de-provisioning or lock.
-	clk := b.clientLock(in.clientName)
+	clk := b.locks.client(in.clientName)
 	clk.Lock()
 	defer clk.Unlock()
-	klock := b.keyLock(in.clientName, in.name)
+	klock := b.locks.key(in.clientName, in.name)
 	klock.Lock()
 	defer klock.Unlock()
-	defer b.rlockRole(in.roleName)()
+	defer b.locks.rlockRole(in.roleName)()
 
 	s := req.Storage
 	cfg, err := b.config(ctx, s)

@@ -150,7 +150,7 @@ func (b *apikeysBackend) rollbackKey(ctx context.Context, req *logical.Request, 
 // then stores the key and logs the event, with a key.retired entry for each
 // version the transition retired.
 func (b *apikeysBackend) changeKey(ctx context.Context, req *logical.Request, client, name, typ string, change func(*record.Key, *record.Role, *record.Config) (*record.KeyVersion, []record.Retirement, error)) (*record.Key, *record.KeyVersion, error) {
-	defer b.lockKey(client, name)()
+	defer b.locks.lockKey(client, name)()
 	s := req.Storage
 	k, role, cfg, err := b.loadKeyForChange(ctx, s, client, name)
 	if err != nil {
@@ -170,7 +170,7 @@ func (b *apikeysBackend) changeKey(ctx context.Context, req *logical.Request, cl
 // revokeKey revokes one version (version > 0) or the whole key. It returns
 // nil if the key does not exist.
 func (b *apikeysBackend) revokeKey(ctx context.Context, req *logical.Request, client, name string, version int, reason string) (*record.Key, []int, error) {
-	defer b.lockKey(client, name)()
+	defer b.locks.lockKey(client, name)()
 	return b.revokeKeyLocked(ctx, req, req.Storage, client, name, version, reason)
 }
 
@@ -179,7 +179,7 @@ func (b *apikeysBackend) revokeKey(ctx context.Context, req *logical.Request, cl
 // revoked already, so the operator can be told rather than see a silent
 // success.
 func (b *apikeysBackend) revokeKeyIdempotent(ctx context.Context, req *logical.Request, client, name string, version int, reason string) (k *record.Key, revoked []int, unchanged bool, err error) {
-	defer b.lockKey(client, name)()
+	defer b.locks.lockKey(client, name)()
 	k, err = b.getKey(ctx, req.Storage, client, name)
 	if err != nil || k == nil {
 		return nil, nil, false, err
@@ -286,7 +286,7 @@ type clientStatusResult struct {
 // revokes every key of the client. The status check happens under the
 // client lock, so two concurrent locks write and log the change once.
 func (b *apikeysBackend) setClientStatus(ctx context.Context, req *logical.Request, name, status, reason string) (clientStatusResult, error) {
-	clk := b.clientLock(name)
+	clk := b.locks.client(name)
 	clk.Lock()
 	defer clk.Unlock()
 	s := req.Storage
@@ -341,7 +341,7 @@ func (b *apikeysBackend) revokeClientKeys(ctx context.Context, req *logical.Requ
 		return 0, 0, err
 	}
 	for _, kn := range names {
-		lock := b.keyLock(name, kn)
+		lock := b.locks.key(name, kn)
 		lock.Lock()
 		k, revoked, err := b.revokeKeyLocked(ctx, req, s, name, kn, 0, "client de-provisioned")
 		lock.Unlock()

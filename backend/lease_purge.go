@@ -278,7 +278,7 @@ func (b *apikeysBackend) dropGovMarks(ctx context.Context, s logical.Storage, ke
 // since before cutoff. Index entries go first, the record last (see the
 // top of this file). It reports whether it deleted the record.
 func (b *apikeysBackend) purgeLeasedKey(ctx context.Context, s logical.Storage, client, name, keyID string, cutoff time.Time) (bool, error) {
-	defer b.lockKey(client, name)()
+	defer b.locks.lockKey(client, name)()
 	k, err := b.getKey(ctx, s, client, name)
 	if err != nil {
 		return false, err

@@ -81,7 +81,7 @@ func (b *apikeysBackend) leasedKeyRenew(ctx context.Context, req *logical.Reques
 	if err != nil {
 		return nil, err
 	}
-	defer b.lockKey(ref.client, ref.name)()
+	defer b.locks.lockKey(ref.client, ref.name)()
 	s := req.Storage
 	k, err := b.liveLeasedKey(ctx, s, ref)
 	if err != nil {
@@ -132,7 +132,7 @@ func (b *apikeysBackend) leasedKeyRevoke(ctx context.Context, req *logical.Reque
 	if err != nil {
 		return nil, err
 	}
-	defer b.lockKey(ref.client, ref.name)()
+	defer b.locks.lockKey(ref.client, ref.name)()
 	s := req.Storage
 	k, err := b.liveLeasedKey(ctx, s, ref)
 	if err != nil {

@@ -51,34 +51,37 @@ func newLockSets() lockSets {
 	}
 }
 
-func (b *apikeysBackend) clientLock(client string) *locksutil.LockEntry {
-	return locksutil.LockForKey(b.locks.clients, client)
+// client is a client's lock.
+func (l *lockSets) client(client string) *locksutil.LockEntry {
+	return locksutil.LockForKey(l.clients, client)
 }
 
-func (b *apikeysBackend) roleLock(role string) *locksutil.LockEntry {
-	return locksutil.LockForKey(b.locks.roles, role)
+// role is a role's lock.
+func (l *lockSets) role(role string) *locksutil.LockEntry {
+	return locksutil.LockForKey(l.roles, role)
 }
 
 // rlockRole takes a role's read lock for an issuance under it and returns
 // the function that releases it; callers already hold the key's locks.
-func (b *apikeysBackend) rlockRole(role string) (unlock func()) {
-	l := b.roleLock(role)
-	l.RLock()
-	return l.RUnlock
+func (l *lockSets) rlockRole(role string) (unlock func()) {
+	rl := l.role(role)
+	rl.RLock()
+	return rl.RUnlock
 }
 
-func (b *apikeysBackend) keyLock(client, name string) *locksutil.LockEntry {
-	return locksutil.LockForKey(b.locks.keys, client+"/"+name)
+// key is a key's own lock (lockKey takes it with its client's).
+func (l *lockSets) key(client, name string) *locksutil.LockEntry {
+	return locksutil.LockForKey(l.keys, client+"/"+name)
 }
 
 // lockKey takes the locks for changing one key, in the documented order:
 // the client's read lock (so a concurrent de-provisioning or lock-down,
 // which takes it exclusively, waits) and then the key's own lock. It
 // returns the function that releases both.
-func (b *apikeysBackend) lockKey(client, name string) (unlock func()) {
-	clk := b.clientLock(client)
+func (l *lockSets) lockKey(client, name string) (unlock func()) {
+	clk := l.client(client)
 	clk.RLock()
-	lock := b.keyLock(client, name)
+	lock := l.key(client, name)
 	lock.Lock()
 	return func() {
 		lock.Unlock()

@@ -129,7 +129,7 @@ func (b *apikeysBackend) pathClientWrite(ctx context.Context, req *logical.Reque
 	if err := record.ValidateName("client", name); err != nil {
 		return nil, userErrorf("%s", err.Error())
 	}
-	lock := b.clientLock(name)
+	lock := b.locks.client(name)
 	lock.Lock()
 	defer lock.Unlock()
 

@@ -78,8 +78,8 @@ func (b *apikeysBackend) issueLeasedKey(ctx context.Context, req *logical.Reques
 	}
 	// A read lock excludes a concurrent lock or de-provisioning of the
 	// client (they take the write lock) without serialising issuance.
-	defer b.lockKey(clientName, name)()
-	defer b.rlockRole(roleName)()
+	defer b.locks.lockKey(clientName, name)()
+	defer b.locks.rlockRole(roleName)()
 
 	s := req.Storage
 	cfg, err := b.config(ctx, s)

@@ -297,7 +297,7 @@ func (b *apikeysBackend) pathKeyUpdate(ctx context.Context, req *logical.Request
 			return nil, userErrorf("key %s/%s already exists: only purpose and metadata can be updated (%s cannot). To replace the secret use keys/%s/%s/rotate; to issue another key choose a new name", client, name, f, client, name)
 		}
 	}
-	lock := b.keyLock(client, name)
+	lock := b.locks.key(client, name)
 	lock.Lock()
 	defer lock.Unlock()
 	k, err := b.getKey(ctx, req.Storage, client, name)

@@ -124,7 +124,7 @@ func (b *apikeysBackend) pathLeakReport(ctx context.Context, req *logical.Reques
 	if ie != nil {
 		// The key's lock covers the decision and the revocation, and
 		// finishing a report cut off before.
-		defer b.lockKey(ie.Client, ie.Name)()
+		defer b.locks.lockKey(ie.Client, ie.Name)()
 	}
 	var k *record.Key
 	if ie != nil {

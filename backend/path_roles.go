@@ -264,7 +264,7 @@ func (b *apikeysBackend) pathRoleWrite(ctx context.Context, req *logical.Request
 	if err := record.ValidateName("role", name); err != nil {
 		return nil, userErrorf("%s", err.Error())
 	}
-	lock := b.roleLock(name)
+	lock := b.locks.role(name)
 	lock.Lock()
 	defer lock.Unlock()
 	// A role is validated against the configuration and a configuration
@@ -409,7 +409,7 @@ func (b *apikeysBackend) pathRoleDelete(ctx context.Context, req *logical.Reques
 	if err := record.ValidateName("role", name); err != nil {
 		return nil, userErrorf("%s", err.Error())
 	}
-	lock := b.roleLock(name)
+	lock := b.locks.role(name)
 	lock.Lock()
 	defer lock.Unlock()
 	r, err := b.getRole(ctx, req.Storage, name)

@@ -48,7 +48,7 @@ func (b *apikeysBackend) dropUnreadablePlaintext(ctx context.Context, s logical.
 	if drop, _ := unreadableSecrets(k, role, c); len(drop) == 0 {
 		return nil
 	}
-	defer b.lockKey(k.Client, k.Name)()
+	defer b.locks.lockKey(k.Client, k.Name)()
 	k, err = b.getKey(ctx, s, k.Client, k.Name)
 	if err != nil || k == nil {
 		return err

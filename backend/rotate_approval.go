@@ -14,7 +14,7 @@ import (
 // marked used after it. Scheduled rotations (no caller gets the secret)
 // need none. The caller must not hold the key's lock.
 func (b *apikeysBackend) rotateKeyApproved(ctx context.Context, req *logical.Request, client, name string, stage bool, approvalID string) (*rotateResult, error) {
-	defer b.lockKey(client, name)()
+	defer b.locks.lockKey(client, name)()
 	s := req.Storage
 	k, role, c, cfg, err := b.loadKeyForRotation(ctx, s, client, name)
 	if err != nil {

@@ -162,7 +162,7 @@ func TestRotateApprovalOnFailedCommit(t *testing.T) {
 // rotateUnapproved rotates a key as the tick does, with no approval and no
 // caller to hand the secret to.
 func rotateUnapproved(e *testEnv, client, name string) error {
-	defer e.b.lockKey(client, name)()
+	defer e.b.locks.lockKey(client, name)()
 	k, role, c, cfg, err := e.b.loadKeyForRotation(e.ctx, e.storage, client, name)
 	if err != nil {
 		return err

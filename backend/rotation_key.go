@@ -17,7 +17,7 @@ import (
 // stale, so the key is re-read under its locks and nothing is done that its
 // stored state does not call for. On error the key is re-queued for a retry.
 func (b *apikeysBackend) handleDueKey(ctx context.Context, s logical.Storage, client, name string, st *tickStats) error {
-	defer b.lockKey(client, name)()
+	defer b.locks.lockKey(client, name)()
 
 	err := b.maintainKeyLocked(ctx, s, client, name, st)
 	if err != nil {

@@ -88,7 +88,7 @@ func (b *apikeysBackend) rescheduleKeys(ctx context.Context, s logical.Storage, 
 }
 
 func (b *apikeysBackend) rescheduleKey(ctx context.Context, s logical.Storage, client, name string) (bool, error) {
-	defer b.lockKey(client, name)()
+	defer b.locks.lockKey(client, name)()
 	k, err := b.getKey(ctx, s, client, name)
 	if err != nil || k == nil || !record.ManagedKey(k) || k.NextRotationAt.IsZero() {
 		return false, err

@@ -19,7 +19,7 @@ func (b *apikeysBackend) flushUsage(ctx context.Context, req *logical.Request) e
 
 // persistUsage merges one snapshot into its key record under the locks.
 func (b *apikeysBackend) persistUsage(ctx context.Context, s logical.Storage, sn usage.Snapshot) error {
-	defer b.lockKey(sn.Client, sn.Name)()
+	defer b.locks.lockKey(sn.Client, sn.Name)()
 	k, err := b.getKey(ctx, s, sn.Client, sn.Name)
 	if err != nil {
 		return err

@@ -308,7 +308,7 @@ func (b *apikeysBackend) walRollback(ctx context.Context, req *logical.Request, 
 	if err := mapstructure.Decode(data, &w); err != nil {
 		return err
 	}
-	defer b.lockKey(w.Client, w.Name)()
+	defer b.locks.lockKey(w.Client, w.Name)()
 	return b.settleLocked(ctx, req.Storage, w)
 }
 
@@ -366,7 +366,7 @@ func (b *apikeysBackend) settleWAL(ctx context.Context, s logical.Storage, id st
 	if w.Owner == b.rot.instance {
 		return false, nil // a commit of this instance, possibly in flight
 	}
-	defer b.lockKey(w.Client, w.Name)()
+	defer b.locks.lockKey(w.Client, w.Name)()
 	// Read again under the lock: the key's next change may have finished
 	// it meanwhile (finishInterruptedCommit).
 	if entry, err = framework.GetWAL(ctx, s, id); err != nil || entry == nil {
