@@ -58,7 +58,7 @@ func FuzzCIDRs(f *testing.F) {
 		if err != nil || !slices.Equal(again, out) {
 			t.Fatalf("stored blocks %q parse back as %q, %v", out, again, err)
 		}
-		allowed := record.IpAllowed(out, addr)
+		allowed := record.IPAllowed(out, addr)
 		if len(out) == 0 {
 			if !allowed {
 				t.Fatalf("an empty list refused %q", addr)
@@ -288,7 +288,7 @@ func TestIPAllowedMappedBlocks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := record.IpAllowed(cidrs, c.addr); got != c.want {
+		if got := record.IPAllowed(cidrs, c.addr); got != c.want {
 			t.Errorf("ipAllowed(%q, %q) = %v, want %v", cidrs, c.addr, got, c.want)
 		}
 	}

@@ -241,7 +241,7 @@ func checkIssuePolicy(role *record.Role, client *record.Client, req *logical.Req
 		if req.Connection != nil {
 			remote = req.Connection.RemoteAddr
 		}
-		if !record.IpAllowed(role.IssueBoundCIDRs, remote) {
+		if !record.IPAllowed(role.IssueBoundCIDRs, remote) {
 			return userErrorf("role %q allows issuance only from %s; this request came from %q", role.Name, strings.Join(role.IssueBoundCIDRs, ", "), remote)
 		}
 	}

@@ -128,7 +128,7 @@ func (b *apikeysBackend) checkKey(ctx context.Context, s logical.Storage, in rec
 		(len(c.AllowedEnvironments) > 0 && !record.Contains(c.AllowedEnvironments, k.Environment)) {
 		return fail(record.CodeForbiddenEnvironment)
 	}
-	if !record.IpAllowed(c.BoundCIDRs, in.ClientIP) || !record.IpAllowed(role.BoundCIDRs, in.ClientIP) {
+	if !record.IPAllowed(c.BoundCIDRs, in.ClientIP) || !record.IPAllowed(role.BoundCIDRs, in.ClientIP) {
 		return fail(record.CodeForbiddenIP)
 	}
 	if in.Audience != "" && !record.Contains(role.Audiences, in.Audience) {

@@ -51,9 +51,9 @@ func ParseCIDRs(field string, raw []string) ([]string, error) {
 	return out, nil
 }
 
-// IpAllowed reports whether addr lies in one of cidrs; an empty list allows
+// IPAllowed reports whether addr lies in one of cidrs; an empty list allows
 // every address. An unparsable address is never allowed by a non-empty list.
-func IpAllowed(cidrs []string, addr string) bool {
+func IPAllowed(cidrs []string, addr string) bool {
 	if len(cidrs) == 0 {
 		return true
 	}

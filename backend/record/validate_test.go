@@ -1,13 +1,11 @@
-package backend
+package record
 
 import (
 	"testing"
-
-	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
 
 func TestParseCIDRs(t *testing.T) {
-	got, err := record.ParseCIDRs("bound_cidrs", []string{"10.1.2.3/8", " 192.0.2.7 ", "", "2001:db8::/32"})
+	got, err := ParseCIDRs("bound_cidrs", []string{"10.1.2.3/8", " 192.0.2.7 ", "", "2001:db8::/32"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,7 +19,7 @@ func TestParseCIDRs(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"10.0.0.0/33", "example.com", "1.2.3"} {
-		if _, err := record.ParseCIDRs("bound_cidrs", []string{bad}); err == nil {
+		if _, err := ParseCIDRs("bound_cidrs", []string{bad}); err == nil {
 			t.Errorf("parseCIDRs(%q) accepted a bad block", bad)
 		}
 	}
@@ -39,11 +37,11 @@ func TestIPAllowed(t *testing.T) {
 		"":                false,
 	}
 	for addr, want := range cases {
-		if got := record.IpAllowed(cidrs, addr); got != want {
+		if got := IPAllowed(cidrs, addr); got != want {
 			t.Errorf("ipAllowed(%q) = %v, want %v", addr, got, want)
 		}
 	}
-	if !record.IpAllowed(nil, "anything") {
+	if !IPAllowed(nil, "anything") {
 		t.Error("an empty list must allow every address")
 	}
 }
@@ -54,7 +52,7 @@ func TestValidateName(t *testing.T) {
 		"": false, "-lead": false, "has/slash": false, "has space": false,
 		"x1234567890123456789012345678901234567890123456789012345678901234": false,
 	} {
-		if err := record.ValidateName("client", name); (err == nil) != ok {
+		if err := ValidateName("client", name); (err == nil) != ok {
 			t.Errorf("validateName(%q) = %v, want ok=%v", name, err, ok)
 		}
 	}
