@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -75,7 +76,7 @@ func TestFailedVerifyBurstThreshold(t *testing.T) {
 		t.Fatalf("verify_outcomes not_found = %d", n)
 	}
 	// The alert is in the lifecycle log.
-	if !record.Contains(e.logTypes(), eventlog.AlertRaised) {
+	if !slices.Contains(e.logTypes(), eventlog.AlertRaised) {
 		t.Fatal("alert not logged")
 	}
 }

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -9,7 +10,6 @@ import (
 	"time"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
-	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -117,7 +117,7 @@ func TestApprovalSeparationOfDuties(t *testing.T) {
 	// Lifecycle log records creation, approval and use.
 	types := e.logTypes()
 	for _, want := range []string{eventlog.RequestCreated, eventlog.RequestApproved, eventlog.RequestUsed, eventlog.KeyIssued} {
-		if !record.Contains(types, want) {
+		if !slices.Contains(types, want) {
 			t.Fatalf("log lacks %s: %v", want, types)
 		}
 	}

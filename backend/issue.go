@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -230,10 +231,10 @@ func keyScopesFor(role *record.Role, wanted []string, given bool) ([]string, err
 // checkIssuePolicy applies the role's rules about who may get its keys and
 // from where. It returns a user error naming the rule broken, or nil.
 func checkIssuePolicy(role *record.Role, client *record.Client, req *logical.Request) error {
-	if len(role.AllowedClientTypes) > 0 && !record.Contains(role.AllowedClientTypes, client.Type) {
+	if len(role.AllowedClientTypes) > 0 && !slices.Contains(role.AllowedClientTypes, client.Type) {
 		return userErrorf("role %q issues keys only to %s clients; client %q is %s", role.Name, strings.Join(role.AllowedClientTypes, " or "), client.Name, client.Type)
 	}
-	if len(client.AllowedEnvironments) > 0 && !record.Contains(client.AllowedEnvironments, role.Environment) {
+	if len(client.AllowedEnvironments) > 0 && !slices.Contains(client.AllowedEnvironments, role.Environment) {
 		return userErrorf("client %q may hold keys only for environments %s; role %q is for %q", client.Name, strings.Join(client.AllowedEnvironments, ", "), role.Name, role.Environment)
 	}
 	if len(role.IssueBoundCIDRs) > 0 {

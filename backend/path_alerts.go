@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -103,7 +104,7 @@ func parseAlertFilter(d *framework.FieldData) (record.AlertFilter, int, error) {
 		KeyID:    strings.TrimSpace(d.Get("key_id").(string)),
 		Severity: strings.TrimSpace(d.Get("severity").(string)),
 	}
-	if f.Typ != "" && !record.Contains(record.AlertTypes, f.Typ) {
+	if f.Typ != "" && !slices.Contains(record.AlertTypes, f.Typ) {
 		return f, 0, userErrorf("type must be one of %s (got %q)", strings.Join(record.AlertTypes, ", "), f.Typ)
 	}
 	switch f.Severity {

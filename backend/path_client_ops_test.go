@@ -2,6 +2,7 @@ package backend
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -41,7 +42,7 @@ func TestClientLockUnlock(t *testing.T) {
 		t.Fatalf("inventory state after unlock = %v", st)
 	}
 	types := e.logTypes()
-	if !record.Contains(types, eventlog.ClientLocked) || !record.Contains(types, eventlog.ClientUnlocked) {
+	if !slices.Contains(types, eventlog.ClientLocked) || !slices.Contains(types, eventlog.ClientUnlocked) {
 		t.Fatalf("log lacks lock/unlock: %v", types)
 	}
 

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -125,13 +126,13 @@ func (b *apikeysBackend) checkKey(ctx context.Context, s logical.Storage, in rec
 	res.Role = role
 
 	if (in.Environment != "" && in.Environment != k.Environment) ||
-		(len(c.AllowedEnvironments) > 0 && !record.Contains(c.AllowedEnvironments, k.Environment)) {
+		(len(c.AllowedEnvironments) > 0 && !slices.Contains(c.AllowedEnvironments, k.Environment)) {
 		return fail(record.CodeForbiddenEnvironment)
 	}
 	if !record.IPAllowed(c.BoundCIDRs, in.ClientIP) || !record.IPAllowed(role.BoundCIDRs, in.ClientIP) {
 		return fail(record.CodeForbiddenIP)
 	}
-	if in.Audience != "" && !record.Contains(role.Audiences, in.Audience) {
+	if in.Audience != "" && !slices.Contains(role.Audiences, in.Audience) {
 		return fail(record.CodeForbiddenAudience)
 	}
 	res.EffectiveScopes = scopes.Intersect(k.Scopes, role.Scopes)

@@ -90,12 +90,3 @@ func ParseIP(addr string) (netip.Addr, bool) {
 	}
 	return ip.Unmap(), true
 }
-
-func Contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
