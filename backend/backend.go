@@ -15,6 +15,8 @@ import (
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/clock"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/detect"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/signing"
 )
 
 // Version is the plugin's semantic version, stamped in at build time with
@@ -44,9 +46,9 @@ type apikeysBackend struct {
 	// configMu serialises configuration writes, and role writes with them
 	// (each is checked against the other); lock order: locks.go.
 	configMu sync.Mutex
-	// signingMu serialises creation and rotation of this mount's token
-	// signing keys (reads take no lock: they see the old or the new set).
-	signingMu sync.Mutex
+	// signing is this mount's token signing key set; it serialises its
+	// own changes.
+	signing *signing.Keys
 
 	// log is the mount's lifecycle log; it serialises its own appends.
 	log *eventlog.Log
@@ -135,6 +137,13 @@ func newBackend(c clock.Clock, opts ...backendOption) *apikeysBackend {
 	}
 	b.gov.det = detect.New(newAlertID)
 	initSchedules(b, opts)
+	b.signing = signing.New(signing.Deps{
+		Clock:         c,
+		Log:           b.log,
+		Config:        b.config,
+		System:        record.Actor{Type: actorSystem},
+		MaxEntryBytes: maxEntryBytes,
+	})
 	b.Backend = &framework.Backend{
 		Help:           strings.TrimSpace(backendHelp),
 		BackendType:    logical.TypeLogical,

@@ -14,6 +14,7 @@ const modulePath = "github.com/apikeys/vault-plugin-secrets-apikeys"
 // requests or storage, so it can be tested with a fixed time and no mount.
 var storagePackages = map[string]bool{
 	"eventlog": true, // appends to and verifies the log in storage
+	"signing":  true, // stores the token signing key set
 }
 
 // TestPackageBoundaries keeps the layout of backend/ (README, "Layout"): no

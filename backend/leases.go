@@ -4,7 +4,7 @@ import "github.com/hashicorp/vault/sdk/framework"
 
 // Leased keys, token exchange and JWKS (SPEC §5): creds/ in path_creds.go
 // and lease_secret.go, token in path_token.go, jwks in path_jwks.go and the
-// signing keys in signing.go.
+// signing keys in package signing.
 
 // pathShortLived returns the creds/, token and jwks paths.
 func (b *apikeysBackend) pathShortLived() []*framework.Path {

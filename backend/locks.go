@@ -22,13 +22,16 @@ import (
 //     and deletes take no client or key lock). Then 4, 5, 6.
 //  4. approvals.mu (approval.go), for a request's state change: then 7.
 //  5. configMu (backend.go), taken by config writes and by role writes
-//     after the role's lock: then 7.
+//     after the role's lock: then 5a (a config write lowering token_ttl
+//     records it on the signing key), 7.
+//     5a. The signing keys' lock (signing.Keys), otherwise taken with no
+//     other lock held (token exchange, jwks/rotate and jwks/revoke,
+//     initialize, the tick): then 7.
 //  6. alertsRuntime.mu (alerts_open.go): shared by raising and
 //     acknowledging an alert from its write through its log entry,
 //     exclusive while the open alerts are counted. Then 7.
 //  7. The lifecycle log's own lock (eventlog.Log): a leaf.
 //
-// signingMu (signing.go) serialises signing-key changes and takes only 7.
 // Every other lock is a leaf held for a few instructions and never while
 // storage is read or written: the mount cache and the verify key cache,
 // the usage tracker, the rate limiter, the detector (detect.Detector), the

@@ -198,7 +198,7 @@ func (b *apikeysBackend) pathConfigWrite(ctx context.Context, req *logical.Reque
 	}
 	if cfg.TokenTTL < current.TokenTTL {
 		// Tokens already signed may live the old token_ttl.
-		if err := b.noteTokenTTL(ctx, req.Storage, current.TokenTTL); err != nil {
+		if err := b.signing.NoteTokenTTL(ctx, req.Storage, current.TokenTTL); err != nil {
 			return nil, err
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/jwtsign"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/signing"
 )
 
 const pathJWKSHelpSyn = `Public keys that verify tokens from the token exchange (JWK Set).`
@@ -140,7 +141,7 @@ func (b *apikeysBackend) pathJWKS() []*framework.Path {
 // the periodic tick and the token exchange; a key at most a tick past its
 // period is still the one signing, so publishing it is right.
 func (b *apikeysBackend) pathJWKSRead(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	set, err := b.readSigningKeys(ctx, req.Storage)
+	set, err := b.signing.Read(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +162,7 @@ func (b *apikeysBackend) pathJWKSRotate(ctx context.Context, req *logical.Reques
 		return nil, err
 	}
 	revokePrevious := d.Get("revoke_previous").(bool)
-	set, old, withdrawn, err := b.rotateSigningKeys(ctx, req, req.Storage, cfg, true, revokePrevious)
+	set, old, withdrawn, err := b.signing.Rotate(ctx, req.Storage, cfg, signingOrigin(req), revokePrevious)
 	if err != nil {
 		return nil, err
 	}
@@ -181,18 +182,23 @@ func (b *apikeysBackend) pathJWKSRevoke(ctx context.Context, req *logical.Reques
 	if len(kids) == 0 {
 		return nil, userErrorf("kid is required: name the key ids to withdraw (see jwks)")
 	}
-	set, userErr, err := b.withdrawSigningKeys(ctx, req, kids)
+	set, err := b.signing.Withdraw(ctx, req.Storage, signingOrigin(req), kids)
 	switch {
+	case errors.Is(err, jwtsign.ErrCurrentKey):
+		return nil, userErrorf("kid: %s; rotate it out with jwks/rotate revoke_previous=true", err)
+	case errors.Is(err, jwtsign.ErrNotPublished):
+		return nil, userErrorf("kid: %s (published now: %s)", err, strings.Join(publishedKIDs(set, b.clock.Now()), ", "))
 	case err != nil:
 		return nil, err
-	case errors.Is(userErr, jwtsign.ErrCurrentKey):
-		return nil, userErrorf("kid: %s; rotate it out with jwks/rotate revoke_previous=true", userErr)
-	case userErr != nil:
-		return nil, userErrorf("kid: %s (published now: %s)", userErr, strings.Join(publishedKIDs(set, b.clock.Now()), ", "))
 	}
 	data := b.signingKeysData(set)
 	data["revoked_kids"] = kids
 	return &logical.Response{Data: data}, nil
+}
+
+// signingOrigin attributes a signing-key change to the request's caller.
+func signingOrigin(req *logical.Request) signing.Origin {
+	return signing.Origin{Actor: actorFromRequest(req), RequestID: req.ID}
 }
 
 // signingKeysData describes the set after a change: the current key and

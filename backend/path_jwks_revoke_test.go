@@ -46,7 +46,7 @@ func TestJWKSRotateRevokePreviousWithdrawsEveryOtherKey(t *testing.T) {
 	e.ok(logical.UpdateOperation, "jwks/rotate", nil)
 	// Half the period later the next key is published ahead of its use.
 	e.clock.Advance(2 * time.Hour)
-	if err := e.b.signingKeyTick(e.ctx, &logical.Request{Storage: e.storage}); err != nil {
+	if err := e.b.signing.Tick(e.ctx, e.storage); err != nil {
 		t.Fatal(err)
 	}
 	before := e.jwksKIDs()
@@ -80,7 +80,7 @@ func TestJWKSRotateRevokePreviousWithdrawsEveryOtherKey(t *testing.T) {
 	}
 	// Nothing brings them back: not a reload, not the tick.
 	r := e.reloaded()
-	if err := r.b.signingKeyTick(r.ctx, &logical.Request{Storage: r.storage}); err != nil {
+	if err := r.b.signing.Tick(r.ctx, r.storage); err != nil {
 		t.Fatal(err)
 	}
 	if got := r.jwksKIDs(); !reflect.DeepEqual(got, []string{cur}) {

@@ -67,7 +67,7 @@ func TestJWKSRotationScheduleAndManual(t *testing.T) {
 	k1 := set.Keys[0].KeyID
 	// Signing with the current key verifies against the published set.
 	cfg, _ := e.b.config(e.ctx, e.storage)
-	ks, err := e.b.signingKey(e.ctx, e.storage, cfg)
+	ks, err := e.b.signing.Current(e.ctx, e.storage, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestJWKSRotationScheduleAndManual(t *testing.T) {
 	}
 	tick := func() {
 		t.Helper()
-		if err := e.b.signingKeyTick(e.ctx, &logical.Request{Storage: e.storage}); err != nil {
+		if err := e.b.signing.Tick(e.ctx, e.storage); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -99,7 +99,7 @@ func TestJWKSRotationScheduleAndManual(t *testing.T) {
 	}
 	k2 := set.Keys[1].KeyID
 	cached := set // a verifier that fetched the JWKS now and caches it
-	if ks, err := e.b.signingKey(e.ctx, e.storage, cfg); err != nil || ks.Current.KID != k1 {
+	if ks, err := e.b.signing.Current(e.ctx, e.storage, cfg); err != nil || ks.Current.KID != k1 {
 		t.Fatalf("the pre-published key signs early: %v %v", ks.Current.KID, err)
 	}
 	// The tick after the period makes the pre-published key current; the
@@ -111,7 +111,7 @@ func TestJWKSRotationScheduleAndManual(t *testing.T) {
 		t.Fatalf("after scheduled rotation = %+v", set)
 	}
 	// The verifier's cached JWKS already verifies tokens of the new key.
-	ks2, err := e.b.signingKey(e.ctx, e.storage, cfg)
+	ks2, err := e.b.signing.Current(e.ctx, e.storage, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,10 +201,10 @@ func TestJWKSRotatedOutKeyPublishedForTokenTTLOnly(t *testing.T) {
 		t.Fatal("outgoing key still published once every token it signed has expired")
 	}
 	// The tick drops it from storage too.
-	if err := e.b.signingKeyTick(e.ctx, &logical.Request{Storage: e.storage}); err != nil {
+	if err := e.b.signing.Tick(e.ctx, e.storage); err != nil {
 		t.Fatal(err)
 	}
-	if set, _ := e.b.readSigningKeys(e.ctx, e.storage); len(set.Previous) != 0 {
+	if set, _ := e.b.signing.Read(e.ctx, e.storage); len(set.Previous) != 0 {
 		t.Fatalf("%d previous keys stored after pruning", len(set.Previous))
 	}
 	evs := e.signingEvents()
@@ -223,7 +223,7 @@ func TestJWKSRotateRevokePreviousWithdrawsOutgoingKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg, _ := e.b.config(e.ctx, e.storage)
-	ks, err := e.b.signingKey(e.ctx, e.storage, cfg)
+	ks, err := e.b.signing.Current(e.ctx, e.storage, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +260,7 @@ func TestJWKSKeepsRotatedKeyForTokenTTLItSignedUnder(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg, _ := e.b.config(e.ctx, e.storage)
-	ks, err := e.b.signingKey(e.ctx, e.storage, cfg)
+	ks, err := e.b.signing.Current(e.ctx, e.storage, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,14 +296,14 @@ func TestSigningRotationWaitsForThePublishedNextKey(t *testing.T) {
 	e.ok(logical.UpdateOperation, "config", map[string]interface{}{"signing_key_rotation_period": "24h"})
 	tick := func() {
 		t.Helper()
-		if err := e.b.signingKeyTick(e.ctx, &logical.Request{Storage: e.storage}); err != nil {
+		if err := e.b.signing.Tick(e.ctx, e.storage); err != nil {
 			t.Fatal(err)
 		}
 	}
 	signer := func() string {
 		t.Helper()
 		cfg, _ := e.b.config(e.ctx, e.storage)
-		ks, err := e.b.signingKey(e.ctx, e.storage, cfg)
+		ks, err := e.b.signing.Current(e.ctx, e.storage, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

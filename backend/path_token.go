@@ -106,7 +106,7 @@ func (b *apikeysBackend) pathTokenExchange(ctx context.Context, req *logical.Req
 	if !ok {
 		return nil, userErrorf("token exchange refused: %s (code=%s)", record.RefusalReason(record.CodeExpired), record.CodeExpired)
 	}
-	set, err := b.signingKey(ctx, s, cfg)
+	set, err := b.signing.Current(ctx, s, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -21,7 +21,7 @@ func (b *apikeysBackend) periodic(ctx context.Context, req *logical.Request) err
 		// that are about to be purged.
 		b.leasePurgeTick(ctx, req),
 		b.governanceTick(ctx, req),
-		b.signingKeyTick(ctx, req),
+		b.signing.Tick(ctx, req.Storage),
 	)
 }
 
@@ -53,5 +53,5 @@ func (b *apikeysBackend) initialize(ctx context.Context, req *logical.Initializa
 	if !b.writeSafe() {
 		return nil
 	}
-	return b.ensureSigningKey(ctx, req.Storage)
+	return b.signing.Ensure(ctx, req.Storage)
 }
