@@ -9,8 +9,9 @@ import (
 // ones above it in its chain, which rules out deadlocks. Comments elsewhere
 // point here rather than restating it.
 //
-//  1. The purge of dead leased keys (leasePurgeState.mu), held for a whole
-//     pass: then 2, 3.
+//  1. A scheduler.Runner's pass lock (Begin to End), held for a whole pass
+//     of the rotation tick (then 3) or of the purge of dead leased keys
+//     (then 2, 3).
 //  2. govRuntime.persistMu, held while the governance state is loaded,
 //     changed and saved (the tick's flush and sweep, alert listing and
 //     acknowledgement, dropping marks of purged keys): then 3 (the sweep
