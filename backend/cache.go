@@ -1,11 +1,13 @@
 package backend
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/ratelimit"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/usage"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/verifycache"
 )
 
 // mountCache holds per-mount state that is read on hot paths and changes
@@ -19,18 +21,19 @@ type mountCache struct {
 	// (all served by one multiplexed process) has its own secret.
 	hmacStates sync.Pool
 
-	// Verify hot path (keycache.go, packages usage and ratelimit).
-	verify *verifyCache
+	// Verify hot path.
+	verify *verifycache.Cache
 	usage  *usage.Tracker
 	limits *ratelimit.Limiter
 }
 
 func newMountCache() *mountCache {
-	return &mountCache{verify: newVerifyCache(), usage: usage.NewTracker(), limits: ratelimit.New()}
+	return &mountCache{verify: verifycache.New(), usage: usage.NewTracker(), limits: ratelimit.New()}
 }
 
+// invalidate drops whatever a change of storageKey makes stale.
 func (c *mountCache) invalidate(storageKey string) {
-	c.verify.invalidate(storageKey)
+	c.dropVerify(storageKey)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch storageKey {
@@ -38,5 +41,22 @@ func (c *mountCache) invalidate(storageKey string) {
 		c.config = nil
 	case storageHMACSecret:
 		c.hmacSecret = nil
+	}
+}
+
+// dropVerify maps a storage key to the verify cache's entry it stores.
+// The mapping lives here, next to the storage layout, so the cache itself
+// knows records only by name.
+func (c *mountCache) dropVerify(storageKey string) {
+	if h, ok := strings.CutPrefix(storageKey, storageIndexPrefix); ok {
+		c.verify.DropIndex(h)
+	} else if rest, ok := strings.CutPrefix(storageKey, storageKeyPrefix); ok {
+		if client, name, ok := strings.Cut(rest, "/"); ok {
+			c.verify.DropKey(client, name)
+		}
+	} else if n, ok := strings.CutPrefix(storageKey, storageRolePrefix); ok {
+		c.verify.DropRole(n)
+	} else if n, ok := strings.CutPrefix(storageKey, storageClientPrefix); ok {
+		c.verify.DropClient(n)
 	}
 }

@@ -34,10 +34,10 @@ import (
 //  7. The lifecycle log's own lock (eventlog.Log): a leaf.
 //
 // Every other lock is a leaf held for a few instructions and never while
-// storage is read or written: the mount cache and the verify key cache,
-// the usage tracker, the rate limiter, the detector (detect.Detector), the
-// schedule queues and the rotation engine's rebuild and settled-commit
-// guards.
+// storage is read or written: the mount cache, the verify cache
+// (verifycache.Cache), the usage tracker, the rate limiter, the detector
+// (detect.Detector), the schedule queues and the rotation engine's rebuild
+// and settled-commit guards.
 //
 // Each kind of entity lock has its own lock set, so a client and a key
 // whose names hash alike never share a (non-reentrant) lock.

@@ -57,11 +57,11 @@ func (b *apikeysBackend) checkKey(ctx context.Context, s logical.Storage, in rec
 	hex.Encode(hexBuf[:], sum[:])
 	hmacHex := string(hexBuf[:])
 
-	ie, err := b.cachedIndex(ctx, s, hmacHex)
+	ie, err := b.cache.verify.Index(hmacHex, func() (*record.IndexEntry, error) { return b.getIndex(ctx, s, hmacHex) })
 	if err != nil || ie == nil {
 		return record.VerifyResult{Code: record.CodeNotFound}, err
 	}
-	k, err := b.cachedKey(ctx, s, ie.Client, ie.Name)
+	k, err := b.cache.verify.Key(ie.Client, ie.Name, func() (*record.Key, error) { return b.getKey(ctx, s, ie.Client, ie.Name) })
 	if err != nil || k == nil {
 		return record.VerifyResult{Code: record.CodeNotFound}, err
 	}
@@ -104,7 +104,7 @@ func (b *apikeysBackend) checkKey(ctx context.Context, s logical.Storage, in rec
 		return fail(record.CodeNotFound) // an unknown state is never accepted
 	}
 
-	c, err := b.cachedClient(ctx, s, k.Client)
+	c, err := b.cache.verify.Client(k.Client, func() (*record.Client, error) { return b.getClient(ctx, s, k.Client) })
 	if err != nil {
 		return record.VerifyResult{}, err
 	}
@@ -116,7 +116,7 @@ func (b *apikeysBackend) checkKey(ctx context.Context, s logical.Storage, in rec
 	case c.Status != record.ClientActive:
 		return fail(record.CodeLocked)
 	}
-	role, err := b.cachedRole(ctx, s, k.Role)
+	role, err := b.cache.verify.Role(k.Role, func() (*record.Role, error) { return b.getRole(ctx, s, k.Role) })
 	if err != nil {
 		return record.VerifyResult{}, err
 	}

@@ -24,7 +24,7 @@ func (b *apikeysBackend) retirementPending(ctx context.Context, s logical.Storag
 	if err != nil {
 		return false, err
 	}
-	role, err := b.cachedRole(ctx, s, k.Role)
+	role, err := b.cache.verify.Role(k.Role, func() (*record.Role, error) { return b.getRole(ctx, s, k.Role) })
 	if err != nil || role == nil {
 		return false, err
 	}

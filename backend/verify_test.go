@@ -225,7 +225,7 @@ func TestVerifyStorageAccess(t *testing.T) {
 	if n := cs.ops.Load(); n != 0 {
 		t.Fatalf("a malformed key caused %d storage operations", n)
 	}
-	e.b.cache.verify.purge()
+	e.b.cache.verify.Purge()
 	if res, _ := e.b.verifyKey(e.ctx, cs, record.VerifyInput{Key: key}); !res.Active {
 		t.Fatalf("cold verify: %+v", res)
 	}
@@ -409,7 +409,7 @@ func TestVerifyCacheFillRacingRevoke(t *testing.T) {
 	e := newTestEnv(t)
 	e.setupClientRole("svc", "internal", "r", nil)
 	key := e.issue("svc", "k", "r", nil)
-	e.b.cache.verify.purge()
+	e.b.cache.verify.Purge()
 	cs := &countingStorage{Storage: e.storage, pauseKey: keyStorageKey("svc", "k"), readDone: make(chan struct{}), resume: make(chan struct{})}
 
 	done := make(chan record.VerifyResult)
@@ -471,7 +471,7 @@ func TestVerifyConcurrentRevoke(t *testing.T) {
 	}
 	for j := 0; j < n; j++ {
 		// Invalidate other caches now and then so fills race the revokes.
-		e.b.cache.verify.invalidate(roleStorageKey("r"))
+		e.b.cache.invalidate(roleStorageKey("r"))
 		e.ok(logical.UpdateOperation, "keys/svc/k"+string(rune('a'+j))+"/revoke", nil)
 		revoked[j].Store(true)
 	}
