@@ -15,6 +15,7 @@ import (
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/clock"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/detect"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/governance"
 )
 
 // Version is the plugin's semantic version, stamped in at build time with
@@ -57,8 +58,8 @@ type apikeysBackend struct {
 	// to simulate a crash there.
 	commitHook commitHook
 
-	// gov is the in-memory state of governance (alert detection buffers,
-	// serialisation of approvals); newBackend builds its detector.
+	// gov is the in-memory side of governance (alert detection buffers,
+	// the governance state's lock and walkers); newBackendWith builds it.
 	gov govRuntime
 
 	// approvals serialises changes of approval requests and tracks the
@@ -126,6 +127,17 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 
 // newBackend builds the backend with an injectable clock (tests pass a fake).
 func newBackend(c clock.Clock) *apikeysBackend {
+	return newBackendWith(c, backendOptions{})
+}
+
+// backendOptions tune a backend for tests; the zero value is production's.
+type backendOptions struct {
+	// governance sizes the governance sweep's and retention's batches.
+	governance governance.Options
+}
+
+// newBackendWith builds the backend with an injectable clock and options.
+func newBackendWith(c clock.Clock, opts backendOptions) *apikeysBackend {
 	b := &apikeysBackend{
 		clock:  c,
 		locks:  newLockSets(),
@@ -133,7 +145,8 @@ func newBackend(c clock.Clock) *apikeysBackend {
 		logger: hclog.NewNullLogger(),
 		log:    eventlog.New(c, maxEntryBytes),
 	}
-	b.gov.det = detect.New(newAlertID)
+	b.gov.det = detect.New(governance.NewAlertID)
+	b.gov.Runtime = governance.New(governance.Sources{Log: b.log, KeyPrefix: storageKeyPrefix, Alerts: storedAlerts{}}, opts.governance)
 	b.Backend = &framework.Backend{
 		Help:           strings.TrimSpace(backendHelp),
 		BackendType:    logical.TypeLogical,

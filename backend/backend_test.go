@@ -19,14 +19,22 @@ type testEnv struct {
 	storage logical.Storage
 	clock   *clock.Fake
 	ctx     context.Context
+	// opts are the backend's options, kept for a restart.
+	opts backendOptions
 }
 
 var testStart = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
 func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
+	return newTestEnvWith(t, backendOptions{})
+}
+
+// newTestEnvWith is newTestEnv with a backend built with opts.
+func newTestEnvWith(t *testing.T, opts backendOptions) *testEnv {
+	t.Helper()
 	fc := clock.NewFake(testStart)
-	b := newBackend(fc)
+	b := newBackendWith(fc, opts)
 	conf := &logical.BackendConfig{
 		Logger:      hclog.NewNullLogger(),
 		System:      logical.TestSystemView(),
@@ -36,7 +44,7 @@ func newTestEnv(t *testing.T) *testEnv {
 		t.Fatal(err)
 	}
 	b.logger = conf.Logger
-	return &testEnv{t: t, b: b, storage: conf.StorageView, clock: fc, ctx: context.Background()}
+	return &testEnv{t: t, b: b, storage: conf.StorageView, clock: fc, ctx: context.Background(), opts: opts}
 }
 
 // do runs a request as an entity-bearing token and returns the response;

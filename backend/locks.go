@@ -11,10 +11,11 @@ import (
 //
 //  1. The purge of dead leased keys (leasePurgeState.mu), held for a whole
 //     pass: then 2, 3.
-//  2. govRuntime.persistMu, held while the governance state is loaded,
-//     changed and saved (the tick's flush and sweep, alert listing and
-//     acknowledgement, dropping marks of purged keys): then 3 (the sweep
-//     revokes idle keys), 6.
+//  2. The governance state lock (governance.Runtime), held while the
+//     governance state is loaded, changed and saved (Update: the tick, the
+//     flush before alerts are listed), by an alert acknowledgement
+//     (LockAlertChange) and while marks of purged keys are dropped
+//     (DropMarks): then 3 (the sweep revokes idle keys), 6.
 //  3. The entity locks of lockSets below: a client's lock, then a key's
 //     lock, then a role's lock (issuance holds the role's read lock until
 //     its key is stored, so a role delete, which checks that no key uses the
@@ -23,9 +24,10 @@ import (
 //  4. approvals.mu (approval.go), for a request's state change: then 7.
 //  5. configMu (backend.go), taken by config writes and by role writes
 //     after the role's lock: then 7.
-//  6. alertsRuntime.mu (alerts_open.go): shared by raising and
-//     acknowledging an alert from its write through its log entry,
-//     exclusive while the open alerts are counted. Then 7.
+//  6. The governance alert-write lock (governance.Runtime): shared by
+//     raising and acknowledging an alert from its write through its log
+//     entry (LockAlertWrite), exclusive while the stored open alerts are
+//     counted. Then 7.
 //  7. The lifecycle log's own lock (eventlog.Log): a leaf.
 //
 // signingMu (signing.go) serialises signing-key changes and takes only 7.
