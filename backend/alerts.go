@@ -2,15 +2,14 @@ package backend
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"strconv"
-	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/detect"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/governance"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/keyformat"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
@@ -31,9 +30,9 @@ func (b *apikeysBackend) raiseAlert(ctx context.Context, s logical.Storage, a *r
 		return err
 	}
 	// Shared with other raises; excludes a count of stored alerts
-	// (countOpenAlerts) from seeing the alert without its log entry.
-	b.gov.alerts.mu.RLock()
-	defer b.gov.alerts.mu.RUnlock()
+	// (governance's open-alert counts) from seeing the alert without its
+	// log entry.
+	defer b.gov.LockAlertWrite()()
 	if err := putAlert(ctx, s, a); err != nil {
 		return err
 	}
@@ -57,7 +56,7 @@ func (b *apikeysBackend) prepareAlert(a *record.Alert) error {
 		a.Count = 1
 	}
 	if a.ID == "" {
-		id, err := newAlertID(a.Time)
+		id, err := governance.NewAlertID(a.Time)
 		if err != nil {
 			return err
 		}
@@ -119,7 +118,8 @@ func getAlert(ctx context.Context, s logical.Storage, id string) (*record.Alert,
 
 // listAlerts returns the alerts matching f, newest first, at most limit
 // (0: all). It reads at most the alerts kept by the retention
-// (alerts_retention.go), and none raised before f.since: ids sort by time.
+// (governance.Runtime.PruneAlerts), and none raised before f.since: ids
+// sort by time.
 func listAlerts(ctx context.Context, s logical.Storage, f record.AlertFilter, limit int) ([]*record.Alert, error) {
 	ids, err := s.List(ctx, storageAlertPrefix)
 	if err != nil {
@@ -128,7 +128,7 @@ func listAlerts(ctx context.Context, s logical.Storage, f record.AlertFilter, li
 	sort.Sort(sort.Reverse(sort.StringSlice(ids)))
 	var out []*record.Alert
 	for _, id := range ids {
-		if !f.Since.IsZero() && alertIDBefore(id, f.Since) {
+		if !f.Since.IsZero() && governance.RaisedBefore(id, f.Since) {
 			break
 		}
 		a, err := getAlert(ctx, s, id)
@@ -173,8 +173,14 @@ func alertData(a *record.Alert) map[string]interface{} {
 	return d
 }
 
-// newAlertID returns an id that sorts by creation time.
-func newAlertID(now time.Time) (string, error) {
-	id, err := randomHex(4)
-	return fmt.Sprintf("%016x%s", now.UnixNano(), id), err
+// storedAlerts is the alert storage as governance reads it (open-alert
+// counts, retention).
+type storedAlerts struct{}
+
+func (storedAlerts) AlertIDs(ctx context.Context, s logical.Storage) ([]string, error) {
+	return s.List(ctx, storageAlertPrefix)
+}
+
+func (storedAlerts) Alert(ctx context.Context, s logical.Storage, id string) (*record.Alert, error) {
+	return getAlert(ctx, s, id)
 }

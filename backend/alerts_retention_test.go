@@ -3,12 +3,12 @@ package backend
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/governance"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -77,10 +77,10 @@ func (e *testEnv) allAlerts() map[string]*record.Alert {
 // retained reports whether an alert raised at raised is within retention
 // at now.
 func retained(raised, now time.Time, acknowledged bool) bool {
-	if raised.Before(alertsRetainedFrom(now)) {
+	if raised.Before(governance.AlertsRetainedFrom(now)) {
 		return false
 	}
-	return !acknowledged || now.Sub(raised) <= alertRetentionAcknowledged
+	return !acknowledged || now.Sub(raised) <= governance.AcknowledgedAlertRetention
 }
 
 // checkRetention asserts that exactly the alerts within retention are
@@ -97,7 +97,7 @@ func (e *testEnv) checkRetention(raised map[string]bool) {
 		}
 	}
 	for id, acked := range raised {
-		at, _ := alertIDTime(id)
+		at, _ := governance.AlertRaisedAt(id)
 		_, ok := stored[id]
 		switch want := retained(at, now, acked); {
 		case want && !ok:
@@ -196,7 +196,7 @@ func TestMetricsScrapeReadsNoAlerts(t *testing.T) {
 		t.Fatalf("open after 100 acknowledgements = %v", o)
 	}
 	e.tick()
-	e.clock.Advance(alertRetentionOpen + record.Day)
+	e.clock.Advance(governance.OpenAlertRetention + record.Day)
 	e.tick()
 	if n := len(e.allAlerts()); n != 0 {
 		t.Fatalf("%d alerts left past the open retention", n)
@@ -222,7 +222,7 @@ func TestOpenAlertCountsStartFromStoredAlerts(t *testing.T) {
 	raw := e.rawState()
 	delete(raw, "open_alert_days")
 	delete(raw, "open_alerts_counted")
-	e.putRaw(storageGovState, raw)
+	e.putRaw(governance.StateKey, raw)
 	e.ok(logical.UpdateOperation, "alerts/"+ids[1]+"/ack", nil) // logged after the old state
 	open := func() int {
 		return e.ok(logical.ReadOperation, "metrics", nil).Data["open_alerts"].(map[string]int)[record.AlertForbiddenIP]
@@ -243,11 +243,10 @@ func TestOpenAlertCountsStartFromStoredAlerts(t *testing.T) {
 }
 
 // Retention costs O(pruned): a tick lists at most once, reads or deletes at
-// most its batch, and a tick with nothing due touches no alert; the
-// node-local listing stays within its bound.
+// most its batch, and a tick with nothing due touches no alert (the
+// node-local listing's bound: governance's TestRetentionListingBounded).
 func TestAlertRetentionCostIsPerPrunedAlert(t *testing.T) {
-	e := newTestEnv(t)
-	e.b.gov.alerts.pruneBatch, e.b.gov.alerts.listMax = 30, 50
+	e := newTestEnv(t, withGovernance(governance.Options{AlertPruneBatch: 30, AlertListMax: 50}))
 	start := e.clock.Now()
 	raised := map[string]bool{}
 	for i := 0; i < 500; i++ { // one every 14.4 hours over the last 300 days
@@ -272,10 +271,6 @@ func TestAlertRetentionCostIsPerPrunedAlert(t *testing.T) {
 			if cs.lists > 1 || cs.gets > 30 || cs.deletes > 30 {
 				t.Fatalf("tick %d: %d lists, %d reads, %d deletes", i, cs.lists, cs.gets, cs.deletes)
 			}
-			w := &e.b.gov.alerts.walker
-			if len(w.kept) > 50 || len(w.pending) > 50 {
-				t.Fatalf("walker holds %d + %d ids", len(w.kept), len(w.pending))
-			}
 			if cs.deletes == 0 && cs.gets == 0 {
 				return
 			}
@@ -295,24 +290,6 @@ func TestAlertRetentionCostIsPerPrunedAlert(t *testing.T) {
 	}
 	if n := len(e.allAlerts()); n != 0 {
 		t.Fatalf("%d alerts left 200 days after the last was raised", n)
-	}
-}
-
-func TestAlertsRetainedFromWholeDays(t *testing.T) {
-	now := time.Date(2026, 11, 27, 15, 4, 5, 0, time.UTC)
-	want := time.Date(2026, 5, 31, 0, 0, 0, 0, time.UTC) // 180 days before, at midnight
-	if got := alertsRetainedFrom(now); !got.Equal(want) {
-		t.Fatalf("alertsRetainedFrom = %v, want %v", got, want)
-	}
-	id, _ := newAlertID(now)
-	if at, ok := alertIDTime(id); !ok || !at.Equal(now) {
-		t.Fatalf("alertIDTime(%s) = %v %v", id, at, ok)
-	}
-	if _, ok := alertIDTime("legacy-id"); ok {
-		t.Fatal("a non-time id has a time")
-	}
-	if got := fmt.Sprint(openAlertDay(id, time.Time{})); got != "2026-11-27" {
-		t.Fatalf("openAlertDay = %s", got)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/clock"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/detect"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/governance"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
 
@@ -163,7 +164,7 @@ func TestReviewAndOverdueAlertOnce(t *testing.T) {
 	e.ok(logical.UpdateOperation, "config", map[string]interface{}{"review_period": "48h"})
 	e.setupClientRole("billing", "internal", "r", map[string]interface{}{"rotation_period": "24h", "grace_period": "1h"})
 	e.ok(logical.CreateOperation, "keys/billing/main", map[string]interface{}{"role": "r"})
-	e.clock.Advance(24*time.Hour + overdueTolerance)
+	e.clock.Advance(24*time.Hour + governance.OverdueTolerance)
 	e.tick()
 	if n := len(e.alertsOf(record.AlertRotationOverdue)); n != 0 {
 		t.Fatalf("overdue alert within tolerance: %d", n)
@@ -271,8 +272,7 @@ func TestDetectionsStoredWhenMountStops(t *testing.T) {
 	if got := e.alertsOf(record.AlertFailedVerifyBurst); len(got) != 1 || got[0].Count != 5 {
 		t.Fatalf("after the mount stopped: %+v", got)
 	}
-	st, err := loadGovState(e.ctx, e.storage)
-	if err != nil || st.Verify[record.CodeMalformed] != 5 {
-		t.Fatalf("verify outcomes after the mount stopped: %v %v", st.Verify, err)
+	if st := e.govState(); st.Verify[record.CodeMalformed] != 5 {
+		t.Fatalf("verify outcomes after the mount stopped: %v", st.Verify)
 	}
 }

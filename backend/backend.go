@@ -15,6 +15,7 @@ import (
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/clock"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/detect"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/governance"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/signing"
 )
@@ -59,8 +60,8 @@ type apikeysBackend struct {
 	// to simulate a crash there.
 	commitHook commitHook
 
-	// gov is the in-memory state of governance (alert detection buffers,
-	// serialisation of approvals); newBackend builds its detector.
+	// gov is the in-memory side of governance (alert detection buffers,
+	// the governance state's lock and walkers); newBackendWith builds it.
 	gov govRuntime
 
 	// approvals serialises changes of approval requests and tracks the
@@ -135,8 +136,9 @@ func newBackend(c clock.Clock, opts ...backendOption) *apikeysBackend {
 		logger: hclog.NewNullLogger(),
 		log:    eventlog.New(c, maxEntryBytes),
 	}
-	b.gov.det = detect.New(newAlertID)
-	initSchedules(b, opts)
+	b.gov.det = detect.New(governance.NewAlertID)
+	o := collectOptions(opts)
+	initSchedules(b, o)
 	b.signing = signing.New(signing.Deps{
 		Clock:         c,
 		Log:           b.log,
@@ -144,6 +146,7 @@ func newBackend(c clock.Clock, opts ...backendOption) *apikeysBackend {
 		System:        record.Actor{Type: actorSystem},
 		MaxEntryBytes: maxEntryBytes,
 	})
+	b.gov.Runtime = governance.New(governance.Sources{Log: b.log, KeyPrefix: storageKeyPrefix, Alerts: storedAlerts{}}, o.governance)
 	b.Backend = &framework.Backend{
 		Help:           strings.TrimSpace(backendHelp),
 		BackendType:    logical.TypeLogical,

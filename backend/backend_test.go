@@ -19,6 +19,8 @@ type testEnv struct {
 	storage logical.Storage
 	clock   *clock.Fake
 	ctx     context.Context
+	// opts are the backend's options, kept for a restart.
+	opts []backendOption
 }
 
 var testStart = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
@@ -36,7 +38,7 @@ func newTestEnv(t *testing.T, opts ...backendOption) *testEnv {
 		t.Fatal(err)
 	}
 	b.logger = conf.Logger
-	return &testEnv{t: t, b: b, storage: conf.StorageView, clock: fc, ctx: context.Background()}
+	return &testEnv{t: t, b: b, storage: conf.StorageView, clock: fc, ctx: context.Background(), opts: opts}
 }
 
 // do runs a request as an entity-bearing token and returns the response;

@@ -2,11 +2,10 @@ package backend
 
 import (
 	"encoding/json"
-	"fmt"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/governance"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -22,13 +21,13 @@ func (e *testEnv) putRaw(key string, v interface{}) {
 	}
 }
 
-func (e *testEnv) marksOf(keyID string) (keyMarks, bool) {
+func (e *testEnv) marksOf(keyID string) (governance.Marks, bool) {
 	e.t.Helper()
-	entry, err := e.storage.Get(e.ctx, govMarksKey(keyID))
+	entry, err := e.storage.Get(e.ctx, governance.MarksKey(keyID))
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	var m keyMarks
+	var m governance.Marks
 	if entry == nil {
 		return m, false
 	}
@@ -40,7 +39,7 @@ func (e *testEnv) marksOf(keyID string) (keyMarks, bool) {
 
 func (e *testEnv) rawState() map[string]json.RawMessage {
 	e.t.Helper()
-	entry, err := e.storage.Get(e.ctx, storageGovState)
+	entry, err := e.storage.Get(e.ctx, governance.StateKey)
 	if err != nil || entry == nil {
 		e.t.Fatalf("governance state: %v %v", entry, err)
 	}
@@ -49,6 +48,16 @@ func (e *testEnv) rawState() map[string]json.RawMessage {
 		e.t.Fatal(err)
 	}
 	return raw
+}
+
+// govState is the governance state as a metrics read sees it.
+func (e *testEnv) govState() *governance.State {
+	e.t.Helper()
+	st, err := e.b.gov.Snapshot(e.ctx, e.storage)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return st
 }
 
 // Review flags a key once until it is used again; stale again, it alerts
@@ -80,7 +89,7 @@ func TestReviewAlertsAgainAfterUse(t *testing.T) {
 	}
 }
 
-// An alert no revocation followed for openAlertMaxAge leaves time-to-revoke
+// An alert no revocation followed for OpenAlertMaxAge leaves time-to-revoke
 // tracking: the sweep drops the mark (and its entry with its last mark),
 // and a revocation folded before the sweep got there gives no sample.
 func TestAlertedMarkExpires(t *testing.T) {
@@ -102,7 +111,7 @@ func TestAlertedMarkExpires(t *testing.T) {
 			t.Fatalf("alerted mark of %s = %+v (stored %v)", k.Name, m, ok)
 		}
 	}
-	e.clock.Advance(openAlertMaxAge + time.Minute)
+	e.clock.Advance(governance.OpenAlertMaxAge + time.Minute)
 	ttrCount := func() interface{} {
 		return e.ok(logical.ReadOperation, "metrics", nil).Data["time_to_revoke"].(map[string]interface{})["count"]
 	}
@@ -120,28 +129,4 @@ func TestAlertedMarkExpires(t *testing.T) {
 	if n := ttrCount(); n != 0 {
 		t.Fatalf("time_to_revoke samples = %v, want none", n)
 	}
-}
-
-// governance/state holds only bounded fields: filled to its worst case it
-// stays far below the storage's entry limit.
-func TestGovStateEntryBounded(t *testing.T) {
-	st := &govState{Events: map[string]uint64{}, Verify: map[string]uint64{}}
-	for i := 0; i < 100; i++ { // more types and outcomes than exist
-		st.Events[fmt.Sprintf("event.type.with.a.long.name.%03d", i)] = 1<<64 - 1
-		st.Verify[fmt.Sprintf("outcome_with_a_long_name_%03d", i)] = 1<<64 - 1
-	}
-	for i := 0; i < 2*maxTTRSamples; i++ {
-		st.addTTR(123456789.123456789 + float64(i)/7)
-	}
-	long := strings.Repeat("x", 64) // the longest client or key name
-	st.Sweep = sweepCursor{Client: long, Key: long}
-	st.DroppedAlerts, st.LogSeq = 1<<64-1, 1<<64-1
-	entry, err := logical.StorageEntryJSON(storageGovState, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := len(entry.Value); n > 64<<10 {
-		t.Fatalf("worst-case governance/state is %d bytes, want under 64 KiB", n)
-	}
-	t.Logf("worst-case governance/state: %d bytes", len(entry.Value))
 }

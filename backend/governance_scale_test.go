@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/governance"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -62,12 +63,12 @@ func testGovernanceAtScale(t *testing.T, n int) {
 			unmarked++
 			continue
 		}
-		m := keyMarks{Review: testStart.Add(-time.Hour), Overdue: due}
+		m := governance.Marks{Review: testStart.Add(-time.Hour), Overdue: due}
 		if alerted < 10000 { // some alerts still open, as time-to-revoke samples to be
 			m.Alerted = testStart.Add(-time.Hour)
 			alerted++
 		}
-		entry, err := logical.StorageEntryJSON(govMarksKey(keyID), m)
+		entry, err := logical.StorageEntryJSON(governance.MarksKey(keyID), m)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,7 +79,7 @@ func testGovernanceAtScale(t *testing.T, n int) {
 	t.Logf("%d keys, %d of them marked; setup %v", n, n-unmarked, time.Since(setup).Round(time.Millisecond))
 
 	// One pass: ceil(n/batch) ticks.
-	ticks := (n + sweepBatch - 1) / sweepBatch
+	ticks := (n + governance.DefaultSweepBatch - 1) / governance.DefaultSweepBatch
 	visited := map[string]bool{}
 	var slowest time.Duration
 	for i := 0; i < ticks; i++ {
@@ -91,11 +92,11 @@ func testGovernanceAtScale(t *testing.T, n int) {
 		if i > 0 && took > slowest {
 			slowest = took
 		}
-		if len(read) > sweepBatch {
-			t.Fatalf("tick %d read %d keys, more than the batch %d", i+1, len(read), sweepBatch)
+		if len(read) > governance.DefaultSweepBatch {
+			t.Fatalf("tick %d read %d keys, more than the batch %d", i+1, len(read), governance.DefaultSweepBatch)
 		}
 		// One marks entry per key visited, and the state.
-		if g := rs.reads("governance/"); i > 0 && g > sweepBatch+1 {
+		if g := rs.reads("governance/"); i > 0 && g > governance.DefaultSweepBatch+1 {
 			t.Fatalf("tick %d made %d governance reads", i+1, g)
 		}
 		for _, k := range read {
@@ -118,7 +119,7 @@ func testGovernanceAtScale(t *testing.T, n int) {
 			t.Fatalf("%s alerts = %d, want %d (the keys not alerted before)", typ, got, unmarked)
 		}
 	}
-	marks, err := rs.Storage.List(e.ctx, storageGovMarksPrefix)
+	marks, err := rs.Storage.List(e.ctx, governance.MarksPrefix)
 	if err != nil || len(marks) != n {
 		t.Fatalf("%d marks entries (%v), want one per key (%d)", len(marks), err, n)
 	}

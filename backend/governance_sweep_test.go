@@ -12,19 +12,25 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/governance"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
+// sweepBatchOf are backend options with a sweep batch of n keys (0: the
+// default).
+func sweepBatchOf(n int) backendOption {
+	return withGovernance(governance.Options{SweepBatch: n})
+}
+
 // sweepEnv is a test env with storage that counts reads, n keys spread over
 // three clients (client "b" has none) and a small sweep batch.
 func sweepEnv(t *testing.T, batch int, perClient map[string]int) (*testEnv, *recordingStorage, []string) {
 	t.Helper()
-	e := newTestEnv(t)
+	e := newTestEnv(t, sweepBatchOf(batch))
 	rs := newRecordingStorage(e.storage)
 	e.storage = rs
-	e.b.gov.sweepBatch = batch
 	e.ok(logical.CreateOperation, "roles/r", map[string]interface{}{"scopes": "orders:read", "environment": "prod"})
 	var all []string
 	for c, n := range perClient {
@@ -70,17 +76,6 @@ func TestSweepVisitsBoundedBatchesAndEveryKey(t *testing.T) {
 	}
 }
 
-func TestSweepPassEndingOnBatchBoundaryWrapsAtOnce(t *testing.T) {
-	e, rs, all := sweepEnv(t, 4, map[string]int{"a": 4, "c": 4})
-	if r1, r2 := sweepTick(e, rs), sweepTick(e, rs); !reflect.DeepEqual(append(r1, r2...), all) {
-		t.Fatalf("first pass: %v %v", r1, r2)
-	}
-	// The previous tick stopped on the last key: this one does not idle.
-	if read := sweepTick(e, rs); !reflect.DeepEqual(read, all[:4]) {
-		t.Fatalf("tick after the pass read %v, want %v", read, all[:4])
-	}
-}
-
 func TestSweepSmallMountWholeEveryTick(t *testing.T) {
 	e, rs, all := sweepEnv(t, 0, map[string]int{"a": 3, "c": 2}) // default batch
 	for i := 0; i < 3; i++ {
@@ -93,49 +88,8 @@ func TestSweepSmallMountWholeEveryTick(t *testing.T) {
 	if w := rs.writes("governance/"); w != 0 {
 		t.Fatalf("an idle tick wrote %d governance entries", w)
 	}
-	st, err := loadGovState(e.ctx, e.storage)
-	if err != nil || !st.Sweep.atStart() {
-		t.Fatalf("cursor after whole passes = %+v (%v)", st.Sweep, err)
-	}
-}
-
-// The cursor is persisted: a new active node (here a new backend on the
-// same storage) carries on where the previous one stopped.
-func TestSweepResumesFromStoredCursor(t *testing.T) {
-	e, rs, all := sweepEnv(t, 4, map[string]int{"a": 5, "c": 6})
-	if read := sweepTick(e, rs); !reflect.DeepEqual(read, all[:4]) {
-		t.Fatalf("first tick read %v", read)
-	}
-	b2 := newBackend(e.clock)
-	if err := b2.Setup(context.Background(), &logical.BackendConfig{Logger: hclog.NewNullLogger(), System: logical.TestSystemView(), StorageView: rs}); err != nil {
-		t.Fatal(err)
-	}
-	b2.gov.sweepBatch = 4
-	e.b = b2
-	if read := sweepTick(e, rs); !reflect.DeepEqual(read, all[4:8]) {
-		t.Fatalf("new node read %v, want %v", read, all[4:8])
-	}
-	// Keys changing under the cursor: the key at the cursor is gone from
-	// storage, a client before the cursor gains a key. The walk carries
-	// on after the cursor and the new key is visited in the next pass.
-	if err := rs.Storage.Delete(e.ctx, all[7]); err != nil { // c/k02, the cursor
-		t.Fatal(err)
-	}
-	e.ok(logical.CreateOperation, "keys/a/k99", map[string]interface{}{"role": "r"})
-	e.b.gov.walker = keyWalker{} // as after a restart: re-list from the stored cursor
-	if read := sweepTick(e, rs); !reflect.DeepEqual(read, all[8:]) {
-		t.Fatalf("after changes read %v, want %v", read, all[8:])
-	}
-	next := sweepTick(e, rs)
-	if len(next) != 4 || next[0] != keyStorageKey("a", "k00") {
-		t.Fatalf("new pass read %v", next)
-	}
-	seen := map[string]bool{}
-	for _, k := range append(next, append(sweepTick(e, rs), sweepTick(e, rs)...)...) {
-		seen[k] = true
-	}
-	if !seen[keyStorageKey("a", "k99")] {
-		t.Fatalf("key created during a pass not visited in the next one: %v", seen)
+	if st := e.govState(); st.Sweep != (governance.Cursor{}) {
+		t.Fatalf("cursor after whole passes = %+v", st.Sweep)
 	}
 }
 
@@ -149,7 +103,7 @@ func TestSweepAlertsOncePerKeyAcrossBatches(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		e.ok(logical.CreateOperation, fmt.Sprintf("keys/a/k%02d", i), map[string]interface{}{"role": "r"})
 	}
-	e.clock.Advance(24*time.Hour + overdueTolerance + time.Minute)
+	e.clock.Advance(24*time.Hour + governance.OverdueTolerance + time.Minute)
 	for tick, want := range []int{3, 6, 9, 10, 10, 10, 10, 10} {
 		sweepTick(e, rs)
 		if n := len(e.alertsOf(record.AlertRotationOverdue)); n != want {
@@ -159,7 +113,7 @@ func TestSweepAlertsOncePerKeyAcrossBatches(t *testing.T) {
 	// Rotating a key gives it a new due time: overdue again later is a
 	// new alert, for that key only.
 	e.ok(logical.UpdateOperation, "keys/a/k04/rotate", nil)
-	e.clock.Advance(24*time.Hour + overdueTolerance + time.Minute)
+	e.clock.Advance(24*time.Hour + governance.OverdueTolerance + time.Minute)
 	for i := 0; i < 8; i++ {
 		sweepTick(e, rs)
 	}
@@ -194,12 +148,13 @@ func (f *faultyStorage) List(ctx context.Context, prefix string) ([]string, erro
 	return f.Storage.List(ctx, prefix)
 }
 
-// idleSweepEnv is a test env with client svc holding the named keys under
-// a role with idle_timeout 1h, all of them idle for 2h, and the backend's
-// warnings captured in the returned buffer.
-func idleSweepEnv(t *testing.T, names ...string) (*testEnv, *bytes.Buffer) {
+// idleSweepEnv is a test env with a sweep batch of batch keys (0: the
+// default), client svc holding the named keys under a role with
+// idle_timeout 1h, all of them idle for 2h, and the backend's warnings
+// captured in the returned buffer.
+func idleSweepEnv(t *testing.T, batch int, names ...string) (*testEnv, *bytes.Buffer) {
 	t.Helper()
-	e := newTestEnv(t)
+	e := newTestEnv(t, sweepBatchOf(batch))
 	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"idle_timeout": "1h"})
 	for _, n := range names {
 		e.issue("svc", n, "r", nil)
@@ -229,14 +184,14 @@ func (e *testEnv) revokedKeys(names ...string) map[string]bool {
 // the tick does not fail. Once the entry is readable again the next pass
 // handles the key.
 func TestSweepSkipsKeysItCannotHandle(t *testing.T) {
-	e, logs := idleSweepEnv(t, "a", "b", "c")
+	e, logs := idleSweepEnv(t, 0, "a", "b", "c")
 	// a's record holds a retrievable secret and is cut off right after it:
 	// the JSON error must not quote the entry.
 	if err := e.storage.Put(e.ctx, &logical.StorageEntry{Key: keyStorageKey("svc", "a"), Value: []byte(`{"versions":[{"secret":"ak_prod_s3cr3t"Q`)}); err != nil {
 		t.Fatal(err)
 	}
 	bID := e.issued("svc", "b").KeyID
-	if err := e.storage.Put(e.ctx, &logical.StorageEntry{Key: govMarksKey(bID), Value: []byte("{")}); err != nil {
+	if err := e.storage.Put(e.ctx, &logical.StorageEntry{Key: governance.MarksKey(bID), Value: []byte("{")}); err != nil {
 		t.Fatal(err)
 	}
 	e.tick()
@@ -255,7 +210,7 @@ func TestSweepSkipsKeysItCannotHandle(t *testing.T) {
 
 	// b's marks are readable again (an operator removed the bad entry):
 	// the next pass revokes it.
-	if err := e.storage.Delete(e.ctx, govMarksKey(bID)); err != nil {
+	if err := e.storage.Delete(e.ctx, governance.MarksKey(bID)); err != nil {
 		t.Fatal(err)
 	}
 	e.tick()
@@ -268,8 +223,7 @@ func TestSweepSkipsKeysItCannotHandle(t *testing.T) {
 // rest of the pass goes on, and the next pass handles the key.
 func TestSweepRetriesKeyAfterTransientErrorNextPass(t *testing.T) {
 	names := []string{"a", "b", "c", "d"}
-	e, logs := idleSweepEnv(t, names...)
-	e.b.gov.sweepBatch = 2
+	e, logs := idleSweepEnv(t, 2, names...)
 	failures := 1
 	e.storage = &faultyStorage{Storage: e.storage, fail: func(op, key string) error {
 		if op == "get" && key == keyStorageKey("svc", "b") && failures > 0 {
@@ -297,7 +251,7 @@ func TestSweepRetriesKeyAfterTransientErrorNextPass(t *testing.T) {
 // A failed listing ends the tick with an error and skips nothing: the next
 // tick sweeps from where the failed one started.
 func TestSweepListingFailureEndsTickWithoutSkipping(t *testing.T) {
-	e, _ := idleSweepEnv(t, "a", "b")
+	e, _ := idleSweepEnv(t, 0, "a", "b")
 	failures := 1
 	e.storage = &faultyStorage{Storage: e.storage, fail: func(op, key string) error {
 		if op == "list" && key == storageKeyPrefix+"svc/" && failures > 0 {
@@ -322,7 +276,7 @@ func TestSweepListingFailureEndsTickWithoutSkipping(t *testing.T) {
 // sweep stops with an error before the key it was on instead of skipping
 // it and every key after it.
 func TestSweepStopsWhenContextEnds(t *testing.T) {
-	e, _ := idleSweepEnv(t, "a", "b", "c")
+	e, _ := idleSweepEnv(t, 0, "a", "b", "c")
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
 	fs := &faultyStorage{Storage: e.storage, fail: func(op, key string) error {
@@ -332,15 +286,17 @@ func TestSweepStopsWhenContextEnds(t *testing.T) {
 		}
 		return nil
 	}}
-	st, err := loadGovState(e.ctx, e.storage)
+	err := e.b.gov.Update(e.ctx, e.storage, func(st *governance.State) error {
+		if err := e.b.sweepKeys(ctx, fs, st); !errors.Is(err, context.Canceled) {
+			t.Fatalf("sweep with its context ended: %v", err)
+		}
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.b.sweepKeys(ctx, fs, st); !errors.Is(err, context.Canceled) {
-		t.Fatalf("sweep with its context ended: %v", err)
-	}
-	if want := (sweepCursor{Client: "svc", Key: "a"}); st.Sweep != want {
-		t.Fatalf("cursor %+v, want %+v (before the key the sweep was on)", st.Sweep, want)
+	if want := (governance.Cursor{Client: "svc", Key: "a"}); e.govState().Sweep != want {
+		t.Fatalf("cursor %+v, want %+v (before the key the sweep was on)", e.govState().Sweep, want)
 	}
 }
 

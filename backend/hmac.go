@@ -143,7 +143,7 @@ func newKeyID() (string, error) {
 }
 
 // randomHex returns n random bytes from crypto/rand, hex-encoded: the
-// non-secret identifiers of keys, leased key names, alerts and commits.
+// non-secret identifiers of keys, leased key names and commits.
 func randomHex(n int) (string, error) {
 	buf := make([]byte, n)
 	if _, err := rand.Read(buf); err != nil {

@@ -255,7 +255,7 @@ func retryLater(pass *scheduler.Pass, keys []*record.Key) {
 	}
 }
 
-// dropGovMarks deletes the governance marks (governance_marks.go) of purged
+// dropGovMarks deletes the governance marks (package governance) of purged
 // keys, which the sweep would otherwise never visit again. It takes the
 // governance lock after the key locks are released (the governance tick
 // takes key locks under it), so a tick never writes back a mark it loaded
@@ -264,13 +264,9 @@ func (b *apikeysBackend) dropGovMarks(ctx context.Context, s logical.Storage, ke
 	if len(keyIDs) == 0 {
 		return
 	}
-	b.gov.persistMu.Lock()
-	defer b.gov.persistMu.Unlock()
-	for _, id := range keyIDs {
-		if err := s.Delete(ctx, govMarksKey(id)); err != nil {
-			b.logger.Warn("could not delete the governance marks of a purged leased key", "key_id", id, "error", err)
-		}
-	}
+	b.gov.DropMarks(ctx, s, keyIDs, func(id string, err error) {
+		b.logger.Warn("could not delete the governance marks of a purged leased key", "key_id", id, "error", err)
+	})
 }
 
 // purgeLeasedKey deletes one dead leased key under its locks, after

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/governance"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scheduler"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/internal/promtext"
@@ -155,7 +156,7 @@ func (e *testEnv) keyExists(client, name string) bool {
 // over the same storage, initialised, with its startup scan finished.
 func (e *testEnv) restart() {
 	e.t.Helper()
-	b2 := newBackend(e.clock)
+	b2 := newBackend(e.clock, e.opts...)
 	if err := b2.Setup(e.ctx, &logical.BackendConfig{Logger: e.b.logger, System: logical.TestSystemView(), StorageView: e.storage}); err != nil {
 		e.t.Fatal(err)
 	}
@@ -194,7 +195,7 @@ func TestLeasePurgeAfterRetentionNotBefore(t *testing.T) {
 	// Exactly at the end of the retention the revoked key goes, with its
 	// index entry and its governance marks (say it had been alerted on);
 	// the other one died (expired) later and stays.
-	if err := e.storage.Put(e.ctx, &logical.StorageEntry{Key: govMarksKey(revoked.keyID), Value: []byte(`{"alerted":"2026-01-01T00:00:00Z"}`)}); err != nil {
+	if err := e.storage.Put(e.ctx, &logical.StorageEntry{Key: governance.MarksKey(revoked.keyID), Value: []byte(`{"alerted":"2026-01-01T00:00:00Z"}`)}); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Advance(time.Second)

@@ -12,10 +12,11 @@ import (
 //  1. A scheduler.Runner's pass lock (Begin to End), held for a whole pass
 //     of the rotation tick (then 3) or of the purge of dead leased keys
 //     (then 2, 3).
-//  2. govRuntime.persistMu, held while the governance state is loaded,
-//     changed and saved (the tick's flush and sweep, alert listing and
-//     acknowledgement, dropping marks of purged keys): then 3 (the sweep
-//     revokes idle keys), 6.
+//  2. The governance state lock (governance.Runtime), held while the
+//     governance state is loaded, changed and saved (Update: the tick, the
+//     flush before alerts are listed), by an alert acknowledgement
+//     (LockAlertChange) and while marks of purged keys are dropped
+//     (DropMarks): then 3 (the sweep revokes idle keys), 6.
 //  3. The entity locks of lockSets below: a client's lock, then a key's
 //     lock, then a role's lock (issuance holds the role's read lock until
 //     its key is stored, so a role delete, which checks that no key uses the
@@ -28,9 +29,10 @@ import (
 //     5a. The signing keys' lock (signing.Keys), otherwise taken with no
 //     other lock held (token exchange, jwks/rotate and jwks/revoke,
 //     initialize, the tick): then 7.
-//  6. alertsRuntime.mu (alerts_open.go): shared by raising and
-//     acknowledging an alert from its write through its log entry,
-//     exclusive while the open alerts are counted. Then 7.
+//  6. The governance alert-write lock (governance.Runtime): shared by
+//     raising and acknowledging an alert from its write through its log
+//     entry (LockAlertWrite), exclusive while the stored open alerts are
+//     counted. Then 7.
 //  7. The lifecycle log's own lock (eventlog.Log): a leaf.
 //
 // Every other lock is a leaf held for a few instructions and never while

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/governance"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -126,10 +127,10 @@ func (b *apikeysBackend) collectMetrics(ctx context.Context, s logical.Storage) 
 		if last.IsZero() {
 			last = k.CreatedAt
 		}
-		if due := r.RotationPolicy(cfg).Next(last); due.IsZero() || !now.After(due.Add(overdueTolerance)) {
+		if !governance.RotationOverdue(r.RotationPolicy(cfg).Next(last), now) {
 			m.Covered++
 		}
-		if !k.NextRotationAt.IsZero() && now.Sub(k.NextRotationAt) > overdueTolerance {
+		if governance.RotationOverdue(k.NextRotationAt, now) {
 			m.Overdue++
 		}
 		return true, nil
@@ -137,11 +138,8 @@ func (b *apikeysBackend) collectMetrics(ctx context.Context, s logical.Storage) 
 	if err != nil {
 		return nil, err
 	}
-	st, err := loadGovState(ctx, s)
+	st, err := b.gov.Snapshot(ctx, s)
 	if err != nil {
-		return nil, err
-	}
-	if err := b.foldLog(ctx, s, st); err != nil {
 		return nil, err
 	}
 	m.Events, m.Verify, m.Dropped, m.Purged = st.Events, st.Verify, st.DroppedAlerts, st.PurgedLeasedKeys
@@ -153,7 +151,7 @@ func (b *apikeysBackend) collectMetrics(ctx context.Context, s logical.Storage) 
 	}
 	m.TTR = append([]float64(nil), st.TTR...)
 	sort.Float64s(m.TTR)
-	// Folded from the log (alerts_open.go): a scrape reads no alert.
-	m.Open = st.openAlertsByType(alertsRetainedFrom(now))
+	// Folded from the log: a scrape reads no alert.
+	m.Open = st.OpenAlertsByType(now)
 	return m, nil
 }

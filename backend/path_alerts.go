@@ -186,10 +186,7 @@ func (b *apikeysBackend) pathAlertRead(ctx context.Context, req *logical.Request
 
 func (b *apikeysBackend) pathAlertAck(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	id := d.Get("id").(string)
-	b.gov.persistMu.Lock()
-	defer b.gov.persistMu.Unlock()
-	b.gov.alerts.mu.RLock() // see raiseAlert
-	defer b.gov.alerts.mu.RUnlock()
+	defer b.gov.LockAlertChange()() // not within a tick's flush or retention; see raiseAlert
 	a, err := getAlert(ctx, req.Storage, id)
 	if err != nil {
 		return nil, err

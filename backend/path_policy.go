@@ -7,6 +7,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/governance"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/keyformat"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
@@ -87,7 +88,7 @@ func (b *apikeysBackend) pathPolicyRead(ctx context.Context, req *logical.Reques
 			"default_risk_tier":        cfg.DefaultRiskTier,
 			"default_grace_period":     record.Secs(cfg.DefaultGracePeriod),
 			"default_max_grace_period": record.Secs(cfg.DefaultMaxGracePeriod),
-			"overdue_tolerance":        record.Secs(overdueTolerance),
+			"overdue_tolerance":        record.Secs(governance.OverdueTolerance),
 			"automatic":                "retrievable keys rotate on schedule; keys that are not retrievable are rotated by their owner (keys/<client>/<name>/rotate returns the new secret once) and are reported overdue until then",
 		},
 		"roles":       roles,

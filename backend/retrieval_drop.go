@@ -12,7 +12,7 @@ import (
 
 // Turning a role's retrievable off (role.RetrievalCutoff) stops key reads
 // at once; the stored plaintexts themselves are dropped by the governance
-// sweep (governance_sweep.go), which visits every key in bounded batches
+// sweep (governance.Runtime.Sweep), which visits every key in bounded batches
 // from a cursor kept in storage, so the drop survives restarts and costs a
 // tick no more than its batch. A drop is logged as key.plaintext_dropped.
 

@@ -79,7 +79,7 @@ func TestRetrievalOffNeverBringsBackOldSecrets(t *testing.T) {
 // The drop is bounded per tick and carries on after a restart from the
 // stored cursor until every key of the role keeps no plaintext.
 func TestRetrievalOffDropsPlaintextInBoundedTicks(t *testing.T) {
-	e := newTestEnv(t)
+	e := newTestEnv(t, sweepBatchOf(2))
 	e.setupClientRole("svc", "internal", "r", nil)
 	e.ok(logical.CreateOperation, "roles/keep", map[string]interface{}{"scopes": "orders:read", "environment": "prod"})
 	names := []string{"a", "b", "c", "d"}
@@ -90,7 +90,6 @@ func TestRetrievalOffDropsPlaintextInBoundedTicks(t *testing.T) {
 	e.clock.Advance(time.Second)
 	e.ok(logical.UpdateOperation, "roles/r", map[string]interface{}{"retrievable": false})
 
-	e.b.gov.sweepBatch = 2
 	stored := func() int {
 		n := 0
 		for _, name := range names {
@@ -103,7 +102,6 @@ func TestRetrievalOffDropsPlaintextInBoundedTicks(t *testing.T) {
 		t.Fatalf("after one tick of batch 2, %d keys keep plaintext, want 2", n)
 	}
 	e.restart()
-	e.b.gov.sweepBatch = 2
 	e.tick()
 	e.tick()
 	if n := stored(); n != 0 {

@@ -33,30 +33,9 @@ type keySchedules struct {
 // rebuildTimeout bounds the background rebuild of the queues.
 const rebuildTimeout = 30 * time.Minute
 
-// backendOptions are what newBackend lets its caller choose; the zero
-// value is production. Tests set them through backendOption functions.
-type backendOptions struct {
-	// rotationLimits and purgeLimits bound one pass of each runner
-	// (zero: tickBudget/tickMaxKeys, purgeTickBudget/purgeTickMaxKeys).
-	rotationLimits, purgeLimits scheduler.Limits
-	// stopwatch measures both runners' passes against their budgets
-	// (nil: real time).
-	stopwatch func() time.Time
-	// adoption replaces the usage tracker's VersionLastVerified as the source of when a
-	// version was last verified.
-	adoption func(k *record.Key, version int) time.Time
-}
-
-// backendOption sets one of the backendOptions.
-type backendOption func(*backendOptions)
-
-// initSchedules builds the key schedules and the rotation state as opts
-// choose.
-func initSchedules(b *apikeysBackend, opts []backendOption) {
-	var o backendOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
+// initSchedules builds the key schedules and the rotation state as o
+// chooses.
+func initSchedules(b *apikeysBackend, o backendOptions) {
 	if o.rotationLimits == (scheduler.Limits{}) {
 		o.rotationLimits = scheduler.Limits{Budget: tickBudget, MaxItems: tickMaxKeys}
 	}

@@ -95,8 +95,7 @@ func (b *apikeysBackend) commitKeyWithAlerts(ctx context.Context, s logical.Stor
 	if len(alerts) > 0 {
 		// As raiseAlert: a count of stored alerts never sees one without
 		// its log entry.
-		b.gov.alerts.mu.RLock()
-		defer b.gov.alerts.mu.RUnlock()
+		defer b.gov.LockAlertWrite()()
 		for _, a := range alerts {
 			body, err := json.Marshal(a)
 			if err != nil {
@@ -233,8 +232,7 @@ func (b *apikeysBackend) finishInterrupted(ctx context.Context, s logical.Storag
 // the record does not hold.
 func (b *apikeysBackend) completeCommit(ctx context.Context, s logical.Storage, k *record.Key, w walIndex) error {
 	if len(w.Alerts) > 0 {
-		b.gov.alerts.mu.RLock()
-		defer b.gov.alerts.mu.RUnlock()
+		defer b.gov.LockAlertWrite()()
 	}
 	if err := b.log.AppendMissing(ctx, s, w.Events, time.Unix(0, w.At).Add(-logScanSlack)); err != nil {
 		return err

@@ -3,6 +3,7 @@ package backend
 import (
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/governance"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scheduler"
 )
@@ -42,4 +43,9 @@ func (s *steppingStopwatch) read() time.Time {
 	t := s.now
 	s.now = s.now.Add(s.step)
 	return t
+}
+
+// withGovernance sizes the governance sweep's and retention's batches.
+func withGovernance(g governance.Options) backendOption {
+	return func(o *backendOptions) { o.governance = g }
 }

@@ -1,4 +1,4 @@
-package backend
+package governance
 
 import (
 	"context"
@@ -13,13 +13,13 @@ import (
 //
 // Marks keep background alerts to one per key and cause, and remember a
 // key's first alert not yet followed by a revocation (time-to-revoke).
-// They used to be maps inside the single "governance/state" entry, which
-// grows with the number of flagged keys until it passes the storage's
-// maximum entry size (1 MiB with Raft) and every tick fails from then on.
+// Kept as maps inside the single state entry, they would grow with the
+// number of flagged keys until the entry passes the storage's maximum
+// entry size (1 MiB with Raft), and every tick would fail from then on.
 //
-// Each key's marks are now an entry of their own, at most a few hundred
-// bytes whatever the number of keys. Why per key rather than a fixed number
-// of hash shards:
+// Each key's marks are an entry of their own, at most a few hundred bytes
+// whatever the number of keys. Why per key rather than a fixed number of
+// hash shards:
 //   - the sweep visits keys in storage order (client, name), which no hash of
 //     the key id follows, so a batch of a few thousand keys would touch
 //     nearly every shard: each tick would read (and in an alert storm
@@ -33,13 +33,16 @@ import (
 //     write each, never a rewrite of other keys' marks.
 //
 // The cost is one extra read per visited key, bounded by the sweep batch.
-const storageGovMarksPrefix = "governance/marks/"
 
-func govMarksKey(keyID string) string { return storageGovMarksPrefix + keyID }
+// MarksPrefix is the storage prefix of the per-key marks.
+const MarksPrefix = "governance/marks/"
 
-// keyMarks are one key's governance marks; the zero value is "none" and is
+// MarksKey is the storage entry of a key's marks.
+func MarksKey(keyID string) string { return MarksPrefix + keyID }
+
+// Marks are one key's governance marks; the zero value is "none" and is
 // not stored.
-type keyMarks struct {
+type Marks struct {
 	// Review is when the key was flagged for review: it is alerted once
 	// until used again.
 	Review time.Time `json:"review,omitzero"`
@@ -51,29 +54,75 @@ type keyMarks struct {
 	Alerted time.Time `json:"alerted,omitzero"`
 }
 
-func (m keyMarks) empty() bool {
+func (m Marks) empty() bool {
 	return m.Review.IsZero() && m.Overdue.IsZero() && m.Alerted.IsZero()
 }
 
 // equal compares instants, not representations: a time read back from
 // storage has lost its monotonic reading and may have another location.
-func (m keyMarks) equal(o keyMarks) bool {
+func (m Marks) equal(o Marks) bool {
 	return m.Review.Equal(o.Review) && m.Overdue.Equal(o.Overdue) && m.Alerted.Equal(o.Alerted)
+}
+
+// Age drops the alerted mark once no revocation followed it for
+// OpenAlertMaxAge: the alert leaves time-to-revoke tracking.
+func (m *Marks) Age(now time.Time) {
+	if !m.Alerted.IsZero() && now.Sub(m.Alerted) > OpenAlertMaxAge {
+		m.Alerted = time.Time{}
+	}
+}
+
+// Settle clears the review and overdue marks whose cause is gone, so the
+// key alerts again if the cause comes back (used, then stale again;
+// rotated, then overdue again).
+func (m *Marks) Settle(stale, overdue bool) {
+	if !stale {
+		m.Review = time.Time{}
+	}
+	if !overdue {
+		m.Overdue = time.Time{}
+	}
+}
+
+// MarksOf returns a key's marks (zero if none), read through the state's
+// cache.
+func (st *State) MarksOf(ctx context.Context, keyID string) (Marks, error) {
+	return st.marks.get(ctx, keyID)
+}
+
+// SetMarks replaces a key's marks, to be written when the state is saved.
+func (st *State) SetMarks(keyID string, m Marks) {
+	st.marks.set(keyID, m)
+}
+
+// DropMarks deletes the marks of keys that are gone for good (purged), which
+// the sweep would otherwise never visit again. It takes the state lock, so
+// a tick never writes back a mark it loaded before the drop; the caller
+// must hold no key lock (a tick takes key locks under it). failed is told
+// of each mark left behind: a small orphan entry.
+func (r *Runtime) DropMarks(ctx context.Context, s logical.Storage, keyIDs []string, failed func(keyID string, err error)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range keyIDs {
+		if err := s.Delete(ctx, MarksKey(id)); err != nil {
+			failed(id, err)
+		}
+	}
 }
 
 // markSlot is a cached key's marks.
 type markSlot struct {
-	m keyMarks
+	m Marks
 	// stored: an entry exists in storage (as last read or written).
 	stored bool
 	dirty  bool
 }
 
 // markStore reads marks through a cache and writes them back only when
-// flushed (by saveGovState, after the alerts they record were raised). A
-// read-only user (metrics) never flushes, so it can fold the lifecycle log
-// without writing. It lives for one load of the governance state; its size
-// is the keys that state's user touched.
+// flushed (by State.save, after the alerts they record were raised). A
+// read-only user (Snapshot) never flushes, so it can fold the lifecycle log
+// without writing. It lives for one load of the state; its size is the
+// keys that state's user touched.
 type markStore struct {
 	s     logical.Storage
 	slots map[string]*markSlot
@@ -84,18 +133,18 @@ func newMarkStore(s logical.Storage) *markStore {
 }
 
 // get returns the marks of a key (zero if none).
-func (ms *markStore) get(ctx context.Context, keyID string) (keyMarks, error) {
+func (ms *markStore) get(ctx context.Context, keyID string) (Marks, error) {
 	if sl, ok := ms.slots[keyID]; ok {
 		return sl.m, nil
 	}
-	entry, err := ms.s.Get(ctx, govMarksKey(keyID))
+	entry, err := ms.s.Get(ctx, MarksKey(keyID))
 	if err != nil {
-		return keyMarks{}, fmt.Errorf("reading governance marks: %w", err)
+		return Marks{}, fmt.Errorf("reading governance marks: %w", err)
 	}
 	sl := &markSlot{stored: entry != nil}
 	if entry != nil {
 		if err := entry.DecodeJSON(&sl.m); err != nil {
-			return keyMarks{}, fmt.Errorf("decoding governance marks of %s: %w", keyID, err)
+			return Marks{}, fmt.Errorf("decoding governance marks of %s: %w", keyID, err)
 		}
 	}
 	ms.slots[keyID] = sl
@@ -104,7 +153,7 @@ func (ms *markStore) get(ctx context.Context, keyID string) (keyMarks, error) {
 
 // set replaces the marks of a key read with get, to be written by the next
 // flush.
-func (ms *markStore) set(keyID string, m keyMarks) {
+func (ms *markStore) set(keyID string, m Marks) {
 	sl, ok := ms.slots[keyID]
 	if !ok {
 		// Not read first: whether an entry exists is unknown, so an
@@ -116,16 +165,6 @@ func (ms *markStore) set(keyID string, m keyMarks) {
 		return
 	}
 	sl.m, sl.dirty = m, true
-}
-
-// dirty reports whether a flush has anything to write.
-func (ms *markStore) dirty() bool {
-	for _, sl := range ms.slots {
-		if sl.dirty {
-			return true
-		}
-	}
-	return false
 }
 
 // flush writes the changed marks: empty marks are deleted, so a key
@@ -144,11 +183,11 @@ func (ms *markStore) flush(ctx context.Context) error {
 		sl := ms.slots[id]
 		switch {
 		case sl.m.empty() && sl.stored:
-			if err := ms.s.Delete(ctx, govMarksKey(id)); err != nil {
+			if err := ms.s.Delete(ctx, MarksKey(id)); err != nil {
 				return fmt.Errorf("deleting governance marks: %w", err)
 			}
 		case !sl.m.empty():
-			entry, err := logical.StorageEntryJSON(govMarksKey(id), sl.m)
+			entry, err := logical.StorageEntryJSON(MarksKey(id), sl.m)
 			if err != nil {
 				return err
 			}

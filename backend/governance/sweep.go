@@ -1,0 +1,178 @@
+package governance
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// The background key sweep (idle revocation, review and overdue flags) is
+// incremental: each governance tick visits at most a batch of keys in
+// storage order (client, then key name), carrying on after the last key the
+// previous tick visited, and starts a new pass after the last key of the
+// mount. A tick's cost is therefore bounded whatever the number of keys,
+// and a pass over n keys takes ceil(n/batch) ticks: a key that exists when
+// a pass starts is visited in it; one created during a pass, in that pass
+// or the next.
+
+// DefaultSweepBatch is the most keys one tick visits. It keeps the visiting
+// rate of a whole-mount sweep paced to 10k keys a minute on average: a
+// mount below it is still swept whole every tick, one of 100k keys every 10
+// ticks, but no single tick reads more than this many keys (and as many
+// mark entries).
+const DefaultSweepBatch = 10000
+
+// errNotUpdating refuses a walker step outside Update: the walkers'
+// positions are guarded by the state lock.
+var errNotUpdating = errors.New("governance: a walker step needs the state Update passes")
+
+// Cursor is the last key a sweep visited; zero before the first key of a
+// pass.
+type Cursor struct {
+	Client string `json:"client"`
+	Key    string `json:"key"`
+}
+
+func (c Cursor) atStart() bool { return c.Client == "" }
+
+func (r *Runtime) sweepBatch() int {
+	if r.opts.SweepBatch > 0 {
+		return r.opts.SweepBatch
+	}
+	return DefaultSweepBatch
+}
+
+// Sweep runs one step of the sweep: it calls visit with the client and
+// name of each key of the next batch after st.Sweep, and moves st.Sweep
+// past each key visited. st must be the state Update passes.
+//
+// A key for which visit returns an error is skipped: the cursor moves past it,
+// so one bad entry cannot stop the sweep of every key after it, and the
+// next pass visits it again. But when ctx has ended (the node stepping
+// down), or a listing fails, Sweep returns the error and leaves the cursor
+// before the key it was on, so the next tick resumes there and skips
+// nothing. A pass never wraps within a step, so no key is visited twice in
+// one.
+func (r *Runtime) Sweep(ctx context.Context, s logical.Storage, st *State, visit func(client, name string) error) error {
+	if !r.holds(st) {
+		return errNotUpdating
+	}
+	w := &r.keys
+	if err := w.seek(ctx, s, r.src.KeyPrefix, st.Sweep); err != nil {
+		return err
+	}
+	fromStart := st.Sweep.atStart()
+	for visited, limit := 0, r.sweepBatch(); visited < limit; {
+		client, name, ok, err := w.next(ctx, s)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			st.Sweep = Cursor{}
+			if fromStart || visited > 0 {
+				break
+			}
+			// The previous step stopped on the last key: start the new
+			// pass now rather than spend a tick on nothing.
+			fromStart = true
+			if err := w.seek(ctx, s, r.src.KeyPrefix, st.Sweep); err != nil {
+				return err
+			}
+			continue
+		}
+		visited++
+		if err := visit(client, name); err != nil && ctx.Err() != nil {
+			return err
+		}
+		st.Sweep = Cursor{Client: client, Key: name}
+	}
+	return nil
+}
+
+// keyWalker yields the mount's keys in order from cached listings: clients
+// are listed once per pass, and a client's key names once per pass when the
+// walk reaches it, so a tick in the middle of a big client lists nothing.
+// Keys created after a listing are visited in the next pass; keys gone since
+// are skipped by the visitor. It is node-local memory, guarded by the state
+// lock, and is rebuilt from the persisted cursor whenever it is not
+// positioned there (a restart, another node swept meanwhile, or a tick
+// failed before saving).
+type keyWalker struct {
+	valid   bool
+	prefix  string // where the keys are listed
+	at      Cursor // the key last returned by next
+	clients []string
+	ci      int // the client being walked, index in clients
+	names   []string
+	namesOf int // the client whose names are loaded; -1: none
+	ni      int // the next name, index in names
+}
+
+// seek positions the walker just after c, listing the keys under prefix.
+func (w *keyWalker) seek(ctx context.Context, s logical.Storage, prefix string, c Cursor) error {
+	if w.valid && w.prefix == prefix && w.at == c {
+		return nil
+	}
+	*w = keyWalker{prefix: prefix, at: c, namesOf: -1}
+	clients, err := s.List(ctx, prefix)
+	if err != nil {
+		return err
+	}
+	for i := range clients {
+		clients[i] = strings.TrimSuffix(clients[i], "/")
+	}
+	// Storage lists in order today; the cursor's binary search must not
+	// depend on it.
+	sort.Strings(clients)
+	w.clients = clients
+	if !c.atStart() {
+		w.ci = sort.SearchStrings(clients, c.Client)
+		// If the cursor's client is gone, ci is the client after it.
+		if w.ci < len(clients) && clients[w.ci] == c.Client {
+			if err := w.loadNames(ctx, s); err != nil {
+				return err
+			}
+			w.ni = sort.SearchStrings(w.names, c.Key)
+			if w.ni < len(w.names) && w.names[w.ni] == c.Key {
+				w.ni++
+			}
+		}
+	}
+	w.valid = true
+	return nil
+}
+
+func (w *keyWalker) loadNames(ctx context.Context, s logical.Storage) error {
+	names, err := s.List(ctx, w.prefix+w.clients[w.ci]+"/")
+	if err != nil {
+		w.valid = false
+		return err
+	}
+	sort.Strings(names)
+	w.names, w.namesOf, w.ni = names, w.ci, 0
+	return nil
+}
+
+// next returns the next key's client and name, or ok false at the end of
+// the pass; the walker then lists afresh for the next pass.
+func (w *keyWalker) next(ctx context.Context, s logical.Storage) (client, name string, ok bool, err error) {
+	for w.ci < len(w.clients) {
+		if w.namesOf != w.ci {
+			if err := w.loadNames(ctx, s); err != nil {
+				return "", "", false, err
+			}
+		}
+		if w.ni < len(w.names) {
+			client, name = w.clients[w.ci], w.names[w.ni]
+			w.ni++
+			w.at = Cursor{Client: client, Key: name}
+			return client, name, true, nil
+		}
+		w.ci++
+	}
+	*w = keyWalker{}
+	return "", "", false, nil
+}

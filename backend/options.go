@@ -1,0 +1,36 @@
+package backend
+
+import (
+	"time"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/governance"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scheduler"
+)
+
+// backendOptions are what newBackend lets its caller choose; the zero
+// value is production. Tests set them through backendOption functions.
+type backendOptions struct {
+	// rotationLimits and purgeLimits bound one pass of each runner
+	// (zero: tickBudget/tickMaxKeys, purgeTickBudget/purgeTickMaxKeys).
+	rotationLimits, purgeLimits scheduler.Limits
+	// stopwatch measures both runners' passes against their budgets
+	// (nil: real time).
+	stopwatch func() time.Time
+	// adoption replaces the usage tracker's VersionLastVerified as the source of when a
+	// version was last verified.
+	adoption func(k *record.Key, version int) time.Time
+	// governance sizes the governance sweep's and retention's batches.
+	governance governance.Options
+}
+
+// backendOption sets one of the backendOptions.
+type backendOption func(*backendOptions)
+
+func collectOptions(opts []backendOption) backendOptions {
+	var o backendOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
