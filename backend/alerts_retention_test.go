@@ -160,9 +160,8 @@ func TestAlertsPrunedAfterRetention(t *testing.T) {
 	}
 }
 
-// A metrics scrape read every stored alert to count the open ones; the
-// counts are now folded from the lifecycle log, so a scrape reads none and
-// still agrees with the stored alerts as they are raised, acknowledged and
+// Open-alert counts are folded from the lifecycle log, so a metrics scrape
+// reads no stored alert and still agrees with the stored alerts as they are raised, acknowledged and
 // pruned.
 func TestMetricsScrapeReadsNoAlerts(t *testing.T) {
 	e := newTestEnv(t)
