@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -48,5 +49,33 @@ func TestPackageBoundaries(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Fatal("go list found no packages under backend/")
+	}
+}
+
+// TestReadmeLayoutListsEveryPackage keeps the README's layout table whole:
+// every package under backend/ is named there, with what it is for.
+func TestReadmeLayoutListsEveryPackage(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, layout, ok := strings.Cut(string(readme), "## Layout")
+	if !ok {
+		t.Fatal("README has no Layout section")
+	}
+	layout, _, _ = strings.Cut(layout, "\n## ")
+	out, err := exec.Command("go", "list", modulePath+"/backend/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		name := strings.TrimPrefix(pkg, modulePath+"/backend")
+		if name == "" {
+			continue
+		}
+		name = strings.TrimPrefix(name, "/")
+		if !strings.Contains(layout, "`backend/"+name+"`") && !strings.Contains(layout, "`"+name+"`") {
+			t.Errorf("README's layout table does not name backend/%s", name)
+		}
 	}
 }
