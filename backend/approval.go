@@ -331,7 +331,7 @@ func (b *apikeysBackend) resolveUse(ctx context.Context, s logical.Storage, r *A
 	case v != nil && v.ApprovalID == r.ID:
 		r.UsedAt = v.CreatedAt
 	case v == nil && r.KeyVersion <= k.LatestVersion():
-		// The version was dropped from the record (trimVersions) and can
+		// The version was dropped from the record (Key.TrimVersions) and can
 		// no longer show which approval it carried: count the approval as
 		// used rather than risk serving a second secret with it.
 		r.UsedAt = b.clock.Now()

@@ -61,7 +61,7 @@ type apikeysBackend struct {
 	commitHook commitHook
 
 	// gov is the in-memory side of governance (alert detection buffers,
-	// the governance state's lock and walkers); newBackendWith builds it.
+	// the governance state's lock and walkers); newBackend builds it.
 	gov govRuntime
 
 	// approvals serialises changes of approval requests and tracks the

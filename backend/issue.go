@@ -134,7 +134,7 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 }
 
 // manualRotationWarning tells the issuer of a key that is not retrievable
-// what that means for rotation (see autoRotates).
+// what that means for rotation (see record.AutoRotates).
 func manualRotationWarning(k *record.Key) string {
 	msg := "this key is not retrievable: hand it to the client now, it is not shown again. It is not rotated automatically, since nobody could read the new secret"
 	if !k.NextRotationAt.IsZero() {

@@ -124,7 +124,7 @@ func TestClientRevocationList(t *testing.T) {
 	e.userErr(logical.ReadOperation, "clients/nobody/revocations", nil, "does not exist")
 }
 
-// Trimming old versions off a key record (maxKeptVersions) never loses a
+// Trimming old versions off a key record (record.MaxKeptVersions) never loses a
 // revocation from the client's revocation list.
 func TestRevocationListSurvivesVersionTrimming(t *testing.T) {
 	e := newTestEnv(t)

@@ -240,7 +240,7 @@ func (b *apikeysBackend) keyResponse(cfg *record.Config, role *record.Role, c *r
 		"scopes":           nonNil(k.Scopes),
 		"environment":      k.Environment,
 		"purpose":          k.Purpose,
-		"metadata":         record.MetadataPairs(k.Metadata), // a list, not an object: see rotation_agent.go
+		"metadata":         record.MetadataPairs(k.Metadata), // a list, not an object: see record/agent_ttl.go
 		"retrievable":      k.Retrievable,
 		"leased":           k.Leased,
 		"state":            k.State(now),
@@ -269,7 +269,7 @@ func (b *apikeysBackend) keyResponse(cfg *record.Config, role *record.Role, c *r
 			data["rotation_schedule"] = pol.Cron
 		}
 	}
-	// Vault Agent re-reads the key when its ttl runs out (rotation_agent.go).
+	// Vault Agent re-reads the key when its ttl runs out (record.AgentTTL).
 	grace := cfg.DefaultGracePeriod
 	if role != nil {
 		grace = role.EffectiveGracePeriod(cfg)

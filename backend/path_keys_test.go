@@ -34,7 +34,7 @@ func TestIssueKey(t *testing.T) {
 	}
 	// ttl: the next rotation is 30 days away, but a rotation by hand
 	// leaves the version read accepted only for the default 24h grace, so
-	// readers come back 5 minutes before that (rotation_agent.go).
+	// readers come back 5 minutes before that (record.AgentTTL).
 	if resp.Data["ttl"] != int64(24*3600-5*60) || resp.Data["rotation_period"] != int64(720*3600) {
 		t.Fatalf("ttl/rotation_period = %v/%v", resp.Data["ttl"], resp.Data["rotation_period"])
 	}

@@ -31,7 +31,8 @@ func (b *apikeysBackend) putRole(ctx context.Context, s logical.Storage, r *reco
 // checkRolesUnderConfig refuses a configuration change (from old to cfg)
 // that would break an existing role: one that names a risk tier the change
 // drops, or one whose effective grace the change makes not shorter than its
-// rotation interval (see graceConflict). Roles are few, so all are read.
+// rotation interval (see record.Role.GraceConflict). Roles are few, so all
+// are read.
 // It returns a user-facing error naming every offending role.
 func (b *apikeysBackend) checkRolesUnderConfig(ctx context.Context, s logical.Storage, old, cfg *record.Config, now time.Time) error {
 	names, err := s.List(ctx, storageRolePrefix)

@@ -13,7 +13,7 @@ import (
 
 // handleDueKey does what is due for one key: hard expiry, then the end of a
 // previous version's grace (adoption-aware), then rotation (only of keys that
-// may rotate on their own: see autoRotates). The queue may be
+// may rotate on their own: see record.AutoRotates). The queue may be
 // stale, so the key is re-read under its locks and nothing is done that its
 // stored state does not call for. On error the key is re-queued for a retry.
 func (b *apikeysBackend) handleDueKey(ctx context.Context, s logical.Storage, client, name string, st *tickStats) error {

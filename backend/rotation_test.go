@@ -565,7 +565,7 @@ func TestKeyReadAgentContract(t *testing.T) {
 		t.Fatal("read did not return the current key")
 	}
 	// metadata must not be a JSON object: Agent would take the read for a
-	// deleted KV v2 secret (see rotation_agent.go).
+	// deleted KV v2 secret (see record/agent_ttl.go).
 	r.ok(logical.UpdateOperation, "keys/svc/main", map[string]interface{}{"metadata": []string{"team=pay", "app=shop"}})
 	md := r.ok(logical.ReadOperation, "keys/svc/main", nil).Data["metadata"]
 	if got, ok := md.([]string); !ok || fmt.Sprint(got) != "[app=shop team=pay]" {

@@ -5,5 +5,6 @@ import (
 )
 
 // namePattern is the path segment regex for names; the handler validates
-// with nameRe so a bad name gets a clear 400 rather than "unsupported path".
+// with record.NameRe so a bad name gets a clear 400 rather than
+// "unsupported path".
 func namePattern(field string) string { return framework.GenericNameRegex(field) }

@@ -11,10 +11,10 @@ import (
 // retirementPending reports whether previous version v, whose grace has
 // ended, is still accepted because the tick that retires it has not run
 // yet and would keep it (the client has not switched to the active
-// version: see decideGrace). Retirement is decided when the grace ends,
+// version: see record.DecideGrace). Retirement is decided when the grace ends,
 // whatever the grace: without this a grace shorter than a tick would
 // refuse the only version in use until the next tick, which then accepts
-// it again. Past retirementDecisionBound (no tick came: the node may not
+// it again. Past record.RetirementDecisionBound (no tick came: the node may not
 // write) the version is refused, as its grace says.
 func (b *apikeysBackend) retirementPending(ctx context.Context, s logical.Storage, k *record.Key, v *record.KeyVersion, now time.Time) (bool, error) {
 	if !now.Before(v.GraceEndsAt.Add(record.RetirementDecisionBound)) {

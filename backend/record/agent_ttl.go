@@ -29,13 +29,13 @@ func MetadataPairs(m map[string]string) []string {
 // make it wait its default of five minutes).
 const OverdueRecheck = 15 * time.Second
 
-// MaxReadMargin bounds readMargin for long graces.
+// MaxReadMargin bounds ReadMargin for long graces.
 const MaxReadMargin = 5 * time.Minute
 
 // ReadMargin is how long before the previous version's grace ends a reader
 // told "valid for ttl seconds" must have re-read: Agent's extra second, its
 // request, rendering the file and reloading the application. A quarter of
-// the grace, at most maxReadMargin.
+// the grace, at most MaxReadMargin.
 func ReadMargin(grace time.Duration) time.Duration {
 	m := grace / 4
 	if m > MaxReadMargin {
@@ -47,9 +47,9 @@ func ReadMargin(grace time.Duration) time.Duration {
 // AgentTTL is the "ttl" a read of managed key k returns at now: a promise
 // that the version returned stays accepted for that long. Any rotation may
 // happen right after the read, by the schedule or by hand (rotate, promote,
-// Rollback), and the version returned then stays accepted only for the
-// Role's grace_period. So the ttl is the time until the key next changes on
-// its schedule, but never more than the grace minus readMargin: a reader
+// rollback), and the version returned then stays accepted only for the
+// role's grace_period. So the ttl is the time until the key next changes on
+// its schedule, but never more than the grace minus ReadMargin: a reader
 // always re-reads, and picks up the new version, before a rotation it did
 // not hear about retires the one it holds. The grace is not lengthened for
 // readers (that would keep a replaced secret alive past what the operator

@@ -17,7 +17,7 @@ type Actor struct {
 }
 
 // Version states (SPEC §2): pending → active → previous → retired; any
-// Version can become revoked.
+// version can become revoked.
 const (
 	StatePending  = "pending"
 	StateActive   = "active"
@@ -72,7 +72,7 @@ type Key struct {
 	// ApprovalID is the approval request the key was issued under.
 	ApprovalID string `json:"approval_id,omitempty"`
 	// NextApproval is the approval a rotation in progress creates its
-	// Version under (rotateWithApproval); never stored.
+	// version under (the backend's rotateKeyApproved); never stored.
 	NextApproval string    `json:"-"`
 	CreatedAt    time.Time `json:"created_at"`
 	// ExpiresAt is a hard expiry (zero: none).
@@ -100,8 +100,8 @@ type Key struct {
 	LastCommit string `json:"last_commit,omitempty"`
 	LastWAL    string `json:"last_wal,omitempty"`
 	// TrimmedRevocations remembers revoked versions dropped from Versions
-	// by trimVersions, so the client's revocation list keeps them
-	// (newest last, at most maxTrimmedRevocations).
+	// by TrimVersions, so the client's revocation list keeps them
+	// (newest last, at most MaxTrimmedRevocations).
 	TrimmedRevocations []RevokedVersion `json:"trimmed_revocations,omitempty"`
 }
 

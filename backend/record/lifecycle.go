@@ -6,7 +6,8 @@ import (
 )
 
 // Pure state transitions of a key's versions. They change only the Key in
-// memory; callers persist it with commitKey while holding the key's lock.
+// memory; callers persist it with the backend's commitKey while holding
+// the key's lock.
 
 // Activate makes nv the active version. The old active version becomes
 // previous, accepted until now+grace; a version that was previous before is
@@ -79,7 +80,7 @@ func (k *Key) Promote(now time.Time, grace time.Duration) (*KeyVersion, []Retire
 }
 
 // Rollback reactivates the previous version while it is still accepted; the
-// Version rolled back from becomes previous for the same grace, so a client
+// version rolled back from becomes previous for the same grace, so a client
 // that already adopted it is not cut off.
 func (k *Key) Rollback(now time.Time, grace time.Duration) (*KeyVersion, []Retirement, error) {
 	prev := k.VersionByState(StatePrevious)

@@ -129,7 +129,8 @@ type Role struct {
 	RiskTier    string   `json:"risk_tier,omitempty"`
 
 	// Rotation (SPEC §4). Zero values inherit from the risk tier and the
-	// mount defaults; see effectiveRotation.
+	// mount defaults; see RotationPolicy, EffectiveGracePeriod and
+	// EffectiveMaxGracePeriod.
 	RotationPeriod   time.Duration  `json:"rotation_period,omitempty"`
 	RotationSchedule string         `json:"rotation_schedule,omitempty"`
 	RotationWindow   time.Duration  `json:"rotation_window,omitempty"`
@@ -153,7 +154,7 @@ type Role struct {
 	// Retrievable nil means: by client type (internal yes, external no).
 	Retrievable *bool `json:"retrievable,omitempty"`
 	// RetrievalCutoff is when retrieval was last turned off for a client
-	// Type that had it: no version created at or before it is ever read
+	// type that had it: no version created at or before it is ever read
 	// back, even if retrieval is turned on again before the background
 	// drop (backend/retrieval_drop.go) has removed its stored plaintext.
 	RetrievalCutoff time.Time `json:"retrieval_cutoff,omitempty"`
@@ -183,7 +184,7 @@ func (r *Role) RetrievalTurnedOff(old *Role) bool {
 }
 
 // Readable reports whether a key read may return v's stored plaintext: a
-// Version that existed when retrieval was last turned off never is.
+// version that existed when retrieval was last turned off never is.
 func (r *Role) Readable(v *KeyVersion) bool {
 	return v.CreatedAt.After(r.RetrievalCutoff)
 }
@@ -262,7 +263,7 @@ func (r *Role) GraceConflict(cfg *Config, now time.Time) (string, error) {
 	return fmt.Sprintf("%s (%s) is not shorter than %s", r.GraceSource(), grace, what), nil
 }
 
-// CheckGraceFits is graceConflict as a user error.
+// CheckGraceFits is GraceConflict as a user error.
 func (r *Role) CheckGraceFits(cfg *Config, now time.Time) error {
 	c, err := r.GraceConflict(cfg, now)
 	if err != nil || c == "" {
@@ -271,7 +272,8 @@ func (r *Role) CheckGraceFits(cfg *Config, now time.Time) error {
 	return fmt.Errorf("%s; it must be shorter, because each rotation retires the previous version at once: set a shorter grace_period or rotate less often", c)
 }
 
-// gracePeriod is how long a previous version stays accepted after rotation.
+// EffectiveGracePeriod is how long a previous version stays accepted after
+// rotation: the role's grace_period, else the mount default.
 func (r *Role) EffectiveGracePeriod(cfg *Config) time.Duration {
 	if r.GracePeriod != nil {
 		return *r.GracePeriod
@@ -279,7 +281,8 @@ func (r *Role) EffectiveGracePeriod(cfg *Config) time.Duration {
 	return cfg.DefaultGracePeriod
 }
 
-// MaxGracePeriod bounds how long retirement may wait for adoption.
+// EffectiveMaxGracePeriod bounds how long retirement may wait for adoption
+// (never less than EffectiveGracePeriod).
 func (r *Role) EffectiveMaxGracePeriod(cfg *Config) time.Duration {
 	g := r.EffectiveGracePeriod(cfg)
 	m := cfg.DefaultMaxGracePeriod

@@ -24,7 +24,7 @@ func ManagedKey(k *Key) bool {
 }
 
 // AutoRotates reports whether the engine may rotate k on its schedule. A
-// Key that is not retrievable may not: nobody could read the new secret, so
+// key that is not retrievable may not: nobody could read the new secret, so
 // the client would keep the old one until its grace ended and then hold no
 // accepted key at all (SPEC §4). Such a key is rotated by its owner with
 // keys/<client>/<name>/rotate, which returns the new secret once; until
@@ -41,7 +41,7 @@ func ExpiryDone(k *Key, now time.Time) bool {
 }
 
 // Lookahead is how early before end the adoption decision for previous
-// Version p is taken: never more than half the grace that p was given, so
+// version p is taken: never more than half the grace that p was given, so
 // the decision is not taken right after the rotation itself.
 func Lookahead(k *Key, p *KeyVersion) time.Duration {
 	la := AdoptionLookahead
@@ -99,25 +99,25 @@ const (
 	GraceExtend                    // new version not adopted yet: wait longer
 )
 
-// GraceDecision is the outcome of decideGrace.
+// GraceDecision is the outcome of DecideGrace.
 type GraceDecision struct {
 	Action GraceAction
-	NewEnd time.Time // for graceExtend
+	NewEnd time.Time // for GraceExtend
 	First  bool      // first extension of this version: raise the alert
 }
 
-// AdoptionInput is what decideGrace needs to know about the versions.
+// AdoptionInput is what DecideGrace needs to know about the versions.
 type AdoptionInput struct {
 	Grace, MaxGrace time.Duration
-	// activeSeen / previousSeen: last successful verify of the active and
+	// ActiveSeen / PreviousSeen: last successful verify of the active and
 	// the previous version (zero: never).
 	ActiveSeen, PreviousSeen time.Time
 }
 
 // DecideGrace decides the fate of previous version p of k at now.
 // Retirement waits (up to activation + max_grace_period) while the active
-// Version was never verified but p was verified since the rotation: the
-// Client evidently has not switched yet.
+// version was never verified but p was verified since the rotation: the
+// client evidently has not switched yet.
 //
 // The decision is taken at the latest by the tick that would retire p,
 // whatever the grace: with a grace shorter than the tick's period (about a
@@ -125,10 +125,10 @@ type AdoptionInput struct {
 // there would retire a version still in sole use without a word. A tick
 // inside the window decides early, so a long grace never lapses first.
 // When the deciding tick comes after the grace ended, verify has taken the
-// same decision meanwhile (retirementPending), so p was not refused in
-// between; the condition cannot turn true again once it was false (p is
-// only seen by verifies it accepted), so nothing refused for any other
-// Reason is brought back.
+// same decision meanwhile (the backend's retirementPending), so p was not
+// refused in between; the condition cannot turn true again once it was
+// false (p is only seen by verifies it accepted), so nothing refused for
+// any other reason is brought back.
 func DecideGrace(k *Key, p *KeyVersion, now time.Time, in AdoptionInput) GraceDecision {
 	end := p.GraceEndsAt
 	if now.Before(end.Add(-Lookahead(k, p))) {
@@ -163,6 +163,6 @@ func DecideGrace(k *Key, p *KeyVersion, now time.Time, in AdoptionInput) GraceDe
 }
 
 // RetirementDecisionBound is how long past the end of its grace a previous
-// Version may wait for the tick that decides its retirement: a tick runs
+// version may wait for the tick that decides its retirement: a tick runs
 // about once a minute, and a late one a little later.
 const RetirementDecisionBound = 2 * time.Minute

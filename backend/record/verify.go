@@ -38,7 +38,7 @@ type VerifyResult struct {
 	Client          *Client
 	EffectiveScopes []string
 	// RetirementPending: Version is a previous version past its grace
-	// that the deciding tick will keep (retirementPending).
+	// that the deciding tick will keep (the backend's retirementPending).
 	RetirementPending bool
 }
 

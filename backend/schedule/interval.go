@@ -26,7 +26,8 @@ import (
 // weekday-alignment gap may first show up years from now.
 const cycleDays = 146097
 
-// cycleStart is a day the cycle walk starts on: 2000-01-01 was a Saturday.
+// cycleStartYear and cycleStartWeekday name the day the cycle walk starts
+// on: 2000-01-01 was a Saturday.
 const (
 	cycleStartYear    = 2000
 	cycleStartWeekday = int(time.Saturday)
