@@ -31,10 +31,10 @@ func sumCounts(t *testing.T, alerts []*record.Alert) int {
 }
 
 // Failed verifies after a failed_verify_burst alert was handed over (an
-// alert read, or a tick) used to be counted into the object already
-// handed over, and never stored: 100 unknown keys from a new address
-// appeared in no alert. They are in a follow-up alert now, with their own
-// sources, and the counts add up to every failure of the window.
+// alert read, or a tick) go into a follow-up alert with their own sources,
+// not into the object already handed over, which is never stored again:
+// 100 unknown keys from a new address must appear in an alert, and the
+// counts add up to every failure of the window.
 func TestFailedVerifyBurstCountsAfterDrain(t *testing.T) {
 	e := newTestEnv(t)
 	e.ok(logical.UpdateOperation, "config", map[string]interface{}{"failed_verify_threshold": 3, "alert_window": "1h"})

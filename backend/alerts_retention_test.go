@@ -110,10 +110,10 @@ func (e *testEnv) checkRetention(raised map[string]bool) {
 	}
 }
 
-// A sustained guessing attack raises an alert every alert_window for ever.
-// Alerts were never deleted, so storage and every listing grew without
-// bound; now they are pruned after their retention (acknowledged ones
-// sooner), while the log keeps every alert.raised entry.
+// A sustained guessing attack raises an alert every alert_window for ever,
+// so alerts are pruned after their retention (acknowledged ones sooner)
+// lest storage and every listing grow without bound, while the log keeps
+// every alert.raised entry.
 func TestAlertsPrunedAfterRetention(t *testing.T) {
 	e := newTestEnv(t)
 	e.ok(logical.UpdateOperation, "config", map[string]interface{}{"failed_verify_threshold": 3, "alert_window": "1m"})

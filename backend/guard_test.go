@@ -19,11 +19,10 @@ func (e *testEnv) tickRequest() {
 	}
 }
 
-// A tick before the first verify used to leave the alert detector half
-// built (the drain set its outcome counts, which its lazy set-up took as
-// "already built", so the address LRU stayed nil): the next verify with a
-// client_ip, and every token exchange, panicked and took the plugin
-// process down.
+// A tick before the first verify must leave the alert detector whole: a
+// detector whose drain set its outcome counts but left its address LRU nil
+// would panic on the next verify with a client_ip, and on every token
+// exchange, and take the plugin process down.
 func TestVerifyWithClientIPAfterTickBeforeAnyVerify(t *testing.T) {
 	e := newTestEnv(t)
 	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"audiences": "orders-api"})

@@ -270,8 +270,8 @@ func (f *fuzzEnv) read(t *testing.T, path string) map[string]interface{} {
 
 // A block written in IPv4-mapped IPv6 form holds the IPv4 addresses it
 // maps, and an IPv6 block holding mapped addresses holds their IPv4 form:
-// such a block used to refuse every address in it, because the caller's
-// address is unmapped before the check.
+// the caller's address is unmapped before the check, so a block compared
+// only in its written form would refuse every address in it.
 func TestIPAllowedMappedBlocks(t *testing.T) {
 	for _, c := range []struct {
 		block, addr string

@@ -139,11 +139,11 @@ func loadKey(i int) *record.Key {
 	return &record.Key{KeyID: fmt.Sprintf("kid_load%07d", i), Client: "load", Name: fmt.Sprint(i)}
 }
 
-// More distinct keys verified per minute than one flush used to write
-// (5,000) filled the buffer within minutes; it then stayed full, later
-// keys' uses were not recorded and the idle sweep revoked a key in use. A
-// flush now takes on its whole backlog, so the buffer holds only one
-// minute of traffic.
+// A flush takes on its whole backlog, so the buffer holds only one minute
+// of traffic. A flush writing a fixed number of keys (say 5,000) would let
+// a sustained load of more distinct keys per minute fill the buffer within
+// minutes and keep it full: later keys' uses would not be recorded and the
+// idle sweep would revoke a key in use.
 func TestUsageFlushKeepsUpWithSustainedLoad(t *testing.T) {
 	e := newTestEnv(t)
 	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"idle_timeout": "1h"})

@@ -113,10 +113,9 @@ func TestNewAddressDetectionKeepsActiveKeys(t *testing.T) {
 	}
 }
 
-// A tick before the first verify used to leave the detector half built
-// (the drain set its outcome counts, which a lazy set-up took as "already
-// built", so the address LRU stayed nil) and the next verify with a
-// client_ip panicked. A drain must leave every part in place.
+// A drain must leave every part of the detector in place, even before the
+// first verify: a detector with its outcome counts set but its address LRU
+// nil would panic on the next verify with a client_ip.
 func TestObserveAfterDrainBeforeAnyObserve(t *testing.T) {
 	d := newDetector()
 	if alerts, outcomes, dropped := d.Drain(); len(alerts) != 0 || len(outcomes) != 0 || dropped != 0 {
