@@ -52,23 +52,3 @@ func TestConfigReadsBackExactlyAfterReload(t *testing.T) {
 	}
 	r.userErr(logical.CreateOperation, "roles/r", map[string]interface{}{"scopes": "a", "environment": "prod", "risk_tier": "medium"}, "risk_tier")
 }
-
-func TestDecodeConfigFillsOnlyMissingFields(t *testing.T) {
-	// A record written before a field existed takes that field's default;
-	// one without risk_tiers keeps the default table.
-	cfg, err := record.DecodeConfig([]byte(`{"key_prefix":"zz","review_period":0}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	def := record.DefaultConfig()
-	if cfg.KeyPrefix != "zz" || cfg.ReviewPeriod != 0 || cfg.TokenTTL != def.TokenTTL || !reflect.DeepEqual(cfg.RiskTiers, def.RiskTiers) {
-		t.Fatalf("decoded %+v", cfg)
-	}
-	cfg, err = record.DecodeConfig([]byte(`{"risk_tiers":{"high":3600000000000}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(cfg.RiskTiers, map[string]time.Duration{"high": time.Hour}) {
-		t.Fatalf("risk_tiers = %v", cfg.RiskTiers)
-	}
-}

@@ -50,7 +50,7 @@ func FuzzCIDRs(f *testing.F) {
 		for _, s := range out {
 			p, err := netip.ParsePrefix(s)
 			if err != nil || p != p.Masked() || p.String() != s {
-				t.Fatalf("parseCIDRs(%q) stored %q, not a canonical block", list, s)
+				t.Fatalf("record.ParseCIDRs(%q) stored %q, not a canonical block", list, s)
 			}
 			blocks = append(blocks, p)
 		}
@@ -85,7 +85,7 @@ func FuzzCIDRs(f *testing.F) {
 			}
 		}
 		if allowed != want {
-			t.Fatalf("ipAllowed(%q, %q) = %v, but the address is in a block: %v", out, addr, allowed, want)
+			t.Fatalf("record.IPAllowed(%q, %q) = %v, but the address is in a block: %v", out, addr, allowed, want)
 		}
 	})
 }
@@ -289,7 +289,7 @@ func TestIPAllowedMappedBlocks(t *testing.T) {
 			t.Fatal(err)
 		}
 		if got := record.IPAllowed(cidrs, c.addr); got != c.want {
-			t.Errorf("ipAllowed(%q, %q) = %v, want %v", cidrs, c.addr, got, c.want)
+			t.Errorf("record.IPAllowed(%q, %q) = %v, want %v", cidrs, c.addr, got, c.want)
 		}
 	}
 }

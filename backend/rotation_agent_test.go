@@ -123,30 +123,3 @@ func TestAgentTTLCoversEveryRotationPath(t *testing.T) {
 		}
 	}
 }
-
-// TestAgentTTLBounds: the ttl is the time to the next scheduled change, at
-// most the grace less a quarter (5 minutes at most), never below 1 s.
-func TestAgentTTLBounds(t *testing.T) {
-	t0 := testStart
-	k := &record.Key{NextRotationAt: t0.Add(30 * 24 * time.Hour), Versions: []*record.KeyVersion{{Version: 1, State: record.StateActive}}}
-	cases := []struct {
-		grace time.Duration
-		now   time.Time
-		want  int64
-	}{
-		{24 * time.Hour, t0, 24*3600 - 300},
-		{time.Minute, t0, 45},
-		{30 * time.Second, t0, 23}, // 22.5 s, rounded up
-		{0, t0, 30 * 24 * 3600},    // no grace: nothing to protect
-		{time.Hour, k.NextRotationAt.Add(-10 * time.Second), 10},
-		{time.Hour, k.NextRotationAt.Add(time.Second), int64(record.OverdueRecheck / time.Second)},
-	}
-	for _, tc := range cases {
-		if got := record.AgentTTL(k, tc.grace, tc.now); got != tc.want {
-			t.Errorf("grace %v at %v: ttl %d, want %d", tc.grace, tc.now.Sub(t0), got, tc.want)
-		}
-	}
-	if got := record.AgentTTL(&record.Key{}, time.Hour, t0); got != 0 {
-		t.Errorf("key that does not rotate: ttl %d, want 0", got)
-	}
-}

@@ -607,7 +607,7 @@ func TestDueAt(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := record.DueAt(tc.k, tc.now); !got.Equal(tc.want) {
-				t.Fatalf("dueAt = %v, want %v", got, tc.want)
+				t.Fatalf("record.DueAt = %v, want %v", got, tc.want)
 			}
 		})
 	}

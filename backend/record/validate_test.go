@@ -20,7 +20,7 @@ func TestParseCIDRs(t *testing.T) {
 	}
 	for _, bad := range []string{"10.0.0.0/33", "example.com", "1.2.3"} {
 		if _, err := ParseCIDRs("bound_cidrs", []string{bad}); err == nil {
-			t.Errorf("parseCIDRs(%q) accepted a bad block", bad)
+			t.Errorf("ParseCIDRs(%q) accepted a bad block", bad)
 		}
 	}
 }
@@ -38,7 +38,7 @@ func TestIPAllowed(t *testing.T) {
 	}
 	for addr, want := range cases {
 		if got := IPAllowed(cidrs, addr); got != want {
-			t.Errorf("ipAllowed(%q) = %v, want %v", addr, got, want)
+			t.Errorf("IPAllowed(%q) = %v, want %v", addr, got, want)
 		}
 	}
 	if !IPAllowed(nil, "anything") {
@@ -53,7 +53,7 @@ func TestValidateName(t *testing.T) {
 		"x1234567890123456789012345678901234567890123456789012345678901234": false,
 	} {
 		if err := ValidateName("client", name); (err == nil) != ok {
-			t.Errorf("validateName(%q) = %v, want ok=%v", name, err, ok)
+			t.Errorf("ValidateName(%q) = %v, want ok=%v", name, err, ok)
 		}
 	}
 }
