@@ -25,6 +25,9 @@ func userErrorf(format string, args ...interface{}) error {
 // answerUserError turns a user error into the 400 Vault shows the caller;
 // any other outcome passes as it is.
 func answerUserError(resp *logical.Response, err error) (*logical.Response, error) {
+	if err == nil {
+		return resp, nil // the common case, without errors.As's allocation
+	}
 	var ue *userError
 	if errors.As(err, &ue) {
 		return logical.ErrorResponse(ue.msg), nil
