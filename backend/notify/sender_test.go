@@ -233,3 +233,17 @@ func TestSendConnectionFailure(t *testing.T) {
 		t.Fatalf("Err %q repeats the URL query", res.Err)
 	}
 }
+
+// The body excerpt in Err never exceeds what MaxResponseBytes allows to be
+// read, even below the 200 bytes Err could hold.
+func TestSendErrExcerptWithinCap(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadGateway)
+		io.WriteString(w, "0123456789abcdefghij")
+	}))
+	t.Cleanup(srv.Close)
+	res := NewSender(SenderOptions{Policy: testPolicy, MaxResponseBytes: 8}).Send(context.Background(), srv.URL, nil, []byte(`{}`))
+	if res.Status != http.StatusBadGateway || res.Err != "HTTP 502: 01234567" {
+		t.Fatalf("result = %+v, want the first 8 bytes of the body", res)
+	}
+}

@@ -24,6 +24,7 @@ const signatureVersion = "v1"
 // "v1," + base64(HMAC-SHA256(key, msgID + "." + unix seconds of ts + "." +
 // body)), joined by single spaces. Several keys let a receiver switch
 // secrets without missing a delivery: it accepts any one that matches.
+// No keys give "", which every receiver rejects.
 func Sign(keys [][]byte, msgID string, ts time.Time, body []byte) string {
 	unix := strconv.FormatInt(ts.Unix(), 10)
 	var b strings.Builder
