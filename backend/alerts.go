@@ -83,6 +83,11 @@ func alertEvent(a *record.Alert) eventlog.Event {
 		"message":  a.Message,
 		"count":    strconv.Itoa(a.Count),
 	}
+	if a.Type == record.AlertWebhookDeadLettered {
+		// The outbox does not send an endpoint the alert about its own
+		// deliveries (it could only fail again).
+		ev.Details["endpoint"] = a.Details["endpoint"]
+	}
 	return ev
 }
 

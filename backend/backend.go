@@ -16,6 +16,7 @@ import (
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/detect"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/governance"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/outbox"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/signing"
 )
@@ -79,6 +80,13 @@ type apikeysBackend struct {
 	// (limits.go).
 	guards []*pathGuard
 
+	// outbox delivers events to webhook endpoints, hands alerts to the
+	// response policies and events to Vault's event bus (notifications.go).
+	outbox *outbox.Engine
+	// runOutbox runs the outbox in its own goroutine on the active node;
+	// set by Factory (unit tests step it instead).
+	runOutbox bool
+
 	// storage is the mount's storage, kept from Setup for clean, which
 	// Vault calls without a request.
 	storage logical.Storage
@@ -100,6 +108,7 @@ const cleanFlushTimeout = 5 * time.Second
 // sweep, adoption checks, alerts and metrics see it. A node that may no
 // longer write loses it, as a crash would.
 func (b *apikeysBackend) clean(ctx context.Context) {
+	b.outbox.Stop()
 	if b.storage == nil || !b.writeSafe() {
 		return
 	}
@@ -123,6 +132,8 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 	}
 	b.logger = conf.Logger
 	b.cache.usage.SetLogger(conf.Logger)
+	b.outbox.SetLogger(conf.Logger)
+	b.runOutbox = true
 	return b, nil
 }
 
@@ -146,13 +157,15 @@ func newBackend(c clock.Clock, opts ...backendOption) *apikeysBackend {
 		System:        record.Actor{Type: actorSystem},
 		MaxEntryBytes: maxEntryBytes,
 	})
+	b.outbox = b.newOutbox(o.webhookSend)
+	b.log.OnAppend(b.outbox.Wake)
 	b.gov.Runtime = governance.New(governance.Sources{Log: b.log, KeyPrefix: storageKeyPrefix, Alerts: storedAlerts{}}, o.governance)
 	b.Backend = &framework.Backend{
 		Help:           strings.TrimSpace(backendHelp),
 		BackendType:    logical.TypeLogical,
 		RunningVersion: Version,
 		PathsSpecial: &logical.Paths{
-			SealWrapStorage: []string{storageHMACSecret},
+			SealWrapStorage: []string{storageHMACSecret, outbox.EndpointPrefix},
 			Unauthenticated: b.unauthenticatedPaths(),
 		},
 		// The framework matches a request against these patterns in order,
@@ -173,6 +186,7 @@ func newBackend(c clock.Clock, opts ...backendOption) *apikeysBackend {
 			b.pathShortLived(),
 			b.pathGovernance(),
 			b.pathTidy(),
+			b.pathNotifications(),
 		))),
 		Secrets:           b.leaseSecrets(),
 		PeriodicFunc:      b.periodic,
@@ -188,4 +202,5 @@ func newBackend(c clock.Clock, opts ...backendOption) *apikeysBackend {
 // invalidate drops cached state that another node of a cluster changed.
 func (b *apikeysBackend) invalidate(_ context.Context, key string) {
 	b.cache.invalidate(key)
+	b.outbox.Invalidate(key)
 }

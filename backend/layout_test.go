@@ -17,6 +17,7 @@ var storagePackages = map[string]bool{
 	"eventlog":   true, // appends to and verifies the log in storage
 	"governance": true, // loads and saves the governance state and marks, walks keys and alerts
 	"signing":    true, // stores the token signing key set
+	"outbox":     true, // follows the log and keeps endpoints and their delivery state
 }
 
 // TestPackageBoundaries keeps the layout of backend/ (README, "Layout"): no

@@ -35,6 +35,13 @@ import (
 //     counted. Then 7.
 //  7. The lifecycle log's own lock (eventlog.Log): a leaf.
 //
+// Webhook endpoints: an endpoint's lock in lockSets (API writes of the
+// endpoint), then the outbox engine's per-endpoint lock (held by a delivery
+// step, a replay or a delete), then 7. The engine's step holds no other
+// lock of this list. The response policies it calls take theirs from the
+// top while only the engine's follower lock is held, which nothing else
+// takes.
+//
 // Every other lock is a leaf held for a few instructions and never while
 // storage is read or written: the mount cache, the verify cache
 // (verifycache.Cache), the usage tracker, the rate limiter, the detector
@@ -47,6 +54,8 @@ type lockSets struct {
 	clients []*locksutil.LockEntry
 	roles   []*locksutil.LockEntry
 	keys    []*locksutil.LockEntry
+	// endpoints serialise API changes of a webhook endpoint.
+	endpoints []*locksutil.LockEntry
 }
 
 func newLockSets() lockSets {
@@ -54,6 +63,8 @@ func newLockSets() lockSets {
 		clients: locksutil.CreateLocks(),
 		roles:   locksutil.CreateLocks(),
 		keys:    locksutil.CreateLocks(),
+
+		endpoints: locksutil.CreateLocks(),
 	}
 }
 
@@ -65,6 +76,14 @@ func (l *lockSets) client(client string) *locksutil.LockEntry {
 // role is a role's lock.
 func (l *lockSets) role(role string) *locksutil.LockEntry {
 	return locksutil.LockForKey(l.roles, role)
+}
+
+// lockEndpoint takes a webhook endpoint's lock and returns the function
+// that releases it.
+func (l *lockSets) lockEndpoint(name string) (unlock func()) {
+	lock := locksutil.LockForKey(l.endpoints, name)
+	lock.Lock()
+	return lock.Unlock
 }
 
 // rlockRole takes a role's read lock for an issuance under it and returns

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/governance"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/outbox"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scheduler"
 )
@@ -22,6 +23,8 @@ type backendOptions struct {
 	adoption func(k *record.Key, version int) time.Time
 	// governance sizes the governance sweep's and retention's batches.
 	governance governance.Options
+	// webhookSend replaces the outbox's HTTP sender (nil: real HTTP).
+	webhookSend outbox.SendFunc
 }
 
 // backendOption sets one of the backendOptions.

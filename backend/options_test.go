@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/governance"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/outbox"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scheduler"
 )
@@ -48,4 +49,9 @@ func (s *steppingStopwatch) read() time.Time {
 // withGovernance sizes the governance sweep's and retention's batches.
 func withGovernance(g governance.Options) backendOption {
 	return func(o *backendOptions) { o.governance = g }
+}
+
+// withWebhookSender makes the outbox deliver through send instead of HTTP.
+func withWebhookSender(send outbox.SendFunc) backendOption {
+	return func(o *backendOptions) { o.webhookSend = send }
 }

@@ -53,5 +53,9 @@ func (b *apikeysBackend) initialize(ctx context.Context, req *logical.Initializa
 	if !b.writeSafe() {
 		return nil
 	}
-	return b.signing.Ensure(ctx, req.Storage)
+	if err := b.signing.Ensure(ctx, req.Storage); err != nil {
+		return err
+	}
+	b.startOutbox(b.storage)
+	return nil
 }

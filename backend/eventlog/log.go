@@ -49,7 +49,15 @@ type Log struct {
 	// the same sequence number. It is held for no other work, so it nests
 	// inside any lock of the caller.
 	mu sync.Mutex
+
+	// appended, when set, is told of every append (without blocking):
+	// the outbox delivers what the log gains.
+	appended func()
 }
+
+// OnAppend sets f to be called after each append; f must not block. Set
+// it before the log is used.
+func (l *Log) OnAppend(f func()) { l.appended = f }
 
 // New returns the log of a mount: events without a time are stamped with
 // clk, and an entry above maxEntryBytes is refused (the bound every record
@@ -97,6 +105,9 @@ func (l *Log) AppendBody(ctx context.Context, s logical.Storage, body []byte) er
 	}
 	if err := s.Put(ctx, headEntry); err != nil {
 		return fmt.Errorf("writing log head: %w", err)
+	}
+	if l.appended != nil {
+		l.appended()
 	}
 	return nil
 }

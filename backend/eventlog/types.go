@@ -77,4 +77,15 @@ const (
 	SigningKeyPublished = "signing_key.published"
 	// SigningKeyRevoked: published signing keys were withdrawn.
 	SigningKeyRevoked = "signing_key.revoked"
+
+	// EndpointWritten: a webhook endpoint was created or updated.
+	EndpointWritten = "endpoint.written"
+	// EndpointDeleted: a webhook endpoint was deleted.
+	EndpointDeleted = "endpoint.deleted"
+	// EndpointSecretRotated: an endpoint's signing secret was replaced.
+	EndpointSecretRotated = "endpoint.secret_rotated"
+	// EndpointReplayed: past events were queued for an endpoint again.
+	EndpointReplayed = "endpoint.replayed"
+	// NotificationsConfigUpdated: notifications/config was written.
+	NotificationsConfigUpdated = "notifications.config_updated"
 )

@@ -17,6 +17,9 @@ const (
 	AlertRotationOverdue    = "rotation_overdue"
 	AlertReviewDue          = "review_due"
 	AlertLeakReported       = "leak_reported"
+	// AlertWebhookDeadLettered: deliveries to a webhook endpoint were given
+	// up after the retry window.
+	AlertWebhookDeadLettered = "webhook_dead_lettered"
 )
 
 // AlertTypes lists every type, for validation of filters and for metrics.
@@ -24,6 +27,7 @@ var AlertTypes = []string{
 	AlertVerifyBurst, AlertFailedVerifyBurst, AlertForbiddenIP, AlertNewAddress,
 	AlertForbiddenScope, AlertForbiddenAudience, AlertRoleWidened,
 	AlertRotationNotAdopted, AlertRotationOverdue, AlertReviewDue, AlertLeakReported,
+	AlertWebhookDeadLettered,
 }
 
 // Severities.
