@@ -18,8 +18,9 @@ import (
 // governanceTick runs background governance work under the governance
 // state lock, in four steps, each whether or not an earlier one failed:
 //  1. it persists the alerts and verify counts detected since the last tick;
-//  2. it sweeps the next batch of keys, revoking idle ones and flagging those
-//     due for review or overdue for rotation;
+//  2. it sweeps the next batch of keys, revoking idle ones, flagging those
+//     due for review or overdue for rotation, and giving advance notice of
+//     rotations and expiries;
 //  3. it folds new lifecycle-log entries into the persisted metrics;
 //  4. it prunes alerts past their retention.
 //
@@ -83,8 +84,9 @@ const sweepWarnLimit = 10
 // (governance.Runtime.Sweep walks them): for each key of the batch it
 // revokes the key if idle for its role's idle_timeout, raises one alert per
 // key that is due for review (unused for the mount's review_period) or
-// overdue for rotation, and drops plaintext its role no longer lets anyone
-// read.
+// overdue for rotation, gives advance notice of rotations and expiries
+// (governance_notices.go), and drops plaintext its role no longer lets
+// anyone read.
 //
 // A key that cannot be handled (its record or marks unreadable or
 // undecodable, an alert or revocation not stored) is logged as a warning
@@ -125,9 +127,10 @@ func (b *apikeysBackend) sweepKeys(ctx context.Context, s logical.Storage, st *g
 }
 
 // sweepKey handles one key of the sweep. A mark is set right after its
-// alert is raised, so an error later on cannot make that alert repeat; a
+// alert or notice is raised, so an error later on cannot make it repeat; a
 // mark whose cause is gone is cleared, so the key alerts again if the cause
-// comes back (used, then stale again; rotated, then overdue again).
+// comes back (used, then stale again; rotated, then overdue again or due
+// soon again).
 func (b *apikeysBackend) sweepKey(ctx context.Context, s logical.Storage, st *governance.State, cfg *record.Config, now time.Time, roleOf func(string) (*record.Role, error), clientOf func(string) (*record.Client, error), k *record.Key) error {
 	m, err := st.MarksOf(ctx, k.KeyID)
 	if err != nil {
@@ -136,6 +139,8 @@ func (b *apikeysBackend) sweepKey(ctx context.Context, s logical.Storage, st *go
 	m.Age(now)
 	var idle *record.Role
 	stale, overdue := false, false
+	// What the notice marks are kept for; zero for a key that is gone.
+	var noticeDue, expires time.Time
 	if !k.Revoked && k.State(now) != record.StateExpired {
 		role, err := roleOf(k.Role)
 		if err != nil {
@@ -175,8 +180,15 @@ func (b *apikeysBackend) sweepKey(ctx context.Context, s logical.Storage, st *go
 			m.Overdue = k.NextRotationAt
 			st.SetMarks(k.KeyID, m)
 		}
+		noticeDue, expires = rotationNoticeDue(k), k.ExpiresAt
+		if idle == nil {
+			if err := b.sweepNotices(ctx, s, st, cfg, role, now, k, &m); err != nil {
+				return err
+			}
+		}
 	}
 	m.Settle(stale, overdue)
+	m.SettleNotices(noticeDue, expires)
 	st.SetMarks(k.KeyID, m)
 	if idle != nil {
 		return b.revokeIdleKey(ctx, s, k.Client, k.Name, idle.IdleTimeout)

@@ -35,6 +35,11 @@ when it would leave an existing role whose grace is not shorter than the
 shortest time between two of its rotations (each rotation retires the
 previous version at once); the error names the roles to change first.
 
+Owners of keys that are not rotated automatically (not retrievable) get
+advance notice before a rotation is due: a key.rotation_due_soon entry in
+the lifecycle log, delivered as a webhook like every entry, as each of
+rotation_notice_lead_times is reached (default 14d,3d,1d; empty disables).
+
 Dead leased keys (from creds/, revoked or past their expiry) are purged from
 storage leased_key_retention after they died (default 7d; 0 keeps them
 forever), by the periodic function or at once with "tidy". Their history
@@ -100,6 +105,11 @@ func (b *apikeysBackend) pathConfig() []*framework.Path {
 				Type:        framework.TypeDurationSecond,
 				Description: "How often the token signing key rotates (1m to 3650d, longer than token_ttl; default 30d).",
 				Default:     "720h",
+			},
+			"rotation_notice_lead_times": {
+				Type:        framework.TypeCommaStringSlice,
+				Description: "How long before a rotation is due the owner of a key that is not rotated automatically (not retrievable) is given advance notice: a key.rotation_due_soon lifecycle-log entry (and webhook) as each lead time is reached, once per lead time and due time; a key first seen within several gets one notice, for the shortest. Comma-separated durations (e.g. 14d,3d,1d or 336h,72h,24h), at most 5, each positive and at most 8760h; duplicates are dropped and they are stored longest first. An empty value disables the notices. Default 14d,3d,1d. Overdue rotations are the rotation_overdue alert.",
+				Default:     "336h,72h,24h",
 			},
 			"alert_window": {
 				Type:        framework.TypeDurationSecond,
@@ -171,9 +181,20 @@ func configData(c *record.Config) map[string]interface{} {
 		"token_issuer":                c.TokenIssuer,
 		"signing_key_rotation_period": int64(c.SigningKeyRotationPeriod / time.Second),
 		"alert_window":                int64(c.AlertWindow / time.Second),
+		"rotation_notice_lead_times":  leadTimeSecs(c.RotationNoticeLeadTimes),
 		"verify_burst_threshold":      c.VerifyBurstThreshold,
 		"failed_verify_threshold":     c.FailedVerifyThreshold,
 	}
+}
+
+// leadTimeSecs is a list of lead times in seconds, as other durations are
+// read back; never null.
+func leadTimeSecs(leads []time.Duration) []int64 {
+	out := make([]int64, len(leads))
+	for i, d := range leads {
+		out[i] = int64(d / time.Second)
+	}
+	return out
 }
 
 func (b *apikeysBackend) pathConfigWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -253,6 +274,13 @@ func applyConfigFields(cfg *record.Config, d *framework.FieldData) error {
 	if v, ok := d.GetOk("token_issuer"); ok {
 		cfg.TokenIssuer = v.(string)
 	}
+	if v, ok := d.GetOk("rotation_notice_lead_times"); ok {
+		leads, err := parseLeadTimes(v.([]string))
+		if err != nil {
+			return err
+		}
+		cfg.RotationNoticeLeadTimes = leads
+	}
 	if v, ok := d.GetOk("verify_burst_threshold"); ok {
 		cfg.VerifyBurstThreshold = v.(int)
 	}
@@ -260,6 +288,24 @@ func applyConfigFields(cfg *record.Config, d *framework.FieldData) error {
 		cfg.FailedVerifyThreshold = v.(int)
 	}
 	return nil
+}
+
+// parseLeadTimes reads rotation_notice_lead_times, whole seconds as every
+// other duration field is, without duplicates and longest first. An empty
+// list (an empty value) is kept: it disables the notices.
+func parseLeadTimes(raw []string) ([]time.Duration, error) {
+	leads := make([]time.Duration, 0, len(raw))
+	for _, r := range raw {
+		if r == "" {
+			continue // "72h," or a lone empty value
+		}
+		d, err := parseutil.ParseDurationSecond(r)
+		if err != nil {
+			return nil, fmt.Errorf("rotation_notice_lead_times: %q is not a duration (use e.g. 14d, 72h or 30m)", r)
+		}
+		leads = append(leads, d.Truncate(time.Second))
+	}
+	return record.NormalizeLeadTimes(leads), nil
 }
 
 func (b *apikeysBackend) pathConfigDelete(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
@@ -295,6 +341,7 @@ var configResponseFields = map[string]*framework.FieldSchema{
 	"failed_verify_threshold":     field(framework.TypeInt, "Failed verifications per window that raise an alert."),
 	"verify_burst_threshold":      field(framework.TypeInt, "Verifications per window of one key that raise an alert."),
 	"alert_window":                field(framework.TypeDurationSecond, "Window in seconds the thresholds count over."),
+	"rotation_notice_lead_times":  field(framework.TypeCommaIntSlice, "Seconds before a due rotation that owners of keys not rotated automatically are notified, longest first."),
 	"leased_key_retention":        field(framework.TypeDurationSecond, "Seconds revoked leased keys are kept for the record."),
 	"token_issuer":                field(framework.TypeString, "Issuer (iss) of exchanged tokens."),
 	"token_ttl":                   field(framework.TypeDurationSecond, "Lifetime in seconds of exchanged tokens."),

@@ -134,6 +134,10 @@ func roleFields() map[string]*framework.FieldSchema {
 			Type:        framework.TypeDurationSecond,
 			Description: "Revoke keys unused this long (0: never).",
 		},
+		"expiry_notice": {
+			Type:        framework.TypeDurationSecond,
+			Description: "Log a key.expiring lifecycle-log entry (delivered as a webhook like every entry) this long before a key of the role expires (its key_lifetime or its lease ends), once per expiry: a renewed lease that moves the expiry notifies again. 0 (default): no notice; at most 8760h.",
+		},
 		"retrievable": {
 			Type:        framework.TypeBool,
 			Description: "Whether the current secret can be read again after issuance. Not set (read back as null): true for internal clients, false for external. Turning it off drops the stored secrets (in the background, within a few ticks) and no secret that existed then is ever returned again, even if it is turned back on: only versions created afterwards are.",
@@ -243,6 +247,7 @@ func roleData(r *record.Role, cfg *record.Config) map[string]interface{} {
 		"max_keys_per_client":  r.MaxKeysPerClient,
 		"rate_limit":           r.RateLimit,
 		"rate_limit_window":    record.Secs(r.EffectiveRateLimitWindow()),
+		"expiry_notice":        record.Secs(r.ExpiryNotice),
 		"created_at":           r.CreatedAt,
 		"updated_at":           r.UpdatedAt,
 	} {
@@ -366,6 +371,7 @@ func applyRoleFields(r *record.Role, d *framework.FieldData) error {
 	dur("max_ttl", &r.MaxTTL)
 	dur("rate_limit_window", &r.RateLimitWindow)
 	dur("idle_timeout", &r.IdleTimeout)
+	dur("expiry_notice", &r.ExpiryNotice)
 	if v, ok := d.GetOk("grace_period"); ok {
 		g := time.Duration(v.(int)) * time.Second
 		r.GracePeriod = &g

@@ -96,6 +96,7 @@ func roleResponseFields() map[string]*framework.FieldSchema {
 		"max_ttl":              field(framework.TypeDurationSecond, "Maximum lease ttl in seconds of leased keys."),
 		"key_lifetime":         field(framework.TypeDurationSecond, "Lifetime in seconds of keys (0: no expiry)."),
 		"idle_timeout":         field(framework.TypeDurationSecond, "Seconds of non-use after which a key is locked."),
+		"expiry_notice":        field(framework.TypeDurationSecond, "Seconds before a key's expiry that a key.expiring notice is logged (0: none)."),
 		"max_keys_per_client":  field(framework.TypeInt, "Maximum keys of this role per client."),
 		"rate_limit":           field(framework.TypeInt, "Verifications allowed per key per rate_limit_window."),
 		"rate_limit_window":    field(framework.TypeDurationSecond, "Rate-limit window in seconds."),

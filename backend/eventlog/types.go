@@ -49,6 +49,12 @@ const (
 	// KeysPurged: one batch of dead leased keys was purged.
 	KeysPurged = "keys.purged"
 
+	// KeyRotationDueSoon: a key its owner must rotate by hand is due
+	// within one of the mount's rotation_notice_lead_times (details.lead).
+	KeyRotationDueSoon = "key.rotation_due_soon"
+	// KeyExpiring: a key expires within its role's expiry_notice.
+	KeyExpiring = "key.expiring"
+
 	// RequestCreated: an approval request was filed.
 	RequestCreated = "request.created"
 	// RequestApproved: an approval request was approved.

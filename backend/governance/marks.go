@@ -11,8 +11,9 @@ import (
 
 // Per-key governance marks (storage "governance/marks/<key id>").
 //
-// Marks keep background alerts to one per key and cause, and remember a
-// key's first alert not yet followed by a revocation (time-to-revoke).
+// Marks keep background alerts and notices to one per key and cause, and
+// remember a key's first alert not yet followed by a revocation
+// (time-to-revoke).
 // Kept as maps inside the single state entry, they would grow with the
 // number of flagged keys until the entry passes the storage's maximum
 // entry size (1 MiB with Raft), and every tick would fail from then on.
@@ -52,16 +53,26 @@ type Marks struct {
 	// Alerted is the key's first alert not yet followed by a revocation;
 	// the revocation turns it into a time-to-revoke sample.
 	Alerted time.Time `json:"alerted,omitzero"`
+	// NoticeDue and NoticeLead are the rotation due time the key's owner
+	// was last given advance notice of, and the smallest lead time
+	// notified for it: one notice per due time and lead.
+	NoticeDue  time.Time     `json:"notice_due,omitzero"`
+	NoticeLead time.Duration `json:"notice_lead,omitzero"`
+	// Expiring is the expiry time the key was notified of: one notice
+	// per expiry, so an extended expiry notifies again.
+	Expiring time.Time `json:"expiring,omitzero"`
 }
 
 func (m Marks) empty() bool {
-	return m.Review.IsZero() && m.Overdue.IsZero() && m.Alerted.IsZero()
+	return m.Review.IsZero() && m.Overdue.IsZero() && m.Alerted.IsZero() &&
+		m.NoticeDue.IsZero() && m.NoticeLead == 0 && m.Expiring.IsZero()
 }
 
 // equal compares instants, not representations: a time read back from
 // storage has lost its monotonic reading and may have another location.
 func (m Marks) equal(o Marks) bool {
-	return m.Review.Equal(o.Review) && m.Overdue.Equal(o.Overdue) && m.Alerted.Equal(o.Alerted)
+	return m.Review.Equal(o.Review) && m.Overdue.Equal(o.Overdue) && m.Alerted.Equal(o.Alerted) &&
+		m.NoticeDue.Equal(o.NoticeDue) && m.NoticeLead == o.NoticeLead && m.Expiring.Equal(o.Expiring)
 }
 
 // Age drops the alerted mark once no revocation followed it for
@@ -81,6 +92,18 @@ func (m *Marks) Settle(stale, overdue bool) {
 	}
 	if !overdue {
 		m.Overdue = time.Time{}
+	}
+}
+
+// SettleNotices clears the notice marks of a due time or expiry the key no
+// longer has (rotated, expiry moved, or the key revoked or expired: zero),
+// so a new due time or expiry is notified again from its first lead time.
+func (m *Marks) SettleNotices(due, expires time.Time) {
+	if !m.NoticeDue.Equal(due) {
+		m.NoticeDue, m.NoticeLead = time.Time{}, 0
+	}
+	if !m.Expiring.Equal(expires) {
+		m.Expiring = time.Time{}
 	}
 }
 

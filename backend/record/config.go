@@ -1,8 +1,10 @@
 package record
 
 import (
+	"cmp"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"time"
 
@@ -37,6 +39,14 @@ type Config struct {
 	TokenIssuer              string        `json:"token_issuer"`
 	SigningKeyRotationPeriod time.Duration `json:"signing_key_rotation_period"`
 
+	// RotationNoticeLeadTimes are how long before a key's rotation is due
+	// its owner is given advance notice, when the owner must rotate it by
+	// hand (not retrievable, so not rotated automatically): a
+	// key.rotation_due_soon log entry as each is reached. Distinct, longest
+	// first; empty disables the notices. No omitempty: a stored empty list
+	// must not decode as the default.
+	RotationNoticeLeadTimes []time.Duration `json:"rotation_notice_lead_times"`
+
 	// Alert thresholds (SPEC §7): counts within AlertWindow.
 	AlertWindow           time.Duration `json:"alert_window"`
 	VerifyBurstThreshold  int           `json:"verify_burst_threshold"`
@@ -61,6 +71,7 @@ func DefaultConfig() *Config {
 		LeasedKeyRetention:       DefaultLeasedKeyRetention,
 		TokenTTL:                 5 * time.Minute,
 		SigningKeyRotationPeriod: 30 * Day,
+		RotationNoticeLeadTimes:  []time.Duration{14 * Day, 3 * Day, 1 * Day},
 		AlertWindow:              time.Minute,
 		VerifyBurstThreshold:     10000,
 		FailedVerifyThreshold:    20,
@@ -82,6 +93,14 @@ const (
 	// job does not grow storage without bound.
 	DefaultLeasedKeyRetention = 7 * Day
 	MaxLeasedKeyRetention     = 10 * 365 * Day
+
+	// MaxNoticeLeadTimes bounds rotation_notice_lead_times: each is a
+	// log entry (and a webhook) per key and due time.
+	MaxNoticeLeadTimes = 5
+	// MaxNoticeLead is the longest advance notice, of a rotation (a
+	// rotation_notice_lead_times entry) or of an expiry (a role's
+	// expiry_notice).
+	MaxNoticeLead = 365 * Day
 )
 
 var TierNameRe = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
@@ -130,6 +149,9 @@ func (c *Config) Validate() error {
 	if c.SigningKeyRotationPeriod <= c.TokenTTL {
 		return fmt.Errorf("signing_key_rotation_period (%s) must be longer than token_ttl (%s) so outstanding tokens stay verifiable", c.SigningKeyRotationPeriod, c.TokenTTL)
 	}
+	if err := validLeadTimes(c.RotationNoticeLeadTimes); err != nil {
+		return err
+	}
 	if c.AlertWindow < time.Second || c.AlertWindow > Day {
 		return fmt.Errorf("alert_window must be between 1s and 24h (got %s)", c.AlertWindow)
 	}
@@ -140,6 +162,29 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("failed_verify_threshold must be at least 1 (got %d)", c.FailedVerifyThreshold)
 	}
 	return nil
+}
+
+func validLeadTimes(leads []time.Duration) error {
+	if len(leads) > MaxNoticeLeadTimes {
+		return fmt.Errorf("rotation_notice_lead_times takes at most %d lead times (got %d)", MaxNoticeLeadTimes, len(leads))
+	}
+	for i, d := range leads {
+		if d <= 0 || d > MaxNoticeLead {
+			return fmt.Errorf("rotation_notice_lead_times: each lead time must be positive and at most %s (got %s)", MaxNoticeLead, d)
+		}
+		if i > 0 && d >= leads[i-1] {
+			return fmt.Errorf("rotation_notice_lead_times must be distinct and longest first (got %s after %s)", d, leads[i-1])
+		}
+	}
+	return nil
+}
+
+// NormalizeLeadTimes returns leads without duplicates, longest first, as
+// they are stored: the order a request lists them in means nothing.
+func NormalizeLeadTimes(leads []time.Duration) []time.Duration {
+	out := slices.Clone(leads)
+	slices.SortFunc(out, func(a, b time.Duration) int { return cmp.Compare(b, a) })
+	return slices.Compact(out)
 }
 
 func (c *Config) TierNames() []string {
@@ -153,6 +198,7 @@ func (c *Config) TierNames() []string {
 
 func (c *Config) Clone() *Config {
 	out := *c
+	out.RotationNoticeLeadTimes = slices.Clone(c.RotationNoticeLeadTimes)
 	out.RiskTiers = make(map[string]time.Duration, len(c.RiskTiers))
 	for k, v := range c.RiskTiers {
 		out.RiskTiers[k] = v

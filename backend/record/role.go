@@ -115,6 +115,9 @@ func (r *Role) Validate(cfg *Config, now time.Time) error {
 	if r.RateLimitWindow < 0 || r.IdleTimeout < 0 {
 		return fmt.Errorf("rate_limit_window and idle_timeout must not be negative")
 	}
+	if r.ExpiryNotice < 0 || r.ExpiryNotice > MaxNoticeLead {
+		return fmt.Errorf("expiry_notice must be 0 (no notice) or positive and at most %s (got %s)", MaxNoticeLead, r.ExpiryNotice)
+	}
 	return nil
 }
 
@@ -151,6 +154,10 @@ type Role struct {
 	RateLimit          int           `json:"rate_limit,omitempty"`
 	RateLimitWindow    time.Duration `json:"rate_limit_window,omitempty"`
 	IdleTimeout        time.Duration `json:"idle_timeout,omitempty"`
+	// ExpiryNotice is how long before a key of the role expires (its
+	// key_lifetime or lease ends) a key.expiring notice is logged (0:
+	// none).
+	ExpiryNotice time.Duration `json:"expiry_notice,omitempty"`
 	// Retrievable nil means: by client type (internal yes, external no).
 	Retrievable *bool `json:"retrievable,omitempty"`
 	// RetrievalCutoff is when retrieval was last turned off for a client
