@@ -74,6 +74,9 @@ type Options struct {
 	// ExamplePolicies loads bootstrap/policies/<name>.hcl as policy
 	// apikeys-<name>, as make dev does.
 	ExamplePolicies bool
+	// Experiments are Vault experiments to enable on a dev server (e.g.
+	// "events.alpha1", Vault 1.13's event bus).
+	Experiments []string
 }
 
 // Server is a running Vault dev server with the plugin mounted.
@@ -277,11 +280,15 @@ func (s *Server) start(ctx context.Context, vaultBin string, opts Options) error
 			port = p
 		}
 		s.Addr = fmt.Sprintf("http://127.0.0.1:%d", port)
-		proc, err := startProcess(vaultBin, []string{"server", "-dev",
+		args := []string{"server", "-dev",
 			"-dev-root-token-id=" + RootToken,
 			fmt.Sprintf("-dev-listen-address=127.0.0.1:%d", port),
 			"-config=" + cfgPath,
-			"-log-level=" + level}, s.Dir, s.LogPath, opts.Output)
+			"-log-level=" + level}
+		for _, x := range opts.Experiments {
+			args = append(args, "-experiment="+x)
+		}
+		proc, err := startProcess(vaultBin, args, s.Dir, s.LogPath, opts.Output)
 		if err != nil {
 			return err
 		}
