@@ -59,6 +59,7 @@ func TestResponses(t *testing.T) {
 	seen := map[string]map[logical.Operation]bool{}
 	t.Run("keys_roles_clients", func(t *testing.T) { driveKeysRolesClients(newRespEnv(t, seen)) })
 	t.Run("governance", func(t *testing.T) { driveGovernance(newRespEnv(t, seen)) })
+	t.Run("response_policies", func(t *testing.T) { driveResponsePolicies(newRespEnv(t, seen)) })
 	if t.Failed() {
 		return
 	}
