@@ -36,12 +36,9 @@ const (
 )
 
 // ApprovalRequest is one request to issue a key under a role that requires
-// approval.
+// approval (or, of kind unlock, to unlock a client: unlock_approval.go).
 type ApprovalRequest struct {
-	ID string `json:"id"`
-	// Kind is empty for a key (issuance or rotation), or
-	// requestKindUnlock for the unlock of a client (unlock_approval.go).
-	Kind          string       `json:"kind,omitempty"`
+	ID            string       `json:"id"`
 	Client        string       `json:"client"`
 	Role          string       `json:"role"`
 	KeyName       string       `json:"key_name"`
@@ -66,6 +63,9 @@ type ApprovalRequest struct {
 	// existing key KeyID: the version the rotation creates, which carries
 	// the approval's id once committed.
 	KeyVersion int `json:"key_version,omitempty"`
+	// Kind is empty for a key (issuance or rotation), or
+	// requestKindUnlock for the unlock of a client (unlock_approval.go).
+	Kind string `json:"kind,omitempty"`
 }
 
 // approvalTarget is what an approval is about to be used for: a new key

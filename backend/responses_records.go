@@ -105,24 +105,25 @@ func roleResponseFields() map[string]*framework.FieldSchema {
 }
 
 func clientResponseFields() map[string]*framework.FieldSchema {
-	return map[string]*framework.FieldSchema{
-		"name":                     field(framework.TypeString, "Name of the client."),
-		"type":                     field(framework.TypeString, "Client type (internal, partner, ...)."),
-		"description":              field(framework.TypeString, "Description of the client."),
-		"owner":                    field(framework.TypeString, "Owner of the client."),
-		"contact":                  field(framework.TypeString, "Contact of the client."),
-		"metadata":                 field(framework.TypeMap, "User metadata of the client."),
-		"allowed_environments":     field(framework.TypeStringSlice, "Environments the client may hold keys for."),
-		"bound_cidrs":              field(framework.TypeStringSlice, "Addresses the client's keys may be verified from."),
-		"status":                   field(framework.TypeString, "Status of the client (active, locked, deprovisioned)."),
-		"status_reason":            field(framework.TypeString, "Why the status was last changed."),
-		"status_changed_at":        field(framework.TypeString, "When the status was last changed (RFC 3339)."),
-		"status_changed_by":        field(framework.TypeMap, actorDesc),
-		"unlock_requires_approval": field(framework.TypeBool, "Set when the client unlocks only with an approved unlock request (locked by a require_reapproval response)."),
-		"created_at":               field(framework.TypeString, "When the client was created (RFC 3339)."),
-		"created_by":               field(framework.TypeMap, actorDesc),
-		"updated_at":               field(framework.TypeString, "When the client was last written (RFC 3339)."),
+	fields := map[string]*framework.FieldSchema{
+		"name":                 field(framework.TypeString, "Name of the client."),
+		"type":                 field(framework.TypeString, "Client type (internal, partner, ...)."),
+		"description":          field(framework.TypeString, "Description of the client."),
+		"owner":                field(framework.TypeString, "Owner of the client."),
+		"contact":              field(framework.TypeString, "Contact of the client."),
+		"metadata":             field(framework.TypeMap, "User metadata of the client."),
+		"allowed_environments": field(framework.TypeStringSlice, "Environments the client may hold keys for."),
+		"bound_cidrs":          field(framework.TypeStringSlice, "Addresses the client's keys may be verified from."),
+		"status":               field(framework.TypeString, "Status of the client (active, locked, deprovisioned)."),
+		"status_reason":        field(framework.TypeString, "Why the status was last changed."),
+		"status_changed_at":    field(framework.TypeString, "When the status was last changed (RFC 3339)."),
+		"status_changed_by":    field(framework.TypeMap, actorDesc),
+		"created_at":           field(framework.TypeString, "When the client was created (RFC 3339)."),
+		"created_by":           field(framework.TypeMap, actorDesc),
+		"updated_at":           field(framework.TypeString, "When the client was last written (RFC 3339)."),
 	}
+	fields["unlock_requires_approval"] = field(framework.TypeBool, "Set when the client unlocks only with an approved unlock request (locked by a require_reapproval response).")
+	return fields
 }
 
 func listResponse(what string) map[int][]framework.Response {
