@@ -36,7 +36,7 @@ const (
 )
 
 // ApprovalRequest is one request to issue a key under a role that requires
-// approval.
+// approval (or, of kind unlock, to unlock a client: unlock_approval.go).
 type ApprovalRequest struct {
 	ID            string       `json:"id"`
 	Client        string       `json:"client"`
@@ -63,6 +63,9 @@ type ApprovalRequest struct {
 	// existing key KeyID: the version the rotation creates, which carries
 	// the approval's id once committed.
 	KeyVersion int `json:"key_version,omitempty"`
+	// Kind is empty for a key (issuance or rotation), or
+	// requestKindUnlock for the unlock of a client (unlock_approval.go).
+	Kind string `json:"kind,omitempty"`
 }
 
 // approvalTarget is what an approval is about to be used for: a new key
@@ -149,6 +152,9 @@ func (b *apikeysBackend) decide(ctx context.Context, req *logical.Request, id st
 	ev := eventFromRequest(req, typ)
 	ev.Client, ev.Key, ev.Role = r.Client, r.KeyName, r.Role
 	ev.Details = map[string]string{"approval_id": r.ID, "requested_by": r.RequestedBy.EntityID}
+	if r.Kind != "" {
+		ev.Details["kind"] = r.Kind
+	}
 	if comment != "" {
 		ev.Details["comment"] = comment
 	}
@@ -242,6 +248,9 @@ func (b *apikeysBackend) reserveApproval(ctx context.Context, req *logical.Reque
 	}
 	if r == nil {
 		return nil, userErrorf("approval_id %q does not name an approval request", t.approvalID)
+	}
+	if r.Kind != "" {
+		return nil, userErrorf("request %s approves the unlock of client %q, not a key", r.ID, r.Client)
 	}
 	if b.approvals.inUse[r.ID] {
 		return nil, userErrorf("request %s is being used by another issuance or rotation right now; an approval is single-use", r.ID)
@@ -364,6 +373,7 @@ func (b *apikeysBackend) settleUse(ctx context.Context, s logical.Storage, r *Ap
 func (r *ApprovalRequest) responseData(now time.Time) map[string]interface{} {
 	d := map[string]interface{}{
 		"approval_id":   r.ID,
+		"kind":          requestKind(r),
 		"client":        r.Client,
 		"role":          r.Role,
 		"name":          r.KeyName,
@@ -387,4 +397,12 @@ func (r *ApprovalRequest) responseData(now time.Time) map[string]interface{} {
 		}
 	}
 	return d
+}
+
+// requestKind is the kind of r as answers show it: key or unlock.
+func requestKind(r *ApprovalRequest) string {
+	if r.Kind == "" {
+		return "key"
+	}
+	return r.Kind
 }

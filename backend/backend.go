@@ -69,6 +69,10 @@ type apikeysBackend struct {
 	// ones in use on this node (approval.go); its zero value is ready.
 	approvals approvals
 
+	// responses is the automated response engine's state
+	// (response_policy.go); its zero value is ready.
+	responses responseEngine
+
 	// rot is the scheduled-rotation engine's state (rotation.go).
 	rot rotationState
 

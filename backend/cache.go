@@ -25,6 +25,9 @@ type mountCache struct {
 	verify *verifycache.Cache
 	usage  *usage.Tracker
 	limits *ratelimit.Limiter
+
+	// responses are the automated response policies (response_policy.go).
+	responses responsePolicyCache
 }
 
 func newMountCache() *mountCache {
@@ -34,6 +37,9 @@ func newMountCache() *mountCache {
 // invalidate drops whatever a change of storageKey makes stale.
 func (c *mountCache) invalidate(storageKey string) {
 	c.dropVerify(storageKey)
+	if strings.HasPrefix(storageKey, storageResponsePolicyPrefix) {
+		c.responses.drop()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch storageKey {

@@ -50,6 +50,9 @@ func clientData(c *record.Client) map[string]interface{} {
 		d["status_changed_at"] = c.StatusChangedAt
 		d["status_changed_by"] = c.StatusChangedBy
 	}
+	if c.UnlockRequiresApproval {
+		d["unlock_requires_approval"] = true
+	}
 	return d
 }
 

@@ -35,6 +35,7 @@ func (b *apikeysBackend) pathGovernance() []*framework.Path {
 		b.pathAlerts(),
 		b.pathMetrics(),
 		b.pathPolicy(),
+		b.pathResponsePolicies(),
 	)
 }
 

@@ -277,19 +277,40 @@ type clientStatusResult struct {
 	// unchanged is set when a lock or unlock found the client already in
 	// that status: nothing was written or logged.
 	unchanged bool
+	// flagged is set when a client locked already was made to unlock
+	// only with an approval (changeClientStatus, requireApproval).
+	flagged bool
 	// revoked counts the keys revoked now by a de-provisioning, leased
 	// how many of them were leased keys.
 	revoked, leased int
 }
 
-// setClientStatus locks, unlocks or de-provisions a client. De-provisioning
-// revokes every key of the client. The status check happens under the
-// client lock, so two concurrent locks write and log the change once.
+// clientStatusChange is one change of a client's status.
+type clientStatusChange struct {
+	status, reason string
+	// alertID names the alert an automated response acts on (req nil).
+	alertID string
+	// requireApproval, with a lock, makes the client unlock only with an
+	// approved unlock request (an automated require_reapproval response).
+	requireApproval bool
+	// approvalID is the approved unlock request an unlock uses.
+	approvalID string
+}
+
+// setClientStatus locks, unlocks or de-provisions a client on request.
 func (b *apikeysBackend) setClientStatus(ctx context.Context, req *logical.Request, name, status, reason string) (clientStatusResult, error) {
+	return b.changeClientStatus(ctx, req, req.Storage, name, clientStatusChange{status: status, reason: reason})
+}
+
+// changeClientStatus locks, unlocks or de-provisions a client; req is nil
+// for an automated response. De-provisioning revokes every key of the
+// client. The status check happens under the client lock, so two
+// concurrent locks write and log the change once.
+func (b *apikeysBackend) changeClientStatus(ctx context.Context, req *logical.Request, s logical.Storage, name string, ch clientStatusChange) (clientStatusResult, error) {
+	status, reason := ch.status, ch.reason
 	clk := b.locks.client(name)
 	clk.Lock()
 	defer clk.Unlock()
-	s := req.Storage
 	c, err := b.getClient(ctx, s, name)
 	if err != nil || c == nil {
 		return clientStatusResult{}, err
@@ -301,10 +322,26 @@ func (b *apikeysBackend) setClientStatus(ctx context.Context, req *logical.Reque
 		}
 		// Deleting again finishes a de-provisioning that was interrupted
 		// after the status write: revoking is idempotent.
-		res.revoked, res.leased, err = b.revokeClientKeys(ctx, req, name)
+		res.revoked, res.leased, err = b.revokeClientKeys(ctx, req, s, name)
 		return res, err
 	}
+	details := map[string]string{"reason": reason}
+	if status == record.ClientActive {
+		if err := b.checkUnlockApproval(ctx, req, s, c, ch.approvalID); err != nil {
+			return res, err
+		}
+		if c.UnlockRequiresApproval {
+			details["approval_id"] = ch.approvalID
+		}
+	}
 	if c.Status == status {
+		if ch.requireApproval && !c.UnlockRequiresApproval {
+			// Locked already (by hand): the lock stays as it was, and
+			// only its unlock now needs an approval.
+			c.UnlockRequiresApproval = true
+			res.flagged = true
+			return res, b.putClient(ctx, s, c)
+		}
 		res.unchanged = true
 		return res, nil
 	}
@@ -312,30 +349,39 @@ func (b *apikeysBackend) setClientStatus(ctx context.Context, req *logical.Reque
 	now := b.clock.Now()
 	c.Status, c.StatusReason, c.StatusChangedAt, c.StatusChangedBy = status, reason, now, &actor
 	c.UpdatedAt = now
+	c.UnlockRequiresApproval = status == record.ClientLocked && (ch.requireApproval || c.UnlockRequiresApproval)
 	// The client record changes first: verify checks the client's status,
 	// so from this write on none of its keys verifies.
 	if err := b.putClient(ctx, s, c); err != nil {
 		return res, err
 	}
 	typ := map[string]string{record.ClientLocked: eventlog.ClientLocked, record.ClientActive: eventlog.ClientUnlocked, record.ClientDeprovisioned: eventlog.ClientDeleted}[status]
-	ev := eventFromRequest(req, typ)
+	ev := systemEvent(typ)
+	if req != nil {
+		ev = eventFromRequest(req, typ)
+	}
 	ev.Client = name
-	ev.Details = map[string]string{"reason": reason}
+	if ch.alertID != "" {
+		details["alert_id"] = ch.alertID
+	}
+	if c.UnlockRequiresApproval {
+		details["unlock_requires_approval"] = "true"
+	}
+	ev.Details = details
 	if err := b.log.Append(ctx, s, ev); err != nil {
 		return res, err
 	}
 	if status != record.ClientDeprovisioned {
 		return res, nil
 	}
-	res.revoked, res.leased, err = b.revokeClientKeys(ctx, req, name)
+	res.revoked, res.leased, err = b.revokeClientKeys(ctx, req, s, name)
 	return res, err
 }
 
 // revokeClientKeys revokes every key of a de-provisioned client and returns
 // how many it revoked now, and how many of those were leased. The caller
 // holds the client lock exclusively.
-func (b *apikeysBackend) revokeClientKeys(ctx context.Context, req *logical.Request, name string) (count, leased int, err error) {
-	s := req.Storage
+func (b *apikeysBackend) revokeClientKeys(ctx context.Context, req *logical.Request, s logical.Storage, name string) (count, leased int, err error) {
 	names, err := b.listClientKeys(ctx, s, name)
 	if err != nil {
 		return 0, 0, err

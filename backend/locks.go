@@ -17,6 +17,9 @@ import (
 //     flush before alerts are listed), by an alert acknowledgement
 //     (LockAlertChange) and while marks of purged keys are dropped
 //     (DropMarks): then 3 (the sweep revokes idle keys), 6.
+//     2b. The response engine's lock (responseEngine.mu,
+//     response_policy.go), held while one alert's automated responses are
+//     decided and taken, and by response policy writes: then 3, 6, 7.
 //  3. The entity locks of lockSets below: a client's lock, then a key's
 //     lock, then a role's lock (issuance holds the role's read lock until
 //     its key is stored, so a role delete, which checks that no key uses the

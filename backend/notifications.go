@@ -25,6 +25,7 @@ func (b *apikeysBackend) newOutbox(send outbox.SendFunc) *outbox.Engine {
 		Logger:       b.logger,
 		OwnerOf:      b.ownerOf,
 		DeadLettered: b.deadLettered,
+		Respond:      b.respondToAlertID,
 		Publish:      b.publishVaultEvent,
 		Send:         send,
 	})
@@ -37,6 +38,17 @@ func (b *apikeysBackend) startOutbox(s logical.Storage) {
 		return // unit tests step the engine themselves
 	}
 	b.outbox.Start(s)
+}
+
+// respondToAlertID applies the response policies to a raised alert; the
+// outbox calls it once the alert's log entry is written, so it acts on
+// alerts raised by background work and by any node alike.
+func (b *apikeysBackend) respondToAlertID(ctx context.Context, s logical.Storage, id string) error {
+	a, err := getAlert(ctx, s, id)
+	if err != nil || a == nil {
+		return err // an alert pruned since needs no response
+	}
+	return b.respondToAlert(ctx, s, a)
 }
 
 func (b *apikeysBackend) ownerOf(ctx context.Context, s logical.Storage, client string) (string, error) {

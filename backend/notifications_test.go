@@ -424,3 +424,28 @@ func driveNotifications(r *respEnv) {
 	r.check(logical.ReadOperation, "notifications/deliveries", nil)
 	r.check(logical.DeleteOperation, "notifications/endpoints/ops", nil)
 }
+
+// The outbox hands every raised alert to the response policies, whichever
+// part of the mount raised it, and again after a restart until handled.
+func TestOutboxHandsAlertsToResponsePolicies(t *testing.T) {
+	e, _ := newNotifyEnv(t)
+	e.setupClientRole("acme", "internal", "svc", nil)
+	e.ok(logical.CreateOperation, "responses/lockdown", map[string]interface{}{"alert_types": "leak_reported", "action": "lock_client"})
+	e.pump() // the follower starts at the log's head
+	key := e.ok(logical.CreateOperation, "keys/acme/main", map[string]interface{}{"role": "svc"}).Data["key"].(string)
+	e.ok(logical.UpdateOperation, "leaks", map[string]interface{}{"key": key, "source": "test"})
+	if c, _ := e.b.getClient(e.ctx, e.storage, "acme"); c.Status != record.ClientActive {
+		t.Fatalf("client %s before the outbox ran", c.Status)
+	}
+	e.pump()
+	if c, _ := e.b.getClient(e.ctx, e.storage, "acme"); c.Status != record.ClientLocked {
+		t.Fatalf("client %s after the outbox ran, want locked", c.Status)
+	}
+	found := false
+	for _, typ := range e.logTypes() {
+		found = found || typ == "response.executed"
+	}
+	if !found {
+		t.Fatal("no response.executed entry")
+	}
+}

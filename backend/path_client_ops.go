@@ -19,7 +19,12 @@ restores the keys as they were. Both are recorded in the lifecycle log with
 the reason given.
 `
 const pathClientUnlockHelpSyn = `Unlock a locked client: its keys verify again.`
-const pathClientUnlockHelpDesc = `Restores a locked client to active. De-provisioned clients cannot be unlocked.`
+const pathClientUnlockHelpDesc = `
+Restores a locked client to active. De-provisioned clients cannot be
+unlocked. A client locked by an automated require_reapproval response
+unlocks only with approval_id: an unlock request (requests, kind=unlock)
+that another person approved, used by its requester.
+`
 const pathClientRevocationsHelpSyn = `The client's revocation list.`
 const pathClientRevocationsHelpDesc = `
 Every revoked key and version of the client (managed and leased) with its
@@ -40,11 +45,20 @@ func (b *apikeysBackend) pathClientOps() []*framework.Path {
 		"name":   {Type: framework.TypeString, Description: "Name of the client.", Required: true},
 		"reason": {Type: framework.TypeString, Description: "Why; recorded in the lifecycle log (e.g. an incident id)."},
 	}
+	unlockFields := map[string]*framework.FieldSchema{
+		"name":        fields["name"],
+		"reason":      fields["reason"],
+		"approval_id": {Type: framework.TypeString, Description: "Approved unlock request (requests, kind=unlock); required only for a client locked by a require_reapproval response."},
+	}
 	statusPath := func(suffix, status, syn, desc string) *framework.Path {
+		f := fields
+		if status == record.ClientActive {
+			f = unlockFields
+		}
 		return &framework.Path{
 			Pattern:      "clients/(?P<name>[^/]+)/" + suffix + "$",
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: operationPrefix, OperationVerb: suffix, OperationSuffix: "client"},
-			Fields:       fields,
+			Fields:       f,
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.UpdateOperation: &framework.PathOperation{Callback: func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 					return b.pathClientSetStatus(ctx, req, d, status)
@@ -79,7 +93,11 @@ func (b *apikeysBackend) pathClientSetStatus(ctx context.Context, req *logical.R
 	if reason == "" {
 		reason = map[string]string{record.ClientLocked: "locked", record.ClientActive: "unlocked"}[status]
 	}
-	res, err := b.setClientStatus(ctx, req, name, status, reason)
+	ch := clientStatusChange{status: status, reason: reason}
+	if status == record.ClientActive {
+		ch.approvalID = d.Get("approval_id").(string)
+	}
+	res, err := b.changeClientStatus(ctx, req, req.Storage, name, ch)
 	if err != nil {
 		return nil, err
 	}

@@ -427,17 +427,3 @@ func (b *apikeysBackend) pathEndpointReplay(ctx context.Context, req *logical.Re
 	}
 	return &logical.Response{Data: data}, nil
 }
-
-// cleanList trims entries and drops empty ones and repeats.
-func cleanList(in []string) []string {
-	out := make([]string, 0, len(in))
-	seen := map[string]bool{}
-	for _, v := range in {
-		v = strings.TrimSpace(v)
-		if v != "" && !seen[v] {
-			seen[v] = true
-			out = append(out, v)
-		}
-	}
-	return out
-}

@@ -27,6 +27,11 @@ keys/<client>/<name>/rotate with approval_id=<approval_id>. An approval is
 single-use and expires with the request (ttl, default 24h, at most 7d). It is
 used up only when the key or its new version is stored: an issuance or
 rotation that is refused or fails leaves it approved, to be used again.
+
+kind=unlock requests the unlock of a client locked by an automated
+require_reapproval response (see responses/): give client and
+justification; once another person approved it, the requester unlocks with
+clients/<client>/unlock approval_id=<approval_id>.
 `
 const pathRequestHelpSyn = `Read one approval request.`
 const pathRequestHelpDesc = `Shows the request (approval_id), its state (pending, approved, denied, used, expired), who asked, who decided and when, and for a used request who used it, when, and the key_id of the key issued with it (with key_version, the version a rotation created with it).`
@@ -61,7 +66,8 @@ func (b *apikeysBackend) pathRequests() []*framework.Path {
 			Pattern:      "requests/?$",
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: operationPrefix, OperationSuffix: "requests"},
 			Fields: map[string]*framework.FieldSchema{
-				"client":        {Type: framework.TypeString, Description: "Client the key is for."},
+				"kind":          {Type: framework.TypeString, Description: "key (default): approve issuing or rotating a key; unlock: approve unlocking a client locked by a require_reapproval response (give only client and justification).", AllowedValues: []interface{}{"key", requestKindUnlock}},
+				"client":        {Type: framework.TypeString, Description: "Client the key is for, or to unlock."},
 				"role":          {Type: framework.TypeString, Description: "Role (with requires_approval) to issue the key under."},
 				"name":          {Type: framework.TypeString, Description: "Name of the key to issue (keys/<client>/<name>)."},
 				"justification": {Type: framework.TypeString, Description: "Why the key is needed; shown to the approver."},
@@ -100,6 +106,24 @@ func (b *apikeysBackend) pathRequestCreate(ctx context.Context, req *logical.Req
 		// could be approved by its own author under another token.
 		return nil, userErrorf("separation of duties: this token has no Vault identity entity (e.g. the root token); request approval with a token from an auth method login so the approver can be checked against you")
 	}
+	ttl := defaultApprovalTTL
+	if v, ok := d.GetOk("ttl"); ok {
+		ttl = time.Duration(v.(int)) * time.Second
+		if ttl < minApprovalTTL || ttl > maxApprovalTTL {
+			return nil, userErrorf("ttl must be between %s and %s (got %s)", minApprovalTTL, maxApprovalTTL, ttl)
+		}
+	}
+	switch kind := strings.TrimSpace(d.Get("kind").(string)); kind {
+	case "", "key":
+	case requestKindUnlock:
+		r, err := b.createUnlockRequest(ctx, req, clientName, roleName, keyName, justification, ttl)
+		if err != nil {
+			return nil, err
+		}
+		return &logical.Response{Data: r.responseData(b.clock.Now())}, nil
+	default:
+		return nil, userErrorf("kind must be key or unlock (got %q)", kind)
+	}
 	for _, c := range []struct{ field, kind, v string }{{"client", "client", clientName}, {"role", "role", roleName}, {"name", "key", keyName}} {
 		if c.v == "" {
 			return nil, userErrorf("%s is required: a request names the client, role and key name (name) it approves", c.field)
@@ -110,13 +134,6 @@ func (b *apikeysBackend) pathRequestCreate(ctx context.Context, req *logical.Req
 	}
 	if justification == "" {
 		return nil, userErrorf("justification is required: say why the key is needed, for the approver")
-	}
-	ttl := defaultApprovalTTL
-	if v, ok := d.GetOk("ttl"); ok {
-		ttl = time.Duration(v.(int)) * time.Second
-		if ttl < minApprovalTTL || ttl > maxApprovalTTL {
-			return nil, userErrorf("ttl must be between %s and %s (got %s)", minApprovalTTL, maxApprovalTTL, ttl)
-		}
 	}
 	s := req.Storage
 	c, err := b.getClient(ctx, s, clientName)
@@ -193,7 +210,7 @@ func (b *apikeysBackend) pathRequestsList(ctx context.Context, req *logical.Requ
 		}
 		keys = append(keys, id)
 		info[id] = map[string]interface{}{
-			"approval_id": r.ID, "client": r.Client, "role": r.Role, "name": r.KeyName,
+			"approval_id": r.ID, "kind": requestKind(r), "client": r.Client, "role": r.Role, "name": r.KeyName,
 			"state": r.effectiveState(now), "expires_at": r.ExpiresAt, "requested_by": r.RequestedBy.DisplayName,
 		}
 	}
@@ -221,6 +238,7 @@ func (b *apikeysBackend) pathRequestDecide(ctx context.Context, req *logical.Req
 
 var requestResponseFields = map[string]*framework.FieldSchema{
 	"approval_id":   field(framework.TypeString, "Id of the approval request."),
+	"kind":          field(framework.TypeString, "key (issue or rotate a key) or unlock (unlock a client)."),
 	"client":        field(framework.TypeString, "Client the key is for."),
 	"role":          field(framework.TypeString, "Role the key is issued under."),
 	"name":          field(framework.TypeString, "Name of the key."),

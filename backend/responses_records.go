@@ -106,7 +106,7 @@ func roleResponseFields() map[string]*framework.FieldSchema {
 }
 
 func clientResponseFields() map[string]*framework.FieldSchema {
-	return map[string]*framework.FieldSchema{
+	fields := map[string]*framework.FieldSchema{
 		"name":                 field(framework.TypeString, "Name of the client."),
 		"type":                 field(framework.TypeString, "Client type (internal, partner, ...)."),
 		"description":          field(framework.TypeString, "Description of the client."),
@@ -123,6 +123,8 @@ func clientResponseFields() map[string]*framework.FieldSchema {
 		"created_by":           field(framework.TypeMap, actorDesc),
 		"updated_at":           field(framework.TypeString, "When the client was last written (RFC 3339)."),
 	}
+	fields["unlock_requires_approval"] = field(framework.TypeBool, "Set when the client unlocks only with an approved unlock request (locked by a require_reapproval response).")
+	return fields
 }
 
 func listResponse(what string) map[int][]framework.Response {

@@ -60,6 +60,7 @@ func TestResponses(t *testing.T) {
 	t.Run("keys_roles_clients", func(t *testing.T) { driveKeysRolesClients(newRespEnv(t, seen)) })
 	t.Run("governance", func(t *testing.T) { driveGovernance(newRespEnv(t, seen)) })
 	t.Run("notifications", func(t *testing.T) { driveNotifications(newRespEnv(t, seen)) })
+	t.Run("response_policies", func(t *testing.T) { driveResponsePolicies(newRespEnv(t, seen)) })
 	if t.Failed() {
 		return
 	}

@@ -75,6 +75,13 @@ const (
 	// AlertsPruned: one batch of alerts was deleted after their retention.
 	AlertsPruned = "alerts.pruned"
 
+	// ResponseExecuted: an automated response policy acted on an alert
+	// (details: alert_id, policy, action, outcome); the actor is system.
+	ResponseExecuted = "response.executed"
+	// ResponseSkipped: an automated response policy selected an alert but
+	// did not act (details: alert_id, policy, action, reason).
+	ResponseSkipped = "response.skipped"
+
 	// TokenIssued: a key was exchanged for a short-lived signed token.
 	TokenIssued = "token.issued"
 	// SigningKeyRotated: the mount's token signing key was rotated.

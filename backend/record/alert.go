@@ -22,12 +22,17 @@ const (
 	AlertWebhookDeadLettered = "webhook_dead_lettered"
 )
 
+// AlertResponseRateCapped: an automated response policy reached its rate
+// cap, and what it would have done was not (one per policy and window).
+// Raised by the response engine, it never triggers a response itself.
+const AlertResponseRateCapped = "response_rate_capped"
+
 // AlertTypes lists every type, for validation of filters and for metrics.
 var AlertTypes = []string{
 	AlertVerifyBurst, AlertFailedVerifyBurst, AlertForbiddenIP, AlertNewAddress,
 	AlertForbiddenScope, AlertForbiddenAudience, AlertRoleWidened,
 	AlertRotationNotAdopted, AlertRotationOverdue, AlertReviewDue, AlertLeakReported,
-	AlertWebhookDeadLettered,
+	AlertWebhookDeadLettered, AlertResponseRateCapped,
 }
 
 // Severities.

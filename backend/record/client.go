@@ -32,4 +32,8 @@ type Client struct {
 	CreatedAt           time.Time         `json:"created_at"`
 	CreatedBy           Actor             `json:"created_by"`
 	UpdatedAt           time.Time         `json:"updated_at"`
+
+	// UnlockRequiresApproval is set by an automated require_reapproval
+	// response: the client unlocks only with an approved unlock request.
+	UnlockRequiresApproval bool `json:"unlock_requires_approval,omitempty"`
 }

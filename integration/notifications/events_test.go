@@ -31,7 +31,11 @@ func TestVaultEventBusShowsEvents(t *testing.T) {
 	}
 	sctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
-	sub := exec.CommandContext(sctx, filepath.Join(srv.RepoRoot(), "bin", "vault"), "events", "subscribe", "-format=json", "apikeys/*")
+	root, err := vaulttest.FindRepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := exec.CommandContext(sctx, filepath.Join(root, "bin", "vault"), "events", "subscribe", "-format=json", "apikeys/*")
 	sub.Env = append(os.Environ(), "VAULT_ADDR="+srv.Addr, "VAULT_TOKEN="+srv.Token)
 	out, err := sub.StdoutPipe()
 	if err != nil {
