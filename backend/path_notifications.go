@@ -31,9 +31,11 @@ allow_loopback admits 127/8 and ::1; allow_http admits http:// URLs. Keep all
 three off outside tests unless the receiver really sits there.
 
 vault_events also publishes every event to Vault's event bus, for
-"vault events subscribe" (best effort, no retries). Turn it on only when
-Vault runs with the events.alpha1 experiment (-experiment events.alpha1):
-without it, Vault 1.13 has nowhere to send them.
+"vault events subscribe 'apikeys/*'" (best effort, no retries). Turn it on
+only where Vault runs with the events.alpha1 experiment (-experiment
+events.alpha1): Vault 1.13 without it crashes when a plugin publishes an
+event (a nil event sender in Vault itself), and a plugin cannot tell
+whether the experiment is on. Off by default.
 `
 const pathDeliveriesHelpSyn = `List recent webhook deliveries, retries waiting and dead letters.`
 const pathDeliveriesHelpDesc = `
@@ -55,7 +57,7 @@ func (b *apikeysBackend) pathNotifications() []*framework.Path {
 				"allow_http":     {Type: framework.TypeBool, Description: "Accept http:// URLs (default false)."},
 				"allow_loopback": {Type: framework.TypeBool, Description: "Accept loopback destinations, 127.0.0.0/8 and ::1 (default false)."},
 				"allow_private":  {Type: framework.TypeBool, Description: "Accept private-network destinations (default false)."},
-				"vault_events":   {Type: framework.TypeBool, Description: "Also publish every event to Vault's event bus (needs Vault started with -experiment events.alpha1; default false)."},
+				"vault_events":   {Type: framework.TypeBool, Description: "Also publish every event to Vault's event bus (default false). Only where Vault runs with -experiment events.alpha1: Vault 1.13 without it crashes when a plugin publishes."},
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation:   &framework.PathOperation{Callback: b.pathNotificationsConfigRead, Responses: okResponse(notificationsConfigResponseFields)},
