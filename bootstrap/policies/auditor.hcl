@@ -66,3 +66,30 @@ path "apikeys/requests/" {
 path "apikeys/requests/+" {
   capabilities = ["read"]
 }
+
+# Where events are pushed and what alerts trigger: endpoints (never their
+# secrets, which no read returns), delivery settings and attempts, response
+# policies. No changes, no replays.
+path "apikeys/notifications/config" {
+  capabilities = ["read"]
+}
+
+path "apikeys/notifications/deliveries" {
+  capabilities = ["read"]
+}
+
+path "apikeys/notifications/endpoints/" {
+  capabilities = ["list"]
+}
+
+path "apikeys/notifications/endpoints/+" {
+  capabilities = ["read"]
+}
+
+path "apikeys/responses" {
+  capabilities = ["list"]
+}
+
+path "apikeys/responses/+" {
+  capabilities = ["read"]
+}

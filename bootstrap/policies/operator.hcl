@@ -84,3 +84,18 @@ path "apikeys/requests/+/deny" {
 path "apikeys/requests/+/approve" {
   capabilities = ["deny"]
 }
+
+# Webhooks: endpoints (their secret is shown once, on create and
+# rotate-secret), delivery settings, the deliveries listing and replays.
+path "apikeys/notifications/*" {
+  capabilities = ["create", "read", "update", "delete", "list"]
+}
+
+# Automated response policies (what an alert triggers).
+path "apikeys/responses" {
+  capabilities = ["list"]
+}
+
+path "apikeys/responses/*" {
+  capabilities = ["create", "read", "update", "delete", "list"]
+}

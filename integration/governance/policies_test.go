@@ -128,6 +128,10 @@ func TestBootstrapPolicies(t *testing.T) {
 		{"delete", "clients/billing", nil, false},
 		{"read", "log", nil, false},
 		{"write", "requests/req_x/approve", nil, false},
+		{"read", "notifications/deliveries", nil, false},
+		{"list", "notifications/endpoints", nil, false},
+		{"write", "notifications/endpoints/hook", map[string]interface{}{"url": "https://hooks.example.com", "event_types": "*"}, false},
+		{"write", "responses/lock", map[string]interface{}{"alert_types": "leak_reported", "action": "lock_client"}, false},
 	} {
 		try(t, "issuer", issuer, m, c)
 	}
@@ -200,6 +204,8 @@ func TestBootstrapPolicies(t *testing.T) {
 		{"read", "log", nil, false},
 		{"write", "leaks", map[string]interface{}{"key": "x"}, false},
 		{"write", "token", map[string]interface{}{"key": billingKey, "audience": "orders"}, false},
+		{"read", "notifications/deliveries", nil, false},
+		{"read", "responses/lock", nil, false},
 	} {
 		try(t, "gateway", gateway, m, c)
 	}
@@ -218,6 +224,12 @@ func TestBootstrapPolicies(t *testing.T) {
 		{"read", "clients/billing/revocations", nil, true},
 		{"read", "config", nil, true},
 		{"list", "requests", nil, true},
+		{"read", "notifications/config", nil, true},
+		{"read", "notifications/deliveries", nil, true},
+		{"list", "notifications/endpoints", nil, true},
+		{"read", "notifications/endpoints/hook", nil, true},
+		{"list", "responses", nil, true},
+		{"read", "responses/lock", nil, true},
 		{"read", "keys/billing/main", nil, false},
 		{"write", "keys/billing/main/rotate", nil, false},
 		{"write", "alerts/x/ack", nil, false},
@@ -226,6 +238,12 @@ func TestBootstrapPolicies(t *testing.T) {
 		{"write", "leaks", map[string]interface{}{"key": "x"}, false},
 		{"write", "verify", map[string]interface{}{"key": billingKey}, false},
 		{"write", "tidy", nil, false},
+		{"write", "notifications/config", map[string]interface{}{"allow_private": true}, false},
+		{"write", "notifications/endpoints/hook", map[string]interface{}{"url": "https://evil.example.com", "event_types": "*"}, false},
+		{"write", "notifications/endpoints/hook/rotate-secret", nil, false},
+		{"write", "notifications/endpoints/hook/replay", map[string]interface{}{"seq": 1}, false},
+		{"delete", "notifications/endpoints/hook", nil, false},
+		{"write", "responses/lock", map[string]interface{}{"action": "notify"}, false},
 	} {
 		try(t, "auditor", auditor, m, c)
 	}
@@ -247,6 +265,14 @@ func TestBootstrapPolicies(t *testing.T) {
 		{"read", "log", nil, true},
 		{"read", "policy", nil, true},
 		{"write", "tidy", nil, true},
+		{"write", "notifications/config", map[string]interface{}{"retry_window": "12h"}, true},
+		{"write", "notifications/endpoints/hook", map[string]interface{}{"url": "https://hooks.example.com/apikeys", "event_types": "alert.*"}, true},
+		{"list", "notifications/endpoints", nil, true},
+		{"read", "notifications/deliveries", nil, true},
+		{"write", "notifications/endpoints/hook/rotate-secret", nil, true},
+		{"write", "notifications/endpoints/hook/replay", map[string]interface{}{"seq": 1}, true},
+		{"write", "responses/lock", map[string]interface{}{"alert_types": "leak_reported", "action": "lock_client"}, true},
+		{"list", "responses", nil, true},
 		{"write", "requests/" + reqID + "/deny", nil, true}, // allowed by ACL; 400 as it is used
 		{"write", "requests/" + reqID + "/approve", nil, false},
 	} {
