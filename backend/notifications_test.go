@@ -449,3 +449,20 @@ func TestOutboxHandsAlertsToResponsePolicies(t *testing.T) {
 		t.Fatal("no response.executed entry")
 	}
 }
+
+// Approvers hear of requests waiting, and requesters of the decisions.
+func TestWebhookCarriesApprovalRequests(t *testing.T) {
+	e, rcv := newNotifyEnv(t)
+	e.setupClientRole("billing", "internal", "gated", map[string]interface{}{"requires_approval": true})
+	e.endpoint("approvers", map[string]interface{}{"url": "https://hooks.example.com/approvers", "event_types": "request.*"})
+	approved := e.newRequest("alice", "billing", "gated", "main", nil)
+	expectOK(t, e.doAs("bob", logical.UpdateOperation, "requests/"+approved+"/approve", nil))
+	denied := e.newRequest("alice", "billing", "gated", "other", nil)
+	expectOK(t, e.doAs("bob", logical.UpdateOperation, "requests/"+denied+"/deny", nil))
+	e.pump()
+	got := rcv.types("")
+	sort.Strings(got)
+	if strings.Join(got, ",") != "request.approved,request.created,request.created,request.denied" {
+		t.Fatalf("approvers got %v", got)
+	}
+}

@@ -117,6 +117,12 @@ func (e *Engine) stepEndpoint(ctx context.Context, s logical.Storage, ep *Endpoi
 	}
 
 	e.deliver(ctx, ep, now, send, jobs)
+	if err := ctx.Err(); err != nil {
+		// The engine is stopping (step-down, seal, reload): these attempts
+		// were cut short by us, not failed by the receiver. Nothing is
+		// stored, so the next active node makes them again.
+		return false, err
+	}
 
 	wasDown := st.Failures > 0
 	// New failures are appended after the loop: the jobs hold pointers
