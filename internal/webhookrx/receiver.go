@@ -65,7 +65,7 @@ type Receiver struct {
 	raws     []Raw
 	rejected int
 	hits     int
-	onEvent  func(*Event)
+	onEvent  func(ev *Event, first bool)
 }
 
 // Start listens on addr ("127.0.0.1:0" for any port) and verifies with
@@ -113,8 +113,9 @@ func (r *Receiver) SetDelay(d time.Duration) { r.mu.Lock(); r.delay = d; r.mu.Un
 // SetHuge makes each answer carry a body of hundreds of megabytes.
 func (r *Receiver) SetHuge(huge bool) { r.mu.Lock(); r.huge = huge; r.mu.Unlock() }
 
-// OnEvent calls f (outside the receiver's lock) for each new event.
-func (r *Receiver) OnEvent(f func(*Event)) { r.mu.Lock(); r.onEvent = f; r.mu.Unlock() }
+// OnEvent calls f (outside the receiver's lock) for each verified
+// delivery; first is false for a webhook-id already received.
+func (r *Receiver) OnEvent(f func(ev *Event, first bool)) { r.mu.Lock(); r.onEvent = f; r.mu.Unlock() }
 
 func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(req.Body, 1<<20))
@@ -160,9 +161,10 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 		r.events = append(r.events, ev)
 	}
 	cb := r.onEvent
+	copied := *ev
 	r.mu.Unlock()
-	if cb != nil && !seen {
-		cb(ev)
+	if cb != nil {
+		cb(&copied, !seen)
 	}
 	if huge {
 		w.WriteHeader(http.StatusOK)
