@@ -10,7 +10,7 @@ VAULT_SOURCES := bootstrap/vault/go.mod bootstrap/vault/go.sum bootstrap/vault/m
 UNIT_PKGS := ./backend/...
 INTEGRATION_TIMEOUT ?= 40m
 
-.PHONY: all build vault dev test fmt-check vet unit bench-smoke fuzz-smoke integration bench bench-rotation bench-token clean
+.PHONY: all build vault dev test fmt-check vet unit bench-smoke fuzz-smoke integration bench bench-rotation bench-token bench-webhooks clean
 
 all: build
 
@@ -74,6 +74,10 @@ bench: bin/vault
 ## bench-token: offline JWT verification (JWKS) vs online verify through Vault.
 bench-token: bin/vault
 	$(GO) run ./scripts/bench-token
+
+## bench-webhooks: verify with 3 webhook endpoints vs none, and a 10k-event backlog drained after an outage.
+bench-webhooks: bin/vault
+	$(GO) run ./scripts/bench-webhooks
 
 ## bench-rotation: idle tick cost at 1k vs 100k keys, and time to rotate 10k due keys.
 bench-rotation:
