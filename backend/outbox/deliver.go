@@ -55,7 +55,7 @@ func (e *Engine) stepEndpoint(ctx context.Context, s logical.Storage, ep *Endpoi
 	sort.Slice(st.Pending, func(i, j int) bool { return st.Pending[i].Seq < st.Pending[j].Seq })
 	for i := range st.Pending {
 		p := &st.Pending[i]
-		if p.NextAt.After(now) || len(jobs) >= Batch || (down && len(jobs) > 0) {
+		if p.NextAt.After(now) || len(jobs) >= Batch || (down && i > 0) {
 			continue
 		}
 		m, err := msgs.get(ctx, p.Seq)
