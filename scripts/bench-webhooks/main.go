@@ -39,11 +39,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/internal/procstat"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/internal/vaulttest"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/internal/webhookrx"
@@ -99,12 +100,12 @@ func run() error {
 			IdleConnTimeout:     time.Minute,
 		},
 	}}
-	if b.pluginPID, err = findPID(func(cmdline string) bool {
+	if b.pluginPID, err = procstat.FindPID(func(cmdline string) bool {
 		return strings.HasPrefix(cmdline, filepath.Join(srv.PluginDir, vaulttest.PluginBinary)+"\x00")
 	}); err != nil {
 		return fmt.Errorf("plugin process: %w", err)
 	}
-	if b.vaultPID, err = findPID(func(cmdline string) bool {
+	if b.vaultPID, err = procstat.FindPID(func(cmdline string) bool {
 		return strings.Contains(cmdline, "-config="+filepath.Join(srv.Dir, "config.hcl"))
 	}); err != nil {
 		return fmt.Errorf("vault process: %w", err)
@@ -263,13 +264,13 @@ func (s side) perVerify(cpu time.Duration) float64 {
 
 // slice runs the verify load for d and accounts its CPU.
 func (b *bench) slice(mount string, keys []string, d time.Duration) (side, error) {
-	v0, p0, s0 := cpuTime(b.vaultPID), cpuTime(b.pluginPID), cpuTime(os.Getpid())
+	v0, p0, s0 := procstat.CPUTime(b.vaultPID), procstat.CPUTime(b.pluginPID), procstat.CPUTime(os.Getpid())
 	t0 := time.Now()
 	n, err := b.load(mount, keys, d)
 	out := side{verifies: n, elapsed: time.Since(t0)}
-	out.vaultCPU = cpuTime(b.vaultPID) - v0
-	out.pluginCPU = cpuTime(b.pluginPID) - p0
-	out.selfCPU = cpuTime(os.Getpid()) - s0
+	out.vaultCPU = procstat.CPUTime(b.vaultPID) - v0
+	out.pluginCPU = procstat.CPUTime(b.pluginPID) - p0
+	out.selfCPU = procstat.CPUTime(os.Getpid()) - s0
 	return out, err
 }
 
@@ -489,8 +490,8 @@ func (b *bench) drain(ctx context.Context) error {
 	)
 	want := int64(*flagBurst)
 	allIn := make(chan struct{})
-	rx.OnEvent(func(e *webhookrx.Event) {
-		if e.Type != "client.written" {
+	rx.OnEvent(func(e *webhookrx.Event, isNew bool) {
+		if !isNew || e.Type != "client.written" {
 			return
 		}
 		now := time.Now().UnixNano()
@@ -640,41 +641,4 @@ func median(vs []float64) float64 {
 	s := append([]float64(nil), vs...)
 	sort.Float64s(s)
 	return s[len(s)/2]
-}
-
-// findPID returns the first process whose NUL-separated command line
-// matches (as scripts/bench does).
-func findPID(match func(cmdline string) bool) (int, error) {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0, err
-	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && match(string(cmd)) {
-			return pid, nil
-		}
-	}
-	return 0, fmt.Errorf("not found under /proc")
-}
-
-// cpuTime is the user+system CPU time a process has used (0 if unknown).
-func cpuTime(pid int) time.Duration {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// utime and stime are fields 14 and 15, in clock ticks (USER_HZ = 100).
-	s := string(stat)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond
 }

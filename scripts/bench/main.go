@@ -49,6 +49,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/internal/procstat"
+
 	"github.com/apikeys/vault-plugin-secrets-apikeys/internal/vaulttest"
 )
 
@@ -117,7 +119,7 @@ func run() error {
 	if b.pluginPID, err = pluginPID(filepath.Join(srv.PluginDir, vaulttest.PluginBinary)); err != nil {
 		return err
 	}
-	if b.vaultPID, err = findPID(func(cmdline string) bool {
+	if b.vaultPID, err = procstat.FindPID(func(cmdline string) bool {
 		return strings.Contains(cmdline, "-config="+filepath.Join(srv.Dir, "config.hcl"))
 	}); err != nil {
 		return err
@@ -388,7 +390,7 @@ func (b *bench) load(t target, d time.Duration) slice {
 		counter atomic.Int64
 	)
 	lats := make([][]time.Duration, *flagConcurrency)
-	vault0, plugin0 := cpuTime(b.vaultPID), cpuTime(b.pluginPID)
+	vault0, plugin0 := procstat.CPUTime(b.vaultPID), procstat.CPUTime(b.pluginPID)
 	deadline := time.Now().Add(d)
 	start := time.Now()
 	for w := 0; w < *flagConcurrency; w++ {
@@ -422,8 +424,8 @@ func (b *bench) load(t target, d time.Duration) slice {
 	}
 	wg.Wait()
 	out := slice{elapsed: time.Since(start), errors: errs.Load()}
-	out.vaultCPU = cpuTime(b.vaultPID) - vault0
-	out.pluginCPU = cpuTime(b.pluginPID) - plugin0
+	out.vaultCPU = procstat.CPUTime(b.vaultPID) - vault0
+	out.pluginCPU = procstat.CPUTime(b.pluginPID) - plugin0
 	for _, l := range lats {
 		out.lats = append(out.lats, l...)
 	}
@@ -575,49 +577,11 @@ func (b *bench) memory() error {
 
 // pluginPID finds the running plugin process by its executable.
 func pluginPID(binary string) (int, error) {
-	pid, err := findPID(func(cmdline string) bool { return strings.HasPrefix(cmdline, binary+"\x00") })
+	pid, err := procstat.FindPID(func(cmdline string) bool { return strings.HasPrefix(cmdline, binary+"\x00") })
 	if err != nil {
 		return 0, fmt.Errorf("plugin process (%s): %w", binary, err)
 	}
 	return pid, nil
-}
-
-// findPID returns the first process whose NUL-separated command line
-// matches.
-func findPID(match func(cmdline string) bool) (int, error) {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0, err
-	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && match(string(cmd)) {
-			return pid, nil
-		}
-	}
-	return 0, fmt.Errorf("process not found under /proc")
-}
-
-// cpuTime is the user+system CPU time a process has used (0 if unknown).
-func cpuTime(pid int) time.Duration {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the parenthesised command name; utime and stime are
-	// fields 14 and 15 of the whole line, in clock ticks (USER_HZ = 100).
-	s := string(stat)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 // rssMB reads VmRSS of a process in MiB.
