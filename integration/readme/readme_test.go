@@ -240,6 +240,14 @@ func TestREADME(t *testing.T) {
 		`(?m)^Keys\n-+\n\S+`,     // its lease, still listed by Vault
 	)
 
+	// Webhooks: the receiver verified the deliveries with the reference
+	// library, got the one made while it was away, and saw the replay as a
+	// duplicate of a webhook-id it had.
+	hooks := indexOf(blocks, "Notifications (webhooks)")
+	inOrder(t, "webhooks", out.blocks[hooks], `verified msg_\w+ type=client\.locked seq=\d+ client=billing`, `verified msg_\w+ type=client\.unlocked`)
+	inOrder(t, "webhook retry", out.blocks[hooks+1], `"failures": [1-9]`, `verified msg_\w+ type=client\.locked .*receiver was away`)
+	inOrder(t, "webhook replay", out.blocks[hooks+2], `duplicate msg_\w+`)
+
 	// What the README says happened, checked through the API.
 	c := s.Client
 	if v, err := c.Logical().Read("apikeys/log/verify"); err != nil || v.Data["valid"] != true {
