@@ -262,8 +262,18 @@ func TestREADME(t *testing.T) {
 		t.Fatalf("billing/main (issued on an approved request): %v %v", gated, err)
 	}
 	alerts, err := c.Logical().ReadWithData("apikeys/alerts", map[string][]string{"type": {"leak_reported"}})
-	if err != nil || alerts == nil || len(alerts.Data["alerts"].([]interface{})) != 1 {
+	// The Governance section's leak, and the two of the response policies.
+	if err != nil || alerts == nil || len(alerts.Data["alerts"].([]interface{})) != 3 {
 		t.Fatalf("leak_reported alerts: %v %v", alerts, err)
+	}
+	// The response policies locked shop twice; the second lock was lifted
+	// only through an approved unlock request.
+	policies := out.blocks[indexOf(blocks, "Automated response policies")]
+	inOrder(t, "response policies", policies, `(?m)^status\s+locked$`, `"response\.executed"`)
+	inOrder(t, "re-approval", out.blocks[indexOf(blocks, "Automated response policies")+1], `requires re-approval`)
+	shop, err := c.Logical().Read("apikeys/clients/shop")
+	if err != nil || shop == nil || shop.Data["status"] != "active" {
+		t.Fatalf("client shop after the approved unlock: %v %v", shop, err)
 	}
 	acme, err := c.Logical().Read("apikeys/clients/acme")
 	if err != nil || acme == nil || acme.Data["status"] != "deprovisioned" {
