@@ -19,7 +19,15 @@ type Thresholds struct {
 // hot path never has to read storage for them.
 func ThresholdsOf(cfg *record.Config) Thresholds {
 	if cfg == nil {
-		cfg = record.DefaultConfig()
+		return defaultThresholds
 	}
+	return thresholdsOf(cfg)
+}
+
+// defaultThresholds are computed once: building a default config allocates,
+// and until a node loads the config every verify would pay for it.
+var defaultThresholds = thresholdsOf(record.DefaultConfig())
+
+func thresholdsOf(cfg *record.Config) Thresholds {
 	return Thresholds{window: cfg.AlertWindow, burst: cfg.VerifyBurstThreshold, failedVerify: cfg.FailedVerifyThreshold}
 }
