@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -38,7 +39,7 @@ func (e *Engine) stepEndpoint(ctx context.Context, s logical.Storage, ep *Endpoi
 		if dead == nil {
 			dead = &Dead{Range: Range{From: seq, To: seq}, At: now}
 		}
-		dead.From, dead.To = min(dead.From, seq), maxU(dead.To, seq)
+		dead.From, dead.To = min(dead.From, seq), max(dead.To, seq)
 		dead.Count++
 		dead.LastError = why
 		st.Deadlettered++
@@ -245,7 +246,7 @@ func (e *Engine) selects(ctx context.Context, s logical.Storage, ep *Endpoint, m
 	if ep.MinSeverity != "" && !notify.SeverityAtLeast(ep.MinSeverity, m.Severity) {
 		return false
 	}
-	if len(ep.Clients) > 0 && !contains(ep.Clients, m.Client) {
+	if len(ep.Clients) > 0 && !slices.Contains(ep.Clients, m.Client) {
 		return false
 	}
 	if len(ep.Owners) > 0 {
@@ -253,7 +254,7 @@ func (e *Engine) selects(ctx context.Context, s logical.Storage, ep *Endpoint, m
 			return false
 		}
 		owner, err := e.d.OwnerOf(ctx, s, m.Client)
-		if err != nil || !contains(ep.Owners, owner) {
+		if err != nil || !slices.Contains(ep.Owners, owner) {
 			return false
 		}
 	}

@@ -212,27 +212,20 @@ func (e *Engine) replay(ctx context.Context, s logical.Storage, name string, cha
 	return n, nil
 }
 
-// mergeRanges keeps at most max ranges: beyond that the newest are folded
+// mergeRanges keeps at most limit ranges: beyond that the newest are folded
 // into the last kept one (a wider replay only re-sends what receivers
 // de-duplicate).
-func mergeRanges(rs []Range, max int) []Range {
-	if len(rs) <= max {
+func mergeRanges(rs []Range, limit int) []Range {
+	if len(rs) <= limit {
 		return rs
 	}
-	last := rs[max-1]
-	for _, r := range rs[max:] {
+	last := rs[limit-1]
+	for _, r := range rs[limit:] {
 		last.From = min(last.From, r.From)
-		last.To = maxU(last.To, r.To)
+		last.To = max(last.To, r.To)
 	}
-	rs[max-1] = last
-	return rs[:max]
-}
-
-func maxU(a, b uint64) uint64 {
-	if a > b {
-		return a
-	}
-	return b
+	rs[limit-1] = last
+	return rs[:limit]
 }
 
 // messageCache reads each log entry at most once per step, whatever the
@@ -269,13 +262,4 @@ func (c *messageCache) get(ctx context.Context, seq uint64) (*Message, error) {
 	c.m[seq] = m
 	c.mu.Unlock()
 	return m, nil
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
