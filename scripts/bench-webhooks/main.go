@@ -31,10 +31,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -44,7 +42,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/apikeys/vault-plugin-secrets-apikeys/internal/procstat"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/internal/benchkit"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/internal/vaulttest"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/internal/webhookrx"
@@ -100,12 +98,12 @@ func run() error {
 			IdleConnTimeout:     time.Minute,
 		},
 	}}
-	if b.pluginPID, err = procstat.FindPID(func(cmdline string) bool {
+	if b.pluginPID, err = benchkit.FindPID(func(cmdline string) bool {
 		return strings.HasPrefix(cmdline, filepath.Join(srv.PluginDir, vaulttest.PluginBinary)+"\x00")
 	}); err != nil {
 		return fmt.Errorf("plugin process: %w", err)
 	}
-	if b.vaultPID, err = procstat.FindPID(func(cmdline string) bool {
+	if b.vaultPID, err = benchkit.FindPID(func(cmdline string) bool {
 		return strings.Contains(cmdline, "-config="+filepath.Join(srv.Dir, "config.hcl"))
 	}); err != nil {
 		return fmt.Errorf("vault process: %w", err)
@@ -121,40 +119,7 @@ func run() error {
 
 // do sends one JSON request and returns the decoded "data".
 func (b *bench) do(method, path string, body interface{}) (map[string]interface{}, error) {
-	var rd io.Reader
-	if body != nil {
-		buf, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		rd = bytes.NewReader(buf)
-	}
-	req, err := http.NewRequest(method, b.srv.Addr+"/v1/"+path, rd)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("X-Vault-Token", b.srv.Token)
-	resp, err := b.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode >= 300 {
-		return nil, fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, strings.TrimSpace(string(raw)))
-	}
-	var out struct {
-		Data map[string]interface{} `json:"data"`
-	}
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &out); err != nil {
-			return nil, err
-		}
-	}
-	return out.Data, nil
+	return benchkit.Do(b.http, b.srv.Addr, b.srv.Token, method, "/v1/"+path, body)
 }
 
 // allowLocal lets mount deliver to receivers on http://127.0.0.1.
@@ -264,13 +229,13 @@ func (s side) perVerify(cpu time.Duration) float64 {
 
 // slice runs the verify load for d and accounts its CPU.
 func (b *bench) slice(mount string, keys []string, d time.Duration) (side, error) {
-	v0, p0, s0 := procstat.CPUTime(b.vaultPID), procstat.CPUTime(b.pluginPID), procstat.CPUTime(os.Getpid())
+	v0, p0, s0 := benchkit.CPUTime(b.vaultPID), benchkit.CPUTime(b.pluginPID), benchkit.CPUTime(os.Getpid())
 	t0 := time.Now()
 	n, err := b.load(mount, keys, d)
 	out := side{verifies: n, elapsed: time.Since(t0)}
-	out.vaultCPU = procstat.CPUTime(b.vaultPID) - v0
-	out.pluginCPU = procstat.CPUTime(b.pluginPID) - p0
-	out.selfCPU = procstat.CPUTime(os.Getpid()) - s0
+	out.vaultCPU = benchkit.CPUTime(b.vaultPID) - v0
+	out.pluginCPU = benchkit.CPUTime(b.pluginPID) - p0
+	out.selfCPU = benchkit.CPUTime(os.Getpid()) - s0
 	return out, err
 }
 

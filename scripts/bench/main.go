@@ -49,7 +49,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/apikeys/vault-plugin-secrets-apikeys/internal/procstat"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/internal/benchkit"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/internal/vaulttest"
 )
@@ -119,7 +119,7 @@ func run() error {
 	if b.pluginPID, err = pluginPID(filepath.Join(srv.PluginDir, vaulttest.PluginBinary)); err != nil {
 		return err
 	}
-	if b.vaultPID, err = procstat.FindPID(func(cmdline string) bool {
+	if b.vaultPID, err = benchkit.FindPID(func(cmdline string) bool {
 		return strings.Contains(cmdline, "-config="+filepath.Join(srv.Dir, "config.hcl"))
 	}); err != nil {
 		return err
@@ -175,40 +175,7 @@ func clientName(i int) string { return fmt.Sprintf("bench-%03d", i) }
 
 // do sends one JSON request and returns the decoded "data".
 func (b *bench) do(method, path string, body interface{}) (map[string]interface{}, error) {
-	var rd io.Reader
-	if body != nil {
-		buf, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		rd = bytes.NewReader(buf)
-	}
-	req, err := http.NewRequest(method, b.srv.Addr+path, rd)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("X-Vault-Token", b.srv.Token)
-	resp, err := b.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode >= 300 {
-		return nil, fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, strings.TrimSpace(string(raw)))
-	}
-	var out struct {
-		Data map[string]interface{} `json:"data"`
-	}
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &out); err != nil {
-			return nil, err
-		}
-	}
-	return out.Data, nil
+	return benchkit.Do(b.http, b.srv.Addr, b.srv.Token, method, path, body)
 }
 
 // issueKeys issues n keys named <prefix>-<i>, spread over the clients, from
@@ -390,7 +357,7 @@ func (b *bench) load(t target, d time.Duration) slice {
 		counter atomic.Int64
 	)
 	lats := make([][]time.Duration, *flagConcurrency)
-	vault0, plugin0 := procstat.CPUTime(b.vaultPID), procstat.CPUTime(b.pluginPID)
+	vault0, plugin0 := benchkit.CPUTime(b.vaultPID), benchkit.CPUTime(b.pluginPID)
 	deadline := time.Now().Add(d)
 	start := time.Now()
 	for w := 0; w < *flagConcurrency; w++ {
@@ -424,8 +391,8 @@ func (b *bench) load(t target, d time.Duration) slice {
 	}
 	wg.Wait()
 	out := slice{elapsed: time.Since(start), errors: errs.Load()}
-	out.vaultCPU = procstat.CPUTime(b.vaultPID) - vault0
-	out.pluginCPU = procstat.CPUTime(b.pluginPID) - plugin0
+	out.vaultCPU = benchkit.CPUTime(b.vaultPID) - vault0
+	out.pluginCPU = benchkit.CPUTime(b.pluginPID) - plugin0
 	for _, l := range lats {
 		out.lats = append(out.lats, l...)
 	}
@@ -577,7 +544,7 @@ func (b *bench) memory() error {
 
 // pluginPID finds the running plugin process by its executable.
 func pluginPID(binary string) (int, error) {
-	pid, err := procstat.FindPID(func(cmdline string) bool { return strings.HasPrefix(cmdline, binary+"\x00") })
+	pid, err := benchkit.FindPID(func(cmdline string) bool { return strings.HasPrefix(cmdline, binary+"\x00") })
 	if err != nil {
 		return 0, fmt.Errorf("plugin process (%s): %w", binary, err)
 	}

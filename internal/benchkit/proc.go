@@ -1,6 +1,6 @@
-// Package procstat reads what the benchmarks measure of a process from
-// /proc: finding it by command line, and the CPU time it has used.
-package procstat
+// Package benchkit holds what the benchmarks (scripts/bench*) share: the
+// readings of a process from /proc and the JSON requests to Vault.
+package benchkit
 
 import (
 	"fmt"
