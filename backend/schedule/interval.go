@@ -38,6 +38,15 @@ const (
 // times they shift or repeat lie within this window.
 const dstWindowAfter = 3 * time.Hour
 
+// offsetHorizonYears is how far ahead offset changes are simulated. Zones
+// change offsets on rules such as "first Sunday in November", so the date
+// of a change moves with the weekdays, and a schedule on fixed dates ("0 1
+// 7 * *") meets the repeated hour only in the years where the two fall
+// together (New York: 7 November 2027, not 2026 or 2028). Dates fall on the
+// same weekdays again every 28 years (between 1901 and 2099), so 28 years
+// of changes hold every alignment; one year did not.
+const offsetHorizonYears = 28
+
 // maxSimulatedTimes bounds the simulation around one offset change; an
 // every-minute schedule has 180 times in dstWindowAfter.
 const maxSimulatedTimes = 1000
@@ -49,8 +58,8 @@ const maxSimulatedTimes = 1000
 // For a schedule evaluated in a zone with daylight saving (CRON_TZ=...),
 // real gaps differ from wall-clock gaps only around the zone's offset
 // changes (the cron library even fires twice in a repeated hour), so the
-// changes in the year after now are simulated with the library's own Next
-// and their gaps included; zone rules repeat yearly. A schedule that
+// changes in the offsetHorizonYears after now are simulated with the
+// library's own Next and their gaps included. A schedule that
 // matches no date at all (e.g. "0 0 30 2 *") is an error: keys would never
 // rotate.
 func (p Policy) ShortestInterval(now time.Time) (time.Duration, error) {
@@ -175,12 +184,12 @@ func daysIn(year int, m time.Month) int {
 }
 
 // offsetChangeGaps returns the shortest real gap between consecutive times
-// of s that span or follow a change of loc's UTC offset in the year after
-// now (math.MaxInt64 if loc has none). longest is the longest wall-clock
+// of s that span or follow a change of loc's UTC offset in the
+// offsetHorizonYears after now (math.MaxInt64 if loc has none). longest is the longest wall-clock
 // gap of s, which bounds how far back the last time before a change lies.
 func offsetChangeGaps(s *cron.SpecSchedule, loc *time.Location, now time.Time, longest time.Duration) time.Duration {
 	shortest := time.Duration(math.MaxInt64)
-	for _, change := range offsetChanges(loc, now, now.AddDate(1, 0, 0)) {
+	for _, change := range offsetChanges(loc, now, now.AddDate(offsetHorizonYears, 0, 0)) {
 		// The last scheduled time before the change: the latest x in
 		// [lo, change) whose next time is still before the change. Next
 		// is monotonic in x, so a binary search finds it in ~30 calls.
