@@ -181,56 +181,14 @@ func (b *bench) do(method, path string, body interface{}) (map[string]interface{
 // issueKeys issues n keys named <prefix>-<i>, spread over the clients, from
 // concurrent workers, and returns every keep-th plaintext (keep >= n: all).
 func (b *bench) issueKeys(prefix string, n, keep int) ([]string, error) {
-	every := 1
-	if keep > 0 && keep < n {
-		every = (n + keep - 1) / keep
-	}
-	var (
-		next    atomic.Int64
-		mu      sync.Mutex
-		kept    []string
-		firstEr error
-		wg      sync.WaitGroup
-		done    atomic.Int64
-	)
-	start := time.Now()
-	for w := 0; w < *flagConcurrency; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				data, err := b.do("POST", fmt.Sprintf("/v1/%s/keys/%s/%s-%d", b.mount, clientName(i%*flagClients), prefix, i), map[string]interface{}{"role": "bench"})
-				if err == nil {
-					if _, ok := data["key"].(string); !ok {
-						err = fmt.Errorf("issue response without key")
-					}
-				}
-				if err != nil {
-					mu.Lock()
-					if firstEr == nil {
-						firstEr = err
-					}
-					mu.Unlock()
-					next.Store(int64(n))
-					return
-				}
-				if i%every == 0 {
-					mu.Lock()
-					kept = append(kept, data["key"].(string))
-					mu.Unlock()
-				}
-				if d := done.Add(1); d%10000 == 0 {
-					fmt.Printf("  %d keys issued (%.0f/s)\n", d, float64(d)/time.Since(start).Seconds())
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return kept, firstEr
+	return benchkit.Issuer{
+		Do: b.do,
+		Path: func(i int) string {
+			return fmt.Sprintf("/v1/%s/keys/%s/%s-%d", b.mount, clientName(i%*flagClients), prefix, i)
+		},
+		Body:    map[string]interface{}{"role": "bench"},
+		Workers: *flagConcurrency,
+	}.Issue(n, keep)
 }
 
 // target is one kind of request the load generator sends.
