@@ -25,8 +25,9 @@ const (
 	StateRetired  = "retired"
 	StateRevoked  = "revoked"
 	// Key-level states besides the above.
-	StateExpired = "expired"
-	StateLocked  = "locked"
+	StateExpired  = "expired"
+	StateLocked   = "locked"
+	StateDisabled = "disabled"
 )
 
 // KeyVersion is one generation of a key's secret.

@@ -14,6 +14,7 @@ const (
 	CodeForbiddenEnvironment = "forbidden_environment"
 	CodeForbiddenIP          = "forbidden_ip"
 	CodeRateLimited          = "rate_limited"
+	CodeDisabled             = "disabled"
 )
 
 // VerifyInput is one verification request.
