@@ -2,9 +2,11 @@ package backend
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -169,6 +171,14 @@ func (b *apikeysBackend) pathResponsePolicyWrite(ctx context.Context, req *logic
 		return nil, err
 	}
 	b.cache.invalidate(key)
+	ev := eventFromRequest(req, eventlog.ResponsePolicyWritten)
+	ev.Details = map[string]string{
+		"policy": name, "action": p.Action, "alert_types": strings.Join(p.AlertTypes, ","),
+		"enabled": strconv.FormatBool(p.Enabled), "created": strconv.FormatBool(existing == nil),
+	}
+	if err := b.log.Append(ctx, req.Storage, ev); err != nil {
+		return nil, err
+	}
 	resp := &logical.Response{Data: responsePolicyData(p)}
 	if p.Action == record.ResponseRotateKey {
 		resp.AddWarning("rotate_key rotates only keys their owner can read back (retrievable); for the others it is skipped and logged")
@@ -223,12 +233,21 @@ func (b *apikeysBackend) pathResponsePolicyDelete(ctx context.Context, req *logi
 	b.responses.mu.Lock()
 	defer b.responses.mu.Unlock()
 	key := responsePolicyStorageKey(name)
+	existing, err := getResponsePolicy(ctx, req.Storage, name)
+	if err != nil || existing == nil {
+		return nil, err
+	}
 	if err := req.Storage.Delete(ctx, key); err != nil {
 		return nil, err
 	}
 	b.cache.invalidate(key)
 	// A policy created again under this name starts with a fresh cap.
-	return nil, req.Storage.Delete(ctx, responseCapStorageKey(name))
+	if err := req.Storage.Delete(ctx, responseCapStorageKey(name)); err != nil {
+		return nil, err
+	}
+	ev := eventFromRequest(req, eventlog.ResponsePolicyDeleted)
+	ev.Details = map[string]string{"policy": name}
+	return nil, b.log.Append(ctx, req.Storage, ev)
 }
 
 func responsePolicyData(p *record.ResponsePolicy) map[string]interface{} {

@@ -520,3 +520,29 @@ func driveResponsePolicies(r *respEnv) {
 
 	r.check(logical.DeleteOperation, "responses/reapprove", nil)
 }
+
+// Writing and deleting a response policy are lifecycle-log entries naming
+// who did it, so an auditor sees when automation was changed.
+func TestResponsePolicyChangesLogged(t *testing.T) {
+	e := newTestEnv(t)
+	e.ok(logical.UpdateOperation, "responses/lock", map[string]interface{}{"alert_types": "leak_reported", "action": "lock_client"})
+	e.ok(logical.UpdateOperation, "responses/lock", map[string]interface{}{"enabled": false})
+	e.ok(logical.DeleteOperation, "responses/lock", nil)
+	e.ok(logical.DeleteOperation, "responses/lock", nil) // gone already: nothing to log
+
+	written := e.logEventsOf(eventlog.ResponsePolicyWritten)
+	if len(written) != 2 {
+		t.Fatalf("response_policy.written entries: %+v, want 2", written)
+	}
+	first, second := written[0].Details, written[1].Details
+	if first["policy"] != "lock" || first["action"] != "lock_client" || first["alert_types"] != "leak_reported" || first["created"] != "true" || first["enabled"] != "true" {
+		t.Fatalf("create entry details: %v", first)
+	}
+	if second["created"] != "false" || second["enabled"] != "false" {
+		t.Fatalf("update entry details: %v", second)
+	}
+	deleted := e.logEventsOf(eventlog.ResponsePolicyDeleted)
+	if len(deleted) != 1 || deleted[0].Details["policy"] != "lock" || deleted[0].Actor.Type == actorSystem {
+		t.Fatalf("response_policy.deleted entries: %+v, want one by the caller", deleted)
+	}
+}

@@ -101,4 +101,9 @@ const (
 	EndpointReplayed = "endpoint.replayed"
 	// NotificationsConfigUpdated: notifications/config was written.
 	NotificationsConfigUpdated = "notifications.config_updated"
+
+	// ResponsePolicyWritten: an automated response policy was created or updated.
+	ResponsePolicyWritten = "response_policy.written"
+	// ResponsePolicyDeleted: an automated response policy was deleted.
+	ResponsePolicyDeleted = "response_policy.deleted"
 )
