@@ -114,9 +114,17 @@ func goldenScript(e *testEnv) map[string]bool {
 	// A leased key that is still live, so its record stays in the schema.
 	live := e.credsRead("partner-co", "lease-role", nil)
 
+	// Notifications and automated response: an endpoint (its delivery
+	// state included) and a policy that has acted on the leak alert.
+	e.ok(logical.UpdateOperation, "notifications/config", map[string]interface{}{"retry_window": "12h"})
+	e.ok(logical.UpdateOperation, "notifications/endpoints/soc-hook", map[string]interface{}{"url": "https://hooks.example.com/apikeys", "event_types": "alert.*"})
+	e.ok(logical.UpdateOperation, "responses/lock-on-leak", map[string]interface{}{"alert_types": "leak_reported", "action": "lock_client"})
+	e.respond(leak[0])
+
 	return map[string]bool{
 		"acme-co": true, "partner-co": true, "svc-role": true, "lease-role": true, "gated-role": true,
 		"main-key": true, "other-key": true, "doomed-key": true, "approved-key": true, "denied-key": true, "leaked-key": true,
+		"soc-hook": true, "lock-on-leak": true,
 		lease.Data["name"].(string): true, live.Data["name"].(string): true,
 	}
 }
