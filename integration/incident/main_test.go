@@ -7,7 +7,6 @@ package incident
 import (
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/internal/vaulttest"
 )
@@ -15,25 +14,15 @@ import (
 func TestMain(m *testing.M) { vaulttest.RunMainWith(m, vaulttest.Options{Raft: true}) }
 
 var (
-	newMount     = vaulttest.NewMount
-	client       = vaulttest.Client
-	write        = vaulttest.Write
-	read         = vaulttest.Read
-	expectStatus = vaulttest.ExpectStatus
-	num          = vaulttest.Num
+	newMount        = vaulttest.NewMount
+	client          = vaulttest.Client
+	write           = vaulttest.Write
+	read            = vaulttest.Read
+	expectStatus    = vaulttest.ExpectStatus
+	setupClientRole = vaulttest.SetupClientRole
+	num             = vaulttest.Num
+	waitFor         = vaulttest.WaitFor
 )
-
-// setupClientRole writes client c (owner "team-<c>") and role with scope
-// orders:read in environment prod; extra overrides or adds role fields.
-func setupClientRole(t *testing.T, mount, c, typ, role string, extra map[string]interface{}) {
-	t.Helper()
-	write(t, mount+"/clients/"+c, map[string]interface{}{"owner": "team-" + c, "type": typ})
-	data := map[string]interface{}{"scopes": "orders:read", "environment": "prod"}
-	for k, v := range extra {
-		data[k] = v
-	}
-	write(t, mount+"/roles/"+role, data)
-}
 
 // issue issues key name of client c under role and returns its secret.
 func issue(t *testing.T, mount, c, name, role string) string {
@@ -55,16 +44,4 @@ func verifyCode(t *testing.T, mount, key string, extra map[string]interface{}) s
 	}
 	code, _ := sec.Data["code"].(string)
 	return code
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(100 * time.Millisecond) // polling a running Vault, not timing
-	}
 }

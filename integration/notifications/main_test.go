@@ -17,11 +17,12 @@ import (
 func TestMain(m *testing.M) { vaulttest.RunMainWith(m, vaulttest.Options{Raft: true}) }
 
 var (
-	newMount     = vaulttest.NewMount
-	client       = vaulttest.Client
-	write        = vaulttest.Write
-	read         = vaulttest.Read
-	expectStatus = vaulttest.ExpectStatus
+	newMount        = vaulttest.NewMount
+	client          = vaulttest.Client
+	write           = vaulttest.Write
+	read            = vaulttest.Read
+	expectStatus    = vaulttest.ExpectStatus
+	setupClientRole = vaulttest.SetupClientRole
 )
 
 // receiverFor starts a receiver, creates endpoint name at mount pointing
@@ -74,14 +75,4 @@ func types(rx *webhookrx.Receiver) map[string]int {
 		out[e.Type]++
 	}
 	return out
-}
-
-func setupClientRole(t *testing.T, mount, c, typ, role string, extra map[string]interface{}) {
-	t.Helper()
-	write(t, mount+"/clients/"+c, map[string]interface{}{"owner": "team-" + c, "type": typ})
-	data := map[string]interface{}{"scopes": "orders:read", "environment": "prod"}
-	for k, v := range extra {
-		data[k] = v
-	}
-	write(t, mount+"/roles/"+role, data)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/api"
 )
@@ -148,4 +149,30 @@ func RawPath(t testing.TB, mount, key string) string {
 		t.Fatal(err)
 	}
 	return "sys/raw/logical/" + uuid + "/" + key
+}
+
+// WaitFor polls cond until it holds or the deadline passes: real-Vault
+// tests wait on background work with a deadline, never a fixed sleep.
+func WaitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(100 * time.Millisecond) // polling a running Vault, not timing
+	}
+}
+
+// SetupClientRole writes client c of type typ (owner "team-<c>") and role
+// with scope orders:read in environment prod at mount; extra overrides or
+// adds role fields.
+func SetupClientRole(t testing.TB, mount, c, typ, role string, extra map[string]interface{}) {
+	t.Helper()
+	Write(t, mount+"/clients/"+c, map[string]interface{}{"owner": "team-" + c, "type": typ})
+	data := map[string]interface{}{"scopes": "orders:read", "environment": "prod"}
+	for k, v := range extra {
+		data[k] = v
+	}
+	Write(t, mount+"/roles/"+role, data)
 }
