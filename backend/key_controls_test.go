@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -248,5 +249,55 @@ func TestKeyIssueExpiresAt(t *testing.T) {
 	resp := e.ok(logical.CreateOperation, "keys/svc/k", map[string]interface{}{"role": "r", "expires_at": now.Add(time.Hour).Format(time.RFC3339)})
 	if resp.Data["expires_at"] != now.Add(time.Hour).Format(time.RFC3339) {
 		t.Fatalf("expires_at = %v", resp.Data["expires_at"])
+	}
+}
+
+// A re-issue cut off mid-commit leaves either the revoked key in place
+// (retrying re-issues it) or the new key whose commit the next change of
+// the key finishes, logging key.reissued once; the old secret answers
+// revoked throughout.
+func TestKeyReissueInterrupted(t *testing.T) {
+	for _, step := range []string{"index", "key"} {
+		t.Run(step, func(t *testing.T) {
+			e := newTestEnv(t)
+			e.setupClientRole("svc", "internal", "r", nil)
+			first := e.ok(logical.CreateOperation, "keys/svc/k", map[string]interface{}{"role": "r"})
+			oldKey, oldID := first.Data["key"].(string), first.Data["key_id"].(string)
+			e.ok(logical.DeleteOperation, "keys/svc/k", nil)
+			e.b.commitHook = func(s string) error {
+				if s == step {
+					return errors.New("storage unavailable")
+				}
+				return nil
+			}
+			if resp, err := e.doErr(logical.UpdateOperation, "keys/svc/k", map[string]interface{}{"role": "r"}); err == nil && !resp.IsError() {
+				t.Fatalf("re-issue with a failing commit succeeded: %v", resp.Data)
+			}
+			e.b.commitHook = nil
+			if got := e.verifyCode(oldKey, nil); got != record.CodeRevoked {
+				t.Fatalf("old secret after the failed re-issue = %q", got)
+			}
+			k := e.issued("svc", "k")
+			if step == "index" {
+				if k.KeyID != oldID || !k.Revoked {
+					t.Fatalf("record after a re-issue cut off before the key write = %+v", k)
+				}
+				e.ok(logical.UpdateOperation, "keys/svc/k", map[string]interface{}{"role": "r"})
+			} else {
+				if k.KeyID == oldID || !slices.Equal(k.Predecessors, []string{oldID}) {
+					t.Fatalf("record after a re-issue cut off after the key write = %+v", k)
+				}
+				e.ok(logical.UpdateOperation, "keys/svc/k", map[string]interface{}{"purpose": "after the crash"})
+			}
+			if got := e.verifyCode(oldKey, nil); got != record.CodeRevoked {
+				t.Fatalf("old secret = %q", got)
+			}
+			if n := len(e.logEventsOf(eventlog.KeyReissued)); n != 1 {
+				t.Fatalf("%d key.reissued entries, want 1", n)
+			}
+			if old, err := e.b.getArchivedKey(e.ctx, e.storage, oldID); err != nil || old == nil {
+				t.Fatalf("archived key = %v, %v", old, err)
+			}
+		})
 	}
 }
