@@ -3,12 +3,14 @@ package backend
 import (
 	"context"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/keyformat"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/scopes"
 )
@@ -29,7 +31,8 @@ import (
 // revoked one (revocation is final; enabling could not undo it). reason is
 // required to disable.
 func (b *apikeysBackend) setKeyDisabled(ctx context.Context, req *logical.Request, s logical.Storage, client, name string, disabled bool, reason string, extra map[string]string) (changed bool, err error) {
-	reason = strings.TrimSpace(reason)
+	// A key pasted into reason is not kept: the reason is shown on reads.
+	reason = keyformat.Redact(strings.TrimSpace(reason))
 	if disabled && reason == "" {
 		return false, userErrorf("reason is required to disable key %s/%s (say why, e.g. an incident id)", client, name)
 	}
@@ -56,6 +59,7 @@ func (b *apikeysBackend) setKeyDisabled(ctx context.Context, req *logical.Reques
 	if reason != "" {
 		details["reason"] = reason
 	}
+	details["before.disabled"], details["after.disabled"] = strconv.FormatBool(k.Disabled), strconv.FormatBool(disabled)
 	if disabled {
 		typ = eventlog.KeyDisabled
 		k.Disabled, k.DisabledAt, k.DisabledReason, k.DisabledBy = true, b.clock.Now(), reason, &actor

@@ -3,6 +3,7 @@ package backend
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,7 +62,7 @@ func TestKeyDisableEnable(t *testing.T) {
 		t.Fatal("a repeated enable did not warn or logged")
 	}
 	dis, en := e.logEventsOf(eventlog.KeyDisabled), e.logEventsOf(eventlog.KeyEnabled)
-	if len(dis) != 1 || dis[0].Details["reason"] != "INC-1" || dis[0].KeyID != before.KeyID || dis[0].Actor.EntityID != "entity-alice" {
+	if len(dis) != 1 || dis[0].Details["reason"] != "INC-1" || dis[0].Details["before.disabled"] != "false" || dis[0].Details["after.disabled"] != "true" || dis[0].KeyID != before.KeyID || dis[0].Actor.EntityID != "entity-alice" {
 		t.Fatalf("key.disabled entries = %+v", dis)
 	}
 	if len(en) != 1 || en[0].Details["disabled_reason"] != "INC-1" {
@@ -93,6 +94,12 @@ func TestSetKeyDisabledForBulkOperations(t *testing.T) {
 	}
 	if k := e.issued("svc", "k"); !k.Disabled || k.DisabledBy == nil || k.DisabledBy.Type != actorSystem {
 		t.Fatalf("key = %+v", k)
+	}
+	// A key pasted into the reason is not kept on the record.
+	pasted := e.ok(logical.CreateOperation, "keys/svc/k2", map[string]interface{}{"role": "r"}).Data["key"].(string)
+	e.ok(logical.UpdateOperation, "keys/svc/k2/disable", map[string]interface{}{"reason": "found " + pasted})
+	if k := e.issued("svc", "k2"); strings.Contains(k.DisabledReason, pasted) || !strings.HasPrefix(k.DisabledReason, "found ") {
+		t.Fatalf("disabled_reason = %q", k.DisabledReason)
 	}
 }
 
