@@ -33,6 +33,17 @@ func TestKeyDisableEnable(t *testing.T) {
 	if got := e.verifyCode(key, nil); got != record.CodeDisabled {
 		t.Fatalf("verify of a disabled key = %q, want disabled", got)
 	}
+	// The key's own state answers before its client's: locked clients'
+	// disabled keys say disabled.
+	e.ok(logical.UpdateOperation, "clients/svc/lock", map[string]interface{}{"reason": "x"})
+	if got := e.verifyCode(key, nil); got != record.CodeDisabled {
+		t.Fatalf("verify of a disabled key of a locked client = %q", got)
+	}
+	e.ok(logical.UpdateOperation, "clients/svc/unlock", nil)
+	m := e.ok(logical.ReadOperation, "metrics", nil).Data
+	if m["verify_outcomes"].(map[string]uint64)[record.CodeDisabled] != 2 || m["keys_by_state"].(map[string]int)[record.StateDisabled] != 1 {
+		t.Fatalf("metrics of a disabled key: %v %v", m["verify_outcomes"], m["keys_by_state"])
+	}
 	after := e.issued("svc", "k")
 	if !after.NextRotationAt.Equal(before.NextRotationAt) || len(after.Versions) != 1 || after.Versions[0].State != record.StateActive {
 		t.Fatalf("disable changed versions or schedule: %+v", after)
