@@ -23,6 +23,8 @@ type issueInput struct {
 	purpose     string
 	metadata    map[string]string
 	approvalID  string
+	// expiresAt, when set, is the key's hard expiry (zero: none).
+	expiresAt *time.Time
 }
 
 // issueKey checks an issuance against the client and role policy and, if it
@@ -58,9 +60,11 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 	if err != nil {
 		return nil, err
 	}
-	if existing != nil {
+	if existing != nil && !existing.Revoked {
 		return nil, userErrorf("key %s/%s already exists; rotate it at keys/%s/%s/rotate or choose a new name", in.clientName, in.name, in.clientName, in.name)
 	}
+	// A revoked key's name is re-issued: a new key takes it, the revoked
+	// one is archived (key_reissue.go).
 	if err := checkIssuePolicy(role, client, req); err != nil {
 		return nil, err
 	}
@@ -104,6 +108,11 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 	if role.KeyLifetime > 0 {
 		k.ExpiresAt = now.Add(role.KeyLifetime)
 	}
+	if in.expiresAt != nil {
+		if err := issueExpiry(role, k, *in.expiresAt); err != nil {
+			return nil, err
+		}
+	}
 	k.NextRotationAt = role.RotationPolicy(cfg).Next(now)
 	if approval != nil {
 		k.ApprovalID, k.Versions[0].ApprovalID = in.approvalID, in.approvalID
@@ -112,6 +121,13 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 		}
 	}
 	ev := issuedEvent(req, k)
+	if existing != nil {
+		if err := b.archiveRevokedKey(ctx, s, existing, k); err != nil {
+			return nil, err
+		}
+		ev.Type = eventlog.KeyReissued
+		ev.Details["predecessor_key_id"] = existing.KeyID
+	}
 	if in.approvalID != "" {
 		ev.Details["approval_id"] = in.approvalID
 	}

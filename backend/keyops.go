@@ -108,7 +108,7 @@ func (b *apikeysBackend) loadKeyForChange(ctx context.Context, s logical.Storage
 		return nil, nil, nil, userErrorf("key %s/%s does not exist", client, name)
 	}
 	if k.Revoked {
-		return nil, nil, nil, userErrorf("key %s/%s is revoked; issue a new key instead", client, name)
+		return nil, nil, nil, userErrorf("key %s/%s is revoked; re-issue it under the same name by writing role=<role> to keys/%s/%s", client, name, client, name)
 	}
 	if k.Leased {
 		return nil, nil, nil, userErrorf("key %s/%s is a leased key; it is managed through its Vault lease", client, name)

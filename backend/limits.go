@@ -58,6 +58,8 @@ var fieldLimits = map[string]fieldLimit{
 	// (kept whole in an alert detail and two log entries)
 	"source":      {Chars: 2 * limitText},
 	"detected_at": {Chars: limitScalar},
+	// a key's hard expiry: RFC 3339 or "none" (key_controls.go)
+	"expires_at": {Chars: limitScalar},
 
 	// an API key: prefix, environment, up to 1024 bits of base62, checksum
 	"key":               {Chars: 512},

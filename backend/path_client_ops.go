@@ -134,14 +134,7 @@ func (b *apikeysBackend) pathClientRevocations(ctx context.Context, req *logical
 	if err != nil {
 		return nil, err
 	}
-	for _, kn := range names {
-		k, err := b.getKey(ctx, s, name, kn)
-		if err != nil {
-			return nil, err
-		}
-		if k == nil {
-			continue
-		}
+	addKey := func(k *record.Key) {
 		add := func(r record.RevokedVersion) {
 			rows = append(rows, row{r.RevokedAt, map[string]interface{}{
 				"key_id":     k.KeyID,
@@ -165,6 +158,24 @@ func (b *apikeysBackend) pathClientRevocations(ctx context.Context, req *logical
 				add(record.RevokedVersion{Version: v.Version, RevokedAt: v.RevokedAt, Reason: v.RevokeReason, RevokedBy: v.RevokedBy})
 			}
 		}
+	}
+	for _, kn := range names {
+		k, err := b.getKey(ctx, s, name, kn)
+		if err != nil {
+			return nil, err
+		}
+		if k == nil {
+			continue
+		}
+		// Revoked keys whose name was re-issued stay listed.
+		olds, err := b.predecessorKeys(ctx, s, k)
+		if err != nil {
+			return nil, err
+		}
+		for _, old := range olds {
+			addKey(old)
+		}
+		addKey(k)
 	}
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].at.Before(rows[j].at) })
 	list := make([]map[string]interface{}, 0, len(rows))

@@ -72,7 +72,8 @@ func (b *apikeysBackend) pathKeyOps() []*framework.Path {
 			HelpDescription: desc,
 		}
 	}
-	return []*framework.Path{
+	// The reversible controls (disable, enable) live next door.
+	return append([]*framework.Path{
 		op("rotate", "rotate", pathRotateHelpSyn, pathRotateHelpDesc, map[string]*framework.FieldSchema{
 			"stage":       {Type: framework.TypeBool, Description: "Create the new version as pending instead of active."},
 			"approval_id": {Type: framework.TypeString, Description: "Approved request (the approval_id of requests/<id>) for this key; required for roles with requires_approval, refused for others."},
@@ -83,7 +84,7 @@ func (b *apikeysBackend) pathKeyOps() []*framework.Path {
 			"version": {Type: framework.TypeInt, Description: "Version to revoke (default: the whole key)."},
 			"reason":  {Type: framework.TypeString, Description: "Why the key is revoked (recorded in the log and the revocation list)."},
 		}, b.pathKeyRevoke),
-	}
+	}, b.pathKeyControls()...)
 }
 
 func (b *apikeysBackend) pathKeyRotate(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {

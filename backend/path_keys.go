@@ -23,9 +23,18 @@ stored for verification.
 The key rotates on its role's schedule; reads return "ttl" (seconds until the
 next scheduled rotation, but at most the role's grace_period less a margin) so
 Vault Agent re-fetches right after any rotation, scheduled or by hand.
-Writing to an existing key updates only purpose and metadata.
-Deleting revokes every version of the key at once; the record is kept for
-audit and the name is not reused.
+Writing to an existing key updates its purpose and metadata, narrows its
+scopes (any subset of its role's scopes; never wider than the role) and
+sets, extends or shortens its hard expiry with expires_at (RFC 3339, in the
+future; expires_at=none removes it). Every change is a key.updated entry in
+the lifecycle log with the fields' values before and after.
+
+Deleting revokes every version of the key at once. Writing role=<role> to a
+revoked key's path re-issues the name: a new key (new key_id, fresh
+versions, a new secret returned once) under the same issuance rules, so
+whatever reads this path keeps working. The revoked key is archived under its
+key_id and listed in the new key's predecessors; its secrets keep answering
+revoked.
 `
 
 const pathKeysListHelpSyn = `List a client's keys.`
@@ -45,6 +54,7 @@ func (b *apikeysBackend) pathKeys() []*framework.Path {
 	issueFields["purpose"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Why the key exists (shown in the inventory)."}
 	issueFields["metadata"] = &framework.FieldSchema{Type: framework.TypeKVPairs, Description: "Arbitrary non-secret key=value pairs."}
 	issueFields["approval_id"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Approved request (the approval_id of requests/<id>); required for roles with requires_approval, refused for others."}
+	issueFields["expires_at"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Hard expiry of the key (RFC 3339, in the future), or \"none\" to remove it on update. At issue it may not be later than the role's key_lifetime allows."}
 
 	return []*framework.Path{
 		{
@@ -142,6 +152,13 @@ func (b *apikeysBackend) pathKeyIssue(ctx context.Context, req *logical.Request,
 	}
 	if v, ok := d.GetOk("metadata"); ok {
 		in.metadata = v.(map[string]string)
+	}
+	if v, ok := d.GetOk("expires_at"); ok {
+		at, err := parseExpiresAt(v.(string), b.clock.Now())
+		if err != nil {
+			return nil, err
+		}
+		in.expiresAt = &at
 	}
 	return b.issueKey(ctx, req, in)
 }
@@ -255,6 +272,15 @@ func (b *apikeysBackend) keyResponse(cfg *record.Config, role *record.Role, c *r
 		"last_used_at":     optionalTime(b.cache.usage.LastUsed(k)),
 		"usage":            b.cache.usage.Summary(k),
 	}
+	data["disabled"] = k.Disabled
+	if k.Disabled {
+		data["disabled_at"] = k.DisabledAt
+		data["disabled_reason"] = k.DisabledReason
+		data["disabled_by"] = k.DisabledBy
+	}
+	if len(k.Predecessors) > 0 {
+		data["predecessors"] = k.Predecessors
+	}
 	if cur := k.Current(); cur != nil {
 		data["version"] = cur.Version
 	} else {
@@ -292,28 +318,50 @@ func (b *apikeysBackend) pathKeyUpdate(ctx context.Context, req *logical.Request
 	if err != nil {
 		return nil, userErrorf("%s", err.Error())
 	}
-	for _, f := range []string{"role", "scopes", "approval_id"} {
-		if _, ok := d.GetOk(f); ok {
-			return nil, userErrorf("key %s/%s already exists: only purpose and metadata can be updated (%s cannot). To replace the secret use keys/%s/%s/rotate; to issue another key choose a new name", client, name, f, client, name)
+	if _, ok := d.GetOk("role"); ok {
+		// A role names an issuance: allowed only over a revoked key, whose
+		// name it re-issues (issueKey decides under the locks).
+		k, err := b.getKey(ctx, req.Storage, client, name)
+		if err != nil {
+			return nil, err
 		}
+		if k != nil && !k.Revoked {
+			return nil, userErrorf("role: key %s/%s already exists and is not revoked; its role cannot change. To replace its secret use keys/%s/%s/rotate; to issue another key choose a new name (a revoked key's name can be re-issued with role)", client, name, client, name)
+		}
+		return b.pathKeyIssue(ctx, req, d)
 	}
-	lock := b.locks.key(client, name)
-	lock.Lock()
-	defer lock.Unlock()
-	k, err := b.getKey(ctx, req.Storage, client, name)
-	if err != nil {
-		return nil, err
+	if _, ok := d.GetOk("approval_id"); ok {
+		return nil, userErrorf("approval_id: key %s/%s already exists; approval_id applies to an issuance (or a re-issue of a revoked key, with role)", client, name)
 	}
-	if k == nil {
-		return nil, userErrorf("key %s/%s does not exist", client, name)
-	}
+	var u keyUpdate
 	if v, ok := d.GetOk("purpose"); ok {
-		k.Purpose = v.(string)
+		p := v.(string)
+		u.purpose = &p
 	}
 	if v, ok := d.GetOk("metadata"); ok {
-		k.Metadata = v.(map[string]string)
+		u.metadata = v.(map[string]string)
+		if u.metadata == nil {
+			u.metadata = map[string]string{}
+		}
 	}
-	if err := b.putKey(ctx, req.Storage, k); err != nil {
+	if v, ok := d.GetOk("scopes"); ok {
+		u.scopes = scopes.Normalize(v.([]string))
+		if u.scopes == nil {
+			u.scopes = []string{}
+		}
+	}
+	if v, ok := d.GetOk("expires_at"); ok {
+		at, err := parseExpiresAt(v.(string), b.clock.Now())
+		if err != nil {
+			return nil, err
+		}
+		u.expiresAt = &at
+	}
+	if u.empty() {
+		return nil, userErrorf("nothing to update: give purpose, metadata, scopes or expires_at (or role, to re-issue a revoked key)")
+	}
+	k, err := b.updateKey(ctx, req, client, name, u)
+	if err != nil {
 		return nil, err
 	}
 	data, _, _, err := b.keyData(ctx, req.Storage, k)

@@ -58,6 +58,12 @@ func keyResponseFields() map[string]*framework.FieldSchema {
 		"request_id":         field(framework.TypeString, "Vault request id of the issuing request."),
 		"approval_id":        field(framework.TypeString, "Approval request used to issue the key, if any."),
 		"usage":              field(framework.TypeMap, "Recent use: verify counts and recent sources."),
+		// per-key controls (key_controls.go, key_reissue.go)
+		"disabled":        field(framework.TypeBool, "Whether the key is disabled (verify answers disabled until it is enabled)."),
+		"disabled_at":     field(framework.TypeString, "When the key was disabled (RFC 3339); only while disabled."),
+		"disabled_reason": field(framework.TypeString, "Why the key was disabled; only while disabled."),
+		"disabled_by":     field(framework.TypeMap, actorDesc),
+		"predecessors":    field(framework.TypeStringSlice, "Key ids of the revoked keys this name held before it was re-issued, oldest first."),
 	}
 }
 

@@ -74,6 +74,11 @@ func (b *apikeysBackend) checkKey(ctx context.Context, s logical.Storage, in rec
 		}
 	}
 	if v == nil {
+		if ie.KeyID != "" && ie.KeyID != k.KeyID {
+			// The name was re-issued after this key was revoked: its
+			// index entries still name the revoked key.
+			return record.VerifyResult{Code: record.CodeRevoked}, nil
+		}
 		return record.VerifyResult{Code: record.CodeNotFound}, nil
 	}
 	res := record.VerifyResult{Key: k, Version: v}
@@ -102,6 +107,9 @@ func (b *apikeysBackend) checkKey(ctx context.Context, s logical.Storage, in rec
 		return fail(record.CodeNotFound)
 	case v.State != record.StateActive && v.State != record.StatePrevious && v.State != record.StatePending:
 		return fail(record.CodeNotFound) // an unknown state is never accepted
+	}
+	if k.Disabled {
+		return fail(record.CodeDisabled)
 	}
 
 	c, err := b.cache.verify.Client(k.Client, func() (*record.Client, error) { return b.getClient(ctx, s, k.Client) })

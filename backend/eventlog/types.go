@@ -43,6 +43,16 @@ const (
 	KeyRevoked = "key.revoked"
 	// KeyExpired: a key reached its expiry.
 	KeyExpired = "key.expired"
+	// KeyUpdated: a key's purpose, metadata, scopes or expiry changed
+	// (details: the changed fields' before.<field> and after.<field>).
+	KeyUpdated = "key.updated"
+	// KeyDisabled: a key was disabled; it stops verifying until enabled.
+	KeyDisabled = "key.disabled"
+	// KeyEnabled: a disabled key was enabled again.
+	KeyEnabled = "key.enabled"
+	// KeyReissued: a new key was issued under the name of a revoked one
+	// (details.predecessor_key_id names the revoked key).
+	KeyReissued = "key.reissued"
 	// KeyPlaintextDropped: the stored plaintexts of a key were dropped
 	// after its role stopped allowing retrieval.
 	KeyPlaintextDropped = "key.plaintext_dropped"

@@ -89,6 +89,17 @@ type Key struct {
 	RevokedAt    time.Time `json:"revoked_at,omitempty"`
 	RevokeReason string    `json:"revoke_reason,omitempty"`
 
+	// Disabled stops the key verifying (code "disabled") until it is
+	// enabled again; unlike a revocation it is reversible, and its versions,
+	// rotation schedule and history carry on untouched.
+	Disabled       bool      `json:"disabled,omitempty"`
+	DisabledAt     time.Time `json:"disabled_at,omitempty"`
+	DisabledReason string    `json:"disabled_reason,omitempty"`
+	DisabledBy     *Actor    `json:"disabled_by,omitempty"`
+	// Predecessors are the key ids of the revoked keys that held this name
+	// before a re-issue, oldest first; each is archived under its key id.
+	Predecessors []string `json:"predecessors,omitempty"`
+
 	// LastUsedAt is the last successful verify as last flushed to storage.
 	LastUsedAt time.Time `json:"last_used_at,omitempty"`
 	// Usage is verify usage (counts, sources) as last flushed (package usage).
@@ -168,6 +179,8 @@ func (k *Key) State(now time.Time) string {
 		return StateRevoked
 	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
 		return StateExpired
+	case k.Disabled:
+		return StateDisabled
 	case k.Current() != nil:
 		return StateActive
 	case k.VersionByState(StatePending) != nil:

@@ -75,6 +75,7 @@ var Outcomes = [...]Outcome{
 	{Code: CodeForbiddenEnvironment, Refusal: "the key is not valid for this environment"},
 	{Code: CodeForbiddenIP, Refusal: "the key may not be used from this address", Alert: AlertForbiddenIP},
 	{Code: CodeRateLimited, Refusal: "the key is over its rate limit; retry later"},
+	{Code: CodeDisabled, Refusal: "the key is disabled"},
 }
 
 // OutcomeIndex is code's position in Outcomes, or -1 for an unknown code.

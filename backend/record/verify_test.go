@@ -10,7 +10,7 @@ import (
 func TestOutcomesTable(t *testing.T) {
 	codes := []string{
 		CodeNotFound, CodeMalformed, CodeExpired, CodeRevoked, CodeLocked, CodeForbiddenScope,
-		CodeForbiddenAudience, CodeForbiddenEnvironment, CodeForbiddenIP, CodeRateLimited,
+		CodeForbiddenAudience, CodeForbiddenEnvironment, CodeForbiddenIP, CodeRateLimited, CodeDisabled,
 	}
 	if len(Outcomes) != len(codes)+1 || Outcomes[0].Code != OutcomeActive {
 		t.Fatalf("Outcomes has %d entries starting with %q, want active and %d codes", len(Outcomes), Outcomes[0].Code, len(codes))

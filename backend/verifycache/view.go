@@ -14,6 +14,7 @@ func verifyView(k *record.Key) *record.Key {
 		Revoked: k.Revoked, RevokedAt: k.RevokedAt, LastUsedAt: k.LastUsedAt,
 		Versions: make([]*record.KeyVersion, len(k.Versions)),
 	}
+	out.Disabled = k.Disabled // verify answers "disabled"
 	for i, v := range k.Versions {
 		out.Versions[i] = &record.KeyVersion{
 			Version: v.Version, State: v.State, HMAC: v.HMAC, CreatedAt: v.CreatedAt,

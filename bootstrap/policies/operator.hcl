@@ -17,7 +17,9 @@ path "apikeys/roles/*" {
 }
 
 # Issue, read, rotate, stage, promote, roll back, revoke and delete keys
-# (rotating under a role with requires_approval also takes approval_id).
+# (rotating under a role with requires_approval also takes approval_id);
+# disable and enable them, change their expiry and narrow their scopes, and
+# re-issue a revoked key's name (an update of keys/<client>/<name> with role).
 path "apikeys/keys/*" {
   capabilities = ["create", "read", "update", "delete", "list"]
 }
