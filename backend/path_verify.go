@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -157,7 +158,10 @@ func (b *apikeysBackend) pathVerifyRead(ctx context.Context, req *logical.Reques
 	if err != nil {
 		return nil, err
 	}
-	return introspectionDocument(res), nil
+	now := b.clock.Now()
+	resp := introspectionDocument(res, now)
+	resp.Headers = rateLimitHeaders(res, now)
+	return resp, nil
 }
 
 // introspectionDocument answers the GET form with the RFC 7662 document
@@ -166,9 +170,9 @@ func (b *apikeysBackend) pathVerifyRead(ctx context.Context, req *logical.Reques
 // through rather than decoding and re-encoding every field, which makes the
 // hot path measurably cheaper. The POST form keeps the envelope that the
 // vault CLI and API clients read.
-func introspectionDocument(res record.VerifyResult) *logical.Response {
+func introspectionDocument(res record.VerifyResult, now time.Time) *logical.Response {
 	bufp := documentBufs.Get().(*[]byte)
-	doc := appendIntrospection((*bufp)[:0], res)
+	doc := appendAnswer((*bufp)[:0], res, now)
 	body := append([]byte(nil), doc...) // the response outlives the pooled buffer
 	*bufp = doc
 	documentBufs.Put(bufp)
@@ -209,7 +213,7 @@ func (b *apikeysBackend) answerVerify(ctx context.Context, req *logical.Request,
 	if err != nil {
 		return nil, err
 	}
-	return &logical.Response{Data: verifyResponseData(res)}, nil
+	return &logical.Response{Data: verifyAnswerData(res, b.clock.Now())}, nil
 }
 
 // verifyResponseData renders a result; an inactive one reveals only its code.

@@ -101,4 +101,11 @@ const (
 	EndpointReplayed = "endpoint.replayed"
 	// NotificationsConfigUpdated: notifications/config was written.
 	NotificationsConfigUpdated = "notifications.config_updated"
+
+	// ClientRestricted: a temporary restriction of a client was applied or
+	// changed (details: scopes, bound_cidrs, rate_limit, expires_at, reason).
+	ClientRestricted = "client.restricted"
+	// ClientRestrictionLifted: a client's restriction ended, lifted early
+	// by an operator or at its expiry by the system (details.how).
+	ClientRestrictionLifted = "client.restriction_lifted"
 )
