@@ -63,25 +63,37 @@ func TestVerifyAnswerAudienceRequired(t *testing.T) {
 func TestVerifyAnswerFieldsAndRateLimit(t *testing.T) {
 	m := newMount(t)
 	setupClientRole(t, m, "svc", "internal", "r", map[string]interface{}{
-		"rate_limit": 2, "rate_limit_window": "1h", "verify_response_fields": "owner,key_metadata",
+		"rate_limit": 3, "rate_limit_window": "1h", "verify_response_fields": "owner,key_metadata",
 	})
 	sec := write(t, m+"/keys/svc/k", map[string]interface{}{"role": "r", "metadata": "app=shop"})
 	key := sec.Data["key"].(string)
 	d := write(t, m+"/verify", map[string]interface{}{"key": key}).Data
 	rl, _ := d["rate_limit"].(map[string]interface{})
-	if d["owner"] != "team-svc" || d["key_metadata"].(map[string]interface{})["app"] != "shop" || num(t, rl["limit"]) != 2 || num(t, rl["remaining"]) != 1 {
+	if d["owner"] != "team-svc" || d["key_metadata"].(map[string]interface{})["app"] != "shop" || num(t, rl["limit"]) != 3 || num(t, rl["remaining"]) != 2 {
 		t.Fatalf("POST answer: %v", d)
 	}
 	if _, ok := d["client_metadata"]; ok {
 		t.Fatalf("a field the role does not list: %v", d)
 	}
+	// Vault drops a plugin's response headers unless the mount allows
+	// them by name (allowed_response_headers).
 	status, h, body := vaGet(t, vaulttest.Shared.Token, m, key, nil)
+	if status != 200 || body["active"] != true || h.Get("RateLimit-Limit") != "" {
+		t.Fatalf("GET without allowed_response_headers: %d %v %v", status, body, h)
+	}
+	if err := client(t).Sys().TuneMount(m, api.MountConfigInput{
+		AllowedResponseHeaders: []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	write(t, m+"/clients/svc", map[string]interface{}{"rate_limit": 1000}) // looser than the key's: the answer names the tightest
+	status, h, body = vaGet(t, vaulttest.Shared.Token, m, key, nil)
 	if status != 200 || body["active"] != true || body["owner"] != "team-svc" {
 		t.Fatalf("GET: %d %v", status, body)
 	}
 	t.Logf("GET headers of an active answer: RateLimit-Limit=%q RateLimit-Remaining=%q RateLimit-Reset=%q",
 		h.Get("RateLimit-Limit"), h.Get("RateLimit-Remaining"), h.Get("RateLimit-Reset"))
-	if h.Get("RateLimit-Limit") != "2" || h.Get("RateLimit-Remaining") != "0" || h.Get("RateLimit-Reset") == "" {
+	if h.Get("RateLimit-Limit") != "3" || h.Get("RateLimit-Remaining") != "0" || h.Get("RateLimit-Reset") == "" {
 		t.Errorf("RateLimit headers did not pass through Vault: %v", h)
 	}
 	status, h, body = vaGet(t, vaulttest.Shared.Token, m, key, nil)
