@@ -182,6 +182,7 @@ func newBackend(c clock.Clock, opts ...backendOption) *apikeysBackend {
 			b.pathInfo(),
 			b.pathConfig(),
 			b.pathClients(),
+			b.pathClientRestriction(),
 			b.pathRoles(),
 			b.pathKeys(),
 			b.pathKeyOps(),

@@ -39,6 +39,8 @@ func clientData(c *record.Client) map[string]interface{} {
 		"contact":              c.Contact,
 		"allowed_environments": nonNil(c.AllowedEnvironments),
 		"bound_cidrs":          nonNil(c.BoundCIDRs),
+		"rate_limit":           c.RateLimit,
+		"rate_limit_window":    record.Secs(c.EffectiveRateLimitWindow()),
 		"metadata":             nonNilMap(c.Metadata),
 		"status":               c.Status,
 		"created_at":           c.CreatedAt,

@@ -74,7 +74,7 @@ func goldenScript(e *testEnv) map[string]bool {
 
 	// Verify outcomes: successes and failures past the alert thresholds.
 	for i := 0; i < 4; i++ {
-		e.do(logical.UpdateOperation, "verify", map[string]interface{}{"key": main})
+		e.do(logical.UpdateOperation, "verify", map[string]interface{}{"key": main, "audience": "orders-api"})
 		e.do(logical.UpdateOperation, "verify", map[string]interface{}{"key": "ak_prod_unknownunknownunknown"})
 	}
 	e.ok(logical.UpdateOperation, "token", map[string]interface{}{"key": main, "audience": "orders-api", "scope": "orders:read"})

@@ -36,6 +36,7 @@ func (b *apikeysBackend) governanceTick(ctx context.Context, req *logical.Reques
 			b.sweepKeys(ctx, s, st),
 			b.gov.FoldLog(ctx, s, st),
 			b.pruneAlerts(ctx, s, st),
+			b.liftExpiredRestrictions(ctx, s),
 		)
 		return nil
 	})

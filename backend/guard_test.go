@@ -29,10 +29,10 @@ func TestVerifyWithClientIPAfterTickBeforeAnyVerify(t *testing.T) {
 	key := e.issue("svc", "k", "r", nil)
 	e.tickRequest()
 
-	if code := e.verifyCode(key, map[string]interface{}{"client_ip": "10.1.2.3"}); code != "" {
+	if code := e.verifyCode(key, map[string]interface{}{"client_ip": "10.1.2.3", "audience": "orders-api"}); code != "" {
 		t.Fatalf("POST verify after a tick = %q", code)
 	}
-	if d := e.verifyGetData(key, map[string]interface{}{"client_ip": "10.1.2.3"}); d["active"] != true {
+	if d := e.verifyGetData(key, map[string]interface{}{"client_ip": "10.1.2.3", "audience": "orders-api"}); d["active"] != true {
 		t.Fatalf("GET verify after a tick: %v", d)
 	}
 	tok := e.ok(logical.UpdateOperation, "token", map[string]interface{}{"key": key, "audience": "orders-api"})
@@ -41,7 +41,7 @@ func TestVerifyWithClientIPAfterTickBeforeAnyVerify(t *testing.T) {
 	}
 	// And again across a second tick, now that the detector has state.
 	e.tickRequest()
-	if code := e.verifyCode(key, map[string]interface{}{"client_ip": "10.1.2.4"}); code != "" {
+	if code := e.verifyCode(key, map[string]interface{}{"client_ip": "10.1.2.4", "audience": "orders-api"}); code != "" {
 		t.Fatalf("verify after a second tick = %q", code)
 	}
 }
@@ -53,7 +53,7 @@ func TestPanicFailsOnlyItsRequest(t *testing.T) {
 	e := newTestEnv(t)
 	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"audiences": "orders-api", "rate_limit": 3})
 	key := e.issue("svc", "k", "r", nil)
-	if code := e.verifyCode(key, nil); code != "" {
+	if code := e.verifyCode(key, map[string]interface{}{"audience": "orders-api"}); code != "" {
 		t.Fatalf("verify = %q", code)
 	}
 
@@ -66,7 +66,7 @@ func TestPanicFailsOnlyItsRequest(t *testing.T) {
 		path string
 		data map[string]interface{}
 	}{
-		{logical.UpdateOperation, "verify", map[string]interface{}{"key": key, "client_ip": "10.1.2.3"}},
+		{logical.UpdateOperation, "verify", map[string]interface{}{"key": key, "client_ip": "10.1.2.3", "audience": "orders-api"}},
 		{logical.UpdateOperation, "token", map[string]interface{}{"key": key, "audience": "orders-api"}},
 	} {
 		resp, err := e.doErr(req.op, req.path, req.data)
@@ -88,7 +88,7 @@ func TestPanicFailsOnlyItsRequest(t *testing.T) {
 	// before and three during the panics (the limit is checked before the
 	// observer runs), so it is over its limit of 3 now. (A panic under
 	// the detector's own lock releases it: see package detect's tests.)
-	if code := e.verifyCode(key, nil); code != record.CodeRateLimited {
+	if code := e.verifyCode(key, map[string]interface{}{"audience": "orders-api"}); code != record.CodeRateLimited {
 		t.Fatalf("verify after the panics = %q, want %s (state kept)", code, record.CodeRateLimited)
 	}
 	e.tickRequest()

@@ -53,6 +53,14 @@ func clientFields() map[string]*framework.FieldSchema {
 			Type:        framework.TypeKVPairs,
 			Description: "Arbitrary non-secret key=value pairs.",
 		},
+		"rate_limit": {
+			Type:        framework.TypeInt,
+			Description: "Most verifies within rate_limit_window shared by all keys of the client (0: unlimited, the default); each role's per-key rate_limit applies as well.",
+		},
+		"rate_limit_window": {
+			Type:        framework.TypeDurationSecond,
+			Description: "Window of the client's rate_limit (1s to 24h, default 1m).",
+		},
 	}
 }
 
@@ -182,6 +190,9 @@ func (b *apikeysBackend) pathClientWrite(ctx context.Context, req *logical.Reque
 	}
 	if v, ok := d.GetOk("metadata"); ok {
 		c.Metadata = v.(map[string]string)
+	}
+	if err := clientRateFrom(d, c); err != nil {
+		return nil, err
 	}
 	c.UpdatedAt = now
 	if err := b.putClient(ctx, req.Storage, c); err != nil {

@@ -126,6 +126,11 @@ func (b *apikeysBackend) pathConfig() []*framework.Path {
 				Description: "Failed verifies (unknown or malformed keys) within alert_window that raise a guessing alert (at least 1, default 20).",
 				Default:     20,
 			},
+			"verify_audience_optional": {
+				Type:        framework.TypeBool,
+				Description: "Accept a verify without audience for keys whose role names audiences (default false: such a verify answers forbidden_audience, so a gateway that forgets its audience cannot accept keys issued for another API).",
+				Default:     false,
+			},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ReadOperation: &framework.PathOperation{
@@ -184,6 +189,7 @@ func configData(c *record.Config) map[string]interface{} {
 		"rotation_notice_lead_times":  leadTimeSecs(c.RotationNoticeLeadTimes),
 		"verify_burst_threshold":      c.VerifyBurstThreshold,
 		"failed_verify_threshold":     c.FailedVerifyThreshold,
+		"verify_audience_optional":    c.VerifyAudienceOptional,
 	}
 }
 
@@ -287,6 +293,9 @@ func applyConfigFields(cfg *record.Config, d *framework.FieldData) error {
 	if v, ok := d.GetOk("failed_verify_threshold"); ok {
 		cfg.FailedVerifyThreshold = v.(int)
 	}
+	if v, ok := d.GetOk("verify_audience_optional"); ok {
+		cfg.VerifyAudienceOptional = v.(bool)
+	}
 	return nil
 }
 
@@ -331,6 +340,7 @@ func (b *apikeysBackend) pathConfigDelete(ctx context.Context, req *logical.Requ
 }
 
 var configResponseFields = map[string]*framework.FieldSchema{
+	"verify_audience_optional":    field(framework.TypeBool, "Whether a verify without audience accepts keys whose role names audiences."),
 	"key_prefix":                  field(framework.TypeString, "Prefix of issued keys."),
 	"entropy_bits":                field(framework.TypeInt, "Entropy bits of the random part of keys."),
 	"default_grace_period":        field(framework.TypeDurationSecond, "Default grace period in seconds."),

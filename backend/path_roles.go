@@ -130,6 +130,10 @@ func roleFields() map[string]*framework.FieldSchema {
 			Type:        framework.TypeDurationSecond,
 			Description: "Window of rate_limit (default 1m).",
 		},
+		"verify_response_fields": {
+			Type:        framework.TypeCommaStringSlice,
+			Description: "Private fields an active verify answer adds for keys of this role: owner (the key's owner), client_metadata, key_metadata, purpose (the key's). Default none, so nothing private reaches a gateway unless listed.",
+		},
 		"idle_timeout": {
 			Type:        framework.TypeDurationSecond,
 			Description: "Revoke keys unused this long (0: never).",
@@ -253,6 +257,7 @@ func roleData(r *record.Role, cfg *record.Config) map[string]interface{} {
 	} {
 		d[k] = v
 	}
+	d["verify_response_fields"] = nonNil(r.VerifyResponseFields)
 	// A boolean when set; null when the client's type decides.
 	d["retrievable"] = nil
 	if r.Retrievable != nil {
@@ -402,6 +407,12 @@ func applyRoleFields(r *record.Role, d *framework.FieldData) error {
 	}
 	if v, ok := d.GetOk("rate_limit"); ok {
 		r.RateLimit = v.(int)
+	}
+	if v, ok := d.GetOk("verify_response_fields"); ok {
+		r.VerifyResponseFields = scopes.Normalize(v.([]string))
+		if err := record.ValidVerifyResponseFields(r.VerifyResponseFields); err != nil {
+			return err
+		}
 	}
 	if v, ok := d.GetOk("retrievable"); ok {
 		rv := v.(bool)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -24,21 +25,35 @@ effective scopes: the key's scopes intersected with its role's current
 scopes, space-separated), aud (the role's audiences), environment, exp (unix
 time the key or, for a previous version, its grace period ends; absent when
 none), iat (unix time the version was created), version and state (active,
-previous, or pending with allow_pending).
+previous, or pending with allow_pending). It adds what the role's
+verify_response_fields list (owner, client_metadata, key_metadata, purpose;
+none by default) and, when a rate limit applies (the role's per key, the
+client's shared rate_limit, a client restriction's), rate_limit: {limit,
+remaining, reset} of the tightest one (reset: seconds until its window ends).
+The GET form also sends them as RateLimit-Limit, RateLimit-Remaining and
+RateLimit-Reset response headers; Vault passes a plugin's response headers
+only when the mount lists them: tune it with allowed_response_headers=
+RateLimit-Limit,RateLimit-Remaining,RateLimit-Reset,Retry-After.
 
 A refused key answers "active": false and a machine-readable code, and
-nothing else: malformed (format or checksum wrong; checked without any
+nothing else (but retry_after on rate_limited: seconds until every used-up
+limit renews; the GET form also sends Retry-After): malformed (format or checksum wrong; checked without any
 storage access), not_found (also a pending version without allow_pending),
 expired (retired, past its grace period or its hard expiry), revoked (also
 every key of a de-provisioned client), locked (client locked),
 forbidden_environment (environment differs from the key's, or the key's is no
 longer among the client's allowed_environments),
-forbidden_ip (client_ip outside the client's or role's bound_cidrs; when
-either has bound_cidrs, client_ip is required), forbidden_audience (audience
-not among the role's audiences), forbidden_scope (a requested scope is not
-effective; also, with or without a scope asked for, a key left with no
-effective scope at all because its role was narrowed), rate_limited (the
-role's rate_limit per key is used up; counted per Vault node). The checks run
+forbidden_ip (client_ip outside the client's, role's or client restriction's
+bound_cidrs; when any has bound_cidrs, client_ip is required),
+forbidden_audience (audience not among the role's audiences, or no audience
+for a role that names audiences unless the mount's verify_audience_optional
+is set), forbidden_scope (a requested scope is not
+effective, also outside an active client restriction's scopes; also, with
+or without a scope asked for, a key left with no effective scope at all
+because its role or a restriction narrowed it), rate_limited (the role's
+rate_limit per key, the client's rate_limit shared by its keys or a client
+restriction's is used up; counted per Vault node; a refused verify spends
+none of them). The checks run
 in this order. Either way the HTTP status is 200; only a request without a
 key (no "key" field on POST, no X-Api-Key header on GET), with an unknown
 field, or with a field over its limit (see the fields) is a 400.
@@ -86,7 +101,7 @@ func (b *apikeysBackend) pathVerify() []*framework.Path {
 			},
 			"audience": {
 				Type:        framework.TypeString,
-				Description: "The API / resource server asking; must be one of the role's audiences.",
+				Description: "The API / resource server asking; must be one of the role's audiences, and is required when the role names any (unless the mount's verify_audience_optional is set).",
 			},
 			"environment": {
 				Type:        framework.TypeString,
@@ -157,7 +172,10 @@ func (b *apikeysBackend) pathVerifyRead(ctx context.Context, req *logical.Reques
 	if err != nil {
 		return nil, err
 	}
-	return introspectionDocument(res), nil
+	now := b.clock.Now()
+	resp := introspectionDocument(res, now)
+	resp.Headers = rateLimitHeaders(res, now)
+	return resp, nil
 }
 
 // introspectionDocument answers the GET form with the RFC 7662 document
@@ -166,9 +184,9 @@ func (b *apikeysBackend) pathVerifyRead(ctx context.Context, req *logical.Reques
 // through rather than decoding and re-encoding every field, which makes the
 // hot path measurably cheaper. The POST form keeps the envelope that the
 // vault CLI and API clients read.
-func introspectionDocument(res record.VerifyResult) *logical.Response {
+func introspectionDocument(res record.VerifyResult, now time.Time) *logical.Response {
 	bufp := documentBufs.Get().(*[]byte)
-	doc := appendIntrospection((*bufp)[:0], res)
+	doc := appendAnswer((*bufp)[:0], res, now)
 	body := append([]byte(nil), doc...) // the response outlives the pooled buffer
 	*bufp = doc
 	documentBufs.Put(bufp)
@@ -209,7 +227,7 @@ func (b *apikeysBackend) answerVerify(ctx context.Context, req *logical.Request,
 	if err != nil {
 		return nil, err
 	}
-	return &logical.Response{Data: verifyResponseData(res)}, nil
+	return &logical.Response{Data: verifyAnswerData(res, b.clock.Now())}, nil
 }
 
 // verifyResponseData renders a result; an inactive one reveals only its code.

@@ -79,6 +79,12 @@ func keyRevokeResponseFields() map[string]*framework.FieldSchema {
 }
 
 func roleResponseFields() map[string]*framework.FieldSchema {
+	fields := roleBaseResponseFields()
+	fields["verify_response_fields"] = field(framework.TypeStringSlice, "Private fields an active verify answer adds (owner, client_metadata, key_metadata, purpose).")
+	return fields
+}
+
+func roleBaseResponseFields() map[string]*framework.FieldSchema {
 	return map[string]*framework.FieldSchema{
 		"name":                 field(framework.TypeString, "Name of the role."),
 		"description":          field(framework.TypeString, "Description of the role."),
@@ -121,6 +127,8 @@ func clientResponseFields() map[string]*framework.FieldSchema {
 		"metadata":             field(framework.TypeMap, "User metadata of the client."),
 		"allowed_environments": field(framework.TypeStringSlice, "Environments the client may hold keys for."),
 		"bound_cidrs":          field(framework.TypeStringSlice, "Addresses the client's keys may be verified from."),
+		"rate_limit":           field(framework.TypeInt, "Verifies allowed per rate_limit_window, shared by all keys of the client (0: unlimited)."),
+		"rate_limit_window":    field(framework.TypeDurationSecond, "Window of the client's rate_limit in seconds."),
 		"status":               field(framework.TypeString, "Status of the client (active, locked, deprovisioned)."),
 		"status_reason":        field(framework.TypeString, "Why the status was last changed."),
 		"status_changed_at":    field(framework.TypeString, "When the status was last changed (RFC 3339)."),

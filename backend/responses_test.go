@@ -143,6 +143,10 @@ func driveGovernance(r *respEnv) {
 	r.setupClientRole("billing", "internal", "svc", map[string]interface{}{"audiences": "orders-api"})
 	key := r.check(logical.CreateOperation, "keys/billing/main", map[string]interface{}{"role": "svc"}).Data["key"].(string)
 	r.check(logical.UpdateOperation, "token", map[string]interface{}{"key": key, "audience": "orders-api", "scope": "orders:read"})
+	r.check(logical.CreateOperation, "clients/billing/restriction", map[string]interface{}{"scopes": "orders:read", "reason": "incident", "ttl": "1h"})
+	r.check(logical.UpdateOperation, "clients/billing/restriction", map[string]interface{}{"rate_limit": 5, "reason": "tighten", "ttl": "2h"})
+	r.check(logical.ReadOperation, "clients/billing/restriction", nil)
+	r.check(logical.DeleteOperation, "clients/billing/restriction", nil)
 
 	r.check(logical.ReadOperation, "jwks", nil)
 	r.check(logical.UpdateOperation, "jwks/rotate", nil)

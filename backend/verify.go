@@ -137,13 +137,26 @@ func (b *apikeysBackend) checkKey(ctx context.Context, s logical.Storage, in rec
 		(len(c.AllowedEnvironments) > 0 && !slices.Contains(c.AllowedEnvironments, k.Environment)) {
 		return fail(record.CodeForbiddenEnvironment)
 	}
-	if !record.IPAllowed(c.BoundCIDRs, in.ClientIP) || !record.IPAllowed(role.BoundCIDRs, in.ClientIP) {
+	// A restriction past its expiry no longer applies, before the tick
+	// that records the lift removes it.
+	restr := c.Restriction
+	if !restr.ActiveAt(now) {
+		restr = nil
+	}
+	if !record.IPAllowed(c.BoundCIDRs, in.ClientIP) || !record.IPAllowed(role.BoundCIDRs, in.ClientIP) ||
+		(restr != nil && !record.IPAllowed(restr.BoundCIDRs, in.ClientIP)) {
 		return fail(record.CodeForbiddenIP)
 	}
-	if in.Audience != "" && !slices.Contains(role.Audiences, in.Audience) {
+	if ok, err := b.audienceAllowed(ctx, s, role, in.Audience); err != nil || !ok {
+		if err != nil {
+			return record.VerifyResult{}, err
+		}
 		return fail(record.CodeForbiddenAudience)
 	}
 	res.EffectiveScopes = scopes.Intersect(k.Scopes, role.Scopes)
+	if restr != nil && len(restr.Scopes) > 0 {
+		res.EffectiveScopes = scopes.Intersect(res.EffectiveScopes, restr.Scopes)
+	}
 	if len(res.EffectiveScopes) == 0 {
 		// The role was narrowed past every scope of the key: the key can
 		// do nothing any more, so it is refused even when the caller names
@@ -158,7 +171,7 @@ func (b *apikeysBackend) checkKey(ctx context.Context, s logical.Storage, in rec
 			return fail(record.CodeForbiddenScope)
 		}
 	}
-	if role.RateLimit > 0 && !b.cache.limits.Allow(k.KeyID, role.RateLimit, role.EffectiveRateLimitWindow(), now) {
+	if !b.takeRate(&res, k, role, c, restr, now) {
 		return fail(record.CodeRateLimited)
 	}
 	res.Active = true

@@ -50,7 +50,7 @@ func BenchmarkIntrospectionDocument(b *testing.B) {
 		Version: &record.KeyVersion{Version: 1, State: record.StateActive}, Role: &record.Role{Audiences: []string{"orders-api"}}, EffectiveScopes: []string{"orders:read"}}
 	b.Run("hand", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			_ = introspectionDocument(res)
+			_ = introspectionDocument(res, time.Time{})
 		}
 	})
 	b.Run("encoding/json", func(b *testing.B) {

@@ -117,8 +117,9 @@ func TestVerifyReadFormAnswersLikeWrite(t *testing.T) {
 	}{
 		{"not-a-key", nil, record.CodeMalformed},
 		{"", nil, record.CodeMalformed},
-		{key, map[string]interface{}{"scope": "orders:write"}, record.CodeForbiddenScope},
+		{key, map[string]interface{}{"scope": "orders:write", "audience": "orders-api"}, record.CodeForbiddenScope},
 		{key, map[string]interface{}{"audience": "billing-api"}, record.CodeForbiddenAudience},
+		{key, nil, record.CodeForbiddenAudience},
 		{key, map[string]interface{}{"environment": "staging"}, record.CodeForbiddenEnvironment},
 	} {
 		d := e.verifyGetData(tc.key, tc.query)

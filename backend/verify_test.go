@@ -37,7 +37,9 @@ func (e *testEnv) verifyCode(key string, extra map[string]interface{}) string {
 	if d["active"] == true {
 		return ""
 	}
-	if d["active"] != false || len(d) != 2 {
+	// Only rate_limited adds when to retry.
+	retry := d["code"] == record.CodeRateLimited && d["retry_after"] != nil
+	if d["active"] != false || (len(d) != 2 && !(retry && len(d) == 3)) {
 		e.t.Fatalf("inactive answer leaks more than its code: %v", d)
 	}
 	return d["code"].(string)
@@ -81,7 +83,7 @@ func TestVerifyActiveAnswer(t *testing.T) {
 		}
 	}
 	// Scope lists are accepted space- or comma-separated.
-	if c := e.verifyCode(key, map[string]interface{}{"scope": "orders:read  orders:read,orders:read"}); c != "" {
+	if c := e.verifyCode(key, map[string]interface{}{"scope": "orders:read  orders:read,orders:read", "audience": "orders-api"}); c != "" {
 		t.Fatalf("scope list: %s", c)
 	}
 }
@@ -129,7 +131,8 @@ func TestVerifyCodes(t *testing.T) {
 		extra map[string]interface{}
 		want  string
 	}{
-		{"valid", good, nil, ""},
+		{"valid", good, map[string]interface{}{"audience": "orders-api"}, ""},
+		{"no audience, role names audiences", good, nil, record.CodeForbiddenAudience},
 		{"garbage", "hello", nil, record.CodeMalformed},
 		{"checksum typo", string(typo), nil, record.CodeMalformed},
 		{"never issued", unknown, nil, record.CodeNotFound},
@@ -139,12 +142,12 @@ func TestVerifyCodes(t *testing.T) {
 		{"wrong environment", good, map[string]interface{}{"environment": "staging"}, record.CodeForbiddenEnvironment},
 		{"client cidr: outside", clientBound, map[string]interface{}{"client_ip": "198.51.100.1"}, record.CodeForbiddenIP},
 		{"client cidr: missing ip", clientBound, nil, record.CodeForbiddenIP},
-		{"client cidr: inside", clientBound, map[string]interface{}{"client_ip": "192.0.2.9"}, ""},
+		{"client cidr: inside", clientBound, map[string]interface{}{"client_ip": "192.0.2.9", "audience": "orders-api"}, ""},
 		{"role cidr: outside", roleBound, map[string]interface{}{"client_ip": "192.0.2.9"}, record.CodeForbiddenIP},
 		{"role cidr: inside", roleBound, map[string]interface{}{"client_ip": "10.1.2.3"}, ""},
 		{"unknown audience", good, map[string]interface{}{"audience": "billing-api"}, record.CodeForbiddenAudience},
-		{"scope the key lacks", good, map[string]interface{}{"scope": "orders:write"}, record.CodeForbiddenScope},
-		{"one of two scopes lacking", good, map[string]interface{}{"scope": "orders:read orders:write"}, record.CodeForbiddenScope},
+		{"scope the key lacks", good, map[string]interface{}{"scope": "orders:write", "audience": "orders-api"}, record.CodeForbiddenScope},
+		{"one of two scopes lacking", good, map[string]interface{}{"scope": "orders:read orders:write", "audience": "orders-api"}, record.CodeForbiddenScope},
 		{"rate limit 1", limited, nil, ""},
 		{"rate limit 2", limited, nil, ""},
 		{"rate limit 3", limited, nil, record.CodeRateLimited},
@@ -294,22 +297,22 @@ func TestVerifyRoleNarrowingTakesEffectAtOnce(t *testing.T) {
 	e := newTestEnv(t)
 	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"audiences": "a"})
 	key := e.issue("svc", "k", "r", nil)
-	if d := e.verify(key, map[string]interface{}{"scope": "orders:write"}); d["scope"] != "orders:read orders:write" {
+	if d := e.verify(key, map[string]interface{}{"scope": "orders:write", "audience": "a"}); d["scope"] != "orders:read orders:write" {
 		t.Fatalf("before: %v", d)
 	}
 	e.ok(logical.UpdateOperation, "roles/r", map[string]interface{}{"scopes": "orders:read", "audiences": "b"})
-	if c := e.verifyCode(key, map[string]interface{}{"scope": "orders:write"}); c != record.CodeForbiddenScope {
+	if c := e.verifyCode(key, map[string]interface{}{"scope": "orders:write", "audience": "b"}); c != record.CodeForbiddenScope {
 		t.Fatalf("after narrowing: %q", c)
 	}
 	if c := e.verifyCode(key, map[string]interface{}{"audience": "a"}); c != record.CodeForbiddenAudience {
 		t.Fatalf("audience after narrowing: %q", c)
 	}
-	if d := e.verify(key, nil); d["scope"] != "orders:read" {
+	if d := e.verify(key, map[string]interface{}{"audience": "b"}); d["scope"] != "orders:read" {
 		t.Fatalf("effective scopes after narrowing: %v", d)
 	}
 	// Widening the role again does not widen the key beyond its own scopes.
 	e.ok(logical.UpdateOperation, "roles/r", map[string]interface{}{"scopes": "orders:*,billing:read"})
-	if d := e.verify(key, nil); d["scope"] != "orders:read orders:write" {
+	if d := e.verify(key, map[string]interface{}{"audience": "b"}); d["scope"] != "orders:read orders:write" {
 		t.Fatalf("after widening: %v", d)
 	}
 }
@@ -323,15 +326,16 @@ func TestVerifyKeyWithNoEffectiveScopeLeftIsForbidden(t *testing.T) {
 	e := newTestEnv(t)
 	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"audiences": "orders-api"}) // orders:read,orders:write
 	key := e.issue("svc", "k", "r", map[string]interface{}{"scopes": "orders:write"})
-	if d := e.verify(key, nil); d["active"] != true || d["scope"] != "orders:write" {
+	aud := map[string]interface{}{"audience": "orders-api"}
+	if d := e.verify(key, aud); d["active"] != true || d["scope"] != "orders:write" {
 		t.Fatalf("before narrowing (POST): %v", d)
 	}
-	if d := e.verifyGetData(key, nil); d["active"] != true {
+	if d := e.verifyGetData(key, aud); d["active"] != true {
 		t.Fatalf("before narrowing (GET): %v", d)
 	}
 
 	e.ok(logical.UpdateOperation, "roles/r", map[string]interface{}{"scopes": "orders:read"})
-	for _, q := range []map[string]interface{}{nil, {"scope": "orders:write"}, {"audience": "orders-api"}} {
+	for _, q := range []map[string]interface{}{aud, {"scope": "orders:write", "audience": "orders-api"}} {
 		if c := e.verifyCode(key, q); c != record.CodeForbiddenScope {
 			t.Fatalf("POST verify %v after narrowing: code %q, want %s", q, c, record.CodeForbiddenScope)
 		}
@@ -344,10 +348,10 @@ func TestVerifyKeyWithNoEffectiveScopeLeftIsForbidden(t *testing.T) {
 	e.userErr(logical.UpdateOperation, "token", map[string]interface{}{"key": key, "audience": "orders-api", "scope": "orders:write"}, "does not grant every requested scope (code=forbidden_scope)")
 
 	e.ok(logical.UpdateOperation, "roles/r", map[string]interface{}{"scopes": "orders:*"})
-	if d := e.verify(key, nil); d["active"] != true || d["scope"] != "orders:write" {
+	if d := e.verify(key, aud); d["active"] != true || d["scope"] != "orders:write" {
 		t.Fatalf("after widening again (POST): %v", d)
 	}
-	if d := e.verifyGetData(key, nil); d["active"] != true || d["scope"] != "orders:write" {
+	if d := e.verifyGetData(key, aud); d["active"] != true || d["scope"] != "orders:write" {
 		t.Fatalf("after widening again (GET): %v", d)
 	}
 }

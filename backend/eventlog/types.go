@@ -116,4 +116,10 @@ const (
 	ResponsePolicyWritten = "response_policy.written"
 	// ResponsePolicyDeleted: an automated response policy was deleted.
 	ResponsePolicyDeleted = "response_policy.deleted"
+	// ClientRestricted: a temporary restriction of a client was applied or
+	// changed (details: scopes, bound_cidrs, rate_limit, expires_at, reason).
+	ClientRestricted = "client.restricted"
+	// ClientRestrictionLifted: a client's restriction ended, lifted early
+	// by an operator or at its expiry by the system (details.how).
+	ClientRestrictionLifted = "client.restriction_lifted"
 )

@@ -36,4 +36,19 @@ type Client struct {
 	// UnlockRequiresApproval is set by an automated require_reapproval
 	// response: the client unlocks only with an approved unlock request.
 	UnlockRequiresApproval bool `json:"unlock_requires_approval,omitempty"`
+
+	// RateLimit is a budget of verifies per RateLimitWindow shared by all
+	// keys of the client (0: none), on top of each role's per-key limit.
+	RateLimit       int           `json:"rate_limit,omitempty"`
+	RateLimitWindow time.Duration `json:"rate_limit_window,omitempty"`
+	// Restriction is a temporary incident control (record/restriction.go).
+	Restriction *ClientRestriction `json:"restriction,omitempty"`
+}
+
+// EffectiveRateLimitWindow is the window of RateLimit (default a minute).
+func (c *Client) EffectiveRateLimitWindow() time.Duration {
+	if c.RateLimitWindow > 0 {
+		return c.RateLimitWindow
+	}
+	return time.Minute
 }

@@ -51,6 +51,11 @@ type Config struct {
 	AlertWindow           time.Duration `json:"alert_window"`
 	VerifyBurstThreshold  int           `json:"verify_burst_threshold"`
 	FailedVerifyThreshold int           `json:"failed_verify_threshold"`
+
+	// VerifyAudienceOptional lets a verify without audience accept a key
+	// whose role names audiences; off, such a verify is forbidden_audience
+	// so a gateway cannot accept keys issued for another API by omission.
+	VerifyAudienceOptional bool `json:"verify_audience_optional,omitempty"`
 }
 
 // DefaultConfig is what a fresh mount runs with.

@@ -2,6 +2,7 @@ package record
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -158,6 +159,10 @@ type Role struct {
 	// key_lifetime or lease ends) a key.expiring notice is logged (0:
 	// none).
 	ExpiryNotice time.Duration `json:"expiry_notice,omitempty"`
+	// VerifyResponseFields are the private fields an active verify answer
+	// adds (VerifyResponseFieldNames); none by default, so a gateway learns
+	// nothing about owners or metadata unless the role says so.
+	VerifyResponseFields []string `json:"verify_response_fields,omitempty"`
 	// Retrievable nil means: by client type (internal yes, external no).
 	Retrievable *bool `json:"retrievable,omitempty"`
 	// RetrievalCutoff is when retrieval was last turned off for a client
@@ -300,4 +305,17 @@ func (r *Role) EffectiveMaxGracePeriod(cfg *Config) time.Duration {
 		return g
 	}
 	return m
+}
+
+// VerifyResponseFieldNames are the values of a role's verify_response_fields.
+var VerifyResponseFieldNames = []string{"owner", "client_metadata", "key_metadata", "purpose"}
+
+// ValidVerifyResponseFields names the first unknown value.
+func ValidVerifyResponseFields(fields []string) error {
+	for _, f := range fields {
+		if !slices.Contains(VerifyResponseFieldNames, f) {
+			return fmt.Errorf("verify_response_fields: %q is not one of %v", f, VerifyResponseFieldNames)
+		}
+	}
+	return nil
 }

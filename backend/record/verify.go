@@ -41,6 +41,10 @@ type VerifyResult struct {
 	// RetirementPending: Version is a previous version past its grace
 	// that the deciding tick will keep (the backend's retirementPending).
 	RetirementPending bool
+	// Rate is the tightest rate limit that applied (Limit 0: none);
+	// RetryAfter, on rate_limited, is when every used-up budget renews.
+	Rate       RateState
+	RetryAfter time.Duration
 }
 
 // OutcomeActive is the outcome of an accepted key (every other outcome is a
@@ -128,4 +132,13 @@ func (res VerifyResult) Expiry() time.Time {
 		exp = end
 	}
 	return exp
+}
+
+// RateState is the state of the tightest rate limit that applied to a
+// verify (Limit 0: none applied): at most Limit within the window,
+// Remaining left in it, and the window ends at Reset.
+type RateState struct {
+	Limit     int
+	Remaining int
+	Reset     time.Time
 }

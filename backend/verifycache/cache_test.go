@@ -153,8 +153,9 @@ func TestTablesAreBounded(t *testing.T) {
 	}
 }
 
-// The cached key is a verify view: what verify reads, and no plaintext
-// secret, metadata or issuer identity.
+// The cached key is a verify view: what verify reads (purpose and metadata
+// too, for a role's verify_response_fields), and no plaintext secret or
+// issuer identity.
 func TestKeyIsVerifyView(t *testing.T) {
 	now := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
 	full := &record.Key{
@@ -176,7 +177,10 @@ func TestKeyIsVerifyView(t *testing.T) {
 	if v == full || v.Versions[0] == full.Versions[0] {
 		t.Fatal("the cache holds the loaded record itself, not a view of it")
 	}
-	if v.Metadata != nil || v.Purpose != "" || v.IssuedBy != (record.Actor{}) || v.RequestID != "" ||
+	if v.Metadata["m"] != "v" || v.Purpose != "p" {
+		t.Fatalf("view lost what verify_response_fields answers: %+v", v)
+	}
+	if v.IssuedBy != (record.Actor{}) || v.RequestID != "" ||
 		v.ApprovalID != "" || v.RevokeReason != "" {
 		t.Fatalf("view keeps fields verify does not read: %+v", v)
 	}

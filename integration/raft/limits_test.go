@@ -52,7 +52,7 @@ func TestOversizedFieldsAre400OnRaft(t *testing.T) {
 	if d := vaulttest.Read(t, m+"/clients/billing").Data; d["description"] != "kept" {
 		t.Fatalf("client after refused writes = %v", d)
 	}
-	if v := vaulttest.Write(t, m+"/verify", map[string]interface{}{"key": key}).Data; v["active"] != true {
+	if v := vaulttest.Write(t, m+"/verify", map[string]interface{}{"key": key, "audience": "orders-api"}).Data; v["active"] != true {
 		t.Fatalf("key after refused writes: %v", v)
 	}
 	if s, err := c.Logical().Read(m + "/keys/billing/other"); err == nil && s != nil {

@@ -40,7 +40,7 @@ func setup(t *testing.T, m, c, typ, r string, role map[string]interface{}) {
 // verify asks the mount whether key is active; it returns active and code.
 func verify(t *testing.T, m, key string) (bool, string) {
 	t.Helper()
-	s := write(t, m+"/verify", map[string]interface{}{"key": key})
+	s := write(t, m+"/verify", map[string]interface{}{"key": key, "audience": "orders-api"})
 	active, _ := s.Data["active"].(bool)
 	code, _ := s.Data["code"].(string)
 	return active, code

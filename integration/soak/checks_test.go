@@ -156,7 +156,7 @@ func checkRecovered(t *testing.T, tr *traffic, when string) {
 			continue
 		}
 		checked++
-		v, err := do(tr.addr, tr.token, "POST", tr.mount+"/verify", nil, map[string]interface{}{"key": secret}, nil)
+		v, err := do(tr.addr, tr.token, "POST", tr.mount+"/verify", nil, map[string]interface{}{"key": secret, "audience": "orders-api"}, nil)
 		if err != nil || v.status != 200 {
 			problems = append(problems, fmt.Sprintf("%s: verify: %v %d %s", name, err, v.status, v.errs))
 			continue
@@ -172,7 +172,7 @@ func checkRecovered(t *testing.T, tr *traffic, when string) {
 	}
 	tr.mu.Unlock()
 	for name, secret := range revoked {
-		v, err := do(tr.addr, tr.token, "POST", tr.mount+"/verify", nil, map[string]interface{}{"key": secret}, nil)
+		v, err := do(tr.addr, tr.token, "POST", tr.mount+"/verify", nil, map[string]interface{}{"key": secret, "audience": "orders-api"}, nil)
 		if err != nil || v.status != 200 || v.data["active"] != false || v.data["code"] != "revoked" {
 			problems = append(problems, fmt.Sprintf("%s was revoked but verifies %v %d %v", name, err, v.status, v.data))
 		}
@@ -203,7 +203,7 @@ func checkRateLimit(tr *traffic) []string {
 	secret, _ := r.data["key"].(string)
 	var codes []string
 	for i := 0; i < 4; i++ {
-		v, err := do(tr.addr, tr.token, "POST", tr.mount+"/verify", nil, map[string]interface{}{"key": secret}, nil)
+		v, err := do(tr.addr, tr.token, "POST", tr.mount+"/verify", nil, map[string]interface{}{"key": secret, "audience": "orders-api"}, nil)
 		if err != nil || v.status != 200 {
 			return []string{fmt.Sprintf("verifying the rate-limited key: %v %d %s", err, v.status, v.errs)}
 		}

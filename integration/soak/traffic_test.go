@@ -141,7 +141,7 @@ func (tr *traffic) step(rng *rand.Rand) {
 	case n < 30:
 		tr.req("verify POST", "POST", "verify", nil, map[string]interface{}{"key": key, "client_ip": ip, "scope": "orders:read", "audience": "orders-api"}, nil)
 	case n < 50:
-		tr.req("verify GET", "GET", "verify", url.Values{"client_ip": {ip}}, nil, http.Header{"X-Api-Key": {key}})
+		tr.req("verify GET", "GET", "verify", url.Values{"client_ip": {ip}, "audience": {"orders-api"}}, nil, http.Header{"X-Api-Key": {key}})
 	case n < 60:
 		tr.req("token", "POST", "token", nil, map[string]interface{}{"key": key, "audience": "orders-api", "scope": "orders:read"}, nil)
 	case n < 66:

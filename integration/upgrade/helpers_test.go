@@ -88,7 +88,7 @@ type answer struct {
 
 func verify(t *testing.T, m, key string) answer {
 	t.Helper()
-	d := write(t, m+"/verify", map[string]interface{}{"key": key}).Data
+	d := write(t, m+"/verify", map[string]interface{}{"key": key, "audience": "orders-api"}).Data
 	a := answer{Code: str(d["code"]), KeyID: str(d["key_id"]), Version: str(d["version"]), State: str(d["state"])}
 	a.Active, _ = d["active"].(bool)
 	return a

@@ -64,10 +64,10 @@ func TestVerifyAndTokenAfterFirstTick(t *testing.T) {
 	waitForTick(t, m)
 	before := pluginPIDs(t)
 
-	if d := verify(t, client(t), m, key, map[string]interface{}{"client_ip": "10.1.2.3"}); d["active"] != true {
+	if d := verify(t, client(t), m, key, map[string]interface{}{"client_ip": "10.1.2.3", "audience": "orders-api"}); d["active"] != true {
 		t.Fatalf("POST verify with client_ip after a tick: %v", d)
 	}
-	status, d := verifyGet(t, vaulttest.Shared.Token, m, "X-Api-Key", key, url.Values{"client_ip": {"10.1.2.3"}})
+	status, d := verifyGet(t, vaulttest.Shared.Token, m, "X-Api-Key", key, url.Values{"client_ip": {"10.1.2.3"}, "audience": {"orders-api"}})
 	if status != 200 || d["active"] != true {
 		t.Fatalf("GET verify with client_ip after a tick: HTTP %d %v", status, d)
 	}

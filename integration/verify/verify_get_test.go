@@ -86,7 +86,8 @@ func TestVerifyGetWithHeader(t *testing.T) {
 	}{
 		{revoked, nil, "revoked"},
 		{"not-a-key", nil, "malformed"},
-		{key, url.Values{"scope": {"orders:write"}}, "forbidden_scope"},
+		{key, url.Values{"scope": {"orders:write"}, "audience": {"orders-api"}}, "forbidden_scope"},
+		{key, nil, "forbidden_audience"},
 		{key, url.Values{"audience": {"billing-api"}}, "forbidden_audience"},
 	} {
 		status, d := verifyGet(t, token, m, "X-Api-Key", tc.key, tc.query)

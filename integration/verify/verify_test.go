@@ -75,7 +75,8 @@ func TestVerifyEveryCode(t *testing.T) {
 		extra map[string]interface{}
 		want  string
 	}{
-		{"valid", good, nil, ""},
+		{"valid", good, map[string]interface{}{"audience": "orders-api"}, ""},
+		{"no audience, the role names audiences", good, nil, "forbidden_audience"},
 		{"garbage", "not-a-key", nil, "malformed"},
 		{"checksum typo", string(typo), nil, "malformed"},
 		{"never issued here", foreign, nil, "not_found"},
@@ -84,11 +85,11 @@ func TestVerifyEveryCode(t *testing.T) {
 		{"client locked", locked, nil, "locked"},
 		{"wrong environment", good, map[string]interface{}{"environment": "staging"}, "forbidden_environment"},
 		{"client cidr: outside", clientBound, map[string]interface{}{"client_ip": "198.51.100.1"}, "forbidden_ip"},
-		{"client cidr: inside", clientBound, map[string]interface{}{"client_ip": "192.0.2.10"}, ""},
+		{"client cidr: inside", clientBound, map[string]interface{}{"client_ip": "192.0.2.10", "audience": "orders-api"}, ""},
 		{"role cidr: outside", roleBound, map[string]interface{}{"client_ip": "192.0.2.10"}, "forbidden_ip"},
 		{"role cidr: inside", roleBound, map[string]interface{}{"client_ip": "10.9.8.7"}, ""},
 		{"unknown audience", good, map[string]interface{}{"audience": "billing-api"}, "forbidden_audience"},
-		{"scope the key lacks", good, map[string]interface{}{"scope": "orders:write"}, "forbidden_scope"},
+		{"scope the key lacks", good, map[string]interface{}{"scope": "orders:write", "audience": "orders-api"}, "forbidden_scope"},
 		{"rate limit 1", limited, nil, ""},
 		{"rate limit 2", limited, nil, ""},
 		{"rate limit 3", limited, nil, "rate_limited"},
@@ -100,7 +101,7 @@ func TestVerifyEveryCode(t *testing.T) {
 	}
 	// Unlocking restores the locked client's key.
 	write(t, m+"/clients/lockme/unlock", nil)
-	if got := code(t, m, locked, nil); got != "" {
+	if got := code(t, m, locked, map[string]interface{}{"audience": "orders-api"}); got != "" {
 		t.Errorf("after unlock: %q", got)
 	}
 	// Only a request without a key is an HTTP error.
