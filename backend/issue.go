@@ -192,6 +192,11 @@ func (b *apikeysBackend) newKey(ctx context.Context, req *logical.Request, cfg *
 		Versions:    []*record.KeyVersion{v},
 	}
 	k.Activate(v, now, 0)
+	// The inventory's key_id lookup (keyid_index.go); written before the
+	// commit, so a committed key always has its pointer.
+	if err := b.putKeyIDPointer(ctx, req.Storage, k); err != nil {
+		return nil, "", err
+	}
 	return k, plaintext, nil
 }
 

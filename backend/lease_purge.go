@@ -314,6 +314,10 @@ func (b *apikeysBackend) purgeLeasedKey(ctx context.Context, s logical.Storage, 
 			return false, err
 		}
 	}
+	// The inventory's key id pointer (keyid_index.go) goes with the key.
+	if err := s.Delete(ctx, storageKeyIDPrefix+keyID); err != nil {
+		return false, fmt.Errorf("deleting key id pointer: %w", err)
+	}
 	if err := s.Delete(ctx, keyStorageKey(client, name)); err != nil {
 		return false, fmt.Errorf("deleting key record: %w", err)
 	}

@@ -65,9 +65,11 @@ func (b *apikeysBackend) pathKeys() []*framework.Path {
 			},
 			Fields: map[string]*framework.FieldSchema{
 				"client": {Type: framework.TypeString, Description: "Name of the client.", Required: true},
+				"after":  {Type: framework.TypeString, Description: "List names after this one (the previous page's next)."},
+				"limit":  {Type: framework.TypeInt, Description: "Most names to return, 1-1000; not set: all names."},
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ListOperation: &framework.PathOperation{Callback: b.pathKeysList, Responses: listResponse("client's keys")},
+				logical.ListOperation: &framework.PathOperation{Callback: b.pathKeysList, Responses: keysListResponse},
 			},
 			HelpSynopsis:    pathKeysListHelpSyn,
 			HelpDescription: pathKeysListHelpDesc,
@@ -114,13 +116,42 @@ func (b *apikeysBackend) pathKeysList(ctx context.Context, req *logical.Request,
 	if err := record.ValidateName("client", client); err != nil {
 		return nil, userErrorf("%s", err.Error())
 	}
+	after := d.Get("after").(string)
+	if after != "" {
+		if err := record.ValidateName("key", after); err != nil {
+			return nil, userErrorf("after: %s", err.Error())
+		}
+	}
+	limit, paged := d.GetOk("limit")
+	if paged && (limit.(int) < 1 || limit.(int) > maxKeysListPage) {
+		return nil, userErrorf("limit must be between 1 and %d (got %d)", maxKeysListPage, limit.(int))
+	}
+	// Names only: one storage listing, no key record is read.
 	names, err := b.listClientKeys(ctx, req.Storage, client)
 	if err != nil {
 		return nil, err
 	}
 	sort.Strings(names)
-	return logical.ListResponse(names), nil
+	names = names[sort.Search(len(names), func(i int) bool { return names[i] > after }):]
+	var next string
+	if paged && len(names) > limit.(int) {
+		names = names[:limit.(int)]
+		next = names[len(names)-1]
+	}
+	resp := logical.ListResponse(names)
+	if next != "" {
+		resp.Data["next"] = next
+	}
+	return resp, nil
 }
+
+// maxKeysListPage bounds a page of a client's key names.
+const maxKeysListPage = 1000
+
+var keysListResponse = okResponse(map[string]*framework.FieldSchema{
+	"keys": field(framework.TypeStringSlice, "Names of the client's keys, in order."),
+	"next": field(framework.TypeString, "Value of after for the next page, when limit was given and more names follow."),
+})
 
 // keyNames validates and returns the client and key names of a request.
 func keyNames(d *framework.FieldData) (string, string, error) {

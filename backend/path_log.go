@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
@@ -23,9 +24,19 @@ The newest entries come first, at most "limit" at a time; "before=<seq>"
 pages back to older ones (each page's "next_before" is the value for the next
 page). To follow the log forward, from an export or a previous read, pass
 "after=<seq>" (0: from the start): entries then come oldest first, and
-"next_after" continues the listing. Times are RFC 3339 UTC to the second and
-durations in details are seconds, as in every other answer.
+"next_after" continues the listing; "order=oldest" does the same from the
+start. Times are RFC 3339 UTC to the second and durations in details are
+seconds, as in every other answer.
+
+Filters: key_id, client, type (exact, or a prefix such as "key.*"), actor
+(an entity id, a display name, or "system"), since and until (RFC 3339). A
+page reads at most 10 x limit entries: with a filter that matches few, a
+page may hold fewer entries, or none, and still a next_before/next_after;
+only a page without one is the end.
 `
+
+// logScanFactor bounds the entries one page reads: limit times this.
+const logScanFactor = 10
 const pathLogVerifyHelpSyn = `Verify the lifecycle log's hash chain.`
 const pathLogVerifyHelpDesc = `
 Recomputes every entry's hash from storage and reports whether the chain is
@@ -49,6 +60,13 @@ func (b *apikeysBackend) pathLog() []*framework.Path {
 				"after":  {Type: framework.TypeInt, Description: "Return entries with a sequence number greater than this, oldest first (0: from the start). Not set: the newest entries first."},
 				"before": {Type: framework.TypeInt, Description: "Return entries with a sequence number smaller than this, newest first (the previous page's next_before)."},
 				"limit":  {Type: framework.TypeInt, Description: "Most entries to return, 1-1000 (default 100).", Default: 100},
+				"order":  {Type: framework.TypeString, Description: "newest (default: newest first) or oldest (oldest first, from the start unless after is given)."},
+				"key_id": {Type: framework.TypeString, Description: "Only entries of this key id."},
+				"client": {Type: framework.TypeString, Description: "Only entries of this client."},
+				"type":   {Type: framework.TypeString, Description: "Only entries of this event type, or of every type under a prefix ending in .* (key.*)."},
+				"actor":  {Type: framework.TypeString, Description: "Only entries by this actor: an entity id, a display name, or system."},
+				"since":  {Type: framework.TypeString, Description: "Only entries at or after this time (RFC 3339)."},
+				"until":  {Type: framework.TypeString, Description: "Only entries before this time (RFC 3339)."},
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation: &framework.PathOperation{Callback: b.pathLogRead, Responses: okResponse(logReadResponseFields)},
@@ -83,37 +101,51 @@ func (b *apikeysBackend) pathLogRead(ctx context.Context, req *logical.Request, 
 	if forward && back {
 		return nil, userErrorf("after and before cannot be combined: after lists oldest first, before pages back newest first")
 	}
+	switch order := d.Get("order").(string); order {
+	case "":
+	case "newest":
+		if forward {
+			return nil, userErrorf("order=newest cannot be combined with after, which lists oldest first")
+		}
+	case "oldest":
+		if back {
+			return nil, userErrorf("order=oldest cannot be combined with before, which pages back newest first")
+		}
+		if !forward {
+			forward, rawAfter = true, 0
+		}
+	default:
+		return nil, userErrorf("order must be newest or oldest (got %q)", order)
+	}
+	filter, err := logFilter(d)
+	if err != nil {
+		return nil, err
+	}
 	head, err := b.log.Head(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}
 	entries := []map[string]interface{}{}
-	add := func(seq uint64) error {
-		rec, err := b.log.Entry(ctx, req.Storage, seq)
-		if err != nil || rec == nil {
-			return err
-		}
+	collect := func(rec *eventlog.Entry) bool {
 		entries = append(entries, renderLogEntry(rec))
-		return nil
+		return len(entries) < limit
 	}
 	data := map[string]interface{}{
 		"head_seq":  head.Seq,
 		"head_hash": head.Hash,
 	}
+	budget := limit * logScanFactor
 	if forward {
 		after := rawAfter.(int)
 		if after < 0 {
 			return nil, userErrorf("after must be 0 or a sequence number (got %d)", after)
 		}
-		last := uint64(after)
-		for seq := last + 1; seq <= head.Seq && len(entries) < limit; seq++ {
-			if err := add(seq); err != nil {
-				return nil, err
-			}
-			last = seq
+		last, done, err := b.log.Scan(ctx, req.Storage, filter, uint64(after)+1, head.Seq, true, budget, collect)
+		if err != nil {
+			return nil, err
 		}
-		if last < head.Seq {
-			data["next_after"] = last
+		if !done && last < head.Seq {
+			data["next_after"] = max(last, uint64(after))
 		}
 	} else {
 		from := head.Seq
@@ -124,18 +156,35 @@ func (b *apikeysBackend) pathLogRead(ctx context.Context, req *logical.Request, 
 			}
 			from = min(from, uint64(before)-1)
 		}
-		seq := from
-		for ; seq >= 1 && len(entries) < limit; seq-- {
-			if err := add(seq); err != nil {
-				return nil, err
-			}
+		last, done, err := b.log.Scan(ctx, req.Storage, filter, from, head.Seq, false, budget, collect)
+		if err != nil {
+			return nil, err
 		}
-		if seq >= 1 {
-			data["next_before"] = seq + 1
+		if !done && last > 1 {
+			data["next_before"] = last
 		}
 	}
 	data["entries"] = entries
 	return &logical.Response{Data: data}, nil
+}
+
+// logFilter reads the log's filter fields.
+func logFilter(d *framework.FieldData) (eventlog.Filter, error) {
+	str := func(name string) string { return strings.TrimSpace(d.Get(name).(string)) }
+	f := eventlog.Filter{KeyID: str("key_id"), Client: str("client"), Type: str("type"), Actor: str("actor")}
+	if strings.Contains(strings.TrimSuffix(f.Type, "*"), "*") {
+		return f, userErrorf("type must be an event type or a prefix ending in * such as key.* (got %q)", f.Type)
+	}
+	for name, dst := range map[string]*time.Time{"since": &f.Since, "until": &f.Until} {
+		if v := str(name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return f, userErrorf("%s must be an RFC 3339 time such as 2026-01-02T15:04:05Z (got %q)", name, v)
+			}
+			*dst = t
+		}
+	}
+	return f, nil
 }
 
 // renderLogEntry shows a stored entry as the API shows everything else
