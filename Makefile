@@ -10,7 +10,7 @@ VAULT_SOURCES := bootstrap/vault/go.mod bootstrap/vault/go.sum bootstrap/vault/m
 UNIT_PKGS := ./backend/...
 INTEGRATION_TIMEOUT ?= 40m
 
-.PHONY: all build vault dev test fmt-check vet unit bench-smoke fuzz-smoke integration bench bench-rotation bench-token bench-webhooks clean
+.PHONY: all build vault dev test fmt-check vet unit bench-smoke fuzz-smoke integration bench bench-rotation bench-token bench-webhooks bench-bulk clean
 
 all: build
 
@@ -78,6 +78,10 @@ bench-token: bin/vault
 ## bench-webhooks: verify with 3 webhook endpoints vs none, and a 10k-event backlog drained after an outage.
 bench-webhooks: bin/vault
 	$(GO) run ./scripts/bench-webhooks
+
+## bench-bulk: a bulk revoke of 100,000 keys: keys/s, verify throughput beside it, a plugin kill midway.
+bench-bulk: bin/vault
+	$(GO) run ./scripts/bench-bulk
 
 ## bench-rotation: idle tick cost at 1k vs 100k keys, and time to rotate 10k due keys.
 bench-rotation:

@@ -91,6 +91,9 @@ type apikeysBackend struct {
 	// set by Factory (unit tests step it instead).
 	runOutbox bool
 
+	// ops is the bulk-operation engine's state (operations.go).
+	ops bulkOps
+
 	// storage is the mount's storage, kept from Setup for clean, which
 	// Vault calls without a request.
 	storage logical.Storage
@@ -113,6 +116,7 @@ const cleanFlushTimeout = 5 * time.Second
 // longer write loses it, as a crash would.
 func (b *apikeysBackend) clean(ctx context.Context) {
 	b.outbox.Stop()
+	b.stopOperations()
 	if b.storage == nil || !b.writeSafe() {
 		return
 	}
@@ -138,6 +142,7 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 	b.cache.usage.SetLogger(conf.Logger)
 	b.outbox.SetLogger(conf.Logger)
 	b.runOutbox = true
+	b.ops.run = true
 	return b, nil
 }
 
@@ -192,10 +197,11 @@ func newBackend(c clock.Clock, opts ...backendOption) *apikeysBackend {
 			b.pathGovernance(),
 			b.pathTidy(),
 			b.pathNotifications(),
+			b.pathOperations(),
 		))),
 		Secrets:           b.leaseSecrets(),
 		PeriodicFunc:      b.periodic,
-		InitializeFunc:    b.initialize,
+		InitializeFunc:    b.initializeAll,
 		Clean:             b.clean,
 		Invalidate:        b.invalidate,
 		WALRollback:       b.walRollback,
@@ -208,4 +214,5 @@ func newBackend(c clock.Clock, opts ...backendOption) *apikeysBackend {
 func (b *apikeysBackend) invalidate(_ context.Context, key string) {
 	b.cache.invalidate(key)
 	b.outbox.Invalidate(key)
+	b.invalidateOperation(key)
 }

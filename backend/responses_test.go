@@ -61,6 +61,7 @@ func TestResponses(t *testing.T) {
 	t.Run("governance", func(t *testing.T) { driveGovernance(newRespEnv(t, seen)) })
 	t.Run("notifications", func(t *testing.T) { driveNotifications(newRespEnv(t, seen)) })
 	t.Run("response_policies", func(t *testing.T) { driveResponsePolicies(newRespEnv(t, seen)) })
+	t.Run("operations", func(t *testing.T) { driveOperations(newRespEnv(t, seen)) })
 	if t.Failed() {
 		return
 	}

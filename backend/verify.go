@@ -87,6 +87,11 @@ func (b *apikeysBackend) checkKey(ctx context.Context, s logical.Storage, in rec
 		return res, nil
 	}
 
+	// A running bulk revoke holds for every key it selects from the moment
+	// it is accepted, before its worker reaches the key.
+	if code := b.ops.instantCode(k); code != "" {
+		return fail(code)
+	}
 	graceOver := v.State == record.StatePrevious && !now.Before(v.GraceEndsAt)
 	if graceOver && !k.Revoked {
 		pending, err := b.retirementPending(ctx, s, k, v, now)

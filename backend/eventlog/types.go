@@ -122,4 +122,15 @@ const (
 	// ClientRestrictionLifted: a client's restriction ended, lifted early
 	// by an operator or at its expiry by the system (details.how).
 	ClientRestrictionLifted = "client.restriction_lifted"
+	// OperationStarted: a bulk operation was accepted (details:
+	// operation_id, action, reason, selector). Each key it changes has its
+	// own entry (key.revoked, key.rotated, client.locked) whose details
+	// carry the operation_id.
+	OperationStarted = "operation.started"
+	// OperationFinished: a bulk operation reached its last key (details:
+	// operation_id, state completed or failed, matched, done, failed).
+	OperationFinished = "operation.finished"
+	// OperationCancelled: a bulk operation was cancelled; keys not reached
+	// are left as they were (details: operation_id, reason, done).
+	OperationCancelled = "operation.cancelled"
 )

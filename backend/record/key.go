@@ -115,6 +115,10 @@ type Key struct {
 	// by TrimVersions, so the client's revocation list keeps them
 	// (newest last, at most MaxTrimmedRevocations).
 	TrimmedRevocations []RevokedVersion `json:"trimmed_revocations,omitempty"`
+	// Operation is the bulk operation (Operation.ID) that last changed the
+	// key, written in the same commit as the change, so a step resumed
+	// after a crash recognises the keys it already did.
+	Operation string `json:"operation,omitempty"`
 }
 
 // RevokedVersion is what the revocation list needs of a revoked version

@@ -35,6 +35,20 @@ path "apikeys/alerts/+" {
   capabilities = ["read"]
 }
 
+# Bulk operations: their selectors, reasons and progress; never starting
+# or cancelling one.
+path "apikeys/operations" {
+  capabilities = ["list"]
+}
+
+path "apikeys/operations/" {
+  capabilities = ["list"]
+}
+
+path "apikeys/operations/+" {
+  capabilities = ["read"]
+}
+
 path "apikeys/config" {
   capabilities = ["read"]
 }

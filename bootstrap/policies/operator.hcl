@@ -101,3 +101,14 @@ path "apikeys/responses" {
 path "apikeys/responses/*" {
   capabilities = ["create", "read", "update", "delete", "list"]
 }
+
+# Bulk operations: start (or dry-run) a revoke, rotate or lock by selector,
+# follow and cancel them. (A LIST of "operations/" is checked against this
+# exact rule first, so it needs "list" too.)
+path "apikeys/operations" {
+  capabilities = ["update", "list"]
+}
+
+path "apikeys/operations/*" {
+  capabilities = ["read", "list", "update"]
+}

@@ -206,6 +206,8 @@ func TestBootstrapPolicies(t *testing.T) {
 		{"write", "token", map[string]interface{}{"key": billingKey, "audience": "orders"}, false},
 		{"read", "notifications/deliveries", nil, false},
 		{"read", "responses/lock", nil, false},
+		{"list", "operations", nil, false},
+		{"write", "operations", map[string]interface{}{"action": "revoke", "all": true, "reason": "x"}, false},
 	} {
 		try(t, "gateway", gateway, m, c)
 	}
@@ -244,6 +246,10 @@ func TestBootstrapPolicies(t *testing.T) {
 		{"write", "notifications/endpoints/hook/replay", map[string]interface{}{"seq": 1}, false},
 		{"delete", "notifications/endpoints/hook", nil, false},
 		{"write", "responses/lock", map[string]interface{}{"action": "notify"}, false},
+		{"list", "operations", nil, true},
+		{"read", "operations/x", nil, true},
+		{"write", "operations", map[string]interface{}{"action": "revoke", "client": "billing", "reason": "x"}, false},
+		{"write", "operations/x/cancel", nil, false},
 	} {
 		try(t, "auditor", auditor, m, c)
 	}
@@ -275,6 +281,11 @@ func TestBootstrapPolicies(t *testing.T) {
 		{"list", "responses", nil, true},
 		{"write", "requests/" + reqID + "/deny", nil, true}, // allowed by ACL; 400 as it is used
 		{"write", "requests/" + reqID + "/approve", nil, false},
+		{"write", "operations", map[string]interface{}{"action": "revoke", "client": "nobody", "reason": "drill", "dry_run": true}, true},
+		{"write", "operations", map[string]interface{}{"action": "lock", "client": "nobody", "reason": "drill"}, true},
+		{"list", "operations", nil, true},
+		{"read", "operations/x", nil, true},
+		{"write", "operations/x/cancel", nil, true}, // allowed by ACL; 400 as x does not exist
 	} {
 		try(t, "operator", operator, m, c)
 	}

@@ -1,0 +1,332 @@
+package backend
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
+)
+
+// opsEnv issues n keys to each of clients "a" and "b" (role r) and returns
+// their plaintexts by "<client>/<name>".
+func (e *testEnv) opsEnv(n int) map[string]string {
+	e.t.Helper()
+	e.setupClientRole("a", "internal", "r", nil)
+	e.ok(logical.CreateOperation, "clients/b", map[string]interface{}{"owner": "team-b", "type": "internal"})
+	keys := map[string]string{}
+	for _, c := range []string{"a", "b"} {
+		for i := 0; i < n; i++ {
+			name := fmt.Sprintf("k%02d", i)
+			keys[c+"/"+name] = e.issue(c, name, "r", nil)
+		}
+	}
+	return keys
+}
+
+// runOperation steps operation id until it ends and returns its record.
+func (e *testEnv) runOperation(id string) *record.Operation {
+	e.t.Helper()
+	for i := 0; i < 1000; i++ {
+		more, err := e.b.stepOperation(e.ctx, e.storage, id)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if !more {
+			return e.operation(id)
+		}
+	}
+	e.t.Fatal("operation did not end")
+	return nil
+}
+
+func (e *testEnv) operation(id string) *record.Operation {
+	e.t.Helper()
+	op, err := getOperation(e.ctx, e.storage, id)
+	if err != nil || op == nil {
+		e.t.Fatalf("operation %s: %v", id, err)
+	}
+	return op
+}
+
+func TestOperationRevokeHoldsAtOnceAndRecordsReason(t *testing.T) {
+	e := newTestEnv(t)
+	e.b.ops.stepBudget = 3
+	keys := e.opsEnv(5)
+	resp := e.ok(logical.UpdateOperation, "operations", map[string]interface{}{"action": "revoke", "client": "a", "reason": "INC-9 leak"})
+	id := resp.Data["id"].(string)
+	if resp.Data["state"] != record.OperationRunning {
+		t.Fatalf("create: %v", resp.Data)
+	}
+	// Before any step: every key of a is refused, b's keys still verify.
+	for p, k := range keys {
+		want := ""
+		if p[0] == 'a' {
+			want = record.CodeRevoked
+		}
+		if got := e.verifyCode(k, nil); got != want {
+			t.Fatalf("before the first step, %s verifies %q, want %q", p, got, want)
+		}
+	}
+	// A key issued after the operation was accepted is not its key.
+	e.clock.Advance(time.Second)
+	late := e.issue("a", "late", "r", nil)
+	if got := e.verifyCode(late, nil); got != "" {
+		t.Fatalf("key issued after the operation: %q", got)
+	}
+
+	op := e.runOperation(id)
+	if op.State != record.OperationCompleted || op.Done != 5 || op.Matched != 5 || op.Failed != 0 || op.Cursor != "" {
+		t.Fatalf("ended: %+v", op)
+	}
+	if e.b.ops.instant.Load() != nil {
+		t.Fatal("a completed operation is still applied by verify")
+	}
+	for i := 0; i < 5; i++ {
+		k := e.issued("a", fmt.Sprintf("k%02d", i))
+		if !k.Revoked || k.RevokeReason != "INC-9 leak" || k.Operation != id {
+			t.Fatalf("key %s: revoked %v reason %q operation %q", k.Name, k.Revoked, k.RevokeReason, k.Operation)
+		}
+		if got := e.verifyCode(keys["a/"+k.Name], nil); got != record.CodeRevoked {
+			t.Fatalf("after done, %s verifies %q", k.Name, got)
+		}
+	}
+	if e.issued("a", "late").Revoked || e.issued("b", "k00").Revoked {
+		t.Fatal("a key outside the selector was revoked")
+	}
+	revokes := e.logEventsOf(eventlog.KeyRevoked)
+	if len(revokes) != 5 {
+		t.Fatalf("%d key.revoked entries", len(revokes))
+	}
+	for _, ev := range revokes {
+		if ev.RequestID != id || ev.Details["operation_id"] != id || ev.Details["reason"] != "INC-9 leak" || ev.Actor.EntityID != "entity-alice" {
+			t.Fatalf("key.revoked entry: %+v", ev)
+		}
+	}
+	started, finished := e.logEventsOf(eventlog.OperationStarted), e.logEventsOf(eventlog.OperationFinished)
+	if len(started) != 1 || started[0].Details["operation_id"] != id || len(finished) != 1 || finished[0].Details["done"] != "5" {
+		t.Fatalf("started %v finished %v", started, finished)
+	}
+	read := e.ok(logical.ReadOperation, "operations/"+id, nil)
+	if read.Data["state"] != record.OperationCompleted || read.Data["done"] != 5 {
+		t.Fatalf("read: %v", read.Data)
+	}
+	list := e.ok(logical.ListOperation, "operations", nil)
+	if ids := list.Data["keys"].([]string); len(ids) != 1 || ids[0] != id {
+		t.Fatalf("list: %v", list.Data)
+	}
+}
+
+func TestOperationRefusesBadInput(t *testing.T) {
+	e := newTestEnv(t)
+	e.opsEnv(1)
+	for _, c := range []struct {
+		data map[string]interface{}
+		want string
+	}{
+		{map[string]interface{}{"action": "revoke", "client": "a"}, "reason"},
+		{map[string]interface{}{"action": "revoke", "reason": "x"}, "selector"},
+		{map[string]interface{}{"action": "explode", "client": "a", "reason": "x"}, "action"},
+		{map[string]interface{}{"action": "disable", "client": "a", "reason": "x"}, "action"},
+		{map[string]interface{}{"action": "revoke", "all": true, "client": "a", "reason": "x"}, "all"},
+		{map[string]interface{}{"action": "revoke", "issued_before": "yesterday", "reason": "x"}, "issued_before"},
+		{map[string]interface{}{"action": "revoke", "client": "a", "reason": "x", "clinet": "b"}, "clinet"},
+		{map[string]interface{}{"action": "revoke", "client": "a", "reason": "x", "cursor": "a/k00"}, "cursor"},
+	} {
+		e.userErr(logical.UpdateOperation, "operations", c.data, c.want)
+	}
+	if ids, _ := listOperations(e.ctx, e.storage); len(ids) != 0 {
+		t.Fatalf("refused requests stored operations: %v", ids)
+	}
+	e.userErr(logical.UpdateOperation, "operations/nope/cancel", nil, "does not exist")
+	if resp := e.do(logical.ReadOperation, "operations/nope", nil); resp != nil {
+		t.Fatalf("read of a missing operation: %v", resp)
+	}
+}
+
+func TestOperationMatchingNothingCompletes(t *testing.T) {
+	e := newTestEnv(t)
+	e.opsEnv(2)
+	resp := e.ok(logical.UpdateOperation, "operations", map[string]interface{}{"action": "revoke", "owner": "nobody", "reason": "drill"})
+	op := e.runOperation(resp.Data["id"].(string))
+	if op.State != record.OperationCompleted || op.Matched != 0 || op.Scanned != 4 {
+		t.Fatalf("ended: %+v", op)
+	}
+}
+
+func TestOperationDryRunIsBoundedAndChangesNothing(t *testing.T) {
+	e := newTestEnv(t)
+	e.b.ops.scanBudget = 3
+	keys := e.opsEnv(2)
+	head := len(e.logTypes())
+	data := map[string]interface{}{"action": "revoke", "scope": "orders:read", "reason": "what if", "dry_run": true}
+	resp := e.ok(logical.UpdateOperation, "operations", data)
+	if resp.Data["matched"] != 3 || resp.Data["complete"] != false || resp.Data["cursor"] != "b/k00" {
+		t.Fatalf("first page: %v", resp.Data)
+	}
+	if c := resp.Data["clients"].(map[string]interface{}); c["a"] != 2 || c["b"] != 1 {
+		t.Fatalf("per client: %v", c)
+	}
+	data["cursor"] = resp.Data["cursor"]
+	resp = e.ok(logical.UpdateOperation, "operations", data)
+	if resp.Data["matched"] != 1 || resp.Data["complete"] != true || len(resp.Data["keys"].([]map[string]interface{})) != 1 {
+		t.Fatalf("second page: %v", resp.Data)
+	}
+	if len(e.logTypes()) != head {
+		t.Fatal("a dry run wrote to the log")
+	}
+	if ids, _ := listOperations(e.ctx, e.storage); len(ids) != 0 {
+		t.Fatalf("a dry run stored an operation: %v", ids)
+	}
+	for p, k := range keys {
+		if got := e.verifyCode(k, nil); got != "" {
+			t.Fatalf("after a dry run %s verifies %q", p, got)
+		}
+	}
+}
+
+func TestOperationCancelStopsAtStepBoundary(t *testing.T) {
+	e := newTestEnv(t)
+	e.b.ops.stepBudget = 2
+	keys := e.opsEnv(4)
+	resp := e.ok(logical.UpdateOperation, "operations", map[string]interface{}{"action": "revoke", "all": true, "reason": "INC-1"})
+	id := resp.Data["id"].(string)
+	if more, err := e.b.stepOperation(e.ctx, e.storage, id); err != nil || !more {
+		t.Fatalf("step: %v %v", more, err)
+	}
+	resp = e.ok(logical.UpdateOperation, "operations/"+id+"/cancel", nil)
+	if resp.Data["state"] != record.OperationCancelled || resp.Data["done"] != 2 {
+		t.Fatalf("cancel: %v", resp.Data)
+	}
+	if more, err := e.b.stepOperation(e.ctx, e.storage, id); err != nil || more {
+		t.Fatalf("step after cancel: %v %v", more, err)
+	}
+	revoked := 0
+	for _, k := range keys {
+		if e.verifyCode(k, nil) == record.CodeRevoked {
+			revoked++
+		}
+	}
+	if revoked != 2 {
+		t.Fatalf("%d keys refused after a cancel after one step of 2", revoked)
+	}
+	if got := e.logEventsOf(eventlog.OperationCancelled); len(got) != 1 || got[0].Details["operation_id"] != id {
+		t.Fatalf("cancel entries: %v", got)
+	}
+	resp = e.ok(logical.UpdateOperation, "operations/"+id+"/cancel", nil)
+	if len(resp.Warnings) == 0 {
+		t.Fatal("cancelling an ended operation gave no warning")
+	}
+}
+
+// A step that dies halfway (a commit fails, as a crash would leave it)
+// stores no progress; after a restart the step is redone, and the keys it
+// had rotated are recognised by their Operation and not rotated again.
+func TestOperationRotateResumesWithoutRotatingTwice(t *testing.T) {
+	e := newTestEnv(t)
+	e.b.ops.stepBudget = 4
+	e.opsEnv(3)
+	resp := e.ok(logical.UpdateOperation, "operations", map[string]interface{}{"action": "rotate", "role": "r", "reason": "rotate all"})
+	id := resp.Data["id"].(string)
+	commits := 0
+	e.b.commitHook = func(step string) error {
+		if step == "key" {
+			commits++
+			if commits == 3 {
+				return errors.New("crash")
+			}
+		}
+		return nil
+	}
+	if _, err := e.b.stepOperation(e.ctx, e.storage, id); err == nil {
+		t.Fatal("the step did not fail")
+	}
+	if op := e.operation(id); op.Cursor != "" || op.Done != 0 {
+		t.Fatalf("a failed step stored progress: %+v", op)
+	}
+	e.b.commitHook = nil
+	e.restart()
+	e.b.ops.stepBudget = 4
+	op := e.runOperation(id)
+	if op.State != record.OperationCompleted || op.Done != 6 || op.Matched != 6 {
+		t.Fatalf("ended: %+v", op)
+	}
+	for _, c := range []string{"a", "b"} {
+		for i := 0; i < 3; i++ {
+			k := e.issued(c, fmt.Sprintf("k%02d", i))
+			if k.LatestVersion() != 2 || k.Operation != id {
+				t.Fatalf("%s/%s: version %d operation %q", c, k.Name, k.LatestVersion(), k.Operation)
+			}
+		}
+	}
+	for _, ev := range e.logEventsOf(eventlog.KeyRotated) {
+		if ev.RequestID != id {
+			t.Fatalf("key.rotated entry without the operation id: %+v", ev)
+		}
+	}
+}
+
+func TestOperationLockLocksEachClientOnce(t *testing.T) {
+	e := newTestEnv(t)
+	e.b.ops.stepBudget = 1
+	keys := e.opsEnv(3)
+	resp := e.ok(logical.UpdateOperation, "operations", map[string]interface{}{"action": "lock", "environment": "prod", "reason": "INC-5"})
+	op := e.runOperation(resp.Data["id"].(string))
+	if op.State != record.OperationCompleted || op.Done != 6 {
+		t.Fatalf("ended: %+v", op)
+	}
+	if n := len(e.logEventsOf(eventlog.ClientLocked)); n != 2 {
+		t.Fatalf("%d client.locked entries for 2 clients", n)
+	}
+	for p, k := range keys {
+		if got := e.verifyCode(k, nil); got != record.CodeLocked {
+			t.Fatalf("%s verifies %q", p, got)
+		}
+	}
+}
+
+// Another node learns of a revoke through storage invalidation and applies
+// it to verify at once; its end lifts it there too.
+func TestOperationInvalidationReachesOtherNodes(t *testing.T) {
+	e := newTestEnv(t)
+	keys := e.opsEnv(1)
+	other := newBackend(e.clock)
+	if err := other.Setup(e.ctx, &logical.BackendConfig{Logger: e.b.logger, System: logical.TestSystemView(), StorageView: e.storage}); err != nil {
+		t.Fatal(err)
+	}
+	resp := e.ok(logical.UpdateOperation, "operations", map[string]interface{}{"action": "revoke", "client": "b", "reason": "INC-3"})
+	id := resp.Data["id"].(string)
+	k := e.issued("b", "k00")
+	if other.ops.instantCode(k) != "" {
+		t.Fatal("applied before the invalidation")
+	}
+	other.invalidate(e.ctx, operationStorageKey(id))
+	if other.ops.instantCode(k) != record.CodeRevoked || other.ops.instantCode(e.issued("a", "k00")) != "" {
+		t.Fatal("the other node does not apply the revoke to b's key only")
+	}
+	e.ok(logical.UpdateOperation, "operations/"+id+"/cancel", nil)
+	other.invalidate(e.ctx, operationStorageKey(id))
+	if other.ops.instant.Load() != nil {
+		t.Fatal("a cancelled operation is still applied on the other node")
+	}
+	if e.verifyCode(keys["b/k00"], nil) != "" {
+		t.Fatal("b's key is refused after the cancel before the worker reached it")
+	}
+}
+
+// driveOperations drives every operations path for TestResponses.
+func driveOperations(r *respEnv) {
+	r.opsEnv(1)
+	r.check(logical.UpdateOperation, "operations", map[string]interface{}{"action": "revoke", "client": "a", "reason": "x", "dry_run": true})
+	resp := r.check(logical.UpdateOperation, "operations", map[string]interface{}{"action": "revoke", "client": "a", "reason": "x"})
+	id := resp.Data["id"].(string)
+	r.check(logical.ListOperation, "operations/", nil)
+	r.check(logical.ReadOperation, "operations/"+id, nil)
+	r.check(logical.UpdateOperation, "operations/"+id+"/cancel", nil)
+	r.runOperation(id)
+	r.check(logical.ReadOperation, "operations/"+id, nil)
+}
