@@ -50,7 +50,17 @@ func (b *apikeysBackend) setKeyDisabled(ctx context.Context, req *logical.Reques
 	if k.Disabled == disabled {
 		return false, nil
 	}
-	actor := actorFromRequest(req)
+	if err := b.commitDisabledLocked(ctx, req, s, k, disabled, reason, actorFromRequest(req), extra); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// commitDisabledLocked sets k's disabled state and commits it with its
+// key.disabled / key.enabled entry. The caller holds k's lock, has read k
+// under it, and has checked that the state changes. actor is who disabled
+// it (a bulk operation's creator, though the worker runs as the system).
+func (b *apikeysBackend) commitDisabledLocked(ctx context.Context, req *logical.Request, s logical.Storage, k *record.Key, disabled bool, reason string, actor record.Actor, extra map[string]string) error {
 	typ := eventlog.KeyEnabled
 	details := map[string]string{}
 	for key, v := range extra {
@@ -70,10 +80,7 @@ func (b *apikeysBackend) setKeyDisabled(ctx context.Context, req *logical.Reques
 	}
 	ev := eventFor(req, typ, k, 0)
 	ev.Details = details
-	if err := b.commitKey(ctx, s, k, nil, ev); err != nil {
-		return false, err
-	}
-	return true, nil
+	return b.commitKey(ctx, s, k, nil, ev)
 }
 
 // keyUpdate is a validated update of a key's non-secret fields; a nil

@@ -57,19 +57,20 @@ const (
 // without the key lock: the action re-reads it under the lock).
 type operationAction func(b *apikeysBackend, ctx context.Context, req *logical.Request, op *record.Operation, k *record.Key) (keyOutcome, error)
 
-// operationActions is the table of actions. disable is added with the
-// per-key disable (record.OperationDisable).
+// operationActions is the table of actions.
 var operationActions = map[string]operationAction{
-	record.OperationRevoke: (*apikeysBackend).operationRevoke,
-	record.OperationRotate: (*apikeysBackend).operationRotate,
-	record.OperationLock:   (*apikeysBackend).operationLock,
+	record.OperationRevoke:  (*apikeysBackend).operationRevoke,
+	record.OperationRotate:  (*apikeysBackend).operationRotate,
+	record.OperationLock:    (*apikeysBackend).operationLock,
+	record.OperationDisable: (*apikeysBackend).operationDisable,
 }
 
 // operationInstantCodes names the actions verify applies to every key the
 // selector of a running operation matches, before the worker reaches it,
 // and the code it answers for them.
 var operationInstantCodes = map[string]string{
-	record.OperationRevoke: record.CodeRevoked,
+	record.OperationRevoke:  record.CodeRevoked,
+	record.OperationDisable: record.CodeDisabled,
 }
 
 // bulkOps is the bulk-operation engine's state on one node.
@@ -309,6 +310,31 @@ func (b *apikeysBackend) operationRevoke(ctx context.Context, req *logical.Reque
 		return 0, err
 	}
 	b.cache.limits.KeyRevoked(k)
+	return outcomeDone, nil
+}
+
+// operationDisable disables a matched key, reversibly: keys/<c>/<n>/enable
+// turns it back on. A key disabled before the operation is skipped, so
+// enabling after the incident does not undo an earlier, separate disable
+// by mistake (its operation mark says which keys this operation disabled).
+func (b *apikeysBackend) operationDisable(ctx context.Context, req *logical.Request, op *record.Operation, seen *record.Key) (keyOutcome, error) {
+	defer b.locks.lockKey(seen.Client, seen.Name)()
+	k, err := b.getKey(ctx, req.Storage, seen.Client, seen.Name)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case k != nil && k.Operation == op.ID:
+		return outcomeDone, nil
+	case !op.Selector.Matches(k):
+		return outcomeUnmatched, nil
+	case k.Disabled:
+		return outcomeSkipped, nil
+	}
+	k.Operation = op.ID
+	if err := b.commitDisabledLocked(ctx, req, req.Storage, k, true, op.Reason, op.CreatedBy, map[string]string{"operation_id": op.ID}); err != nil {
+		return 0, err
+	}
 	return outcomeDone, nil
 }
 

@@ -131,7 +131,6 @@ func TestOperationRefusesBadInput(t *testing.T) {
 		{map[string]interface{}{"action": "revoke", "client": "a"}, "reason"},
 		{map[string]interface{}{"action": "revoke", "reason": "x"}, "selector"},
 		{map[string]interface{}{"action": "explode", "client": "a", "reason": "x"}, "action"},
-		{map[string]interface{}{"action": "disable", "client": "a", "reason": "x"}, "action"},
 		{map[string]interface{}{"action": "revoke", "all": true, "client": "a", "reason": "x"}, "all"},
 		{map[string]interface{}{"action": "revoke", "issued_before": "yesterday", "reason": "x"}, "issued_before"},
 		{map[string]interface{}{"action": "revoke", "client": "a", "reason": "x", "clinet": "b"}, "clinet"},
@@ -329,4 +328,50 @@ func driveOperations(r *respEnv) {
 	r.check(logical.UpdateOperation, "operations/"+id+"/cancel", nil)
 	r.runOperation(id)
 	r.check(logical.ReadOperation, "operations/"+id, nil)
+}
+
+// A bulk disable holds at once, is reversible key by key, skips keys that
+// were disabled before it, and names the operation's creator as who
+// disabled each key.
+func TestOperationDisableIsReversibleAndSkipsDisabledKeys(t *testing.T) {
+	e := newTestEnv(t)
+	e.b.ops.stepBudget = 2
+	keys := e.opsEnv(3)
+	e.ok(logical.UpdateOperation, "keys/a/k00/disable", map[string]interface{}{"reason": "earlier"})
+	resp := e.ok(logical.UpdateOperation, "operations", map[string]interface{}{"action": "disable", "client": "a", "reason": "INC-12 suspected leak"})
+	id := resp.Data["id"].(string)
+	if got := e.verifyCode(keys["a/k01"], nil); got != record.CodeDisabled {
+		t.Fatalf("before the first step a/k01 verifies %q, want disabled", got)
+	}
+	if got := e.verifyCode(keys["b/k01"], nil); got != "" {
+		t.Fatalf("b/k01, not selected, verifies %q", got)
+	}
+	op := e.runOperation(id)
+	if op.State != record.OperationCompleted || op.Done != 2 || op.Skipped != 1 {
+		t.Fatalf("operation ended %s done=%d skipped=%d, want completed 2 1", op.State, op.Done, op.Skipped)
+	}
+	k, err := e.b.getKey(e.ctx, e.storage, "a", "k01")
+	if err != nil || !k.Disabled || k.DisabledReason != "INC-12 suspected leak" || k.DisabledBy == nil || k.DisabledBy.Type == actorSystem || k.Operation != id {
+		t.Fatalf("a/k01 after the operation: %+v, %v", k, err)
+	}
+	if k0, _ := e.b.getKey(e.ctx, e.storage, "a", "k00"); k0.DisabledReason != "earlier" {
+		t.Fatalf("a/k00 was disabled before the operation; its reason became %q", k0.DisabledReason)
+	}
+	e.ok(logical.UpdateOperation, "keys/a/k01/enable", nil)
+	if got := e.verifyCode(keys["a/k01"], nil); got != "" {
+		t.Fatalf("a/k01 after enable verifies %q", got)
+	}
+	if got := e.verifyCode(keys["a/k02"], nil); got != record.CodeDisabled {
+		t.Fatalf("a/k02, still disabled, verifies %q", got)
+	}
+	entries := e.logEventsOf(eventlog.KeyDisabled)
+	n := 0
+	for _, ev := range entries {
+		if ev.Details["operation_id"] == id {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d key.disabled entries name the operation, want 2", n)
+	}
 }

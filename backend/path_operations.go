@@ -17,7 +17,8 @@ import (
 const pathOperationsHelpSyn = `Start, list and follow bulk operations on keys.`
 const pathOperationsHelpDesc = `
 A bulk operation applies one action to every key a selector matches:
-revoke, rotate or lock (the clients of the matched keys, each once). The
+revoke, rotate, disable (reversible: keys/<client>/<name>/enable) or lock
+(the clients of the matched keys, each once). The
 selector fields (client, role, owner, environment, issued_before,
 issued_after, issued_by, scope) all must match; at least one is required,
 or all=true for every key. Keys issued after the operation was accepted are
@@ -63,7 +64,7 @@ func (b *apikeysBackend) pathOperations() []*framework.Path {
 			Pattern:      "operations/?$",
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: operationPrefix, OperationSuffix: "operations"},
 			Fields: map[string]*framework.FieldSchema{
-				"action":        {Type: framework.TypeString, Description: "What to do to each matched key: revoke, rotate or lock (its client)."},
+				"action":        {Type: framework.TypeString, Description: "What to do to each matched key: revoke, rotate, disable or lock (its client)."},
 				"reason":        {Type: framework.TypeString, Description: "Why (required; recorded on each key changed and in the log)."},
 				"dry_run":       {Type: framework.TypeBool, Description: "Only count and list the keys that would change."},
 				"cursor":        {Type: framework.TypeString, Description: "With dry_run: continue the scan after this key (the cursor a dry run answered)."},
@@ -230,7 +231,7 @@ func (b *apikeysBackend) operationDryRun(ctx context.Context, s logical.Storage,
 	w := keyWalk{After: cursor, Client: sel.Client, Budget: cmp.Or(b.ops.scanBudget, dryRunScanBudget)}
 	next, err := w.step(ctx, b, s, func(k *record.Key) (bool, error) {
 		scanned++
-		if !sel.Matches(k) || (action == record.OperationRotate && k.Leased) {
+		if !sel.Matches(k) || (action == record.OperationRotate && k.Leased) || (action == record.OperationDisable && k.Disabled) {
 			return true, nil
 		}
 		matched++
@@ -348,7 +349,7 @@ var operationsListResponseFields = map[string]*framework.FieldSchema{
 
 var operationResponseFields = map[string]*framework.FieldSchema{
 	"id":         field(framework.TypeString, "Operation id."),
-	"action":     field(framework.TypeString, "revoke, rotate or lock."),
+	"action":     field(framework.TypeString, "revoke, rotate, disable or lock."),
 	"selector":   field(framework.TypeMap, "The selector; issued_before is at most when the operation was accepted."),
 	"reason":     field(framework.TypeString, "Why, as given."),
 	"state":      field(framework.TypeString, "running, completed, cancelled or failed (reached the end, but the action failed on some keys: see failed and last_error)."),
