@@ -37,6 +37,9 @@ const storageOperationPrefix = "operations/"
 const (
 	// operationStepBudget bounds the key records one step reads.
 	operationStepBudget = 250
+	// operationCountBudget bounds the key records one step's count reads:
+	// more than a step changes, so the count finishes well ahead of the work.
+	operationCountBudget = 4 * operationStepBudget
 	// operationIdleWait is how often the worker looks for operations it
 	// was not woken for (another node accepted them before a failover).
 	operationIdleWait = 2 * time.Second
@@ -215,6 +218,9 @@ func (b *apikeysBackend) stepOperation(ctx context.Context, s logical.Storage, i
 	if act == nil {
 		return false, b.endOperation(ctx, s, op, record.OperationFailed, "action "+op.Action+" is not available on this version")
 	}
+	if err := b.countOperation(ctx, s, op); err != nil {
+		return false, err
+	}
 	req := opRequest(op, s)
 	w := keyWalk{After: op.Cursor, Client: op.Selector.Client, Budget: cmp.Or(b.ops.stepBudget, operationStepBudget)}
 	cursor, err := w.step(ctx, b, s, func(k *record.Key) (bool, error) {
@@ -263,6 +269,31 @@ func (b *apikeysBackend) stepOperation(ctx context.Context, s logical.Storage, i
 	return true, putOperation(ctx, s, op)
 }
 
+// countOperation advances op's counting walk by one bounded step. A key
+// this operation already changed still counts: the work walk may have
+// passed it (a revoked key no longer matches the selector).
+func (b *apikeysBackend) countOperation(ctx context.Context, s logical.Storage, op *record.Operation) error {
+	if op.Counted {
+		return nil
+	}
+	budget := operationCountBudget
+	if b.ops.stepBudget > 0 {
+		budget = 4 * b.ops.stepBudget
+	}
+	w := keyWalk{After: op.CountCursor, Client: op.Selector.Client, Budget: budget}
+	cursor, err := w.step(ctx, b, s, func(k *record.Key) (bool, error) {
+		if op.Selector.Matches(k) || k.Operation == op.ID {
+			op.Total++
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	op.CountCursor, op.Counted = cursor, cursor == ""
+	return nil
+}
+
 // endOperation stores op ended in state and logs it. The caller holds
 // b.ops.mu.
 func (b *apikeysBackend) endOperation(ctx context.Context, s logical.Storage, op *record.Operation, state, why string) error {
@@ -286,6 +317,7 @@ func operationCounts(op *record.Operation) map[string]string {
 		"operation_id": op.ID, "action": op.Action, "state": op.State,
 		"matched": strconv.Itoa(op.Matched), "done": strconv.Itoa(op.Done),
 		"skipped": strconv.Itoa(op.Skipped), "failed": strconv.Itoa(op.Failed),
+		"total": strconv.Itoa(op.Total),
 	}
 }
 

@@ -346,8 +346,17 @@ func TestOperationDisableIsReversibleAndSkipsDisabledKeys(t *testing.T) {
 	if got := e.verifyCode(keys["b/k01"], nil); got != "" {
 		t.Fatalf("b/k01, not selected, verifies %q", got)
 	}
+	// One step counts all three keys of a (the count reads ahead) and
+	// works on two of them.
+	if more, err := e.b.stepOperation(e.ctx, e.storage, id); err != nil || !more {
+		t.Fatalf("first step: %v %v", more, err)
+	}
+	got := e.ok(logical.ReadOperation, "operations/"+id, nil).Data
+	if got["total"] != 3 || got["counting"] != false || got["remaining"] != 1 {
+		t.Fatalf("after one step: total=%v counting=%v remaining=%v, want 3 false 1", got["total"], got["counting"], got["remaining"])
+	}
 	op := e.runOperation(id)
-	if op.State != record.OperationCompleted || op.Done != 2 || op.Skipped != 1 {
+	if op.State != record.OperationCompleted || op.Done != 2 || op.Skipped != 1 || op.Remaining() != 0 {
 		t.Fatalf("operation ended %s done=%d skipped=%d, want completed 2 1", op.State, op.Done, op.Skipped)
 	}
 	k, err := e.b.getKey(e.ctx, e.storage, "a", "k01")

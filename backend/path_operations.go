@@ -331,6 +331,7 @@ func operationData(op *record.Operation) map[string]interface{} {
 		"id": op.ID, "action": op.Action, "selector": selectorData(op.Selector), "reason": op.Reason,
 		"state": op.State, "scanned": op.Scanned, "matched": op.Matched, "done": op.Done,
 		"skipped": op.Skipped, "failed": op.Failed, "cursor": op.Cursor,
+		"total": op.Total, "counting": !op.Counted && !op.Ended(), "remaining": op.Remaining(),
 		"created_by": op.CreatedBy, "created_at": op.CreatedAt, "updated_at": op.UpdatedAt,
 	}
 	if !op.EndedAt.IsZero() {
@@ -358,6 +359,9 @@ var operationResponseFields = map[string]*framework.FieldSchema{
 	"done":       field(framework.TypeInt, "Matched keys the action was applied to."),
 	"skipped":    field(framework.TypeInt, "Matched keys the action does not apply to (a leased key does not rotate)."),
 	"failed":     field(framework.TypeInt, "Matched keys the action failed on."),
+	"total":      field(framework.TypeInt, "Keys the selector matched, counted by a walk that runs ahead of the work."),
+	"counting":   field(framework.TypeBool, "The count has not reached the last key yet: total and remaining are lower bounds."),
+	"remaining":  field(framework.TypeInt, "Matched keys the work has not reached yet (total - done - skipped - failed; 0 once ended)."),
 	"cursor":     field(framework.TypeString, "The last key visited (<client>/<name>); empty before the first step and once ended."),
 	"created_by": field(framework.TypeMap, actorDesc),
 	"created_at": field(framework.TypeString, "When it was accepted (RFC 3339)."),

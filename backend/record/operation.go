@@ -91,12 +91,29 @@ type Operation struct {
 	Done    int `json:"done"`
 	Skipped int `json:"skipped"`
 	Failed  int `json:"failed"`
+	// Total is how many keys the selector matched when a separate counting
+	// walk, ahead of the work, read them (CountCursor is its position);
+	// Counted says that walk reached the end, so Total is the whole. It
+	// makes remaining known long before the work reaches the last key.
+	Total       int    `json:"total"`
+	CountCursor string `json:"count_cursor,omitempty"`
+	Counted     bool   `json:"counted"`
 	// LastError is the last per-key failure (no secret: a key's path and
 	// the error text of storage or validation).
 	LastError string `json:"last_error,omitempty"`
 	// LockedClient is the last client a lock operation locked: keys are
 	// walked in client order, so each client is locked once.
 	LockedClient string `json:"locked_client,omitempty"`
+}
+
+// Remaining is how many matched keys the work has not reached yet: exact
+// once counted (a key changed by someone else meanwhile may leave it above
+// zero until the end), a lower bound while counting, zero once ended.
+func (o *Operation) Remaining() int {
+	if o.Ended() {
+		return 0
+	}
+	return max(0, o.Total-o.Done-o.Skipped-o.Failed)
 }
 
 // Ended reports whether the operation will do no more.
