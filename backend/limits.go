@@ -33,6 +33,7 @@ type fieldLimit struct {
 const (
 	limitName     = 128  // identifiers: names, path segments, ids, filters
 	limitText     = 1024 // free text: descriptions, reasons, notes
+	limitCursor   = 129  // "<client>/<name>", two names of at most 64 (record.NameRule)
 	limitAddress  = 128  // an IP address, with port or zone
 	limitCIDR     = 64   // one CIDR block
 	limitScalar   = 64   // the text form of a number, duration or boolean
@@ -77,6 +78,11 @@ var fieldLimits = map[string]fieldLimit{
 	"allowed_environments": {Chars: limitName, Items: 32},
 	"allowed_client_types": {Chars: limitName, Items: 32},
 	"kid":                  {Chars: limitName, Items: 32},
+
+	// a key walk's cursor, "<client>/<name>" (keywalk.go): inventory and
+	// export pages, a dry run's continuation
+	"after":  {Chars: limitCursor},
+	"cursor": {Chars: limitCursor},
 
 	"metadata":   {Chars: 512, KeyChars: limitName, Items: maxPairs},
 	"risk_tiers": {Chars: limitScalar, KeyChars: 32, Items: maxPairs},

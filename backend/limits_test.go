@@ -239,3 +239,17 @@ func TestValuesAtTheLimitAccepted(t *testing.T) {
 	// The jwks fetch ignores query parameters (cache busters).
 	e.ok(logical.ReadOperation, "jwks", map[string]interface{}{"_": "123"})
 }
+
+// A key walk's cursor names a client and a key, each up to a name's limit,
+// so the fields that carry one take both.
+func TestLongestCursorAccepted(t *testing.T) {
+	e := limitsEnv(t)
+	cursor := strings.Repeat("c", 64) + "/" + strings.Repeat("k", 64)
+	e.ok(logical.ReadOperation, "inventory", map[string]interface{}{"after": cursor})
+	e.userErr(logical.ReadOperation, "inventory", map[string]interface{}{"after": cursor + "k"}, "after: at most 129 characters")
+	e.setupClientRole("a", "internal", "r", nil)
+	data := map[string]interface{}{"action": "revoke", "all": true, "reason": "x", "dry_run": true, "cursor": cursor}
+	e.ok(logical.UpdateOperation, "operations", data)
+	data["cursor"] = cursor + "k"
+	e.userErr(logical.UpdateOperation, "operations", data, "cursor: at most 129 characters")
+}

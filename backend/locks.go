@@ -20,6 +20,9 @@ import (
 //     2b. The response engine's lock (responseEngine.mu,
 //     response_policy.go), held while one alert's automated responses are
 //     decided and taken, and by response policy writes: then 3, 6, 7.
+//     2c. The bulk-operation lock (bulkOps.mu, operations.go), held by a
+//     step of an operation while it changes keys or clients, and while an
+//     operation is created or cancelled: then 3 and what 3 may take.
 //  3. The entity locks of lockSets below: a client's lock, then a key's
 //     lock, then a role's lock (issuance holds the role's read lock until
 //     its key is stored, so a role delete, which checks that no key uses the

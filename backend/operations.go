@@ -28,9 +28,7 @@ import (
 // operation (record.Key.Operation) in the same commit, so a step redone
 // after a crash counts it as done and does not change it again.
 //
-// Lock order: bulkOps.mu is taken before the entity locks (locks.go, 3):
-// a step holds it while it changes keys and clients, and creating and
-// cancelling an operation take it with no other lock held.
+// Lock order: bulkOps.mu is 2c in locks.go.
 
 const storageOperationPrefix = "operations/"
 
