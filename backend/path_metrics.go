@@ -85,7 +85,7 @@ func (m *metricsSnapshot) json() map[string]interface{} {
 			"p50_seconds": quantile(m.TTR, 0.5),
 			"p95_seconds": quantile(m.TTR, 0.95),
 		},
-		"issued_total":             m.Events[eventlog.KeyIssued],
+		"issued_total":             m.Events[eventlog.KeyIssued] + m.Events[eventlog.KeyReissued],
 		"rotated_total":            m.Events[eventlog.KeyRotated],
 		"revoked_total":            m.Events[eventlog.KeyRevoked],
 		"purged_leased_keys_total": m.Purged,
@@ -175,7 +175,7 @@ func (m *metricsSnapshot) prometheus() string {
 }
 
 var metricsResponseFields = map[string]*framework.FieldSchema{
-	"issued_total":             field(framework.TypeInt, "Keys issued."),
+	"issued_total":             field(framework.TypeInt, "Keys issued, re-issues under a revoked key's name included."),
 	"rotated_total":            field(framework.TypeInt, "Rotations."),
 	"revoked_total":            field(framework.TypeInt, "Revocations."),
 	"managed_keys":             field(framework.TypeInt, "Keys managed."),
