@@ -15,6 +15,11 @@ path "apikeys/inventory" {
   capabilities = ["read"]
 }
 
+# The inventory as JSON lines or CSV, page by page, for audits.
+path "apikeys/inventory/export" {
+  capabilities = ["read"]
+}
+
 path "apikeys/metrics" {
   capabilities = ["read"]
 }
@@ -62,6 +67,10 @@ path "apikeys/clients/+" {
 }
 
 path "apikeys/clients/+/revocations" {
+  capabilities = ["read"]
+}
+
+path "apikeys/clients/+/restriction" {
   capabilities = ["read"]
 }
 

@@ -28,6 +28,10 @@ path "apikeys/inventory" {
   capabilities = ["read"]
 }
 
+path "apikeys/inventory/export" {
+  capabilities = ["read"]
+}
+
 path "apikeys/log" {
   capabilities = ["read"]
 }

@@ -109,6 +109,7 @@ func TestBootstrapPolicies(t *testing.T) {
 	for _, c := range []call{
 		{"write", "keys/billing/issued", map[string]interface{}{"role": "r"}, true},
 		{"read", "inventory", nil, true},
+		{"read", "inventory/export", nil, false},
 		{"list", "requests", nil, true},
 		{"list", "keys/billing", nil, true},
 		{"read", "keys/billing/main", nil, false},
@@ -177,6 +178,9 @@ func TestBootstrapPolicies(t *testing.T) {
 		{"write", "keys/other/main/promote", nil, false},
 		{"write", "keys/billing/main/revoke", nil, false},
 		{"write", "keys/billing/main/rollback", nil, false},
+		{"write", "keys/billing/main/enable", nil, false},
+		{"write", "keys/billing/main/disable", map[string]interface{}{"reason": "x"}, false},
+		{"delete", "clients/billing/restriction", nil, false},
 		{"delete", "keys/billing/main", nil, false},
 		{"write", "keys/billing/new", map[string]interface{}{"role": "r"}, false},
 		{"read", "inventory", nil, false},
@@ -218,6 +222,10 @@ func TestBootstrapPolicies(t *testing.T) {
 		{"read", "log", nil, true},
 		{"write", "log/verify", nil, true},
 		{"read", "inventory", nil, true},
+		{"read", "inventory/export", map[string]interface{}{"format": "jsonl"}, true},
+		{"read", "clients/billing/restriction", nil, true},
+		{"write", "clients/billing/restriction", map[string]interface{}{"scopes": "x", "ttl": "1h", "reason": "x"}, false},
+		{"write", "keys/billing/main/disable", map[string]interface{}{"reason": "x"}, false},
 		{"read", "metrics", nil, true},
 		{"read", "metrics", map[string]interface{}{"format": "prometheus"}, true},
 		{"read", "policy", nil, true},
@@ -286,6 +294,11 @@ func TestBootstrapPolicies(t *testing.T) {
 		{"list", "operations", nil, true},
 		{"read", "operations/x", nil, true},
 		{"write", "operations/x/cancel", nil, true}, // allowed by ACL; 400 as x does not exist
+		{"read", "inventory/export", map[string]interface{}{"format": "csv"}, true},
+		{"write", "keys/other/main/disable", map[string]interface{}{"reason": "drill"}, true},
+		{"write", "keys/other/main/enable", nil, true},
+		{"write", "clients/other/restriction", map[string]interface{}{"scopes": "orders:read", "ttl": "1h", "reason": "drill"}, true},
+		{"delete", "clients/other/restriction", nil, true},
 	} {
 		try(t, "operator", operator, m, c)
 	}

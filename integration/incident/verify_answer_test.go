@@ -75,19 +75,10 @@ func TestVerifyAnswerFieldsAndRateLimit(t *testing.T) {
 	if _, ok := d["client_metadata"]; ok {
 		t.Fatalf("a field the role does not list: %v", d)
 	}
-	// Vault drops a plugin's response headers unless the mount allows
-	// them by name (allowed_response_headers).
-	status, h, body := vaGet(t, vaulttest.Shared.Token, m, key, nil)
-	if status != 200 || body["active"] != true || h.Get("RateLimit-Limit") != "" {
-		t.Fatalf("GET without allowed_response_headers: %d %v %v", status, body, h)
-	}
-	if err := client(t).Sys().TuneMount(m, api.MountConfigInput{
-		AllowedResponseHeaders: []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After"},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	// The mount allows the headers by name (allowed_response_headers, set
+	// as make dev sets it): Vault drops a plugin's headers otherwise.
 	write(t, m+"/clients/svc", map[string]interface{}{"rate_limit": 1000}) // looser than the key's: the answer names the tightest
-	status, h, body = vaGet(t, vaulttest.Shared.Token, m, key, nil)
+	status, h, body := vaGet(t, vaulttest.Shared.Token, m, key, nil)
 	if status != 200 || body["active"] != true || body["owner"] != "team-svc" {
 		t.Fatalf("GET: %d %v", status, body)
 	}

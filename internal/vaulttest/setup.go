@@ -52,8 +52,9 @@ func setupPlugin(ctx context.Context, c *api.Client, sha256, version, auditPath,
 
 // mountPlugin mounts the registered plugin at path, pinned to its version,
 // and tunes the audit settings for its non-secret identifiers. It passes the
-// X-Api-Key request header through to the plugin, for the GET form of
-// verify (Vault hands a plugin no request header unless the mount lists it).
+// X-Api-Key request header through to the plugin, and the rate-limit
+// headers back, for the GET form of verify (Vault passes neither way a
+// header the mount does not list).
 func mountPlugin(ctx context.Context, c *api.Client, version, path string) error {
 	if err := c.Sys().MountWithContext(ctx, path, &api.MountInput{
 		Type: PluginName,
@@ -62,6 +63,7 @@ func mountPlugin(ctx context.Context, c *api.Client, version, path string) error
 			AuditNonHMACRequestKeys:   NonHMACRequestKeys,
 			AuditNonHMACResponseKeys:  NonHMACResponseKeys,
 			PassthroughRequestHeaders: []string{"X-Api-Key"},
+			AllowedResponseHeaders:    VerifyResponseHeaders,
 		},
 	}); err != nil {
 		return fmt.Errorf("mounting plugin at %s: %w", path, err)

@@ -35,6 +35,11 @@ const RootToken = "root"
 // are HMAC'd by the audit device as usual.
 var NonHMACResponseKeys = []string{"key_id", "client", "role", "version", "state", "active", "code"}
 
+// VerifyResponseHeaders are the headers verify's GET form sets for a
+// gateway; Vault drops a plugin's response headers unless the mount allows
+// them by name.
+var VerifyResponseHeaders = []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After"}
+
 // NonHMACRequestKeys stay readable in the audit log's request entries:
 // none. Vault writes the request entry before the plugin sees the request,
 // so whatever a caller sends in a listed field is logged as sent, however
