@@ -6,6 +6,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -45,6 +46,9 @@ type apikeysBackend struct {
 
 	// locks serialise read-modify-write cycles of clients, roles and keys.
 	locks lockSets
+	// keyIDsDone caches that every key has its key-id pointer
+	// (keyid_backfill.go), which is never undone.
+	keyIDsDone atomic.Bool
 	// configMu serialises configuration writes, and role writes with them
 	// (each is checked against the other); lock order: locks.go.
 	configMu sync.Mutex

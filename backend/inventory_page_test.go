@@ -315,3 +315,52 @@ func TestInventoryExport(t *testing.T) {
 	e.userErr(logical.ReadOperation, "inventory/export", map[string]interface{}{"format": "xml"}, "format must be jsonl or csv")
 	e.userErr(logical.ReadOperation, "inventory/export", map[string]interface{}{"state": "x"}, "state must be")
 }
+
+// The one-time backfill gives keys issued before key-id pointers existed
+// theirs; after it, an id without a pointer is answered without a scan.
+func TestKeyIDBackfillEndsTheScanFallback(t *testing.T) {
+	e := newTestEnv(t)
+	e.ok(logical.CreateOperation, "roles/r", map[string]interface{}{"scopes": "x", "environment": "prod"})
+	e.issueMany(2, 10)
+	old := []string{e.issued("c00", "k003").KeyID, e.issued("c01", "k008").KeyID}
+	for _, id := range old {
+		if err := e.storage.Delete(e.ctx, storageKeyIDPrefix+id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unknown := inventoryQuery{filter: inventoryFilter{keyID: "kid_000000000000000000000000"}, limit: 100}
+	counting := &rotCountingStorage{Storage: e.storage}
+	if _, err := e.b.inventoryPage(e.ctx, counting, unknown); err != nil {
+		t.Fatal(err)
+	}
+	if counting.ops < 20 {
+		t.Fatalf("before the backfill an unknown id took %d storage operations; the fallback scan should read every key", counting.ops)
+	}
+	req := &logical.Request{Storage: e.storage}
+	if err := e.b.keyIDBackfillTick(e.ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.b.keyIDBackfillState(e.ctx, e.storage)
+	if err != nil || !st.Done || st.Written != 2 {
+		t.Fatalf("backfill state %+v, %v; want done with 2 written", st, err)
+	}
+	for i, id := range old {
+		k, found, err := e.b.keyByID(e.ctx, e.storage, id)
+		if err != nil || !found || k == nil || k.Name != []string{"k003", "k008"}[i] {
+			t.Fatalf("after the backfill %s resolves to %+v (found %v, %v)", id, k, found, err)
+		}
+	}
+	counting = &rotCountingStorage{Storage: e.storage}
+	page, err := e.b.inventoryPage(e.ctx, counting, unknown)
+	if err != nil || len(page.items) != 0 || page.next != "" {
+		t.Fatalf("unknown id after the backfill: %v next %q, %v", page.items, page.next, err)
+	}
+	if counting.ops > 4 {
+		t.Fatalf("unknown id after the backfill took %d storage operations: it scanned", counting.ops)
+	}
+	// A further tick does nothing: the walk is done once.
+	counting = &rotCountingStorage{Storage: e.storage}
+	if err := e.b.keyIDBackfillTick(e.ctx, &logical.Request{Storage: counting}); err != nil || counting.ops != 0 {
+		t.Fatalf("a tick after the backfill: %d storage operations, %v", counting.ops, err)
+	}
+}

@@ -258,6 +258,12 @@ func (b *apikeysBackend) inventoryPage(ctx context.Context, s logical.Storage, q
 		if k, found, err = b.keyByID(ctx, s, q.filter.keyID); err != nil {
 			return page, err
 		}
+		if !found {
+			// Once every key has its pointer, none means no such key.
+			if found, err = b.keyIDsBackfilled(ctx, s); err != nil {
+				return page, err
+			}
+		}
 		if k != nil && (q.filter.client == "" || k.Client == q.filter.client) {
 			if _, err := visit(k); err != nil {
 				return page, err
@@ -265,8 +271,8 @@ func (b *apikeysBackend) inventoryPage(ctx context.Context, s logical.Storage, q
 		}
 	}
 	if !found {
-		// No pointer: a key issued before pointers existed is found by a
-		// bounded scan like any other filter.
+		// No pointer, and keys issued before pointers existed may still
+		// lack theirs: found by a bounded scan like any other filter.
 		w := keyWalk{After: q.after, Client: q.filter.client, Budget: q.limit * inventoryScanFactor}
 		if page.next, err = w.step(ctx, b, s, visit); err != nil {
 			return page, err

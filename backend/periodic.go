@@ -22,6 +22,7 @@ func (b *apikeysBackend) periodic(ctx context.Context, req *logical.Request) err
 		b.leasePurgeTick(ctx, req),
 		b.governanceTick(ctx, req),
 		b.signing.Tick(ctx, req.Storage),
+		b.keyIDBackfillTick(ctx, req),
 	)
 }
 
