@@ -2,6 +2,7 @@ package backend
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -238,7 +239,7 @@ func TestKeyReissueAfterRevocation(t *testing.T) {
 	if len(evs) != 1 || evs[0].KeyID != newID || evs[0].Details["predecessor_key_id"] != oldID {
 		t.Fatalf("key.reissued entries = %+v", evs)
 	}
-	if got := e.ok(logical.ReadOperation, "metrics", nil).Data["issued_total"]; got != 2 {
+	if got := e.ok(logical.ReadOperation, "metrics", nil).Data["issued_total"]; fmt.Sprint(got) != "2" {
 		t.Fatalf("issued_total after an issue and a re-issue = %v, want 2", got)
 	}
 

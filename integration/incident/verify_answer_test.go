@@ -78,6 +78,10 @@ func TestVerifyAnswerFieldsAndRateLimit(t *testing.T) {
 	// The mount allows the headers by name (allowed_response_headers, set
 	// as make dev sets it): Vault drops a plugin's headers otherwise.
 	write(t, m+"/clients/svc", map[string]interface{}{"rate_limit": 1000}) // looser than the key's: the answer names the tightest
+	// POST and GET draw from one budget: the second of three.
+	if d := write(t, m+"/verify", map[string]interface{}{"key": key}).Data; num(t, d["rate_limit"].(map[string]interface{})["remaining"]) != 1 {
+		t.Fatalf("second POST: %v", d)
+	}
 	status, h, body := vaGet(t, vaulttest.Shared.Token, m, key, nil)
 	if status != 200 || body["active"] != true || body["owner"] != "team-svc" {
 		t.Fatalf("GET: %d %v", status, body)
