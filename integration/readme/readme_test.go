@@ -203,7 +203,7 @@ func TestREADME(t *testing.T) {
 	s, root := devServer(t)
 	blocks := shellBlocks(t, filepath.Join(root, "README.md"))
 	secs := sectionsOf(blocks)
-	for _, want := range []string{"Walkthrough with the vault CLI", "Short-lived credentials", "Governance"} {
+	for _, want := range []string{"Walkthrough with the vault CLI", "Short-lived credentials", "Governance", "Incident controls"} {
 		if secs[want] == 0 {
 			t.Fatalf("README.md has no sh block under %q: the walkthrough would go untested", want)
 		}
@@ -248,6 +248,16 @@ func TestREADME(t *testing.T) {
 	inOrder(t, "webhook retry", out.blocks[hooks+1], `"failures": [1-9]`, `verified msg_\w+ type=client\.locked .*receiver was away`)
 	inOrder(t, "webhook replay", out.blocks[hooks+2], `duplicate msg_\w+`)
 
+	// Incident controls: a disabled key refused and back, a re-issue that
+	// names its predecessor, a restriction's refusals, the gateway's answer
+	// and headers, a bulk revoke, and cursor pages.
+	inc := indexOf(blocks, "Incident controls")
+	inOrder(t, "per-key controls", out.blocks[inc], `(?m)^code\s+disabled$`, `(?m)^state\s+active$`, `(?m)^expires_at\s+2030-01-01T00:00:00Z$`, `"predecessors": \[\s+"kid_\w+"`)
+	inOrder(t, "client restriction", out.blocks[inc+1], `(?m)^code\s+forbidden_scope$`, `(?m)^code\s+forbidden_ip$`, `(?m)^code\s+forbidden_audience$`, `(?m)^rate_limit\s+100$`)
+	inOrder(t, "verify answer", out.blocks[inc+2], `"owner": "team-logistics"`, `"limit": 100`, `(?mi)^ratelimit-limit: 100`)
+	inOrder(t, "bulk revoke", out.blocks[inc+3], `(?m)^matched\s+2$`, `(?m)^code\s+revoked$`, `(?m)^remaining\s+0$`)
+	inOrder(t, "queries", out.blocks[inc+4], `"next": "logistics/trucks"`, `"name": "vans"`, `"keys":\["trucks"\],"next":"trucks"`, `"type": "key\.`, `(?m)^kid_\w+,logistics,trucks,orders-read,`)
+
 	// What the README says happened, checked through the API.
 	c := s.Client
 	if v, err := c.Logical().Read("apikeys/log/verify"); err != nil || v.Data["valid"] != true {
@@ -274,6 +284,9 @@ func TestREADME(t *testing.T) {
 	shop, err := c.Logical().Read("apikeys/clients/shop")
 	if err != nil || shop == nil || shop.Data["status"] != "active" {
 		t.Fatalf("client shop after the approved unlock: %v %v", shop, err)
+	}
+	if inv, err := c.Logical().ReadWithData("apikeys/inventory", map[string][]string{"client": {"logistics"}, "state": {"active"}}); err != nil || inv == nil || vaulttest.Num(t, inv.Data["count"]) != 0 {
+		t.Fatalf("active keys of logistics after the bulk revoke: %v %v", inv, err)
 	}
 	acme, err := c.Logical().Read("apikeys/clients/acme")
 	if err != nil || acme == nil || acme.Data["status"] != "deprovisioned" {
