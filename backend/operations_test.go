@@ -3,6 +3,7 @@ package backend
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -382,5 +383,43 @@ func TestOperationDisableIsReversibleAndSkipsDisabledKeys(t *testing.T) {
 	}
 	if n != 2 {
 		t.Fatalf("%d key.disabled entries name the operation, want 2", n)
+	}
+}
+
+// Ended operations are kept for their retention, then deleted with an
+// operations.pruned entry; a running or recent one is kept.
+func TestEndedOperationsPrunedAfterRetention(t *testing.T) {
+	e := newTestEnv(t)
+	e.opsEnv(1)
+	start := func() string {
+		return e.ok(logical.UpdateOperation, "operations", map[string]interface{}{"action": "revoke", "client": "nobody", "reason": "drill"}).Data["id"].(string)
+	}
+	old := start()
+	e.runOperation(old)
+	e.clock.Advance(operationRetention - time.Hour)
+	recent := start()
+	e.runOperation(recent)
+	running := start()
+	req := &logical.Request{Storage: e.storage}
+	if err := e.b.pruneOperations(e.ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := listOperations(e.ctx, e.storage); len(ids) != 3 {
+		t.Fatalf("pruned before the retention: %v", ids)
+	}
+	e.clock.Advance(2 * time.Hour)
+	if err := e.b.pruneOperations(e.ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	ids, _ := listOperations(e.ctx, e.storage)
+	if len(ids) != 2 || !slices.Contains(ids, recent) || !slices.Contains(ids, running) {
+		t.Fatalf("after the retention of the first: %v, want [%s %s]", ids, recent, running)
+	}
+	evs := e.logEventsOf(eventlog.OperationsPruned)
+	if len(evs) != 1 || evs[0].Details["operation_ids"] != old || evs[0].Details["count"] != "1" {
+		t.Fatalf("operations.pruned entries: %+v", evs)
+	}
+	if op, err := getOperation(e.ctx, e.storage, old); err != nil || op != nil {
+		t.Fatalf("the pruned operation is still stored: %+v, %v", op, err)
 	}
 }

@@ -133,4 +133,7 @@ const (
 	// OperationCancelled: a bulk operation was cancelled; keys not reached
 	// are left as they were (details: operation_id, reason, done).
 	OperationCancelled = "operation.cancelled"
+	// OperationsPruned: ended operations past their retention were
+	// deleted (details: count, operation_ids, retention).
+	OperationsPruned = "operations.pruned"
 )
