@@ -140,6 +140,26 @@ func TestOperationsEachActionBySelector(t *testing.T) {
 		t.Fatalf("beta/a version after the rotate: %d", v)
 	}
 
+	// disable by client: refused from acceptance, reversible key by key,
+	// with the count ahead of the work reported.
+	id = opsStart(t, m, map[string]interface{}{"action": "disable", "client": "beta", "reason": "INC-2 triage"})
+	for _, k := range beta {
+		if c := verifyCode(t, m, k, nil); c != "disabled" {
+			t.Fatalf("beta key after the disable was accepted: %s", c)
+		}
+	}
+	op = opsWaitEnded(t, m, id, time.Minute)
+	if op["state"] != "completed" || num(t, op["done"]) != 2 || num(t, op["total"]) != 2 || num(t, op["remaining"]) != 0 {
+		t.Fatalf("disable: %v", op)
+	}
+	write(t, m+"/keys/beta/a/enable", nil)
+	if c := verifyCode(t, m, beta[0], nil); c != "active" {
+		t.Fatalf("beta/a after enable: %s", c)
+	}
+	if c := verifyCode(t, m, beta[1], nil); c != "disabled" {
+		t.Fatalf("beta/b, still disabled: %s", c)
+	}
+
 	// lock by owner: beta is locked, so its keys answer locked.
 	id = opsStart(t, m, map[string]interface{}{"action": "lock", "owner": "team-beta", "reason": "INC-2"})
 	op = opsWaitEnded(t, m, id, time.Minute)
@@ -149,14 +169,13 @@ func TestOperationsEachActionBySelector(t *testing.T) {
 	if st := read(t, m+"/clients/beta").Data["status"]; st != "locked" {
 		t.Fatalf("beta after the lock: %v", st)
 	}
-	for _, k := range beta {
-		if c := verifyCode(t, m, k, nil); c != "locked" {
-			t.Fatalf("beta key after the lock: %s", c)
-		}
+	// beta/b answers disabled still: a key's own state comes first.
+	if c := verifyCode(t, m, beta[0], nil); c != "locked" {
+		t.Fatalf("beta/a after the lock: %s", c)
 	}
 
 	list, err := client(t).Logical().List(m + "/operations")
-	if err != nil || len(list.Data["keys"].([]interface{})) != 3 {
+	if err != nil || len(list.Data["keys"].([]interface{})) != 4 {
 		t.Fatalf("list: %v %v", list, err)
 	}
 }
