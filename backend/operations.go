@@ -321,60 +321,24 @@ func operationCounts(op *record.Operation) map[string]string {
 
 // operationRevoke revokes a matched key with the operation's reason.
 func (b *apikeysBackend) operationRevoke(ctx context.Context, req *logical.Request, op *record.Operation, seen *record.Key) (keyOutcome, error) {
-	defer b.locks.lockKey(seen.Client, seen.Name)()
-	k, err := b.getKey(ctx, req.Storage, seen.Client, seen.Name)
-	if err != nil {
-		return 0, err
-	}
-	switch {
-	case k != nil && k.Operation == op.ID:
+	return b.withMatchedKey(ctx, req.Storage, op, seen, func(k *record.Key) (keyOutcome, error) {
+		revoked := k.RevokeAll(b.clock.Now(), op.Reason, op.CreatedBy)
+		k.Operation = op.ID
+		ev := eventFor(req, eventlog.KeyRevoked, k, 0)
+		ev.Details = map[string]string{"reason": op.Reason, "versions": joinInts(revoked), "operation_id": op.ID}
+		if err := b.commitKey(ctx, req.Storage, k, nil, ev); err != nil {
+			return 0, err
+		}
+		b.cache.limits.KeyRevoked(k)
 		return outcomeDone, nil
-	case !op.Selector.Matches(k):
-		return outcomeUnmatched, nil
-	}
-	revoked := k.RevokeAll(b.clock.Now(), op.Reason, op.CreatedBy)
-	k.Operation = op.ID
-	ev := eventFor(req, eventlog.KeyRevoked, k, 0)
-	ev.Details = map[string]string{"reason": op.Reason, "versions": joinInts(revoked), "operation_id": op.ID}
-	if err := b.commitKey(ctx, req.Storage, k, nil, ev); err != nil {
-		return 0, err
-	}
-	b.cache.limits.KeyRevoked(k)
-	return outcomeDone, nil
+	})
 }
 
-// operationDisable disables a matched key, reversibly: keys/<c>/<n>/enable
-// turns it back on. A key disabled before the operation is skipped, so
-// enabling after the incident does not undo an earlier, separate disable
-// by mistake (its operation mark says which keys this operation disabled).
-func (b *apikeysBackend) operationDisable(ctx context.Context, req *logical.Request, op *record.Operation, seen *record.Key) (keyOutcome, error) {
+// withMatchedKey re-reads the key the walk saw under the key's lock and
+// applies fn while it still matches; a key this operation already changed
+// (a step redone after a crash) counts as done without fn.
+func (b *apikeysBackend) withMatchedKey(ctx context.Context, s logical.Storage, op *record.Operation, seen *record.Key, fn func(*record.Key) (keyOutcome, error)) (keyOutcome, error) {
 	defer b.locks.lockKey(seen.Client, seen.Name)()
-	k, err := b.getKey(ctx, req.Storage, seen.Client, seen.Name)
-	if err != nil {
-		return 0, err
-	}
-	switch {
-	case k != nil && k.Operation == op.ID:
-		return outcomeDone, nil
-	case !op.Selector.Matches(k):
-		return outcomeUnmatched, nil
-	case k.Disabled:
-		return outcomeSkipped, nil
-	}
-	k.Operation = op.ID
-	if err := b.commitDisabledLocked(ctx, req, req.Storage, k, true, op.Reason, op.CreatedBy, map[string]string{"operation_id": op.ID}); err != nil {
-		return 0, err
-	}
-	return outcomeDone, nil
-}
-
-// operationRotate rotates a matched managed key (leased keys are skipped:
-// their lease is their lifetime). The new secret is not shown to anyone:
-// retrievable keys are read back from their path, others are re-issued
-// by their owners while the previous version's grace runs.
-func (b *apikeysBackend) operationRotate(ctx context.Context, req *logical.Request, op *record.Operation, seen *record.Key) (keyOutcome, error) {
-	defer b.locks.lockKey(seen.Client, seen.Name)()
-	s := req.Storage
 	k, err := b.getKey(ctx, s, seen.Client, seen.Name)
 	if err != nil {
 		return 0, err
@@ -384,18 +348,47 @@ func (b *apikeysBackend) operationRotate(ctx context.Context, req *logical.Reque
 		return outcomeDone, nil
 	case !op.Selector.Matches(k):
 		return outcomeUnmatched, nil
-	case k.Leased:
-		return outcomeSkipped, nil
 	}
-	k, role, c, cfg, err := b.loadKeyForRotation(ctx, s, k.Client, k.Name)
-	if err != nil {
-		return 0, err
-	}
-	k.Operation = op.ID
-	if _, err := b.rotateLoadedLocked(ctx, req, s, k, role, c, cfg, false, nil); err != nil {
-		return 0, err
-	}
-	return outcomeDone, nil
+	return fn(k)
+}
+
+// operationDisable disables a matched key, reversibly: keys/<c>/<n>/enable
+// turns it back on. A key disabled before the operation is skipped, so
+// enabling after the incident does not undo an earlier, separate disable
+// by mistake (its operation mark says which keys this operation disabled).
+func (b *apikeysBackend) operationDisable(ctx context.Context, req *logical.Request, op *record.Operation, seen *record.Key) (keyOutcome, error) {
+	return b.withMatchedKey(ctx, req.Storage, op, seen, func(k *record.Key) (keyOutcome, error) {
+		if k.Disabled {
+			return outcomeSkipped, nil
+		}
+		k.Operation = op.ID
+		if err := b.commitDisabledLocked(ctx, req, req.Storage, k, true, op.Reason, op.CreatedBy, map[string]string{"operation_id": op.ID}); err != nil {
+			return 0, err
+		}
+		return outcomeDone, nil
+	})
+}
+
+// operationRotate rotates a matched managed key (leased keys are skipped:
+// their lease is their lifetime). The new secret is not shown to anyone:
+// retrievable keys are read back from their path, others are re-issued
+// by their owners while the previous version's grace runs.
+func (b *apikeysBackend) operationRotate(ctx context.Context, req *logical.Request, op *record.Operation, seen *record.Key) (keyOutcome, error) {
+	s := req.Storage
+	return b.withMatchedKey(ctx, s, op, seen, func(k *record.Key) (keyOutcome, error) {
+		if k.Leased {
+			return outcomeSkipped, nil
+		}
+		k, role, c, cfg, err := b.loadKeyForRotation(ctx, s, k.Client, k.Name)
+		if err != nil {
+			return 0, err
+		}
+		k.Operation = op.ID
+		if _, err := b.rotateLoadedLocked(ctx, req, s, k, role, c, cfg, false, nil); err != nil {
+			return 0, err
+		}
+		return outcomeDone, nil
+	})
 }
 
 // operationLock locks the client of a matched key, once per client: the
