@@ -97,6 +97,20 @@ func (u keyUpdate) empty() bool {
 	return u.purpose == nil && u.metadata == nil && u.scopes == nil && u.expiresAt == nil
 }
 
+// expiryWithinRole refuses an expiry later than a new key of the role
+// would get: a role's key_lifetime is its policy's longest life, so an
+// extension never reaches past it, nor removes the expiry.
+func expiryWithinRole(role *record.Role, at *time.Time, now time.Time) error {
+	if at == nil || role.KeyLifetime <= 0 {
+		return nil
+	}
+	limit := now.Add(role.KeyLifetime)
+	if at.IsZero() || at.After(limit) {
+		return userErrorf("expires_at: role %q sets key_lifetime %s, so a key's expiry can be at most %s (one lifetime from now)", role.Name, role.KeyLifetime, limit.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
 // noExpiry is the expires_at value that removes a key's expiry.
 const noExpiry = "none"
 
@@ -148,15 +162,20 @@ func (b *apikeysBackend) updateKey(ctx context.Context, req *logical.Request, cl
 	if u.expiresAt != nil && !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt) {
 		return nil, userErrorf("expires_at: key %s/%s expired at %s; its expiry can no longer change (revoke it, then re-issue it under the same name)", client, name, k.ExpiresAt.Format(time.RFC3339))
 	}
-	if u.scopes != nil {
+	if u.scopes != nil || u.expiresAt != nil {
 		role, err := b.getRole(ctx, s, k.Role)
 		if err != nil {
 			return nil, err
 		}
 		if role == nil {
-			return nil, userErrorf("scopes: role %q of key %s/%s no longer exists", k.Role, client, name)
+			return nil, userErrorf("role %q of key %s/%s no longer exists: its scopes and expiry cannot change", k.Role, client, name)
 		}
-		if _, err := keyScopesFor(role, u.scopes, true); err != nil {
+		if u.scopes != nil {
+			if _, err := keyScopesFor(role, u.scopes, true); err != nil {
+				return nil, err
+			}
+		}
+		if err := expiryWithinRole(role, u.expiresAt, now); err != nil {
 			return nil, err
 		}
 	}

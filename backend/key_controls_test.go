@@ -154,6 +154,22 @@ func TestKeyExpiryUpdate(t *testing.T) {
 	e.userErr(logical.UpdateOperation, "keys/svc/k", map[string]interface{}{"expires_at": e.clock.Now().Add(time.Hour).Format(time.RFC3339)}, "revoked")
 }
 
+// A role's key_lifetime bounds an extension: at most one lifetime from
+// now, and the expiry cannot be removed.
+func TestKeyExpiryExtensionWithinRoleLifetime(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"key_lifetime": "240h"})
+	e.ok(logical.CreateOperation, "keys/svc/k", map[string]interface{}{"role": "r"})
+	e.clock.Advance(200 * time.Hour)
+	at := func(d time.Duration) string { return e.clock.Now().Add(d).Format(time.RFC3339) }
+	e.ok(logical.UpdateOperation, "keys/svc/k", map[string]interface{}{"expires_at": at(240 * time.Hour)}) // extended by a lifetime
+	e.userErr(logical.UpdateOperation, "keys/svc/k", map[string]interface{}{"expires_at": at(241 * time.Hour)}, "key_lifetime 240h0m0s")
+	e.userErr(logical.UpdateOperation, "keys/svc/k", map[string]interface{}{"expires_at": "none"}, "key_lifetime")
+	if got := e.ok(logical.ReadOperation, "keys/svc/k", nil).Data["expires_at"]; got != at(240*time.Hour) {
+		t.Fatalf("expires_at after refused extensions = %v", got)
+	}
+}
+
 // Scopes narrow within the role; a scope outside the role is refused.
 func TestKeyScopesNarrow(t *testing.T) {
 	e := newTestEnv(t)

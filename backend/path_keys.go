@@ -54,7 +54,7 @@ func (b *apikeysBackend) pathKeys() []*framework.Path {
 	issueFields["purpose"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Why the key exists (shown in the inventory)."}
 	issueFields["metadata"] = &framework.FieldSchema{Type: framework.TypeKVPairs, Description: "Arbitrary non-secret key=value pairs."}
 	issueFields["approval_id"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Approved request (the approval_id of requests/<id>); required for roles with requires_approval, refused for others."}
-	issueFields["expires_at"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Hard expiry of the key (RFC 3339, in the future), or \"none\" to remove it on update. At issue it may not be later than the role's key_lifetime allows."}
+	issueFields["expires_at"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Hard expiry of the key (RFC 3339, in the future), or \"none\" to remove it on update. When the role sets key_lifetime, at most one lifetime from now (on update too), and never \"none\"."}
 
 	return []*framework.Path{
 		{
