@@ -121,10 +121,19 @@ func goldenScript(e *testEnv) map[string]bool {
 	e.ok(logical.UpdateOperation, "responses/lock-on-leak", map[string]interface{}{"alert_types": "leak_reported", "action": "lock_client"})
 	e.respond(leak[0])
 
+	// Incident controls: a re-issue (the revoked key archived), a disabled
+	// key, a client restriction and a bulk operation.
+	e.ok(logical.UpdateOperation, "clients/acme-co/unlock", nil)
+	e.ok(logical.UpdateOperation, "keys/acme-co/doomed-key", map[string]interface{}{"role": "svc-role"})
+	e.ok(logical.UpdateOperation, "keys/acme-co/other-key/disable", map[string]interface{}{"reason": "INC-43"})
+	e.ok(logical.UpdateOperation, "clients/acme-co/restriction", map[string]interface{}{"scopes": "orders:read", "ttl": "4h", "reason": "INC-43"})
+	op := e.ok(logical.UpdateOperation, "operations", map[string]interface{}{"action": "revoke", "client": "partner-co", "reason": "INC-44"}).Data["id"].(string)
+	e.runOperation(op)
+
 	return map[string]bool{
 		"acme-co": true, "partner-co": true, "svc-role": true, "lease-role": true, "gated-role": true,
 		"main-key": true, "other-key": true, "doomed-key": true, "approved-key": true, "denied-key": true, "leaked-key": true,
-		"soc-hook": true, "lock-on-leak": true,
+		"soc-hook": true, "lock-on-leak": true, op: true,
 		lease.Data["name"].(string): true, live.Data["name"].(string): true,
 	}
 }
