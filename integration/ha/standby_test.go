@@ -17,11 +17,11 @@ func TestRequestsThroughStandby(t *testing.T) {
 	requireActive(t, a)
 
 	setupClient(t, ca, m, "svc")
-	write(t, ca, m+"/roles/r", map[string]interface{}{"scopes": "orders:read", "audiences": "orders-api", "environment": "prod"})
+	write(t, ca, m+"/roles/r", map[string]interface{}{"scopes": "orders:read", "environment": "prod"})
 	s := write(t, ca, m+"/keys/svc/main", map[string]interface{}{"role": "r"})
 	key, keyID := s.Data["key"].(string), s.Data["key_id"]
 
-	v := write(t, cs, m+"/verify", map[string]interface{}{"key": key, "scope": "orders:read", "audience": "orders-api"})
+	v := write(t, cs, m+"/verify", map[string]interface{}{"key": key, "scope": "orders:read"})
 	if v.Data["active"] != true || v.Data["key_id"] != keyID || v.Data["client"] != "svc" {
 		t.Fatalf("verify via standby %s: %v", nodeID(sb), v.Data)
 	}
