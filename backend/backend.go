@@ -172,7 +172,7 @@ func newBackend(c clock.Clock, opts ...backendOption) *apikeysBackend {
 	})
 	b.outbox = b.newOutbox(o.webhookSend)
 	b.log.OnAppend(b.outbox.Wake)
-	b.gov.Runtime = governance.New(governance.Sources{Log: b.log, KeyPrefix: storageKeyPrefix, Alerts: storedAlerts{}}, o.governance)
+	b.gov.Runtime = governance.New(governance.Sources{Log: b.log, KeyPrefix: storageKeyPrefix, ClientPrefix: storageClientPrefix, Alerts: storedAlerts{}}, o.governance)
 	b.Backend = &framework.Backend{
 		Help:           strings.TrimSpace(backendHelp),
 		BackendType:    logical.TypeLogical,

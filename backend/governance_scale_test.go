@@ -50,6 +50,12 @@ func testGovernanceAtScale(t *testing.T, n int) {
 	created, due := testStart.Add(-100*record.Day), testStart.Add(-2*time.Hour)
 	unmarked, alerted := 0, 0
 	setup := time.Now()
+	for c := 0; c < 100; c++ {
+		client := fmt.Sprintf("c%03d", c)
+		if err := rs.Storage.Put(e.ctx, &logical.StorageEntry{Key: clientStorageKey(client), Value: []byte(`{"name":"` + client + `","status":"active"}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for i := 0; i < n; i++ {
 		client, name := fmt.Sprintf("c%03d", i%100), fmt.Sprintf("k%07d", i)
 		keyID := "kid_scale" + name

@@ -65,7 +65,7 @@ func (b *apikeysBackend) keysUsingRole(ctx context.Context, s logical.Storage, r
 
 // forEachKey calls fn for every key of the mount until fn returns false.
 func (b *apikeysBackend) forEachKey(ctx context.Context, s logical.Storage, fn func(*record.Key) (bool, error)) error {
-	clients, err := s.List(ctx, storageKeyPrefix)
+	clients, err := listKeyClients(ctx, s)
 	if err != nil {
 		return err
 	}

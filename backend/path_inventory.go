@@ -33,7 +33,8 @@ none) with a "next" — a short or empty page with a "next" is not the end.
 A client filter walks only that client's keys, and a key_id is looked up
 directly when the key was issued by this version (older keys are found by
 the scan). Tombstones come in their own pages: "tombstones_after" and
-"tombstones_next", at most "limit" clients read per page.
+"tombstones_next", at most "limit" clients read per page; a key_id lookup
+returns none.
 `
 
 // inventoryScanFactor bounds the key records one page reads: limit times
@@ -188,8 +189,10 @@ func parseInventoryQuery(d *framework.FieldData) (inventoryQuery, error) {
 		}
 	}
 	// Tombstones come with the first page of keys, or when their own
-	// cursor asks for the next page of them.
-	q.tombstonesWanted = q.after == "" || q.tombstonesAfter != ""
+	// cursor asks for the next page of them. Tombstones are clients, so a
+	// lookup of one key_id (a gateway's or an auditor's point query) skips
+	// them and reads no client list.
+	q.tombstonesWanted = (q.after == "" && q.filter.keyID == "") || q.tombstonesAfter != ""
 	return q, nil
 }
 

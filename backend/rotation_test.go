@@ -953,7 +953,7 @@ type flakyListStorage struct {
 }
 
 func (f *flakyListStorage) List(ctx context.Context, prefix string) ([]string, error) {
-	if prefix == storageKeyPrefix && f.failures > 0 {
+	if prefix == storageClientPrefix && f.failures > 0 {
 		f.failures--
 		return nil, errors.New("transient: leadership lost")
 	}

@@ -16,8 +16,9 @@ import (
 var testStart = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
 const (
-	testKeyPrefix   = "keys/"
-	testAlertPrefix = "alerts/"
+	testKeyPrefix    = "keys/"
+	testClientPrefix = "clients/"
+	testAlertPrefix  = "alerts/"
 )
 
 // testAlerts stores alerts as JSON under testAlertPrefix.
@@ -58,7 +59,7 @@ func newEnv(t *testing.T, opts Options) *env {
 // restart gives the env a new runtime on the same storage, as a new active
 // node would have.
 func (e *env) restart() {
-	e.r = New(Sources{Log: e.log, KeyPrefix: testKeyPrefix, Alerts: testAlerts{}}, e.opts)
+	e.r = New(Sources{Log: e.log, KeyPrefix: testKeyPrefix, ClientPrefix: testClientPrefix, Alerts: testAlerts{}}, e.opts)
 }
 
 func (e *env) put(key string, v any) {
@@ -72,10 +73,12 @@ func (e *env) put(key string, v any) {
 	}
 }
 
-// putKeys stores keys "client/name" (the value does not matter to the
-// walker).
+// putKeys stores keys "client/name" and their clients' records (the
+// values do not matter to the walker).
 func (e *env) putKeys(keys ...string) {
 	for _, k := range keys {
+		client, _, _ := strings.Cut(k, "/")
+		e.put(testClientPrefix+client, map[string]string{"name": client})
 		e.put(testKeyPrefix+k, map[string]string{"name": k})
 	}
 }

@@ -28,6 +28,9 @@ type Sources struct {
 	// KeyPrefix is where keys are stored, each at KeyPrefix+client+"/"+name:
 	// the sweep walks that two-level listing.
 	KeyPrefix string
+	// ClientPrefix lists the clients, one entry each, so finding the
+	// clients does not list KeyPrefix (which on Raft reads every key).
+	ClientPrefix string
 	// Alerts reads the stored alerts.
 	Alerts AlertStore
 }

@@ -61,7 +61,7 @@ func (r *Runtime) Sweep(ctx context.Context, s logical.Storage, st *State, visit
 		return errNotUpdating
 	}
 	w := &r.keys
-	if err := w.seek(ctx, s, r.src.KeyPrefix, st.Sweep); err != nil {
+	if err := w.seek(ctx, s, r.src, st.Sweep); err != nil {
 		return err
 	}
 	fromStart := st.Sweep.atStart()
@@ -78,7 +78,7 @@ func (r *Runtime) Sweep(ctx context.Context, s logical.Storage, st *State, visit
 			// The previous step stopped on the last key: start the new
 			// pass now rather than spend a tick on nothing.
 			fromStart = true
-			if err := w.seek(ctx, s, r.src.KeyPrefix, st.Sweep); err != nil {
+			if err := w.seek(ctx, s, r.src, st.Sweep); err != nil {
 				return err
 			}
 			continue
@@ -111,13 +111,15 @@ type keyWalker struct {
 	ni      int // the next name, index in names
 }
 
-// seek positions the walker just after c, listing the keys under prefix.
-func (w *keyWalker) seek(ctx context.Context, s logical.Storage, prefix string, c Cursor) error {
+// seek positions the walker just after c, listing the clients under
+// src.ClientPrefix and their keys under src.KeyPrefix.
+func (w *keyWalker) seek(ctx context.Context, s logical.Storage, src Sources, c Cursor) error {
+	prefix := src.KeyPrefix
 	if w.valid && w.prefix == prefix && w.at == c {
 		return nil
 	}
 	*w = keyWalker{prefix: prefix, at: c, namesOf: -1}
-	clients, err := s.List(ctx, prefix)
+	clients, err := s.List(ctx, src.ClientPrefix)
 	if err != nil {
 		return err
 	}
