@@ -30,7 +30,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -184,10 +183,10 @@ func run() error {
 	fmt.Printf("bulk_keys %d\n", *flagKeys)
 	fmt.Printf("bulk_revoke_keys_per_s %.0f\n", float64(*flagKeys)/(elapsed-gap).Seconds())
 	fmt.Printf("bulk_revoke_wall_keys_per_s %.0f\n", float64(*flagKeys)/elapsed.Seconds())
-	fmt.Printf("verify_without_median_per_s %.0f (rounds %d)\n", median(without), len(without))
-	fmt.Printf("verify_during_median_per_s %.0f (rounds %d)\n", median(during), len(during))
+	fmt.Printf("verify_without_median_per_s %.0f (rounds %d)\n", benchkit.Median(without), len(without))
+	fmt.Printf("verify_during_median_per_s %.0f (rounds %d)\n", benchkit.Median(during), len(during))
 	if len(during) > 0 {
-		fmt.Printf("verify_during_ratio %.2f\n", median(during)/median(without))
+		fmt.Printf("verify_during_ratio %.2f\n", benchkit.Median(during)/benchkit.Median(without))
 	}
 	if killedAt >= 0 {
 		fmt.Printf("kill_at_done %d restart_gap_s %.1f resumed completed\n", killedAt, gap.Seconds())
@@ -290,16 +289,4 @@ func num(v interface{}) int64 {
 		return x
 	}
 	return 0
-}
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
