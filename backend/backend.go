@@ -49,6 +49,9 @@ type apikeysBackend struct {
 	// keyIDsDone caches that every key has its key-id pointer
 	// (keyid_backfill.go), which is never undone.
 	keyIDsDone atomic.Bool
+	// tombstonesDone caches that every de-provisioned client has its
+	// tombstone pointer (tombstone_index.go), which is never undone.
+	tombstonesDone atomic.Bool
 	// configMu serialises configuration writes, and role writes with them
 	// (each is checked against the other); lock order: locks.go.
 	configMu sync.Mutex

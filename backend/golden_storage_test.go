@@ -129,9 +129,12 @@ func goldenScript(e *testEnv) map[string]bool {
 	e.ok(logical.UpdateOperation, "clients/acme-co/restriction", map[string]interface{}{"scopes": "orders:read", "ttl": "4h", "reason": "INC-43"})
 	op := e.ok(logical.UpdateOperation, "operations", map[string]interface{}{"action": "revoke", "client": "partner-co", "reason": "INC-44"}).Data["id"].(string)
 	e.runOperation(op)
+	// A de-provisioned client leaves a tombstone and its pointer.
+	e.ok(logical.CreateOperation, "clients/gone-co", map[string]interface{}{"owner": "team-gone", "type": "internal"})
+	e.ok(logical.DeleteOperation, "clients/gone-co", nil)
 
 	return map[string]bool{
-		"acme-co": true, "partner-co": true, "svc-role": true, "lease-role": true, "gated-role": true,
+		"acme-co": true, "partner-co": true, "gone-co": true, "svc-role": true, "lease-role": true, "gated-role": true,
 		"main-key": true, "other-key": true, "doomed-key": true, "approved-key": true, "denied-key": true, "leaked-key": true,
 		"soc-hook": true, "lock-on-leak": true, op: true,
 		lease.Data["name"].(string): true, live.Data["name"].(string): true,

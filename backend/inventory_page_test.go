@@ -340,7 +340,7 @@ func TestKeyIDBackfillEndsTheScanFallback(t *testing.T) {
 	if err := e.b.keyIDBackfillTick(e.ctx, req); err != nil {
 		t.Fatal(err)
 	}
-	st, err := e.b.keyIDBackfillState(e.ctx, e.storage)
+	st, err := e.b.keyIDBackfill().state(e.ctx, e.storage)
 	if err != nil || !st.Done || st.Written != 2 {
 		t.Fatalf("backfill state %+v, %v; want done with 2 written", st, err)
 	}

@@ -322,6 +322,9 @@ func (b *apikeysBackend) changeClientStatus(ctx context.Context, req *logical.Re
 		}
 		// Deleting again finishes a de-provisioning that was interrupted
 		// after the status write: revoking is idempotent.
+		if err := b.putTombstonePointer(ctx, s, name); err != nil {
+			return res, err
+		}
 		res.revoked, res.leased, err = b.revokeClientKeys(ctx, req, s, name)
 		return res, err
 	}
@@ -350,6 +353,12 @@ func (b *apikeysBackend) changeClientStatus(ctx context.Context, req *logical.Re
 	c.Status, c.StatusReason, c.StatusChangedAt, c.StatusChangedBy = status, reason, now, &actor
 	c.UpdatedAt = now
 	c.UnlockRequiresApproval = status == record.ClientLocked && (ch.requireApproval || c.UnlockRequiresApproval)
+	if status == record.ClientDeprovisioned {
+		// Before the status, so no de-provisioned client lacks one.
+		if err := b.putTombstonePointer(ctx, s, name); err != nil {
+			return res, err
+		}
+	}
 	// The client record changes first: verify checks the client's status,
 	// so from this write on none of its keys verifies.
 	if err := b.putClient(ctx, s, c); err != nil {

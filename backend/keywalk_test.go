@@ -78,11 +78,19 @@ func TestKeyWalkPagesInOrder(t *testing.T) {
 	}
 }
 
-// listRecorder records every prefix listed.
+// listRecorder records every prefix listed and every key read.
 type listRecorder struct {
 	logical.Storage
 	mu       sync.Mutex
 	prefixes []string
+	gets     []string
+}
+
+func (r *listRecorder) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
+	r.mu.Lock()
+	r.gets = append(r.gets, key)
+	r.mu.Unlock()
+	return r.Storage.Get(ctx, key)
 }
 
 func (r *listRecorder) List(ctx context.Context, prefix string) ([]string, error) {

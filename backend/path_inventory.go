@@ -320,17 +320,16 @@ func (b *apikeysBackend) inventoryItem(cfg *record.Config, k *record.Key, owner,
 }
 
 // tombstonePage reads at most limit client records after the tombstone
-// cursor and returns the de-provisioned ones that pass the client and owner
+// cursor (of the de-provisioned ones, tombstone_index.go) and returns the de-provisioned ones that pass the client and owner
 // filters, with the cursor of the next page ("" at the end).
 func (b *apikeysBackend) tombstonePage(ctx context.Context, s logical.Storage, q inventoryQuery, clientOf func(string) (*record.Client, error)) ([]map[string]interface{}, string, error) {
 	out := []map[string]interface{}{}
 	names := []string{q.filter.client}
 	if q.filter.client == "" {
-		listed, err := s.List(ctx, storageClientPrefix)
-		if err != nil {
+		var err error
+		if names, err = b.tombstoneCandidates(ctx, s); err != nil {
 			return nil, "", err
 		}
-		names = trimSorted(listed)
 	}
 	start := sort.Search(len(names), func(i int) bool { return names[i] > q.tombstonesAfter })
 	read := 0

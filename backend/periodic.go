@@ -23,6 +23,7 @@ func (b *apikeysBackend) periodic(ctx context.Context, req *logical.Request) err
 		b.governanceTick(ctx, req),
 		b.signing.Tick(ctx, req.Storage),
 		b.keyIDBackfillTick(ctx, req),
+		b.tombstoneBackfillTick(ctx, req),
 		b.pruneOperations(ctx, req),
 	)
 }

@@ -1,0 +1,80 @@
+package backend
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// A backfill writes, once, the index entries that this version writes as it
+// goes (key-id pointers, tombstone pointers) for records stored before the
+// index existed: a bounded step per periodic tick, its cursor and its end
+// kept in storage so a restart or another active node carries on. Until it
+// ends a reader must fall back to the scan the index spares it; after it,
+// a missing entry means there is no such record.
+type backfill struct {
+	storageKey string // where the state is kept
+	what       string // for errors and the log
+	// done caches the end, which is never undone.
+	done *atomic.Bool
+	// step writes the missing entries after cursor, a bounded number of
+	// records read, and returns the cursor to continue from ("" at the
+	// end) and how many entries it wrote. Redoing a step after a crash
+	// must write the same entries again.
+	step func(ctx context.Context, s logical.Storage, cursor string) (string, int, error)
+}
+
+type backfillState struct {
+	Cursor  string `json:"cursor,omitempty"`
+	Written int    `json:"written"`
+	Done    bool   `json:"done"`
+}
+
+func (f backfill) state(ctx context.Context, s logical.Storage) (*backfillState, error) {
+	st, err := getJSON[backfillState](ctx, s, f.storageKey, f.what)
+	if err != nil || st == nil {
+		return &backfillState{}, err
+	}
+	return st, nil
+}
+
+// finished reports whether every record has its entry.
+func (f backfill) finished(ctx context.Context, s logical.Storage) (bool, error) {
+	if f.done.Load() {
+		return true, nil
+	}
+	st, err := f.state(ctx, s)
+	if err != nil {
+		return false, err
+	}
+	if st.Done {
+		f.done.Store(true)
+	}
+	return st.Done, nil
+}
+
+// tick runs the next step unless the backfill has ended.
+func (f backfill) tick(ctx context.Context, s logical.Storage, logger hclog.Logger) error {
+	if done, err := f.finished(ctx, s); err != nil || done {
+		return err
+	}
+	st, err := f.state(ctx, s)
+	if err != nil {
+		return err
+	}
+	cursor, written, err := f.step(ctx, s, st.Cursor)
+	if err != nil {
+		return err
+	}
+	st.Cursor, st.Written, st.Done = cursor, st.Written+written, cursor == ""
+	if err := putJSON(ctx, s, f.storageKey, f.what, st); err != nil {
+		return err
+	}
+	if st.Done {
+		f.done.Store(true)
+		logger.Info(f.what+" ended", "written", st.Written)
+	}
+	return nil
+}
