@@ -53,6 +53,10 @@ type walIndex struct {
 	// At is when the change started (the backend clock, Unix ns): log
 	// entries older than that cannot be this change's.
 	At int64 `json:"at" mapstructure:"at"`
+	// LogFrom is the log's NextSeq when the change started: its entries,
+	// if any were appended, stand from there on, so recovering it reads
+	// only what came after (0 in entries of versions without it).
+	LogFrom uint64 `json:"log_from,omitempty" mapstructure:"log_from"`
 	// Alerts are alerts raised as part of the change (a leak report),
 	// encoded as stored; their alert.raised entries are among Events.
 	Alerts []string `json:"alerts,omitempty" mapstructure:"alerts"`
@@ -122,7 +126,11 @@ func (b *apikeysBackend) commitKeyWithAlerts(ctx context.Context, s logical.Stor
 		// The WAL names every index entry this change adds or drops, so a
 		// rollback can delete whichever of them the key record ends up not
 		// holding, and the log entries a finished change still owes.
-		w := walIndex{Client: k.Client, Name: k.Name, HMACs: append([]string(nil), dropped...), Commit: commit, Events: bodies, At: now.UnixNano(), Alerts: alertBodies, Owner: b.rot.instance}
+		logFrom, err := b.log.NextSeq(ctx, s)
+		if err != nil {
+			return err
+		}
+		w := walIndex{Client: k.Client, Name: k.Name, HMACs: append([]string(nil), dropped...), Commit: commit, Events: bodies, At: now.UnixNano(), LogFrom: logFrom, Alerts: alertBodies, Owner: b.rot.instance}
 		for _, v := range added {
 			w.HMACs = append(w.HMACs, v.HMAC)
 		}
@@ -234,7 +242,7 @@ func (b *apikeysBackend) completeCommit(ctx context.Context, s logical.Storage, 
 	if len(w.Alerts) > 0 {
 		defer b.gov.LockAlertWrite()()
 	}
-	if err := b.log.AppendMissing(ctx, s, w.Events, time.Unix(0, w.At).Add(-logScanSlack)); err != nil {
+	if err := b.log.AppendMissing(ctx, s, w.Events, w.LogFrom, time.Unix(0, w.At).Add(-logScanSlack)); err != nil {
 		return err
 	}
 	if err := b.storeMissingAlerts(ctx, s, w.Alerts); err != nil {
@@ -269,8 +277,9 @@ func (b *apikeysBackend) storeMissingAlerts(ctx context.Context, s logical.Stora
 // logScanSlack widens the search for a change's log entries: an event's
 // time is taken when it is built, a moment before its commit starts, and
 // entries are not strictly in time order (alerts carry the time they were
-// detected, up to a tick or two before they are logged). The search runs
-// only when recovering an interrupted change.
+// detected, up to a tick or two before they are logged). The search by
+// time runs only when recovering a change whose WAL entry, written by an
+// older version, lacks LogFrom.
 const logScanSlack = 15 * time.Minute
 
 // deleteUnheldIndexEntries deletes the index entries named by w whose HMAC

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -53,6 +54,35 @@ type Log struct {
 	// appended, when set, is told of every append (without blocking):
 	// the outbox delivers what the log gains.
 	appended func()
+	// seen is the highest sequence number this process has read in or
+	// written to the head. The log only grows, so it never exceeds the
+	// stored head: NextSeq answers from it without a storage read.
+	seen atomic.Uint64
+}
+
+// noteSeen raises seen to seq.
+func (l *Log) noteSeen(seq uint64) {
+	for {
+		cur := l.seen.Load()
+		if seq <= cur || l.seen.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
+
+// NextSeq returns a sequence number no greater than the one the next
+// append will take: a change that notes it before its appends finds its
+// entries, if any were written, at or after it. It reads the head only
+// until this process has seen one.
+func (l *Log) NextSeq(ctx context.Context, s logical.Storage) (uint64, error) {
+	if seen := l.seen.Load(); seen > 0 {
+		return seen + 1, nil
+	}
+	head, err := l.Head(ctx, s)
+	if err != nil {
+		return 0, err
+	}
+	return head.Seq + 1, nil
 }
 
 // OnAppend sets f to be called after each append; f must not block. Set
@@ -106,6 +136,7 @@ func (l *Log) AppendBody(ctx context.Context, s logical.Storage, body []byte) er
 	if err := s.Put(ctx, headEntry); err != nil {
 		return fmt.Errorf("writing log head: %w", err)
 	}
+	l.noteSeen(rec.Seq)
 	if l.appended != nil {
 		l.appended()
 	}
@@ -125,6 +156,7 @@ func (l *Log) Head(ctx context.Context, s logical.Storage) (Head, error) {
 			return head, fmt.Errorf("decoding log head: %w", err)
 		}
 	}
+	l.noteSeen(head.Seq)
 	return head, nil
 }
 

@@ -19,16 +19,25 @@ const (
 
 // AppendMissing appends, marked as recovered, each of bodies (events
 // encoded by Encode for one change, in order) that the log does not hold
-// yet, as written or as recovered before. Only entries whose event time is
-// not before since are compared: the caller passes a bound that the
-// change's own entries cannot precede. Calling it again with the same
-// bodies appends nothing, so a recovery that is itself interrupted can
-// simply run again.
-func (l *Log) AppendMissing(ctx context.Context, s logical.Storage, bodies []string, since time.Time) error {
+// yet, as written or as recovered before. Only the entries where the
+// change's own can stand are compared: from sequence number from on (the
+// change's NextSeq), so a recovery right after a crash reads only what was
+// appended since the change began, however busy the log was before; or,
+// when from is 0 (a change noted by a version that did not record it),
+// those whose event time is not before since. Calling it again with the
+// same bodies appends nothing, so a recovery that is itself interrupted
+// can simply run again.
+func (l *Log) AppendMissing(ctx context.Context, s logical.Storage, bodies []string, from uint64, since time.Time) error {
 	if len(bodies) == 0 {
 		return nil
 	}
-	logged, err := l.identitiesSince(ctx, s, since)
+	var logged map[string]bool
+	var err error
+	if from > 0 {
+		logged, err = l.identitiesFrom(ctx, s, from)
+	} else {
+		logged, err = l.identitiesSince(ctx, s, since)
+	}
 	if err != nil {
 		return err
 	}
@@ -94,6 +103,26 @@ func identity(body []byte) string {
 		return string(body)
 	}
 	return string(out)
+}
+
+// identitiesFrom returns the identities of the entries from sequence
+// number from to the head.
+func (l *Log) identitiesFrom(ctx context.Context, s logical.Storage, from uint64) (map[string]bool, error) {
+	head, err := l.Head(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for seq := from; seq <= head.Seq; seq++ {
+		rec, err := l.Entry(ctx, s, seq)
+		if err != nil {
+			return nil, err
+		}
+		if rec != nil {
+			out[identity(rec.Event)] = true
+		}
+	}
+	return out, nil
 }
 
 // identitiesSince returns the identities of the entries whose event time

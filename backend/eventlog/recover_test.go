@@ -58,7 +58,7 @@ func TestAppendMissingAppendsEachChangeOnce(t *testing.T) {
 	}
 	clk.Advance(3 * time.Minute)
 	for run := 0; run < 2; run++ { // a recovery that runs again adds nothing
-		if err := l.AppendMissing(ctx, s, bodies, t0.Add(-time.Minute)); err != nil {
+		if err := l.AppendMissing(ctx, s, bodies, 0, t0.Add(-time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -87,7 +87,7 @@ func TestAppendMissingRecognisesRecoveredEntries(t *testing.T) {
 	bodies := bodiesOf(t, t0, Event{Type: KeyExpired, Client: "svc", Key: "k"})
 	clk.Advance(time.Minute)
 	for run := 0; run < 3; run++ {
-		if err := l.AppendMissing(ctx, s, bodies, t0.Add(-time.Minute)); err != nil {
+		if err := l.AppendMissing(ctx, s, bodies, 0, t0.Add(-time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		clk.Advance(time.Minute)
@@ -95,7 +95,7 @@ func TestAppendMissingRecognisesRecoveredEntries(t *testing.T) {
 	if evs := events(t, l, s); len(evs) != 1 || evs[0].Details[DetailRecovered] != "true" {
 		t.Fatalf("entries = %+v", evs)
 	}
-	if err := l.AppendMissing(ctx, s, nil, t0); err != nil {
+	if err := l.AppendMissing(ctx, s, nil, 0, t0); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -112,5 +112,69 @@ func TestIdentityIgnoresRecoveryMarks(t *testing.T) {
 	other := bodiesOf(t, t0.Add(time.Second), Event{Type: KeyRevoked, Key: "k", Details: map[string]string{"reason": "r"}})[0]
 	if identity([]byte(other)) == identity([]byte(body)) {
 		t.Fatal("two changes at different times share an identity")
+	}
+}
+
+// readCounter counts storage reads.
+type readCounter struct {
+	logical.Storage
+	gets int
+}
+
+func (r *readCounter) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
+	r.gets++
+	return r.Storage.Get(ctx, key)
+}
+
+// A change that noted NextSeq before its appends is recovered by reading
+// only the entries appended since, however many the log held before and
+// however recent they are: a bulk revoke's busy log must not make the
+// recovery at mount start read minutes of entries.
+func TestAppendMissingFromReadsOnlyLaterEntries(t *testing.T) {
+	ctx := context.Background()
+	l, s, clk := newLog(t)
+	for i := 0; i < 500; i++ { // a busy log, all within the last minute
+		if err := l.Append(ctx, s, Event{Type: KeyIssued, Client: "svc", Key: "other"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc := &readCounter{Storage: s}
+	from, err := l.NextSeq(ctx, rc)
+	if err != nil || from != 501 || rc.gets != 0 {
+		t.Fatalf("NextSeq after appends: %d, %v, %d reads (want 501 from memory)", from, err, rc.gets)
+	}
+	bodies := bodiesOf(t, clk.Now(),
+		Event{Type: KeyRotated, Client: "svc", Key: "k", Version: 2},
+		Event{Type: KeyRetired, Client: "svc", Key: "k", Version: 1},
+	)
+	if err := l.AppendBody(ctx, s, []byte(bodies[0])); err != nil { // cut off after one
+		t.Fatal(err)
+	}
+	if err := l.Append(ctx, s, Event{Type: KeyIssued, Client: "svc", Key: "another"}); err != nil {
+		t.Fatal(err)
+	}
+	rc.gets = 0
+	for run := 0; run < 2; run++ {
+		if err := l.AppendMissing(ctx, rc, bodies, from, clk.Now().Add(-15*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rc.gets > 12 { // two runs: the head and 2-3 entries each, plus the appends' head reads
+		t.Fatalf("recovery read %d entries: it scanned back past the change", rc.gets)
+	}
+	evs := events(t, l, s)
+	if len(evs) != 503 || evs[502].Type != KeyRetired || evs[502].Details[DetailRecovered] != "true" {
+		t.Fatalf("after recovery: %d entries, last %+v", len(evs), evs[len(evs)-1])
+	}
+	// A fresh process reads the head once, then answers from memory.
+	l2 := New(clk, 512<<10)
+	rc.gets = 0
+	for i := 0; i < 3; i++ {
+		if from, err := l2.NextSeq(ctx, rc); err != nil || from != 504 {
+			t.Fatalf("fresh NextSeq: %d, %v", from, err)
+		}
+	}
+	if rc.gets != 1 {
+		t.Fatalf("fresh NextSeq read storage %d times", rc.gets)
 	}
 }
