@@ -502,11 +502,23 @@ func (b *apikeysBackend) invalidateOperation(key string) {
 }
 
 // initializeAll is the mount's InitializeFunc: the engine's start, then
-// the bulk operations'.
+// the bulk operations'. The operations start even when the engine's start
+// failed: Vault runs a restarted plugin's initialization under the request
+// that woke it, so a client that gives up cancels it, and a bulk revoke
+// must not then wait for the next restart to resume.
 func (b *apikeysBackend) initializeAll(ctx context.Context, req *logical.InitializationRequest) error {
-	if err := b.initialize(ctx, req); err != nil {
-		return err
-	}
+	err := b.initialize(ctx, req)
 	b.startOperations(ctx, req.Storage)
-	return nil
+	return err
+}
+
+// ensureOperations starts the operations worker where this node may write
+// and none runs: after a failed start, or on a node that became active.
+func (b *apikeysBackend) ensureOperations(ctx context.Context, s logical.Storage) {
+	b.ops.ctl.Lock()
+	running := b.ops.stop != nil
+	b.ops.ctl.Unlock()
+	if !running && b.ops.run {
+		b.startOperations(ctx, s)
+	}
 }

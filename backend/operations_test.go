@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -421,5 +422,37 @@ func TestEndedOperationsPrunedAfterRetention(t *testing.T) {
 	}
 	if op, err := getOperation(e.ctx, e.storage, old); err != nil || op != nil {
 		t.Fatalf("the pruned operation is still stored: %+v, %v", op, err)
+	}
+}
+
+// A bulk operation resumes after a plugin restart even when Vault cancels
+// the restart's initialization (it runs under the request that woke the
+// plugin), and the periodic function starts the worker if none runs.
+func TestOperationWorkerStartsWithoutACleanInitialization(t *testing.T) {
+	e := newTestEnv(t)
+	e.b.ops.run = true
+	defer e.b.stopOperations()
+	running := func() bool {
+		e.b.ops.ctl.Lock()
+		defer e.b.ops.ctl.Unlock()
+		return e.b.ops.stop != nil
+	}
+	canceled, cancel := context.WithCancel(e.ctx)
+	cancel()
+	if err := e.b.initializeAll(canceled, &logical.InitializationRequest{Storage: e.storage}); err == nil {
+		t.Fatal("the initialization under a canceled request succeeded: this test no longer covers a failed one")
+	}
+	if !running() {
+		t.Fatal("no operations worker after an initialization under a canceled request")
+	}
+	e.b.stopOperations()
+	if running() {
+		t.Fatal("the worker did not stop")
+	}
+	if err := e.b.periodic(e.ctx, &logical.Request{Storage: e.storage}); err != nil {
+		t.Fatal(err)
+	}
+	if !running() {
+		t.Fatal("the periodic function did not start the missing worker")
 	}
 }

@@ -14,6 +14,7 @@ func (b *apikeysBackend) periodic(ctx context.Context, req *logical.Request) err
 	if !b.writeSafe() {
 		return nil
 	}
+	b.ensureOperations(ctx, b.storage)
 	return errors.Join(
 		b.flushUsage(ctx, req),
 		b.rotationTick(ctx, req),
