@@ -40,6 +40,14 @@ func (b *apikeysBackend) startOutbox(s logical.Storage) {
 	b.outbox.Start(s)
 }
 
+// ensureOutbox starts the outbox where this node may write and it does
+// not run: after a failed start, or on a node that became active.
+func (b *apikeysBackend) ensureOutbox() {
+	if b.runOutbox && !b.outbox.Running() {
+		b.startOutbox(b.storage)
+	}
+}
+
 // respondToAlertID applies the response policies to a raised alert; the
 // outbox calls it once the alert's log entry is written, so it acts on
 // alerts raised by background work and by any node alike.

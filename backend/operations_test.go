@@ -425,13 +425,15 @@ func TestEndedOperationsPrunedAfterRetention(t *testing.T) {
 	}
 }
 
-// A bulk operation resumes after a plugin restart even when Vault cancels
-// the restart's initialization (it runs under the request that woke the
-// plugin), and the periodic function starts the worker if none runs.
-func TestOperationWorkerStartsWithoutACleanInitialization(t *testing.T) {
+// A bulk operation resumes, and notifications flow, after a plugin restart
+// even when Vault cancels the restart's initialization (it runs under the
+// request that woke the plugin); the periodic function starts either
+// worker if it does not run.
+func TestWorkersStartWithoutACleanInitialization(t *testing.T) {
 	e := newTestEnv(t)
-	e.b.ops.run = true
+	e.b.ops.run, e.b.runOutbox = true, true
 	defer e.b.stopOperations()
+	defer e.b.outbox.Stop()
 	running := func() bool {
 		e.b.ops.ctl.Lock()
 		defer e.b.ops.ctl.Unlock()
@@ -442,17 +444,18 @@ func TestOperationWorkerStartsWithoutACleanInitialization(t *testing.T) {
 	if err := e.b.initializeAll(canceled, &logical.InitializationRequest{Storage: e.storage}); err == nil {
 		t.Fatal("the initialization under a canceled request succeeded: this test no longer covers a failed one")
 	}
-	if !running() {
-		t.Fatal("no operations worker after an initialization under a canceled request")
+	if !running() || !e.b.outbox.Running() {
+		t.Fatalf("after an initialization under a canceled request: operations worker %v, outbox %v", running(), e.b.outbox.Running())
 	}
 	e.b.stopOperations()
+	e.b.outbox.Stop()
 	if running() {
 		t.Fatal("the worker did not stop")
 	}
 	if err := e.b.periodic(e.ctx, &logical.Request{Storage: e.storage}); err != nil {
 		t.Fatal(err)
 	}
-	if !running() {
-		t.Fatal("the periodic function did not start the missing worker")
+	if !running() || !e.b.outbox.Running() {
+		t.Fatalf("the periodic function did not start what was missing: operations worker %v, outbox %v", running(), e.b.outbox.Running())
 	}
 }

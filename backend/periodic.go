@@ -14,7 +14,10 @@ func (b *apikeysBackend) periodic(ctx context.Context, req *logical.Request) err
 	if !b.writeSafe() {
 		return nil
 	}
+	// Background workers a failed or cancelled initialization left
+	// stopped start here.
 	b.ensureOperations(ctx, b.storage)
+	b.ensureOutbox()
 	return errors.Join(
 		b.flushUsage(ctx, req),
 		b.rotationTick(ctx, req),
@@ -57,9 +60,11 @@ func (b *apikeysBackend) initialize(ctx context.Context, req *logical.Initializa
 	if !b.writeSafe() {
 		return nil
 	}
-	if err := b.signing.Ensure(ctx, req.Storage); err != nil {
-		return err
-	}
+	// The outbox starts even if the signing key could not be made now (the
+	// periodic signing tick makes it): this initialization may run under a
+	// request that was cancelled, and deliveries must not wait for the
+	// next restart.
+	err := b.signing.Ensure(ctx, req.Storage)
 	b.startOutbox(b.storage)
-	return nil
+	return err
 }

@@ -177,6 +177,13 @@ func (e *Engine) Stop() {
 	}
 }
 
+// Running reports whether Start's goroutine runs (until Stop).
+func (e *Engine) Running() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stop != nil
+}
+
 // Invalidate drops what the engine caches of storage key k (written by
 // the API, or by another node).
 func (e *Engine) Invalidate(k string) {
