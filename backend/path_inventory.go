@@ -320,8 +320,9 @@ func (b *apikeysBackend) inventoryItem(cfg *record.Config, k *record.Key, owner,
 }
 
 // tombstonePage reads at most limit client records after the tombstone
-// cursor (of the de-provisioned ones, tombstone_index.go) and returns the de-provisioned ones that pass the client and owner
-// filters, with the cursor of the next page ("" at the end).
+// cursor, of the candidates tombstoneCandidates names, and returns the
+// de-provisioned ones that pass the client and owner filters, with the
+// cursor of the next page ("" at the end).
 func (b *apikeysBackend) tombstonePage(ctx context.Context, s logical.Storage, q inventoryQuery, clientOf func(string) (*record.Client, error)) ([]map[string]interface{}, string, error) {
 	out := []map[string]interface{}{}
 	names := []string{q.filter.client}
