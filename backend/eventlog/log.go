@@ -36,6 +36,10 @@ type Head struct {
 	Hash string `json:"hash"`
 }
 
+// ErrUnreadable is the error of a stored entry that no longer decodes,
+// which only an alteration of storage produces.
+var ErrUnreadable = errors.New("not readable")
+
 // errEntryTooLarge is the error of an entry above the bound given to New.
 var errEntryTooLarge = errors.New("too large to store")
 
@@ -168,7 +172,7 @@ func (l *Log) Entry(ctx context.Context, s logical.Storage, seq uint64) (*Entry,
 	}
 	var rec Entry
 	if err := entry.DecodeJSON(&rec); err != nil {
-		return nil, fmt.Errorf("decoding log entry %d: %w", seq, err)
+		return nil, fmt.Errorf("log entry %d is %w: %v", seq, ErrUnreadable, err)
 	}
 	return &rec, nil
 }

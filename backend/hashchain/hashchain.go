@@ -55,6 +55,13 @@ func NewVerifier() *Verifier {
 	return &Verifier{next: 1, prev: Genesis, res: Result{Valid: true, Head: Genesis}}
 }
 
+// ResumeVerifier continues a verification at entry next, whose previous
+// entry has hash prev: a caller that verified the entries before (or
+// archived them) checks only what follows.
+func ResumeVerifier(next uint64, prev string) *Verifier {
+	return &Verifier{next: next, prev: prev, res: Result{Valid: true, Head: prev}}
+}
+
 // Fail records that entry seq could not be checked at all (missing or
 // unreadable), which breaks the chain there.
 func (v *Verifier) Fail(seq uint64, reason string) {
@@ -89,6 +96,9 @@ func (v *Verifier) Add(l Link) {
 		v.res.Head = l.Hash
 	}
 }
+
+// Result is the outcome so far, before the head is compared.
+func (v *Verifier) Result() Result { return v.res }
 
 // Finish checks the chain against the head recorded separately (the head
 // record catches truncation of the newest entries) and returns the result.
