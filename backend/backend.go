@@ -17,6 +17,7 @@ import (
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/detect"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/governance"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/logtree"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/outbox"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/signing"
@@ -61,6 +62,11 @@ type apikeysBackend struct {
 
 	// log is the mount's lifecycle log; it serialises its own appends.
 	log *eventlog.Log
+	// tree is the log's Merkle tree and checkpoints (package logtree).
+	tree *logtree.Tree
+	// backendUUID is the mount's id from Vault, which names the log in
+	// its checkpoints.
+	backendUUID string
 
 	cache *mountCache
 
@@ -109,6 +115,7 @@ type apikeysBackend struct {
 // Setup keeps the mount's storage view, then sets the framework up.
 func (b *apikeysBackend) Setup(ctx context.Context, conf *logical.BackendConfig) error {
 	b.storage = conf.StorageView
+	b.backendUUID = conf.BackendUUID
 	return b.Backend.Setup(ctx, conf)
 }
 
@@ -175,6 +182,7 @@ func newBackend(c clock.Clock, opts ...backendOption) *apikeysBackend {
 	})
 	b.outbox = b.newOutbox(o.webhookSend)
 	b.log.OnAppend(b.outbox.Wake)
+	b.tree = logtree.New(b.log, b.logOrigin)
 	b.gov.Runtime = governance.New(governance.Sources{Log: b.log, KeyPrefix: storageKeyPrefix, ClientPrefix: storageClientPrefix, Alerts: storedAlerts{}}, o.governance)
 	b.Backend = &framework.Backend{
 		Help:           strings.TrimSpace(backendHelp),
@@ -200,6 +208,8 @@ func newBackend(c clock.Clock, opts ...backendOption) *apikeysBackend {
 			b.pathKeyOps(),
 			b.pathInventory(),
 			b.pathLog(),
+			b.pathLogCheckpoint(),
+			b.pathLogArchive(),
 			b.pathShortLived(),
 			b.pathGovernance(),
 			b.pathTidy(),

@@ -18,6 +18,7 @@ var storagePackages = map[string]bool{
 	"governance": true, // loads and saves the governance state and marks, walks keys and alerts
 	"signing":    true, // stores the token signing key set
 	"outbox":     true, // follows the log and keeps endpoints and their delivery state
+	"logtree":    true, // reads the log's entries and keeps its tree hashes and checkpoints
 }
 
 // TestPackageBoundaries keeps the layout of backend/ (README, "Layout"): no

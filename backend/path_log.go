@@ -2,7 +2,10 @@ package backend
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -10,6 +13,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/hashchain"
 )
 
 const pathLogHelpSyn = `Read the lifecycle log.`
@@ -39,10 +43,23 @@ only a page without one is the end.
 const logScanFactor = 10
 const pathLogVerifyHelpSyn = `Verify the lifecycle log's hash chain.`
 const pathLogVerifyHelpDesc = `
-Recomputes every entry's hash from storage and reports whether the chain is
-intact ("valid"), how many entries it covers, and the head hash. When an
-entry was altered, removed or reordered, "broken_at" names the first entry
-that fails and "reason" says how.
+Recomputes entries' hashes from storage and reports whether the chain is
+intact ("valid"), how many entries this request checked ("entries") and the
+hash of the last one ("head"). When an entry was altered, removed or
+reordered, "broken_at" names the first entry that fails and "reason" says how.
+
+A full verification streams through the log in pages of at most "limit"
+entries (default 10000, at most 100000): it starts after entry "from" (0,
+the default: the first entry kept, after any archived by log/archive) and, while "complete" is false, "next_from" and
+"next_hash" are the from and from_hash of the next page. from_hash, when
+given, must be the hash of entry from (the previous page's next_hash): a page
+then also proves it continues the one before. The last page compares the
+chain with the stored head record, which catches removed newest entries.
+
+"incremental=true" checks only what was appended since the last verified
+point instead: the entries the log's Merkle tree (log/checkpoint) has not
+reached yet, at most limit of them, which then join the tree. Its cost is the
+new entries, whatever the log's size.
 `
 
 const maxLogPage = 1000
@@ -80,6 +97,12 @@ func (b *apikeysBackend) pathLog() []*framework.Path {
 				OperationPrefix: operationPrefix,
 				OperationVerb:   "verify",
 				OperationSuffix: "log",
+			},
+			Fields: map[string]*framework.FieldSchema{
+				"from":        {Type: framework.TypeInt, Description: "Verify the entries after this sequence number (0, the default: from the first entry); the previous page's next_from."},
+				"from_hash":   {Type: framework.TypeString, Description: "The hash of entry from (the previous page's next_hash), to prove the page continues it."},
+				"limit":       {Type: framework.TypeInt, Description: "Most entries to check in this request, 1-100000 (default 10000).", Default: defaultVerifyPage},
+				"incremental": {Type: framework.TypeBool, Description: "Check only the entries appended since the last verified point (the log tree's size)."},
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation:   &framework.PathOperation{Callback: b.pathLogVerify, Responses: okResponse(logVerifyResponseFields)},
@@ -220,19 +243,111 @@ func renderLogEntry(rec *eventlog.Entry) map[string]interface{} {
 	return ev
 }
 
-func (b *apikeysBackend) pathLogVerify(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	res, err := b.log.Verify(ctx, req.Storage)
+// Pages of log/verify.
+const (
+	defaultVerifyPage = 10000
+	maxVerifyPage     = 100000
+)
+
+func (b *apikeysBackend) pathLogVerify(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	limit := d.Get("limit").(int)
+	if limit < 1 || limit > maxVerifyPage {
+		return nil, userErrorf("limit must be between 1 and %d (got %d)", maxVerifyPage, limit)
+	}
+	rawFrom, fromSet := d.GetOk("from")
+	fromHash := strings.TrimSpace(d.Get("from_hash").(string))
+	if d.Get("incremental").(bool) {
+		if fromSet || fromHash != "" {
+			return nil, userErrorf("incremental starts at the last verified point: it cannot be combined with from or from_hash")
+		}
+		return b.verifyIncremental(ctx, req.Storage, limit)
+	}
+	from, prev := uint64(0), hashchain.Genesis
+	if fromSet {
+		v := rawFrom.(int)
+		if v < 0 {
+			return nil, userErrorf("from must be 0 or a sequence number (got %d)", v)
+		}
+		from = uint64(v)
+	}
+	base, err := b.log.Base(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}
+	if from <= base.Seq && base.Seq > 0 {
+		// Archived entries are checked offline against the archive;
+		// what is kept is checked from the last archived entry's hash.
+		from, prev = base.Seq, base.Hash
+	} else if from > 0 {
+		rec, err := b.log.Entry(ctx, req.Storage, from)
+		if err != nil && !errors.Is(err, eventlog.ErrUnreadable) {
+			return nil, err
+		}
+		if rec == nil {
+			return nil, userErrorf("entry %d (from) is not in the log or is not readable", from)
+		}
+		prev = rec.Hash
+	}
+	if fromHash != "" && subtle.ConstantTimeCompare([]byte(fromHash), []byte(prev)) != 1 {
+		return &logical.Response{Data: map[string]interface{}{
+			"valid": false, "entries": 0, "from": from, "to": from, "complete": false, "head": prev,
+			"broken_at": from, "reason": fmt.Sprintf("entry %d no longer has the hash the previous page ended with (from_hash)", from),
+		}}, nil
+	}
+	res, head, err := b.log.VerifyPage(ctx, req.Storage, from, prev, limit)
+	if err != nil {
+		return nil, err
+	}
+	to := from + res.Entries
 	data := map[string]interface{}{
-		"valid":   res.Valid,
-		"entries": res.Entries,
-		"head":    res.Head,
+		"valid":    res.Valid,
+		"entries":  res.Entries,
+		"head":     res.Head,
+		"head_seq": head.Seq,
+		"from":     from,
+		"to":       to,
+		"complete": res.Valid && to == head.Seq,
+	}
+	if base.Seq > 0 {
+		data["archived_through"] = base.Seq
 	}
 	if !res.Valid {
 		data["broken_at"] = res.BrokenAt
 		data["reason"] = res.Reason
+	} else if to < head.Seq {
+		data["next_from"] = to
+		data["next_hash"] = res.Head
+	}
+	return &logical.Response{Data: data}, nil
+}
+
+// verifyIncremental checks the entries past the log tree's verified size
+// and adds them to it.
+func (b *apikeysBackend) verifyIncremental(ctx context.Context, s logical.Storage, limit int) (*logical.Response, error) {
+	before, err := b.tree.State(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	p, err := b.tree.Grow(ctx, s, limit)
+	if err != nil {
+		return nil, err
+	}
+	from := min(before.Size, p.Size)
+	data := map[string]interface{}{
+		"valid":    p.BrokenAt == 0,
+		"entries":  p.Added,
+		"head":     p.LastHash,
+		"head_seq": p.HeadSeq,
+		"from":     from,
+		"to":       p.Size,
+		"complete": p.BrokenAt == 0 && p.Size == p.HeadSeq,
+	}
+	if p.BrokenAt != 0 {
+		data["broken_at"] = p.BrokenAt
+		data["reason"] = p.Reason
+	} else if p.Size < p.HeadSeq {
+		data["next_from"] = p.Size
+		data["next_hash"] = p.LastHash
 	}
 	return &logical.Response{Data: data}, nil
 }
@@ -246,9 +361,16 @@ var logReadResponseFields = map[string]*framework.FieldSchema{
 }
 
 var logVerifyResponseFields = map[string]*framework.FieldSchema{
-	"valid":     field(framework.TypeBool, "Whether the hash chain is intact."),
-	"entries":   field(framework.TypeInt, "Number of entries checked."),
-	"head":      field(framework.TypeString, "Hash of the newest entry."),
-	"broken_at": field(framework.TypeInt, "Sequence number where the chain breaks, if it does."),
-	"reason":    field(framework.TypeString, "Why the chain is broken, if it is."),
+	"valid":            field(framework.TypeBool, "Whether the hash chain is intact as far as this request checked."),
+	"entries":          field(framework.TypeInt, "Number of entries checked by this request."),
+	"head":             field(framework.TypeString, "Hash of the last entry checked (the newest entry when complete)."),
+	"head_seq":         field(framework.TypeInt, "Sequence number of the newest entry when the request started."),
+	"from":             field(framework.TypeInt, "Entries after this sequence number were checked."),
+	"to":               field(framework.TypeInt, "Sequence number of the last entry checked."),
+	"complete":         field(framework.TypeBool, "Whether the check reached the newest entry and matched the head record."),
+	"next_from":        field(framework.TypeInt, "from for the next page, while not complete."),
+	"next_hash":        field(framework.TypeString, "from_hash for the next page, while not complete."),
+	"archived_through": field(framework.TypeInt, "Entries up to this one were archived (log/archive): verification of what is kept starts after it."),
+	"broken_at":        field(framework.TypeInt, "Sequence number where the chain breaks, if it does."),
+	"reason":           field(framework.TypeString, "Why the chain is broken, if it is."),
 }

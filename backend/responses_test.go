@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -183,6 +184,22 @@ func driveGovernance(r *respEnv) {
 	r.check(logical.ReadOperation, "log", nil)
 	r.check(logical.ReadOperation, "log/verify", nil)
 	r.check(logical.UpdateOperation, "log/verify", nil)
+	r.check(logical.ReadOperation, "log/verify", map[string]interface{}{"limit": 1})
+	r.check(logical.ReadOperation, "log/verify", map[string]interface{}{"incremental": true})
+	r.check(logical.UpdateOperation, "log/config", map[string]interface{}{"checkpoint_interval": "2h", "retention": "8760h"})
+	r.check(logical.ReadOperation, "log/config", nil)
+	r.check(logical.UpdateOperation, "log/checkpoint", nil)
+	r.check(logical.ReadOperation, "log/checkpoint", nil)
+	r.check(logical.ReadOperation, "log/proof/inclusion", map[string]interface{}{"seq": 1})
+	r.check(logical.ReadOperation, "log/proof/consistency", map[string]interface{}{"from": 1})
+	r.check(logical.UpdateOperation, "log/config", map[string]interface{}{"retention": "24h"})
+	r.clock.Advance(48 * time.Hour)
+	first := r.check(logical.ReadOperation, "log/export", map[string]interface{}{"limit": 1}).Data["entries"].(string)
+	var e struct{ Hash string }
+	if err := json.Unmarshal([]byte(first), &e); err != nil {
+		r.t.Fatalf("export line %q: %v", first, err)
+	}
+	r.check(logical.UpdateOperation, "log/archive", map[string]interface{}{"through": 1, "through_hash": e.Hash})
 	r.check(logical.ReadOperation, "inventory", nil)
 	r.check(logical.ReadOperation, "inventory", map[string]interface{}{"limit": 1})
 	r.check(logical.ReadOperation, "inventory/export", map[string]interface{}{"format": "csv"})

@@ -177,18 +177,48 @@ func (l *Log) Entry(ctx context.Context, s logical.Storage, seq uint64) (*Entry,
 	return &rec, nil
 }
 
-// Verify recomputes the whole chain from storage, up to the head read when
-// it starts; entries appended meanwhile are left for the next run.
+// RawEntry returns entry seq exactly as stored (JSON of Entry), or nil:
+// an export that keeps the bytes lets an auditor recompute its hash.
+func (l *Log) RawEntry(ctx context.Context, s logical.Storage, seq uint64) ([]byte, error) {
+	entry, err := s.Get(ctx, entryKey(seq))
+	if err != nil || entry == nil {
+		return nil, err
+	}
+	return entry.Value, nil
+}
+
+// Verify recomputes the whole chain kept in storage (from the first entry
+// not archived), up to the head read when it starts; entries appended
+// meanwhile are left for the next run.
 func (l *Log) Verify(ctx context.Context, s logical.Storage) (hashchain.Result, error) {
-	head, err := l.Head(ctx, s)
+	base, err := l.Base(ctx, s)
 	if err != nil {
 		return hashchain.Result{}, err
 	}
-	v := hashchain.NewVerifier()
-	for seq := uint64(1); seq <= head.Seq; seq++ {
+	prev := hashchain.Genesis
+	if base.Seq > 0 {
+		prev = base.Hash
+	}
+	res, _, err := l.VerifyPage(ctx, s, base.Seq, prev, -1)
+	return res, err
+}
+
+// VerifyPage recomputes the chain from entry from+1, whose predecessor has
+// hash prev (0 and hashchain.Genesis: from the start), reading at most
+// limit entries (no bound when negative). Result.Entries counts the page's
+// entries. When the page reaches the head read at its start, the head
+// record is compared too (complete is then true).
+func (l *Log) VerifyPage(ctx context.Context, s logical.Storage, from uint64, prev string, limit int) (res hashchain.Result, head Head, err error) {
+	head, err = l.Head(ctx, s)
+	if err != nil {
+		return res, head, err
+	}
+	v := hashchain.ResumeVerifier(from+1, prev)
+	seq := from + 1
+	for ; seq <= head.Seq && (limit < 0 || seq-from <= uint64(limit)); seq++ {
 		entry, err := s.Get(ctx, entryKey(seq))
 		if err != nil {
-			return hashchain.Result{}, err
+			return res, head, err
 		}
 		if entry == nil {
 			v.Fail(seq, fmt.Sprintf("entry %d is missing", seq))
@@ -202,5 +232,8 @@ func (l *Log) Verify(ctx context.Context, s logical.Storage) (hashchain.Result, 
 		}
 		v.Add(hashchain.Link{Seq: rec.Seq, Prev: rec.Prev, Hash: rec.Hash, Body: rec.Event})
 	}
-	return v.Finish(head.Seq, head.Hash), nil
+	if seq > head.Seq {
+		return v.FinishAt(from, head.Seq, head.Hash), head, nil
+	}
+	return v.Result(), head, nil
 }

@@ -69,14 +69,23 @@ func actorMatches(want, typ, entityID, name string) bool {
 }
 
 // Scan reads entries from seq from (inclusive), forward to head or back to
-// 1, reading at most budget entries, and calls fn for each entry f matches
+// the first entry kept (archival removes older ones), reading at most budget entries, and calls fn for each entry f matches
 // until fn returns false. It returns the last sequence number read (0 when
 // none was) and whether the scan reached the end of its direction: when
 // not, the caller continues after (forward) or before (back) that number.
 func (l *Log) Scan(ctx context.Context, s logical.Storage, f Filter, from, head uint64, forward bool, budget int, fn func(*Entry) bool) (last uint64, done bool, err error) {
+	// Archived entries are gone: a scan covers what is kept.
+	base, err := l.Base(ctx, s)
+	if err != nil {
+		return 0, false, err
+	}
+	first := base.Seq + 1
 	seq := from
+	if forward && seq < first {
+		seq = first
+	}
 	for read := 0; read < max(budget, 1); read++ {
-		if (forward && seq > head) || (!forward && seq < 1) {
+		if (forward && seq > head) || (!forward && seq < first) {
 			return last, true, nil
 		}
 		rec, err := l.Entry(ctx, s, seq)
@@ -93,6 +102,6 @@ func (l *Log) Scan(ctx context.Context, s logical.Storage, f Filter, from, head 
 			break
 		}
 	}
-	done = (forward && seq > head) || (!forward && seq < 1)
+	done = (forward && seq > head) || (!forward && seq < first)
 	return last, done, nil
 }

@@ -136,4 +136,10 @@ const (
 	// OperationsPruned: ended operations past their retention were
 	// deleted (details: count, operation_ids, retention).
 	OperationsPruned = "operations.pruned"
+	// LogConfigUpdated: log/config was written (details: the settings).
+	LogConfigUpdated = "log.config_updated"
+	// LogArchived: entries up to a sequence number were archived by an
+	// operator and are removed from storage (details: through,
+	// through_hash, entries, retention).
+	LogArchived = "log.archived"
 )

@@ -103,10 +103,15 @@ func (v *Verifier) Result() Result { return v.res }
 // Finish checks the chain against the head recorded separately (the head
 // record catches truncation of the newest entries) and returns the result.
 func (v *Verifier) Finish(headSeq uint64, headHash string) Result {
-	if v.res.Valid && (headSeq != v.res.Entries || subtle.ConstantTimeCompare([]byte(headHash), []byte(v.res.Head)) != 1) {
+	return v.FinishAt(0, headSeq, headHash)
+}
+
+// FinishAt is Finish for a verification that resumed after entry from.
+func (v *Verifier) FinishAt(from, headSeq uint64, headHash string) Result {
+	if v.res.Valid && (headSeq != from+v.res.Entries || subtle.ConstantTimeCompare([]byte(headHash), []byte(v.res.Head)) != 1) {
 		v.res.Valid = false
-		v.res.BrokenAt = v.res.Entries + 1
-		v.res.Reason = fmt.Sprintf("log head records %d entries but the chain verifies %d (entries removed or head altered)", headSeq, v.res.Entries)
+		v.res.BrokenAt = from + v.res.Entries + 1
+		v.res.Reason = fmt.Sprintf("log head records %d entries but the chain verifies %d (entries removed or head altered)", headSeq, from+v.res.Entries)
 	}
 	return v.res
 }
