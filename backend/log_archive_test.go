@@ -42,7 +42,7 @@ func TestLogArchivalKeepsTheLogVerifiableAndProvable(t *testing.T) {
 	e.userErr(logical.UpdateOperation, "log/archive", args, "within the retention")
 	e.clock.Advance(25 * time.Hour)
 	e.userErr(logical.UpdateOperation, "log/archive", map[string]interface{}{"through": through, "through_hash": strings.Repeat("0", 64)}, "through_hash is not the hash of entry 20")
-	e.userErr(logical.UpdateOperation, "log/config", map[string]interface{}{"retention": "1h"}, "retention must be 0")
+	e.userErr(logical.UpdateOperation, "log/config", map[string]interface{}{"retention": "30s"}, "retention must be 0")
 
 	got := e.ok(logical.UpdateOperation, "log/archive", args).Data
 	if got["archived_through"] != through || got["archived"] != uint64(through) {

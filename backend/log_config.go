@@ -15,10 +15,11 @@ const (
 	defaultCheckpointInterval = time.Hour
 	minCheckpointInterval     = time.Minute
 	maxCheckpointInterval     = 720 * time.Hour
-	// minLogRetention keeps a day of entries whatever is configured: the
-	// webhook outbox and the recovery of interrupted changes read recent
-	// entries back.
-	minLogRetention = 24 * time.Hour
+	// minLogRetention keeps the newest minute whatever is configured: the
+	// recovery of an interrupted change reads its own recent entries back.
+	// A webhook endpoint not yet delivered an archived entry misses it, so
+	// the README asks for a retention above notifications' retry_window.
+	minLogRetention = time.Minute
 	maxLogRetention = 100 * 8760 * time.Hour
 )
 

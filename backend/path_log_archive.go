@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -114,9 +115,10 @@ func (b *apikeysBackend) pathLogExport(ctx context.Context, req *logical.Request
 		if raw == nil {
 			break // missing: log/verify says where and why
 		}
-		// Stored entries are compact JSON, one line each; an altered one
-		// is exported as it is, for the verifier to flag.
-		out.Write(raw)
+		// Stored entries are compact JSON ended by a newline (Vault's JSON
+		// encoder adds it); an altered one is exported as it is, for the
+		// verifier to flag.
+		out.Write(bytes.TrimRight(raw, "\n"))
 		out.WriteByte('\n')
 		last = seq
 	}

@@ -19,7 +19,9 @@ const pathLogConfigHelpDesc = `
 "checkpoint_interval" is how often the periodic function signs a checkpoint
 of the log when it has grown (default 1h, 1m to 720h). "retention" is how old
 an entry must be before log/archive may remove it from storage (0, the
-default, keeps every entry; otherwise at least 24h).
+default, keeps every entry; otherwise at least 1m, and longer than
+notifications' retry_window, or an endpoint still owed an archived entry
+misses it).
 `
 
 const pathLogCheckpointHelpSyn = `Read or make a signed checkpoint of the lifecycle log.`
@@ -67,7 +69,7 @@ func (b *apikeysBackend) pathLogCheckpoint() []*framework.Path {
 			},
 			Fields: map[string]*framework.FieldSchema{
 				"checkpoint_interval": {Type: framework.TypeDurationSecond, Description: "How often a checkpoint is signed when the log has grown (1m to 720h; default 1h)."},
-				"retention":           {Type: framework.TypeDurationSecond, Description: "How old an entry must be before log/archive may remove it (0: keep every entry; else at least 24h)."},
+				"retention":           {Type: framework.TypeDurationSecond, Description: "How old an entry must be before log/archive may remove it (0: keep every entry; else at least 1m)."},
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation:   &framework.PathOperation{Callback: b.pathLogConfigRead, Responses: okResponse(logConfigResponseFields)},

@@ -11,6 +11,24 @@ path "apikeys/log/verify" {
   capabilities = ["read", "update"]
 }
 
+# Signed checkpoints, their proofs and the exact-bytes export an archive is
+# checked with; never signing, archiving or changing the log settings.
+path "apikeys/log/checkpoint" {
+  capabilities = ["read"]
+}
+
+path "apikeys/log/proof/+" {
+  capabilities = ["read"]
+}
+
+path "apikeys/log/export" {
+  capabilities = ["read"]
+}
+
+path "apikeys/log/config" {
+  capabilities = ["read"]
+}
+
 path "apikeys/inventory" {
   capabilities = ["read"]
 }

@@ -40,6 +40,28 @@ path "apikeys/log/verify" {
   capabilities = ["read", "update"]
 }
 
+# Checkpoints (signing one now), proofs, the exact-bytes export, the log
+# settings and archival of exported entries past the retention.
+path "apikeys/log/checkpoint" {
+  capabilities = ["read", "update"]
+}
+
+path "apikeys/log/proof/+" {
+  capabilities = ["read"]
+}
+
+path "apikeys/log/export" {
+  capabilities = ["read"]
+}
+
+path "apikeys/log/config" {
+  capabilities = ["read", "update"]
+}
+
+path "apikeys/log/archive" {
+  capabilities = ["update"]
+}
+
 path "apikeys/leaks" {
   capabilities = ["update"]
 }

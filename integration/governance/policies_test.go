@@ -102,6 +102,7 @@ func TestBootstrapPolicies(t *testing.T) {
 	stranger := newUser(t, "nometa", []string{"apikeys-application"}, nil)
 	gateway := newUser(t, "gateway", []string{"apikeys-gateway"}, nil)
 	auditor := newUser(t, "auditor", []string{"apikeys-auditor"}, nil)
+	logAuditor := newUser(t, "log-auditor", []string{"apikeys-log-auditor"}, nil)
 
 	// issuer: issue keys, ask for approval; no secret of an existing key
 	// (no read, rotate, stage, promote, roll back, leased creds), no
@@ -258,8 +259,37 @@ func TestBootstrapPolicies(t *testing.T) {
 		{"read", "operations/x", nil, true},
 		{"write", "operations", map[string]interface{}{"action": "revoke", "client": "billing", "reason": "x"}, false},
 		{"write", "operations/x/cancel", nil, false},
+		{"read", "log/checkpoint", nil, true},
+		{"read", "log/proof/consistency", map[string]interface{}{"from": "1"}, true},
+		{"read", "log/export", nil, true},
+		{"read", "log/config", nil, true},
+		{"write", "log/checkpoint", nil, false},
+		{"write", "log/config", map[string]interface{}{"retention": "24h"}, false},
+		{"write", "log/archive", map[string]interface{}{"through": 1, "through_hash": "x"}, false},
 	} {
 		try(t, "auditor", auditor, m, c)
+	}
+
+	// log-auditor: checkpoints and proofs, nothing else.
+	try(t, "operator", operator, m, call{"write", "log/checkpoint", nil, true})
+	for _, c := range []call{
+		{"read", "log/checkpoint", nil, true},
+		{"read", "log/proof/consistency", map[string]interface{}{"from": "1"}, true},
+		{"read", "log/proof/inclusion", map[string]interface{}{"seq": "1"}, true},
+		{"write", "log/checkpoint", nil, false},
+		{"read", "log", nil, false},
+		{"read", "log/export", nil, false},
+		{"write", "log/verify", nil, false},
+		{"read", "log/config", nil, false},
+		{"write", "log/archive", map[string]interface{}{"through": 1, "through_hash": "x"}, false},
+		{"read", "inventory", nil, false},
+		{"read", "keys/billing/main", nil, false},
+		{"read", "metrics", nil, false},
+		{"read", "config", nil, false},
+		{"list", "clients", nil, false},
+		{"write", "verify", map[string]interface{}{"key": billingKey}, false},
+	} {
+		try(t, "log-auditor", logAuditor, m, c)
 	}
 
 	// operator: runs the mount and responds to incidents, but never
@@ -299,6 +329,9 @@ func TestBootstrapPolicies(t *testing.T) {
 		{"write", "keys/other/main/enable", nil, true},
 		{"write", "clients/other/restriction", map[string]interface{}{"scopes": "orders:read", "ttl": "1h", "reason": "drill"}, true},
 		{"delete", "clients/other/restriction", nil, true},
+		{"write", "log/config", map[string]interface{}{"checkpoint_interval": "2h"}, true},
+		{"read", "log/export", nil, true},
+		{"write", "log/archive", map[string]interface{}{"through": 1, "through_hash": "x"}, true}, // allowed by ACL; 400 as retention is 0
 	} {
 		try(t, "operator", operator, m, c)
 	}
