@@ -15,12 +15,12 @@ import (
 
 // auditor holds what an auditor keeps: the verifier key and files.
 type auditor struct {
-	t   *testing.T
+	t *testing.T
 	// size is the size of the checkpoint kept.
 	size int
-	bin string
-	dir string
-	key string
+	bin  string
+	dir  string
+	key  string
 }
 
 func newAuditor(t *testing.T, bin, mount string) *auditor {
