@@ -284,3 +284,32 @@ func TestCheckpointsVerifyWithTheC2SPFormat(t *testing.T) {
 }
 
 func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
+
+// TestProofsReadLogarithmicallyManyPages: a proof's size and the hash
+// pages it reads grow with log2 of the tree, not with the tree.
+func TestProofsReadLogarithmicallyManyPages(t *testing.T) {
+	// 20,000 entries keep their tree hashes in 157 pages: a proof that
+	// read pages in proportion to the tree would read far more than
+	// 2 log2(N).
+	const n, log2 = 20000, 15 // 2^15 > 20,000
+	f := newFixture(t, n)
+	if _, err := f.tree.Grow(f.ctx, f.s, n); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		prove func(s logical.Storage) ([]tlog.Hash, error)
+	}{
+		{"inclusion", func(s logical.Storage) ([]tlog.Hash, error) { return f.tree.Inclusion(f.ctx, s, 1234, n) }},
+		{"consistency", func(s logical.Storage) ([]tlog.Hash, error) { return f.tree.Consistency(f.ctx, s, 3001, n) }},
+	} {
+		cs := &countingStorage{Storage: f.s, gets: map[string]int{}}
+		p, err := tc.prove(cs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p) > 2*log2 || cs.gets["log/tree/hashes/"] > 2*log2 || cs.gets["log/entries/"] != 0 {
+			t.Fatalf("%s proof: %d hashes, reads %v", tc.name, len(p), cs.gets)
+		}
+	}
+}
