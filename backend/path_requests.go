@@ -165,7 +165,7 @@ func (b *apikeysBackend) pathRequestCreate(ctx context.Context, req *logical.Req
 		ID: id, Client: clientName, Role: roleName, KeyName: keyName, Justification: justification,
 		State: requestPending, RequestedBy: actorFromRequest(req), CreatedAt: now, ExpiresAt: now.Add(ttl),
 	}
-	if err := putRequest(ctx, s, r); err != nil {
+	if err := b.storeNewRequest(ctx, s, r); err != nil {
 		return nil, err
 	}
 	ev := eventFromRequest(req, eventlog.RequestCreated)

@@ -29,6 +29,7 @@ func (b *apikeysBackend) periodic(ctx context.Context, req *logical.Request) err
 		b.keyIDBackfillTick(ctx, req),
 		b.tombstoneBackfillTick(ctx, req),
 		b.pruneOperations(ctx, req),
+		b.retentionTick(ctx, req),
 	)
 }
 
