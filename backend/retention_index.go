@@ -37,7 +37,8 @@ import (
 // Pointers are written at or after the day their record's retention
 // starts, and that day is never before today, while the cursor never
 // passes the day before today minus the retention: a new pointer always
-// lands after the cursor. A crash between a pointer and its record leaves a
+// lands after the cursor. (The cursor starts a month before the first
+// pass, for pointers written before it.) A crash between a pointer and its record leaves a
 // pointer to nothing, which the pass drops.
 //
 // Records stored before the pointers existed get theirs from a one-time
@@ -136,8 +137,11 @@ func (b *apikeysBackend) retentionPass(ctx context.Context, s logical.Storage, k
 		return stats, err
 	}
 	if st == nil {
-		// Every pointer is written today or later.
-		st = &retentionState{Cursor: retentionDay(now.Add(-record.Day))}
+		// Pointers are written on or after the day they are written, and
+		// the first pass runs a minute after the mount starts; starting a
+		// month back covers pointers written well before it, at the cost
+		// of a month of empty bucket listings once.
+		st = &retentionState{Cursor: retentionDay(now.Add(-retentionDaysPerPass * record.Day))}
 		if err := b.putRetentionState(ctx, s, k, st); err != nil {
 			return stats, err
 		}
