@@ -203,12 +203,10 @@ func (b *apikeysBackend) retentionExamine(ctx context.Context, s logical.Storage
 		return err
 	}
 	stats.pruned += len(gone)
+	stats.moved += len(kept)
 	for id, from := range kept {
 		if err := b.putRetentionPointer(ctx, s, k.name, id, from); err != nil {
 			return err
-		}
-		if retentionDay(from) > day || retentionDay(now) > day {
-			stats.moved++
 		}
 	}
 	for _, id := range ids {
