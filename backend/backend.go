@@ -107,6 +107,10 @@ type apikeysBackend struct {
 	// ops is the bulk-operation engine's state (operations.go).
 	ops bulkOps
 
+	// retentionBatch overrides the records one retention pass of one kind
+	// examines (retention_index.go); zero in production.
+	retentionBatch int
+
 	// storage is the mount's storage, kept from Setup for clean, which
 	// Vault calls without a request.
 	storage logical.Storage
@@ -173,6 +177,7 @@ func newBackend(c clock.Clock, opts ...backendOption) *apikeysBackend {
 	b.gov.det = detect.New(governance.NewAlertID)
 	o := collectOptions(opts)
 	initSchedules(b, o)
+	b.retentionBatch = o.retentionBatch
 	b.signing = signing.New(signing.Deps{
 		Clock:         c,
 		Log:           b.log,

@@ -228,7 +228,7 @@ const alertPruneEventMax = 100
 
 // pruneAlerts deletes the alerts past their retention (SPEC §7), which the
 // governance runtime picks (governance.Runtime.PruneAlerts). Their history
-// stays in the lifecycle log, which is never pruned: alert.raised and
+// stays in the lifecycle log, which only an operator's archival shortens: alert.raised and
 // alert.acknowledged entries remain, and an alerts.pruned entry names the
 // pruned alert ids. Each such entry is written before its alerts are
 // deleted, as keys.purged is, so no alert disappears without the log

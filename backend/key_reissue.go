@@ -37,6 +37,11 @@ func (b *apikeysBackend) archiveRevokedKey(ctx context.Context, s logical.Storag
 	if err := b.finishInterruptedCommit(ctx, s, old); err != nil {
 		return err
 	}
+	// Its retention pointer first (archive_retention.go): a pointer to
+	// nothing is dropped, a record without one would be kept forever.
+	if err := b.putRetentionPointer(ctx, s, retentionKindArchive, old.KeyID, b.clock.Now()); err != nil {
+		return err
+	}
 	if err := putJSON(ctx, s, archivedKeyStorageKey(old.KeyID), "archived key", old); err != nil {
 		return err
 	}

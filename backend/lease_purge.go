@@ -60,8 +60,8 @@ const (
 	maxTidyKeys = 100000
 
 	// purgeEventMaxKeys is how many key ids one keys.purged entry lists.
-	// The lifecycle log is never pruned, so it must not grow faster than
-	// it has to: every leased key already costs key.issued and
+	// The lifecycle log is kept until an operator archives it, so it must
+	// not grow faster than it has to: every leased key already costs key.issued and
 	// key.revoked, and one entry per key purged would add a third. A batch
 	// entry listing up to 100 ids (about 3 KB) adds a small fraction of an
 	// entry per key while still naming every purged key id, so an auditor

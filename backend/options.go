@@ -23,6 +23,9 @@ type backendOptions struct {
 	adoption func(k *record.Key, version int) time.Time
 	// governance sizes the governance sweep's and retention's batches.
 	governance governance.Options
+	// retentionBatch bounds the records one retention pass of one kind
+	// examines (zero: retentionBatch, retention_index.go).
+	retentionBatch int
 	// webhookSend replaces the outbox's HTTP sender (nil: real HTTP).
 	webhookSend outbox.SendFunc
 }

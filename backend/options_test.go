@@ -55,3 +55,8 @@ func withGovernance(g governance.Options) backendOption {
 func withWebhookSender(send outbox.SendFunc) backendOption {
 	return func(o *backendOptions) { o.webhookSend = send }
 }
+
+// withRetentionBatch bounds each retention pass of one kind to n records.
+func withRetentionBatch(n int) backendOption {
+	return func(o *backendOptions) { o.retentionBatch = n }
+}

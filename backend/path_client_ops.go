@@ -38,6 +38,10 @@ certificates dropped from a CRL, a purged key is no longer accepted
 anywhere, and its revocation stays in the lifecycle log (key.revoked, then
 keys.purged naming its key_id). "leased_key_retention" in the answer says
 how far back leased revocations go.
+
+A revoked key whose name was re-issued is archived and stays listed
+archived_key_retention (see config; default 90d, 0: never) after the
+re-issue; then it is deleted (archived_keys.pruned naming its key_id).
 `
 
 func (b *apikeysBackend) pathClientOps() []*framework.Path {

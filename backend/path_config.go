@@ -44,6 +44,12 @@ Dead leased keys (from creds/, revoked or past their expiry) are purged from
 storage leased_key_retention after they died (default 7d; 0 keeps them
 forever), by the periodic function or at once with "tidy". Their history
 stays in the lifecycle log.
+
+Approval requests are deleted approval_request_retention after their
+expires_at, and the archived record of a revoked key whose name was
+re-issued archived_key_retention after the re-issue (both default 90d; 0
+keeps them forever), by the periodic function in bounded steps, each batch
+logged first (requests.pruned, archived_keys.pruned).
 `
 
 func (b *apikeysBackend) pathConfig() []*framework.Path {
@@ -91,6 +97,16 @@ func (b *apikeysBackend) pathConfig() []*framework.Path {
 				Type:        framework.TypeDurationSecond,
 				Description: "How long a dead leased key (revoked, or past its expiry) stays in storage, the inventory and the client's revocation list before the background purge deletes it; its lifecycle-log history is kept. 0 keeps dead leased keys forever; otherwise 1s to 3650d (default 7d).",
 				Default:     "168h",
+			},
+			"approval_request_retention": {
+				Type:        framework.TypeDurationSecond,
+				Description: "How long an approval request stays in storage and the requests list after its expires_at (by then it was used, denied or expired) before the background prune deletes it; its request.* lifecycle-log entries are kept. 0 keeps them forever; otherwise 1s to 3650d (default 90d).",
+				Default:     "2160h",
+			},
+			"archived_key_retention": {
+				Type:        framework.TypeDurationSecond,
+				Description: "How long the archived record of a revoked key whose name was re-issued stays in storage and the client's revocation list after the re-issue before the background prune deletes it and its index entries (verify then answers not_found for its secrets instead of revoked); its lifecycle-log history is kept. 0 keeps them forever; otherwise 1s to 3650d (default 90d).",
+				Default:     "2160h",
 			},
 			"token_ttl": {
 				Type:        framework.TypeDurationSecond,
@@ -182,6 +198,8 @@ func configData(c *record.Config) map[string]interface{} {
 		"default_max_grace_period":    int64(c.DefaultMaxGracePeriod / time.Second),
 		"review_period":               int64(c.ReviewPeriod / time.Second),
 		"leased_key_retention":        int64(c.LeasedKeyRetention / time.Second),
+		"approval_request_retention":  int64(c.ApprovalRequestRetention / time.Second),
+		"archived_key_retention":      int64(c.ArchivedKeyRetention / time.Second),
 		"token_ttl":                   int64(c.TokenTTL / time.Second),
 		"token_issuer":                c.TokenIssuer,
 		"signing_key_rotation_period": int64(c.SigningKeyRotationPeriod / time.Second),
@@ -268,6 +286,8 @@ func applyConfigFields(cfg *record.Config, d *framework.FieldData) error {
 		"default_max_grace_period":    &cfg.DefaultMaxGracePeriod,
 		"review_period":               &cfg.ReviewPeriod,
 		"leased_key_retention":        &cfg.LeasedKeyRetention,
+		"approval_request_retention":  &cfg.ApprovalRequestRetention,
+		"archived_key_retention":      &cfg.ArchivedKeyRetention,
 		"token_ttl":                   &cfg.TokenTTL,
 		"signing_key_rotation_period": &cfg.SigningKeyRotationPeriod,
 		"alert_window":                &cfg.AlertWindow,
@@ -353,6 +373,8 @@ var configResponseFields = map[string]*framework.FieldSchema{
 	"alert_window":                field(framework.TypeDurationSecond, "Window in seconds the thresholds count over."),
 	"rotation_notice_lead_times":  field(framework.TypeCommaIntSlice, "Seconds before a due rotation that owners of keys not rotated automatically are notified, longest first."),
 	"leased_key_retention":        field(framework.TypeDurationSecond, "Seconds revoked leased keys are kept for the record."),
+	"approval_request_retention":  field(framework.TypeDurationSecond, "Seconds an approval request is kept after its expiry."),
+	"archived_key_retention":      field(framework.TypeDurationSecond, "Seconds the archived record of a re-issued key is kept."),
 	"token_issuer":                field(framework.TypeString, "Issuer (iss) of exchanged tokens."),
 	"token_ttl":                   field(framework.TypeDurationSecond, "Lifetime in seconds of exchanged tokens."),
 	"signing_key_rotation_period": field(framework.TypeDurationSecond, "Seconds between rotations of the token signing key."),

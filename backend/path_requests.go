@@ -32,6 +32,10 @@ kind=unlock requests the unlock of a client locked by an automated
 require_reapproval response (see responses/): give client and
 justification; once another person approved it, the requester unlocks with
 clients/<client>/unlock approval_id=<approval_id>.
+
+A request is kept approval_request_retention (see config; default 90d, 0:
+forever) after its expiry, then deleted by the periodic function; its
+request.* entries and a requests.pruned entry stay in the lifecycle log.
 `
 const pathRequestHelpSyn = `Read one approval request.`
 const pathRequestHelpDesc = `Shows the request (approval_id), its state (pending, approved, denied, used, expired), who asked, who decided and when, and for a used request who used it, when, and the key_id of the key issued with it (with key_version, the version a rotation created with it).`
@@ -165,7 +169,7 @@ func (b *apikeysBackend) pathRequestCreate(ctx context.Context, req *logical.Req
 		ID: id, Client: clientName, Role: roleName, KeyName: keyName, Justification: justification,
 		State: requestPending, RequestedBy: actorFromRequest(req), CreatedAt: now, ExpiresAt: now.Add(ttl),
 	}
-	if err := putRequest(ctx, s, r); err != nil {
+	if err := b.storeNewRequest(ctx, s, r); err != nil {
 		return nil, err
 	}
 	ev := eventFromRequest(req, eventlog.RequestCreated)

@@ -31,6 +31,7 @@ func (b *apikeysBackend) periodic(ctx context.Context, req *logical.Request) err
 		b.pruneOperations(ctx, req),
 		b.logTreeTick(ctx, req),
 		b.logArchiveTick(ctx, req),
+		b.retentionTick(ctx, req),
 	)
 }
 

@@ -35,17 +35,19 @@ func renderTime(t time.Time) interface{} {
 // detailDurations are the detail fields (of log entries and alerts) that
 // hold a configured duration, stored as a Go duration string.
 var detailDurations = map[string]bool{
-	"grace_period":           true,
-	"max_grace_period":       true,
-	"ttl":                    true,
-	"max_ttl":                true,
-	"window":                 true,
-	"rotation_window":        true,
-	"review_period":          true,
-	"idle_timeout":           true,
-	"leased_key_retention":   true,
-	"acknowledged_retention": true,
-	"open_retention":         true,
+	"grace_period":               true,
+	"max_grace_period":           true,
+	"ttl":                        true,
+	"max_ttl":                    true,
+	"window":                     true,
+	"rotation_window":            true,
+	"review_period":              true,
+	"idle_timeout":               true,
+	"leased_key_retention":       true,
+	"approval_request_retention": true,
+	"archived_key_retention":     true,
+	"acknowledged_retention":     true,
+	"open_retention":             true,
 }
 
 // isDetailTime reports whether a detail field holds a time.

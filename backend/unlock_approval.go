@@ -54,7 +54,7 @@ func (b *apikeysBackend) createUnlockRequest(ctx context.Context, req *logical.R
 		ID: id, Kind: requestKindUnlock, Client: client, Justification: justification,
 		State: requestPending, RequestedBy: actorFromRequest(req), CreatedAt: now, ExpiresAt: now.Add(ttl),
 	}
-	if err := putRequest(ctx, s, r); err != nil {
+	if err := b.storeNewRequest(ctx, s, r); err != nil {
 		return nil, err
 	}
 	ev := eventFromRequest(req, eventlog.RequestCreated)

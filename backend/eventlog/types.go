@@ -142,4 +142,11 @@ const (
 	// operator and are removed from storage (details: through,
 	// through_hash, entries, retention).
 	LogArchived = "log.archived"
+	// RequestsPruned: approval requests past approval_request_retention
+	// were deleted (details: count, approval_ids, approval_request_retention).
+	RequestsPruned = "requests.pruned"
+	// ArchivedKeysPruned: archived records of revoked, re-issued keys
+	// past archived_key_retention were deleted with their index entries
+	// (details: count, key_ids, archived_key_retention).
+	ArchivedKeysPruned = "archived_keys.pruned"
 )

@@ -33,6 +33,16 @@ type Config struct {
 	// and index entries (backend/lease_purge.go); 0 keeps dead leased keys
 	// forever. No omitempty: a stored 0 must not decode as the default.
 	LeasedKeyRetention time.Duration `json:"leased_key_retention"`
+	// ApprovalRequestRetention is how long an approval request is kept
+	// after its expires_at (by then it was used, denied or expired) before
+	// the background prune deletes it (backend/request_retention.go); 0
+	// keeps them forever. No omitempty, as above.
+	ApprovalRequestRetention time.Duration `json:"approval_request_retention"`
+	// ArchivedKeyRetention is how long the archived record of a revoked
+	// key whose name was re-issued is kept after the re-issue before the
+	// background prune deletes it and its index entries
+	// (backend/archive_retention.go); 0 keeps them forever.
+	ArchivedKeyRetention time.Duration `json:"archived_key_retention"`
 
 	// Token exchange (SPEC §5).
 	TokenTTL                 time.Duration `json:"token_ttl"`
@@ -74,6 +84,8 @@ func DefaultConfig() *Config {
 		DefaultMaxGracePeriod:    7 * Day,
 		ReviewPeriod:             90 * Day,
 		LeasedKeyRetention:       DefaultLeasedKeyRetention,
+		ApprovalRequestRetention: DefaultApprovalRequestRetention,
+		ArchivedKeyRetention:     DefaultArchivedKeyRetention,
 		TokenTTL:                 5 * time.Minute,
 		SigningKeyRotationPeriod: 30 * Day,
 		RotationNoticeLeadTimes:  []time.Duration{14 * Day, 3 * Day, 1 * Day},
@@ -98,6 +110,22 @@ const (
 	// job does not grow storage without bound.
 	DefaultLeasedKeyRetention = 7 * Day
 	MaxLeasedKeyRetention     = 10 * 365 * Day
+
+	// DefaultApprovalRequestRetention keeps an ended approval request for
+	// 90 days, as ended bulk operations and acknowledged alerts are: long
+	// enough for a quarterly access review to read who asked, who decided
+	// and which key it served from requests/; the lifecycle log keeps the
+	// request.created, request.approved/denied and request.used entries
+	// after that.
+	DefaultApprovalRequestRetention = 90 * Day
+	// DefaultArchivedKeyRetention keeps the archived record of a revoked,
+	// re-issued key for 90 days: its revoked versions stay on the
+	// client's revocation list (deny lists) and verify answers "revoked"
+	// for its secrets through a review period; after it, verify answers
+	// not_found, which refuses them all the same.
+	DefaultArchivedKeyRetention = 90 * Day
+	// MaxRecordRetention bounds both.
+	MaxRecordRetention = 10 * 365 * Day
 
 	// MaxNoticeLeadTimes bounds rotation_notice_lead_times: each is a
 	// log entry (and a webhook) per key and due time.
@@ -145,6 +173,12 @@ func (c *Config) Validate() error {
 	if c.LeasedKeyRetention < 0 || c.LeasedKeyRetention > MaxLeasedKeyRetention || (c.LeasedKeyRetention > 0 && c.LeasedKeyRetention < time.Second) {
 		return fmt.Errorf("leased_key_retention must be 0 (keep dead leased keys forever) or between 1s and %s (got %s)", MaxLeasedKeyRetention, c.LeasedKeyRetention)
 	}
+	if err := validRetention("approval_request_retention", "ended approval requests", c.ApprovalRequestRetention); err != nil {
+		return err
+	}
+	if err := validRetention("archived_key_retention", "archived keys", c.ArchivedKeyRetention); err != nil {
+		return err
+	}
 	if c.TokenTTL < MinTokenTTL || c.TokenTTL > MaxTokenTTL {
 		return fmt.Errorf("token_ttl must be between %s and %s (got %s)", MinTokenTTL, MaxTokenTTL, c.TokenTTL)
 	}
@@ -165,6 +199,13 @@ func (c *Config) Validate() error {
 	}
 	if c.FailedVerifyThreshold < 1 {
 		return fmt.Errorf("failed_verify_threshold must be at least 1 (got %d)", c.FailedVerifyThreshold)
+	}
+	return nil
+}
+
+func validRetention(field, what string, d time.Duration) error {
+	if d < 0 || d > MaxRecordRetention || (d > 0 && d < time.Second) {
+		return fmt.Errorf("%s must be 0 (keep %s forever) or between 1s and %s (got %s)", field, what, MaxRecordRetention, d)
 	}
 	return nil
 }

@@ -30,6 +30,17 @@ func TestConfigDefaultsWriteRead(t *testing.T) {
 	if num(t, got.Data["default_grace_period"]) != 7200 {
 		t.Fatalf("default_grace_period = %v", got.Data["default_grace_period"])
 	}
+	// Retentions of records that only grow: 90 days by default, 0 keeps.
+	for _, f := range []string{"approval_request_retention", "archived_key_retention"} {
+		if num(t, got.Data[f]) != 90*24*3600 {
+			t.Fatalf("%s default = %v", f, got.Data[f])
+		}
+	}
+	write(t, m+"/config", map[string]interface{}{"approval_request_retention": "30d", "archived_key_retention": "0"})
+	got = read(t, m+"/config")
+	if num(t, got.Data["approval_request_retention"]) != 30*24*3600 || num(t, got.Data["archived_key_retention"]) != 0 {
+		t.Fatalf("retentions not stored: %v", got.Data)
+	}
 	// A partial update keeps the other fields.
 	write(t, m+"/config", map[string]interface{}{"entropy_bits": 256})
 	got = read(t, m+"/config")
@@ -63,6 +74,12 @@ func TestConfigRejectsBadValuesAndStoresNothing(t *testing.T) {
 		{"default tier unknown", map[string]interface{}{"default_risk_tier": "extreme"}, "default_risk_tier"},
 		{"grace beyond max grace", map[string]interface{}{"default_grace_period": "200h"}, "default_max_grace_period"},
 		{"token ttl too long", map[string]interface{}{"token_ttl": "48h"}, "token_ttl"},
+		{"request retention above max", map[string]interface{}{"approval_request_retention": "4000d"}, "approval_request_retention"},
+		{"request retention negative", map[string]interface{}{"approval_request_retention": "-1h"}, "approval_request_retention"},
+		{"request retention not a duration", map[string]interface{}{"approval_request_retention": "forever"}, "approval_request_retention"},
+		{"archive retention above max", map[string]interface{}{"archived_key_retention": "4000d"}, "archived_key_retention"},
+		{"archive retention negative", map[string]interface{}{"archived_key_retention": "-5s"}, "archived_key_retention"},
+		{"archive retention not a duration", map[string]interface{}{"archived_key_retention": "a while"}, "archived_key_retention"},
 		{"mixed good and bad", map[string]interface{}{"key_prefix": "changed", "entropy_bits": 100}, "entropy_bits"},
 	}
 	for _, tc := range cases {

@@ -203,7 +203,7 @@ func TestREADME(t *testing.T) {
 	s, root := devServer(t)
 	blocks := shellBlocks(t, filepath.Join(root, "README.md"))
 	secs := sectionsOf(blocks)
-	for _, want := range []string{"Walkthrough with the vault CLI", "Short-lived credentials", "Governance", "Incident controls"} {
+	for _, want := range []string{"Walkthrough with the vault CLI", "Short-lived credentials", "Governance", "Incident controls", "Retention"} {
 		if secs[want] == 0 {
 			t.Fatalf("README.md has no sh block under %q: the walkthrough would go untested", want)
 		}
@@ -257,6 +257,9 @@ func TestREADME(t *testing.T) {
 	inOrder(t, "verify answer", out.blocks[inc+2], `"owner": "team-logistics"`, `"limit": 100`, `(?mi)^ratelimit-limit: 100`)
 	inOrder(t, "bulk revoke", out.blocks[inc+3], `(?m)^matched\s+2$`, `(?m)^code\s+revoked$`, `(?m)^remaining\s+0$`)
 	inOrder(t, "queries", out.blocks[inc+4], `"next": "logistics/trucks"`, `"name": "vans"`, `"keys":\["trucks"\],"next":"trucks"`, `"type": "key\.`, `(?m)^kid_\w+,logistics,trucks,orders-read,`)
+
+	// Retention settings are written and read back in seconds.
+	inOrder(t, "retention", out.blocks[indexOf(blocks, "Retention")], `(?m)^2592000$`)
 
 	// What the README says happened, checked through the API.
 	c := s.Client
