@@ -203,7 +203,7 @@ func TestREADME(t *testing.T) {
 	s, root := devServer(t)
 	blocks := shellBlocks(t, filepath.Join(root, "README.md"))
 	secs := sectionsOf(blocks)
-	for _, want := range []string{"Walkthrough with the vault CLI", "Short-lived credentials", "Governance", "Incident controls", "Retention"} {
+	for _, want := range []string{"Walkthrough with the vault CLI", "Short-lived credentials", "Governance", "Incident controls", "Log checkpoints and archival", "Retention"} {
 		if secs[want] == 0 {
 			t.Fatalf("README.md has no sh block under %q: the walkthrough would go untested", want)
 		}
@@ -257,6 +257,14 @@ func TestREADME(t *testing.T) {
 	inOrder(t, "verify answer", out.blocks[inc+2], `"owner": "team-logistics"`, `"limit": 100`, `(?mi)^ratelimit-limit: 100`)
 	inOrder(t, "bulk revoke", out.blocks[inc+3], `(?m)^matched\s+2$`, `(?m)^code\s+revoked$`, `(?m)^remaining\s+0$`)
 	inOrder(t, "queries", out.blocks[inc+4], `"next": "logistics/trucks"`, `"name": "vans"`, `"keys":\["trucks"\],"next":"trucks"`, `"type": "key\.`, `(?m)^kid_\w+,logistics,trucks,orders-read,`)
+
+	// The offline verifier accepts the checkpoints, the consistency and
+	// inclusion proofs and the exported entries; archival waits for the
+	// retention.
+	logs := indexOf(blocks, "Log checkpoints and archival")
+	inOrder(t, "log checkpoints", out.blocks[logs], `(?m)^pending\s+0$`, `ok: checkpoint of vault-apikeys/`, `ok: the log of \d+ entries extends the checkpoint of \d+ entries`,
+		`ok: entry 1 is in the checkpoint`, `(?m)^complete\s+true$`, `(?m)^complete\s+true$`)
+	inOrder(t, "log archival", out.blocks[logs+1], `ok: \d+ entries chain from the first, and match 2 checkpoint`, `within the retention`)
 
 	// Retention settings are written and read back in seconds.
 	inOrder(t, "retention", out.blocks[indexOf(blocks, "Retention")], `(?m)^2592000$`)
