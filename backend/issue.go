@@ -210,8 +210,17 @@ func issuedEvent(req *logical.Request, k *record.Key) eventlog.Event {
 // issueTarget loads the client and the role of an issuance (managed or
 // leased). A user error refuses it: the client is missing or not active, or
 // the role is missing.
+//
+// Both come through the verify cache (verifycache), which saves an
+// issuance two storage round trips: the caller holds the client's lock
+// (read or write) and the role's read lock, which every writer of either
+// record holds exclusively while it stores it and drops it from the cache,
+// and a cached copy is never older than its last drop; another node's write
+// drops it through Invalidate, and a new process starts with an empty
+// cache. So what the cache returns here is what storage holds. The records
+// are shared: read only.
 func (b *apikeysBackend) issueTarget(ctx context.Context, s logical.Storage, clientName, roleName string) (*record.Client, *record.Role, error) {
-	client, err := b.getClient(ctx, s, clientName)
+	client, err := b.cache.verify.Client(clientName, func() (*record.Client, error) { return b.getClient(ctx, s, clientName) })
 	if err != nil {
 		return nil, nil, err
 	}
@@ -221,7 +230,7 @@ func (b *apikeysBackend) issueTarget(ctx context.Context, s logical.Storage, cli
 	if client.Status != record.ClientActive {
 		return nil, nil, userErrorf("client %q is %s; keys cannot be issued to it", clientName, client.Status)
 	}
-	role, err := b.getRole(ctx, s, roleName)
+	role, err := b.cache.verify.Role(roleName, func() (*record.Role, error) { return b.getRole(ctx, s, roleName) })
 	if err != nil {
 		return nil, nil, err
 	}
@@ -235,7 +244,8 @@ func (b *apikeysBackend) issueTarget(ctx context.Context, s logical.Storage, cli
 // requested subset of them. A user error refuses the request.
 func keyScopesFor(role *record.Role, wanted []string, given bool) ([]string, error) {
 	if !given {
-		return role.Scopes, nil
+		// A copy: the role may be the verify cache's shared record.
+		return slices.Clone(role.Scopes), nil
 	}
 	if len(wanted) == 0 {
 		return nil, userErrorf("scopes, when given, must list at least one scope of role %q (%s)", role.Name, scopes.Join(role.Scopes))
