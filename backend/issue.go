@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -37,11 +38,34 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 	if err := record.ValidateName("role", in.roleName); err != nil {
 		return nil, userErrorf("%s", err.Error())
 	}
-	// The client lock covers the max_keys_per_client count and excludes a
-	// concurrent de-provisioning or lock.
+	// Issuances to one client run side by side: each holds the client's
+	// lock shared, which excludes a concurrent de-provisioning or lock.
+	// Under a role with max_keys_per_client the count and the new key must
+	// not interleave with another issuance to the client, so such an
+	// issuance holds it exclusively; it learns that under the role's read
+	// lock, having written nothing, and starts over.
+	resp, err := b.issueKeyLocked(ctx, req, in, false)
+	if errors.Is(err, errClientLockNeeded) {
+		resp, err = b.issueKeyLocked(ctx, req, in, true)
+	}
+	return resp, err
+}
+
+// errClientLockNeeded stops an issuance holding the client's lock shared
+// under a role that counts the client's keys (issueKey starts it over).
+var errClientLockNeeded = errors.New("issuance under max_keys_per_client needs the client's lock exclusively")
+
+// issueKeyLocked is issueKey under its locks: the client's (exclusive or
+// shared), the key's and the role's read lock.
+func (b *apikeysBackend) issueKeyLocked(ctx context.Context, req *logical.Request, in issueInput, exclusive bool) (*logical.Response, error) {
 	clk := b.locks.client(in.clientName)
-	clk.Lock()
-	defer clk.Unlock()
+	if exclusive {
+		clk.Lock()
+		defer clk.Unlock()
+	} else {
+		clk.RLock()
+		defer clk.RUnlock()
+	}
 	klock := b.locks.key(in.clientName, in.name)
 	klock.Lock()
 	defer klock.Unlock()
@@ -55,6 +79,9 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 	client, role, err := b.issueTarget(ctx, s, in.clientName, in.roleName)
 	if err != nil {
 		return nil, err
+	}
+	if role.MaxKeysPerClient > 0 && !exclusive {
+		return nil, errClientLockNeeded
 	}
 	existing, err := b.getKey(ctx, s, in.clientName, in.name)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -164,4 +165,94 @@ func TestIssueSeesClientAndRoleChanges(t *testing.T) {
 	}
 	e.b.invalidate(e.ctx, roleStorageKey("r"))
 	e.userErr(logical.CreateOperation, "keys/svc/k5", map[string]interface{}{"role": "r"}, "does not exist")
+}
+
+// blockingStorage holds the first Put of one storage key until released.
+type blockingStorage struct {
+	logical.Storage
+	key      string
+	once     sync.Once
+	reached  chan struct{}
+	released chan struct{}
+}
+
+func (s *blockingStorage) Put(ctx context.Context, entry *logical.StorageEntry) error {
+	if entry.Key == s.key {
+		s.once.Do(func() {
+			close(s.reached)
+			<-s.released
+		})
+	}
+	return s.Storage.Put(ctx, entry)
+}
+
+// issueWhileBlocked starts issuing svc/a, holds it at its key record write,
+// and reports whether an issuance of svc/b completed meanwhile (within
+// wait) and what each returned.
+func issueWhileBlocked(t *testing.T, e *testEnv, wait time.Duration) (bSideBySide bool, errA, errB error) {
+	t.Helper()
+	bs := &blockingStorage{Storage: e.storage, key: keyStorageKey("svc", "a"), reached: make(chan struct{}), released: make(chan struct{})}
+	e.storage = bs
+	issue := func(name string) error {
+		resp, err := e.doErr(logical.CreateOperation, "keys/svc/"+name, map[string]interface{}{"role": "r"})
+		if err == nil && resp != nil && resp.IsError() {
+			err = resp.Error()
+		}
+		return err
+	}
+	doneA := make(chan error, 1)
+	go func() { doneA <- issue("a") }()
+	select {
+	case <-bs.reached:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the issuance of svc/a never wrote its key record")
+	}
+	doneB := make(chan error, 1)
+	go func() { doneB <- issue("b") }()
+	select {
+	case errB = <-doneB:
+		bSideBySide = true
+	case <-time.After(wait):
+	}
+	close(bs.released)
+	errA = <-doneA
+	if !bSideBySide {
+		errB = <-doneB
+	}
+	return bSideBySide, errA, errB
+}
+
+// Issuances to one client run side by side, but not under a role with
+// max_keys_per_client, whose count must not interleave with another
+// issuance to the client.
+func TestIssueClientLock(t *testing.T) {
+	t.Run("side by side", func(t *testing.T) {
+		e := newTestEnv(t)
+		e.setupClientRole("svc", "internal", "r", nil)
+		// Long enough for a loaded machine: it returns as soon as svc/b is
+		// issued.
+		sideBySide, errA, errB := issueWhileBlocked(t, e, 20*time.Second)
+		if errA != nil || errB != nil {
+			t.Fatalf("issuances failed: %v, %v", errA, errB)
+		}
+		if !sideBySide {
+			t.Fatal("an issuance to the client waited for another one to finish")
+		}
+	})
+	t.Run("max_keys_per_client", func(t *testing.T) {
+		e := newTestEnv(t)
+		e.setupClientRole("svc", "internal", "r", map[string]interface{}{"max_keys_per_client": 1})
+		// svc/b cannot finish while svc/a holds the client's lock, however
+		// long it is given; a short wait shows it.
+		sideBySide, errA, errB := issueWhileBlocked(t, e, 300*time.Millisecond)
+		if sideBySide {
+			t.Fatal("an issuance counting the client's keys ran beside another one")
+		}
+		if errA != nil || errB == nil || !strings.Contains(errB.Error(), "max_keys_per_client") {
+			t.Fatalf("want the first issuance to pass and the second refused by max_keys_per_client; got %v, %v", errA, errB)
+		}
+		if k, _ := e.b.getKey(e.ctx, e.storage, "svc", "b"); k != nil {
+			t.Fatal("the refused issuance stored its key")
+		}
+	})
 }
