@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -37,11 +38,34 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 	if err := record.ValidateName("role", in.roleName); err != nil {
 		return nil, userErrorf("%s", err.Error())
 	}
-	// The client lock covers the max_keys_per_client count and excludes a
-	// concurrent de-provisioning or lock.
+	// Issuances to one client run side by side: each holds the client's
+	// lock shared, which excludes a concurrent de-provisioning or lock.
+	// Under a role with max_keys_per_client the count and the new key must
+	// not interleave with another issuance to the client, so such an
+	// issuance holds it exclusively; it learns that under the role's read
+	// lock, having written nothing, and starts over.
+	resp, err := b.issueKeyLocked(ctx, req, in, false)
+	if errors.Is(err, errClientLockNeeded) {
+		resp, err = b.issueKeyLocked(ctx, req, in, true)
+	}
+	return resp, err
+}
+
+// errClientLockNeeded stops an issuance holding the client's lock shared
+// under a role that counts the client's keys (issueKey starts it over).
+var errClientLockNeeded = errors.New("issuance under max_keys_per_client needs the client's lock exclusively")
+
+// issueKeyLocked is issueKey under its locks: the client's (exclusive or
+// shared), the key's and the role's read lock.
+func (b *apikeysBackend) issueKeyLocked(ctx context.Context, req *logical.Request, in issueInput, exclusive bool) (*logical.Response, error) {
 	clk := b.locks.client(in.clientName)
-	clk.Lock()
-	defer clk.Unlock()
+	if exclusive {
+		clk.Lock()
+		defer clk.Unlock()
+	} else {
+		clk.RLock()
+		defer clk.RUnlock()
+	}
 	klock := b.locks.key(in.clientName, in.name)
 	klock.Lock()
 	defer klock.Unlock()
@@ -55,6 +79,9 @@ func (b *apikeysBackend) issueKey(ctx context.Context, req *logical.Request, in 
 	client, role, err := b.issueTarget(ctx, s, in.clientName, in.roleName)
 	if err != nil {
 		return nil, err
+	}
+	if role.MaxKeysPerClient > 0 && !exclusive {
+		return nil, errClientLockNeeded
 	}
 	existing, err := b.getKey(ctx, s, in.clientName, in.name)
 	if err != nil {
@@ -210,8 +237,17 @@ func issuedEvent(req *logical.Request, k *record.Key) eventlog.Event {
 // issueTarget loads the client and the role of an issuance (managed or
 // leased). A user error refuses it: the client is missing or not active, or
 // the role is missing.
+//
+// Both come through the verify cache (verifycache), which saves an
+// issuance two storage round trips: the caller holds the client's lock
+// (read or write) and the role's read lock, which every writer of either
+// record holds exclusively while it stores it and drops it from the cache,
+// and a cached copy is never older than its last drop; another node's write
+// drops it through Invalidate, and a new process starts with an empty
+// cache. So what the cache returns here is what storage holds. The records
+// are shared: read only.
 func (b *apikeysBackend) issueTarget(ctx context.Context, s logical.Storage, clientName, roleName string) (*record.Client, *record.Role, error) {
-	client, err := b.getClient(ctx, s, clientName)
+	client, err := b.cache.verify.Client(clientName, func() (*record.Client, error) { return b.getClient(ctx, s, clientName) })
 	if err != nil {
 		return nil, nil, err
 	}
@@ -221,7 +257,7 @@ func (b *apikeysBackend) issueTarget(ctx context.Context, s logical.Storage, cli
 	if client.Status != record.ClientActive {
 		return nil, nil, userErrorf("client %q is %s; keys cannot be issued to it", clientName, client.Status)
 	}
-	role, err := b.getRole(ctx, s, roleName)
+	role, err := b.cache.verify.Role(roleName, func() (*record.Role, error) { return b.getRole(ctx, s, roleName) })
 	if err != nil {
 		return nil, nil, err
 	}
@@ -235,7 +271,8 @@ func (b *apikeysBackend) issueTarget(ctx context.Context, s logical.Storage, cli
 // requested subset of them. A user error refuses the request.
 func keyScopesFor(role *record.Role, wanted []string, given bool) ([]string, error) {
 	if !given {
-		return role.Scopes, nil
+		// A copy: the role may be the verify cache's shared record.
+		return slices.Clone(role.Scopes), nil
 	}
 	if len(wanted) == 0 {
 		return nil, userErrorf("scopes, when given, must list at least one scope of role %q (%s)", role.Name, scopes.Join(role.Scopes))

@@ -2,8 +2,9 @@
 // index entry of a key's HMAC, the key record, its role and its client.
 // Verify is called for every request a service receives and must not pay a
 // storage round trip (a Raft read in a cluster) for each of the four on
-// every call; management paths never read through this cache, they keep
-// reading storage under their locks.
+// every call. Management paths keep reading storage under their locks, but
+// for one: issuance reads its client and role through the cache, under
+// locks that exclude every local writer of them (backend's issueTarget).
 //
 // # What is cached
 //

@@ -30,6 +30,15 @@
 //
 // A memory phase then issues -keys keys through the API, verifies a sample
 // of them and prints the plugin process's resident memory (plugin_rss_mb=).
+//
+// An issuance phase last measures, in the same way, on the mount the memory
+// phase filled:
+//
+//	floor_post  as above: the fair floor for a write
+//	issue       POST apikeys/keys/<client>/<new name> with the bench role:
+//	            each request issues a new key
+//
+// and prints issue_floor_ratio=<issue/floor_post> and issue_rps= (keys/s).
 package main
 
 import (
@@ -65,6 +74,7 @@ var (
 	flagClients     = flag.Int("clients", 64, "API clients the keys are spread over")
 	flagWarmup      = flag.Duration("warmup", time.Second, "warm-up load per target before the rounds")
 	flagTargets     = flag.String("targets", "floor,floor_post,verify,verify_post,malformed,kv", "targets to measure (floor and verify are required for the ratio)")
+	flagIssue       = flag.Bool("issue", true, "after the memory phase, measure issuance against floor_post on the mount it filled")
 )
 
 func main() {
@@ -128,7 +138,12 @@ func run() error {
 		return err
 	}
 	if *flagKeys > 0 {
-		return b.memory()
+		if err := b.memory(); err != nil {
+			return err
+		}
+	}
+	if *flagIssue {
+		return b.issuance()
 	}
 	return nil
 }
@@ -358,6 +373,24 @@ func (b *bench) load(t target, d time.Duration) slice {
 }
 
 func (b *bench) throughput(ts []target) error {
+	results, err := b.measure(ts)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("verify_floor_ratio=%.3f\n", ratio(results, "verify", "floor"))
+	fmt.Printf("verify_post_floor_ratio=%.3f\n", ratio(results, "verify_post", "floor"))
+	fmt.Printf("verify_floor_post_ratio=%.3f\n", ratio(results, "verify_post", "floor_post"))
+	fmt.Printf("floor_post_floor_ratio=%.3f\n", ratio(results, "floor_post", "floor"))
+	fmt.Printf("malformed_floor_ratio=%.3f\n", ratio(results, "malformed", "floor"))
+	fmt.Printf("kv_floor_ratio=%.3f\n", ratio(results, "kv", "floor"))
+	fmt.Printf("verify_kv_ratio=%.3f\n", ratio(results, "verify", "kv"))
+	fmt.Printf("verify_post_verify_ratio=%.3f\n", ratio(results, "verify_post", "verify"))
+	return nil
+}
+
+// measure warms the targets up, runs the rounds and prints each target's
+// medians; it returns every round's result of every target.
+func (b *bench) measure(ts []target) (map[string][]result, error) {
 	fmt.Printf("warm-up: %s per target\n", *flagWarmup)
 	for _, t := range ts {
 		b.load(t, *flagWarmup)
@@ -385,7 +418,7 @@ func (b *bench) throughput(ts []target) error {
 		for k, t := range ts {
 			res := acc[k].result()
 			if res.errors > 0 {
-				return fmt.Errorf("round %d: target %s had %d failed requests", r+1, t.name, res.errors)
+				return nil, fmt.Errorf("round %d: target %s had %d failed requests", r+1, t.name, res.errors)
 			}
 			results[t.name] = append(results[t.name], res)
 			line = append(line, fmt.Sprintf("%s=%.0f/s", t.name, res.rps))
@@ -410,28 +443,21 @@ func (b *bench) throughput(ts []target) error {
 	for _, t := range ts {
 		fmt.Printf("%s_rps=%.0f %s_p50_us=%d %s_p99_us=%d\n", t.name, med[t.name].rps, t.name, med[t.name].p50.Microseconds(), t.name, med[t.name].p99.Microseconds())
 	}
-	// Per-round ratios, then their median: both targets of a ratio ran
-	// in the same round, so this cancels slow drifts of the machine.
-	ratio := func(a, b string) float64 {
-		if len(results[a]) == 0 || len(results[b]) == 0 {
-			return 0
-		}
-		var rs []float64
-		for i := range results[a] {
-			rs = append(rs, results[a][i].rps/results[b][i].rps)
-		}
-		sort.Float64s(rs)
-		return rs[len(rs)/2]
+	return results, nil
+}
+
+// ratio is the median of the per-round ratios of target a's rate to b's:
+// both ran in the same round, so this cancels slow drifts of the machine.
+func ratio(results map[string][]result, a, b string) float64 {
+	if len(results[a]) == 0 || len(results[b]) == 0 {
+		return 0
 	}
-	fmt.Printf("verify_floor_ratio=%.3f\n", ratio("verify", "floor"))
-	fmt.Printf("verify_post_floor_ratio=%.3f\n", ratio("verify_post", "floor"))
-	fmt.Printf("verify_floor_post_ratio=%.3f\n", ratio("verify_post", "floor_post"))
-	fmt.Printf("floor_post_floor_ratio=%.3f\n", ratio("floor_post", "floor"))
-	fmt.Printf("malformed_floor_ratio=%.3f\n", ratio("malformed", "floor"))
-	fmt.Printf("kv_floor_ratio=%.3f\n", ratio("kv", "floor"))
-	fmt.Printf("verify_kv_ratio=%.3f\n", ratio("verify", "kv"))
-	fmt.Printf("verify_post_verify_ratio=%.3f\n", ratio("verify_post", "verify"))
-	return nil
+	var rs []float64
+	for i := range results[a] {
+		rs = append(rs, results[a][i].rps/results[b][i].rps)
+	}
+	sort.Float64s(rs)
+	return rs[len(rs)/2]
 }
 
 func median(rs []result, f func(result) float64) float64 {
@@ -525,4 +551,38 @@ func rssMB(pid int) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("VmRSS not found for pid %d", pid)
+}
+
+// issuance measures key issuance side by side with floor_post on the mount
+// as the earlier phases left it (with -keys 100000, 100k keys and more).
+func (b *bench) issuance() error {
+	fmt.Printf("\nissuance phase: a mount holding %d keys\n", *flagVerifyKeys+*flagKeys)
+	// Every request issues a key of its own name, spread over the clients
+	// as the memory phase's are.
+	var next atomic.Int64
+	issue := func(int) *http.Request {
+		i := int(next.Add(1))
+		path := fmt.Sprintf("/v1/%s/keys/%s/i-%d", b.mount, clientName(i%*flagClients), i)
+		req, _ := http.NewRequest("POST", b.srv.Addr+path, strings.NewReader(`{"role":"bench"}`))
+		req.Header.Set("X-Vault-Token", b.srv.Token)
+		req.Header.Set("Content-Type", "application/json")
+		return req
+	}
+	post := func(int) *http.Request {
+		req, _ := http.NewRequest("POST", b.srv.Addr+"/v1/"+b.mount+"/info", strings.NewReader("{}"))
+		req.Header.Set("X-Vault-Token", b.srv.Token)
+		req.Header.Set("Content-Type", "application/json")
+		return req
+	}
+	ts := []target{
+		{name: "floor_post", request: post, check: func(body []byte) bool { return bytes.Contains(body, []byte(`"version"`)) }},
+		{name: "issue", request: issue, check: func(body []byte) bool { return bytes.Contains(body, []byte(`"key":"ak_`)) }},
+	}
+	results, err := b.measure(ts)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("issued_during_phase=%d\n", next.Load())
+	fmt.Printf("issue_floor_ratio=%.3f\n", ratio(results, "issue", "floor_post"))
+	return nil
 }
