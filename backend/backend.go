@@ -235,6 +235,7 @@ func newBackend(c clock.Clock, opts ...backendOption) *apikeysBackend {
 // invalidate drops cached state that another node of a cluster changed.
 func (b *apikeysBackend) invalidate(_ context.Context, key string) {
 	b.cache.invalidate(key)
+	b.log.Invalidate(key)
 	b.outbox.Invalidate(key)
 	b.invalidateOperation(key)
 }

@@ -268,3 +268,38 @@ func TestConcurrentAppendsEachTakeOneSequenceNumber(t *testing.T) {
 		t.Fatalf("after %d concurrent appends: %+v", n, res)
 	}
 }
+
+// headReads counts reads of the log head.
+type headReads struct {
+	logical.Storage
+	n int
+}
+
+func (h *headReads) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
+	if key == storageHead {
+		h.n++
+	}
+	return h.Storage.Get(ctx, key)
+}
+
+// TestAppendsReadTheHeadOnce: appends after the first take the head from
+// memory, and an invalidation of the head makes the next one read it.
+func TestAppendsReadTheHeadOnce(t *testing.T) {
+	l, s, _ := newLog(t)
+	hr := &headReads{Storage: s}
+	appendN(t, l, hr, 5)
+	if hr.n != 1 {
+		t.Fatalf("5 appends read the head %d times, want 1", hr.n)
+	}
+	// Another process appended: this one is told, and continues its chain.
+	other := New(clock.NewFake(t0), 512<<10)
+	appendN(t, other, s, 2)
+	l.Invalidate(storageHead)
+	appendN(t, l, hr, 1)
+	if hr.n != 2 {
+		t.Fatalf("the append after an invalidation read the head %d times in all, want 2", hr.n)
+	}
+	if res := verify(t, l, s); !res.Valid || res.Entries != 8 {
+		t.Fatalf("chain after appends from two logs: %+v", res)
+	}
+}
