@@ -101,6 +101,10 @@ type apikeysBackend struct {
 	// ops is the bulk-operation engine's state (operations.go).
 	ops bulkOps
 
+	// liveKeyMetricsMax is the most keys a metrics read counts itself
+	// (metrics.go).
+	liveKeyMetricsMax int
+
 	// storage is the mount's storage, kept from Setup for clean, which
 	// Vault calls without a request.
 	storage logical.Storage
@@ -165,6 +169,10 @@ func newBackend(c clock.Clock, opts ...backendOption) *apikeysBackend {
 	}
 	b.gov.det = detect.New(governance.NewAlertID)
 	o := collectOptions(opts)
+	b.liveKeyMetricsMax = liveKeyMetricsMax
+	if o.liveKeyMetricsMax > 0 {
+		b.liveKeyMetricsMax = o.liveKeyMetricsMax
+	}
 	initSchedules(b, o)
 	b.signing = signing.New(signing.Deps{
 		Clock:         c,
@@ -175,7 +183,7 @@ func newBackend(c clock.Clock, opts ...backendOption) *apikeysBackend {
 	})
 	b.outbox = b.newOutbox(o.webhookSend)
 	b.log.OnAppend(b.outbox.Wake)
-	b.gov.Runtime = governance.New(governance.Sources{Log: b.log, KeyPrefix: storageKeyPrefix, ClientPrefix: storageClientPrefix, Alerts: storedAlerts{}}, o.governance)
+	b.gov.Runtime = governance.New(governance.Sources{Log: b.log, KeyPrefix: storageKeyPrefix, ClientPrefix: storageClientPrefix, Alerts: storedAlerts{}, Now: c.Now}, o.governance)
 	b.Backend = &framework.Backend{
 		Help:           strings.TrimSpace(backendHelp),
 		BackendType:    logical.TypeLogical,

@@ -25,6 +25,8 @@ type backendOptions struct {
 	governance governance.Options
 	// webhookSend replaces the outbox's HTTP sender (nil: real HTTP).
 	webhookSend outbox.SendFunc
+	// liveKeyMetricsMax replaces liveKeyMetricsMax (zero: the default).
+	liveKeyMetricsMax int
 }
 
 // backendOption sets one of the backendOptions.
@@ -36,4 +38,10 @@ func collectOptions(opts []backendOption) backendOptions {
 		opt(&o)
 	}
 	return o
+}
+
+// withLiveKeyMetricsMax lets a test reach, with a few keys, a mount too
+// large for a metrics read to count its keys itself.
+func withLiveKeyMetricsMax(n int) backendOption {
+	return func(o *backendOptions) { o.liveKeyMetricsMax = n }
 }
