@@ -170,7 +170,7 @@ func newBackend(c clock.Clock, opts ...backendOption) *apikeysBackend {
 	b.gov.det = detect.New(governance.NewAlertID)
 	o := collectOptions(opts)
 	b.liveKeyMetricsMax = liveKeyMetricsMax
-	if o.liveKeyMetricsMax > 0 {
+	if o.liveKeyMetricsMax != 0 {
 		b.liveKeyMetricsMax = o.liveKeyMetricsMax
 	}
 	initSchedules(b, o)

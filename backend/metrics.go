@@ -79,16 +79,19 @@ func sum(xs []float64) float64 {
 	return t
 }
 
-// liveKeyMetricsMax is the most keys a metrics read counts itself, before
-// the sweep has completed its first pass (a new mount, or the first ticks
-// after an upgrade to a version that gathers key stats): a mount of at
-// most this many keys is counted at once, a larger one reports its key
-// metrics once the first pass ends.
-const liveKeyMetricsMax = 10000
+// liveKeyMetricsMax is the most keys a metrics read counts itself. A mount
+// the sweep's last pass found this small (or one no pass has ended on yet:
+// a new mount, or the first ticks after an upgrade to a version that
+// gathers key stats) is counted at the read, so its key metrics are exact
+// at once; if it turns out to hold more, the read stops one key past the
+// bound and reports the last pass's, if any. A larger mount reports the
+// last pass's without reading a key.
+const liveKeyMetricsMax = 1000
 
 // collectMetrics computes the snapshot. It does not write storage, and
-// reads no key once the sweep has completed a pass: the key metrics are
-// those the last pass gathered (governance.KeyStats).
+// reads at most liveKeyMetricsMax+1 keys, none on a mount the sweep's last
+// pass found larger: the key metrics are then those that pass gathered
+// (governance.KeyStats).
 func (b *apikeysBackend) collectMetrics(ctx context.Context, s logical.Storage) (*metricsSnapshot, error) {
 	now := b.clock.Now()
 	st, err := b.gov.Snapshot(ctx, s)
@@ -98,10 +101,15 @@ func (b *apikeysBackend) collectMetrics(ctx context.Context, s logical.Storage) 
 	keys, asOf := st.Keys, time.Time{}
 	if keys != nil {
 		asOf = keys.At
-	} else if keys, err = b.countKeysLive(ctx, s, now); err != nil {
-		return nil, err
-	} else if keys != nil {
-		asOf = now
+	}
+	if keys == nil || keys.Total() <= b.liveKeyMetricsMax {
+		live, err := b.countKeysLive(ctx, s, now)
+		if err != nil {
+			return nil, err
+		}
+		if live != nil {
+			keys, asOf = live, now
+		}
 	}
 	m := &metricsSnapshot{KeysByState: map[string]int{}, AgeCount: make([]int, len(ageBounds)), Open: map[string]int{}, KeysAsOf: asOf}
 	for _, state := range keyStates {
@@ -130,7 +138,8 @@ func (b *apikeysBackend) collectMetrics(ctx context.Context, s logical.Storage) 
 }
 
 // countKeysLive counts the mount's keys as of now if there are at most
-// liveKeyMetricsMax of them, and returns nil if there are more.
+// liveKeyMetricsMax of them, and returns nil if there are more (or the
+// bound is negative: never).
 func (b *apikeysBackend) countKeysLive(ctx context.Context, s logical.Storage, now time.Time) (*governance.KeyStats, error) {
 	cfg, err := b.config(ctx, s)
 	if err != nil {
@@ -139,6 +148,9 @@ func (b *apikeysBackend) countKeysLive(ctx context.Context, s logical.Storage, n
 	ks := &governance.KeyStats{ByState: map[string]int{}}
 	clientOf := memoByName(func(name string) (*record.Client, error) { return b.getClient(ctx, s, name) })
 	roleOf := memoByName(func(name string) (*record.Role, error) { return b.getRole(ctx, s, name) })
+	if b.liveKeyMetricsMax < 0 {
+		return nil, nil
+	}
 	seen, tooMany := 0, false
 	err = b.forEachKey(ctx, s, func(k *record.Key) (bool, error) {
 		if seen++; seen > b.liveKeyMetricsMax {

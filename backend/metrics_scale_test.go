@@ -10,10 +10,11 @@ import (
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
 
-// A metrics read costs the same at any number of keys: once the sweep has
-// completed a pass it reads no key and lists nothing under keys/ or
-// clients/, on this node and on any other (the key metrics are stored with
-// the governance state), and its key counts are those of the last pass.
+// A metrics read costs the same at any number of keys: on a mount the
+// sweep's last pass found larger than liveKeyMetricsMax it reads no key and
+// lists nothing under keys/ or clients/, on this node and on any other (the
+// key metrics are stored with the governance state), and its key counts
+// are those of the last pass. A smaller mount is counted at the read.
 
 // keyMetrics reads the metrics and returns keys_by_state and
 // key_metrics_as_of, checking that no key was read or listed on the way.
@@ -28,7 +29,7 @@ func keyMetricsNoKeyRead(t *testing.T, e *testEnv, rs *recordingStorage) (map[st
 }
 
 func TestMetricsReadNoKeyAfterAPass(t *testing.T) {
-	e := newTestEnv(t)
+	e := newTestEnv(t, withLiveKeyMetricsMax(5)) // 24 keys are a large mount
 	rs := newRecordingStorage(e.storage)
 	e.storage = rs
 	e.setupClientRole("billing", "internal", "r", map[string]interface{}{"rotation_period": "720h", "key_lifetime": "240h"})
@@ -68,6 +69,7 @@ func TestMetricsReadNoKeyAfterAPass(t *testing.T) {
 
 	// Another node, or this one restarted, reads the same without a key.
 	other := e.reloaded()
+	other.b.liveKeyMetricsMax = 5
 	ors := newRecordingStorage(e.storage)
 	other.storage = ors
 	if states2, _, _ := keyMetricsNoKeyRead(t, other, ors); fmt.Sprint(states2) != fmt.Sprint(states) {
@@ -113,5 +115,36 @@ func TestMetricsBeforeTheFirstPassAreBounded(t *testing.T) {
 	states, _, _ := keyMetricsNoKeyRead(t, e, rs)
 	if states[record.StateActive] != max+1 {
 		t.Fatalf("after a whole pass: keys_by_state %v, want %d active", states, max+1)
+	}
+}
+
+// A mount the last pass found small is counted at the read: a change shows
+// at once, and the read stops one key past the bound when it has grown.
+func TestMetricsOfASmallMountAreLive(t *testing.T) {
+	const max = 3
+	e := newTestEnv(t, withLiveKeyMetricsMax(max))
+	rs := newRecordingStorage(e.storage)
+	e.storage = rs
+	e.setupClientRole("billing", "internal", "r", nil)
+	for i := 0; i < max; i++ {
+		e.ok(logical.CreateOperation, fmt.Sprintf("keys/billing/k%02d", i), map[string]interface{}{"role": "r"})
+	}
+	e.tick()
+	e.ok(logical.UpdateOperation, "keys/billing/k00/revoke", nil)
+	e.clock.Advance(time.Minute)
+	m := e.ok(logical.ReadOperation, "metrics", nil).Data
+	if states := m["keys_by_state"].(map[string]int); states[record.StateRevoked] != 1 || m["key_metrics_as_of"] != e.clock.Now().UTC().Format(time.RFC3339) {
+		t.Fatalf("a small mount after a revocation: %v as of %v, want it counted now", states, m["key_metrics_as_of"])
+	}
+	for i := max; i < 2*max; i++ {
+		e.ok(logical.CreateOperation, fmt.Sprintf("keys/billing/k%02d", i), map[string]interface{}{"role": "r"})
+	}
+	rs.reset()
+	m = e.ok(logical.ReadOperation, "metrics", nil).Data
+	if read := len(rs.keysRead()); read > max+1 {
+		t.Fatalf("a mount grown past the bound: the read counted %d keys, want at most %d", read, max+1)
+	}
+	if states := m["keys_by_state"].(map[string]int); states[record.StateActive] != max {
+		t.Fatalf("a mount grown past the bound: %v, want the last pass's %d active", states, max)
 	}
 }

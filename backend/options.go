@@ -25,7 +25,8 @@ type backendOptions struct {
 	governance governance.Options
 	// webhookSend replaces the outbox's HTTP sender (nil: real HTTP).
 	webhookSend outbox.SendFunc
-	// liveKeyMetricsMax replaces liveKeyMetricsMax (zero: the default).
+	// liveKeyMetricsMax replaces liveKeyMetricsMax (zero: the default;
+	// negative: a metrics read never counts keys itself).
 	liveKeyMetricsMax int
 }
 
@@ -41,7 +42,7 @@ func collectOptions(opts []backendOption) backendOptions {
 }
 
 // withLiveKeyMetricsMax lets a test reach, with a few keys, a mount too
-// large for a metrics read to count its keys itself.
+// large for a metrics read to count its keys itself (-1: any mount).
 func withLiveKeyMetricsMax(n int) backendOption {
 	return func(o *backendOptions) { o.liveKeyMetricsMax = n }
 }

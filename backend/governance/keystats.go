@@ -56,3 +56,12 @@ func (st *State) endKeyPass(now time.Time) {
 	}
 	st.KeysPass = newKeyStats(true)
 }
+
+// Total is the number of keys counted.
+func (ks *KeyStats) Total() int {
+	n := 0
+	for _, c := range ks.ByState {
+		n += c
+	}
+	return n
+}
