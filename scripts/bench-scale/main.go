@@ -10,9 +10,11 @@
 //	rss_mib          the plugin process's resident memory after that start
 //	                 and a settling time (-settle), so what seeding left in
 //	                 the heap is gone
-//	idle_cpu_ms      plugin CPU time per minute while nothing is asked of
-//	                 it: Vault's periodic ticks (both servers idle at once,
-//	                 -idle long)
+//	idle_cpu_ms_per_min  plugin CPU time per minute while nothing is asked
+//	                 of it: Vault's periodic ticks, the governance sweep
+//	                 included, which visits every key once a pass and so
+//	                 grows with the mount up to its per-tick bounds (both
+//	                 servers idle at once, -idle long)
 //	scrape_ms        one GET metrics (JSON; medians of -rounds
 //	                 rounds, the mounts alternating)
 //	page_ms          one GET inventory?limit=100
