@@ -110,6 +110,9 @@ type apikeysBackend struct {
 	// retentionBatch overrides the records one retention pass of one kind
 	// examines (retention_index.go); zero in production.
 	retentionBatch int
+	// liveKeyMetricsMax is the most keys a metrics read counts itself
+	// (metrics.go).
+	liveKeyMetricsMax int
 
 	// storage is the mount's storage, kept from Setup for clean, which
 	// Vault calls without a request.
@@ -176,6 +179,10 @@ func newBackend(c clock.Clock, opts ...backendOption) *apikeysBackend {
 	}
 	b.gov.det = detect.New(governance.NewAlertID)
 	o := collectOptions(opts)
+	b.liveKeyMetricsMax = liveKeyMetricsMax
+	if o.liveKeyMetricsMax != 0 {
+		b.liveKeyMetricsMax = o.liveKeyMetricsMax
+	}
 	initSchedules(b, o)
 	b.retentionBatch = o.retentionBatch
 	b.signing = signing.New(signing.Deps{
@@ -188,7 +195,7 @@ func newBackend(c clock.Clock, opts ...backendOption) *apikeysBackend {
 	b.outbox = b.newOutbox(o.webhookSend)
 	b.log.OnAppend(b.outbox.Wake)
 	b.tree = logtree.New(b.log, b.logOrigin)
-	b.gov.Runtime = governance.New(governance.Sources{Log: b.log, KeyPrefix: storageKeyPrefix, ClientPrefix: storageClientPrefix, Alerts: storedAlerts{}}, o.governance)
+	b.gov.Runtime = governance.New(governance.Sources{Log: b.log, KeyPrefix: storageKeyPrefix, ClientPrefix: storageClientPrefix, Alerts: storedAlerts{}, Now: c.Now}, o.governance)
 	b.Backend = &framework.Backend{
 		Help:           strings.TrimSpace(backendHelp),
 		BackendType:    logical.TypeLogical,

@@ -22,12 +22,13 @@ type recordingStorage struct {
 	mu      sync.Mutex
 	gets    map[string]int // by first path segment ("keys/", "governance/", ...)
 	puts    map[string]int // by first path segment
+	lists   map[string]int // by first path segment
 	largest map[string]int // largest Put value by first path segment
 	keyGets []string       // keys/... paths read, in order
 }
 
 func newRecordingStorage(s logical.Storage) *recordingStorage {
-	return &recordingStorage{Storage: s, gets: map[string]int{}, puts: map[string]int{}, largest: map[string]int{}}
+	return &recordingStorage{Storage: s, gets: map[string]int{}, puts: map[string]int{}, lists: map[string]int{}, largest: map[string]int{}}
 }
 
 func segment(key string) string {
@@ -45,6 +46,13 @@ func (r *recordingStorage) Get(ctx context.Context, key string) (*logical.Storag
 	}
 	r.mu.Unlock()
 	return r.Storage.Get(ctx, key)
+}
+
+func (r *recordingStorage) List(ctx context.Context, prefix string) ([]string, error) {
+	r.mu.Lock()
+	r.lists[segment(prefix)]++
+	r.mu.Unlock()
+	return r.Storage.List(ctx, prefix)
 }
 
 func (r *recordingStorage) Put(ctx context.Context, e *logical.StorageEntry) error {
@@ -68,6 +76,7 @@ func (r *recordingStorage) reset() {
 	defer r.mu.Unlock()
 	r.gets = map[string]int{}
 	r.puts = map[string]int{}
+	r.lists = map[string]int{}
 	r.keyGets = nil
 }
 
@@ -76,6 +85,13 @@ func (r *recordingStorage) reads(seg string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.gets[seg]
+}
+
+// listed returns the Lists counted under a first path segment.
+func (r *recordingStorage) listed(seg string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lists[seg]
 }
 
 // writes returns the Puts counted under a first path segment.

@@ -19,8 +19,8 @@ import (
 // state lock, in four steps, each whether or not an earlier one failed:
 //  1. it persists the alerts and verify counts detected since the last tick;
 //  2. it sweeps the next batch of keys, revoking idle ones, flagging those
-//     due for review or overdue for rotation, and giving advance notice of
-//     rotations and expiries;
+//     due for review or overdue for rotation, giving advance notice of
+//     rotations and expiries, and counting them into the key metrics;
 //  3. it folds new lifecycle-log entries into the persisted metrics;
 //  4. it prunes alerts past their retention.
 //
@@ -113,7 +113,19 @@ func (b *apikeysBackend) sweepKeys(ctx context.Context, s logical.Storage, st *g
 				err = b.dropUnreadablePlaintext(ctx, s, roleOf, clientOf, k)
 			}
 		}
-		if err != nil && ctx.Err() == nil { // skipped, not stopped
+		if ctx.Err() != nil {
+			// Stopped: the cursor stays before this key, which the next
+			// tick visits and counts.
+			return ctx.Err()
+		}
+		if k != nil {
+			// The key as read: one the sweep has just revoked for
+			// idleness counts as revoked from the next pass on.
+			if cerr := countKey(st.KeysPass, cfg, now, k, clientOf, roleOf); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil { // skipped, not stopped
 			failed++
 			if failed <= sweepWarnLimit {
 				b.logger.Warn("governance sweep could not handle a key; skipped until the next pass", "client", client, "key", name, "key_id", keyID, "error", redactDecodeError(err))

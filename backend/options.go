@@ -28,6 +28,9 @@ type backendOptions struct {
 	retentionBatch int
 	// webhookSend replaces the outbox's HTTP sender (nil: real HTTP).
 	webhookSend outbox.SendFunc
+	// liveKeyMetricsMax replaces liveKeyMetricsMax (zero: the default;
+	// negative: a metrics read never counts keys itself).
+	liveKeyMetricsMax int
 }
 
 // backendOption sets one of the backendOptions.
@@ -39,4 +42,10 @@ func collectOptions(opts []backendOption) backendOptions {
 		opt(&o)
 	}
 	return o
+}
+
+// withLiveKeyMetricsMax lets a test reach, with a few keys, a mount too
+// large for a metrics read to count its keys itself (-1: any mount).
+func withLiveKeyMetricsMax(n int) backendOption {
+	return func(o *backendOptions) { o.liveKeyMetricsMax = n }
 }

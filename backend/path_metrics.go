@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -70,6 +71,7 @@ func (m *metricsSnapshot) json() map[string]interface{} {
 	buckets = append(buckets, map[string]interface{}{"le_seconds": "+Inf", "count": m.AgeTotal})
 	return map[string]interface{}{
 		"keys_by_state":     m.KeysByState,
+		"key_metrics_as_of": m.keysAsOf(),
 		"leased_keys":       m.Leased,
 		"managed_keys":      m.Managed,
 		"rotation_coverage": m.coverage(),
@@ -94,6 +96,22 @@ func (m *metricsSnapshot) json() map[string]interface{} {
 		"open_alerts":              m.Open,
 		"dropped_alerts":           m.Dropped,
 	}
+}
+
+// keysAsOf renders KeysAsOf for JSON ("" if the key metrics were not
+// counted).
+func (m *metricsSnapshot) keysAsOf() string {
+	if m.KeysAsOf.IsZero() {
+		return ""
+	}
+	return m.KeysAsOf.UTC().Format(time.RFC3339)
+}
+
+func (m *metricsSnapshot) keysAsOfUnix() float64 {
+	if m.KeysAsOf.IsZero() {
+		return 0
+	}
+	return float64(m.KeysAsOf.Unix())
 }
 
 // promWriter renders the Prometheus text exposition format.
@@ -135,6 +153,8 @@ func (m *metricsSnapshot) prometheus() string {
 	for _, st := range sortedKeys(m.KeysByState) {
 		w.sample("apikeys_keys", [][2]string{{"state", st}}, float64(m.KeysByState[st]))
 	}
+	w.header("apikeys_key_metrics_timestamp_seconds", "gauge", "When the key metrics (keys by state, coverage, overdue, age) were counted: the end of the governance sweep's last pass (0: not yet).")
+	w.sample("apikeys_key_metrics_timestamp_seconds", nil, m.keysAsOfUnix())
 	w.header("apikeys_leased_keys", "gauge", "Leased keys (any state).")
 	w.sample("apikeys_leased_keys", nil, float64(m.Leased))
 	w.header("apikeys_managed_keys", "gauge", "Managed (non-leased) keys that verify could accept.")
@@ -185,6 +205,7 @@ var metricsResponseFields = map[string]*framework.FieldSchema{
 	"rotated_in_policy":        field(framework.TypeInt, "Keys rotated within their policy."),
 	"rotation_coverage":        field(framework.TypeFloat, "Share of keys rotated within policy (0 to 1)."),
 	"keys_by_state":            field(framework.TypeMap, "Keys by state."),
+	"key_metrics_as_of":        field(framework.TypeString, "When the key metrics were counted (RFC 3339): the end of the governance sweep's last pass; empty before the first pass of a mount too large to count at once."),
 	"open_alerts":              field(framework.TypeMap, "Open alerts by type."),
 	"verify_outcomes":          field(framework.TypeMap, "Verifications by outcome."),
 	"events":                   field(framework.TypeMap, "Lifecycle events by type."),

@@ -1,6 +1,8 @@
 package governance
 
 import (
+	"time"
+
 	"context"
 	"sync"
 
@@ -33,6 +35,8 @@ type Sources struct {
 	ClientPrefix string
 	// Alerts reads the stored alerts.
 	Alerts AlertStore
+	// Now stamps the key stats a sweep pass publishes (nil: time.Now).
+	Now func() time.Time
 }
 
 // Options tune the batches; the zero value is production's. Tests shrink
@@ -40,6 +44,11 @@ type Sources struct {
 type Options struct {
 	// SweepBatch is the most keys one tick visits (DefaultSweepBatch).
 	SweepBatch int
+	// SweepBudget is the time after which a tick's sweep stops, at
+	// whatever key (DefaultSweepBudget).
+	SweepBudget time.Duration
+	// Stopwatch measures the sweep against its budget (nil: time.Now).
+	Stopwatch func() time.Time
 	// AlertPruneBatch is the most alerts one tick examines or deletes
 	// (DefaultAlertPruneBatch).
 	AlertPruneBatch int

@@ -40,6 +40,10 @@ type State struct {
 	// tick starts a new pass). Persisted so that a new active node carries
 	// on where the previous one stopped instead of restarting the pass.
 	Sweep Cursor `json:"sweep,omitzero"`
+	// Keys are the key stats of the last complete sweep pass, KeysPass
+	// those of the pass under way up to Sweep (keystats.go).
+	Keys     *KeyStats `json:"key_stats,omitempty"`
+	KeysPass *KeyStats `json:"key_stats_pass,omitempty"`
 	// OpenAlerts counts unacknowledged alerts by UTC day raised and type
 	// (openalerts.go), once OpenAlertsCounted.
 	OpenAlerts        map[string]map[string]int `json:"open_alert_days,omitempty"`

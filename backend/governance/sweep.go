@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -14,16 +15,23 @@ import (
 // storage order (client, then key name), carrying on after the last key the
 // previous tick visited, and starts a new pass after the last key of the
 // mount. A tick's cost is therefore bounded whatever the number of keys,
-// and a pass over n keys takes ceil(n/batch) ticks: a key that exists when
+// and a pass over n keys takes at least ceil(n/batch) ticks, more when the
+// time budget cuts ticks short: a key that exists when
 // a pass starts is visited in it; one created during a pass, in that pass
 // or the next.
 
-// DefaultSweepBatch is the most keys one tick visits. It keeps the visiting
-// rate of a whole-mount sweep paced to 10k keys a minute on average: a
-// mount below it is still swept whole every tick, one of 100k keys every 10
-// ticks, but no single tick reads more than this many keys (and as many
-// mark entries).
-const DefaultSweepBatch = 10000
+// DefaultSweepBatch is the most keys one tick visits, and
+// DefaultSweepBudget the time after which it stops whatever it visited:
+// a tick's cost is bounded by both, whatever the number of keys. A mount of
+// a million keys is swept in at most 10 ticks when a key's visit takes
+// 100 µs, 15 at 150 µs (the bar: a pass over a million keys within
+// 15 minutes of ticks); on slower storage the budget keeps every tick short
+// and the pass takes longer. The budget also bounds how long the sweep holds
+// the governance state's lock, which an alerts listing waits for.
+const (
+	DefaultSweepBatch  = 100000
+	DefaultSweepBudget = 10 * time.Second
+)
 
 // errNotUpdating refuses a walker step outside Update: the walkers'
 // positions are guarded by the state lock.
@@ -38,6 +46,27 @@ type Cursor struct {
 
 func (c Cursor) atStart() bool { return c.Client == "" }
 
+func (r *Runtime) now() time.Time {
+	if r.src.Now != nil {
+		return r.src.Now()
+	}
+	return time.Now()
+}
+
+func (r *Runtime) sweepBudget() time.Duration {
+	if r.opts.SweepBudget > 0 {
+		return r.opts.SweepBudget
+	}
+	return DefaultSweepBudget
+}
+
+func (r *Runtime) stopwatch() time.Time {
+	if r.opts.Stopwatch != nil {
+		return r.opts.Stopwatch()
+	}
+	return time.Now()
+}
+
 func (r *Runtime) sweepBatch() int {
 	if r.opts.SweepBatch > 0 {
 		return r.opts.SweepBatch
@@ -46,8 +75,11 @@ func (r *Runtime) sweepBatch() int {
 }
 
 // Sweep runs one step of the sweep: it calls visit with the client and
-// name of each key of the next batch after st.Sweep, and moves st.Sweep
-// past each key visited. st must be the state Update passes.
+// name of each key of the next batch after st.Sweep (at most the batch, and
+// none after the budget ran out), and moves st.Sweep past each key
+// visited. It starts the key stats of a pass as the pass starts, and
+// publishes them when it ends (keystats.go); visit counts each key into
+// st.KeysPass. st must be the state Update passes.
 //
 // A key for which visit returns an error is skipped: the cursor moves past it,
 // so one bad entry cannot stop the sweep of every key after it, and the
@@ -65,13 +97,19 @@ func (r *Runtime) Sweep(ctx context.Context, s logical.Storage, st *State, visit
 		return err
 	}
 	fromStart := st.Sweep.atStart()
+	st.beginKeyPass()
+	start, budget := r.stopwatch(), r.sweepBudget()
 	for visited, limit := 0, r.sweepBatch(); visited < limit; {
+		if visited > 0 && r.stopwatch().Sub(start) >= budget {
+			break
+		}
 		client, name, ok, err := w.next(ctx, s)
 		if err != nil {
 			return err
 		}
 		if !ok {
 			st.Sweep = Cursor{}
+			st.endKeyPass(r.now())
 			if fromStart || visited > 0 {
 				break
 			}

@@ -3,7 +3,9 @@ package governance
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
+	"time"
 )
 
 func TestSweepPassEndingOnBatchBoundaryWrapsAtOnce(t *testing.T) {
@@ -118,5 +120,36 @@ func TestWalkersRefuseStateOutsideUpdate(t *testing.T) {
 	}
 	if _, err := e.r.PruneAlerts(e.ctx, e.s, st, testStart, func([]string) error { return nil }); !errors.Is(err, errNotUpdating) {
 		t.Fatalf("PruneAlerts with a snapshot: %v", err)
+	}
+}
+
+// A step stops once its time budget is spent, after whichever key it was
+// on, and the next step carries on from there: the pass still visits every
+// key once.
+func TestSweepStopsAtItsBudget(t *testing.T) {
+	at := testStart
+	// Each reading of the stopwatch is a second after the previous one.
+	tick := func() time.Time { at = at.Add(time.Second); return at }
+	e := newEnv(t, Options{SweepBudget: 3 * time.Second, Stopwatch: tick})
+	var keys []string
+	for i := 0; i < 10; i++ {
+		keys = append(keys, fmt.Sprintf("a/k%d", i))
+	}
+	e.putKeys(keys...)
+	seen := map[string]bool{}
+	for step, want := range []int{3, 3, 3, 1} {
+		got := e.sweep()
+		if len(got) != want {
+			t.Fatalf("step %d visited %v, want %d keys", step+1, got, want)
+		}
+		for _, k := range got {
+			if seen[k] {
+				t.Fatalf("step %d visited %s again", step+1, k)
+			}
+			seen[k] = true
+		}
+	}
+	if len(seen) != len(keys) {
+		t.Fatalf("the pass visited %d of %d keys", len(seen), len(keys))
 	}
 }
