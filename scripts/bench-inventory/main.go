@@ -206,16 +206,8 @@ func clientName(c int) string { return fmt.Sprintf("c%04d", c) }
 // round sends -requests GETs one after another and returns their median
 // latency in milliseconds.
 func (b *bench) round(ctx context.Context, path string) (float64, error) {
-	lats := make([]float64, 0, *flagRequests)
-	for i := 0; i < *flagRequests; i++ {
-		if ctx.Err() != nil {
-			return 0, ctx.Err()
-		}
-		start := time.Now()
-		if _, err := b.do("GET", path, nil); err != nil {
-			return 0, err
-		}
-		lats = append(lats, float64(time.Since(start).Microseconds())/1000)
-	}
-	return benchkit.Median(lats), nil
+	return benchkit.MedianMillis(ctx, *flagRequests, func() error {
+		_, err := b.do("GET", path, nil)
+		return err
+	})
 }

@@ -239,18 +239,10 @@ func clientPath(c int) string { return fmt.Sprintf("clients/c%04d", c) }
 // round sends -requests GETs one after another and returns their median
 // latency in milliseconds.
 func (s *side) round(ctx context.Context, path string) (float64, error) {
-	lats := make([]float64, 0, *flagRequests)
-	for i := 0; i < *flagRequests; i++ {
-		if ctx.Err() != nil {
-			return 0, ctx.Err()
-		}
-		start := time.Now()
-		if _, err := s.do("GET", path, nil); err != nil {
-			return 0, err
-		}
-		lats = append(lats, float64(time.Since(start).Microseconds())/1000)
-	}
-	return benchkit.Median(lats), nil
+	return benchkit.MedianMillis(ctx, *flagRequests, func() error {
+		_, err := s.do("GET", path, nil)
+		return err
+	})
 }
 
 func pluginPID(srv *vaulttest.Server) (int, error) {
