@@ -43,8 +43,10 @@
 // not already hold, so a change is logged once however often its recovery
 // runs. The backend decides when; this package only knows the log.
 //
-// Locking: a Log owns one mutex that serialises appends on this node (each
-// reads the head, writes the next entry, then moves the head). It is held
+// Locking: a Log owns one mutex that serialises commits on this node (each
+// takes the head, writes the waiting entries side by side, then moves the
+// head once: appends that arrive during a commit go together in the next,
+// so a burst does not queue two round trips an entry). It is held
 // for storage I/O of the log only and never while calling out, so it is the
 // innermost lock of the engine: callers may hold key, config or alert
 // locks around Append. Reads (Head, Entry, Verify) take no lock: an entry

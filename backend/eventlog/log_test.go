@@ -303,3 +303,110 @@ func TestAppendsReadTheHeadOnce(t *testing.T) {
 		t.Fatalf("chain after appends from two logs: %+v", res)
 	}
 }
+
+// gatedStorage holds the Put of one entry key until released, counts head
+// writes, and fails the Put of another entry key once.
+type gatedStorage struct {
+	logical.Storage
+	hold, failKey string
+	reached       chan struct{}
+	release       chan struct{}
+	mu            sync.Mutex
+	headPuts      int
+	failed        bool
+}
+
+func (g *gatedStorage) Put(ctx context.Context, e *logical.StorageEntry) error {
+	switch e.Key {
+	case g.hold:
+		close(g.reached)
+		<-g.release
+	case storageHead:
+		g.mu.Lock()
+		g.headPuts++
+		g.mu.Unlock()
+	case g.failKey:
+		g.mu.Lock()
+		first := !g.failed
+		g.failed = true
+		g.mu.Unlock()
+		if first {
+			return errors.New("storage refused the write")
+		}
+	}
+	return g.Storage.Put(ctx, e)
+}
+
+// burst appends one entry, holds its write, queues n more behind it, then
+// releases: the n are committed together. It returns each append's error.
+func burst(t *testing.T, l *Log, g *gatedStorage, n int) []error {
+	t.Helper()
+	errs := make([]error, n+1)
+	var wg sync.WaitGroup
+	add := func(i int) {
+		defer wg.Done()
+		errs[i] = l.Append(context.Background(), g, Event{Type: KeyRotated, Actor: record.Actor{Type: "system"}, Version: i})
+	}
+	wg.Add(1)
+	go add(0)
+	<-g.reached
+	for i := 1; i <= n; i++ {
+		wg.Add(1)
+		go add(i)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l.queueMu.Lock()
+		queued := len(l.queue)
+		l.queueMu.Unlock()
+		if queued == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d appends queued", queued, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(g.release)
+	wg.Wait()
+	return errs
+}
+
+func TestAppendsWaitingAreCommittedTogether(t *testing.T) {
+	l, s, _ := newLog(t)
+	g := &gatedStorage{Storage: s, hold: entryKey(1), reached: make(chan struct{}), release: make(chan struct{})}
+	for i, err := range burst(t, l, g, 5) {
+		if err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+	}
+	if g.headPuts != 2 {
+		t.Fatalf("6 appends, 5 of them waiting, wrote the head %d times; want 2 (one commit each)", g.headPuts)
+	}
+	if res := verify(t, l, s); !res.Valid || res.Entries != 6 {
+		t.Fatalf("after the burst: %+v", res)
+	}
+}
+
+func TestACommitCountsOnlyEntriesStoredWithoutAGap(t *testing.T) {
+	l, s, _ := newLog(t)
+	g := &gatedStorage{Storage: s, hold: entryKey(1), failKey: entryKey(3), reached: make(chan struct{}), release: make(chan struct{})}
+	errs := burst(t, l, g, 4) // entry 1 alone, then 2..5 together; 3 fails
+	failed := 0
+	for _, err := range errs {
+		if err != nil {
+			failed++
+		}
+	}
+	if failed != 3 {
+		t.Fatalf("errors %v: want the append of entry 3 and the two after it to fail", errs)
+	}
+	head, err := l.Head(context.Background(), s)
+	if err != nil || head.Seq != 2 {
+		t.Fatalf("head after the failed write = %+v, %v; want 2", head, err)
+	}
+	appendN(t, l, s, 1) // takes 3, over the uncounted entries
+	if res := verify(t, l, s); !res.Valid || res.Entries != 3 {
+		t.Fatalf("after the next append: %+v", res)
+	}
+}
