@@ -204,15 +204,20 @@ func (l *Log) commit(ctx context.Context, s logical.Storage, batch []*pendingApp
 		return
 	}
 	errs := make([]error, len(entries))
-	var wg sync.WaitGroup
-	for i, entry := range entries {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = s.Put(ctx, entry)
-		}()
+	if len(entries) == 1 {
+		// The common case, an append nobody waited behind: no goroutine.
+		errs[0] = s.Put(ctx, entries[0])
+	} else {
+		var wg sync.WaitGroup
+		for i, entry := range entries {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = s.Put(ctx, entry)
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	stored := len(entries)
 	for i, err := range errs {
 		if err != nil {
