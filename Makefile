@@ -10,7 +10,7 @@ VAULT_SOURCES := bootstrap/vault/go.mod bootstrap/vault/go.sum bootstrap/vault/m
 UNIT_PKGS := ./backend/...
 INTEGRATION_TIMEOUT ?= 40m
 
-.PHONY: all build vault dev test fmt-check vet unit bench-smoke fuzz-smoke integration bench bench-rotation bench-token bench-webhooks bench-bulk bench-inventory bench-scale clean
+.PHONY: all build vault deps dev test fmt-check vet unit bench-smoke fuzz-smoke integration bench bench-rotation bench-token bench-webhooks bench-bulk bench-inventory bench-scale clean
 
 all: build
 
@@ -28,8 +28,12 @@ bin/vault: $(VAULT_SOURCES)
 dev: build bin/vault
 	./scripts/dev.sh
 
+## deps: the Debian packages the integration tests drive (bootstrap/ci/debian-packages.txt).
+deps:
+	./scripts/install-deps.sh
+
 ## test: everything CI checks.
-test: fmt-check vet unit bench-smoke fuzz-smoke integration
+test: deps fmt-check vet unit bench-smoke fuzz-smoke integration
 
 fmt-check:
 	@out=$$(gofmt -l backend cmd internal integration scripts); \
@@ -64,7 +68,7 @@ fuzz-smoke:
 		done; \
 	done
 
-integration: bin/vault
+integration: bin/vault deps
 	$(GO) test -count=1 -timeout $(INTEGRATION_TIMEOUT) ./integration/...
 
 ## bench: throughput and latency ratios measured side by side in one run.
