@@ -106,34 +106,24 @@ func hmacSum(pool *sync.Pool, secret []byte, key string) [sha256.Size]byte {
 	return out
 }
 
-// maxGenerateAttempts bounds regeneration on an HMAC collision, which at
-// 128+ bits of entropy should never happen; hitting the bound means the
-// random source is broken.
-const maxGenerateAttempts = 5
-
-// generateKey creates a fresh key whose HMAC is in no index entry, so a
-// secret is never reused across keys or versions.
+// generateKey creates a fresh key and its HMAC. It does not look the HMAC
+// up in the index to rule out a repeat: the random part carries at least
+// keyformat.MinEntropyBits (128) bits from crypto/rand, so among a billion
+// keys the chance of any two alike is below 2^-68, far less than that of a
+// storage fault, and the lookup would cost every issuance and rotation a
+// storage round trip into Vault (issuance throughput follows their number).
+// crypto/rand does not fail or degrade silently: Go aborts the process if
+// the kernel's generator is unavailable.
 func (b *apikeysBackend) generateKey(ctx context.Context, s logical.Storage, cfg *record.Config, env string) (plaintext, hmacHex string, err error) {
 	secret, err := b.hmacSecret(ctx, s)
 	if err != nil {
 		return "", "", err
 	}
-	for i := 0; i < maxGenerateAttempts; i++ {
-		plaintext, err = keyformat.Generate(rand.Reader, cfg.KeyPrefix, env, cfg.EntropyBits)
-		if err != nil {
-			return "", "", err
-		}
-		hmacHex = keyHMAC(secret, plaintext)
-		existing, err := b.getIndex(ctx, s, hmacHex)
-		if err != nil {
-			return "", "", err
-		}
-		if existing == nil {
-			return plaintext, hmacHex, nil
-		}
-		b.logger.Warn("generated key collided with an existing key; regenerating", "attempt", i+1)
+	plaintext, err = keyformat.Generate(rand.Reader, cfg.KeyPrefix, env, cfg.EntropyBits)
+	if err != nil {
+		return "", "", err
 	}
-	return "", "", fmt.Errorf("could not generate a unique key after %d attempts", maxGenerateAttempts)
+	return plaintext, keyHMAC(secret, plaintext), nil
 }
 
 // newKeyID returns a random non-secret identifier for a key.
