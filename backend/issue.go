@@ -83,9 +83,11 @@ func (b *apikeysBackend) issueKeyLocked(ctx context.Context, req *logical.Reques
 	if role.MaxKeysPerClient > 0 && !exclusive {
 		return nil, errClientLockNeeded
 	}
-	existing, err := b.getKey(ctx, s, in.clientName, in.name)
-	if err != nil {
-		return nil, err
+	var existing *record.Key
+	if !b.cache.verify.TakeKeyAbsent(req.ID, in.clientName, in.name) {
+		if existing, err = b.getKey(ctx, s, in.clientName, in.name); err != nil {
+			return nil, err
+		}
 	}
 	if existing != nil && !existing.Revoked {
 		return nil, userErrorf("key %s/%s already exists; rotate it at keys/%s/%s/rotate or choose a new name", in.clientName, in.name, in.clientName, in.name)

@@ -71,13 +71,12 @@ func TestIssueStorageOperations(t *testing.T) {
 	e.issue("svc", "k", "r", nil)
 	ops := s.take()
 
-	// What an issuance must do, in order: the existence check's read and
-	// the handler's read of the key under its lock, the key_id pointer,
-	// then the commit (wal.go): WAL entry, index entry, key record, log
-	// entries, WAL entry deleted. The new key's HMAC is not looked up
-	// (generateKey says why).
+	// What an issuance must do, in order: the existence check's read of
+	// the key (the handler trusts it while nothing has written the key
+	// since: verifycache/absence.go), the key_id pointer, then the commit
+	// (wal.go): WAL entry, index entry, key record, log entries, WAL entry
+	// deleted. The new key's HMAC is not looked up (generateKey says why).
 	want := []string{
-		"GET keys/svc/k",
 		"GET keys/svc/k",
 		"PUT keyids/",
 		"PUT wal/",
@@ -255,4 +254,35 @@ func TestIssueClientLock(t *testing.T) {
 			t.Fatal("the refused issuance stored its key")
 		}
 	})
+}
+
+// TestIssueRereadsAKeyWrittenAfterItsExistenceCheck: the handler of an
+// issuance skips its read of the key only while nothing has written the
+// key since the existence check found it absent. A key issued in between
+// by another request must be seen, and the late issuance refused rather
+// than overwrite it.
+func TestIssueRereadsAKeyWrittenAfterItsExistenceCheck(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("svc", "internal", "r", nil)
+	late := &logical.Request{
+		Operation: logical.CreateOperation, Path: "keys/svc/k", Data: map[string]interface{}{"role": "r"},
+		Storage: e.storage, ID: "late-request", EntityID: "entity-alice", DisplayName: "userpass-alice",
+		Connection: &logical.Connection{RemoteAddr: "127.0.0.1"},
+	}
+	found, exists, err := e.b.HandleExistenceCheck(e.ctx, late)
+	if err != nil || !found || exists {
+		t.Fatalf("existence check: found=%v exists=%v err=%v", found, exists, err)
+	}
+	first := e.issue("svc", "k", "r", nil)
+
+	resp, err := e.b.HandleRequest(e.ctx, late)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "already exists") {
+		t.Fatalf("late issuance of an existing key: %#v", resp)
+	}
+	if got := e.verify(first, nil); got["active"] != true {
+		t.Fatalf("the first key no longer verifies: %v", got)
+	}
 }

@@ -107,7 +107,16 @@ func (b *apikeysBackend) keyExists(ctx context.Context, req *logical.Request, d 
 	if record.ValidateName("client", client) != nil || record.ValidateName("key", name) != nil {
 		return false, nil
 	}
+	// An issuance reads the key again under its lock; the note spares it
+	// that storage round trip while nothing has written the key since
+	// (verifycache/absence.go).
+	fence := b.cache.verify.KeyFence(client, name)
 	k, err := b.getKey(ctx, req.Storage, client, name)
+	if err == nil && k == nil {
+		b.cache.verify.NoteKeyAbsent(req.ID, client, name, fence)
+	} else {
+		b.cache.verify.ForgetKeyAbsent(req.ID)
+	}
 	return k != nil, err
 }
 

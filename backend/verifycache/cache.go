@@ -28,6 +28,8 @@ type Cache struct {
 	clients *simplelru.LRU[string, *record.Client]
 	// gen counts drops per stripe (hash of kind and name).
 	gen [stripes]uint64
+	// absent holds absence notes by request (absence.go).
+	absent *simplelru.LRU[string, absence]
 }
 
 // New returns an empty cache.
@@ -37,6 +39,7 @@ func New() *Cache {
 		keys:    newLRU[keyRef, *record.Key](maxKeys),
 		roles:   newLRU[string, *record.Role](maxRoles),
 		clients: newLRU[string, *record.Client](maxClients),
+		absent:  newLRU[string, absence](maxAbsenceNotes),
 	}
 }
 

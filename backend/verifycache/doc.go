@@ -3,8 +3,10 @@
 // Verify is called for every request a service receives and must not pay a
 // storage round trip (a Raft read in a cluster) for each of the four on
 // every call. Management paths keep reading storage under their locks, but
-// for one: issuance reads its client and role through the cache, under
-// locks that exclude every local writer of them (backend's issueTarget).
+// for issuance: it reads its client and role through the cache, under
+// locks that exclude every local writer of them (backend's issueTarget),
+// and skips its second read of the new key while the absence note of its
+// existence check still holds (absence.go).
 //
 // # What is cached
 //
