@@ -14,8 +14,9 @@ const gitleaksRedacted = "REDACTED"
 
 // filterGitleaks writes the findings of the gitleaks JSON report at path
 // that are worth acting on (see the package doc) to out, as a JSON array in
-// the report's own form, and counts to log.
-func filterGitleaks(c checker, path, rulePrefix string, out, log io.Writer) (int, error) {
+// the report's own form, or with keysOnly the distinct well-formed keys one
+// per line, and counts to log. It returns how many it wrote.
+func filterGitleaks(c checker, path, rulePrefix string, keysOnly bool, out, log io.Writer) (int, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return 0, err
@@ -27,6 +28,8 @@ func filterGitleaks(c checker, path, rulePrefix string, out, log io.Writer) (int
 		return 0, fmt.Errorf("%s is not a gitleaks JSON report: %w", path, err)
 	}
 	kept := []map[string]json.RawMessage{}
+	var keys []string
+	seen := map[string]bool{}
 	var checked, dropped, unchecked int
 	for i, f := range findings {
 		var rule, secret string
@@ -44,6 +47,10 @@ func filterGitleaks(c checker, path, rulePrefix string, out, log io.Writer) (int
 		case c.wellFormed(secret):
 			checked++
 			kept = append(kept, f)
+			if !seen[secret] {
+				seen[secret] = true
+				keys = append(keys, secret)
+			}
 		case strings.Contains(secret, gitleaksRedacted):
 			unchecked++
 			kept = append(kept, f)
@@ -51,12 +58,13 @@ func filterGitleaks(c checker, path, rulePrefix string, out, log io.Writer) (int
 			dropped++
 		}
 	}
-	enc := json.NewEncoder(out)
-	enc.SetIndent("", " ")
-	if err := enc.Encode(kept); err != nil {
-		return 0, err
-	}
 	fmt.Fprintf(log, "apikeys-keycheck: %d findings: %d well-formed keys, %d dropped (not a well-formed key), %d redacted by gitleaks (kept unchecked), %d of other rules (kept)\n",
 		len(findings), checked, dropped, unchecked, len(kept)-checked-unchecked)
-	return len(kept), nil
+	if keysOnly {
+		_, err := io.WriteString(out, strings.Join(append(keys, ""), "\n"))
+		return len(keys), err
+	}
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", " ")
+	return len(kept), enc.Encode(kept)
 }

@@ -15,7 +15,9 @@
 //	    again keeping only findings worth acting on: those of a rule whose
 //	    id starts with -rules that hold a well-formed key, every finding
 //	    of other rules unchanged, and findings whose secret gitleaks
-//	    redacted (--redact), which cannot be checked
+//	    redacted (--redact), which cannot be checked; with -keys, writes
+//	    instead the distinct well-formed keys it found, one per line, ready
+//	    for the mount's leaks endpoint
 //
 // In candidate mode the well-formed keys are written to stdout, one per
 // line, so the command filters a list; a count goes to stderr, never a key.
@@ -49,6 +51,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	prefixes := fs.String("prefix", "", "comma-separated key prefixes to accept (default: any)")
 	report := fs.String("gitleaks", "", "a gitleaks JSON report to filter")
 	rules := fs.String("rules", "vault-apikeys", "in a gitleaks report, check the findings of rules whose id starts with this")
+	keysOnly := fs.Bool("keys", false, "with -gitleaks: write the distinct well-formed keys, one per line, not the report")
 	if err := fs.Parse(args); err != nil {
 		return exitError
 	}
@@ -62,8 +65,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case *report != "" && fs.NArg() > 0:
 		fmt.Fprintln(stderr, "apikeys-keycheck: -gitleaks takes no candidate arguments")
 		return exitError
+	case *keysOnly && *report == "":
+		fmt.Fprintln(stderr, "apikeys-keycheck: -keys needs -gitleaks")
+		return exitError
 	case *report != "":
-		kept, err = filterGitleaks(c, *report, *rules, stdout, stderr)
+		kept, err = filterGitleaks(c, *report, *rules, *keysOnly, stdout, stderr)
 	case fs.NArg() > 0:
 		kept, err = filterCandidates(c, strings.NewReader(strings.Join(fs.Args(), "\n")), stdout, stderr)
 	default:

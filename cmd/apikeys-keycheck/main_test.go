@@ -109,6 +109,7 @@ func TestUsageErrors(t *testing.T) {
 		"bad prefix":       {args: []string{"-prefix", "Ak"}, want: "key_prefix must be"},
 		"unknown flag":     {args: []string{"-nope"}, want: "flag provided but not defined"},
 		"report and args":  {args: []string{"-gitleaks", notJSON, "x"}, want: "takes no candidate"},
+		"keys, no report":  {args: []string{"-keys"}, want: "-keys needs -gitleaks"},
 		"missing report":   {args: []string{"-gitleaks", filepath.Join(dir, "absent.json")}, want: "no such file"},
 		"report not json":  {args: []string{"-gitleaks", notJSON}, want: "not a gitleaks JSON report"},
 		"line over 64 KiB": {stdin: strings.Repeat("a", maxLine+1), want: "token too long"},
@@ -159,6 +160,15 @@ func TestGitleaksReport(t *testing.T) {
 	}
 	assertNoKey(t, errb, key, bad)
 
+	// -keys: the distinct well-formed keys only, a key found twice once.
+	raw, _ = json.Marshal(append(report, finding("vault-apikeys-key", key)))
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ = runCheck(t, "", "-keys", "-gitleaks", path); code != exitFound || out != key+"\n" {
+		t.Fatalf("-keys: exit %d, %d lines; want %d and the one key", code, strings.Count(out, "\n"), exitFound)
+	}
+
 	// Only dropped findings: an empty array and exit 1.
 	raw, _ = json.Marshal(report[1:2])
 	if err := os.WriteFile(path, raw, 0o600); err != nil {
@@ -167,5 +177,8 @@ func TestGitleaksReport(t *testing.T) {
 	code, out, _ = runCheck(t, "", "-gitleaks", path)
 	if code != exitNone || strings.TrimSpace(out) != "[]" {
 		t.Fatalf("exit %d, stdout %q; want %d and []", code, out, exitNone)
+	}
+	if code, out, _ = runCheck(t, "", "-keys", "-gitleaks", path); code != exitNone || out != "" {
+		t.Fatalf("-keys: exit %d, stdout %q; want %d and nothing", code, out, exitNone)
 	}
 }
