@@ -56,8 +56,9 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
+# The commands under cmd/ (the key checksum validator) are unit-tested too.
 unit:
-	$(GO) test -race -count=1 $(UNIT_PKGS)
+	$(GO) test -race -count=1 $(UNIT_PKGS) ./cmd/...
 
 # Every in-process benchmark once, so none rots unnoticed. The report that
 # judges ratios (make bench-rotation) is left to its own target: a timed
