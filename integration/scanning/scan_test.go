@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -265,6 +266,9 @@ func writeFile(t *testing.T, dir, name, text string) {
 // gitRunner runs git in repo with a fresh HOME and no system config, so
 // neither the machine's settings nor hooks take part.
 func gitRunner(t *testing.T, repo string) func(args ...string) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Fatalf("git is missing: run `make deps` (bootstrap/ci/debian-packages.txt): %v", err)
+	}
 	home := t.TempDir()
 	env := []string{"HOME=" + home, "GIT_CONFIG_NOSYSTEM=1", "GIT_AUTHOR_NAME=scanner test", "GIT_AUTHOR_EMAIL=test@example.invalid",
 		"GIT_COMMITTER_NAME=scanner test", "GIT_COMMITTER_EMAIL=test@example.invalid"}
