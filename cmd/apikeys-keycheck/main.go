@@ -23,8 +23,8 @@
 // line, so the command filters a list; a count goes to stderr, never a key.
 // -prefix keeps only keys whose prefix is listed (a mount's key_prefix).
 //
-// Exit status, as grep's: 0 when at least one candidate (finding) is kept,
-// 1 when none is, 2 on a usage or input error.
+// Exit status, as grep's: 0 when at least one candidate, finding or key is
+// written, 1 when none is, 2 on a usage or input error.
 package main
 
 import (
