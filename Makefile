@@ -10,7 +10,7 @@ VAULT_SOURCES := bootstrap/vault/go.mod bootstrap/vault/go.sum bootstrap/vault/m
 UNIT_PKGS := ./backend/...
 INTEGRATION_TIMEOUT ?= 40m
 
-.PHONY: all build vault deps dev test fmt-check vet unit bench-smoke fuzz-smoke integration bench bench-rotation bench-token bench-webhooks bench-bulk bench-inventory bench-scale clean
+.PHONY: all build vault scan-tools keycheck deps dev test fmt-check vet unit bench-smoke fuzz-smoke integration bench bench-rotation bench-token bench-webhooks bench-bulk bench-inventory bench-scale clean
 
 all: build
 
@@ -23,6 +23,20 @@ vault: bin/vault
 
 bin/vault: $(VAULT_SOURCES)
 	cd bootstrap/vault && $(GO) build -trimpath -o ../../bin/vault .
+
+## scan-tools: gitleaks (pinned in bootstrap/gitleaks, built once like bin/vault)
+## and apikeys-keycheck, the key checksum validator, into bin/.
+scan-tools: bin/gitleaks keycheck
+
+# The version gitleaks reports is the one go.mod pins (its main package
+# expects it stamped in at build time).
+GITLEAKS_VERSION = $(shell awk '$$1 == "require" && $$2 == "github.com/zricethezav/gitleaks/v8" {print $$3}' bootstrap/gitleaks/go.mod)
+
+bin/gitleaks: bootstrap/gitleaks/go.mod bootstrap/gitleaks/go.sum bootstrap/gitleaks/tools.go
+	cd bootstrap/gitleaks && $(GO) build -trimpath -ldflags "-X github.com/zricethezav/gitleaks/v8/version.Version=$(GITLEAKS_VERSION)" -o ../../bin/gitleaks github.com/zricethezav/gitleaks/v8
+
+keycheck:
+	$(GO) build -trimpath -o bin/apikeys-keycheck ./cmd/apikeys-keycheck
 
 ## dev: run a dev Vault on loopback with the plugin mounted at apikeys/.
 dev: build bin/vault
@@ -42,8 +56,9 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
+# The commands under cmd/ (the key checksum validator) are unit-tested too.
 unit:
-	$(GO) test -race -count=1 $(UNIT_PKGS)
+	$(GO) test -race -count=1 $(UNIT_PKGS) ./cmd/...
 
 # Every in-process benchmark once, so none rots unnoticed. The report that
 # judges ratios (make bench-rotation) is left to its own target: a timed
@@ -68,7 +83,7 @@ fuzz-smoke:
 		done; \
 	done
 
-integration: bin/vault deps
+integration: bin/vault deps scan-tools
 	$(GO) test -count=1 -timeout $(INTEGRATION_TIMEOUT) ./integration/...
 
 ## bench: throughput and latency ratios measured side by side in one run.

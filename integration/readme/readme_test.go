@@ -203,7 +203,7 @@ func TestREADME(t *testing.T) {
 	s, root := devServer(t)
 	blocks := shellBlocks(t, filepath.Join(root, "README.md"))
 	secs := sectionsOf(blocks)
-	for _, want := range []string{"Walkthrough with the vault CLI", "Short-lived credentials", "Governance", "Incident controls", "Log checkpoints and archival", "Retention"} {
+	for _, want := range []string{"Walkthrough with the vault CLI", "Short-lived credentials", "Governance", "Secret scanning", "Incident controls", "Log checkpoints and archival", "Retention"} {
 		if secs[want] == 0 {
 			t.Fatalf("README.md has no sh block under %q: the walkthrough would go untested", want)
 		}
@@ -266,6 +266,13 @@ func TestREADME(t *testing.T) {
 		`ok: entry 1 is in the checkpoint`, `(?m)^complete\s+true$`, `(?m)^complete\s+true$`)
 	inOrder(t, "log archival", out.blocks[logs+1], `ok: \d+ entries chain from the first, and match 2 checkpoint`, `within the retention`)
 
+	// gitleaks found the issued key, apikeys-keycheck kept it, and the leak
+	// report revoked it.
+	inOrder(t, "secret scanning", out.blocks[indexOf(blocks, "Secret scanning")], `leaks found: 1`, `1 well-formed keys`, `(?m)^status\s+revoked$`)
+	if k, err := s.Client.Logical().Read("apikeys/keys/billing/scan-demo"); err != nil || k == nil || k.Data["state"] != "revoked" {
+		t.Fatalf("billing/scan-demo after the secret scanning section: %v %v", k, err)
+	}
+
 	// Retention settings are written and read back in seconds.
 	inOrder(t, "retention", out.blocks[indexOf(blocks, "Retention")], `(?m)^2592000$`)
 
@@ -283,8 +290,9 @@ func TestREADME(t *testing.T) {
 		t.Fatalf("billing/main (issued on an approved request): %v %v", gated, err)
 	}
 	alerts, err := c.Logical().ReadWithData("apikeys/alerts", map[string][]string{"type": {"leak_reported"}})
-	// The Governance section's leak, and the two of the response policies.
-	if err != nil || alerts == nil || len(alerts.Data["alerts"].([]interface{})) != 3 {
+	// The Governance section's leak, the one secret scanning found, and the
+	// two of the response policies.
+	if err != nil || alerts == nil || len(alerts.Data["alerts"].([]interface{})) != 4 {
 		t.Fatalf("leak_reported alerts: %v %v", alerts, err)
 	}
 	// The response policies locked shop twice; the second lock was lifted
