@@ -38,9 +38,9 @@ type jwksServer struct {
 	clk     *clock.Fake
 	mu      sync.Mutex
 	set     *jwtsign.KeySet
-	status  int              // non-zero: answer this instead of the set
-	raw     []byte           // non-nil: serve this body instead of the set
-	gate    chan struct{}    // non-nil: each fetch waits for it to close
+	status  int           // non-zero: answer this instead of the set
+	raw     []byte        // non-nil: serve this body instead of the set
+	gate    chan struct{} // non-nil: each fetch waits for it to close
 	fetches atomic.Int64
 	srv     *httptest.Server
 }
@@ -277,7 +277,7 @@ func TestTokenConfigBounds(t *testing.T) {
 		{"skew over the bound", func(c *TokenConfig) { c.ClockSkew = MaxClockSkew + time.Second }, "ClockSkew"},
 		{"refresh over the bound", func(c *TokenConfig) { c.RefreshInterval = 2 * time.Hour }, "RefreshInterval"},
 		{"rate cap under a second", func(c *TokenConfig) { c.MinRefreshInterval = time.Millisecond }, "MinRefreshInterval"},
-		{"rate cap over the refresh", func(c *TokenConfig) { c.RefreshInterval, c.MinRefreshInterval = time.Minute, 2 * time.Minute }, "MinRefreshInterval"},
+		{"rate cap over the refresh", func(c *TokenConfig) { c.RefreshInterval, c.MinRefreshInterval = time.Minute, 2*time.Minute }, "MinRefreshInterval"},
 		{"stale over the bound", func(c *TokenConfig) { c.StaleIfError = 25 * time.Hour }, "StaleIfError"},
 	} {
 		cfg := ok
@@ -333,8 +333,8 @@ func TestTokenEdDSAOnly(t *testing.T) {
 		t.Fatalf("the EdDSA token: %v", err)
 	}
 	for name, tok := range map[string]string{
-		"RS256 with the JWKS's RSA key":         signWith(jose.RS256, rsaKey, "rsa-1"),
-		"HS256 with the JWKS's oct key":         signWith(jose.HS256, hmacSecret, "oct-1"),
+		"RS256 with the JWKS's RSA key":          signWith(jose.RS256, rsaKey, "rsa-1"),
+		"HS256 with the JWKS's oct key":          signWith(jose.HS256, hmacSecret, "oct-1"),
 		"HS256 keyed with the Ed25519 key's kid": signWith(jose.HS256, hmacSecret, ed.KID),
 		"alg none": base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","kid":"`+ed.KID+`"}`)) + "." +
 			strings.Split(sign(t, ed, c), ".")[1] + ".",
