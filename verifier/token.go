@@ -83,8 +83,9 @@ type TokenConfig struct {
 // JWKS. It is safe for concurrent use; make one per (JWKS, audience) and
 // share it.
 type TokenVerifier struct {
-	cfg   TokenConfig
-	cache *keyCache
+	cfg      TokenConfig
+	expected jwt.Expected // issuer and audience, made once
+	cache    *keyCache
 }
 
 // NewTokenVerifier checks cfg and returns a verifier. It fetches nothing
@@ -93,7 +94,7 @@ func NewTokenVerifier(cfg TokenConfig) (*TokenVerifier, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
-	return &TokenVerifier{cfg: cfg, cache: &keyCache{
+	return &TokenVerifier{cfg: cfg, expected: jwt.Expected{Issuer: cfg.Issuer, AnyAudience: jwt.Audience{cfg.Audience}}, cache: &keyCache{
 		url:          cfg.JWKSURL,
 		client:       cfg.HTTPClient,
 		fetchTimeout: cfg.FetchTimeout,
@@ -212,18 +213,20 @@ func (v *TokenVerifier) Verify(ctx context.Context, token string, required ...st
 	if err := json.Unmarshal(payload, &c); err != nil {
 		return nil, newError(ErrInvalid, CodeMalformed, "claims are not a JSON object of JWT claims", err)
 	}
-	if err := v.checkClaims(&c, required); err != nil {
+	granted := scopes.Split(c.Scope)
+	if err := v.checkClaims(&c, granted, required); err != nil {
 		return nil, err
 	}
-	return claimsOf(&c, kid), nil
+	return claimsOf(&c, granted, kid), nil
 }
 
 // checkClaims checks the registered claims and the scopes.
-func (v *TokenVerifier) checkClaims(c *tokenClaims, required []string) error {
+func (v *TokenVerifier) checkClaims(c *tokenClaims, granted, required []string) error {
 	if c.Expiry == nil {
 		return newError(ErrInvalid, CodeMissingExpiry, "token has no exp", nil)
 	}
-	exp := jwt.Expected{Issuer: v.cfg.Issuer, AnyAudience: jwt.Audience{v.cfg.Audience}, Time: v.cfg.Now()}
+	exp := v.expected
+	exp.Time = v.cfg.Now()
 	switch err := c.Claims.ValidateWithLeeway(exp, v.cfg.ClockSkew); {
 	case err == nil:
 	case errors.Is(err, jwt.ErrInvalidIssuer):
@@ -237,23 +240,20 @@ func (v *TokenVerifier) checkClaims(c *tokenClaims, required []string) error {
 	default:
 		return newError(ErrInvalid, CodeMalformed, "claims", err)
 	}
-	if len(required) > 0 {
-		granted := scopes.Split(c.Scope)
-		for _, s := range required {
-			if !scopes.Covers(granted, s) {
-				return newError(ErrForbidden, CodeForbiddenScope, fmt.Sprintf("scope %q is not granted", s), nil)
-			}
+	for _, s := range required {
+		if !scopes.Covers(granted, s) {
+			return newError(ErrForbidden, CodeForbiddenScope, fmt.Sprintf("scope %q is not granted", s), nil)
 		}
 	}
 	return nil
 }
 
-func claimsOf(c *tokenClaims, kid string) *Claims {
+func claimsOf(c *tokenClaims, granted []string, kid string) *Claims {
 	out := &Claims{
 		Issuer:   c.Issuer,
 		Subject:  c.Subject,
 		Audience: []string(c.Audience),
-		Scopes:   scopes.Split(c.Scope),
+		Scopes:   granted,
 		Expiry:   c.Expiry.Time(),
 		ID:       c.ID,
 		KeyID:    kid,
