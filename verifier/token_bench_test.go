@@ -17,8 +17,7 @@ import (
 // make bench-token reports their ratio against a real Vault's JWKS.
 func BenchmarkTokenVerify(b *testing.B) {
 	clk := clock.NewFake(time.Now())
-	s := newJWKSServer(&testing.T{}, clk)
-	b.Cleanup(s.srv.Close)
+	s := newJWKSServer(b, clk)
 	tok, _ := s.current().Sign(claims(clk, time.Hour, "orders:read"))
 	v, err := NewTokenVerifier(TokenConfig{JWKSURL: s.url(), Issuer: testIssuer, Audience: testAudience})
 	if err != nil {
@@ -39,8 +38,7 @@ func BenchmarkTokenVerify(b *testing.B) {
 
 func BenchmarkEd25519VerifyOnly(b *testing.B) {
 	clk := clock.NewFake(time.Now())
-	s := newJWKSServer(&testing.T{}, clk)
-	b.Cleanup(s.srv.Close)
+	s := newJWKSServer(b, clk)
 	kp := s.current()
 	tok, _ := kp.Sign(claims(clk, time.Hour, "orders:read"))
 	dot := strings.LastIndexByte(tok, '.')

@@ -34,7 +34,7 @@ var start = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 // publishes its jwks with, and counts the fetches. Tests change the set
 // (rotate, withdraw) or make it fail between fetches.
 type jwksServer struct {
-	t       *testing.T
+	t       testing.TB
 	clk     *clock.Fake
 	mu      sync.Mutex
 	set     *jwtsign.KeySet
@@ -45,7 +45,7 @@ type jwksServer struct {
 	srv     *httptest.Server
 }
 
-func newJWKSServer(t *testing.T, clk *clock.Fake) *jwksServer {
+func newJWKSServer(t testing.TB, clk *clock.Fake) *jwksServer {
 	t.Helper()
 	s := &jwksServer{t: t, clk: clk, set: &jwtsign.KeySet{}}
 	if err := s.set.Rotate(rand.Reader, clk.Now(), time.Hour, true); err != nil {
