@@ -73,6 +73,12 @@ type TokenConfig struct {
 	StaleIfError time.Duration
 	// FetchTimeout bounds one JWKS fetch. 0 means DefaultFetchTimeout.
 	FetchTimeout time.Duration
+	// ParsedTokens is how many tokens whose signature verified are kept
+	// parsed (keyed by their SHA-256, each until its exp), so the next
+	// request with the same token skips parsing and decoding; the
+	// signature and claims are still checked on every call. 0 means
+	// DefaultParsedTokens; a negative value keeps none.
+	ParsedTokens int
 	// HTTPClient fetches the JWKS; nil means a client with NewTransport.
 	HTTPClient *http.Client
 	// Now tells the time (tests inject a fake clock); nil means time.Now.
@@ -86,6 +92,7 @@ type TokenVerifier struct {
 	cfg      TokenConfig
 	expected jwt.Expected // issuer and audience, made once
 	cache    *keyCache
+	parsed   *parsedTokens // nil when TokenConfig.ParsedTokens < 0
 }
 
 // NewTokenVerifier checks cfg and returns a verifier. It fetches nothing
@@ -94,13 +101,22 @@ func NewTokenVerifier(cfg TokenConfig) (*TokenVerifier, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
-	return &TokenVerifier{cfg: cfg, expected: jwt.Expected{Issuer: cfg.Issuer, AnyAudience: jwt.Audience{cfg.Audience}}, cache: &keyCache{
-		url:          cfg.JWKSURL,
-		client:       cfg.HTTPClient,
-		fetchTimeout: cfg.FetchTimeout,
-		minInterval:  cfg.MinRefreshInterval,
-		now:          cfg.Now,
-	}}, nil
+	parsed, err := newParsedTokens(cfg.ParsedTokens)
+	if err != nil {
+		return nil, err
+	}
+	return &TokenVerifier{
+		cfg:      cfg,
+		expected: jwt.Expected{Issuer: cfg.Issuer, AnyAudience: jwt.Audience{cfg.Audience}},
+		parsed:   parsed,
+		cache: &keyCache{
+			url:          cfg.JWKSURL,
+			client:       cfg.HTTPClient,
+			fetchTimeout: cfg.FetchTimeout,
+			minInterval:  cfg.MinRefreshInterval,
+			now:          cfg.Now,
+		},
+	}, nil
 }
 
 func (c *TokenConfig) normalize() error {
@@ -129,6 +145,9 @@ func (c *TokenConfig) normalize() error {
 	case c.FetchTimeout < 0:
 		return fmt.Errorf("verifier: TokenConfig.FetchTimeout %s is negative", c.FetchTimeout)
 	}
+	if c.ParsedTokens == 0 {
+		c.ParsedTokens = DefaultParsedTokens
+	}
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{Transport: NewTransport()}
 	}
@@ -149,7 +168,8 @@ func defaulted(d, def time.Duration) time.Duration {
 	return d
 }
 
-// Claims are the verified claims of a token.
+// Claims are the verified claims of a token. Its slices are shared with
+// the verifier's kept tokens: read them, do not modify them.
 type Claims struct {
 	Issuer string
 	// Subject is the client (API consumer) whose key was exchanged.
@@ -189,44 +209,53 @@ func (v *TokenVerifier) Verify(ctx context.Context, token string, required ...st
 	case len(token) > MaxTokenBytes:
 		return nil, newError(ErrInvalid, CodeMalformed, fmt.Sprintf("token longer than %d bytes", MaxTokenBytes), nil)
 	}
-	jws, err := jose.ParseSignedCompact(token, edDSAOnly)
-	if err != nil {
-		return nil, newError(ErrInvalid, CodeMalformed, "not an EdDSA-signed compact JWS", err)
+	now := v.cfg.Now()
+	p, hash, cached := v.parsed.get(token, now)
+	if !cached {
+		jws, err := jose.ParseSignedCompact(token, edDSAOnly)
+		if err != nil {
+			return nil, newError(ErrInvalid, CodeMalformed, "not an EdDSA-signed compact JWS", err)
+		}
+		p = &parsedToken{jws: jws, kid: jws.Signatures[0].Header.KeyID}
 	}
-	kid := jws.Signatures[0].Header.KeyID
-	pub, err := v.key(ctx, kid)
+	pub, err := v.key(ctx, p.kid)
 	if err != nil {
 		return nil, err
 	}
-	payload, err := jws.Verify(pub)
+	payload, err := p.jws.Verify(pub)
 	if err != nil {
 		if errors.Is(err, jose.ErrCryptoFailure) {
-			return nil, newError(ErrInvalid, CodeBadSignature, fmt.Sprintf("signature does not verify with key %q", kid), nil)
+			return nil, newError(ErrInvalid, CodeBadSignature, fmt.Sprintf("signature does not verify with key %q", p.kid), nil)
 		}
 		return nil, newError(ErrInvalid, CodeMalformed, "the JWS does not verify", err)
 	}
-	// The claims are decoded with encoding/json rather than go-jose's
-	// copy of it, which jwt.JSONWebToken.Claims uses: the standard
-	// library's is about twice as fast here, and the claim types
-	// (jwt.NumericDate, jwt.Audience) decode the same with either.
-	var c tokenClaims
-	if err := json.Unmarshal(payload, &c); err != nil {
-		return nil, newError(ErrInvalid, CodeMalformed, "claims are not a JSON object of JWT claims", err)
+	if !cached {
+		// The claims are decoded with encoding/json rather than go-jose's
+		// copy of it, which jwt.JSONWebToken.Claims uses: the standard
+		// library's is about twice as fast here, and the claim types
+		// (jwt.NumericDate, jwt.Audience) decode the same with either.
+		if err := json.Unmarshal(payload, &p.claims); err != nil {
+			return nil, newError(ErrInvalid, CodeMalformed, "claims are not a JSON object of JWT claims", err)
+		}
+		p.granted = scopes.Split(p.claims.Scope)
+		if p.claims.Expiry != nil {
+			p.until = p.claims.Expiry.Time().Add(v.cfg.ClockSkew)
+			v.parsed.put(hash, p)
+		}
 	}
-	granted := scopes.Split(c.Scope)
-	if err := v.checkClaims(&c, granted, required); err != nil {
+	if err := v.checkClaims(&p.claims, p.granted, required, now); err != nil {
 		return nil, err
 	}
-	return claimsOf(&c, granted, kid), nil
+	return claimsOf(&p.claims, p.granted, p.kid), nil
 }
 
 // checkClaims checks the registered claims and the scopes.
-func (v *TokenVerifier) checkClaims(c *tokenClaims, granted, required []string) error {
+func (v *TokenVerifier) checkClaims(c *tokenClaims, granted, required []string, now time.Time) error {
 	if c.Expiry == nil {
 		return newError(ErrInvalid, CodeMissingExpiry, "token has no exp", nil)
 	}
 	exp := v.expected
-	exp.Time = v.cfg.Now()
+	exp.Time = now
 	switch err := c.Claims.ValidateWithLeeway(exp, v.cfg.ClockSkew); {
 	case err == nil:
 	case errors.Is(err, jwt.ErrInvalidIssuer):
