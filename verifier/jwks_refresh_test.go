@@ -58,12 +58,7 @@ func TestTokenUnknownKidRefetchesWithinTheRateCap(t *testing.T) {
 
 // Callers that need a fetch while one runs wait for it: one fetch for all.
 func TestTokenConcurrentCallersShareOneFetch(t *testing.T) {
-	clk := clock.NewFake(start)
-	s := newJWKSServer(t, clk)
-	gate := make(chan struct{})
-	s.gate = gate
-	v := newTokenVerifier(t, s, nil)
-	tok := sign(t, s.current(), claims(clk, time.Hour, "orders:read"))
+	s, gate, v, tok := gatedSetup(t)
 
 	const callers = 16
 	errs := make(chan error, callers)
@@ -77,13 +72,7 @@ func TestTokenConcurrentCallersShareOneFetch(t *testing.T) {
 		}()
 	}
 	// The fetch has reached the server; let it answer.
-	deadline := time.Now().Add(10 * time.Second)
-	for s.fetches.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no fetch reached the server")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, "a fetch to reach the server", func() bool { return s.fetches.Load() > 0 })
 	close(gate)
 	wg.Wait()
 	close(errs)
@@ -186,28 +175,41 @@ func TestTokenStaleIfError(t *testing.T) {
 
 // A caller whose context ends stops waiting; the fetch goes on for others.
 func TestTokenCallerContextEndsTheWaitNotTheFetch(t *testing.T) {
-	clk := clock.NewFake(start)
-	s := newJWKSServer(t, clk)
-	gate := make(chan struct{})
-	s.gate = gate
-	v := newTokenVerifier(t, s, nil)
-	tok := sign(t, s.current(), claims(clk, time.Hour, "orders:read"))
+	s, gate, v, tok := gatedSetup(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := v.Verify(ctx, tok)
 	wantErr(t, err, ErrUnavailable, CodeJWKSUnavailable)
 	close(gate)
-	deadline := time.Now().Add(10 * time.Second)
-	for len(v.KeyIDs()) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the abandoned fetch never completed")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, "the abandoned fetch to complete", func() bool { return len(v.KeyIDs()) > 0 })
 	if _, err := v.Verify(context.Background(), tok); err != nil {
 		t.Fatal(err)
 	}
 	if n := s.fetches.Load(); n != 1 {
 		t.Fatalf("fetches = %d, want 1", n)
+	}
+}
+
+// gatedSetup returns a JWKS server whose fetches wait for gate to close, a
+// verifier of it and a token of its key.
+func gatedSetup(t *testing.T) (*jwksServer, chan struct{}, *TokenVerifier, string) {
+	t.Helper()
+	clk := clock.NewFake(start)
+	s := newJWKSServer(t, clk)
+	gate := make(chan struct{})
+	s.gate = gate
+	return s, gate, newTokenVerifier(t, s, nil), sign(t, s.current(), claims(clk, time.Hour, "orders:read"))
+}
+
+// waitUntil polls cond, which a fetch running in the background makes
+// true, until it holds or a deadline passes.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
