@@ -16,7 +16,9 @@
 //     RefreshInterval, which bounds how long a signing key withdrawn in
 //     Vault (jwks/revoke, jwks/rotate revoke_previous=true) keeps verifying
 //     here: RefreshInterval after the withdrawal, or RefreshInterval +
-//     StaleIfError while the jwks endpoint cannot be reached.
+//     StaleIfError while the jwks endpoint cannot be reached. A token sent
+//     again is kept parsed (ParsedTokens), its signature and claims still
+//     checked on every call.
 //
 //   - KeyVerifier asks the mount's verify endpoint about an API key online,
 //     over one reused pool of connections, with the key in the X-Api-Key

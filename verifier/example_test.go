@@ -66,13 +66,16 @@ func ExampleHTTPStatus() {
 		log.Fatal(err)
 	}
 	ctx := context.Background()
+	var verr *verifier.Error
 	_, err = tokens.Verify(ctx, "not-a-token")
-	fmt.Println(verifier.HTTPStatus(err), errors.Is(err, verifier.ErrInvalid), err)
+	errors.As(err, &verr)
+	fmt.Println(verifier.HTTPStatus(err), errors.Is(err, verifier.ErrInvalid), verr.Code)
 	_, err = tokens.Verify(ctx, "eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIn0.e30.c2ln") // EdDSA, but no JWKS to check it with
-	fmt.Println(verifier.HTTPStatus(err), errors.Is(err, verifier.ErrUnavailable))
+	errors.As(err, &verr)
+	fmt.Println(verifier.HTTPStatus(err), errors.Is(err, verifier.ErrUnavailable), verr.Code)
 	// Output:
-	// 401 true invalid credential (malformed): not an EdDSA-signed compact JWS: go-jose/go-jose: compact JWS format must have three parts
-	// 503 true
+	// 401 true malformed
+	// 503 true jwks_unavailable
 }
 
 // A gateway that verifies API keys online answers rate-limited callers
