@@ -53,6 +53,7 @@ type Error struct {
 	Err error
 }
 
+// Error says the kind, the code and what happened, never the credential.
 func (e *Error) Error() string {
 	msg := e.Kind.Error()
 	if e.Code != "" {
