@@ -1,7 +1,7 @@
 // Package verifier lets Go resource servers and gateways check the
 // credentials a vault-plugin-secrets-apikeys mount hands out, without
-// importing the plugin or Vault's SDK (it needs only go-jose and the
-// standard library).
+// importing the plugin or Vault's SDK (it needs go-jose, golang-lru, the
+// plugin's pure scope grammar and the standard library).
 //
 // Two verifiers, for the two credentials:
 //
