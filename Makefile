@@ -5,9 +5,10 @@ VERSION := $(shell cat VERSION)
 PLUGIN := vault-plugin-secrets-apikeys
 LDFLAGS := -X github.com/apikeys/vault-plugin-secrets-apikeys/backend.Version=$(VERSION)
 VAULT_SOURCES := bootstrap/vault/go.mod bootstrap/vault/go.sum bootstrap/vault/main.go
-# Race-detector tests of the unit packages; integration tests run the real
-# plugin process inside a real Vault.
-UNIT_PKGS := ./backend/...
+# Race-detector tests of the unit packages (the plugin, and the verifier
+# library resource servers import); integration tests run the real plugin
+# process inside a real Vault.
+UNIT_PKGS := ./backend/... ./verifier/...
 INTEGRATION_TIMEOUT ?= 40m
 
 .PHONY: all build vault scan-tools keycheck deps dev test fmt-check vet unit bench-smoke fuzz-smoke integration bench bench-rotation bench-token bench-webhooks bench-bulk bench-inventory bench-scale clean
@@ -50,7 +51,7 @@ deps:
 test: deps fmt-check vet unit bench-smoke fuzz-smoke integration
 
 fmt-check:
-	@out=$$(gofmt -l backend cmd internal integration scripts); \
+	@out=$$(gofmt -l backend cmd internal integration scripts verifier); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 vet:
@@ -90,7 +91,7 @@ integration: bin/vault deps scan-tools
 bench: bin/vault
 	$(GO) run ./scripts/bench
 
-## bench-token: offline JWT verification (JWKS) vs online verify through Vault.
+## bench-token: the verifier library's offline JWT check vs a bare Ed25519 check, and vs online verify.
 bench-token: bin/vault
 	$(GO) run ./scripts/bench-token
 

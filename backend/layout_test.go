@@ -55,7 +55,8 @@ func TestPackageBoundaries(t *testing.T) {
 }
 
 // TestReadmeLayoutListsEveryPackage keeps the README's layout table whole:
-// every package under backend/ is named there, with what it is for.
+// every package under backend/ and every library package (verifier/) is
+// named there, with what it is for.
 func TestReadmeLayoutListsEveryPackage(t *testing.T) {
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
@@ -78,6 +79,17 @@ func TestReadmeLayoutListsEveryPackage(t *testing.T) {
 		name = strings.TrimPrefix(name, "/")
 		if !strings.Contains(layout, "`backend/"+name+"`") && !strings.Contains(layout, "`"+name+"`") {
 			t.Errorf("README's layout table does not name backend/%s", name)
+		}
+	}
+	// The library packages other modules import sit at the module root.
+	out, err = exec.Command("go", "list", modulePath+"/verifier/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		name := strings.TrimPrefix(pkg, modulePath+"/")
+		if !strings.Contains(layout, "`"+name+"/`") && !strings.Contains(layout, "`"+name+"`") {
+			t.Errorf("README's layout table does not name %s", name)
 		}
 	}
 }
