@@ -33,6 +33,10 @@ type KeyStats struct {
 	FromStart bool `json:"from_start,omitempty"`
 	// At is when the pass that counted them ended; zero while gathering.
 	At time.Time `json:"at,omitzero"`
+	// Started is when the pass began (zero for a pass resumed from a
+	// state written before it was kept); the next pass waits for it
+	// (PassInterval).
+	Started time.Time `json:"started,omitzero"`
 }
 
 func newKeyStats(fromStart bool) *KeyStats {

@@ -14,11 +14,41 @@ import (
 // incremental: each governance tick visits at most a batch of keys in
 // storage order (client, then key name), carrying on after the last key the
 // previous tick visited, and starts a new pass after the last key of the
-// mount. A tick's cost is therefore bounded whatever the number of keys,
+// mount once the pass is due (PassInterval). A tick's cost is therefore bounded whatever the number of keys,
 // and a pass over n keys takes at least ceil(n/batch) ticks, more when the
 // time budget cuts ticks short: a key that exists when
 // a pass starts is visited in it; one created during a pass, in that pass
 // or the next.
+
+// A new pass starts no sooner than PassInterval after the previous one
+// started. Back-to-back passes would make the sweep's cost per minute grow
+// with the mount (a 100k-key mount swept every tick reads ten times the
+// keys of a 10k-key one, idle or not); paced, a mount of more than
+// DefaultSweepRate keys is swept at about that many keys a minute on
+// average, until a pass would start less often than MaxPassInterval, the
+// coverage the mount promises: every key visited at least once in 15
+// minutes of ticks plus the pass's own length. A mount of up to
+// DefaultSweepRate keys is swept every tick, as it costs at most that.
+const (
+	DefaultSweepRate = 12000
+	MaxPassInterval  = 15 * time.Minute
+)
+
+// PassInterval is how long after the start of a pass over n keys the next
+// pass may start, at a rate of keys a minute.
+func PassInterval(n, rate int) time.Duration {
+	if n <= rate {
+		return 0
+	}
+	return min(time.Duration(n)*time.Minute/time.Duration(rate), MaxPassInterval)
+}
+
+func (r *Runtime) sweepRate() int {
+	if r.opts.SweepRate > 0 {
+		return r.opts.SweepRate
+	}
+	return DefaultSweepRate
+}
 
 // DefaultSweepBatch is the most keys one tick visits, and
 // DefaultSweepBudget the time after which it stops whatever it visited:
@@ -97,7 +127,13 @@ func (r *Runtime) Sweep(ctx context.Context, s logical.Storage, st *State, visit
 		return err
 	}
 	fromStart := st.Sweep.atStart()
+	if fromStart && !r.passDue(st) {
+		return nil
+	}
 	st.beginKeyPass()
+	if fromStart && st.KeysPass.Started.IsZero() {
+		st.KeysPass.Started = r.now()
+	}
 	start, budget := r.stopwatch(), r.sweepBudget()
 	for visited, limit := 0, r.sweepBatch(); visited < limit; {
 		if visited > 0 && r.stopwatch().Sub(start) >= budget {
@@ -114,8 +150,12 @@ func (r *Runtime) Sweep(ctx context.Context, s logical.Storage, st *State, visit
 				break
 			}
 			// The previous step stopped on the last key: start the new
-			// pass now rather than spend a tick on nothing.
+			// pass now, if it is due, rather than spend a tick on nothing.
+			if !r.passDue(st) {
+				break
+			}
 			fromStart = true
+			st.KeysPass.Started = r.now()
 			if err := w.seek(ctx, s, r.src, st.Sweep); err != nil {
 				return err
 			}
@@ -128,6 +168,16 @@ func (r *Runtime) Sweep(ctx context.Context, s logical.Storage, st *State, visit
 		st.Sweep = Cursor{Client: client, Key: name}
 	}
 	return nil
+}
+
+// passDue reports whether a new pass may start: PassInterval has gone by
+// since the last complete pass started.
+func (r *Runtime) passDue(st *State) bool {
+	last := st.Keys
+	if last == nil || last.Started.IsZero() {
+		return true
+	}
+	return !r.now().Before(last.Started.Add(PassInterval(last.Total(), r.sweepRate())))
 }
 
 // keyWalker yields the mount's keys in order from cached listings: clients
