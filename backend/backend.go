@@ -211,6 +211,7 @@ func newBackend(c clock.Clock, opts ...backendOption) *apikeysBackend {
 		// runs (limits.go). Every answer is rendered alike (render.go).
 		Paths: b.guardPaths(renderedPaths(framework.PathAppend(
 			b.pathVerify(),
+			b.pathVerifyAuthorize(),
 			b.pathInfo(),
 			b.pathConfig(),
 			b.pathClients(),
