@@ -37,9 +37,9 @@ that 403 from a refused key by the X-Apikeys-Code header.
 
 The body is the GET form's RFC 7662 document. The headers: on 200,
 X-Apikeys-Client, X-Apikeys-Key-Id, X-Apikeys-Scope (effective scopes,
-space-separated) and, when the role's verify_response_fields lists owner,
-X-Apikeys-Owner (percent-encoded UTF-8: owners are free text); otherwise
-X-Apikeys-Code (the code above). Where a rate limit applies, RateLimit-Limit,
+space-separated) and X-Apikeys-Owner (percent-encoded UTF-8, as owners are
+free text; empty unless the role's verify_response_fields lists owner);
+otherwise X-Apikeys-Code (the code above). Where a rate limit applies, RateLimit-Limit,
 RateLimit-Remaining and RateLimit-Reset, and Retry-After on 429. Vault passes
 a plugin's response headers only when the mount lists them in
 allowed_response_headers, and the X-Api-Key request header only with

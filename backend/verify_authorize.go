@@ -82,10 +82,14 @@ func authorizeHeaders(res record.VerifyResult, now time.Time) map[string][]strin
 	h[headerKeyID] = []string{k.KeyID}
 	h[headerScope] = []string{scopes.Join(res.EffectiveScopes)}
 	// The owner is as private in a header as in a body: only when the
-	// role's verify_response_fields lists it.
+	// role's verify_response_fields lists it. Otherwise it is sent empty,
+	// so that a proxy that copies these headers upstream (Envoy's
+	// allowed_upstream_headers) overwrites one a caller forged.
+	owner := ""
 	if slices.Contains(res.Role.VerifyResponseFields, "owner") {
-		h[headerOwner] = []string{percentEncode(k.Owner)}
+		owner = percentEncode(k.Owner)
 	}
+	h[headerOwner] = []string{owner}
 	return h
 }
 

@@ -76,6 +76,9 @@ func TestVerifyAuthorizeStatusesAndHeaders(t *testing.T) {
 		}
 	}
 
+	if v := resp.Headers[headerOwner]; len(v) != 1 || v[0] != "" {
+		t.Errorf("owner header of a role that does not show it: %q, want present and empty", v)
+	}
 	// The owner, when the role shows it, percent-encoded: a line break or
 	// non-ASCII in a header would break it or be mangled by a proxy.
 	shown := e.issue("svc", "shown", "shows-owner", nil)
