@@ -222,7 +222,7 @@ func TestREADME(t *testing.T) {
 	)
 	// The proxy form: a 200 with the identity headers, a 401 without a key.
 	inOrder(t, "gateways", out.blocks[indexOf(blocks, "Gateways")],
-		`(?m)^HTTP/1\.1 200`, `(?mi)^x-apikeys-client: shop\s*$`, `(?mi)^x-apikeys-scope: orders:read\s*$`, `(?m)^401$`)
+		`(?m)^HTTP/1\.1 200`, `(?mi)^x-apikeys-client: storefront\s*$`, `(?mi)^x-apikeys-scope: orders:list orders:read\s*$`, `(?m)^401$`)
 	short := out.blocks[indexOf(blocks, "Short-lived credentials")]
 	inOrder(t, "short-lived credentials", short,
 		`(?m)^lease_id\s+apikeys/creds/acme/partner-orders/`,
