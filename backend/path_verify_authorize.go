@@ -61,33 +61,7 @@ func (b *apikeysBackend) pathVerifyAuthorize() []*framework.Path {
 			OperationVerb:   "authorize",
 			OperationSuffix: "key",
 		},
-		Fields: map[string]*framework.FieldSchema{
-			"scope": {
-				Type:        framework.TypeCommaStringSlice,
-				Description: "Scopes the caller needs, separated by spaces or commas; each must be among the key's effective scopes.",
-				Query:       true,
-			},
-			"audience": {
-				Type:        framework.TypeString,
-				Description: "The API / resource server asking; must be one of the role's audiences, and is required when the role names any (unless the mount's verify_audience_optional is set).",
-				Query:       true,
-			},
-			"environment": {
-				Type:        framework.TypeString,
-				Description: "The environment the key is presented in; must match the key's environment.",
-				Query:       true,
-			},
-			"client_ip": {
-				Type:        framework.TypeString,
-				Description: "Address the caller connected from (an IP address, optionally with a port); checked against the client's and the role's bound_cidrs. Anything else is refused with HTTP 400.",
-				Query:       true,
-			},
-			"allow_pending": {
-				Type:        framework.TypeBool,
-				Description: "Also accept a staged (pending) version, e.g. to validate it in staging before promoting it.",
-				Query:       true,
-			},
-		},
+		Fields: verifyParams(true),
 		// Callbacks, not Operations, for the reason given in path_verify.go:
 		// this is verify's hot path too.
 		Callbacks: map[logical.Operation]framework.OperationFunc{

@@ -1,14 +1,10 @@
 package gateway
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
-
-	"github.com/apikeys/vault-plugin-secrets-apikeys/internal/vaulttest"
 )
 
 // The Envoy and Traefik configurations cannot be run here (neither is in
@@ -19,19 +15,12 @@ import (
 
 func readGatewayConfig(t *testing.T, name string) (string, map[string]interface{}) {
 	t.Helper()
-	root, err := vaulttest.FindRepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(filepath.Join(root, "bootstrap", "gateways", name))
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := bootstrapFile(t, "gateways", name)
 	var doc map[string]interface{}
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
+	if err := yaml.Unmarshal([]byte(raw), &doc); err != nil {
 		t.Fatalf("%s is not valid YAML: %v", name, err)
 	}
-	return string(raw), doc
+	return raw, doc
 }
 
 // dig follows keys (map keys, or list indexes as ints) into a YAML document.

@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,17 +41,10 @@ func (u *upstream) take() []http.Header {
 // paths moved to mount m.
 func gatewayToken(t *testing.T, m string) string {
 	t.Helper()
-	root, err := vaulttest.FindRepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules, err := os.ReadFile(filepath.Join(root, "bootstrap", "policies", "gateway.hcl"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rules := bootstrapFile(t, "policies", "gateway.hcl")
 	c := vaulttest.Client(t)
 	name := m + "-gateway"
-	if err := c.Sys().PutPolicy(name, strings.ReplaceAll(string(rules), `"apikeys/`, `"`+m+`/`)); err != nil {
+	if err := c.Sys().PutPolicy(name, strings.ReplaceAll(rules, `"apikeys/`, `"`+m+`/`)); err != nil {
 		t.Fatal(err)
 	}
 	s, err := c.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{name}, NoDefaultPolicy: true})

@@ -32,15 +32,7 @@ type nginxSite struct {
 // the test, so the file under test stays the shipped one.
 func shippedConfig(t *testing.T, s nginxSite, tokenFile string) string {
 	t.Helper()
-	root, err := vaulttest.FindRepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(filepath.Join(root, "bootstrap", "gateways", "nginx.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf := string(raw)
+	conf := bootstrapFile(t, "gateways", "nginx.conf")
 	for _, r := range [][2]string{
 		{"listen 127.0.0.1:8080;", "listen " + s.Listen + ";"},
 		{"server 127.0.0.1:8200;", "server " + s.Vault + ";"},
@@ -149,6 +141,21 @@ http {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// bootstrapFile reads a file of the repository's bootstrap/ directory: the
+// shipped configurations are what the tests run.
+func bootstrapFile(t *testing.T, path ...string) string {
+	t.Helper()
+	root, err := vaulttest.FindRepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(append([]string{root, "bootstrap"}, path...)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
 }
 
 // freeAddr is a loopback address with a port nothing listens on now.
