@@ -14,6 +14,16 @@ import (
 // auth_request, Envoy ext_authz and Traefik forwardAuth let a request
 // through on 2xx and refuse it otherwise, and pass named headers of a 2xx
 // answer on to the upstream.
+//
+// How the answer reaches the proxy through Vault 1.13: the router keeps a
+// plugin's response headers only if the mount's allowed_response_headers
+// names them (case-insensitively; none at all when the list is empty,
+// vault/router.go), the HTTP handler adds those to the reply whatever the
+// response type (http/handler.go), and a response whose data holds
+// http_status_code is written raw: that status, http_content_type and
+// http_raw_body as they are (respondRaw, http/logical.go). The other way,
+// the plugin sees a request header only if passthrough_request_headers
+// names it, and never X-Vault-Token.
 
 // codeMissingKey is the authorize form's code for a request without the
 // X-Api-Key header: to a proxy that is a caller without credentials (401),

@@ -176,6 +176,12 @@ func TestNginxAuthRequest(t *testing.T) {
 		t.Fatalf("refused requests reached the upstream: %d", n)
 	}
 
+	// A location that names no scope fails closed, and says it is the
+	// gateway's fault.
+	if a := get(t, site.Listen, "/unconfigured", map[string]string{"X-Api-Key": valid}); a.status != 500 || !strings.Contains(a.body, "gateway_error") {
+		t.Fatalf("location without a scope: %d %q", a.status, a.body)
+	}
+
 	// Rate limited: 429 with Retry-After, where nginx alone would say 500.
 	if a := get(t, site.Listen, "/orders/1", map[string]string{"X-Api-Key": limited}); a.status != 200 {
 		t.Fatalf("limited key, first request: %d %q", a.status, a.body)
