@@ -209,7 +209,7 @@ func newBackend(c clock.Clock, opts ...backendOption) *apikeysBackend {
 		// first. guardPaths bounds every field; HandleRequest refuses
 		// unknown fields and values over their limit before any handler
 		// runs (limits.go). Every answer is rendered alike (render.go).
-		Paths: b.guardPaths(summarizedPaths(renderedPaths(framework.PathAppend(
+		Paths: b.guardPaths(documentedPaths(renderedPaths(framework.PathAppend(
 			b.pathVerify(),
 			b.pathVerifyAuthorize(),
 			b.pathInfo(),
