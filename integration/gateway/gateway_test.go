@@ -37,17 +37,22 @@ func (u *upstream) take() []http.Header {
 	return s
 }
 
-// gatewayToken is a token with the shipped apikeys-gateway policy, its
-// paths moved to mount m.
-func gatewayToken(t *testing.T, m string) string {
+// gatewayPolicy writes the shipped apikeys-gateway policy, its paths moved
+// to mount m, and returns its name.
+func gatewayPolicy(t *testing.T, m string) string {
 	t.Helper()
 	rules := bootstrapFile(t, "policies", "gateway.hcl")
-	c := vaulttest.Client(t)
 	name := m + "-gateway"
-	if err := c.Sys().PutPolicy(name, strings.ReplaceAll(rules, `"apikeys/`, `"`+m+`/`)); err != nil {
+	if err := vaulttest.Client(t).Sys().PutPolicy(name, strings.ReplaceAll(rules, `"apikeys/`, `"`+m+`/`)); err != nil {
 		t.Fatal(err)
 	}
-	s, err := c.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{name}, NoDefaultPolicy: true})
+	return name
+}
+
+// gatewayToken is a token with the gateway policy only.
+func gatewayToken(t *testing.T, m string) string {
+	t.Helper()
+	s, err := vaulttest.Client(t).Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{gatewayPolicy(t, m)}, NoDefaultPolicy: true})
 	if err != nil {
 		t.Fatal(err)
 	}
