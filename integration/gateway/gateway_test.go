@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -198,6 +199,21 @@ func TestNginxAuthRequest(t *testing.T) {
 	}
 	if n := len(app.take()); n != 1 {
 		t.Fatalf("upstream saw %d requests of the limited key, want 1", n)
+	}
+
+	// The keys reached Vault only in a header: neither its audit log nor
+	// its server log holds one.
+	for _, k := range []string{valid, revoked, limited} {
+		secret := k[strings.LastIndexByte(k, '_')+1:]
+		for _, p := range []string{vaulttest.Shared.AuditPath, vaulttest.Shared.LogPath} {
+			raw, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(raw), secret) {
+				t.Fatalf("key plaintext found in %s", p)
+			}
+		}
 	}
 
 	// Vault refusing the gateway itself (its token revoked) is the
