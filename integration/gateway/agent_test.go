@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"net/url"
@@ -78,27 +77,9 @@ template {
 	if err := os.WriteFile(filepath.Join(dir, "agent.hcl"), []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var out bytes.Buffer
 	cmd := exec.Command(filepath.Join(root, "bin", "vault"), "agent", "-config="+filepath.Join(dir, "agent.hcl"))
-	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.Env = append(os.Environ(), "VAULT_ADDR="+vaulttest.Shared.Addr, "VAULT_TOKEN=")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("vault agent output:\n%s", out.String())
-		}
-	})
+	runUntilCleanup(t, "vault agent", cmd, syscall.SIGTERM)
 
 	// The template: one "set" line with the Agent's token, as nginx.conf
 	// includes it.

@@ -1,14 +1,12 @@
 package gateway
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -95,34 +93,12 @@ http {
 `, user, dir, errorLog)
 	write("nginx.conf", main)
 
-	var stderr bytes.Buffer
 	check := exec.Command(bin, "-t", "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", errorLog)
 	if out, err := check.CombinedOutput(); err != nil {
 		t.Fatalf("nginx -t rejects the shipped configuration: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", errorLog)
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting nginx: %v", err)
-	}
-	var once sync.Once
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		once.Do(func() {
-			cmd.Process.Signal(syscall.SIGQUIT) // graceful shutdown
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				cmd.Process.Kill()
-				<-done
-			}
-		})
-		if t.Failed() {
-			raw, _ := os.ReadFile(errorLog)
-			t.Logf("nginx output:\n%s\nnginx error log:\n%s", stderr.String(), raw)
-		}
-	})
+	done := runUntilCleanup(t, "nginx", cmd, syscall.SIGQUIT, errorLog) // SIGQUIT: graceful shutdown
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", s.Listen, time.Second)
@@ -132,8 +108,7 @@ http {
 		}
 		select {
 		case <-done:
-			raw, _ := os.ReadFile(errorLog)
-			t.Fatalf("nginx exited: %s\n%s", stderr.String(), raw)
+			t.Fatal("nginx exited")
 		default:
 		}
 		if time.Now().After(deadline) {
