@@ -43,9 +43,18 @@ keycheck:
 dev: build bin/vault
 	./scripts/dev.sh
 
-## deps: the Debian packages the integration tests drive (bootstrap/ci/debian-packages.txt).
-deps:
+# npm ci installs exactly the lock file's versions; it reruns only when the
+# lock file changes (npm writes node_modules/.package-lock.json).
+OPENAPI_LINT := bootstrap/ci/openapi/node_modules/.package-lock.json
+
+## deps: the Debian packages the integration tests drive (bootstrap/ci/debian-packages.txt),
+## and the pinned OpenAPI linter (bootstrap/ci/openapi, npm; needs Node.js >= 20.19).
+deps: $(OPENAPI_LINT)
 	./scripts/install-deps.sh
+
+$(OPENAPI_LINT): bootstrap/ci/openapi/package.json bootstrap/ci/openapi/package-lock.json
+	cd bootstrap/ci/openapi && npm ci --no-audit --no-fund
+	touch $@
 
 ## test: everything CI checks.
 test: deps fmt-check vet unit bench-smoke fuzz-smoke integration

@@ -209,8 +209,9 @@ func newBackend(c clock.Clock, opts ...backendOption) *apikeysBackend {
 		// first. guardPaths bounds every field; HandleRequest refuses
 		// unknown fields and values over their limit before any handler
 		// runs (limits.go). Every answer is rendered alike (render.go).
-		Paths: b.guardPaths(renderedPaths(framework.PathAppend(
+		Paths: b.guardPaths(documentedPaths(renderedPaths(framework.PathAppend(
 			b.pathVerify(),
+			b.pathVerifyAuthorize(),
 			b.pathInfo(),
 			b.pathConfig(),
 			b.pathClients(),
@@ -227,7 +228,7 @@ func newBackend(c clock.Clock, opts ...backendOption) *apikeysBackend {
 			b.pathTidy(),
 			b.pathNotifications(),
 			b.pathOperations(),
-		))),
+		)))),
 		Secrets:           b.leaseSecrets(),
 		PeriodicFunc:      b.periodic,
 		InitializeFunc:    b.initializeAll,

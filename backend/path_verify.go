@@ -89,33 +89,13 @@ func (b *apikeysBackend) pathVerify() []*framework.Path {
 			OperationVerb:   "verify",
 			OperationSuffix: "key",
 		},
-		Fields: map[string]*framework.FieldSchema{
+		Fields: withFields(map[string]*framework.FieldSchema{
 			"key": {
 				Type:        framework.TypeString,
 				Description: "The API key presented by the caller (POST only; a GET sends it in the X-Api-Key header, never in the URL).",
 				Required:    true,
 			},
-			"scope": {
-				Type:        framework.TypeCommaStringSlice,
-				Description: "Scopes the caller needs, separated by spaces or commas; each must be among the key's effective scopes.",
-			},
-			"audience": {
-				Type:        framework.TypeString,
-				Description: "The API / resource server asking; must be one of the role's audiences, and is required when the role names any (unless the mount's verify_audience_optional is set).",
-			},
-			"environment": {
-				Type:        framework.TypeString,
-				Description: "The environment the key is presented in; must match the key's environment.",
-			},
-			"client_ip": {
-				Type:        framework.TypeString,
-				Description: "Address the caller connected from (an IP address, optionally with a port); checked against the client's and the role's bound_cidrs. Anything else is refused with HTTP 400.",
-			},
-			"allow_pending": {
-				Type:        framework.TypeBool,
-				Description: "Also accept a staged (pending) version, e.g. to validate it in staging before promoting it.",
-			},
-		},
+		}, verifyParams(false)),
 		// Callbacks rather than Operations on purpose: for a path with
 		// Operations the framework asks Vault for the replication state on
 		// every request (to forward writes from performance standbys), one
@@ -130,6 +110,47 @@ func (b *apikeysBackend) pathVerify() []*framework.Path {
 		HelpSynopsis:    pathVerifyHelpSyn,
 		HelpDescription: strings.TrimSpace(pathVerifyHelpDesc),
 	}}
+}
+
+// verifyParams are the fields every form of verify takes besides the key.
+// query marks them as query parameters in the OpenAPI document, for a path
+// that is only read (verify/authorize).
+func verifyParams(query bool) map[string]*framework.FieldSchema {
+	return map[string]*framework.FieldSchema{
+		"scope": {
+			Type:        framework.TypeCommaStringSlice,
+			Query:       query,
+			Description: "Scopes the caller needs, separated by spaces or commas; each must be among the key's effective scopes.",
+		},
+		"audience": {
+			Type:        framework.TypeString,
+			Query:       query,
+			Description: "The API / resource server asking; must be one of the role's audiences, and is required when the role names any (unless the mount's verify_audience_optional is set).",
+		},
+		"environment": {
+			Type:        framework.TypeString,
+			Query:       query,
+			Description: "The environment the key is presented in; must match the key's environment.",
+		},
+		"client_ip": {
+			Type:        framework.TypeString,
+			Query:       query,
+			Description: "Address the caller connected from (an IP address, optionally with a port); checked against the client's and the role's bound_cidrs. Anything else is refused with HTTP 400.",
+		},
+		"allow_pending": {
+			Type:        framework.TypeBool,
+			Query:       query,
+			Description: "Also accept a staged (pending) version, e.g. to validate it in staging before promoting it.",
+		},
+	}
+}
+
+// withFields adds more to fields.
+func withFields(fields, more map[string]*framework.FieldSchema) map[string]*framework.FieldSchema {
+	for k, v := range more {
+		fields[k] = v
+	}
+	return fields
 }
 
 // pathVerifyWrite is the POST form: the key in the "key" body field.

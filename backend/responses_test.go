@@ -50,7 +50,7 @@ func (r *respEnv) checkAs(who string, op logical.Operation, path string, data ma
 // callbackPaths answer through framework.Path.Callbacks, which cannot
 // declare Responses: verify and info use Callbacks on purpose (see
 // path_verify.go: no replication-state wait on the hot path).
-var callbackPaths = map[string]bool{"verify$": true, "info$": true}
+var callbackPaths = map[string]bool{"verify$": true, "verify/authorize$": true, "info$": true}
 
 // TestResponses drives every operation of every path, validates each
 // answer strictly against the Responses its operation declares, and fails

@@ -13,3 +13,15 @@ path "apikeys/verify" {
     "*"        = []
   }
 }
+
+# The status-code form for a reverse proxy (bootstrap/gateways/), bound
+# alike: its audience is a query parameter, which Vault's ACL checks too.
+
+path "apikeys/verify/authorize" {
+  capabilities        = ["read"]
+  required_parameters = ["audience"]
+  allowed_parameters = {
+    "audience" = ["orders-api"]
+    "*"        = []
+  }
+}

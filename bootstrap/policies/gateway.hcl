@@ -6,3 +6,10 @@
 path "apikeys/verify" {
   capabilities = ["read", "update"]
 }
+
+# The status-code form for a reverse proxy's sub-request (nginx
+# auth_request, Envoy ext_authz, Traefik forwardAuth; bootstrap/gateways/).
+
+path "apikeys/verify/authorize" {
+  capabilities = ["read"]
+}

@@ -101,6 +101,7 @@ func TestBootstrapPolicies(t *testing.T) {
 	app := newUser(t, "app", []string{"apikeys-application"}, map[string]string{"client": "billing"})
 	stranger := newUser(t, "nometa", []string{"apikeys-application"}, nil)
 	gateway := newUser(t, "gateway", []string{"apikeys-gateway"}, nil)
+	boundGateway := newUser(t, "bound-gateway", []string{"apikeys-gateway-bound"}, nil)
 	auditor := newUser(t, "auditor", []string{"apikeys-auditor"}, nil)
 	logAuditor := newUser(t, "log-auditor", []string{"apikeys-log-auditor"}, nil)
 
@@ -202,6 +203,28 @@ func TestBootstrapPolicies(t *testing.T) {
 	if v.Data["active"] != true {
 		t.Fatalf("gateway verify: %v", v.Data)
 	}
+	// The proxy form: read only. Allowed here means the plugin answered
+	// (401: no X-Api-Key header), not Vault's ACL 403.
+	for _, c := range []call{
+		{"read", "verify/authorize", nil, true},
+		{"read", "verify/authorize", map[string]interface{}{"audience": "orders-api", "scope": "orders:read"}, true},
+		{"write", "verify/authorize", nil, false},
+	} {
+		try(t, "gateway", gateway, m, c)
+	}
+	// A gateway bound to its audience, on both forms.
+	for _, c := range []call{
+		{"read", "verify/authorize", map[string]interface{}{"audience": "orders-api"}, true},
+		{"read", "verify/authorize", map[string]interface{}{"audience": "orders-api", "scope": "orders:read"}, true},
+		{"read", "verify/authorize", map[string]interface{}{"audience": "billing-api"}, false},
+		{"read", "verify/authorize", nil, false},
+		{"write", "verify", map[string]interface{}{"key": billingKey, "audience": "orders-api"}, true},
+		{"write", "verify", map[string]interface{}{"key": billingKey, "audience": "billing-api"}, false},
+		{"write", "verify", map[string]interface{}{"key": billingKey}, false},
+		{"read", "keys/billing/main", nil, false},
+	} {
+		try(t, "bound gateway", boundGateway, m, c)
+	}
 	for _, c := range []call{
 		{"read", "keys/billing/main", nil, false},
 		{"write", "keys/billing/main/rotate", nil, false},
@@ -248,6 +271,7 @@ func TestBootstrapPolicies(t *testing.T) {
 		{"write", "clients/billing/lock", nil, false},
 		{"write", "leaks", map[string]interface{}{"key": "x"}, false},
 		{"write", "verify", map[string]interface{}{"key": billingKey}, false},
+		{"read", "verify/authorize", nil, false},
 		{"write", "tidy", nil, false},
 		{"write", "notifications/config", map[string]interface{}{"allow_private": true}, false},
 		{"write", "notifications/endpoints/hook", map[string]interface{}{"url": "https://evil.example.com", "event_types": "*"}, false},
@@ -288,6 +312,7 @@ func TestBootstrapPolicies(t *testing.T) {
 		{"read", "config", nil, false},
 		{"list", "clients", nil, false},
 		{"write", "verify", map[string]interface{}{"key": billingKey}, false},
+		{"read", "verify/authorize", nil, false},
 	} {
 		try(t, "log-auditor", logAuditor, m, c)
 	}

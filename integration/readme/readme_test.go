@@ -203,7 +203,7 @@ func TestREADME(t *testing.T) {
 	s, root := devServer(t)
 	blocks := shellBlocks(t, filepath.Join(root, "README.md"))
 	secs := sectionsOf(blocks)
-	for _, want := range []string{"Walkthrough with the vault CLI", "Short-lived credentials", "Governance", "Secret scanning", "Incident controls", "Log checkpoints and archival", "Retention"} {
+	for _, want := range []string{"Walkthrough with the vault CLI", "Gateways", "Short-lived credentials", "Governance", "Secret scanning", "Incident controls", "Log checkpoints and archival", "Retention"} {
 		if secs[want] == 0 {
 			t.Fatalf("README.md has no sh block under %q: the walkthrough would go untested", want)
 		}
@@ -220,6 +220,9 @@ func TestREADME(t *testing.T) {
 		`(?m)^code\s+revoked$`,            // after revoke
 		`(?m)^valid\s+true$`,              // log/verify
 	)
+	// The proxy form: a 200 with the identity headers, a 401 without a key.
+	inOrder(t, "gateways", out.blocks[indexOf(blocks, "Gateways")],
+		`(?m)^HTTP/1\.1 200`, `(?mi)^x-apikeys-client: storefront\s*$`, `(?mi)^x-apikeys-scope: orders:list orders:read\s*$`, `(?m)^401$`)
 	short := out.blocks[indexOf(blocks, "Short-lived credentials")]
 	inOrder(t, "short-lived credentials", short,
 		`(?m)^lease_id\s+apikeys/creds/acme/partner-orders/`,

@@ -35,10 +35,13 @@ const RootToken = "root"
 // are HMAC'd by the audit device as usual.
 var NonHMACResponseKeys = []string{"key_id", "client", "role", "version", "state", "active", "code"}
 
-// VerifyResponseHeaders are the headers verify's GET form sets for a
-// gateway; Vault drops a plugin's response headers unless the mount allows
-// them by name.
-var VerifyResponseHeaders = []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After"}
+// VerifyResponseHeaders are the headers verify's GET and authorize forms
+// set for a gateway; Vault drops a plugin's response headers unless the
+// mount allows them by name (the README's tune lists the same).
+var VerifyResponseHeaders = []string{
+	"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After",
+	"X-Apikeys-Client", "X-Apikeys-Key-Id", "X-Apikeys-Owner", "X-Apikeys-Scope", "X-Apikeys-Code",
+}
 
 // NonHMACRequestKeys stay readable in the audit log's request entries:
 // none. Vault writes the request entry before the plugin sees the request,
