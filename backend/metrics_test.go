@@ -44,7 +44,7 @@ func TestMetricsJSONAndPrometheus(t *testing.T) {
 	}
 
 	resp := e.ok(logical.ReadOperation, "metrics", map[string]interface{}{"format": "prometheus"})
-	if resp.Data[logical.HTTPContentType] != "text/plain; version=0.0.4" || resp.Data[logical.HTTPStatusCode] != 200 {
+	if resp.Data[logical.HTTPContentType] != string(prometheusTextFormat) || resp.Data[logical.HTTPStatusCode] != 200 {
 		t.Fatalf("raw response: %v", resp.Data)
 	}
 	samples, err := promtext.Parse(string(resp.Data[logical.HTTPRawBody].([]byte)))
