@@ -41,13 +41,18 @@ func promCounter(v float64, labels ...string) *dto.Metric {
 	return &dto.Metric{Label: promLabels(labels...), Counter: &dto.Counter{Value: proto.Float64(v)}}
 }
 
-// promByLabel is one sample per map entry, labelled label=key, in key order.
-func promByLabel[V int | uint64](m map[string]V, label string, sample func(float64, ...string) *dto.Metric) []*dto.Metric {
+func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	return keys
+}
+
+// promByLabel is one sample per map entry, labelled label=key, in key order.
+func promByLabel[V int | uint64](m map[string]V, label string, sample func(float64, ...string) *dto.Metric) []*dto.Metric {
+	keys := sortedKeys(m)
 	out := make([]*dto.Metric, 0, len(keys))
 	for _, k := range keys {
 		out = append(out, sample(float64(m[k]), label, k))
@@ -69,9 +74,21 @@ func (m *metricsSnapshot) families() promFamilies {
 	fs.add("apikeys_lifecycle_events_total", "Lifecycle-log events by type (key.issued, key.rotated, key.revoked, ...).", counter, promByLabel(m.Events, "type", promCounter)...)
 	fs.add("apikeys_leased_keys_purged_total", "Dead leased keys purged after leased_key_retention (their history stays in the lifecycle log).", counter, promCounter(float64(m.Purged)))
 	fs.add("apikeys_verify_total", "Verify outcomes: active, or the code of an inactive answer.", counter, promByLabel(m.Verify, "outcome", promCounter)...)
+	fs.add("apikeys_verify_by_client_total", "Verify outcomes by client: the clients of the mount's metrics_clients by name, every other client as _other, answers that matched no key as _none.", counter, m.verifyByClient()...)
 	fs.add("apikeys_alerts_open", "Unacknowledged alerts by type.", gauge, promByLabel(m.Open, "type", promGauge)...)
 	fs.add("apikeys_alerts_dropped_total", "Alert detections dropped because the buffer was full.", counter, promCounter(float64(m.Dropped)))
 	return fs
+}
+
+func (m *metricsSnapshot) verifyByClient() []*dto.Metric {
+	var out []*dto.Metric
+	for _, client := range sortedKeys(m.VerifyByClient) {
+		byOutcome := m.VerifyByClient[client]
+		for _, outcome := range sortedKeys(byOutcome) {
+			out = append(out, promCounter(float64(byOutcome[outcome]), "client", client, "outcome", outcome))
+		}
+	}
+	return out
 }
 
 func (m *metricsSnapshot) ageHistogram() *dto.Metric {

@@ -18,7 +18,10 @@ Keys by state, rotation coverage (share of managed keys rotated within their
 role's policy), keys overdue for rotation, the age distribution of the
 secrets in use, time-to-revoke (from an alert or leak report to the
 revocation; p50/p95 over the last 1000), lifecycle event counts (issuance,
-rotation, revocation, ...), verify outcomes by code and open alerts by type.
+rotation, revocation, ...), verify outcomes by code, verify outcomes by
+client (the clients named in the mount's metrics_clients get their own
+label, all others are counted as "_other" and answers that matched no key as
+"_none", so the number of series stays bounded) and open alerts by type.
 
 format=prometheus returns the Prometheus text exposition format (0.0.4), so
 Prometheus can scrape
@@ -94,6 +97,7 @@ func (m *metricsSnapshot) json() map[string]interface{} {
 		"purged_leased_keys_total": m.Purged,
 		"events":                   m.Events,
 		"verify_outcomes":          m.Verify,
+		"verify_by_client":         m.VerifyByClient,
 		"open_alerts":              m.Open,
 		"dropped_alerts":           m.Dropped,
 	}
@@ -129,6 +133,7 @@ var metricsResponseFields = map[string]*framework.FieldSchema{
 	"key_metrics_as_of":        field(framework.TypeString, "When the key metrics were counted (RFC 3339): the end of the governance sweep's last pass; empty before the first pass of a mount too large to count at once."),
 	"open_alerts":              field(framework.TypeMap, "Open alerts by type."),
 	"verify_outcomes":          field(framework.TypeMap, "Verifications by outcome."),
+	"verify_by_client":         field(framework.TypeMap, "Verifications by client label (the clients of metrics_clients, _other, _none), then by outcome."),
 	"events":                   field(framework.TypeMap, "Lifecycle events by type."),
 	"key_age":                  field(framework.TypeMap, "Age of keys: buckets, count, sum_seconds."),
 	"time_to_revoke":           field(framework.TypeMap, "Time from leak to revocation: count, p50_seconds, p95_seconds."),
