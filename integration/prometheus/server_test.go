@@ -128,6 +128,20 @@ func freeLoopbackAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// get decodes the JSON answer of Prometheus's HTTP API at path into v.
+func (s *promServer) get(ctx context.Context, path string, v interface{}) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
 // sample is one series of an instant query's answer.
 type sample struct {
 	Metric map[string]string
@@ -137,15 +151,6 @@ type sample struct {
 // query runs an instant query through Prometheus's HTTP API. A query
 // Prometheus refuses (a parse error, say) is an error.
 func (s *promServer) query(ctx context.Context, q string) ([]sample, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/api/v1/query?query="+url.QueryEscape(q), nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
 	var body struct {
 		Status string `json:"status"`
 		Error  string `json:"error"`
@@ -154,7 +159,7 @@ func (s *promServer) query(ctx context.Context, q string) ([]sample, error) {
 			Result     json.RawMessage
 		} `json:"data"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+	if err := s.get(ctx, "/api/v1/query?query="+url.QueryEscape(q), &body); err != nil {
 		return nil, err
 	}
 	if body.Status != "success" {
@@ -192,15 +197,6 @@ func (s *promServer) query(ctx context.Context, q string) ([]sample, error) {
 // rulesHealthy reports whether Prometheus loaded n alerting rules and has
 // evaluated every one without error.
 func (s *promServer) rulesHealthy(ctx context.Context, n int) (bool, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/api/v1/rules?type=alert", nil)
-	if err != nil {
-		return false, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false, err
-	}
-	defer resp.Body.Close()
 	var body struct {
 		Data struct {
 			Groups []struct {
@@ -212,7 +208,7 @@ func (s *promServer) rulesHealthy(ctx context.Context, n int) (bool, error) {
 			} `json:"groups"`
 		} `json:"data"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+	if err := s.get(ctx, "/api/v1/rules?type=alert", &body); err != nil {
 		return false, err
 	}
 	count := 0
