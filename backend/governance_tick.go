@@ -67,9 +67,9 @@ func (b *apikeysBackend) flushDetectionsLocked(ctx context.Context, s logical.St
 		st.Verify[k] += v
 	}
 	for k, v := range byClient {
-		st.CountVerifyByClient(cfg.MetricsClients, k.Client, k.Outcome, v)
+		st.VerifyByClient.Add(cfg.MetricsClients, k.Client, k.Outcome, v)
 	}
-	st.KeepVerifyClients(cfg.MetricsClients)
+	st.VerifyByClient.Keep(cfg.MetricsClients)
 	st.DroppedAlerts += uint64(dropped)
 	for i, a := range alerts {
 		if err := b.raiseAlert(ctx, s, a); err != nil {

@@ -42,7 +42,7 @@ type metricsSnapshot struct {
 	Verify map[string]uint64
 	// VerifyByClient counts verify outcomes by client label (client →
 	// outcome): the mount's metrics_clients and the two reserved labels.
-	VerifyByClient map[string]map[string]uint64
+	VerifyByClient governance.VerifyByClient
 	Open           map[string]int // unacknowledged alerts by type
 	Dropped        uint64
 	// KeysAsOf is when the key metrics (KeysByState through AgeSum) were
@@ -133,21 +133,20 @@ func (b *apikeysBackend) collectMetrics(ctx context.Context, s logical.Storage) 
 	for _, o := range record.Outcomes {
 		m.Verify[o.Code] += 0
 	}
-	m.VerifyByClient = map[string]map[string]uint64{}
-	count := func(client, outcome string, n uint64) {
-		if m.VerifyByClient[client] == nil {
-			m.VerifyByClient[client] = map[string]uint64{}
-		}
-		m.VerifyByClient[client][outcome] += n
+	// Stored and not yet flushed counts, labelled as the flush would
+	// label them under the current metrics_clients.
+	cfg, err := b.config(ctx, s)
+	if err != nil {
+		return nil, err
 	}
+	m.VerifyByClient = governance.VerifyByClient{}
 	for client, byOutcome := range st.VerifyByClient {
 		for outcome, n := range byOutcome {
-			count(client, outcome, n)
+			m.VerifyByClient.Add(cfg.MetricsClients, client, outcome, n)
 		}
 	}
-	// Not yet flushed: labelled at the verify, as the flush would keep them.
 	for k, n := range b.gov.det.PeekClientOutcomes() {
-		count(k.Client, k.Outcome, n)
+		m.VerifyByClient.Add(cfg.MetricsClients, k.Client, k.Outcome, n)
 	}
 	m.TTR = append([]float64(nil), st.TTR...)
 	sort.Float64s(m.TTR)

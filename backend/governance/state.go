@@ -29,11 +29,9 @@ type State struct {
 	// Verify counts verify outcomes ("active" or the code) flushed from
 	// the nodes' in-memory counters.
 	Verify map[string]uint64 `json:"verify"`
-	// VerifyByClient counts the same outcomes by client label (client →
-	// outcome → count): the clients of the mount's metrics_clients, plus
-	// record.MetricsClientOther and MetricsClientNone; AddVerifyByClient
-	// keeps it to those, so it stays bounded.
-	VerifyByClient map[string]map[string]uint64 `json:"verify_by_client,omitempty"`
+	// VerifyByClient counts the same outcomes by client label
+	// (verifyclients.go), bounded by the mount's metrics_clients.
+	VerifyByClient VerifyByClient `json:"verify_by_client,omitempty"`
 	// DroppedAlerts counts detections lost to a full buffer.
 	DroppedAlerts uint64 `json:"dropped_alerts"`
 	// PurgedLeasedKeys counts leased keys named by keys.purged entries

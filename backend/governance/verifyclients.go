@@ -6,35 +6,41 @@ import (
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
 
-// CountVerifyByClient adds n verifies with outcome under client label
-// client. A label that is neither a client of listed (the mount's
-// metrics_clients, sorted) nor one of the reserved labels is counted as
-// record.MetricsClientOther: the list may have shrunk since the verify.
-func (st *State) CountVerifyByClient(listed []string, client, outcome string, n uint64) {
+// VerifyByClient counts verify outcomes by client label: client →
+// outcome → count. Add and Keep hold it to the clients of the mount's
+// metrics_clients plus record.MetricsClientOther and MetricsClientNone, so
+// it stays bounded (record.MaxMetricsClients+2 clients).
+type VerifyByClient map[string]map[string]uint64
+
+// Add adds n verifies with outcome under client label client. A label
+// that is neither a client of listed (the mount's metrics_clients,
+// sorted) nor a reserved label is counted as record.MetricsClientOther:
+// the list may have changed since the verify was labelled.
+func (v *VerifyByClient) Add(listed []string, client, outcome string, n uint64) {
 	if !verifyLabelKept(listed, client) {
 		client = record.MetricsClientOther
 	}
-	if st.VerifyByClient == nil {
-		st.VerifyByClient = map[string]map[string]uint64{}
+	if *v == nil {
+		*v = VerifyByClient{}
 	}
-	if st.VerifyByClient[client] == nil {
-		st.VerifyByClient[client] = map[string]uint64{}
+	if (*v)[client] == nil {
+		(*v)[client] = map[string]uint64{}
 	}
-	st.VerifyByClient[client][outcome] += n
+	(*v)[client][outcome] += n
 }
 
-// KeepVerifyClients folds the counts of clients no longer in listed into
-// record.MetricsClientOther, so VerifyByClient holds at most
-// len(listed)+2 clients however often the list changes. The folded
-// counts stay in the totals: _other's counters only grow.
-func (st *State) KeepVerifyClients(listed []string) {
-	for client, byOutcome := range st.VerifyByClient {
+// Keep folds the counts of clients no longer in listed into
+// record.MetricsClientOther, so the map holds at most len(listed)+2
+// clients however often the list changes. The folded counts stay in the
+// totals: _other's counters only grow.
+func (v *VerifyByClient) Keep(listed []string) {
+	for client, byOutcome := range *v {
 		if verifyLabelKept(listed, client) {
 			continue
 		}
-		delete(st.VerifyByClient, client)
+		delete(*v, client)
 		for outcome, n := range byOutcome {
-			st.CountVerifyByClient(listed, record.MetricsClientOther, outcome, n)
+			v.Add(listed, record.MetricsClientOther, outcome, n)
 		}
 	}
 }
