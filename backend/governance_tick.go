@@ -58,10 +58,18 @@ func (b *apikeysBackend) flushDetections(ctx context.Context, s logical.Storage)
 // flushDetectionsLocked moves the detector's buffers into storage and st,
 // the state governance.Runtime.Update passes.
 func (b *apikeysBackend) flushDetectionsLocked(ctx context.Context, s logical.Storage, st *governance.State) error {
-	alerts, outcomes, dropped := b.gov.det.Drain()
+	cfg, err := b.config(ctx, s)
+	if err != nil {
+		return err
+	}
+	alerts, outcomes, byClient, dropped := b.gov.det.Drain()
 	for k, v := range outcomes {
 		st.Verify[k] += v
 	}
+	for k, v := range byClient {
+		st.VerifyByClient.Add(cfg.MetricsClients, k.Client, k.Outcome, v)
+	}
+	st.VerifyByClient.Keep(cfg.MetricsClients)
 	st.DroppedAlerts += uint64(dropped)
 	for i, a := range alerts {
 		if err := b.raiseAlert(ctx, s, a); err != nil {

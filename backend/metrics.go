@@ -38,10 +38,13 @@ type metricsSnapshot struct {
 	TTR      []float64 // sorted, seconds
 	Events   map[string]uint64
 	// Purged counts leased keys purged after their retention.
-	Purged  uint64
-	Verify  map[string]uint64
-	Open    map[string]int // unacknowledged alerts by type
-	Dropped uint64
+	Purged uint64
+	Verify map[string]uint64
+	// VerifyByClient counts verify outcomes by client label (client →
+	// outcome): the mount's metrics_clients and the two reserved labels.
+	VerifyByClient governance.VerifyByClient
+	Open           map[string]int // unacknowledged alerts by type
+	Dropped        uint64
 	// KeysAsOf is when the key metrics (KeysByState through AgeSum) were
 	// counted: the end of the sweep's last pass, or now for a live count;
 	// zero if the mount is too large to count live and no pass has ended
@@ -129,6 +132,21 @@ func (b *apikeysBackend) collectMetrics(ctx context.Context, s logical.Storage) 
 	}
 	for _, o := range record.Outcomes {
 		m.Verify[o.Code] += 0
+	}
+	// Stored and not yet flushed counts, labelled as the flush would
+	// label them under the current metrics_clients.
+	cfg, err := b.config(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	m.VerifyByClient = governance.VerifyByClient{}
+	for client, byOutcome := range st.VerifyByClient {
+		for outcome, n := range byOutcome {
+			m.VerifyByClient.Add(cfg.MetricsClients, client, outcome, n)
+		}
+	}
+	for k, n := range b.gov.det.PeekClientOutcomes() {
+		m.VerifyByClient.Add(cfg.MetricsClients, k.Client, k.Outcome, n)
 	}
 	m.TTR = append([]float64(nil), st.TTR...)
 	sort.Float64s(m.TTR)

@@ -1,6 +1,9 @@
 package backend
 
 import (
+	"fmt"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -44,7 +47,7 @@ func TestMetricsJSONAndPrometheus(t *testing.T) {
 	}
 
 	resp := e.ok(logical.ReadOperation, "metrics", map[string]interface{}{"format": "prometheus"})
-	if resp.Data[logical.HTTPContentType] != "text/plain; version=0.0.4" || resp.Data[logical.HTTPStatusCode] != 200 {
+	if resp.Data[logical.HTTPContentType] != string(prometheusTextFormat) || resp.Data[logical.HTTPStatusCode] != 200 {
 		t.Fatalf("raw response: %v", resp.Data)
 	}
 	samples, err := promtext.Parse(string(resp.Data[logical.HTTPRawBody].([]byte)))
@@ -82,5 +85,67 @@ func TestQuantile(t *testing.T) {
 	}
 	if quantile(nil, 0.5) != 0 {
 		t.Fatal("empty quantile")
+	}
+}
+
+// Verify outcomes by client: the clients of metrics_clients by name, the
+// rest as _other, keyless answers as _none; flushed and unflushed counts
+// add up, and a client dropped from the list folds into _other at the next
+// flush, so the series stay bounded by the list.
+func TestMetricsVerifyByClient(t *testing.T) {
+	e := newTestEnv(t)
+	for _, c := range []string{"billing", "shop", "search"} {
+		e.setupClientRole(c, "internal", "r-"+c, nil)
+	}
+	e.ok(logical.UpdateOperation, "config", map[string]interface{}{"metrics_clients": "shop,billing,billing"})
+	if got := e.ok(logical.ReadOperation, "config", nil).Data["metrics_clients"]; fmt.Sprint(got) != "[billing shop]" {
+		t.Fatalf("metrics_clients read back as %v", got)
+	}
+	keys := map[string]string{}
+	for _, c := range []string{"billing", "shop", "search"} {
+		keys[c] = e.ok(logical.CreateOperation, "keys/"+c+"/main", map[string]interface{}{"role": "r-" + c}).Data["key"].(string)
+	}
+	e.verify(keys["billing"], nil)
+	e.verify(keys["search"], nil)
+	e.tick()
+	e.verify(keys["billing"], nil) // not flushed yet: still counted
+	e.verify(keys["shop"], nil)
+	e.verifyCode("ak_live_nope", nil)
+
+	want := map[string]float64{
+		`apikeys_verify_by_client_total{client="billing",outcome="active"}`:  2,
+		`apikeys_verify_by_client_total{client="shop",outcome="active"}`:     1,
+		`apikeys_verify_by_client_total{client="_other",outcome="active"}`:   1,
+		`apikeys_verify_by_client_total{client="_none",outcome="malformed"}`: 1,
+	}
+	e.checkVerifyByClient(want)
+
+	// billing leaves the list: its counts move to _other.
+	e.ok(logical.UpdateOperation, "config", map[string]interface{}{"metrics_clients": "shop"})
+	e.tick()
+	delete(want, `apikeys_verify_by_client_total{client="billing",outcome="active"}`)
+	want[`apikeys_verify_by_client_total{client="_other",outcome="active"}`] = 3
+	e.checkVerifyByClient(want)
+
+	e.userErr(logical.UpdateOperation, "config", map[string]interface{}{"metrics_clients": "bad name"}, "metrics_clients")
+}
+
+// checkVerifyByClient asserts the apikeys_verify_by_client_total series of
+// the exposition are exactly want.
+func (e *testEnv) checkVerifyByClient(want map[string]float64) {
+	e.t.Helper()
+	raw := e.ok(logical.ReadOperation, "metrics", map[string]interface{}{"format": "prometheus"}).Data[logical.HTTPRawBody].([]byte)
+	samples, err := promtext.Parse(string(raw))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for name, v := range samples {
+		if strings.HasPrefix(name, "apikeys_verify_by_client_total") {
+			got[name] = v
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		e.t.Fatalf("verify by client = %v, want %v", got, want)
 	}
 }

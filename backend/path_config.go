@@ -142,6 +142,10 @@ func (b *apikeysBackend) pathConfig() []*framework.Path {
 				Description: "Failed verifies (unknown or malformed keys) within alert_window that raise a guessing alert (at least 1, default 20).",
 				Default:     20,
 			},
+			"metrics_clients": {
+				Type:        framework.TypeCommaStringSlice,
+				Description: "Clients whose verify outcomes the metrics count under their own client label (apikeys_verify_by_client_total), at most 50; the others are counted together as client=\"_other\", and answers that matched no key as client=\"_none\". Replaces the whole list; an empty value clears it (default: none).",
+			},
 			"verify_audience_optional": {
 				Type:        framework.TypeBool,
 				Description: "Accept a verify without audience for keys whose role names audiences (default false: such a verify answers forbidden_audience, so a gateway that forgets its audience cannot accept keys issued for another API).",
@@ -208,6 +212,7 @@ func configData(c *record.Config) map[string]interface{} {
 		"verify_burst_threshold":      c.VerifyBurstThreshold,
 		"failed_verify_threshold":     c.FailedVerifyThreshold,
 		"verify_audience_optional":    c.VerifyAudienceOptional,
+		"metrics_clients":             metricsClientsOf(c),
 	}
 }
 
@@ -316,6 +321,9 @@ func applyConfigFields(cfg *record.Config, d *framework.FieldData) error {
 	if v, ok := d.GetOk("verify_audience_optional"); ok {
 		cfg.VerifyAudienceOptional = v.(bool)
 	}
+	if v, ok := d.GetOk("metrics_clients"); ok {
+		cfg.MetricsClients = record.NormalizeMetricsClients(v.([]string))
+	}
 	return nil
 }
 
@@ -359,7 +367,16 @@ func (b *apikeysBackend) pathConfigDelete(ctx context.Context, req *logical.Requ
 	return nil, nil
 }
 
+// metricsClientsOf is metrics_clients as read back; never null.
+func metricsClientsOf(c *record.Config) []string {
+	if c.MetricsClients == nil {
+		return []string{}
+	}
+	return c.MetricsClients
+}
+
 var configResponseFields = map[string]*framework.FieldSchema{
+	"metrics_clients":             field(framework.TypeCommaStringSlice, "Clients counted under their own client label in the verify metrics."),
 	"verify_audience_optional":    field(framework.TypeBool, "Whether a verify without audience accepts keys whose role names audiences."),
 	"key_prefix":                  field(framework.TypeString, "Prefix of issued keys."),
 	"entropy_bits":                field(framework.TypeInt, "Entropy bits of the random part of keys."),

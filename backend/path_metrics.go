@@ -2,10 +2,7 @@ package backend
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -21,7 +18,10 @@ Keys by state, rotation coverage (share of managed keys rotated within their
 role's policy), keys overdue for rotation, the age distribution of the
 secrets in use, time-to-revoke (from an alert or leak report to the
 revocation; p50/p95 over the last 1000), lifecycle event counts (issuance,
-rotation, revocation, ...), verify outcomes by code and open alerts by type.
+rotation, revocation, ...), verify outcomes by code, verify outcomes by
+client (the clients named in the mount's metrics_clients get their own
+label, all others are counted as "_other" and answers that matched no key as
+"_none", so the number of series stays bounded) and open alerts by type.
 
 format=prometheus returns the Prometheus text exposition format (0.0.4), so
 Prometheus can scrape
@@ -54,9 +54,13 @@ func (b *apikeysBackend) pathMetricsRead(ctx context.Context, req *logical.Reque
 		return nil, err
 	}
 	if format == "prometheus" {
+		body, err := m.prometheus()
+		if err != nil {
+			return nil, err
+		}
 		return &logical.Response{Data: map[string]interface{}{
-			logical.HTTPContentType: "text/plain; version=0.0.4",
-			logical.HTTPRawBody:     []byte(m.prometheus()),
+			logical.HTTPContentType: string(prometheusTextFormat),
+			logical.HTTPRawBody:     body,
 			logical.HTTPStatusCode:  200,
 		}}, nil
 	}
@@ -93,6 +97,7 @@ func (m *metricsSnapshot) json() map[string]interface{} {
 		"purged_leased_keys_total": m.Purged,
 		"events":                   m.Events,
 		"verify_outcomes":          m.Verify,
+		"verify_by_client":         m.VerifyByClient,
 		"open_alerts":              m.Open,
 		"dropped_alerts":           m.Dropped,
 	}
@@ -114,86 +119,6 @@ func (m *metricsSnapshot) keysAsOfUnix() float64 {
 	return float64(m.KeysAsOf.Unix())
 }
 
-// promWriter renders the Prometheus text exposition format.
-type promWriter struct{ sb strings.Builder }
-
-func (w *promWriter) header(name, typ, help string) {
-	fmt.Fprintf(&w.sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
-}
-
-func (w *promWriter) sample(name string, labels [][2]string, v float64) {
-	w.sb.WriteString(name)
-	if len(labels) > 0 {
-		w.sb.WriteByte('{')
-		for i, l := range labels {
-			if i > 0 {
-				w.sb.WriteByte(',')
-			}
-			w.sb.WriteString(l[0] + "=" + strconv.Quote(l[1]))
-		}
-		w.sb.WriteByte('}')
-	}
-	w.sb.WriteByte(' ')
-	w.sb.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
-	w.sb.WriteByte('\n')
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func (m *metricsSnapshot) prometheus() string {
-	w := &promWriter{}
-	w.header("apikeys_keys", "gauge", "Keys by state (locked: active keys of a locked client).")
-	for _, st := range sortedKeys(m.KeysByState) {
-		w.sample("apikeys_keys", [][2]string{{"state", st}}, float64(m.KeysByState[st]))
-	}
-	w.header("apikeys_key_metrics_timestamp_seconds", "gauge", "When the key metrics (keys by state, coverage, overdue, age) were counted: the end of the governance sweep's last pass (0: not yet).")
-	w.sample("apikeys_key_metrics_timestamp_seconds", nil, m.keysAsOfUnix())
-	w.header("apikeys_leased_keys", "gauge", "Leased keys (any state).")
-	w.sample("apikeys_leased_keys", nil, float64(m.Leased))
-	w.header("apikeys_managed_keys", "gauge", "Managed (non-leased) keys that verify could accept.")
-	w.sample("apikeys_managed_keys", nil, float64(m.Managed))
-	w.header("apikeys_rotation_coverage_ratio", "gauge", "Share of managed keys rotated within their rotation policy.")
-	w.sample("apikeys_rotation_coverage_ratio", nil, m.coverage())
-	w.header("apikeys_keys_overdue", "gauge", "Managed keys overdue for rotation.")
-	w.sample("apikeys_keys_overdue", nil, float64(m.Overdue))
-	w.header("apikeys_key_age_seconds", "histogram", "Age of the secrets in use (since their current version was created).")
-	for i, bound := range ageBounds {
-		w.sample("apikeys_key_age_seconds_bucket", [][2]string{{"le", strconv.FormatInt(int64(bound.Seconds()), 10)}}, float64(m.AgeCount[i]))
-	}
-	w.sample("apikeys_key_age_seconds_bucket", [][2]string{{"le", "+Inf"}}, float64(m.AgeTotal))
-	w.sample("apikeys_key_age_seconds_sum", nil, m.AgeSum)
-	w.sample("apikeys_key_age_seconds_count", nil, float64(m.AgeTotal))
-	w.header("apikeys_time_to_revoke_seconds", "summary", "Time from an alert or leak report to the key's revocation (last 1000).")
-	w.sample("apikeys_time_to_revoke_seconds", [][2]string{{"quantile", "0.5"}}, quantile(m.TTR, 0.5))
-	w.sample("apikeys_time_to_revoke_seconds", [][2]string{{"quantile", "0.95"}}, quantile(m.TTR, 0.95))
-	w.sample("apikeys_time_to_revoke_seconds_sum", nil, sum(m.TTR))
-	w.sample("apikeys_time_to_revoke_seconds_count", nil, float64(len(m.TTR)))
-	w.header("apikeys_lifecycle_events_total", "counter", "Lifecycle-log events by type (key.issued, key.rotated, key.revoked, ...).")
-	for _, t := range sortedKeys(m.Events) {
-		w.sample("apikeys_lifecycle_events_total", [][2]string{{"type", t}}, float64(m.Events[t]))
-	}
-	w.header("apikeys_leased_keys_purged_total", "counter", "Dead leased keys purged after leased_key_retention (their history stays in the lifecycle log).")
-	w.sample("apikeys_leased_keys_purged_total", nil, float64(m.Purged))
-	w.header("apikeys_verify_total", "counter", "Verify outcomes: active, or the code of an inactive answer.")
-	for _, o := range sortedKeys(m.Verify) {
-		w.sample("apikeys_verify_total", [][2]string{{"outcome", o}}, float64(m.Verify[o]))
-	}
-	w.header("apikeys_alerts_open", "gauge", "Unacknowledged alerts by type.")
-	for _, t := range sortedKeys(m.Open) {
-		w.sample("apikeys_alerts_open", [][2]string{{"type", t}}, float64(m.Open[t]))
-	}
-	w.header("apikeys_alerts_dropped_total", "counter", "Alert detections dropped because the buffer was full.")
-	w.sample("apikeys_alerts_dropped_total", nil, float64(m.Dropped))
-	return w.sb.String()
-}
-
 var metricsResponseFields = map[string]*framework.FieldSchema{
 	"issued_total":             field(framework.TypeInt, "Keys issued, re-issues under a revoked key's name included."),
 	"rotated_total":            field(framework.TypeInt, "Rotations."),
@@ -208,6 +133,7 @@ var metricsResponseFields = map[string]*framework.FieldSchema{
 	"key_metrics_as_of":        field(framework.TypeString, "When the key metrics were counted (RFC 3339): the end of the governance sweep's last pass; empty before the first pass of a mount too large to count at once."),
 	"open_alerts":              field(framework.TypeMap, "Open alerts by type."),
 	"verify_outcomes":          field(framework.TypeMap, "Verifications by outcome."),
+	"verify_by_client":         field(framework.TypeMap, "Verifications by client label (the clients of metrics_clients, _other, _none), then by outcome."),
 	"events":                   field(framework.TypeMap, "Lifecycle events by type."),
 	"key_age":                  field(framework.TypeMap, "Age of keys: buckets, count, sum_seconds."),
 	"time_to_revoke":           field(framework.TypeMap, "Time from leak to revocation: count, p50_seconds, p95_seconds."),

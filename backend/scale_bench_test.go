@@ -441,6 +441,22 @@ func BenchmarkScaleReport(b *testing.B) {
 	s, l = scaleCompare(b, small, large, scrape)
 	rep.cost("scrape_ms", s, l, 1.2)
 
+	// What Prometheus reads: the text exposition.
+	scrapeText := func(m *scaleMount) float64 {
+		want := fmt.Sprintf("\napikeys_managed_keys %d\n", m.n+m.issued)
+		return scaleRound(b, time.Second, func() error {
+			resp, err := m.request(logical.ReadOperation, "metrics", map[string]interface{}{"format": "prometheus"})
+			if err == nil {
+				if body, _ := resp.Data[logical.HTTPRawBody].([]byte); !strings.Contains(string(body), want) {
+					err = fmt.Errorf("exposition lacks %q", strings.TrimSpace(want))
+				}
+			}
+			return err
+		})
+	}
+	s, l = scaleCompare(b, small, large, scrapeText)
+	rep.cost("scrape_prometheus_ms", s, l, 1.2)
+
 	page := func(m *scaleMount) float64 {
 		return scaleRound(b, time.Second, func() error {
 			resp, err := m.request(logical.ReadOperation, "inventory", map[string]interface{}{"limit": 100})

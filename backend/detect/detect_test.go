@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -30,7 +31,7 @@ func TestDetectorBounded(t *testing.T) {
 		k := &record.Key{KeyID: "kid_" + string(rune('a'+i%26)) + time.Duration(i).String(), Client: "c", Name: "n"}
 		d.Observe(now, th, record.VerifyInput{}, record.VerifyResult{Code: record.CodeForbiddenScope, Key: k})
 	}
-	alerts, outcomes, dropped := d.Drain()
+	alerts, outcomes, _, dropped := d.Drain()
 	if len(alerts) != maxPendingAlerts || dropped != 10 || outcomes[record.CodeForbiddenScope] != maxPendingAlerts+10 {
 		t.Fatalf("pending %d dropped %d outcomes %v", len(alerts), dropped, outcomes)
 	}
@@ -43,7 +44,7 @@ func observeFrom(d *Detector, now time.Time, k *record.Key, addr string) {
 }
 
 func newAddressAlerts(d *Detector, keyID string) int {
-	alerts, _, _ := d.Drain()
+	alerts, _, _, _ := d.Drain()
 	n := 0
 	for _, a := range alerts {
 		if a.Type == record.AlertNewAddress && a.KeyID == keyID {
@@ -118,7 +119,7 @@ func TestNewAddressDetectionKeepsActiveKeys(t *testing.T) {
 // nil would panic on the next verify with a client_ip.
 func TestObserveAfterDrainBeforeAnyObserve(t *testing.T) {
 	d := newDetector()
-	if alerts, outcomes, dropped := d.Drain(); len(alerts) != 0 || len(outcomes) != 0 || dropped != 0 {
+	if alerts, outcomes, _, dropped := d.Drain(); len(alerts) != 0 || len(outcomes) != 0 || dropped != 0 {
 		t.Fatalf("drain of a new detector: %v %v %d", alerts, outcomes, dropped)
 	}
 	for i := 0; i < 2; i++ {
@@ -180,11 +181,11 @@ func TestOutcomesPeekedThenDrained(t *testing.T) {
 	want := map[string]uint64{record.OutcomeActive: 1, record.CodeRevoked: 1, "unknown": 1}
 	peek := d.PeekOutcomes()
 	peek[record.OutcomeActive] = 99 // a copy
-	_, outcomes, _ := d.Drain()
+	_, outcomes, _, _ := d.Drain()
 	if fmt.Sprint(outcomes) != fmt.Sprint(want) {
 		t.Fatalf("outcomes %v, want %v", outcomes, want)
 	}
-	if _, outcomes, _ = d.Drain(); len(outcomes) != 0 {
+	if _, outcomes, _, _ = d.Drain(); len(outcomes) != 0 {
 		t.Fatalf("outcomes drained twice: %v", outcomes)
 	}
 }
@@ -196,7 +197,7 @@ func TestRequeueBounded(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		d.Observe(testStart, th, record.VerifyInput{}, record.VerifyResult{Code: record.CodeMalformed})
 	}
-	alerts, _, _ := d.Drain()
+	alerts, _, _, _ := d.Drain()
 	if len(alerts) != 1 || alerts[0].Count != 3 {
 		t.Fatalf("failed verify alerts: %+v", alerts)
 	}
@@ -205,7 +206,7 @@ func TestRequeueBounded(t *testing.T) {
 		more[i] = &record.Alert{Type: record.AlertForbiddenScope}
 	}
 	d.Requeue(append(alerts, more...))
-	got, _, dropped := d.Drain()
+	got, _, _, dropped := d.Drain()
 	if len(got) != maxPendingAlerts || got[0] != alerts[0] || dropped != 1 {
 		t.Fatalf("after requeue: %d alerts, first %p (want %p), %d dropped", len(got), got[0], alerts[0], dropped)
 	}
@@ -213,12 +214,38 @@ func TestRequeueBounded(t *testing.T) {
 
 func TestThresholdsOf(t *testing.T) {
 	def := record.DefaultConfig()
-	if got := ThresholdsOf(nil); got != (Thresholds{window: def.AlertWindow, burst: def.VerifyBurstThreshold, failedVerify: def.FailedVerifyThreshold}) {
+	if got := ThresholdsOf(nil); !reflect.DeepEqual(got, Thresholds{window: def.AlertWindow, burst: def.VerifyBurstThreshold, failedVerify: def.FailedVerifyThreshold}) {
 		t.Fatalf("thresholds without a config: %+v", got)
 	}
-	cfg := &record.Config{AlertWindow: time.Hour, VerifyBurstThreshold: 7, FailedVerifyThreshold: 3}
-	if got := ThresholdsOf(cfg); got != (Thresholds{window: time.Hour, burst: 7, failedVerify: 3}) {
+	cfg := &record.Config{AlertWindow: time.Hour, VerifyBurstThreshold: 7, FailedVerifyThreshold: 3, MetricsClients: []string{"billing"}}
+	if got := ThresholdsOf(cfg); !reflect.DeepEqual(got, Thresholds{window: time.Hour, burst: 7, failedVerify: 3, metricsClients: []string{"billing"}}) {
 		t.Fatalf("thresholds of %+v: %+v", cfg, got)
+	}
+}
+
+// Verify outcomes are counted by client label: a listed client under its
+// name, any other client as _other, an answer without a key as _none.
+func TestOutcomesByClientLabel(t *testing.T) {
+	d := newDetector()
+	th := ThresholdsOf(&record.Config{AlertWindow: time.Minute, VerifyBurstThreshold: 1000, FailedVerifyThreshold: 1000, MetricsClients: []string{"a", "billing"}})
+	now := time.Unix(1700000000, 0)
+	for _, c := range []string{"billing", "billing", "shop", "zeta"} {
+		d.Observe(now, th, record.VerifyInput{}, record.VerifyResult{Active: true, Key: &record.Key{KeyID: "k-" + c, Client: c}})
+	}
+	d.Observe(now, th, record.VerifyInput{}, record.VerifyResult{Code: record.CodeNotFound})
+	want := map[ClientOutcome]uint64{
+		{"billing", record.OutcomeActive}:                 2,
+		{record.MetricsClientOther, record.OutcomeActive}: 2,
+		{record.MetricsClientNone, record.CodeNotFound}:   1,
+	}
+	if got := d.PeekClientOutcomes(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("peek by client = %v, want %v", got, want)
+	}
+	if _, _, got, _ := d.Drain(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("drained by client = %v, want %v", got, want)
+	}
+	if got := d.PeekClientOutcomes(); len(got) != 0 {
+		t.Fatalf("by client after drain = %v", got)
 	}
 }
 

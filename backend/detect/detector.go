@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"maps"
 	"sync"
 	"time"
 
@@ -82,6 +83,9 @@ type Detector struct {
 	// outcomes counts verify outcomes ("active" or the code) since the
 	// last drain.
 	outcomes map[string]uint64
+	// byClient counts the same outcomes by client label
+	// (Thresholds.clientLabel): at most MaxMetricsClients+2 labels.
+	byClient map[ClientOutcome]uint64
 	// epoch counts drains; see burst.
 	epoch uint64
 }
@@ -108,12 +112,16 @@ func (d *Detector) Observe(now time.Time, th Thresholds, in record.VerifyInput, 
 	d.observe(now, th, in, res)
 }
 
-// Drain hands over the buffered alerts, the outcome counts and the number
+// ClientOutcome is a verify outcome counted under a client label.
+type ClientOutcome struct{ Client, Outcome string }
+
+// Drain hands over the buffered alerts, the outcome counts (in all and by
+// client label) and the number
 // of detections dropped since the last drain. The alerts themselves are
 // handed over: the detector counts later occurrences into follow-ups,
 // never into them. The detector stays fully built and keeps its window
 // counters and learned addresses.
-func (d *Detector) Drain() (alerts []*record.Alert, outcomes map[string]uint64, dropped int) {
+func (d *Detector) Drain() (alerts []*record.Alert, outcomes map[string]uint64, byClient map[ClientOutcome]uint64, dropped int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if a := d.failedBurst.open(d); a != nil {
@@ -144,6 +152,14 @@ func (d *Detector) PeekOutcomes() map[string]uint64 {
 	return out
 }
 
+// PeekClientOutcomes returns a copy of the outcome counts by client label
+// not yet drained.
+func (d *Detector) PeekClientOutcomes() map[ClientOutcome]uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return maps.Clone(d.byClient)
+}
+
 // startWindow drops the counters of the window that ended. A zero start
 // makes the next observe start a window at its own time.
 func (d *Detector) startWindow(now time.Time) {
@@ -157,11 +173,11 @@ func (d *Detector) startWindow(now time.Time) {
 // takeBuffers empties the buffers and returns what they held. Alerts in
 // the buffer belong to the caller from now on (the epoch moves on, so no
 // burst counts into them any more).
-func (d *Detector) takeBuffers() (alerts []*record.Alert, outcomes map[string]uint64, dropped int) {
-	alerts, outcomes, dropped = d.pending, d.outcomes, d.dropped
-	d.pending, d.outcomes, d.dropped = nil, map[string]uint64{}, 0
+func (d *Detector) takeBuffers() (alerts []*record.Alert, outcomes map[string]uint64, byClient map[ClientOutcome]uint64, dropped int) {
+	alerts, outcomes, byClient, dropped = d.pending, d.outcomes, d.byClient, d.dropped
+	d.pending, d.outcomes, d.byClient, d.dropped = nil, map[string]uint64{}, map[ClientOutcome]uint64{}, 0
 	d.epoch++
-	return alerts, outcomes, dropped
+	return alerts, outcomes, byClient, dropped
 }
 
 // buffer queues a for storage and returns the burst that follows it; a

@@ -18,6 +18,7 @@ func (d *Detector) observe(now time.Time, th Thresholds, in record.VerifyInput, 
 		outcome = "unknown"
 	}
 	d.outcomes[outcome]++
+	d.byClient[ClientOutcome{Client: th.clientLabel(res.Key), Outcome: outcome}]++
 	if d.windowStart.IsZero() || now.Sub(d.windowStart) >= th.window || now.Before(d.windowStart) {
 		d.startWindow(now)
 	}

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"slices"
 	"time"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
@@ -12,6 +13,9 @@ type Thresholds struct {
 	window       time.Duration
 	burst        int
 	failedVerify int
+	// metricsClients (sorted) get their own client label in the verify
+	// counts; see record.Config.MetricsClients.
+	metricsClients []string
 }
 
 // ThresholdsOf reads the alert settings of a mount config. A nil config
@@ -29,5 +33,19 @@ func ThresholdsOf(cfg *record.Config) Thresholds {
 var defaultThresholds = thresholdsOf(record.DefaultConfig())
 
 func thresholdsOf(cfg *record.Config) Thresholds {
-	return Thresholds{window: cfg.AlertWindow, burst: cfg.VerifyBurstThreshold, failedVerify: cfg.FailedVerifyThreshold}
+	return Thresholds{window: cfg.AlertWindow, burst: cfg.VerifyBurstThreshold, failedVerify: cfg.FailedVerifyThreshold, metricsClients: cfg.MetricsClients}
+}
+
+// clientLabel is the client label a verify answer is counted under: the
+// key's client if metrics_clients names it, else MetricsClientOther, or
+// MetricsClientNone if the answer matched no key. Bounded by
+// record.MaxMetricsClients+2 values whatever the number of clients.
+func (th Thresholds) clientLabel(k *record.Key) string {
+	if k == nil || k.Client == "" {
+		return record.MetricsClientNone
+	}
+	if _, listed := slices.BinarySearch(th.metricsClients, k.Client); listed {
+		return k.Client
+	}
+	return record.MetricsClientOther
 }

@@ -10,7 +10,8 @@ import (
 
 // StateKey is the storage entry of the governance state. Every field of
 // State is bounded whatever the number of keys (event types and verify
-// outcomes are fixed sets, samples are capped, open-alert days are bounded
+// outcomes are fixed sets, verify client labels at most
+// record.MaxMetricsClients+2, samples are capped, open-alert days are bounded
 // by the retention, the cursors are two names of at most 64 characters and
 // an alert id), so the entry stays a few tens of KiB. Per-key marks live in
 // entries of their own (marks.go).
@@ -28,6 +29,9 @@ type State struct {
 	// Verify counts verify outcomes ("active" or the code) flushed from
 	// the nodes' in-memory counters.
 	Verify map[string]uint64 `json:"verify"`
+	// VerifyByClient counts the same outcomes by client label
+	// (verifyclients.go), bounded by the mount's metrics_clients.
+	VerifyByClient VerifyByClient `json:"verify_by_client,omitempty"`
 	// DroppedAlerts counts detections lost to a full buffer.
 	DroppedAlerts uint64 `json:"dropped_alerts"`
 	// PurgedLeasedKeys counts leased keys named by keys.purged entries

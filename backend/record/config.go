@@ -66,7 +66,30 @@ type Config struct {
 	// whose role names audiences; off, such a verify is forbidden_audience
 	// so a gateway cannot accept keys issued for another API by omission.
 	VerifyAudienceOptional bool `json:"verify_audience_optional,omitempty"`
+
+	// MetricsClients are the clients whose verify outcomes the metrics
+	// count under their own client label; every other client's are counted
+	// together (MetricsClientOther). Clients are unbounded in number and
+	// a label value per client would be unbounded too, so the operator
+	// names the few worth a series (at most MaxMetricsClients).
+	MetricsClients []string `json:"metrics_clients,omitempty"`
 }
+
+// MaxMetricsClients bounds metrics_clients, and with it the client label
+// of apikeys_verify_by_client_total: at most this many values plus
+// MetricsClientOther and MetricsClientNone, each times the verify outcomes.
+const MaxMetricsClients = 50
+
+// The client label values of verify outcomes not counted under a client of
+// their own. They start with '_', which no client name can (NameRe), so
+// they never collide with one.
+const (
+	// MetricsClientOther counts the clients not in metrics_clients.
+	MetricsClientOther = "_other"
+	// MetricsClientNone counts the answers that matched no key
+	// (not_found, malformed), so had no client.
+	MetricsClientNone = "_none"
+)
 
 // DefaultConfig is what a fresh mount runs with.
 func DefaultConfig() *Config {
@@ -141,6 +164,9 @@ var TierNameRe = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 // Validate returns a user-facing error naming the first field that is out
 // of its allowed range.
 func (c *Config) Validate() error {
+	if err := validateMetricsClients(c.MetricsClients); err != nil {
+		return err
+	}
 	if err := keyformat.ValidPrefix(c.KeyPrefix); err != nil {
 		return err
 	}
@@ -245,6 +271,7 @@ func (c *Config) TierNames() []string {
 func (c *Config) Clone() *Config {
 	out := *c
 	out.RotationNoticeLeadTimes = slices.Clone(c.RotationNoticeLeadTimes)
+	out.MetricsClients = slices.Clone(c.MetricsClients)
 	out.RiskTiers = make(map[string]time.Duration, len(c.RiskTiers))
 	for k, v := range c.RiskTiers {
 		out.RiskTiers[k] = v
@@ -267,4 +294,29 @@ func DecodeConfig(raw []byte) (*Config, error) {
 		cfg.RiskTiers = DefaultConfig().RiskTiers
 	}
 	return cfg, nil
+}
+
+func validateMetricsClients(names []string) error {
+	if len(names) > MaxMetricsClients {
+		return fmt.Errorf("metrics_clients: at most %d clients (got %d); the others are counted together as %s", MaxMetricsClients, len(names), MetricsClientOther)
+	}
+	for _, n := range names {
+		if err := ValidateName("metrics_clients: client", n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// NormalizeMetricsClients drops empty entries and duplicates and sorts
+// the rest, so the stored list reads the same however it was written.
+func NormalizeMetricsClients(raw []string) []string {
+	out := make([]string, 0, len(raw))
+	for _, n := range raw {
+		if n != "" {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

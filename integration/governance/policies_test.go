@@ -104,6 +104,7 @@ func TestBootstrapPolicies(t *testing.T) {
 	boundGateway := newUser(t, "bound-gateway", []string{"apikeys-gateway-bound"}, nil)
 	auditor := newUser(t, "auditor", []string{"apikeys-auditor"}, nil)
 	logAuditor := newUser(t, "log-auditor", []string{"apikeys-log-auditor"}, nil)
+	scraper := newUser(t, "metrics", []string{"apikeys-metrics"}, nil)
 
 	// issuer: issue keys, ask for approval; no secret of an existing key
 	// (no read, rotate, stage, promote, roll back, leased creds), no
@@ -315,6 +316,22 @@ func TestBootstrapPolicies(t *testing.T) {
 		{"read", "verify/authorize", nil, false},
 	} {
 		try(t, "log-auditor", logAuditor, m, c)
+	}
+
+	// metrics (a Prometheus scraper): the metrics, nothing else.
+	for _, c := range []call{
+		{"read", "metrics", map[string]interface{}{"format": "prometheus"}, true},
+		{"read", "metrics", nil, true},
+		{"read", "inventory", nil, false},
+		{"read", "alerts", nil, false},
+		{"read", "log", nil, false},
+		{"read", "config", nil, false},
+		{"write", "config", map[string]interface{}{"metrics_clients": "billing"}, false},
+		{"list", "clients", nil, false},
+		{"read", "keys/billing/main", nil, false},
+		{"write", "verify", map[string]interface{}{"key": billingKey}, false},
+	} {
+		try(t, "metrics", scraper, m, c)
 	}
 
 	// operator: runs the mount and responds to incidents, but never

@@ -1,108 +1,84 @@
-// Package promtext checks Prometheus text exposition output (format
-// 0.0.4) in tests, without pulling in the Prometheus client libraries.
+// Package promtext reads a Prometheus text exposition in tests as a flat
+// map of samples. Parsing is Prometheus's own (expfmt.TextParser); this
+// package only flattens its metric families into "name{labels}" keys so a
+// test can look a sample up by the series it would query.
 package promtext
 
 import (
 	"fmt"
-	"math"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 )
 
-var (
-	promSampleRe = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*")*\})? (\S+)$`)
-	promTypeRe   = regexp.MustCompile(`^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$`)
-	promHelpRe   = regexp.MustCompile(`^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) .+$`)
-)
-
-// Parse checks the Prometheus text exposition format (0.0.4) line by
-// line: HELP/TYPE comments, every sample after its family's TYPE, label
-// syntax, float values, and histogram buckets cumulative up to +Inf ==
-// _count. It returns the samples as "name{labels}" → value.
+// Parse parses text with the Prometheus text parser and returns its
+// samples as "name{l1="v1",l2="v2"}" (labels sorted) → value; histogram
+// and summary families give their _bucket/quantile, _sum and _count
+// samples as Prometheus would store them.
 func Parse(text string) (map[string]float64, error) {
-	if !strings.HasSuffix(text, "\n") {
-		return nil, fmt.Errorf("exposition does not end with a newline")
+	var p expfmt.TextParser
+	families, err := p.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		return nil, err
 	}
 	out := map[string]float64{}
-	types := map[string]string{}
-	for i, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
-		switch {
-		case promTypeRe.MatchString(line):
-			m := promTypeRe.FindStringSubmatch(line)
-			if _, dup := types[m[1]]; dup {
-				return nil, fmt.Errorf("line %d: second TYPE for %s", i+1, m[1])
-			}
-			types[m[1]] = m[2]
-		case promHelpRe.MatchString(line):
-		case strings.HasPrefix(line, "#"):
-			return nil, fmt.Errorf("line %d: bad comment %q", i+1, line)
-		default:
-			m := promSampleRe.FindStringSubmatch(line)
-			if m == nil {
-				return nil, fmt.Errorf("line %d: not a sample: %q", i+1, line)
-			}
-			family := m[1]
-			if _, ok := types[family]; !ok {
-				for _, suf := range []string{"_bucket", "_sum", "_count"} {
-					if f := strings.TrimSuffix(m[1], suf); f != m[1] {
-						if typ := types[f]; typ == "histogram" || typ == "summary" {
-							family = f
-						}
-					}
+	var dup error
+	put := func(name string, labels []*dto.LabelPair, extra [2]string, v float64) {
+		key := series(name, labels, extra)
+		if _, seen := out[key]; seen && dup == nil {
+			dup = fmt.Errorf("duplicate sample %s", key)
+		}
+		out[key] = v
+	}
+	for name, f := range families {
+		for _, m := range f.GetMetric() {
+			l := m.GetLabel()
+			switch f.GetType() {
+			case dto.MetricType_COUNTER:
+				put(name, l, [2]string{}, m.GetCounter().GetValue())
+			case dto.MetricType_GAUGE:
+				put(name, l, [2]string{}, m.GetGauge().GetValue())
+			case dto.MetricType_UNTYPED:
+				put(name, l, [2]string{}, m.GetUntyped().GetValue())
+			case dto.MetricType_HISTOGRAM:
+				h := m.GetHistogram()
+				// The parser keeps the +Inf bucket as a bucket; FormatFloat
+				// spells its bound "+Inf", as the exposition does.
+				for _, b := range h.GetBucket() {
+					put(name+"_bucket", l, [2]string{"le", strconv.FormatFloat(b.GetUpperBound(), 'g', -1, 64)}, float64(b.GetCumulativeCount()))
 				}
+				put(name+"_sum", l, [2]string{}, h.GetSampleSum())
+				put(name+"_count", l, [2]string{}, float64(h.GetSampleCount()))
+			case dto.MetricType_SUMMARY:
+				s := m.GetSummary()
+				for _, q := range s.GetQuantile() {
+					put(name, l, [2]string{"quantile", strconv.FormatFloat(q.GetQuantile(), 'g', -1, 64)}, q.GetValue())
+				}
+				put(name+"_sum", l, [2]string{}, s.GetSampleSum())
+				put(name+"_count", l, [2]string{}, float64(s.GetSampleCount()))
 			}
-			if _, ok := types[family]; !ok {
-				return nil, fmt.Errorf("line %d: sample before its TYPE: %q", i+1, line)
-			}
-			v, err := strconv.ParseFloat(m[4], 64)
-			if err != nil {
-				return nil, fmt.Errorf("line %d: value: %v", i+1, err)
-			}
-			if _, dup := out[m[1]+m[2]]; dup {
-				return nil, fmt.Errorf("line %d: duplicate sample %s%s", i+1, m[1], m[2])
-			}
-			out[m[1]+m[2]] = v
 		}
 	}
-	for family, typ := range types {
-		if typ != "histogram" {
-			continue
-		}
-		if err := checkBuckets(family, out); err != nil {
-			return nil, err
-		}
+	if dup != nil {
+		return nil, dup
 	}
 	return out, nil
 }
 
-// checkBuckets checks that a histogram's buckets are cumulative and that
-// the +Inf bucket equals _count.
-func checkBuckets(family string, samples map[string]float64) error {
-	type bucket struct{ le, v float64 }
-	var list []bucket
-	for name, v := range samples {
-		rest, ok := strings.CutPrefix(name, family+`_bucket{le="`)
-		if !ok {
-			continue
-		}
-		le, err := strconv.ParseFloat(strings.TrimSuffix(rest, `"}`), 64) // "+Inf" parses as +Inf
-		if err != nil {
-			return fmt.Errorf("%s: bad le: %v", name, err)
-		}
-		list = append(list, bucket{le, v})
+func series(name string, labels []*dto.LabelPair, extra [2]string) string {
+	var pairs []string
+	for _, l := range labels {
+		pairs = append(pairs, l.GetName()+"="+strconv.Quote(l.GetValue()))
 	}
-	sort.Slice(list, func(i, j int) bool { return list[i].le < list[j].le })
-	for i := 1; i < len(list); i++ {
-		if list[i].v < list[i-1].v {
-			return fmt.Errorf("%s: buckets not cumulative at le=%v", family, list[i].le)
-		}
+	if extra[0] != "" {
+		pairs = append(pairs, extra[0]+"="+strconv.Quote(extra[1]))
 	}
-	if len(list) == 0 || !math.IsInf(list[len(list)-1].le, 1) || list[len(list)-1].v != samples[family+"_count"] {
-		return fmt.Errorf("%s: no +Inf bucket equal to _count", family)
+	if len(pairs) == 0 {
+		return name
 	}
-	return nil
+	sort.Strings(pairs)
+	return name + "{" + strings.Join(pairs, ",") + "}"
 }
-
-// readFile returns the shared server's audit log.
