@@ -36,7 +36,10 @@ type metricsSnapshot struct {
 	AgeTotal int
 	AgeSum   float64
 	TTR      []float64 // sorted, seconds
-	Events   map[string]uint64
+	// Lifespans of ended secrets (governance.LifespanBounds), folded
+	// from the log.
+	Lifespans governance.Lifespans
+	Events    map[string]uint64
 	// Purged counts leased keys purged after their retention.
 	Purged uint64
 	Verify map[string]uint64
@@ -147,6 +150,11 @@ func (b *apikeysBackend) collectMetrics(ctx context.Context, s logical.Storage) 
 	}
 	for k, n := range b.gov.det.PeekClientOutcomes() {
 		m.VerifyByClient.Add(cfg.MetricsClients, k.Client, k.Outcome, n)
+	}
+	m.Lifespans = governance.Lifespans{Count: make([]uint64, len(governance.LifespanBounds))}
+	if l := st.Lifespans; l != nil && len(l.Count) == len(governance.LifespanBounds) {
+		copy(m.Lifespans.Count, l.Count)
+		m.Lifespans.Total, m.Lifespans.Sum = l.Total, l.Sum
 	}
 	m.TTR = append([]float64(nil), st.TTR...)
 	sort.Float64s(m.TTR)

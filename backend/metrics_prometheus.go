@@ -7,6 +7,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/governance"
 )
 
 // prometheusTextFormat is the content type of the exposition: the text
@@ -22,6 +24,12 @@ var prometheusTextFormat = expfmt.NewFormat(expfmt.TypeTextPlain)
 type promFamilies []*dto.MetricFamily
 
 func (fs *promFamilies) add(name, help string, typ dto.MetricType, metrics ...*dto.Metric) {
+	if len(metrics) == 0 {
+		// A family without series (verify counts by client before the
+		// first verify) is left out, as client_golang leaves out an empty
+		// vector: expfmt refuses to write one.
+		return
+	}
 	*fs = append(*fs, &dto.MetricFamily{Name: proto.String(name), Help: proto.String(help), Type: typ.Enum(), Metric: metrics})
 }
 
@@ -70,6 +78,7 @@ func (m *metricsSnapshot) families() promFamilies {
 	fs.add("apikeys_rotation_coverage_ratio", "Share of managed keys rotated within their rotation policy.", gauge, promGauge(m.coverage()))
 	fs.add("apikeys_keys_overdue", "Managed keys overdue for rotation.", gauge, promGauge(float64(m.Overdue)))
 	fs.add("apikeys_key_age_seconds", "Age of the secrets in use (since their current version was created).", dto.MetricType_HISTOGRAM, m.ageHistogram())
+	fs.add("apikeys_key_lifespan_seconds", "How long ended secrets stayed valid: from their version's creation to its retirement, revocation or expiry.", dto.MetricType_HISTOGRAM, m.lifespanHistogram())
 	fs.add("apikeys_time_to_revoke_seconds", "Time from an alert or leak report to the key's revocation (last 1000).", dto.MetricType_SUMMARY, m.ttrSummary())
 	fs.add("apikeys_lifecycle_events_total", "Lifecycle-log events by type (key.issued, key.rotated, key.revoked, ...).", counter, promByLabel(m.Events, "type", promCounter)...)
 	fs.add("apikeys_leased_keys_purged_total", "Dead leased keys purged after leased_key_retention (their history stays in the lifecycle log).", counter, promCounter(float64(m.Purged)))
@@ -95,6 +104,15 @@ func (m *metricsSnapshot) ageHistogram() *dto.Metric {
 	h := &dto.Histogram{SampleCount: proto.Uint64(uint64(m.AgeTotal)), SampleSum: proto.Float64(m.AgeSum)}
 	for i, bound := range ageBounds {
 		h.Bucket = append(h.Bucket, &dto.Bucket{UpperBound: proto.Float64(bound.Seconds()), CumulativeCount: proto.Uint64(uint64(m.AgeCount[i]))})
+	}
+	return &dto.Metric{Histogram: h}
+}
+
+func (m *metricsSnapshot) lifespanHistogram() *dto.Metric {
+	l := m.Lifespans
+	h := &dto.Histogram{SampleCount: proto.Uint64(l.Total), SampleSum: proto.Float64(l.Sum)}
+	for i, bound := range governance.LifespanBounds {
+		h.Bucket = append(h.Bucket, &dto.Bucket{UpperBound: proto.Float64(bound.Seconds()), CumulativeCount: proto.Uint64(l.Count[i])})
 	}
 	return &dto.Metric{Histogram: h}
 }

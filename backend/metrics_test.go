@@ -1,6 +1,8 @@
 package backend
 
 import (
+	"time"
+
 	"fmt"
 	"reflect"
 	"strings"
@@ -147,5 +149,65 @@ func (e *testEnv) checkVerifyByClient(want map[string]float64) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		e.t.Fatalf("verify by client = %v, want %v", got, want)
+	}
+}
+
+// Lifespans count ended secrets from their version's creation to the entry
+// that ended them, folded from the log: a revocation two days after
+// issuance, and a rotated-out version retired at the end of its grace.
+func TestMetricsKeyLifespans(t *testing.T) {
+	e := newTestEnv(t)
+	e.setupClientRole("billing", "internal", "r", map[string]interface{}{"rotation_period": "720h", "grace_period": "1h"})
+	e.ok(logical.CreateOperation, "keys/billing/a", map[string]interface{}{"role": "r"})
+	e.ok(logical.CreateOperation, "keys/billing/b", map[string]interface{}{"role": "r"})
+	e.clock.Advance(2 * record.Day)
+	e.ok(logical.UpdateOperation, "keys/billing/a/revoke", nil)
+	e.ok(logical.UpdateOperation, "keys/billing/b/rotate", nil)
+	// b's first version retires at the end of its grace (the adoption
+	// decision is taken a little before).
+	for _, step := range []time.Duration{58 * time.Minute, 2 * time.Minute} {
+		e.clock.Advance(step)
+		if _, err := e.b.runRotationTick(e.ctx, e.storage); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.tick() // folds the log
+
+	l := e.ok(logical.ReadOperation, "metrics", nil).Data["key_lifespan"].(map[string]interface{})
+	if l["count"] != uint64(2) {
+		t.Fatalf("key_lifespan = %v, want 2 ended secrets", l)
+	}
+	raw := e.ok(logical.ReadOperation, "metrics", map[string]interface{}{"format": "prometheus"}).Data[logical.HTTPRawBody].([]byte)
+	samples, err := promtext.Parse(string(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]float64{
+		`apikeys_key_lifespan_seconds_bucket{le="3600"}`:   0,
+		`apikeys_key_lifespan_seconds_bucket{le="86400"}`:  0,
+		`apikeys_key_lifespan_seconds_bucket{le="604800"}`: 2,
+		`apikeys_key_lifespan_seconds_count`:               2,
+	} {
+		if got, ok := samples[name]; !ok || got != want {
+			t.Fatalf("%s = %v (present %v), want %v", name, got, ok, want)
+		}
+	}
+	// a lived 2 days; b's first version 2 days and its hour of grace.
+	if sum := samples[`apikeys_key_lifespan_seconds_sum`]; sum < 4*86400 || sum > 4*86400+3*3600 {
+		t.Fatalf("lifespan sum %v s", sum)
+	}
+}
+
+// A new mount, before any verify, has no series of verify counts by
+// client: the exposition leaves the family out rather than fail the scrape.
+func TestMetricsOfANewMountRender(t *testing.T) {
+	e := newTestEnv(t)
+	raw := e.ok(logical.ReadOperation, "metrics", map[string]interface{}{"format": "prometheus"}).Data[logical.HTTPRawBody].([]byte)
+	samples, err := promtext.Parse(string(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := samples[`apikeys_keys{state="active"}`]; !ok || got != 0 {
+		t.Fatalf("active keys of a new mount = %v (present %v)", got, ok)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/governance"
 )
 
 const pathMetricsHelpSyn = `Key management metrics, as JSON or Prometheus text.`
@@ -86,6 +87,7 @@ func (m *metricsSnapshot) json() map[string]interface{} {
 			"count":       m.AgeTotal,
 			"sum_seconds": m.AgeSum,
 		},
+		"key_lifespan": m.lifespanJSON(),
 		"time_to_revoke": map[string]interface{}{
 			"count":       len(m.TTR),
 			"p50_seconds": quantile(m.TTR, 0.5),
@@ -101,6 +103,16 @@ func (m *metricsSnapshot) json() map[string]interface{} {
 		"open_alerts":              m.Open,
 		"dropped_alerts":           m.Dropped,
 	}
+}
+
+func (m *metricsSnapshot) lifespanJSON() map[string]interface{} {
+	l := m.Lifespans
+	buckets := make([]map[string]interface{}, 0, len(governance.LifespanBounds)+1)
+	for i, bound := range governance.LifespanBounds {
+		buckets = append(buckets, map[string]interface{}{"le_seconds": int64(bound.Seconds()), "count": l.Count[i]})
+	}
+	buckets = append(buckets, map[string]interface{}{"le_seconds": "+Inf", "count": l.Total})
+	return map[string]interface{}{"buckets": buckets, "count": l.Total, "sum_seconds": l.Sum}
 }
 
 // keysAsOf renders KeysAsOf for JSON ("" if the key metrics were not
@@ -136,6 +148,7 @@ var metricsResponseFields = map[string]*framework.FieldSchema{
 	"verify_by_client":         field(framework.TypeMap, "Verifications by client label (the clients of metrics_clients, _other, _none), then by outcome."),
 	"events":                   field(framework.TypeMap, "Lifecycle events by type."),
 	"key_age":                  field(framework.TypeMap, "Age of keys: buckets, count, sum_seconds."),
+	"key_lifespan":             field(framework.TypeMap, "How long ended secrets stayed valid (creation to retirement, revocation or expiry): buckets, count, sum_seconds."),
 	"time_to_revoke":           field(framework.TypeMap, "Time from leak to revocation: count, p50_seconds, p95_seconds."),
 	"dropped_alerts":           field(framework.TypeInt, "Alerts dropped by the alert bound."),
 }

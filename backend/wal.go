@@ -111,7 +111,7 @@ func (b *apikeysBackend) commitKeyWithAlerts(ctx context.Context, s logical.Stor
 	}
 	bodies := make([]string, 0, len(events))
 	for _, ev := range events {
-		body, err := eventlog.Encode(ev, now)
+		body, err := eventlog.Encode(withVersionCreated(ev, k), now)
 		if err != nil {
 			return err
 		}

@@ -44,6 +44,7 @@ func (r *Runtime) foldEntries(ctx context.Context, s logical.Storage, st *State)
 		st.LogSeq = 0 // the log was reset under us; count it again
 		st.Events = map[string]uint64{}
 		st.PurgedLeasedKeys = 0
+		st.Lifespans = nil
 		st.OpenAlerts, st.OpenAlertsCounted = nil, false
 	}
 	for seq := st.LogSeq + 1; seq <= head.Seq; seq++ {
@@ -75,6 +76,7 @@ func (st *State) foldEvent(ctx context.Context, ev eventlog.Event) error {
 	}
 	st.Events[ev.Type]++
 	st.foldOpenAlert(ev)
+	st.foldLifespan(ev)
 	switch ev.Type {
 	case eventlog.KeysPurged:
 		if n, err := strconv.ParseUint(ev.Details["count"], 10, 64); err == nil {

@@ -65,3 +65,32 @@ func TestTTRSamplesBounded(t *testing.T) {
 		t.Fatalf("negative sample kept as %v", st.TTR[0])
 	}
 }
+
+// Entries that end a secret and name its version's creation are lifespan
+// samples; others, and entries without the detail, are not.
+func TestFoldLifespans(t *testing.T) {
+	e := newEnv(t, Options{})
+	t0 := testStart
+	created := map[string]string{DetailVersionCreated: t0.Format(time.RFC3339)}
+	e.appendEvent(eventlog.Event{Type: eventlog.KeyRetired, Time: t0.Add(30 * time.Minute), KeyID: "kid_a", Details: created})
+	e.appendEvent(eventlog.Event{Type: eventlog.KeyRevoked, Time: t0.Add(3 * 24 * time.Hour), KeyID: "kid_b", Details: created})
+	e.appendEvent(eventlog.Event{Type: eventlog.KeyExpired, Time: t0.Add(400 * 24 * time.Hour), KeyID: "kid_c", Details: created})
+	e.appendEvent(eventlog.Event{Type: eventlog.KeyRevoked, Time: t0.Add(time.Hour), KeyID: "kid_d"})                   // written before the detail existed
+	e.appendEvent(eventlog.Event{Type: eventlog.KeyRotated, Time: t0.Add(time.Hour), KeyID: "kid_e", Details: created}) // ends nothing
+
+	e.update(func(st *State) error { return e.r.FoldLog(e.ctx, e.s, st) })
+	l := e.state().Lifespans
+	if l == nil || l.Total != 3 {
+		t.Fatalf("lifespans %+v, want 3 samples", l)
+	}
+	// Bounds: 1h, 1d, 7d, 30d, 90d, 180d, 365d (cumulative); 400d is past them all.
+	want := []uint64{1, 1, 2, 2, 2, 2, 2}
+	for i, n := range want {
+		if l.Count[i] != n {
+			t.Fatalf("bucket %v: %d, want %d (%v)", LifespanBounds[i], l.Count[i], n, l.Count)
+		}
+	}
+	if wantSum := (30*time.Minute + 3*24*time.Hour + 400*24*time.Hour).Seconds(); l.Sum != wantSum {
+		t.Fatalf("sum %v, want %v", l.Sum, wantSum)
+	}
+}

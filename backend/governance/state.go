@@ -40,6 +40,9 @@ type State struct {
 	PurgedLeasedKeys uint64 `json:"purged_leased_keys"`
 	// TTR holds recent time-to-revoke samples, in seconds.
 	TTR []float64 `json:"ttr"`
+	// Lifespans is the histogram of ended secrets' lifespans
+	// (lifespan.go).
+	Lifespans *Lifespans `json:"lifespans,omitempty"`
 	// Sweep is the last key the incremental sweep visited (zero: the next
 	// tick starts a new pass). Persisted so that a new active node carries
 	// on where the previous one stopped instead of restarting the pass.
