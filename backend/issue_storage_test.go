@@ -74,7 +74,8 @@ func TestIssueStorageOperations(t *testing.T) {
 	// What an issuance must do, in order: the existence check's read and
 	// the handler's read of the key under its lock, the uniqueness check
 	// of the new HMAC, the key_id pointer, then the commit (wal.go): WAL
-	// entry, index entry, key record, log entries, WAL entry deleted.
+	// entry, index entry, the key's pointer in the rotation schedule's due
+	// index, key record, log entries, WAL entry deleted.
 	want := []string{
 		"GET keys/svc/k",
 		"GET keys/svc/k",
@@ -82,6 +83,7 @@ func TestIssueStorageOperations(t *testing.T) {
 		"PUT keyids/",
 		"PUT wal/",
 		"PUT index/",
+		"PUT schedule/rotation/",
 		"PUT keys/svc/k",
 		"DELETE wal/",
 	}

@@ -130,7 +130,13 @@ func (b *apikeysBackend) runLeasePurge(ctx context.Context, s logical.Storage, r
 	// A key is purgeable when it died at or before cutoff. Keys whose
 	// purge fails are set aside (pass.Later) and queued again after the
 	// pass, so the next pass (not this one) tries them again.
-	cutoff := b.clock.Now().Add(-st.retention)
+	now := b.clock.Now()
+	cutoff := now.Add(-st.retention)
+	var indexErrs []error
+	if _, err := b.sched.purgeIndex.load(ctx, s, cutoff); err != nil {
+		// What is queued is still purged; the next pass loads again.
+		indexErrs = append(indexErrs, fmt.Errorf("loading the purge schedule: %w", err))
+	}
 	res, err := pass.Run(ctx, cutoff, maxKeys, func() error {
 		batch, err := b.purgeCandidates(ctx, s, pass, cutoff, &st)
 		if len(batch) > 0 {
@@ -142,6 +148,9 @@ func (b *apikeysBackend) runLeasePurge(ctx context.Context, s logical.Storage, r
 		return err
 	})
 	st.handled, st.leftover = res.Handled, res.Leftover
+	if _, cerr := b.sched.purgeIndex.consume(ctx, s, cutoff, now); cerr != nil {
+		indexErrs = append(indexErrs, fmt.Errorf("dropping handled purge schedule buckets: %w", cerr))
+	}
 	st.remaining = b.sched.purge.CountDue(cutoff)
 	if st.purged > 0 || st.failed > 0 {
 		b.logger.Info("purged dead leased keys", "purged", st.purged, "failed", st.failed,
@@ -151,9 +160,9 @@ func (b *apikeysBackend) runLeasePurge(ctx context.Context, s logical.Storage, r
 		b.logger.Warn("lease purge budget used up; remaining dead leased keys wait for the next pass", "remaining_due", st.remaining)
 	}
 	if err != nil {
-		return st, fmt.Errorf("purging dead leased keys: %d failed: %w", st.failed, err)
+		return st, fmt.Errorf("purging dead leased keys: %d failed: %w", st.failed, errors.Join(append([]error{err}, indexErrs...)...))
 	}
-	return st, nil
+	return st, errors.Join(indexErrs...)
 }
 
 // purgeCandidates pops up to purgeEventMaxKeys due queue items and returns
@@ -183,7 +192,7 @@ func (b *apikeysBackend) purgeCandidates(ctx context.Context, s logical.Storage,
 			continue
 		}
 		if dead.After(cutoff) {
-			b.sched.purge.Offer(it.ID, dead)
+			b.sched.purgeIndex.offer(it.ID, dead)
 			continue
 		}
 		batch = append(batch, k)
@@ -283,7 +292,7 @@ func (b *apikeysBackend) purgeLeasedKey(ctx context.Context, s logical.Storage, 
 		return false, nil
 	}
 	if dead := leasedKeyDeadAt(k); dead.IsZero() || dead.After(cutoff) {
-		b.sched.purge.Schedule(queueID(client, name), dead)
+		b.sched.purgeIndex.place(queueID(client, name), dead)
 		return false, nil
 	}
 	// A change of the key cut off after its key write (say the lease's

@@ -488,14 +488,22 @@ func TestRotationRebuildsScheduleFromStorage(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := b2.sched.rotation
-	if q.Len() != 1 {
-		t.Fatalf("rebuilt queue holds %d keys, want 1 (revoked keys are not scheduled)", q.Len())
+	if _, ok := q.Due(queueID("svc", "a")); !ok {
+		t.Fatalf("the loaded queue lacks the managed key (%d queued)", q.Len())
 	}
 	r.clock.Advance(time.Hour)
 	if st, err := b2.runRotationTick(r.ctx, r.storage); err != nil || st.rotated != 1 {
 		t.Fatalf("tick after restart: %+v %v", st, err)
 	}
 	r.wantStates("svc", "a", "1:previous 2:active")
+	// The revoked key's pointer from its issuance may have queued it: the
+	// tick re-read it and left it alone.
+	if k := r.key("svc", "b"); !k.Revoked || k.LatestVersion() != 1 {
+		t.Fatalf("revoked key after the tick: %s", states(k))
+	}
+	if _, ok := q.Due(queueID("svc", "b")); ok {
+		t.Fatal("the revoked key is still queued after the tick")
+	}
 }
 
 // TestRotationTickCostIsPerDueKey shows a tick touches storage only for due

@@ -152,6 +152,14 @@ func (b *apikeysBackend) commitKeyWithAlerts(ctx context.Context, s logical.Stor
 			return err
 		}
 	}
+	// Before the record, so a change never stands without its pointers
+	// in the schedules' due index (schedule_index.go).
+	if _, err := b.sched.index(ctx, s, k); err != nil {
+		return fmt.Errorf("writing schedule pointer: %w", err)
+	}
+	if err := step("schedule"); err != nil {
+		return err
+	}
 	if err := b.putKey(ctx, s, k); err != nil {
 		return err
 	}
