@@ -18,33 +18,35 @@ import (
 // Retention of dead leased keys (SPEC §2 leased key, §6, §7). Every read of
 // creds/<client>/<role> stores a key record and its index entry; when the
 // lease ends the key is revoked but would stay for ever, so the inventory,
-// the schedule rebuild at startup and the governance sweep would grow with
+// the schedule's due index and the governance sweep would grow with
 // every short-lived key ever issued. A leased key that has been dead (revoked,
 // or past its expiry) for the config's leased_key_retention is therefore
 // purged: its index entries and its record are deleted. Its history stays in
 // the lifecycle log (key.issued, key.revoked, and a keys.purged entry).
 //
-// Cost: a scheduler.Runner (b.sched.purge) queues every leased key by when
-// it died or will die (its expiry), kept current by the hook after every key
-// change (keySchedules.update) and rebuilt by the startup scan that rebuilds
-// the rotation schedule. A pass pops only keys dead since before now minus the
-// retention, so it costs O(purgeable), never O(keys); the retention is
-// applied when popping, so changing it takes effect at the next pass without
-// re-queueing anything. A pass is bounded by purgeTickMaxKeys and
-// purgeTickBudget; what is left stays queued for the next one. The runner
-// runs one pass at a time, so the periodic tick and tidy calls never work on
-// the same batch.
+// Cost: a scheduler.Runner (b.sched.purge) queues the leased keys that
+// died, or will, up to an hour or two past now minus the retention; every
+// other leased key waits as a pointer in the purge's due index in storage
+// (schedule_index.go), written with each change of when the key dies
+// (keySchedules.index and update, after every key change) and loaded a
+// bucket at a time as the pass's horizon reaches it. A pass pops only keys
+// dead since before now minus the retention, so it costs O(purgeable),
+// never O(keys); the retention is applied when popping and loading, so
+// changing it takes effect at the next pass without re-queueing anything. A
+// pass is bounded by purgeTickMaxKeys and purgeTickBudget; what is left
+// stays queued for the next one. The runner runs one pass at a time, so the
+// periodic tick and tidy calls never work on the same batch.
 //
-// Memory: one queue item (about 150 bytes) per leased key in storage, i.e.
-// the leased keys alive plus those that died within the retention; with
-// leased_key_retention=0 (keep forever) it keeps growing as storage does.
+// Memory: one queue item (about 150 bytes) per leased key due within the
+// horizon, not per leased key in storage; with leased_key_retention=0
+// (keep forever) nothing is loaded and the pointers wait in storage.
 //
 // Crash safety without a WAL: a purge deletes the index entries first and
 // the key record last. Verify needs both, so from the first delete on the
 // key answers not_found (it was already refused as revoked or expired). A
 // crash in between leaves at most a record without index entries, never an
 // index entry without its record; the record is still a dead leased key, so
-// the queue (re-queued on error, rebuilt at restart) finds it again and the
+// the queue (re-queued on error, loaded from its pointer at restart) finds it again and the
 // next pass finishes the job. Deleting an absent index entry is a no-op. A
 // WAL entry left by an interrupted commitKey of the key stays correct too:
 // walRollback deletes the index entries that a missing record does not hold.
