@@ -66,12 +66,16 @@ type tickStats struct {
 }
 
 // rotationTick rotates due keys, retires ended grace periods and expires
-// keys past their hard expiry. It first starts the load of the schedules
-// again if that failed (say a transient storage error at startup):
-// otherwise the keys it did not queue would not rotate, and dead leased
-// keys not be purged, until a restart.
+// keys past their hard expiry. It first starts the load of the schedules,
+// if the mount started where this node could not write, or starts it again
+// if it failed (say a transient storage error at startup): otherwise the
+// keys it did not queue would not rotate, and dead leased keys not be
+// purged, until a restart.
 func (b *apikeysBackend) rotationTick(ctx context.Context, req *logical.Request) error {
 	s := req.Storage
+	if b.sched.startAtTick.CompareAndSwap(true, false) {
+		b.sched.rebuild.Start(func(ctx context.Context) error { return b.loadSchedules(ctx, s) })
+	}
 	if err := b.sched.rebuild.Retry(func(ctx context.Context) error { return b.loadSchedules(ctx, s) }); err != nil {
 		b.logger.Warn("retrying the load of the key schedules after a failure", "error", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
@@ -286,5 +287,43 @@ func TestScheduleRetryOutlivesItsBucket(t *testing.T) {
 	e.clock.Advance(2 * time.Minute)
 	if st, err := e.b.runRotationTick(e.ctx, e.storage); err != nil || st.rotated != 1 {
 		t.Fatalf("tick after the restart: %+v %v", st, err)
+	}
+}
+
+// TestScheduleLoadWaitsForAWritableNode: a mount started where this node
+// may not write (a performance standby) loads nothing and writes no state;
+// once the node may write, its first tick loads the schedules.
+func TestScheduleLoadWaitsForAWritableNode(t *testing.T) {
+	e := newTestEnv(t)
+	e.startSchedules()
+	e.setupClientRole("svc", "internal", "r", map[string]interface{}{"rotation_period": "1h", "grace_period": "10m"})
+	e.issue("svc", "k", "r", nil)
+
+	b2 := newBackend(e.clock)
+	sys := logical.TestSystemView()
+	sys.ReplicationStateVal = consts.ReplicationPerformanceStandby
+	if err := b2.Setup(e.ctx, &logical.BackendConfig{Logger: e.b.logger, System: sys, StorageView: e.storage}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b2.Initialize(e.ctx, &logical.InitializationRequest{Storage: e.storage}); err != nil {
+		t.Fatal(err)
+	}
+	if b2.sched.rebuild.Running() || b2.sched.rotationIndex.started.Load() {
+		t.Fatal("a standby loads the schedules")
+	}
+	sys.ReplicationStateVal = 0
+	e.clock.Advance(time.Hour)
+	req := &logical.Request{Storage: e.storage}
+	if err := b2.rotationTick(e.ctx, req); err != nil { // starts the load
+		t.Fatal(err)
+	}
+	if err := b2.sched.rebuild.Wait(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b2.rotationTick(e.ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := b2.getKey(e.ctx, e.storage, "svc", "k"); err != nil || k.LatestVersion() != 2 {
+		t.Fatalf("after the node could write and two ticks: %s %v", states(k), err)
 	}
 }

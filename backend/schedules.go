@@ -37,6 +37,9 @@ type keySchedules struct {
 	rebuild *scheduler.Rebuild
 	// backfilled caches the end of the backfill, which is never undone.
 	backfilled atomic.Bool
+	// startAtTick: the mount started where this node could not write, so
+	// the first tick where it can starts the load.
+	startAtTick atomic.Bool
 }
 
 // rebuildTimeout bounds one run of the background load.
@@ -153,6 +156,9 @@ func (ks *keySchedules) update(k *record.Key) {
 // re-read from storage before anything is done).
 func (b *apikeysBackend) initRotation(ctx context.Context, s logical.Storage) error {
 	if !b.writeSafe() {
+		// A node that may write later without the mount starting again
+		// (a replication state change) starts the load at its first tick.
+		b.sched.startAtTick.Store(true)
 		return nil
 	}
 	b.sched.rebuild.Start(func(ctx context.Context) error { return b.loadSchedules(ctx, s) })
