@@ -48,11 +48,12 @@ func (r *rotEnv) tick() tickStats {
 	return st
 }
 
-func (r *rotEnv) key(client, name string) *record.Key {
-	r.t.Helper()
-	k, err := r.b.getKey(r.ctx, r.storage, client, name)
+// key reads a key record that must exist.
+func (e *testEnv) key(client, name string) *record.Key {
+	e.t.Helper()
+	k, err := e.b.getKey(e.ctx, e.storage, client, name)
 	if err != nil || k == nil {
-		r.t.Fatalf("key %s/%s: %v %v", client, name, k, err)
+		e.t.Fatalf("key %s/%s: %v %v", client, name, k, err)
 	}
 	return k
 }

@@ -106,19 +106,10 @@ func TestScheduleStartReadsOnlyWhatIsDue(t *testing.T) {
 		t.Fatalf("the tick read %d key records to rotate 10 keys", got)
 	}
 	for i := 0; i < 10; i++ {
-		if k := e.keyRecord("svc", fmt.Sprintf("now%04d", i)); states(k) != "1:previous 2:active" {
+		if k := e.key("svc", fmt.Sprintf("now%04d", i)); states(k) != "1:previous 2:active" {
 			t.Fatalf("now%04d: %s", i, states(k))
 		}
 	}
-}
-
-func (e *testEnv) keyRecord(client, name string) *record.Key {
-	e.t.Helper()
-	k, err := e.b.getKey(e.ctx, e.storage, client, name)
-	if err != nil || k == nil {
-		e.t.Fatalf("key %s/%s: %v %v", client, name, k, err)
-	}
-	return k
 }
 
 // scheduleBuckets lists the buckets of one due index in storage.
@@ -148,7 +139,7 @@ func TestScheduleLoadsBucketsAsTimeComes(t *testing.T) {
 	for i := 0; i < 48; i++ {
 		e.issue("svc", fmt.Sprintf("k%02d", i), "r", nil)
 		// Key i's next rotation is i hours and a half from now.
-		k := e.keyRecord("svc", fmt.Sprintf("k%02d", i))
+		k := e.key("svc", fmt.Sprintf("k%02d", i))
 		k.NextRotationAt = testStart.Add(time.Duration(i)*time.Hour + 30*time.Minute)
 		e.commitKeyLocked(k)
 	}
@@ -169,7 +160,7 @@ func TestScheduleLoadsBucketsAsTimeComes(t *testing.T) {
 		}
 	}
 	for i := 0; i < 48; i++ {
-		if k := e.keyRecord("svc", fmt.Sprintf("k%02d", i)); k.LatestVersion() != 2 || k.Current().Version != 2 {
+		if k := e.key("svc", fmt.Sprintf("k%02d", i)); k.LatestVersion() != 2 || k.Current().Version != 2 {
 			t.Fatalf("k%02d: %s", i, states(k))
 		}
 	}

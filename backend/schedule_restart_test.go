@@ -92,7 +92,7 @@ func TestScheduleSurvivesRestartsAtAnyPoint(t *testing.T) {
 		}
 		for m := 0; m < 12; m++ {
 			name := fmt.Sprintf("m%02d", m)
-			a, b := ref.keyRecord("svc", name), idx.keyRecord("svc", name)
+			a, b := ref.key("svc", name), idx.key("svc", name)
 			if states(a) != states(b) || !a.NextRotationAt.Equal(b.NextRotationAt) {
 				t.Fatalf("step %d (%d restarts), key %s: %s next %v on the reference, %s next %v on the restarted mount",
 					step, restarts, name, states(a), a.NextRotationAt, states(b), b.NextRotationAt)
@@ -137,7 +137,7 @@ func TestScheduleCrashBetweenPointerAndRecord(t *testing.T) {
 	if st, err := e.b.runRotationTick(e.ctx, e.storage); err == nil || st.failed != 1 {
 		t.Fatalf("tick with a crash: %+v %v", st, err)
 	}
-	k := e.keyRecord("svc", "k")
+	k := e.key("svc", "k")
 	if states(k) != "1:active" || !k.RotationPointer.Equal(testStart.Add(time.Hour)) {
 		t.Fatalf("after the crash the key is %s, pointer noted at %v", states(k), k.RotationPointer)
 	}
@@ -166,7 +166,7 @@ func TestScheduleCrashBetweenPointerAndRecord(t *testing.T) {
 	if st, err := e.b.runRotationTick(e.ctx, e.storage); err != nil || st.rotated != 0 {
 		t.Fatalf("second tick: %+v %v", st, err)
 	}
-	if k := e.keyRecord("svc", "k"); states(k) != "1:previous 2:active" || len(e.logEventsOf(eventlog.KeyRotated)) != 1 {
+	if k := e.key("svc", "k"); states(k) != "1:previous 2:active" || len(e.logEventsOf(eventlog.KeyRotated)) != 1 {
 		t.Fatalf("after the restart: %s, %d rotations logged", states(k), len(e.logEventsOf(eventlog.KeyRotated)))
 	}
 }
@@ -226,7 +226,7 @@ func TestScheduleBackfillRunsOnceAndCoversOlderMounts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if k := e.keyRecord("svc", "later"); k.LatestVersion() != 2 {
+	if k := e.key("svc", "later"); k.LatestVersion() != 2 {
 		t.Fatalf("the daily key after its day: %s", states(k))
 	}
 }
@@ -242,7 +242,7 @@ func (e *testEnv) forgetScheduleIndex() {
 			}
 		}
 		if client, name, ok := strings.Cut(strings.TrimPrefix(sk, storageKeyPrefix), "/"); ok && strings.HasPrefix(sk, storageKeyPrefix) {
-			k := e.keyRecord(client, name)
+			k := e.key(client, name)
 			k.RotationPointer, k.PurgePointer = time.Time{}, time.Time{}
 			if err := e.b.putKey(e.ctx, e.storage, k); err != nil {
 				e.t.Fatal(err)
