@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -532,28 +533,38 @@ func TestRotationTickCostIsPerDueKey(t *testing.T) {
 	}
 }
 
+// rotCountingStorage counts storage operations; a commit writes its
+// schedule pointers alongside its other operations, so it counts under a
+// lock.
 type rotCountingStorage struct {
 	logical.Storage
+	mu  sync.Mutex
 	ops int
 }
 
-func (c *rotCountingStorage) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
+func (c *rotCountingStorage) count() {
+	c.mu.Lock()
 	c.ops++
+	c.mu.Unlock()
+}
+
+func (c *rotCountingStorage) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
+	c.count()
 	return c.Storage.Get(ctx, key)
 }
 
 func (c *rotCountingStorage) Put(ctx context.Context, e *logical.StorageEntry) error {
-	c.ops++
+	c.count()
 	return c.Storage.Put(ctx, e)
 }
 
 func (c *rotCountingStorage) List(ctx context.Context, prefix string) ([]string, error) {
-	c.ops++
+	c.count()
 	return c.Storage.List(ctx, prefix)
 }
 
 func (c *rotCountingStorage) Delete(ctx context.Context, key string) error {
-	c.ops++
+	c.count()
 	return c.Storage.Delete(ctx, key)
 }
 

@@ -25,7 +25,8 @@ import (
 //
 // so the mount's start, and every hour after it, lists the buckets it
 // reaches instead of reading every key. A pointer is written before the key
-// record that makes it due (keySchedules.index, from the WAL-ordered commit)
+// record that makes it due (keySchedules.plan, from the WAL-ordered commit,
+// alongside its WAL and index entries so it costs no round trip of its own)
 // and only when the due time changes, and each key record names the due
 // time of its pointer (record.Key.RotationPointer, PurgePointer); the
 // pointer is written in the bucket of its due time, or of the current hour

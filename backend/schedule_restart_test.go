@@ -129,8 +129,8 @@ func TestScheduleCrashBetweenPointerAndRecord(t *testing.T) {
 	e.issue("svc", "k", "r", nil)
 	e.clock.Advance(time.Hour)
 	e.b.commitHook = func(step string) error {
-		if step == "schedule" {
-			return errors.New("simulated crash after the schedule pointer")
+		if step == "index" {
+			return errors.New("simulated crash before the key record")
 		}
 		return nil
 	}

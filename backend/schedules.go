@@ -18,11 +18,12 @@ import (
 // rotation's (rotation.go: rotation, end of grace, hard expiry) and the
 // purge of dead leased keys (lease_purge.go). Memory holds what falls due
 // within a horizon of an hour or two; the rest waits in storage as
-// pointers in hourly buckets (schedule_index.go). index writes a key's
-// pointers before each change of the key is stored, update queues it in
-// memory after, and the mount's start loads the buckets up to the horizon
-// (loadSchedules), then each pass loads the next ones as time moves. The
-// runners, the indexes and the load lock for themselves.
+// pointers in hourly buckets (schedule_index.go). plan notes a key's
+// pointers on it before each change of the key is stored and the commit
+// writes them first (writeAsync; index where there is no commit), update
+// queues the key in memory after, and the mount's start loads the buckets
+// up to the horizon (loadSchedules), then each pass loads the next ones as
+// time moves. The runners, the indexes and the load lock for themselves.
 type keySchedules struct {
 	clock clock.Clock
 	// rotation queues managed keys by when the engine next needs them
@@ -84,28 +85,69 @@ func splitQueueID(id string) (client, name string) {
 }
 
 // index stores the pointers key k needs in the due indexes before k is
-// stored, and notes their due times on k: a pointer only when a due time
-// changed, so most changes write none. The rotation's due time depends on
-// now only by moving later as now does (record.DueAt), so a pointer written
-// now is never late for update's due time a moment after. It reports
-// whether it changed k. Callers hold the key's lock.
+// stored, and notes their due times on k (see plan). It reports whether it
+// changed k. Callers hold the key's lock.
 func (ks *keySchedules) index(ctx context.Context, s logical.Storage, k *record.Key) (bool, error) {
 	now := ks.clock.Now()
-	id := queueID(k.Client, k.Name)
-	changed := false
+	ws := ks.plan(k, now)
+	return len(ws) > 0, ks.write(ctx, s, ws, now)
+}
+
+// pointerWrite is a pointer a change of a key needs.
+type pointerWrite struct {
+	index *dueIndex
+	id    string
+	due   time.Time
+}
+
+// plan notes on k the due times of the pointers it needs and returns the
+// ones to write: a pointer only where a due time changed, so most changes
+// write none (a due time gone needs no pointer; the old one is stale). The
+// rotation's due time depends on now only by moving later as now does
+// (record.DueAt), so a pointer planned now is never late for the due time
+// update queues a moment after.
+func (ks *keySchedules) plan(k *record.Key, now time.Time) []pointerWrite {
+	var ws []pointerWrite
 	for _, p := range ks.pointersOf(k, now) {
 		if p.due.Equal(*p.noted) {
 			continue
 		}
 		if !p.due.IsZero() {
-			if err := p.index.put(ctx, s, id, p.due, now); err != nil {
-				return changed, err
-			}
+			ws = append(ws, pointerWrite{p.index, queueID(k.Client, k.Name), p.due})
 		}
 		*p.noted = p.due
-		changed = true
 	}
-	return changed, nil
+	return ws
+}
+
+func (ks *keySchedules) write(ctx context.Context, s logical.Storage, ws []pointerWrite, now time.Time) error {
+	for _, w := range ws {
+		if err := w.index.put(ctx, s, w.id, w.due, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeAsync writes ws alongside the caller's next storage operations, so
+// a commit does not wait one more round trip into Vault's storage for
+// them; the returned wait, which may be called more than once, returns the
+// result. The caller waits before it stores the record the pointers are
+// for.
+func (ks *keySchedules) writeAsync(ctx context.Context, s logical.Storage, ws []pointerWrite, now time.Time) (wait func() error) {
+	if len(ws) == 0 {
+		return func() error { return nil }
+	}
+	done := make(chan struct{})
+	var err error
+	go func() {
+		defer close(done)
+		err = ks.write(ctx, s, ws, now)
+	}()
+	return func() error {
+		<-done
+		return err
+	}
 }
 
 // keyPointer is what a key needs in one due index: its due time there

@@ -95,6 +95,11 @@ func (b *apikeysBackend) commitKeyWithAlerts(ctx context.Context, s logical.Stor
 	}
 	dropped := k.TrimVersions()
 	now := b.clock.Now()
+	// The key's pointers in the schedules' due index (schedule_index.go),
+	// noted on k now, are stored alongside the WAL entry and the index
+	// entries, and before k: a change never stands without them.
+	waitPointers := b.sched.writeAsync(ctx, s, b.sched.plan(k, now), now)
+	defer func() { _ = waitPointers() }()
 	var alertBodies []string
 	if len(alerts) > 0 {
 		// As raiseAlert: a count of stored alerts never sees one without
@@ -152,13 +157,8 @@ func (b *apikeysBackend) commitKeyWithAlerts(ctx context.Context, s logical.Stor
 			return err
 		}
 	}
-	// Before the record, so a change never stands without its pointers
-	// in the schedules' due index (schedule_index.go).
-	if _, err := b.sched.index(ctx, s, k); err != nil {
+	if err := waitPointers(); err != nil {
 		return fmt.Errorf("writing schedule pointer: %w", err)
-	}
-	if err := step("schedule"); err != nil {
-		return err
 	}
 	if err := b.putKey(ctx, s, k); err != nil {
 		return err
