@@ -181,3 +181,29 @@ func (e *testEnv) commitKeyLocked(k *record.Key) {
 		e.t.Fatal(err)
 	}
 }
+
+// TestSchedulePointerNames: a pointer's name gives back its queue id and
+// due time to the nanosecond, sorts by due time within a bucket, and a
+// due time beyond what the name holds is clamped, never wrapped around.
+func TestSchedulePointerNames(t *testing.T) {
+	due := testStart.Add(90*time.Minute + 123*time.Nanosecond)
+	id, got, ok := parseSchedulePointer(schedulePointerName("svc/k.1_x-y", due))
+	if !ok || id != "svc/k.1_x-y" || !got.Equal(due) {
+		t.Fatalf("parsed %q %v %v", id, got, ok)
+	}
+	if a, b := schedulePointerName("z/z", due), schedulePointerName("a/a", due.Add(time.Second)); a >= b {
+		t.Fatalf("%q sorts after %q", a, b)
+	}
+	far := time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, got, ok := parseSchedulePointer(schedulePointerName("svc/k", far)); !ok || !got.Equal(scheduleMaxDue) {
+		t.Fatalf("a due time in 3000 reads back as %v", got)
+	}
+	if b := scheduleBucketName(scheduleBucketOf(far)); b != scheduleBucketName(scheduleMaxDue) {
+		t.Fatalf("its bucket is %s", b)
+	}
+	for _, bad := range []string{"state", "x~svc~k", "123", "123~"} {
+		if _, _, ok := parseSchedulePointer(bad); ok {
+			t.Fatalf("%q parsed as a pointer", bad)
+		}
+	}
+}
