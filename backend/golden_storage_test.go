@@ -55,6 +55,8 @@ func TestGoldenStorageSchema(t *testing.T) {
 // chose, which storageKind replaces by <name>.
 func goldenScript(e *testEnv) map[string]bool {
 	e.t.Helper()
+	// As the mount's start does: the schedules' due index and its state.
+	e.startSchedules()
 	e.ok(logical.UpdateOperation, "config", map[string]interface{}{
 		"token_ttl": "2m", "leased_key_retention": "1h", "review_period": "720h",
 		"verify_burst_threshold": 3, "failed_verify_threshold": 2, "alert_window": "1m",
@@ -153,6 +155,7 @@ var (
 	goldenHMAC   = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	goldenID     = regexp.MustCompile(`^([a-z]+_)?[0-9a-f]{16,}$`)
 	goldenDate   = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
+	goldenHour   = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}$`)
 	goldenUUID   = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 	goldenNumber = regexp.MustCompile(`^[0-9]+$`)
 )
@@ -162,7 +165,16 @@ var (
 // format. Ids of 16 or more hex digits (log sequence numbers included) are
 // all <id>, so an id that happens to be all digits reads the same.
 func placeholder(seg string, names map[string]bool) (string, bool) {
+	if parts := strings.Split(seg, "~"); len(parts) > 1 {
+		// A schedule pointer: <due>~<client>~<key name>.
+		for i, p := range parts {
+			parts[i], _ = placeholder(p, names)
+		}
+		return strings.Join(parts, "~"), true
+	}
 	switch {
+	case goldenHour.MatchString(seg):
+		return "<hour>", true
 	case names[seg]:
 		return "<name>", true
 	case goldenDate.MatchString(seg):

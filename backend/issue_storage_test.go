@@ -76,6 +76,9 @@ func TestIssueStorageOperations(t *testing.T) {
 	// since: verifycache/absence.go), the key_id pointer, then the commit
 	// (wal.go): WAL entry, index entry, key record, log entries, WAL entry
 	// deleted. The new key's HMAC is not looked up (generateKey says why).
+	// The key's pointer in the rotation schedule's due index is written
+	// alongside the WAL and index entries (its own round trip overlaps
+	// theirs), before the key record; it is checked apart.
 	want := []string{
 		"GET keys/svc/k",
 		"PUT keyids/",
@@ -85,13 +88,22 @@ func TestIssueStorageOperations(t *testing.T) {
 		"DELETE wal/",
 	}
 	var got []string
-	logOps := 0
+	logOps, pointers := 0, 0
 	for _, op := range ops {
 		if strings.Contains(op, " log/") {
 			logOps++
 			continue
 		}
+		if strings.HasPrefix(op, "PUT schedule/rotation/") {
+			if pointers++; len(got) < 2 || got[len(got)-1] == "PUT keys/svc/k" {
+				t.Fatalf("the schedule pointer was not written between the key_id pointer and the key record:\n%s", strings.Join(ops, "\n"))
+			}
+			continue
+		}
 		got = append(got, op)
+	}
+	if pointers != 1 {
+		t.Fatalf("an issuance wrote %d schedule pointers, want 1:\n%s", pointers, strings.Join(ops, "\n"))
 	}
 	if len(got) != len(want) {
 		t.Fatalf("an issuance made %d storage operations outside the log, want %d:\n%s", len(got), len(want), strings.Join(ops, "\n"))

@@ -18,33 +18,35 @@ import (
 // Retention of dead leased keys (SPEC §2 leased key, §6, §7). Every read of
 // creds/<client>/<role> stores a key record and its index entry; when the
 // lease ends the key is revoked but would stay for ever, so the inventory,
-// the schedule rebuild at startup and the governance sweep would grow with
+// the schedule's due index and the governance sweep would grow with
 // every short-lived key ever issued. A leased key that has been dead (revoked,
 // or past its expiry) for the config's leased_key_retention is therefore
 // purged: its index entries and its record are deleted. Its history stays in
 // the lifecycle log (key.issued, key.revoked, and a keys.purged entry).
 //
-// Cost: a scheduler.Runner (b.sched.purge) queues every leased key by when
-// it died or will die (its expiry), kept current by the hook after every key
-// change (keySchedules.update) and rebuilt by the startup scan that rebuilds
-// the rotation schedule. A pass pops only keys dead since before now minus the
-// retention, so it costs O(purgeable), never O(keys); the retention is
-// applied when popping, so changing it takes effect at the next pass without
-// re-queueing anything. A pass is bounded by purgeTickMaxKeys and
-// purgeTickBudget; what is left stays queued for the next one. The runner
-// runs one pass at a time, so the periodic tick and tidy calls never work on
-// the same batch.
+// Cost: a scheduler.Runner (b.sched.purge) queues the leased keys that
+// died, or will, up to an hour or two past now minus the retention; every
+// other leased key waits as a pointer in the purge's due index in storage
+// (schedule_index.go), written with each change of when the key dies
+// (keySchedules.index and update, after every key change) and loaded a
+// bucket at a time as the pass's horizon reaches it. A pass pops only keys
+// dead since before now minus the retention, so it costs O(purgeable),
+// never O(keys); the retention is applied when popping and loading, so
+// changing it takes effect at the next pass without re-queueing anything. A
+// pass is bounded by purgeTickMaxKeys and purgeTickBudget; what is left
+// stays queued for the next one. The runner runs one pass at a time, so the
+// periodic tick and tidy calls never work on the same batch.
 //
-// Memory: one queue item (about 150 bytes) per leased key in storage, i.e.
-// the leased keys alive plus those that died within the retention; with
-// leased_key_retention=0 (keep forever) it keeps growing as storage does.
+// Memory: one queue item (about 150 bytes) per leased key due within the
+// horizon, not per leased key in storage; with leased_key_retention=0
+// (keep forever) nothing is loaded and the pointers wait in storage.
 //
 // Crash safety without a WAL: a purge deletes the index entries first and
 // the key record last. Verify needs both, so from the first delete on the
 // key answers not_found (it was already refused as revoked or expired). A
 // crash in between leaves at most a record without index entries, never an
 // index entry without its record; the record is still a dead leased key, so
-// the queue (re-queued on error, rebuilt at restart) finds it again and the
+// the queue (re-queued on error, loaded from its pointer at restart) finds it again and the
 // next pass finishes the job. Deleting an absent index entry is a no-op. A
 // WAL entry left by an interrupted commitKey of the key stays correct too:
 // walRollback deletes the index entries that a missing record does not hold.
@@ -130,7 +132,13 @@ func (b *apikeysBackend) runLeasePurge(ctx context.Context, s logical.Storage, r
 	// A key is purgeable when it died at or before cutoff. Keys whose
 	// purge fails are set aside (pass.Later) and queued again after the
 	// pass, so the next pass (not this one) tries them again.
-	cutoff := b.clock.Now().Add(-st.retention)
+	now := b.clock.Now()
+	cutoff := now.Add(-st.retention)
+	var indexErrs []error
+	if _, err := b.sched.purgeIndex.load(ctx, s, cutoff); err != nil {
+		// What is queued is still purged; the next pass loads again.
+		indexErrs = append(indexErrs, fmt.Errorf("loading the purge schedule: %w", err))
+	}
 	res, err := pass.Run(ctx, cutoff, maxKeys, func() error {
 		batch, err := b.purgeCandidates(ctx, s, pass, cutoff, &st)
 		if len(batch) > 0 {
@@ -142,6 +150,9 @@ func (b *apikeysBackend) runLeasePurge(ctx context.Context, s logical.Storage, r
 		return err
 	})
 	st.handled, st.leftover = res.Handled, res.Leftover
+	if _, cerr := b.sched.purgeIndex.consume(ctx, s, cutoff, now); cerr != nil {
+		indexErrs = append(indexErrs, fmt.Errorf("dropping handled purge schedule buckets: %w", cerr))
+	}
 	st.remaining = b.sched.purge.CountDue(cutoff)
 	if st.purged > 0 || st.failed > 0 {
 		b.logger.Info("purged dead leased keys", "purged", st.purged, "failed", st.failed,
@@ -151,9 +162,9 @@ func (b *apikeysBackend) runLeasePurge(ctx context.Context, s logical.Storage, r
 		b.logger.Warn("lease purge budget used up; remaining dead leased keys wait for the next pass", "remaining_due", st.remaining)
 	}
 	if err != nil {
-		return st, fmt.Errorf("purging dead leased keys: %d failed: %w", st.failed, err)
+		return st, fmt.Errorf("purging dead leased keys: %d failed: %w", st.failed, errors.Join(append([]error{err}, indexErrs...)...))
 	}
-	return st, nil
+	return st, errors.Join(indexErrs...)
 }
 
 // purgeCandidates pops up to purgeEventMaxKeys due queue items and returns
@@ -183,7 +194,7 @@ func (b *apikeysBackend) purgeCandidates(ctx context.Context, s logical.Storage,
 			continue
 		}
 		if dead.After(cutoff) {
-			b.sched.purge.Offer(it.ID, dead)
+			b.sched.purgeIndex.offer(it.ID, dead)
 			continue
 		}
 		batch = append(batch, k)
@@ -283,7 +294,7 @@ func (b *apikeysBackend) purgeLeasedKey(ctx context.Context, s logical.Storage, 
 		return false, nil
 	}
 	if dead := leasedKeyDeadAt(k); dead.IsZero() || dead.After(cutoff) {
-		b.sched.purge.Schedule(queueID(client, name), dead)
+		b.sched.purgeIndex.place(queueID(client, name), dead)
 		return false, nil
 	}
 	// A change of the key cut off after its key write (say the lease's

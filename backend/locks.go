@@ -10,8 +10,13 @@ import (
 // point here rather than restating it.
 //
 //  1. A scheduler.Runner's pass lock (Begin to End), held for a whole pass
-//     of the rotation tick (then 3) or of the purge of dead leased keys
-//     (then 2, 3).
+//     of the rotation tick (then 1a, 3) or of the purge of dead leased keys
+//     (then 1a, 2, 3).
+//     1a. A due index's lock (dueIndex.mu, schedule_index.go), held while
+//     it loads or drops buckets of its pointers (storage is read and
+//     written under it), by a pass before and after its work and by the
+//     load at mount start, which holds nothing else: then only the
+//     runner's queue, a leaf. A key change never takes it.
 //  2. The governance state lock (governance.Runtime), held while the
 //     governance state is loaded, changed and saved (Update: the tick, the
 //     flush before alerts are listed), by an alert acknowledgement

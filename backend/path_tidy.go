@@ -71,7 +71,7 @@ func (b *apikeysBackend) pathTidyWrite(ctx context.Context, req *logical.Request
 		resp.AddWarning(fmt.Sprintf("stopped after max_keys or %s with %d dead leased keys still due; call tidy again or let the periodic function continue", purgeTickBudget, st.remaining))
 	}
 	if b.sched.rebuild.Running() {
-		resp.AddWarning("the mount is still scanning storage after a restart; dead leased keys not yet found by the scan are purged by later passes")
+		resp.AddWarning("the mount is still loading its schedules after a restart; dead leased keys not yet loaded are purged by later passes")
 	}
 	return resp, nil
 }
@@ -80,5 +80,5 @@ var tidyResponseFields = map[string]*framework.FieldSchema{
 	"purged":               field(framework.TypeInt, "Leased keys purged by this call."),
 	"remaining_due":        field(framework.TypeInt, "Leased keys still due; call again while above 0."),
 	"leased_key_retention": field(framework.TypeDurationSecond, "Retention in seconds of revoked leased keys."),
-	"tracked_leased_keys":  field(framework.TypeInt, "Leased keys tracked."),
+	"tracked_leased_keys":  field(framework.TypeInt, "Leased keys queued in memory for the purge: those dead, or dying, within an hour or two of the retention's end (the rest wait in storage)."),
 }

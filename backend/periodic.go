@@ -43,8 +43,8 @@ func (b *apikeysBackend) writeSafe() bool {
 	return b.WriteSafeReplicationState()
 }
 
-// initialize runs once when the mount starts (InitializeFunc): it rebuilds
-// the rotation schedule and makes sure a token signing key exists, so the
+// initialize runs once when the mount starts (InitializeFunc): it starts
+// loading the key schedules and makes sure a token signing key exists, so the
 // unauthenticated jwks read never has to write.
 func (b *apikeysBackend) initialize(ctx context.Context, req *logical.InitializationRequest) error {
 	if b.writeSafe() {

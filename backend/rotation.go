@@ -12,12 +12,15 @@ import (
 	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/record"
 )
 
-// Scheduled rotation (SPEC §4). A scheduler.Runner holds, for every managed
-// key, when it next needs attention (record.DueAt). keySchedules.update
-// keeps it current after every key change and initRotation rebuilds it from
-// storage when the mount starts (schedules.go); rotationTick (from the
-// PeriodicFunc, about once a minute, only where this node may write) pops
-// what is due, so a tick costs O(due), not O(keys).
+// Scheduled rotation (SPEC §4). A scheduler.Runner holds, for the managed
+// keys due within the next hour or two, when each next needs attention
+// (record.DueAt); later ones wait as pointers in the due index in storage
+// (schedule_index.go). keySchedules keeps both current after every key
+// change and loads the index when the mount starts (schedules.go);
+// rotationTick (from the PeriodicFunc, about once a minute, only where this
+// node may write) loads the next hour's bucket as time reaches it, pops
+// what is due and drops the buckets it is done with, so a tick costs
+// O(due), not O(keys).
 
 const (
 	// tickBudget keeps a tick well under Vault's 90 s request deadline;
@@ -63,14 +66,18 @@ type tickStats struct {
 }
 
 // rotationTick rotates due keys, retires ended grace periods and expires
-// keys past their hard expiry. It first starts the startup scan again if
-// that failed (say a transient storage error at startup): otherwise the keys
-// it did not queue would not rotate, and dead leased keys not be purged,
-// until a restart.
+// keys past their hard expiry. It first starts the load of the schedules,
+// if the mount started where this node could not write, or starts it again
+// if it failed (say a transient storage error at startup): otherwise the
+// keys it did not queue would not rotate, and dead leased keys not be
+// purged, until a restart.
 func (b *apikeysBackend) rotationTick(ctx context.Context, req *logical.Request) error {
 	s := req.Storage
-	if err := b.sched.rebuild.Retry(func(ctx context.Context) error { return b.rebuildSchedule(ctx, s) }); err != nil {
-		b.logger.Warn("retrying the rotation schedule rebuild after a failure", "error", err)
+	if b.sched.startAtTick.CompareAndSwap(true, false) {
+		b.sched.rebuild.Start(func(ctx context.Context) error { return b.loadSchedules(ctx, s) })
+	}
+	if err := b.sched.rebuild.Retry(func(ctx context.Context) error { return b.loadSchedules(ctx, s) }); err != nil {
+		b.logger.Warn("retrying the load of the key schedules after a failure", "error", err)
 	}
 	_, err := b.runRotationTick(ctx, s)
 	return err
@@ -81,7 +88,12 @@ func (b *apikeysBackend) runRotationTick(ctx context.Context, s logical.Storage)
 	var errs []error
 	pass := b.sched.rotation.Begin()
 	defer pass.End()
-	res, _ := pass.Run(ctx, b.clock.Now(), 0, func() error {
+	now := b.clock.Now()
+	if _, err := b.sched.rotationIndex.load(ctx, s, now); err != nil {
+		// What is queued is still handled; the next tick loads again.
+		errs = append(errs, fmt.Errorf("loading the rotation schedule: %w", err))
+	}
+	res, _ := pass.Run(ctx, now, 0, func() error {
 		it, ok := pass.Next()
 		if !ok {
 			return nil
@@ -105,8 +117,14 @@ func (b *apikeysBackend) runRotationTick(ctx context.Context, s logical.Storage)
 		b.logger.Info("rotation tick", "handled", st.handled, "rotated", st.rotated, "retired", st.retired,
 			"expired", st.expired, "retirement_deferred", st.deferred, "failed", st.failed)
 	}
+	if _, err := b.sched.rotationIndex.consume(ctx, s, now, now); err != nil {
+		errs = append(errs, fmt.Errorf("dropping handled rotation schedule buckets: %w", err))
+	}
 	if st.failed > 0 {
 		return st, fmt.Errorf("rotation: %d of %d due keys failed: %w", st.failed, st.handled, errors.Join(errs...))
+	}
+	if len(errs) > 0 {
+		return st, errors.Join(errs...)
 	}
 	return st, nil
 }

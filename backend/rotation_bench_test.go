@@ -26,7 +26,9 @@ const benchClients = 100
 // newBenchBackend is a backend over in-memory storage with a fake clock,
 // one role and benchClients clients, and n managed keys written straight to
 // storage (issuing 100k keys through the API would only slow the setup).
-// Key i is due at due(i). The schedule is rebuilt as at mount start.
+// Key i is due at due(i). The mount then starts as a mount written by a
+// version without the schedules' due index does: the one-time backfill
+// gives every key its pointer, and the time returned is that backfill's.
 func newBenchBackend(tb testing.TB, n int, due func(i int) time.Time) (*apikeysBackend, logical.Storage, *clock.Fake, time.Duration) {
 	tb.Helper()
 	ctx := context.Background()

@@ -135,7 +135,18 @@ func (b *apikeysBackend) maintainKeyLocked(ctx context.Context, s logical.Storag
 		return userErrorf("role %q of key %s/%s no longer exists; the key cannot rotate until the role is re-created or the key revoked", k.Role, client, name)
 	}
 	// The tick popped the key: it goes back at its due time even when
-	// nothing above was written (a commit has scheduled it already).
+	// nothing above was written (a commit has scheduled it already). That
+	// due time may have moved without a commit (the early adoption check
+	// passed): its pointer is written, and noted on the record, first.
+	moved, err := b.sched.index(ctx, s, k)
+	if err != nil {
+		return err
+	}
+	if moved {
+		if err := b.putKey(ctx, s, k); err != nil {
+			return err
+		}
+	}
 	b.sched.update(k)
 	return nil
 }

@@ -95,6 +95,11 @@ func (b *apikeysBackend) commitKeyWithAlerts(ctx context.Context, s logical.Stor
 	}
 	dropped := k.TrimVersions()
 	now := b.clock.Now()
+	// The key's pointers in the schedules' due index (schedule_index.go),
+	// noted on k now, are stored alongside the WAL entry and the index
+	// entries, and before k: a change never stands without them.
+	waitPointers := b.sched.writeAsync(ctx, s, b.sched.plan(k, now), now)
+	defer func() { _ = waitPointers() }()
 	var alertBodies []string
 	if len(alerts) > 0 {
 		// As raiseAlert: a count of stored alerts never sees one without
@@ -151,6 +156,9 @@ func (b *apikeysBackend) commitKeyWithAlerts(ctx context.Context, s logical.Stor
 		if err := step("index"); err != nil {
 			return err
 		}
+	}
+	if err := waitPointers(); err != nil {
+		return fmt.Errorf("writing schedule pointer: %w", err)
 	}
 	if err := b.putKey(ctx, s, k); err != nil {
 		return err

@@ -119,6 +119,12 @@ type Key struct {
 	// key, written in the same commit as the change, so a step resumed
 	// after a crash recognises the keys it already did.
 	Operation string `json:"operation,omitempty"`
+	// RotationPointer and PurgePointer are the due times of the key's
+	// pointers in the schedules' due index (backend/schedule_index.go),
+	// written before the record: a change stores a new pointer only when
+	// its due time differs.
+	RotationPointer time.Time `json:"rotation_pointer,omitzero"`
+	PurgePointer    time.Time `json:"purge_pointer,omitzero"`
 }
 
 // RevokedVersion is what the revocation list needs of a revoked version

@@ -44,6 +44,17 @@ func (q *dueQueue) Offer(id string, due time.Time) bool {
 	return true
 }
 
+// Earlier adds id at due unless it is queued at or before due already.
+func (q *dueQueue) Earlier(id string, due time.Time) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if it, ok := q.items[id]; ok && !it.due.After(due) {
+		return false
+	}
+	q.upsertLocked(id, due)
+	return true
+}
+
 func (q *dueQueue) upsertLocked(id string, due time.Time) {
 	if it, ok := q.items[id]; ok {
 		it.due = due

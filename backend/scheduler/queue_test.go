@@ -85,6 +85,31 @@ func TestQueuePeekAndDue(t *testing.T) {
 	}
 }
 
+// TestQueueEarlierNeverDelays: Earlier adds an absent id and moves a
+// queued one earlier, never later, as a stale source of due times must.
+func TestQueueEarlierNeverDelays(t *testing.T) {
+	r := NewRunner(Limits{Budget: time.Minute, MaxItems: 10})
+	if _, ok := r.Earliest(); ok {
+		t.Fatal("Earliest of an empty runner reported an item")
+	}
+	if !r.Earlier("a", t0.Add(time.Hour)) {
+		t.Fatal("Earlier did not add an absent id")
+	}
+	if r.Earlier("a", t0.Add(2*time.Hour)) {
+		t.Fatal("Earlier made a queued id later")
+	}
+	if !r.Earlier("a", t0) {
+		t.Fatal("Earlier did not move a queued id earlier")
+	}
+	r.Schedule("b", t0.Add(-time.Minute))
+	if due, ok := r.Earliest(); !ok || !due.Equal(t0.Add(-time.Minute)) {
+		t.Fatalf("Earliest = %v %v", due, ok)
+	}
+	if d, _ := r.Due("a"); !d.Equal(t0) {
+		t.Fatalf("a is due at %v, want %v", d, t0)
+	}
+}
+
 // TestQueueLargeOrder checks heap order under many random-ish updates.
 func TestQueueLargeOrder(t *testing.T) {
 	q := newDueQueue()

@@ -68,6 +68,15 @@ func (r *Runner) Offer(id string, due time.Time) bool {
 	return r.queue.Offer(id, due)
 }
 
+// Earlier queues id at due unless it is queued at or before due already,
+// and reports whether it did. A source that may be stale (an index of due
+// times in storage) fills the queue with it: it may make an item early,
+// which costs the caller a re-read, but never later than a due time it
+// holds, which could hold the item back.
+func (r *Runner) Earlier(id string, due time.Time) bool {
+	return r.queue.Earlier(id, due)
+}
+
 // Remove drops id; it is a no-op for an absent id.
 func (r *Runner) Remove(id string) { r.queue.Remove(id) }
 
@@ -76,6 +85,13 @@ func (r *Runner) Due(id string) (time.Time, bool) { return r.queue.Due(id) }
 
 // Len is the number of queued items.
 func (r *Runner) Len() int { return r.queue.Len() }
+
+// Earliest returns the earliest due time queued, if any, so a caller can
+// tell whether anything due before a time is still waiting.
+func (r *Runner) Earliest() (time.Time, bool) {
+	_, due, ok := r.queue.Peek()
+	return due, ok
+}
 
 // CountDue returns how many queued items are due at horizon, in O(due).
 func (r *Runner) CountDue(horizon time.Time) int { return r.queue.CountDue(horizon) }
