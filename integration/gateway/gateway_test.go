@@ -69,22 +69,11 @@ type answer struct {
 // get sends a request through nginx with the given headers.
 func get(t *testing.T, addr, path string, headers map[string]string) answer {
 	t.Helper()
-	req, err := http.NewRequest("GET", "http://"+addr+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	req := vaulttest.NewRequest(t, "GET", "http://"+addr+path, nil)
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, body := vaulttest.Do(t, req)
 	return answer{resp.StatusCode, resp.Header, string(body)}
 }
 

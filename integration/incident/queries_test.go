@@ -5,13 +5,13 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/internal/vaulttest"
 )
 
 // queriesRead reads path with query parameters through the API.
@@ -30,20 +30,9 @@ func queriesRead(t *testing.T, path string, params map[string]string) (*api.Secr
 func queriesRaw(t *testing.T, path string, params url.Values) (int, string, []byte) {
 	t.Helper()
 	c := client(t)
-	req, err := http.NewRequest("GET", c.Address()+"/v1/"+path+"?"+params.Encode(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	req := vaulttest.NewRequest(t, "GET", c.Address()+"/v1/"+path+"?"+params.Encode(), nil)
 	req.Header.Set("X-Vault-Token", c.Token())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, body := vaulttest.Do(t, req)
 	return resp.StatusCode, resp.Header.Get("Content-Type"), body
 }
 

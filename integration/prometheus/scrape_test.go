@@ -2,7 +2,6 @@ package prometheus
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -69,20 +68,9 @@ func rootToken(*testing.T) string { return vaulttest.Shared.Token }
 // format=prometheus and the token as a bearer token.
 func scrape(t *testing.T, mount, token string) string {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, vaulttest.Shared.Addr+"/v1/"+mount+"/metrics?format=prometheus", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	req := vaulttest.NewRequest(t, http.MethodGet, vaulttest.Shared.Addr+"/v1/"+mount+"/metrics?format=prometheus", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, body := vaulttest.Do(t, req)
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain; version=0.0.4") {
 		t.Fatalf("scrape: %d %s\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}

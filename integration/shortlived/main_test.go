@@ -4,7 +4,6 @@ package shortlived
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -63,15 +62,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 // resource server would.
 func fetchJWKS(t *testing.T, m string) jose.JSONWebKeySet {
 	t.Helper()
-	resp, err := http.Get(vaulttest.Shared.Addr + "/v1/" + m + "/jwks")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, body := vaulttest.Do(t, vaulttest.NewRequest(t, "GET", vaulttest.Shared.Addr+"/v1/"+m+"/jwks", nil))
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("GET jwks without a token: %d %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
