@@ -80,11 +80,12 @@ func settledInLog(t *testing.T) int {
 }
 
 // burst issues and rotates keys of mount m from several workers until
-// stopped or 120 operations, and returns a function that stops it and
-// returns how many operations ran.
-func burst(t *testing.T, m string, round int) func() int64 {
+// stopped or 120 operations. It returns a function that stops it and
+// returns how many operations ran, and one that tells how many have
+// started so far.
+func burst(t *testing.T, m string, round int) (stop func() int64, started func() int64) {
 	var ops atomic.Int64
-	stop := make(chan struct{})
+	stopping := make(chan struct{})
 	var wg sync.WaitGroup
 	c := client(t)
 	for w := 0; w < 8; w++ {
@@ -93,7 +94,7 @@ func burst(t *testing.T, m string, round int) func() int64 {
 			defer wg.Done()
 			for n := 0; ops.Add(1) <= 120; n++ {
 				select {
-				case <-stop:
+				case <-stopping:
 					return
 				default:
 				}
@@ -105,11 +106,12 @@ func burst(t *testing.T, m string, round int) func() int64 {
 			}
 		}(w)
 	}
-	return func() int64 {
-		close(stop)
+	stop = func() int64 {
+		close(stopping)
 		wg.Wait()
 		return min(ops.Load(), 120)
 	}
+	return stop, func() int64 { return ops.Load() }
 }
 
 // TestCrashSettledAtOnce kills the plugin process, then Vault itself
@@ -138,8 +140,13 @@ func TestCrashSettledAtOnce(t *testing.T) {
 			cut, ops := 0, int64(0)
 			for round := 0; round < 8 && cut == 0; round++ {
 				before := settledInLog(t)
-				stop := burst(t, m, round)
-				time.Sleep(time.Second + time.Duration(round)*137*time.Millisecond)
+				// Kill while the workers are surely in the middle of
+				// the burst, at a different point each round: a fixed
+				// delay can outlast the whole burst once commits are fast.
+				stop, started := burst(t, m, round)
+				for atLeast := int64(16 + 11*round); started() < atLeast; {
+					time.Sleep(2 * time.Millisecond)
+				}
 				switch kill {
 				case "plugin":
 					if _, err := s.KillPlugin(); err != nil {
