@@ -113,6 +113,10 @@ type apikeysBackend struct {
 	// liveKeyMetricsMax is the most keys a metrics read counts itself
 	// (metrics.go).
 	liveKeyMetricsMax int
+	// overLiveMax is set once a metrics read found the mount over
+	// liveKeyMetricsMax before any sweep pass had ended, so the reads
+	// after it count no key until a pass ends.
+	overLiveMax atomic.Bool
 
 	// storage is the mount's storage, kept from Setup for clean, which
 	// Vault calls without a request.

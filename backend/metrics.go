@@ -96,7 +96,8 @@ const liveKeyMetricsMax = 1000
 
 // collectMetrics computes the snapshot. It does not write storage, and
 // reads at most liveKeyMetricsMax+1 keys, none on a mount the sweep's last
-// pass found larger: the key metrics are then those that pass gathered
+// pass found larger, or that an earlier read found larger before any pass
+// ended: the key metrics are then those that pass gathered
 // (governance.KeyStats).
 func (b *apikeysBackend) collectMetrics(ctx context.Context, s logical.Storage) (*metricsSnapshot, error) {
 	now := b.clock.Now()
@@ -108,7 +109,10 @@ func (b *apikeysBackend) collectMetrics(ctx context.Context, s logical.Storage) 
 	if keys != nil {
 		asOf = keys.At
 	}
-	if keys == nil || keys.Total() <= b.liveKeyMetricsMax {
+	// Before the first pass, a mount once found over the bound is not
+	// counted again: every scrape would read liveKeyMetricsMax+1 keys
+	// until the pass ends (minutes, on a large mount).
+	if (keys == nil && !b.overLiveMax.Load()) || (keys != nil && keys.Total() <= b.liveKeyMetricsMax) {
 		live, err := b.countKeysLive(ctx, s, now)
 		if err != nil {
 			return nil, err
@@ -116,6 +120,7 @@ func (b *apikeysBackend) collectMetrics(ctx context.Context, s logical.Storage) 
 		if live != nil {
 			keys, asOf = live, now
 		}
+		b.overLiveMax.Store(live == nil && st.Keys == nil)
 	}
 	m := &metricsSnapshot{KeysByState: map[string]int{}, AgeCount: make([]int, len(ageBounds)), Open: map[string]int{}, KeysAsOf: asOf}
 	for _, state := range keyStates {

@@ -104,6 +104,12 @@ func TestMetricsBeforeTheFirstPassAreBounded(t *testing.T) {
 	if got := m["keys_by_state"].(map[string]int)[record.StateActive]; got != 0 || m["key_metrics_as_of"] != "" || m["issued_total"] != uint64(max+1) {
 		t.Fatalf("a mount over the bound before its first pass: %d active as of %q, issued %v; want none counted, the events still", got, m["key_metrics_as_of"], m["issued_total"])
 	}
+	// Found over the bound once, it is not counted again before the pass.
+	rs.reset()
+	e.ok(logical.ReadOperation, "metrics", nil)
+	if read := len(rs.keysRead()); read != 0 {
+		t.Fatalf("a second metrics read before the first pass read %d keys, want none", read)
+	}
 
 	// A pass of two ticks (batch 4, 6 keys): nothing is published until
 	// it ends, then every key is counted.
