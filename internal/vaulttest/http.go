@@ -3,6 +3,8 @@ package vaulttest
 import (
 	"io"
 	"net/http"
+	"os"
+	"strings"
 	"testing"
 )
 
@@ -32,4 +34,23 @@ func NewRequest(t testing.TB, method, url string, body io.Reader) *http.Request 
 		t.Fatal(err)
 	}
 	return req
+}
+
+// NoKeyInLogs fails the test if the random part of any of keys stands in
+// the shared server's audit log or server log: keys sent in a header must
+// reach neither.
+func NoKeyInLogs(t testing.TB, keys ...string) {
+	t.Helper()
+	for _, k := range keys {
+		secret := k[strings.LastIndexByte(k, '_')+1:]
+		for _, p := range []string{Shared.AuditPath, Shared.LogPath} {
+			raw, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(raw), secret) {
+				t.Fatalf("key plaintext found in %s", p)
+			}
+		}
+	}
 }
