@@ -43,7 +43,9 @@ import (
 //	scrape_ms           one metrics read
 //	page_ms             one inventory page of 100 keys
 //	governance_pass     ticks (a tick a minute) until the sweep covered every
-//	                    key, and the slowest of them (whole governance ticks)
+//	                    key, the first pass (whole batches, the mount's size
+//	                    not known yet) and the next (the steady quota), and
+//	                    the slowest of their ticks (whole governance ticks)
 //	issue_per_s         sequential issuances through the API
 //	verify_per_s        sequential verifies through the API
 //
@@ -368,13 +370,16 @@ func BenchmarkScaleReport(b *testing.B) {
 	// leave in it) is measured with the other not started yet or already
 	// counted.
 	var toVerify, toSchedule [2]time.Duration
-	var ticks [2]int
+	var first, ticks [2]int
 	var slowest [2]time.Duration
 	var held [2]int64
 	for i, m := range []*scaleMount{small, large} {
 		var before uint64
 		before, toVerify[i], toSchedule[i] = m.start(b)
+		var slowFirst time.Duration
+		first[i], slowFirst = m.governancePass(b)
 		ticks[i], slowest[i] = m.governancePass(b)
+		slowest[i] = max(slowest[i], slowFirst)
 		if _, err := m.request(logical.ReadOperation, "metrics", nil); err != nil {
 			b.Fatal(err)
 		}
@@ -389,11 +394,11 @@ func BenchmarkScaleReport(b *testing.B) {
 		}
 	}
 	for i, m := range []*scaleMount{small, large} {
-		minutes := time.Duration(ticks[i]) * scaleTickEvery
+		minutes := time.Duration(max(first[i], ticks[i])) * scaleTickEvery
 		// The bar is the issue's million keys in 15 minutes, pro rata.
 		limit := time.Duration(float64(scalePassLimit) * max(1, float64(m.n)/1e6))
-		fmt.Printf("governance_pass_%s_ticks=%d minutes=%.0f (bar %.0f) slowest_tick_ms=%.0f (budget %.0f)\n",
-			scaleLabel(m.n), ticks[i], minutes.Minutes(), limit.Minutes(), ms(slowest[i]), ms(tickBudget))
+		fmt.Printf("governance_pass_%s_ticks=%d first_pass_ticks=%d (bar %.0f) slowest_tick_ms=%.0f (budget %.0f)\n",
+			scaleLabel(m.n), ticks[i], first[i], limit.Minutes(), ms(slowest[i]), ms(tickBudget))
 		if minutes > limit {
 			rep.over = append(rep.over, fmt.Sprintf("governance pass over %d keys took %v of ticks", m.n, minutes))
 		}

@@ -10,8 +10,8 @@ import "time"
 // or a role's policy changes many keys at once), so they are not kept
 // current change by change: one pass counts every key it visits into
 // State.KeysPass, and the pass's end publishes the total as State.Keys,
-// stamped with when the pass ended. A pass over a mount of up to one sweep
-// batch is one tick.
+// stamped with when the pass ended. A pass over a mount of up to
+// DefaultSweepQuota keys is one tick.
 type KeyStats struct {
 	ByState map[string]int `json:"by_state"`
 	Leased  int            `json:"leased"`
@@ -33,10 +33,6 @@ type KeyStats struct {
 	FromStart bool `json:"from_start,omitempty"`
 	// At is when the pass that counted them ended; zero while gathering.
 	At time.Time `json:"at,omitzero"`
-	// Started is when the pass began (zero for a pass resumed from a
-	// state written before it was kept); the next pass waits for it
-	// (PassInterval).
-	Started time.Time `json:"started,omitzero"`
 }
 
 func newKeyStats(fromStart bool) *KeyStats {

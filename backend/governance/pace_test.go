@@ -3,7 +3,6 @@ package governance
 import (
 	"fmt"
 	"testing"
-	"time"
 )
 
 // paceEnv is an env whose runtime reads the fake clock and whose visits
@@ -30,50 +29,55 @@ func (e *env) countingSweep() int {
 	return n
 }
 
-// A mount larger than the sweep rate is not swept back to back: the next
-// pass waits until keys/rate minutes after the previous one started.
-func TestSweepPacesPassesOfALargeMount(t *testing.T) {
-	e := paceEnv(t, Options{SweepRate: 2}, 6) // 6 keys at 2 a minute: a pass every 3 minutes
+// A mount larger than the quota is swept at the quota every tick, never a
+// whole pass in one tick then nothing: any run of ticks costs in
+// proportion to its length. The first pass, of a mount whose size is not
+// known yet, takes whole batches.
+func TestSweepSpreadsALargeMountEvenlyOverTicks(t *testing.T) {
+	e := paceEnv(t, Options{SweepQuota: 2, SweepBatch: 8}, 6)
 	if n := e.countingSweep(); n != 6 {
-		t.Fatalf("first pass visited %d keys, want 6", n)
+		t.Fatalf("first pass visited %d keys, want the whole batch's 6", n)
 	}
-	for _, after := range []time.Duration{0, time.Minute, 2*time.Minute - time.Second} {
-		e.clock.Set(testStart.Add(after))
-		if n := e.countingSweep(); n != 0 {
-			t.Fatalf("%v after the pass started: %d keys visited, want none until 3m", after, n)
+	if st := e.state(); st.Keys == nil || st.Keys.Total() != 6 {
+		t.Fatalf("published pass: %+v", st.Keys)
+	}
+	for tick := range 9 {
+		if n := e.countingSweep(); n != 2 {
+			t.Fatalf("tick %d after the first pass visited %d keys, want the quota of 2", tick, n)
 		}
 	}
-	e.clock.Set(testStart.Add(3 * time.Minute))
-	if n := e.countingSweep(); n != 6 {
-		t.Fatalf("3m after the first pass started: %d keys visited, want a new pass of 6", n)
-	}
-	if st := e.state(); st.Keys == nil || st.Keys.Total() != 6 || !st.Keys.Started.Equal(testStart.Add(3*time.Minute)) {
-		t.Fatalf("published pass: %+v", st.Keys)
+	if st := e.state(); st.Keys.Total() != 6 || st.Sweep != (Cursor{Client: "a", Key: "k005"}) {
+		t.Fatalf("after three more passes: published %d keys, cursor %+v", st.Keys.Total(), st.Sweep)
 	}
 }
 
-// A pass split over ticks is paced from its start, and the coverage bound
-// caps the wait however slow the rate.
-func TestSweepPaceCappedByTheCoverageBound(t *testing.T) {
-	e := paceEnv(t, Options{SweepRate: 1, SweepBatch: 4}, 10) // 10 minutes a pass at the rate; batches of 4
-	for i, want := range []int{4, 4, 2} {
-		e.clock.Set(testStart.Add(time.Duration(i) * time.Minute))
-		if n := e.countingSweep(); n != want {
-			t.Fatalf("tick %d visited %d keys, want %d", i, n, want)
+// Past CoverageTicks passes at the quota, a tick takes n/CoverageTicks
+// keys, so every key is still visited within CoverageTicks ticks.
+func TestSweepQuotaGrowsToKeepTheCoverageBound(t *testing.T) {
+	keys := 3*CoverageTicks + 1
+	e := paceEnv(t, Options{SweepQuota: 1}, keys)
+	if n := e.countingSweep(); n != keys {
+		t.Fatalf("first pass visited %d keys, want %d", n, keys)
+	}
+	ticks, seen := 0, 0
+	for seen < keys {
+		seen += e.countingSweep()
+		ticks++
+	}
+	if seen != keys || ticks > CoverageTicks {
+		t.Fatalf("second pass: %d keys in %d ticks, want %d within %d", seen, ticks, keys, CoverageTicks)
+	}
+	for _, c := range []struct{ n, want int }{
+		{-1, DefaultSweepBatch},
+		{0, DefaultSweepQuota},
+		{DefaultSweepQuota, DefaultSweepQuota},
+		{100_000, DefaultSweepQuota},
+		{150_000, DefaultSweepQuota},
+		{1_000_000, 66_667},
+		{10_000_000, DefaultSweepBatch},
+	} {
+		if got := TickQuota(c.n, DefaultSweepQuota, DefaultSweepBatch); got != c.want {
+			t.Errorf("TickQuota(%d) = %d, want %d", c.n, got, c.want)
 		}
-	}
-	e.clock.Set(testStart.Add(10*time.Minute - time.Second))
-	if n := e.countingSweep(); n != 0 {
-		t.Fatalf("before 10m: %d keys visited", n)
-	}
-	e.clock.Set(testStart.Add(10 * time.Minute))
-	if n := e.countingSweep(); n != 4 {
-		t.Fatalf("at 10m: %d keys visited, want the next pass's first batch", n)
-	}
-	if got := PassInterval(1_000_000, DefaultSweepRate); got != MaxPassInterval {
-		t.Fatalf("a million keys: pass interval %v, want the %v cap", got, MaxPassInterval)
-	}
-	if got := PassInterval(DefaultSweepRate, DefaultSweepRate); got != 0 {
-		t.Fatalf("a mount of the rate's size waits %v, want every tick", got)
 	}
 }

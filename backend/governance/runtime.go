@@ -47,9 +47,9 @@ type Options struct {
 	// SweepBudget is the time after which a tick's sweep stops, at
 	// whatever key (DefaultSweepBudget).
 	SweepBudget time.Duration
-	// SweepRate is the keys a minute a large mount is swept at
-	// (DefaultSweepRate; PassInterval).
-	SweepRate int
+	// SweepQuota is the keys a tick a large mount is swept at
+	// (DefaultSweepQuota; TickQuota).
+	SweepQuota int
 	// Stopwatch measures the sweep against its budget (nil: time.Now).
 	Stopwatch func() time.Time
 	// AlertPruneBatch is the most alerts one tick examines or deletes

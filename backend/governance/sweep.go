@@ -11,53 +11,62 @@ import (
 )
 
 // The background key sweep (idle revocation, review and overdue flags) is
-// incremental: each governance tick visits at most a batch of keys in
-// storage order (client, then key name), carrying on after the last key the
-// previous tick visited, and starts a new pass after the last key of the
-// mount once the pass is due (PassInterval). A tick's cost is therefore bounded whatever the number of keys,
-// and a pass over n keys takes at least ceil(n/batch) ticks, more when the
-// time budget cuts ticks short: a key that exists when
-// a pass starts is visited in it; one created during a pass, in that pass
-// or the next.
+// incremental: each governance tick visits the next keys in storage order
+// (client, then key name), carrying on after the last key the previous tick
+// visited, and starts a new pass after the last key of the mount. A key
+// that exists when a pass starts is visited in it; one created during a
+// pass, in that pass or the next.
 
-// A new pass starts no sooner than PassInterval after the previous one
-// started. Back-to-back passes would make the sweep's cost per minute grow
-// with the mount (a 100k-key mount swept every tick reads ten times the
-// keys of a 10k-key one, idle or not); paced, a mount of more than
-// DefaultSweepRate keys is swept at about that many keys a minute on
-// average, until a pass would start less often than MaxPassInterval, the
-// coverage the mount promises: every key visited at least once in 15
-// minutes of ticks plus the pass's own length. A mount of up to
-// DefaultSweepRate keys is swept every tick, as it costs at most that.
+// How many keys a tick visits is the mount's quota, spread evenly over the
+// ticks: a mount of up to DefaultSweepQuota keys is swept whole every tick;
+// a larger one at DefaultSweepQuota keys a tick, so the sweep's cost per
+// tick stops growing with the mount, until a pass would take more than
+// CoverageTicks ticks, the coverage the mount promises (every key visited
+// at least once in 15 minutes of ticks, Vault ticking once a minute);
+// beyond that, n/CoverageTicks keys a tick. Even ticks rather than a whole
+// pass in one tick then nothing for minutes keep every tick's cost alike,
+// and any window of ticks costs in proportion to its length.
 const (
-	DefaultSweepRate = 12000
-	MaxPassInterval  = 15 * time.Minute
+	DefaultSweepQuota = 10000
+	CoverageTicks     = 15
 )
 
-// PassInterval is how long after the start of a pass over n keys the next
-// pass may start, at a rate of keys a minute.
-func PassInterval(n, rate int) time.Duration {
-	if n <= rate {
-		return 0
+// TickQuota is how many keys a tick visits in a mount whose last complete
+// pass counted n keys (n < 0: none has completed yet), at quota keys a
+// tick, at most batch. Before the first pass completes the mount's size is
+// unknown and a tick visits a whole batch, so a mount seeded before its
+// first pass is still covered within CoverageTicks ticks.
+func TickQuota(n, quota, batch int) int {
+	if n < 0 {
+		return batch
 	}
-	return min(time.Duration(n)*time.Minute/time.Duration(rate), MaxPassInterval)
+	return min(max(quota, (n+CoverageTicks-1)/CoverageTicks), batch)
 }
 
-func (r *Runtime) sweepRate() int {
-	if r.opts.SweepRate > 0 {
-		return r.opts.SweepRate
+func (r *Runtime) sweepQuota() int {
+	if r.opts.SweepQuota > 0 {
+		return r.opts.SweepQuota
 	}
-	return DefaultSweepRate
+	return DefaultSweepQuota
+}
+
+// tickQuota is the keys this tick of st's sweep visits.
+func (r *Runtime) tickQuota(st *State) int {
+	n := -1
+	if st.Keys != nil {
+		n = st.Keys.Total()
+	}
+	return TickQuota(n, r.sweepQuota(), r.sweepBatch())
 }
 
 // DefaultSweepBatch is the most keys one tick visits, and
 // DefaultSweepBudget the time after which it stops whatever it visited:
 // a tick's cost is bounded by both, whatever the number of keys. A mount of
-// a million keys is swept in at most 10 ticks when a key's visit takes
-// 100 µs, 15 at 150 µs (the bar: a pass over a million keys within
-// 15 minutes of ticks); on slower storage the budget keeps every tick short
-// and the pass takes longer. The budget also bounds how long the sweep holds
-// the governance state's lock, which an alerts listing waits for.
+// a million keys is visited at about 67k keys a tick (CoverageTicks), 7 s
+// when a key's visit takes 100 µs; on slower storage the budget keeps
+// every tick short and the pass takes longer. The budget also bounds how
+// long the sweep holds the governance state's lock, which an alerts
+// listing waits for.
 const (
 	DefaultSweepBatch  = 100000
 	DefaultSweepBudget = 10 * time.Second
@@ -105,8 +114,8 @@ func (r *Runtime) sweepBatch() int {
 }
 
 // Sweep runs one step of the sweep: it calls visit with the client and
-// name of each key of the next batch after st.Sweep (at most the batch, and
-// none after the budget ran out), and moves st.Sweep past each key
+// name of each key after st.Sweep, up to the tick's quota (TickQuota) and
+// none after the budget ran out, and moves st.Sweep past each key
 // visited. It starts the key stats of a pass as the pass starts, and
 // publishes them when it ends (keystats.go); visit counts each key into
 // st.KeysPass. st must be the state Update passes.
@@ -127,15 +136,9 @@ func (r *Runtime) Sweep(ctx context.Context, s logical.Storage, st *State, visit
 		return err
 	}
 	fromStart := st.Sweep.atStart()
-	if fromStart && !r.passDue(st) {
-		return nil
-	}
 	st.beginKeyPass()
-	if fromStart && st.KeysPass.Started.IsZero() {
-		st.KeysPass.Started = r.now()
-	}
 	start, budget := r.stopwatch(), r.sweepBudget()
-	for visited, limit := 0, r.sweepBatch(); visited < limit; {
+	for visited, limit := 0, r.tickQuota(st); visited < limit; {
 		if visited > 0 && r.stopwatch().Sub(start) >= budget {
 			break
 		}
@@ -150,12 +153,8 @@ func (r *Runtime) Sweep(ctx context.Context, s logical.Storage, st *State, visit
 				break
 			}
 			// The previous step stopped on the last key: start the new
-			// pass now, if it is due, rather than spend a tick on nothing.
-			if !r.passDue(st) {
-				break
-			}
+			// pass now rather than spend a tick on nothing.
 			fromStart = true
-			st.KeysPass.Started = r.now()
 			if err := w.seek(ctx, s, r.src, st.Sweep); err != nil {
 				return err
 			}
@@ -168,16 +167,6 @@ func (r *Runtime) Sweep(ctx context.Context, s logical.Storage, st *State, visit
 		st.Sweep = Cursor{Client: client, Key: name}
 	}
 	return nil
-}
-
-// passDue reports whether a new pass may start: PassInterval has gone by
-// since the last complete pass started.
-func (r *Runtime) passDue(st *State) bool {
-	last := st.Keys
-	if last == nil || last.Started.IsZero() {
-		return true
-	}
-	return !r.now().Before(last.Started.Add(PassInterval(last.Total(), r.sweepRate())))
 }
 
 // keyWalker yields the mount's keys in order from cached listings: clients
