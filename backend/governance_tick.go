@@ -18,14 +18,14 @@ import (
 // governanceTick runs background governance work under the governance
 // state lock, in four steps, each whether or not an earlier one failed:
 //  1. it persists the alerts and verify counts detected since the last tick;
-//  2. it sweeps the next batch of keys, revoking idle ones, flagging those
+//  2. it sweeps the tick's quota of keys, revoking idle ones, flagging those
 //     due for review or overdue for rotation, giving advance notice of
 //     rotations and expiries, and counting them into the key metrics;
 //  3. it folds new lifecycle-log entries into the persisted metrics;
 //  4. it prunes alerts past their retention.
 //
 // What each step got done is saved even when another failed. Its cost is
-// bounded by the batches and the new log entries, not by the number of keys
+// bounded by the quotas and the new log entries, not by the number of keys
 // or alerts.
 func (b *apikeysBackend) governanceTick(ctx context.Context, req *logical.Request) error {
 	s := req.Storage
