@@ -3,6 +3,8 @@ package governance
 import (
 	"fmt"
 	"testing"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 )
 
 // paceEnv is an env whose runtime reads the fake clock and whose visits
@@ -79,5 +81,28 @@ func TestSweepQuotaGrowsToKeepTheCoverageBound(t *testing.T) {
 		if got := TickQuota(c.n, DefaultSweepQuota, DefaultSweepBatch); got != c.want {
 			t.Errorf("TickQuota(%d) = %d, want %d", c.n, got, c.want)
 		}
+	}
+}
+
+// Before any pass completed, the mount's size is the keys the folded log
+// says were issued, less the leased keys purged: a mount filled faster than
+// a pass (a bulk seeding, an upgrade) is swept at its quota, not a whole
+// batch every tick until a pass happens to end.
+func TestSweepQuotaBeforeTheFirstPassFromTheIssuedCount(t *testing.T) {
+	e := paceEnv(t, Options{SweepQuota: 2, SweepBatch: 8}, 6)
+	e.update(func(st *State) error {
+		st.Events = map[string]uint64{eventlog.KeyIssued: 9}
+		st.PurgedLeasedKeys = 3
+		return nil
+	})
+	if n := e.countingSweep(); n != 2 {
+		t.Fatalf("first tick visited %d keys, want the quota of 2 for the 6 keys the log counts", n)
+	}
+	e.update(func(st *State) error {
+		st.PurgedLeasedKeys = 9 // more purged than issued: a reset log, say
+		return nil
+	})
+	if n := e.countingSweep(); n != 2 {
+		t.Fatalf("second tick visited %d keys, want the quota", n)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/apikeys/vault-plugin-secrets-apikeys/backend/eventlog"
 )
 
 // The background key sweep (idle revocation, review and overdue flags) is
@@ -31,11 +33,10 @@ const (
 	CoverageTicks     = 15
 )
 
-// TickQuota is how many keys a tick visits in a mount whose last complete
-// pass counted n keys (n < 0: none has completed yet), at quota keys a
-// tick, at most batch. Before the first pass completes the mount's size is
-// unknown and a tick visits a whole batch, so a mount seeded before its
-// first pass is still covered within CoverageTicks ticks.
+// TickQuota is how many keys a tick visits in a mount of n keys (n < 0:
+// not known), at quota keys a tick, at most batch. A mount of unknown size
+// is visited a whole batch a tick, so it is still covered within
+// CoverageTicks ticks.
 func TickQuota(n, quota, batch int) int {
 	if n < 0 {
 		return batch
@@ -52,11 +53,23 @@ func (r *Runtime) sweepQuota() int {
 
 // tickQuota is the keys this tick of st's sweep visits.
 func (r *Runtime) tickQuota(st *State) int {
-	n := -1
+	return TickQuota(st.mountSize(), r.sweepQuota(), r.sweepBatch())
+}
+
+// mountSize is how many keys the sweep spreads its quota over: those its
+// last complete pass counted; before any pass completed (a mount filled
+// faster than a pass, a state from a version that did not count), the
+// keys issued less the leased keys purged, from the counters folded from
+// the lifecycle log, which overcounts only keys deleted otherwise; -1 when
+// neither is known (the log not folded yet).
+func (st *State) mountSize() int {
 	if st.Keys != nil {
-		n = st.Keys.Total()
+		return st.Keys.Total()
 	}
-	return TickQuota(n, r.sweepQuota(), r.sweepBatch())
+	if issued := st.Events[eventlog.KeyIssued]; issued > 0 {
+		return int(issued - min(issued, st.PurgedLeasedKeys))
+	}
+	return -1
 }
 
 // DefaultSweepBatch is the most keys one tick visits, and
