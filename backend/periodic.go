@@ -63,6 +63,13 @@ func (b *apikeysBackend) initialize(ctx context.Context, req *logical.Initializa
 	if !b.writeSafe() {
 		return nil
 	}
+	// A new mount has no record to backfill an index entry for.
+	if err := errors.Join(
+		b.keyIDBackfill().endIfEmpty(ctx, req.Storage, storageKeyPrefix),
+		b.tombstoneBackfill().endIfEmpty(ctx, req.Storage, storageClientPrefix),
+	); err != nil {
+		b.logger.Warn("could not end the index backfills of a new mount; the periodic function walks the records instead", "error", err)
+	}
 	// The outbox starts even if the signing key could not be made now (the
 	// periodic signing tick makes it): this initialization may run under a
 	// request that was cancelled, and deliveries must not wait for the

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -966,15 +967,15 @@ func TestScheduledRotationWaitsForPreviousGrace(t *testing.T) {
 	}
 }
 
-// flakyListStorage fails the first failures listings of keys/.
+// flakyListStorage fails the first failures listings of the clients; the
+// start lists them from two goroutines.
 type flakyListStorage struct {
 	logical.Storage
-	failures int
+	failures atomic.Int32
 }
 
 func (f *flakyListStorage) List(ctx context.Context, prefix string) ([]string, error) {
-	if prefix == storageClientPrefix && f.failures > 0 {
-		f.failures--
+	if prefix == storageClientPrefix && f.failures.Add(-1) >= 0 {
 		return nil, errors.New("transient: leadership lost")
 	}
 	return f.Storage.List(ctx, prefix)
@@ -991,7 +992,12 @@ func TestFailedStartupScanIsRetried(t *testing.T) {
 	if err := b2.Setup(r.ctx, &logical.BackendConfig{Logger: r.b.logger, System: logical.TestSystemView(), StorageView: r.storage}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b2.initialize(r.ctx, &logical.InitializationRequest{Storage: &flakyListStorage{Storage: r.storage, failures: 1}}); err != nil {
+	// Two failures: the start also lists the clients to see whether the
+	// tombstone backfill has anything to walk, in whichever order with
+	// the scan.
+	flaky := &flakyListStorage{Storage: r.storage}
+	flaky.failures.Store(2)
+	if err := b2.initialize(r.ctx, &logical.InitializationRequest{Storage: flaky}); err != nil {
 		t.Fatal(err)
 	}
 	if err := b2.sched.rebuild.Wait(r.ctx); err == nil || b2.sched.rotation.Len() != 0 {
