@@ -98,6 +98,14 @@ type Cursor struct {
 
 func (c Cursor) atStart() bool { return c.Client == "" }
 
+// after reports whether c comes after d in storage order.
+func (c Cursor) after(d Cursor) bool {
+	if c.Client != d.Client {
+		return c.Client > d.Client
+	}
+	return c.Key > d.Key
+}
+
 func (r *Runtime) now() time.Time {
 	if r.src.Now != nil {
 		return r.src.Now()
@@ -138,8 +146,8 @@ func (r *Runtime) sweepBatch() int {
 // next pass visits it again. But when ctx has ended (the node stepping
 // down), or a listing fails, Sweep returns the error and leaves the cursor
 // before the key it was on, so the next tick resumes there and skips
-// nothing. A pass never wraps within a step, so no key is visited twice in
-// one.
+// nothing. A step that began mid-pass carries on into the next pass, up to
+// the key it began after, so no key is visited twice in one step.
 func (r *Runtime) Sweep(ctx context.Context, s logical.Storage, st *State, visit func(client, name string) error) error {
 	if !r.holds(st) {
 		return errNotUpdating
@@ -148,7 +156,10 @@ func (r *Runtime) Sweep(ctx context.Context, s logical.Storage, st *State, visit
 	if err := w.seek(ctx, s, r.src, st.Sweep); err != nil {
 		return err
 	}
-	fromStart := st.Sweep.atStart()
+	// The keys after entry to the end of the pass are this step's to
+	// visit first; wrapping into the next pass, it stops after entry.
+	entry := st.Sweep
+	fromStart, wrapped := entry.atStart(), false
 	st.beginKeyPass()
 	start, budget := r.stopwatch(), r.sweepBudget()
 	for visited, limit := 0, r.tickQuota(st); visited < limit; {
@@ -162,22 +173,28 @@ func (r *Runtime) Sweep(ctx context.Context, s logical.Storage, st *State, visit
 		if !ok {
 			st.Sweep = Cursor{}
 			st.endKeyPass(r.now())
-			if fromStart || visited > 0 {
+			if fromStart {
 				break
 			}
-			// The previous step stopped on the last key: start the new
-			// pass now rather than spend a tick on nothing.
-			fromStart = true
+			// The step began mid-pass (after a tick cut short by its
+			// budget, or one that stopped on the last key): it goes on
+			// with the next pass rather than leave its quota unused.
+			fromStart, wrapped = true, true
 			if err := w.seek(ctx, s, r.src, st.Sweep); err != nil {
 				return err
 			}
 			continue
 		}
+		at := Cursor{Client: client, Key: name}
+		if wrapped && at.after(entry) {
+			w.unread(st.Sweep)
+			break
+		}
 		visited++
 		if err := visit(client, name); err != nil && ctx.Err() != nil {
 			return err
 		}
-		st.Sweep = Cursor{Client: client, Key: name}
+		st.Sweep = at
 	}
 	return nil
 }
@@ -246,6 +263,13 @@ func (w *keyWalker) loadNames(ctx context.Context, s logical.Storage) error {
 	sort.Strings(names)
 	w.names, w.namesOf, w.ni = names, w.ci, 0
 	return nil
+}
+
+// unread steps the walker back over the key next just returned, to prev,
+// the key returned before it.
+func (w *keyWalker) unread(prev Cursor) {
+	w.ni--
+	w.at = prev
 }
 
 // next returns the next key's client and name, or ok false at the end of
