@@ -29,11 +29,11 @@
 //
 // # Bounded ticks that resume
 //
-// Sweep visits the tick's quota of keys (TickQuota: 10,000, or a fifteenth
-// of the mount past 150,000 keys) in storage order (client, then name),
+// Sweep visits the tick's quota of keys (TickQuota: 10,000, or a twelfth
+// of the mount past 120,000 keys) in storage order (client, then name),
 // carrying on after the persisted cursor, and starts a new pass after the
 // last key: a tick's cost stops growing with the mount at the quota, and a
-// million keys are swept in 15 ticks. The walker lists
+// million keys are swept in 12 ticks. The walker lists
 // clients once per pass and a client's keys once when it reaches them; it
 // is node-local and is rebuilt from the stored cursor whenever it is not
 // there, so after a restart or failover the new active node carries on
