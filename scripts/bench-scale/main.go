@@ -12,9 +12,9 @@
 //	                 the heap is gone
 //	idle_cpu_ms_per_min  plugin CPU time per minute while nothing is asked
 //	                 of it: Vault's periodic ticks, the governance sweep
-//	                 included, which visits every key once a pass and so
-//	                 grows with the mount up to its per-tick bounds (both
-//	                 servers idle at once, -idle long)
+//	                 included, 10,000 keys a tick at both sizes (both
+//	                 servers idle at once, -idle long, after the log tree
+//	                 caught up with seeding)
 //	scrape_ms        one GET metrics (JSON; medians of -rounds
 //	                 rounds, the mounts alternating)
 //	page_ms          one GET inventory?limit=100
