@@ -55,18 +55,10 @@ func (f backfill) finished(ctx context.Context, s logical.Storage) (bool, error)
 	return st.Done, nil
 }
 
-// endIfEmpty ends the backfill at once when nothing is stored under
-// prefix, where the records it walks live: a new mount writes each
-// record's index entry as it writes the record, so there is nothing to
-// backfill, and the walk would otherwise read every record a new mount
-// received before its first tick. A record written meanwhile by this
-// version has its entry too.
-func (f backfill) endIfEmpty(ctx context.Context, s logical.Storage, prefix string) error {
+// end marks the backfill ended without walking: the caller knows there is
+// no record without its index entry.
+func (f backfill) end(ctx context.Context, s logical.Storage) error {
 	if done, err := f.finished(ctx, s); err != nil || done {
-		return err
-	}
-	stored, err := s.List(ctx, prefix)
-	if err != nil || len(stored) > 0 {
 		return err
 	}
 	if err := putJSON(ctx, s, f.storageKey, f.what, &backfillState{Done: true}); err != nil {

@@ -38,4 +38,10 @@ func TestNewMountEndsItsBackfillsAtStart(t *testing.T) {
 			t.Fatalf("%s of a mount with records and no backfill state ended at start (%v)", f.what, err)
 		}
 	}
+	// Telling a new mount costs the same at any size: no listing, which
+	// reads every entry under its prefix.
+	rec := &listRecorder{Storage: e.storage}
+	if err := e.b.endBackfillsOfANewMount(e.ctx, rec); err != nil || len(rec.prefixes) != 0 || len(rec.gets) > 1 {
+		t.Fatalf("telling a new mount listed %v and read %v (%v)", rec.prefixes, rec.gets, err)
+	}
 }
