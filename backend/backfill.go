@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
@@ -61,10 +62,17 @@ func (f backfill) end(ctx context.Context, s logical.Storage) error {
 	if done, err := f.finished(ctx, s); err != nil || done {
 		return err
 	}
-	if err := putJSON(ctx, s, f.storageKey, f.what, &backfillState{Done: true}); err != nil {
+	return f.save(ctx, s, &backfillState{Done: true})
+}
+
+// save stores st, and caches its end.
+func (f backfill) save(ctx context.Context, s logical.Storage, st *backfillState) error {
+	if err := putJSON(ctx, s, f.storageKey, f.what, st); err != nil {
 		return err
 	}
-	f.done.Store(true)
+	if st.Done {
+		f.done.Store(true)
+	}
 	return nil
 }
 
@@ -82,12 +90,25 @@ func (f backfill) tick(ctx context.Context, s logical.Storage, logger hclog.Logg
 		return err
 	}
 	st.Cursor, st.Written, st.Done = cursor, st.Written+written, cursor == ""
-	if err := putJSON(ctx, s, f.storageKey, f.what, st); err != nil {
+	if err := f.save(ctx, s, st); err != nil {
 		return err
 	}
 	if st.Done {
-		f.done.Store(true)
 		logger.Info(f.what+" ended", "written", st.Written)
 	}
 	return nil
+}
+
+// endBackfillsOfANewMount ends the key-id and tombstone backfills of a
+// mount whose lifecycle log is empty: every key and client is created with
+// its log entry, so such a mount has no record an older version wrote
+// without its index entries, and the backfills would otherwise walk every
+// key it receives before its first tick. Reading the log's head costs the
+// same at any size, where listing the keys would read every one.
+func (b *apikeysBackend) endBackfillsOfANewMount(ctx context.Context, s logical.Storage) error {
+	head, err := b.log.Head(ctx, s)
+	if err != nil || head.Seq != 0 {
+		return err
+	}
+	return errors.Join(b.keyIDBackfill().end(ctx, s), b.tombstoneBackfill().end(ctx, s))
 }

@@ -35,20 +35,6 @@ func (b *apikeysBackend) periodic(ctx context.Context, req *logical.Request) err
 	)
 }
 
-// endBackfillsOfANewMount ends the key-id and tombstone backfills of a
-// mount whose lifecycle log is empty: every key and client is created with
-// its log entry, so such a mount has no record an older version wrote
-// without its index entries, and the backfills would otherwise walk every
-// key it receives before its first tick. Reading the log's head costs the
-// same at any size, where listing the keys would read every one.
-func (b *apikeysBackend) endBackfillsOfANewMount(ctx context.Context, s logical.Storage) error {
-	head, err := b.log.Head(ctx, s)
-	if err != nil || head.Seq != 0 {
-		return err
-	}
-	return errors.Join(b.keyIDBackfill().end(ctx, s), b.tombstoneBackfill().end(ctx, s))
-}
-
 // writeSafe reports whether background writes are allowed on this node.
 func (b *apikeysBackend) writeSafe() bool {
 	if b.System() == nil {

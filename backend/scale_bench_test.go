@@ -43,8 +43,7 @@ import (
 //	scrape_ms           one metrics read
 //	page_ms             one inventory page of 100 keys
 //	governance_pass     ticks (a tick a minute) until the sweep covered every
-//	                    key, the first pass (whole batches, the mount's size
-//	                    not known yet) and the next (the steady quota), and
+//	                    key, the first pass after seeding and the next, and
 //	                    the slowest of their ticks (whole governance ticks)
 //	issue_per_s         sequential issuances through the API
 //	verify_per_s        sequential verifies through the API

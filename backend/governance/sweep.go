@@ -162,8 +162,7 @@ func (r *Runtime) Sweep(ctx context.Context, s logical.Storage, st *State, visit
 	}
 	// The keys after entry to the end of the pass are this step's to
 	// visit first; wrapping into the next pass, it stops after entry.
-	entry := st.Sweep
-	fromStart, wrapped := entry.atStart(), false
+	entry, wrapped := st.Sweep, false
 	st.beginKeyPass()
 	start, budget := r.stopwatch(), r.sweepBudget()
 	for visited, limit := 0, r.tickQuota(st); visited < limit; {
@@ -177,13 +176,13 @@ func (r *Runtime) Sweep(ctx context.Context, s logical.Storage, st *State, visit
 		if !ok {
 			st.Sweep = Cursor{}
 			st.endKeyPass(r.now())
-			if fromStart {
+			if entry.atStart() || wrapped {
 				break
 			}
 			// The step began mid-pass (after a tick cut short by its
 			// budget, or one that stopped on the last key): it goes on
 			// with the next pass rather than leave its quota unused.
-			fromStart, wrapped = true, true
+			wrapped = true
 			if err := w.seek(ctx, s, r.src, st.Sweep); err != nil {
 				return err
 			}
