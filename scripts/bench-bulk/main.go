@@ -215,32 +215,13 @@ func (b *bench) running(id string) bool {
 
 // verifyRound runs the verify load for one round and returns verifies/s.
 func (b *bench) verifyRound(keys []string) (float64, error) {
-	var n atomic.Int64
-	var firstErr atomic.Value
-	stop := time.Now().Add(*flagRound)
-	var wg sync.WaitGroup
-	for w := 0; w < *flagConcurrency; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for i := w; time.Now().Before(stop); i += *flagConcurrency {
-				d, err := b.do("POST", "/v1/"+b.mount+"/verify", map[string]interface{}{"key": keys[i%len(keys)]})
-				if err == nil && d["active"] != true {
-					err = fmt.Errorf("a bystander key did not verify: %v", d)
-				}
-				if err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
-				}
-				n.Add(1)
-			}
-		}(w)
-	}
-	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
-		return 0, err
-	}
-	return float64(n.Load()) / flagRound.Seconds(), nil
+	return benchkit.Rate(*flagConcurrency, *flagRound, func(i int) error {
+		d, err := b.do("POST", "/v1/"+b.mount+"/verify", map[string]interface{}{"key": keys[i%len(keys)]})
+		if err == nil && d["active"] != true {
+			err = fmt.Errorf("a bystander key did not verify: %v", d)
+		}
+		return err
+	})
 }
 
 // verifyAll verifies every key once and counts the answers.
