@@ -18,6 +18,11 @@
 //	scrape_ms        one GET metrics (JSON; medians of -rounds
 //	                 rounds, the mounts alternating)
 //	page_ms          one GET inventory?limit=100
+//	verify_per_s     verifies of seeded keys per second, from -concurrency
+//	                 clients for -rate-round (medians of -rounds rounds,
+//	                 the mounts alternating; a rate, so the bar is a floor)
+//	issue_per_s      issuances per second, into a client of its own on
+//	                 each mount, likewise
 package main
 
 import (
@@ -31,6 +36,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apikeys/vault-plugin-secrets-apikeys/internal/benchkit"
@@ -44,6 +50,7 @@ var (
 	flagConcurrency = flag.Int("concurrency", 8, "concurrent HTTP clients while seeding (per server)")
 	flagRounds      = flag.Int("rounds", 5, "rounds per measurement and mount")
 	flagRequests    = flag.Int("requests", 5, "sequential requests per round")
+	flagRateRound   = flag.Duration("rate-round", 5*time.Second, "length of one round of verify_per_s and issue_per_s")
 	flagIdle        = flag.Duration("idle", 3*time.Minute, "idle window for the plugin's CPU time")
 	flagSettle      = flag.Duration("settle", 90*time.Second, "wait after the plugin's restart before reading its memory")
 	flagTimeout     = flag.Duration("timeout", 90*time.Minute, "give up after this long")
@@ -63,7 +70,8 @@ type side struct {
 	keys   int
 	srv    *vaulttest.Server
 	http   *http.Client
-	sample []string // plaintexts of seeded keys
+	sample []string     // plaintexts of seeded keys
+	issued atomic.Int64 // keys issued by issue_per_s, which names them
 }
 
 func (s *side) do(method, path string, body interface{}) (map[string]interface{}, error) {
@@ -205,8 +213,55 @@ func run() error {
 		}
 		printCost(q.name, small, large, benchkit.Median(rs), benchkit.Median(rl))
 	}
+	return rates(sides)
+}
+
+// rates measures verify and issuance throughput through Vault's API on
+// both mounts, in alternating rounds.
+func rates(sides []*side) error {
+	for _, s := range sides {
+		if _, err := s.do("POST", s.path("clients/"+rateClient), map[string]interface{}{"owner": "team-bench", "type": "internal"}); err != nil {
+			return err
+		}
+	}
+	for _, q := range []struct {
+		name string
+		call func(s *side, i int) error
+	}{
+		{"verify_per_s", func(s *side, i int) error {
+			d, err := s.do("POST", s.path("verify"), map[string]string{"key": s.sample[i%len(s.sample)]})
+			if err == nil && d["active"] != true {
+				err = fmt.Errorf("a seeded key did not verify: %v", d)
+			}
+			return err
+		}},
+		{"issue_per_s", func(s *side, _ int) error {
+			_, err := s.do("POST", s.path(fmt.Sprintf("keys/%s/r%07d", rateClient, s.issued.Add(1))), map[string]string{"role": "bench"})
+			return err
+		}},
+	} {
+		rs := map[*side][]float64{}
+		for r := 0; r < *flagRounds; r++ {
+			order := sides
+			if r%2 == 1 {
+				order = []*side{sides[1], sides[0]}
+			}
+			for _, s := range order {
+				rate, err := benchkit.Rate(*flagConcurrency, *flagRateRound, func(i int) error { return q.call(s, i) })
+				if err != nil {
+					return fmt.Errorf("%s on %s: %w", q.name, s.label, err)
+				}
+				rs[s] = append(rs[s], rate)
+			}
+		}
+		printCost(q.name, sides[0], sides[1], benchkit.Median(rs[sides[0]]), benchkit.Median(rs[sides[1]]))
+	}
 	return nil
 }
+
+// rateClient is the client issue_per_s issues into on both mounts: its
+// keys are the same in number on both, so only the mounts' sizes differ.
+const rateClient = "cthroughput"
 
 func printCost(name string, small, large *side, s, l float64) {
 	fmt.Printf("%s_%s=%.2f %s_%s=%.2f %s_ratio=%.2f\n", name, small.label, s, name, large.label, l, name, l/s)
