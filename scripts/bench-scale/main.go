@@ -20,7 +20,8 @@
 //	page_ms          one GET inventory?limit=100
 //	verify_per_s     verifies of seeded keys per second, from -concurrency
 //	                 clients for -rate-round (medians of -rounds rounds,
-//	                 the mounts alternating; a rate, so the bar is a floor)
+//	                 each small, large, large, small or the reverse; a
+//	                 rate, so the bar is a floor)
 //	issue_per_s      issuances per second, into a client of its own on
 //	                 each mount, likewise
 package main
@@ -33,6 +34,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -240,21 +242,28 @@ func rates(sides []*side) error {
 			return err
 		}},
 	} {
-		rs := map[*side][]float64{}
+		// A round is small, large, large, small (or the reverse), and its
+		// ratio compares the sums, as in the in-process report: a drift
+		// over the round weighs on both sides.
+		var rs, rl, ratios []float64
 		for r := 0; r < *flagRounds; r++ {
-			order := sides
+			order := []*side{sides[0], sides[1], sides[1], sides[0]}
 			if r%2 == 1 {
-				order = []*side{sides[1], sides[0]}
+				order = []*side{sides[1], sides[0], sides[0], sides[1]}
 			}
+			sum := map[*side]float64{}
 			for _, s := range order {
 				rate, err := benchkit.Rate(*flagConcurrency, *flagRateRound, func(i int) error { return q.call(s, i) })
 				if err != nil {
 					return fmt.Errorf("%s on %s: %w", q.name, s.label, err)
 				}
-				rs[s] = append(rs[s], rate)
+				sum[s] += rate / 2
 			}
+			rs, rl = append(rs, sum[sides[0]]), append(rl, sum[sides[1]])
+			ratios = append(ratios, sum[sides[1]]/sum[sides[0]])
 		}
-		printCost(q.name, sides[0], sides[1], benchkit.Median(rs[sides[0]]), benchkit.Median(rs[sides[1]]))
+		fmt.Printf("%s_%s=%.2f %s_%s=%.2f %s_ratio=%.2f rounds %.2f-%.2f\n", q.name, sides[0].label, benchkit.Median(rs),
+			q.name, sides[1].label, benchkit.Median(rl), q.name, benchkit.Median(ratios), slices.Min(ratios), slices.Max(ratios))
 	}
 	return nil
 }
