@@ -296,7 +296,19 @@ func (r *run) read(p string) snapshot {
 	if err != nil {
 		return snapshot{status: -1, data: err.Error()}
 	}
-	return snapshot{status: a.status, data: stable(a.data)}
+	data := stable(a.data)
+	if m, ok := data.(map[string]interface{}); ok && isKeyPath(p) {
+		delete(m, "retrievable")
+	}
+	return snapshot{status: a.status, data: data}
+}
+
+// isKeyPath tells a key's own path (keys/<client>/<name>). The governance
+// sweep turns such a key's retrievable off by itself, up to a pass after an
+// accepted change of its role stopped retrieval (retrieval_drop.go): a
+// request refused meanwhile did not write it, so a read leaves it out.
+func isKeyPath(p string) bool {
+	return strings.HasPrefix(p, "keys/") && strings.Count(p, "/") == 2
 }
 
 var digits = regexp.MustCompile(`[0-9a-f]{8,}|[0-9]+`)
