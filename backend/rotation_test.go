@@ -966,7 +966,7 @@ func TestScheduledRotationWaitsForPreviousGrace(t *testing.T) {
 	}
 }
 
-// flakyListStorage fails the first failures listings of keys/.
+// flakyListStorage fails the first failures listings of the clients.
 type flakyListStorage struct {
 	logical.Storage
 	failures int

@@ -219,7 +219,7 @@ func run() error {
 }
 
 // rates measures verify and issuance throughput through Vault's API on
-// both mounts, in alternating rounds.
+// both mounts, in rounds of both sizes back to back.
 func rates(sides []*side) error {
 	for _, s := range sides {
 		if _, err := s.do("POST", s.path("clients/"+rateClient), map[string]interface{}{"owner": "team-bench", "type": "internal"}); err != nil {
